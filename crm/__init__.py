@@ -1,0 +1,1 @@
+"""Shared vocabulary: canonical records, CRM changes and the connector ports."""

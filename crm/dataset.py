@@ -1,0 +1,143 @@
+"""The canonical JSON dataset: accounts, people, activities, opportunities, campaigns and assets.
+
+`load_dataset` validates record by record: a bad record is skipped and reported with the reason
+(record kind, index, id and field), the rest load. `dataset_json_schema` documents the format.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from crm.records import Account, Activity, Asset, Campaign, Opportunity, Person
+
+RECORD_TYPES: dict[str, type] = {
+    "accounts": Account,
+    "people": Person,
+    "activities": Activity,
+    "opportunities": Opportunity,
+    "campaigns": Campaign,
+    "assets": Asset,
+}
+_ADAPTERS = {name: TypeAdapter(cls) for name, cls in RECORD_TYPES.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidRecord:
+    """A record that could not be loaded, and why (safe to show: no secrets in datasets)."""
+
+    kind: str
+    index: int
+    record_id: str | None
+    problems: tuple[str, ...]
+
+    def __str__(self) -> str:
+        who = f"{self.kind}[{self.index}]" + (f" (id {self.record_id})" if self.record_id else "")
+        return f"{who}: " + "; ".join(self.problems)
+
+
+@dataclass(slots=True)
+class Dataset:
+    accounts: list[Account] = field(default_factory=list)
+    people: list[Person] = field(default_factory=list)
+    activities: list[Activity] = field(default_factory=list)
+    opportunities: list[Opportunity] = field(default_factory=list)
+    campaigns: list[Campaign] = field(default_factory=list)
+    assets: list[Asset] = field(default_factory=list)
+    invalid: list[InvalidRecord] = field(default_factory=list)
+
+
+class DatasetError(ValueError):
+    """The dataset file as a whole cannot be read (not JSON, not an object)."""
+
+
+def describe_validation_error(error: ValidationError) -> tuple[str, ...]:
+    """`email: not an email address: 'x'` style lines, one per problem."""
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "(record)"
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"{where}: {message}")
+    return tuple(lines)
+
+
+def validate_records(kind: str, raw: Iterable[Any]) -> tuple[list[Any], list[InvalidRecord]]:
+    adapter = _ADAPTERS[kind]
+    good: list[Any] = []
+    bad: list[InvalidRecord] = []
+    for index, item in enumerate(raw):
+        record_id = item.get("id") if isinstance(item, dict) else None
+        if not isinstance(item, dict):
+            bad.append(InvalidRecord(kind, index, None, ("(record): must be a JSON object",)))
+            continue
+        try:
+            good.append(adapter.validate_python(item))
+        except ValidationError as error:
+            bad.append(
+                InvalidRecord(kind, index, str(record_id)[:80] if record_id else None,
+                              describe_validation_error(error))
+            )
+    return good, bad
+
+
+def dataset_from_dict(data: Any) -> Dataset:
+    if not isinstance(data, dict):
+        raise DatasetError("the dataset must be a JSON object with lists such as 'people'")
+    unknown = sorted(set(data) - set(RECORD_TYPES) - {"$schema", "generated_at", "description"})
+    if unknown:
+        raise DatasetError(
+            f"unknown top-level keys {unknown}; expected some of {sorted(RECORD_TYPES)}"
+        )
+    dataset = Dataset()
+    for kind in RECORD_TYPES:
+        raw = data.get(kind, [])
+        if not isinstance(raw, list):
+            raise DatasetError(f"'{kind}' must be a list of records")
+        good, bad = validate_records(kind, raw)
+        setattr(dataset, kind, good)
+        dataset.invalid.extend(bad)
+    return dataset
+
+
+def load_dataset(path: str | Path) -> Dataset:
+    """Read a dataset file; raises DatasetError when the file as a whole is unusable."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise DatasetError(f"cannot read {path}: {error.strerror or error}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise DatasetError(f"{path} is not valid JSON (line {error.lineno}: {error.msg})") from None
+    return dataset_from_dict(data)
+
+
+def dataset_to_dict(dataset: Dataset) -> dict[str, list[Any]]:
+    return {
+        kind: [_ADAPTERS[kind].dump_python(r, mode="json") for r in getattr(dataset, kind)]
+        for kind in RECORD_TYPES
+    }
+
+
+def dataset_json_schema() -> dict[str, Any]:
+    """The JSON Schema of the dataset format (what `leadloop score --schema` prints)."""
+    properties = {}
+    defs: dict[str, Any] = {}
+    for kind, cls in RECORD_TYPES.items():
+        schema = TypeAdapter(list[cls]).json_schema(ref_template="#/$defs/{model}")
+        defs.update(schema.pop("$defs", {}))
+        properties[kind] = schema
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "leadloop canonical dataset",
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+        "$defs": defs,
+    }

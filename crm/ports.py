@@ -1,0 +1,84 @@
+"""The ports every connector implements: a source to pull from and a sink to write to.
+
+Declared once here; each CRM package in `connectors/` implements both, and one contract test suite
+runs against every implementation.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from crm.changes import FieldUpdate, TaskUpsert
+from crm.records import Crm
+
+
+@dataclass(frozen=True, slots=True)
+class PulledPage:
+    """One page of one pulled stream, already mapped to canonical records.
+
+    `cursor` is the highest cursor value actually seen on this page; it may be stored only after
+    the records are stored. `deleted` lists CRM ids that became tombstones (deleted or merged).
+    """
+
+    stream: str
+    records: Sequence[Any]
+    cursor: datetime | None
+    deleted: Sequence[str] = ()
+    rejected: Sequence[tuple[str, str]] = ()  # (crm id, reason) for records that failed mapping
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What the CRM said about one change: success with its CRM id, or the CRM's own reason."""
+
+    key: str
+    ok: bool
+    crm_id: str | None = None
+    error: str | None = None
+    retriable: bool = False
+
+
+@dataclass(slots=True)
+class CallCounter:
+    """API calls made, by endpoint name, for run records and benchmarks."""
+
+    calls: dict[str, int] = field(default_factory=dict)
+
+    def add(self, endpoint: str, n: int = 1) -> None:
+        self.calls[endpoint] = self.calls.get(endpoint, 0) + n
+
+    @property
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+
+class CrmSource(ABC):
+    """Pulls canonical records from one CRM, incrementally by each stream's cursor."""
+
+    crm: Crm
+
+    @abstractmethod
+    def streams(self) -> Sequence[str]:
+        """The stream names this source can pull, in dependency order."""
+
+    @abstractmethod
+    def pull(self, stream: str, since: datetime | None) -> Iterator[PulledPage]:
+        """Pages of `stream` changed at or after `since` (everything when None), ascending."""
+
+
+class CrmSink(ABC):
+    """Writes leadloop's owned fields and tasks into one CRM, in batches."""
+
+    crm: Crm
+
+    @abstractmethod
+    def write_fields(self, updates: Sequence[FieldUpdate]) -> list[WriteResult]:
+        """Apply field updates; one result per (record, field) in the input order."""
+
+    @abstractmethod
+    def upsert_tasks(self, tasks: Sequence[TaskUpsert]) -> list[WriteResult]:
+        """Create or update tasks by their key; one result per task in the input order."""

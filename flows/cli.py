@@ -1,0 +1,32 @@
+"""The `leadloop` command line (Typer). Each area registers its commands from its own module."""
+
+from __future__ import annotations
+
+import typer
+
+from flows import cli_crm, cli_flows, cli_route, cli_sandbox, cli_scoring
+
+app = typer.Typer(
+    name="leadloop",
+    help="Score leads and accounts by fit and intent, route the ready ones, write back to the CRMs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+
+@app.command()
+def version() -> None:
+    """Print leadloop's version."""
+    from importlib.metadata import version as _version
+
+    typer.echo(_version("leadloop"))
+
+
+for module in (cli_scoring, cli_route, cli_sandbox, cli_crm, cli_flows):
+    module.register(app)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
