@@ -26,7 +26,8 @@ class ReasonKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Reason:
-    """One signed contribution. `text` is shown to reps: "+25 requested EVK-7710 evaluation kit 2 days ago"."""
+    """One signed contribution; `text` is shown to reps: "+25 requested EVK-7710 evaluation kit 2 days ago"
+    """
 
     kind: ReasonKind
     rule: str
