@@ -1,0 +1,43 @@
+"""Pure routing: tier → action, owner assignment, suppression, SLA due dates, handoff notes, nurture.
+
+Inputs in, decisions out: no I/O, no clock (`now` is a parameter), no CRM calls.
+"""
+
+from routing.crm_changes import OwnerNotInDirectory, person_records, to_crm_changes
+from routing.engine import PersonContext, Router, open_opportunity, route_all, route_person, task_key
+from routing.model import (
+    Action,
+    Decision,
+    OpenTask,
+    PlannedTask,
+    RoutingResult,
+    Suppression,
+    SuppressionKind,
+    SuppressionReport,
+    TaskKind,
+)
+from routing.owners import OwnerDirectory
+from routing.state import AssignmentState
+
+__all__ = [
+    "Action",
+    "AssignmentState",
+    "Decision",
+    "OpenTask",
+    "OwnerDirectory",
+    "OwnerNotInDirectory",
+    "PersonContext",
+    "PlannedTask",
+    "Router",
+    "RoutingResult",
+    "Suppression",
+    "SuppressionKind",
+    "SuppressionReport",
+    "TaskKind",
+    "open_opportunity",
+    "person_records",
+    "route_all",
+    "route_person",
+    "task_key",
+    "to_crm_changes",
+]

@@ -1,12 +1,423 @@
 """Schema of the playbook's `routing:` section (owned by routing; lives here because the playbook
-schema as a whole is scoring's, and scoring must not import routing)."""
+schema as a whole is scoring's, and scoring must not import routing).
+
+The section says what happens to a scored person: the action per tier, who owns the lead (reps,
+pools, territories, fallback), how fast (SLAs in business time), what is suppressed, which nurture
+track applies, and what the rep is told (next step and qualification questions per stage). Every
+rule carries a `why`, shown to reps and reviewers. Cross-references (a pool naming an unknown rep, a
+territory naming an unknown pool) are checked here; references to the scoring part (tier, profile
+and escalation SLA names) are checked by `routing_problems`.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import datetime as dt
+import re
+import string
+from collections.abc import Iterable
+from enum import StrEnum
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Why = Annotated[str, Field(min_length=3, description="Why this rule exists; shown to reps and reviewers.")]
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_SUBJECT_FIELDS = frozenset({"name", "account", "tier", "trigger", "title"})
+_SLA_SHORTHAND = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(h|bh|d|bd)\s*$", re.IGNORECASE)
+
+
+class _Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+def _valid_time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as 'Europe/Berlin')") from None
+    return value
+
+
+def _lower_set(values: Iterable[str]) -> frozenset[str]:
+    return frozenset(v.strip().lower() for v in values)
+
+
+class DateRange(_Rule):
+    """Inclusive range of calendar days, e.g. an out-of-office period."""
+
+    start: dt.date
+    end: dt.date
+    why: str = ""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DateRange:
+        if self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
+
+    def covers(self, day: dt.date) -> bool:
+        return self.start <= day <= self.end
+
+
+class Rep(_Rule):
+    """A sales rep who can own leads. Owners are named by email, the same in every CRM."""
+
+    email: str
+    name: str
+    time_zone: str = "UTC"
+    weight: float = Field(1.0, gt=0, description="Share of round robin: weight 2 gets twice the leads.")
+    daily_cap: int | None = Field(None, ge=0, description="New leads per local day; none = unlimited.")
+    weekly_cap: int | None = Field(None, ge=0, description="New leads per ISO week; none = unlimited.")
+    active: bool = True
+    out_of_office: tuple[DateRange, ...] = ()
+
+    @field_validator("time_zone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        return _valid_time_zone(value)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", value):
+            raise ValueError(f"not an email address: {value!r}")
+        return value
+
+    def away_on(self, day: dt.date) -> DateRange | None:
+        """The out-of-office range covering `day`, if any."""
+        return next((r for r in self.out_of_office if r.covers(day)), None)
+
+
+class Queue(_Rule):
+    """A shared owner (a Salesforce queue, a HubSpot team inbox) that can always take a lead."""
+
+    id: str = Field(min_length=1, description="The owner key used in decisions and the directory.")
+    name: str
+    time_zone: str = "UTC"
+    why: Why
+
+    @field_validator("time_zone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        return _valid_time_zone(value)
+
+
+class Pool(_Rule):
+    """Reps that share leads by weighted round robin; `fallback` takes the overflow."""
+
+    name: str
+    reps: tuple[str, ...] = Field(min_length=1)
+    fallback: str | None = None
+    why: Why
+
+    @field_validator("reps")
+    @classmethod
+    def _lower(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(v.strip().lower() for v in value)
+
+
+class Territory(_Rule):
+    """Region × product line × segment → pool. An empty list matches anything; first match wins.
+
+    `region` matches the account's region (else the person's), `product_line` the scorecard's
+    profile, `segment` the account's segment, all case-insensitively.
+    """
+
+    name: str
+    region: tuple[str, ...] = ()
+    product_line: tuple[str, ...] = ()
+    segment: tuple[str, ...] = ()
+    pool: str
+    why: Why
+
+    def matches(self, region: str | None, product_line: str | None, segment: str | None) -> bool:
+        for wanted, actual in ((self.region, region), (self.product_line, product_line),
+                               (self.segment, segment)):
+            if wanted and (actual is None or actual.strip().lower() not in _lower_set(wanted)):
+                return False
+        return True
+
+
+class Sla(_Rule):
+    """How fast the owner must follow up, in business hours or business days of the owner's time zone."""
+
+    business_hours: float | None = Field(None, gt=0)
+    business_days: int | None = Field(None, gt=0)
+    priority: Literal["low", "normal", "high"] = "normal"
+    why: Why
+
+    @model_validator(mode="after")
+    def _one_unit(self) -> Sla:
+        if (self.business_hours is None) == (self.business_days is None):
+            raise ValueError("give exactly one of business_hours or business_days")
+        return self
+
+
+class BusinessHours(_Rule):
+    start: dt.time = dt.time(9, 0)
+    end: dt.time = dt.time(17, 0)
+    days: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri")
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        value = tuple(v.strip().lower()[:3] for v in value)
+        unknown = [v for v in value if v not in _WEEKDAYS]
+        if unknown or not value:
+            raise ValueError(f"days must be some of {list(_WEEKDAYS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BusinessHours:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+    @property
+    def weekday_numbers(self) -> frozenset[int]:
+        return frozenset(_WEEKDAYS.index(d) for d in self.days)
+
+
+class Holiday(_Rule):
+    date: dt.date
+    name: str
+
+
+class ActionKind(StrEnum):
+    ASSIGN = "assign"
+    NURTURE = "nurture"
+    NONE = "none"
+
+
+class TierAction(_Rule):
+    """What a tier triggers: assign an owner with a task and SLA, enroll in nurture, or nothing."""
+
+    tier: str
+    do: ActionKind
+    sla: str | None = None
+    why: Why
+
+    @model_validator(mode="after")
+    def _sla_when_assigning(self) -> TierAction:
+        if self.do is ActionKind.ASSIGN and not self.sla:
+            raise ValueError(f"tier {self.tier!r} assigns an owner, so it needs an `sla`")
+        return self
+
+
+class PartnerAction(StrEnum):
+    EXCLUDE = "exclude"
+    PARTNER_MANAGER = "partner_manager"
+
+
+class PartnerRule(_Rule):
+    """Partner-owned or distributor-registered leads: left alone, or handed to the partner manager."""
+
+    action: PartnerAction = PartnerAction.EXCLUDE
+    partner_manager: str | None = None
+    why: Why
+
+    @model_validator(mode="after")
+    def _manager_named(self) -> PartnerRule:
+        if self.action is PartnerAction.PARTNER_MANAGER and not self.partner_manager:
+            raise ValueError("action partner_manager needs `partner_manager` (a rep email or queue id)")
+        return self
+
+
+class CustomerEvaluationRule(_Rule):
+    """An active customer evaluating again goes to the account team, never to round robin."""
+
+    stages: tuple[str, ...] = ("evaluate", "validate")
+    fallback: str | None = Field(None, description="Owner when the account owner is unknown.")
+    why: Why
+
+
+class Suppression(_Rule):
+    duplicate_task_days: int = Field(14, ge=0, description="An open task younger than this is updated.")
+    retrigger_intent_delta: float = Field(
+        15, ge=0, description="Intent gain since the last score that counts as new activity."
+    )
+    open_opportunity_why: Why = "An open opportunity already has an owner; a second rep would collide."
+    unsubscribed_why: Why = "No marketing email to people who unsubscribed or bounced."
+    partner_owned: PartnerRule = PartnerRule(why="Partner-owned leads belong to the partner.")
+    distributor_registered: PartnerRule = PartnerRule(
+        why="Distributor-registered deals are protected by the registration."
+    )
+    customer_evaluation: CustomerEvaluationRule = CustomerEvaluationRule(
+        why="Customers in an evaluation are the account team's, who know the installed base."
+    )
+
+
+class NurtureTrack(_Rule):
+    """A nurture program; the first track whose filters match the person is chosen."""
+
+    name: str
+    segment: tuple[str, ...] = ()
+    stage: tuple[str, ...] = ()
+    profile: tuple[str, ...] = ()
+    channel: Literal["email", "ads", "events"] = "email"
+    why: Why
+
+    def matches(self, segment: str | None, stage: str | None, profile: str | None) -> bool:
+        for wanted, actual in ((self.segment, segment), (self.stage, stage), (self.profile, profile)):
+            if wanted and (actual is None or actual.strip().lower() not in _lower_set(wanted)):
+                return False
+        return True
+
+
+class Nurture(_Rule):
+    tracks: tuple[NurtureTrack, ...] = ()
+    default_track: str | None = None
+
+
+class StageGuidance(_Rule):
+    """What the rep should do at an evaluation stage, and the questions that confirm qualification."""
+
+    next_step: str
+    questions: tuple[str, ...] = ()
+    why: Why
 
 
 class RoutingSection(BaseModel):
-    """Placeholder until the routing section is specified; accepts anything."""
+    """The playbook's `routing:` section."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    actions: tuple[TierAction, ...] = ()
+    slas: dict[str, Sla] = Field(default_factory=dict)
+    business_hours: BusinessHours = BusinessHours()
+    holidays: tuple[Holiday, ...] = ()
+    reps: tuple[Rep, ...] = ()
+    queues: tuple[Queue, ...] = ()
+    pools: tuple[Pool, ...] = ()
+    territories: tuple[Territory, ...] = ()
+    default_pool: str | None = None
+    fallback_owner: str | None = Field(
+        None, description="Takes any lead nobody else can: a lead is never left unassigned."
+    )
+    suppression: Suppression = Suppression()
+    stage_order: tuple[str, ...] = ("learn", "evaluate", "validate", "buy")
+    stages: dict[str, StageGuidance] = Field(default_factory=dict)
+    nurture: Nurture = Nurture()
+    task_subject: str = "{tier}: {name} ({account}) — {trigger}"
+
+    @field_validator("fallback_owner", "default_pool")
+    @classmethod
+    def _strip(cls, value: str | None) -> str | None:
+        return value.strip() if value else value
+
+    @field_validator("task_subject")
+    @classmethod
+    def _subject_fields(cls, value: str) -> str:
+        used = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+        unknown = sorted(used - _SUBJECT_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown placeholders {unknown}; use some of {sorted(_SUBJECT_FIELDS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _references(self) -> RoutingSection:
+        problems: list[str] = []
+        rep_emails = [r.email for r in self.reps]
+        queue_ids = [q.id for q in self.queues]
+        owners = set(rep_emails) | set(queue_ids)
+        pools = {p.name for p in self.pools}
+        for label, names in (("reps", rep_emails), ("queues", queue_ids),
+                             ("pools", [p.name for p in self.pools]),
+                             ("actions", [a.tier for a in self.actions])):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                problems.append(f"{label}: duplicate {dupes}")
+        for i, pool in enumerate(self.pools):
+            problems += [f"pools[{i}].reps: unknown rep {r!r}" for r in pool.reps if r not in rep_emails]
+            if pool.fallback and pool.fallback.lower() not in owners and pool.fallback not in owners:
+                problems.append(f"pools[{i}].fallback: {pool.fallback!r} is neither a rep nor a queue")
+        for i, territory in enumerate(self.territories):
+            if territory.pool not in pools:
+                problems.append(f"territories[{i}].pool: unknown pool {territory.pool!r}")
+        if self.default_pool and self.default_pool not in pools:
+            problems.append(f"default_pool: unknown pool {self.default_pool!r}")
+        if self.actions and any(a.do is ActionKind.ASSIGN for a in self.actions):
+            if not self.fallback_owner:
+                problems.append("fallback_owner: required when a tier assigns owners (never leave a lead)")
+            if not self.reps and not self.queues:
+                problems.append("reps: at least one rep or queue is needed to assign owners")
+        if self.fallback_owner and self._owner_key(self.fallback_owner) not in owners:
+            problems.append(f"fallback_owner: {self.fallback_owner!r} is neither a rep nor a queue")
+        for path, owner in (("suppression.partner_owned.partner_manager",
+                             self.suppression.partner_owned.partner_manager),
+                            ("suppression.distributor_registered.partner_manager",
+                             self.suppression.distributor_registered.partner_manager),
+                            ("suppression.customer_evaluation.fallback",
+                             self.suppression.customer_evaluation.fallback)):
+            if owner and self._owner_key(owner) not in owners:
+                problems.append(f"{path}: {owner!r} is neither a rep nor a queue")
+        for i, action in enumerate(self.actions):
+            if action.sla and action.sla not in self.slas:
+                problems.append(f"actions[{i}].sla: unknown SLA {action.sla!r}; known: {sorted(self.slas)}")
+        tracks = {t.name for t in self.nurture.tracks}
+        if self.nurture.default_track and self.nurture.default_track not in tracks:
+            problems.append(f"nurture.default_track: unknown track {self.nurture.default_track!r}")
+        stages = [s.lower() for s in self.stage_order]
+        problems += [f"stages.{s}: not in stage_order {list(self.stage_order)}"
+                     for s in self.stages if s.lower() not in stages]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def _owner_key(self, owner: str) -> str:
+        owner = owner.strip()
+        return owner.lower() if "@" in owner else owner
+
+    def owner_key(self, owner: str) -> str:
+        """Normalize an owner reference: rep emails lower-cased, queue ids as written."""
+        return self._owner_key(owner)
+
+    def action_for(self, tier: str) -> TierAction | None:
+        return next((a for a in self.actions if a.tier == tier), None)
+
+
+def sla_from_label(section: RoutingSection, label: str) -> Sla | None:
+    """The SLA an escalation label names: a key of `slas`, or shorthand such as `4h` or `1bd`."""
+    if label in section.slas:
+        return section.slas[label]
+    match = _SLA_SHORTHAND.match(label)
+    if not match:
+        return None
+    amount, unit = float(match.group(1)), match.group(2).lower()
+    why = f"escalation SLA {label}"
+    if unit in ("h", "bh"):
+        return Sla(business_hours=amount, priority="high", why=why)
+    return Sla(business_days=max(1, round(amount)), priority="high", why=why)
+
+
+def routing_problems(
+    section: RoutingSection,
+    tiers: Iterable[str],
+    profiles: Iterable[str] = (),
+    escalation_slas: Iterable[str] = (),
+    stages: Iterable[str] = (),
+) -> list[str]:
+    """Problems between the routing section and the rest of the playbook, each with its path.
+
+    The playbook loader calls this with the tier, profile, escalation SLA and stage names it
+    defines; an empty list means the section is consistent.
+    """
+    tiers, profiles, stages = list(tiers), {p.lower() for p in profiles}, {s.lower() for s in stages}
+    problems = [f"routing.actions[{i}].tier: unknown tier {a.tier!r}; tiers are {tiers}"
+                for i, a in enumerate(section.actions) if a.tier not in tiers]
+    if section.actions:
+        problems += [f"routing.actions: tier {t!r} has no action" for t in tiers
+                     if section.action_for(t) is None]
+    for label in escalation_slas:
+        if sla_from_label(section, label) is None:
+            problems.append(f"routing.slas: escalation SLA {label!r} is not defined (nor shorthand: 4h, 1bd)")
+    if profiles:
+        for i, territory in enumerate(section.territories):
+            problems += [f"routing.territories[{i}].product_line: unknown profile {p!r}"
+                         for p in territory.product_line if p.lower() not in profiles]
+    if stages:
+        problems += [f"routing.stage_order: unknown stage {s!r}" for s in section.stage_order
+                     if s.lower() not in stages]
+    return problems

@@ -1,0 +1,357 @@
+"""Routing decisions: tier → action, owner, suppression, SLA, handoff note and nurture, per person.
+
+`route_person` decides for one person; `route_all` routes a batch in a fixed order (score
+descending, then person id) so that round robin is fair and the same inputs always give the same
+decisions. Neither reads a clock or mutates its inputs: the assignment state comes in and an
+updated copy goes out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from crm.changes import Priority
+from crm.records import Account, Activity, Asset, CustomerType, Opportunity, Person
+from routing.calendar import BusinessCalendar, zone
+from routing.model import (
+    Action,
+    Decision,
+    OpenTask,
+    PlannedTask,
+    RoutingResult,
+    Suppression,
+    SuppressionKind,
+    SuppressionReport,
+    TaskKind,
+)
+from routing.note import handoff_note
+from routing.nurture import AssetCatalog, nurture_track
+from routing.owners import OwnerDirectory, OwnerPick, OwnerRules
+from routing.state import AssignmentState
+from scoring.routing_schema import ActionKind, PartnerAction, PartnerRule, RoutingSection, Sla, sla_from_label
+from scoring.scorecard import ScoreCard
+
+_PRIORITY = {"low": Priority.LOW, "normal": Priority.NORMAL, "high": Priority.HIGH}
+
+
+@dataclass(frozen=True, slots=True)
+class PersonContext:
+    """Everything routing may look at for one person. `colleagues` are the account's people with
+    their scorecards (the person may be among them); `open_tasks` are leadloop's open tasks."""
+
+    card: ScoreCard
+    person: Person
+    previous: ScoreCard | None = None
+    account: Account | None = None
+    opportunities: Sequence[Opportunity] = ()
+    colleagues: Sequence[tuple[Person, ScoreCard | None]] = ()
+    activities: Sequence[Activity] = ()
+    open_tasks: Sequence[OpenTask] = ()
+
+
+def task_key(person_id: str, kind: TaskKind, now: datetime) -> str:
+    """Deterministic per (person, reason, ISO week): reruns in the same week upsert the same task."""
+    year, week, _ = now.astimezone(zone("UTC")).isocalendar()
+    digest = hashlib.sha1(f"{person_id}|{kind.value}|{year}-W{week:02d}".encode()).hexdigest()
+    return f"ll-{digest[:24]}"
+
+
+def open_opportunity(opportunities: Iterable[Opportunity], person_id: str) -> Opportunity | None:
+    """The open opportunity a new lead's activity belongs to: one naming the person as a contact
+    first, then the most recently created, then the smallest id."""
+    open_ones = [o for o in opportunities if not o.is_closed]
+    if not open_ones:
+        return None
+    return min(open_ones, key=lambda o: (person_id not in o.contact_ids,
+                                         -(o.created_at.timestamp() if o.created_at else 0.0), o.id))
+
+
+class Router:
+    """A routing section prepared once (indexes, calendar, catalog) to route many people."""
+
+    def __init__(self, section: RoutingSection, *, assets: Iterable[Asset] = (),
+                 directory: OwnerDirectory | None = None) -> None:
+        self.section = section
+        self.owners = OwnerRules(section, directory)
+        self.calendar = BusinessCalendar(section.business_hours, frozenset(h.date for h in section.holidays))
+        self.catalog = AssetCatalog(assets, section.stage_order)
+        self.guidance = {k.lower(): v for k, v in section.stages.items()}
+        self.actions = {a.tier: a for a in section.actions}
+
+    def _kind(self, card: ScoreCard | None) -> ActionKind:
+        action = self.actions.get(card.tier) if card is not None else None
+        return action.do if action is not None else ActionKind.NONE
+
+    def decide(self, ctx: PersonContext, state: AssignmentState, now: datetime) -> Decision:
+        """Route one person, updating `state` in place (callers pass their own copy)."""
+        card, person = ctx.card, ctx.person
+        kind = self._kind(card)
+        was_nurtured = ctx.previous is not None and self._kind(ctx.previous) is ActionKind.NURTURE
+        base = Decision(person_id=person.id, tier=card.tier, action=Action.NONE,
+                        clear_nurture_track=was_nurtured and kind is not ActionKind.NURTURE)
+        if card.disqualified:
+            why = Suppression(SuppressionKind.DISQUALIFIED, f"disqualified: {card.disqualified}")
+            return replace(base, clear_nurture_track=was_nurtured, suppressions=(why,),
+                           reasons=("no action for a disqualified person",))
+        partner = self._partner_rule(person)
+        if partner is not None:
+            return self._partner(ctx, base, partner, kind, state, now, was_nurtured)
+        if kind is ActionKind.ASSIGN:
+            return self._assign(ctx, base, state, now)
+        if kind is ActionKind.NURTURE:
+            return self._nurture(ctx, base)
+        action = self.actions.get(card.tier)
+        why = action.why if action else f"no action configured for tier {card.tier!r}"
+        return replace(base, reasons=(f"{card.tier}: {why}",))
+
+    # --- partners -------------------------------------------------------------------------------
+
+    def _partner_rule(self, person: Person) -> tuple[SuppressionKind, PartnerRule] | None:
+        rules = self.section.suppression
+        if person.partner_owned:
+            return SuppressionKind.PARTNER_OWNED, rules.partner_owned
+        if person.distributor_registered:
+            return SuppressionKind.DISTRIBUTOR_REGISTERED, rules.distributor_registered
+        return None
+
+    def _partner(self, ctx: PersonContext, base: Decision, partner: tuple[SuppressionKind, PartnerRule],
+                 kind: ActionKind, state: AssignmentState, now: datetime, was_nurtured: bool) -> Decision:
+        code, rule = partner
+        label = code.value.replace("_", " ")
+        if kind is not ActionKind.ASSIGN or rule.action is PartnerAction.EXCLUDE:
+            why = Suppression(code, f"{label}: excluded from leadloop outreach ({rule.why})")
+            return replace(base, action=Action.EXCLUDED, clear_nurture_track=was_nurtured,
+                           suppressions=(why,), reasons=(why.text,))
+        notes: list[str] = []
+        manager = self.section.owner_key(rule.partner_manager or "")
+        pick = self.owners.available_or_fallback(manager, "partner manager", now, notes)
+        why = Suppression(code, f"{label}: routed to the partner manager, not to sales ({rule.why})")
+        decision = replace(base, action=Action.ASSIGN, owner=pick.owner, owner_source=pick.source,
+                           clear_nurture_track=was_nurtured, suppressions=(why,))
+        return self._with_task(ctx, decision, TaskKind.PARTNER, pick, state, now, notes)
+
+    # --- sales-ready ----------------------------------------------------------------------------
+
+    def _assign(self, ctx: PersonContext, base: Decision, state: AssignmentState, now: datetime) -> Decision:
+        card, person, account = ctx.card, ctx.person, ctx.account
+        notes: list[str] = []
+        suppressions: list[Suppression] = []
+        headline = None
+        evaluation = self.section.suppression.customer_evaluation
+        opportunity = open_opportunity(ctx.opportunities, person.id)
+        evaluating = {s.lower() for s in evaluation.stages}
+        in_evaluation = (card.stage or "").lower() in evaluating or card.escalation is not None
+        if account is not None and account.customer_type is CustomerType.CUSTOMER and in_evaluation:
+            team = self.owners.resolve(account.owner_id) or (
+                self.section.owner_key(evaluation.fallback) if evaluation.fallback else None)
+            pick = self.owners.available_or_fallback(team, "account team", now, notes)
+            task_kind = TaskKind.ACCOUNT_TEAM
+            suppressions.append(Suppression(
+                SuppressionKind.CUSTOMER_EVALUATION,
+                f"active customer in an evaluation: account team instead of prospecting ({evaluation.why})"))
+        elif opportunity is not None:
+            holder = self.owners.resolve(opportunity.owner_id) or self.owners.resolve(
+                account.owner_id if account else None)
+            pick = self.owners.available_or_fallback(holder, "opportunity owner", now, notes)
+            task_kind = TaskKind.OPPORTUNITY_ACTIVITY
+            where = account.name if account and account.name else (person.company_name or "the account")
+            headline = (f"New activity from {person.name} at {where} on your open opportunity"
+                        f" {opportunity.name or opportunity.id}.")
+            suppressions.append(Suppression(
+                SuppressionKind.OPEN_OPPORTUNITY,
+                f"open opportunity {opportunity.name or opportunity.id}: no prospecting task for a new rep;"
+                f" the opportunity owner is told ({self.section.suppression.open_opportunity_why})"))
+        else:
+            pick = self.owners.assign(person, account, card.profile, now, state, notes)
+            task_kind = TaskKind.SALES_HANDOFF
+        previous_owner = state.owners.get(person.id, {}).get("owner")
+        if pick.counts_as_new and previous_owner != pick.owner:
+            state.record(person.id, pick.owner, pick.source, now, self.owners.local_day(pick.owner, now))
+        decision = replace(base, action=Action.ASSIGN, owner=pick.owner, owner_source=pick.source,
+                           suppressions=tuple(suppressions))
+        return self._with_task(ctx, decision, task_kind, pick, state, now, notes, headline)
+
+    def _sla(self, card: ScoreCard) -> tuple[Sla, str, Priority, str | None]:
+        """The SLA that applies: the escalation's own (high priority) or the tier's."""
+        action = self.actions.get(card.tier)
+        tier_sla_name = action.sla if action and action.sla else None
+        if card.escalation is not None:
+            sla = sla_from_label(self.section, card.escalation.sla)
+            if sla is not None:
+                return sla, card.escalation.sla, Priority.HIGH, None
+            note = f"escalation SLA {card.escalation.sla!r} is not in the playbook: tier SLA, high priority"
+            if tier_sla_name:
+                return self.section.slas[tier_sla_name], tier_sla_name, Priority.HIGH, note
+        if tier_sla_name is None:
+            fallback = Sla(business_days=1, why="default when a tier names no SLA")
+            return fallback, "1bd", Priority.NORMAL, "no SLA configured: one business day"
+        sla = self.section.slas[tier_sla_name]
+        return sla, tier_sla_name, _PRIORITY[sla.priority], None
+
+    def _trigger(self, ctx: PersonContext) -> str | None:
+        """Why a new task is warranted now, or None when nothing new happened since the last score."""
+        card, previous = ctx.card, ctx.previous
+        if card.escalation and (previous is None or previous.escalation is None
+                                or previous.escalation.rule != card.escalation.rule):
+            return card.escalation.text
+        if previous is None:
+            return f"new {card.tier} lead"
+        if previous.tier != card.tier:
+            return f"moved from {previous.tier} to {card.tier}"
+        gain = card.intent - previous.intent
+        if gain >= self.section.suppression.retrigger_intent_delta and gain > 0:
+            return f"new activity (+{gain:.0f} intent)"
+        return None
+
+    def _with_task(self, ctx: PersonContext, decision: Decision, kind: TaskKind, pick: OwnerPick,
+                   state: AssignmentState, now: datetime, notes: list[str],
+                   headline: str | None = None) -> Decision:
+        card, person = ctx.card, ctx.person
+        reasons = [f"owner {pick.owner}: {pick.source}", *notes]
+        trigger = self._trigger(ctx)
+        window = now - timedelta(days=self.section.suppression.duplicate_task_days)
+        open_task = max((t for t in ctx.open_tasks if t.person_id == person.id and t.created_at >= window),
+                        key=lambda t: (t.created_at, t.key), default=None)
+        suppressions = list(decision.suppressions)
+        if open_task is None and trigger is None:
+            suppressions.append(Suppression(SuppressionKind.NO_NEW_SIGNAL,
+                                            "already handed off; nothing new since the last score"))
+            return replace(decision, suppressions=tuple(suppressions), reasons=tuple(reasons))
+        sla, sla_name, priority, sla_note = self._sla(card)
+        if sla_note:
+            reasons.append(sla_note)
+        time_zone = self.owners.time_zone(pick.owner)
+        due_at = self.calendar.due(sla, now, time_zone)
+        key = task_key(person.id, kind, now)
+        if open_task is not None:
+            kept = datetime.combine(open_task.due, self.section.business_hours.end, tzinfo=zone(time_zone))
+            due_at = min(kept, due_at) if trigger else kept
+            key = open_task.key
+            suppressions.append(Suppression(
+                SuppressionKind.DUPLICATE_TASK,
+                f"task {open_task.key} opened {open_task.created_at.date().isoformat()} is still open:"
+                " updated, not duplicated"))
+        account = ctx.account
+        guidance = self.guidance.get((card.stage or "").lower())
+        asset = self.catalog.next_asset(card.stage, account.segment if account else None, _consumed(ctx))
+        note = handoff_note(card, person, account, ctx.colleagues, guidance, asset, headline)
+        where = (account.name if account and account.name else None) or person.company_name or "no account"
+        if kind is TaskKind.OPPORTUNITY_ACTIVITY:
+            subject = f"New activity from {person.name} at {where} on your open opportunity"
+        else:
+            subject = self.section.task_subject.format(
+                name=person.name, account=where, tier=card.tier, title=person.title or "",
+                trigger=trigger or "update")
+        task = PlannedTask(key=key, kind=kind, owner=pick.owner, subject=subject[:255], note=note,
+                           due_at=due_at, priority=priority, sla=sla_name,
+                           updates_open_task=open_task is not None)
+        reasons.append(f"task due {due_at.isoformat(timespec='minutes')} ({sla_name})"
+                       + (f": {trigger}" if trigger else ""))
+        return replace(decision, task=task, next_asset=asset, suppressions=tuple(suppressions),
+                       reasons=tuple(reasons))
+
+    # --- nurture --------------------------------------------------------------------------------
+
+    def _nurture(self, ctx: PersonContext, base: Decision) -> Decision:
+        card, person, account = ctx.card, ctx.person, ctx.account
+        segment = account.segment if account else None
+        track = nurture_track(self.section, segment, card.stage, card.profile)
+        if track is None:
+            return replace(base, reasons=("no nurture track matches and there is no default track",))
+        if track.channel == "email" and (person.unsubscribed or person.bounced):
+            code = SuppressionKind.UNSUBSCRIBED if person.unsubscribed else SuppressionKind.BOUNCED
+            why = Suppression(code, f"{code.value}: no email nurture"
+                                    f" ({self.section.suppression.unsubscribed_why})")
+            return replace(base, clear_nurture_track=True, suppressions=(why,), reasons=(why.text,))
+        asset = self.catalog.next_asset(card.stage, segment, _consumed(ctx))
+        reasons = [f"nurture track {track.name}: {track.why}"]
+        reasons.append(f"next asset {asset.id} {asset.name}" if asset
+                       else "no unconsumed asset for the next stage")
+        return replace(base, action=Action.NURTURE, nurture_track=track.name, next_asset=asset,
+                       reasons=tuple(reasons))
+
+
+def _consumed(ctx: PersonContext) -> frozenset[str]:
+    ids = {a.asset_id for a in ctx.activities if a.asset_id}
+    ids.update(r.asset for r in ctx.card.reasons if r.asset)
+    return frozenset(ids)
+
+
+def route_person(ctx: PersonContext, section: RoutingSection, state: AssignmentState, now: datetime, *,
+                 assets: Iterable[Asset] = (), directory: OwnerDirectory | None = None,
+                 ) -> tuple[Decision, AssignmentState]:
+    """One person's decision and the updated assignment state (the given state is left untouched)."""
+    new_state = state.copy()
+    decision = Router(section, assets=assets, directory=directory).decide(ctx, new_state, now)
+    return decision, new_state
+
+
+def routing_order(cards: Iterable[ScoreCard]) -> list[ScoreCard]:
+    """Score descending, then person id: the order round robin sees leads in."""
+    return sorted(cards, key=lambda c: (-c.score, c.person_id))
+
+
+def route_all(
+    cards: Iterable[ScoreCard],
+    *,
+    people: Mapping[str, Person],
+    section: RoutingSection,
+    state: AssignmentState,
+    now: datetime,
+    accounts: Mapping[str, Account] | None = None,
+    previous: Mapping[str, ScoreCard] | None = None,
+    opportunities: Iterable[Opportunity] = (),
+    activities: Iterable[Activity] = (),
+    open_tasks: Iterable[OpenTask] = (),
+    assets: Iterable[Asset] = (),
+    directory: OwnerDirectory | None = None,
+) -> RoutingResult:
+    """Route every scored person (cards without a known person are skipped) in routing order.
+
+    Returns the decisions in that order, the updated assignment state (the given one is left
+    untouched) and the suppression report.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    accounts = accounts or {}
+    previous = previous or {}
+    router = Router(section, assets=assets, directory=directory)
+    new_state = state.copy()
+    new_state.prune(now.date())
+    ordered = [c for c in routing_order(cards) if c.person_id in people]
+    opportunities_by_account: dict[str, list[Opportunity]] = {}
+    for opportunity in opportunities:
+        if opportunity.account_id:
+            opportunities_by_account.setdefault(opportunity.account_id, []).append(opportunity)
+    activities_by_person: dict[str, list[Activity]] = {}
+    for activity in activities:
+        activities_by_person.setdefault(activity.person_id, []).append(activity)
+    tasks_by_person: dict[str, list[OpenTask]] = {}
+    for task in open_tasks:
+        tasks_by_person.setdefault(task.person_id, []).append(task)
+    committee: dict[str, list[tuple[Person, ScoreCard | None]]] = {}
+    for card in ordered:
+        if card.account_id:
+            committee.setdefault(card.account_id, []).append((people[card.person_id], card))
+    report = SuppressionReport()
+    decisions: list[Decision] = []
+    for card in ordered:
+        account = accounts.get(card.account_id) if card.account_id else None
+        ctx = PersonContext(
+            card=card,
+            person=people[card.person_id],
+            previous=previous.get(card.person_id),
+            account=account,
+            opportunities=opportunities_by_account.get(card.account_id, ()) if card.account_id else (),
+            colleagues=committee.get(card.account_id, ()) if card.account_id else (),
+            activities=activities_by_person.get(card.person_id, ()),
+            open_tasks=tasks_by_person.get(card.person_id, ()),
+        )
+        decision = router.decide(ctx, new_state, now)
+        for suppression in decision.suppressions:
+            report.add(decision.person_id, suppression)
+        decisions.append(decision)
+    return RoutingResult(decisions=decisions, state=new_state, report=report)

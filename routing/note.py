@@ -1,0 +1,95 @@
+"""The handoff note: the task body a rep reads in a few seconds before calling.
+
+Plain text with short lines and five titled sections (Why now / Fit / Buying committee /
+Stage & next step / Qualification questions), identical in Salesforce and HubSpot: no markdown,
+no tables, no HTML, nothing either CRM would render differently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from crm.records import Account, Asset, Person
+from scoring.routing_schema import StageGuidance
+from scoring.scorecard import ReasonKind, ScoreCard
+
+TOP_SIGNALS = 3
+COMMITTEE_LINES = 4
+_SIGNAL_KINDS = frozenset({ReasonKind.INTENT, ReasonKind.ESCALATION})
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.0f}"
+
+
+def why_now_lines(card: ScoreCard, limit: int = TOP_SIGNALS) -> list[str]:
+    """The strongest intent signals, with their dates and assets, strongest first."""
+    signals = sorted((r for r in card.reasons if r.kind in _SIGNAL_KINDS and r.points > 0),
+                     key=lambda r: (r.kind is not ReasonKind.ESCALATION, -r.points, r.rule))
+    lines = []
+    for reason in signals[:limit]:
+        extra = [x for x in (reason.occurred_at.date().isoformat() if reason.occurred_at else None,
+                             f"asset {reason.asset}" if reason.asset and reason.asset not in reason.text
+                             else None) if x]
+        lines.append(f"- {reason.text}" + (f" ({', '.join(extra)})" if extra else ""))
+    if card.escalation and not any(r.kind is ReasonKind.ESCALATION for r in signals[:limit]):
+        lines.insert(0, f"- {card.escalation.text}")
+    return lines or [f"- intent {_fmt(card.intent)} (no single strong signal)"]
+
+
+def fit_lines(card: ScoreCard, person: Person, account: Account | None) -> list[str]:
+    lines = [f"- Profile: {card.profile or 'none'} · fit {_fmt(card.fit)}, intent {_fmt(card.intent)},"
+             f" score {_fmt(card.score)} ({card.tier})"]
+    if account is not None:
+        parts = [p for p in (account.segment, account.application, account.region) if p]
+        lines.append(f"- Account: {account.name or account.id}" + (f" · {' · '.join(parts)}" if parts else "")
+                     + f" · account fit {_fmt(card.account_fit)}")
+    elif person.company_name:
+        lines.append(f"- Company: {person.company_name} (not matched to an account)")
+    role = " · ".join(p for p in (card.role, card.seniority) if p) or "role unknown"
+    lines.append(f"- Role: {role}" + (f" · {person.title}" if person.title else ""))
+    return lines
+
+
+def committee_lines(person: Person, colleagues: Sequence[tuple[Person, ScoreCard | None]],
+                    limit: int = COMMITTEE_LINES) -> list[str]:
+    """The other engaged people of the account: roles covered, then the most engaged few."""
+    engaged = sorted(((p, c) for p, c in colleagues if p.id != person.id and c is not None and c.intent > 0),
+                     key=lambda pc: (-pc[1].intent, pc[0].id))
+    if not engaged:
+        return ["- No one else at this account has engaged yet."]
+    roles = sorted({c.role for _, c in engaged if c.role})
+    lines = [f"- {len(engaged)} other engaged; roles: {', '.join(roles) or 'unknown'}"]
+    for colleague, card in engaged[:limit]:
+        what = " · ".join(x for x in (card.role, colleague.title) if x) or "role unknown"
+        lines.append(f"- {colleague.name}: {what} (intent {_fmt(card.intent)}, {card.tier})")
+    if len(engaged) > limit:
+        lines.append(f"- and {len(engaged) - limit} more")
+    return lines
+
+
+def handoff_note(
+    card: ScoreCard,
+    person: Person,
+    account: Account | None,
+    colleagues: Sequence[tuple[Person, ScoreCard | None]],
+    guidance: StageGuidance | None,
+    next_asset: Asset | None,
+    headline: str | None = None,
+) -> str:
+    """The task body. `headline` (e.g. the open opportunity) goes first when given."""
+    sections: list[str] = [headline] if headline else []
+    sections.append("Why now\n" + "\n".join(why_now_lines(card)))
+    sections.append("Fit\n" + "\n".join(fit_lines(card, person, account)))
+    sections.append("Buying committee\n" + "\n".join(committee_lines(person, colleagues)))
+    stage = [f"- Stage: {card.stage or 'not yet known'}"]
+    if guidance is not None:
+        stage.append(f"- Next step: {guidance.next_step}")
+    if next_asset is not None:
+        stage.append(f"- Suggested asset: {next_asset.name} ({next_asset.type}"
+                     + (f", {next_asset.url}" if next_asset.url else "") + ")")
+    sections.append("Stage & next step\n" + "\n".join(stage))
+    questions = guidance.questions if guidance is not None else ()
+    sections.append("Qualification questions\n" + ("\n".join(f"- {q}" for q in questions)
+                                                    or "- (none in the playbook for this stage)"))
+    return "\n\n".join(sections)
