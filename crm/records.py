@@ -237,3 +237,27 @@ class Asset:
     segment: Text = None
     stage: Text = None
     url: Text = None
+
+
+@dataclass(frozen=True, slots=True, config=_CONFIG)
+class Owner:
+    """A CRM user who can own records and tasks (a Salesforce User, a HubSpot owner)."""
+
+    id: str
+    email: Email = None
+    name: Text = None
+    active: bool = True
+    time_zone: Text = None
+    crm_id: Text = None
+
+
+@dataclass(frozen=True, slots=True, config=_CONFIG)
+class ContactRole:
+    """A person's role on an opportunity (a Salesforce OpportunityContactRole, a HubSpot deal–contact
+    association): who is on the buying committee."""
+
+    id: str
+    opportunity_id: str
+    person_id: str
+    role: Text = None
+    is_primary: bool = False
