@@ -46,6 +46,13 @@ class Sessions(Protocol):
 
     def is_valid(self, crm: CrmName, token: str) -> bool: ...
 
+    def check_login(self, crm: CrmName, username: str, password: str) -> bool:
+        """Whether these login credentials are the sandbox's (Salesforce: `password` is the password,
+        optionally followed by the security token), for a backend's login endpoint."""
+
+    def credentials(self, crm: CrmName) -> dict[str, str]:
+        """The sandbox's login credentials for `crm` (Salesforce: username, password, security_token)."""
+
 
 class SandboxContext(Protocol):
     """What a backend gets from the core."""
