@@ -1,0 +1,305 @@
+"""Path-precise playbook problems: YAML reading with line numbers, pydantic errors translated into
+`intent.rules[3].points: must be a number (line 88)`, and the cross-reference checks the models
+alone cannot make (asset types, stages, groups, tiers, lists, field names)."""
+
+from __future__ import annotations
+
+import difflib
+import string
+import types
+import typing
+from collections.abc import Iterator
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from crm.records import Account, Person
+from scoring.playbook import Condition, FitRule, Playbook, PlaybookError
+
+PERSON_FIELDS = frozenset(Person.__dataclass_fields__) | {"role", "seniority"}
+ACCOUNT_FIELDS = frozenset(Account.__dataclass_fields__)
+_SAYS_PLACEHOLDERS = {"asset", "count", "window"}
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one)."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first on line {seen[key] + 1})", key_node.start_mark
+            )
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def read_yaml(text: str, source: str) -> tuple[Any, yaml.Node | None]:
+    """The parsed data and its node tree (for line numbers); YAML errors become PlaybookError."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+        problem = getattr(error, "problem", None) or str(error)
+        raise PlaybookError(source, [f"(YAML) {where}: {problem}"]) from None
+    return data, root
+
+
+def format_path(loc: tuple[Any, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += ("." if path else "") + str(part)
+    return path or "(top level)"
+
+
+def _parse_path(path: str) -> list[str | int]:
+    parts: list[str | int] = []
+    for chunk in path.split("."):
+        name, _, rest = chunk.partition("[")
+        if name:
+            parts.append(name)
+        for index in filter(None, rest.replace("]", "").split("[")):
+            parts.append(int(index))
+    return parts
+
+
+def locate(root: yaml.Node | None, path: str) -> str:
+    """` (line N)` of the deepest node of `path` that exists in the YAML, or ''."""
+    node, line = root, None
+    for part in _parse_path(path):
+        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+            match = next((v for k, v in node.value if k.value == part), None)
+            if match is None:
+                break
+            node = match
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            break
+        line = node.start_mark.line + 1
+    return f" (line {line})" if line else ""
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    """The model classes an annotation may hold (through Optional, list, dict, Annotated)."""
+    found: list[Any] = []
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin in (list, dict, typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            found.extend(_unwrap(arg))
+    elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        found.append(annotation)
+    return found
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    current: list[type[BaseModel]] = [model]
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        nxt: list[type[BaseModel]] = []
+        for cls in current:
+            for name, info in cls.model_fields.items():
+                if part in (name, info.alias):
+                    nxt.extend(_unwrap(info.annotation))
+        if not nxt:
+            return []
+        current = nxt
+    return sorted({info.alias or name for cls in current for name, info in cls.model_fields.items()})
+
+
+_MESSAGES = {
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "finite_number": "must be a finite number",
+    "missing": "is required",
+    "string_type": "must be text",
+    "bool_type": "must be true or false",
+    "list_type": "must be a list",
+    "dict_type": "must be a mapping",
+    "model_type": "must be a mapping",
+    "model_attributes_type": "must be a mapping",
+}
+
+
+def translate_error(item: Any, root: yaml.Node | None, model: type[BaseModel]) -> str:
+    """One pydantic error as `path: message (line N)`."""
+    loc = tuple(item["loc"])
+    kind = item["type"]
+    message = _MESSAGES.get(kind)
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(model, loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        message = "unknown key" + (f" (did you mean '{close[0]}'?)" if close else "")
+        if allowed and not close:
+            message += f"; expected one of: {', '.join(allowed)}"
+    elif message is None:
+        message = str(item["msg"]).removeprefix("Value error, ").replace("Input should be", "must be")
+    if message.startswith("points: ") and kind == "value_error":  # raised by a rule for its own key
+        loc, message = (*loc, "points"), message.removeprefix("points: ")
+    path = format_path(loc)
+    return f"{path}: {message}{locate(root, path)}"
+
+
+def _conditions(playbook: Playbook) -> Iterator[tuple[str, Condition, str]]:
+    """Every condition with its path and the record kind it may test ('account', 'person', 'any')."""
+    for i, profile in enumerate(playbook.profiles):
+        for j, cond in enumerate(profile.applies_when):
+            yield f"profiles[{i}].applies_when[{j}]", cond, "account"
+        for j, rule in enumerate(profile.fit):
+            yield f"profiles[{i}].fit[{j}]", rule, "account"
+    for j, rule in enumerate(playbook.contact_fit.rules):
+        yield f"contact_fit.rules[{j}]", rule, "person"
+    for i, negative in enumerate(playbook.negatives):
+        for j, cond in enumerate(negative.when):
+            yield f"negatives[{i}].when[{j}]", cond, "any"
+    for i, disqualifier in enumerate(playbook.disqualifiers):
+        for j, cond in enumerate(disqualifier.when):
+            yield f"disqualifiers[{i}].when[{j}]", cond, "any"
+
+
+def _check_field(path: str, cond: Condition, allowed: str) -> Iterator[tuple[str, str]]:
+    record, _, name = cond.field.partition(".")
+    if record not in ("person", "account") or not name:
+        yield f"{path}.field", f"must be person.<field> or account.<field>, not {cond.field!r}"
+        return
+    if allowed != "any" and record != allowed:
+        yield f"{path}.field", f"must be an {allowed} field here ({allowed}.<field>), not {cond.field!r}"
+        return
+    known = PERSON_FIELDS if record == "person" else ACCOUNT_FIELDS
+    if name.startswith("attributes.") and len(name) > len("attributes."):
+        return
+    if name not in known:
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        hint = f" (did you mean '{record}.{close[0]}'?)" if close else ""
+        yield f"{path}.field", f"unknown field {cond.field!r}{hint}"
+    numeric = {"employees", "annual_revenue"}
+    if (cond.min is not None or cond.max is not None or (isinstance(cond, FitRule) and cond.bands)) and (
+        name not in numeric and not name.startswith("attributes.")
+    ):
+        yield f"{path}.field", f"min/max and bands need a numeric field ({', '.join(sorted(numeric))})"
+
+
+def _check_says(path: str, says: str | None) -> Iterator[tuple[str, str]]:
+    if says is None:
+        return
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(says) if name is not None}
+    except ValueError as error:
+        yield path, f"not a valid sentence template ({error})"
+        return
+    unknown = names - _SAYS_PLACEHOLDERS
+    if unknown:
+        yield path, f"unknown placeholder(s) {sorted(unknown)}; use {{asset}}, {{count}} or {{window}}"
+
+
+def check_references(pb: Playbook) -> list[tuple[str, str]]:
+    """Cross-reference problems as (path, message); empty when the playbook is coherent."""
+    problems: list[tuple[str, str]] = []
+    add = problems.append
+    stages = set(pb.stages)
+    asset_types = {a.type for a in pb.assets}
+    families = {a.product_family for a in pb.assets if a.product_family}
+    groups = {g.id for g in pb.intent.groups}
+    roles = {r.role for r in pb.personas.roles} | {pb.personas.unknown_role}
+    tiers = [t.name for t in pb.tiers]
+
+    seen_ids: dict[str, str] = {}
+    for section, rules in (
+        ("profiles", pb.profiles), ("contact_fit.rules", pb.contact_fit.rules), ("assets", pb.assets),
+        ("intent.groups", pb.intent.groups), ("intent.rules", pb.intent.rules),
+        ("intent.depth", pb.intent.depth),
+        ("negatives", pb.negatives), ("disqualifiers", pb.disqualifiers), ("escalations", pb.escalations),
+    ):
+        for i, rule in enumerate(rules):
+            if rule.id in seen_ids:
+                add((f"{section}[{i}].id", f"duplicate id {rule.id!r} (also {seen_ids[rule.id]})"))
+            seen_ids.setdefault(rule.id, f"{section}[{i}]")
+
+    for path, cond, record in _conditions(pb):
+        problems.extend(_check_field(path, cond, record))
+        if cond.in_list is not None and cond.in_list not in pb.lists:
+            add((f"{path}.in_list", f"no list named {cond.in_list!r} under 'lists'"))
+        if cond.field == "person.role" and cond.in_:
+            for value in sorted(set(cond.in_) - roles):
+                add((f"{path}.in", f"unknown role {value!r}; personas define {sorted(roles)}"))
+
+    for i, asset in enumerate(pb.assets):
+        if asset.stage not in stages:
+            add((f"assets[{i}].stage", f"unknown stage {asset.stage!r}; stages are {pb.stages}"))
+
+    def check_list(path: str, values: list[str] | None, known: set[str], what: str) -> None:
+        for value in values or []:
+            if value not in known:
+                close = difflib.get_close_matches(value, sorted(known), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else f"; known: {sorted(known)}"
+                add((path, f"unknown {what} {value!r}{hint}"))
+
+    for i, rule in enumerate(pb.intent.rules):
+        path = f"intent.rules[{i}]"
+        check_list(f"{path}.asset_types", rule.asset_types, asset_types, "asset type")
+        check_list(f"{path}.stages", rule.stages, stages, "stage")
+        check_list(f"{path}.product_families", rule.product_families, families, "product family")
+        if rule.group is not None and rule.group not in groups:
+            add((f"{path}.group", f"no intent group {rule.group!r} under intent.groups"))
+        if rule.stage is not None and rule.stage not in stages:
+            add((f"{path}.stage", f"unknown stage {rule.stage!r}; stages are {pb.stages}"))
+        problems.extend(_check_says(f"{path}.says", rule.says))
+    for i, depth in enumerate(pb.intent.depth):
+        path = f"intent.depth[{i}]"
+        check_list(f"{path}.asset_types", depth.asset_types, asset_types, "asset type")
+        if depth.group is not None and depth.group not in groups:
+            add((f"{path}.group", f"no intent group {depth.group!r} under intent.groups"))
+        problems.extend(_check_says(f"{path}.says", depth.says))
+    for i, negative in enumerate(pb.negatives):
+        problems.extend(_check_says(f"negatives[{i}].says", negative.says))
+    for i, escalation in enumerate(pb.escalations):
+        check_list(f"escalations[{i}].asset_types", escalation.asset_types, asset_types, "asset type")
+        if escalation.tier is not None and escalation.tier not in tiers:
+            add((f"escalations[{i}].tier", f"unknown tier {escalation.tier!r}; tiers are {tiers}"))
+
+    if len(set(tiers)) != len(tiers):
+        add(("tiers", "tier names must be unique"))
+    if pb.tiers[-1].has_thresholds:
+        add((f"tiers[{len(pb.tiers) - 1}]",
+             "the last tier is the catch-all: it takes no min_score/min_fit/min_intent"))
+    if pb.disqualified_tier is not None:
+        if pb.disqualified_tier not in tiers:
+            add(("disqualified_tier", f"unknown tier {pb.disqualified_tier!r}; tiers are {tiers}"))
+        elif pb.disqualified_tier == tiers[0]:
+            add(("disqualified_tier", "disqualified people can never be in the top tier"))
+    last_account_tier = pb.account.tiers[-1]
+    if last_account_tier.min_fit is not None or last_account_tier.min_intent is not None:
+        add((f"account.tiers[{len(pb.account.tiers) - 1}]",
+             "the last account tier is the catch-all: no thresholds"))
+    if pb.account.committee is not None:
+        check_list("account.committee.roles", pb.account.committee.roles, roles, "role")
+
+    weights = pb.blend.contact_fit + pb.blend.account_fit + pb.blend.contact_intent + pb.blend.account_intent
+    if abs(weights - 1.0) > 1e-6:
+        add(("blend", f"the four weights must add up to 1 (they add up to {weights:g})"))
+    if pb.grid is not None:
+        for axis in ("fit", "intent"):
+            bands = getattr(pb.grid, axis)
+            if bands[-1].min != 0:
+                add((f"grid.{axis}[{len(bands) - 1}].min", "the last band must start at 0"))
+            if [b.min for b in bands] != sorted((b.min for b in bands), reverse=True):
+                add((f"grid.{axis}", "bands must be listed from the highest min down"))
+    return problems
