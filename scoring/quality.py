@@ -1,0 +1,204 @@
+"""Data quality: what in the CRM data keeps the playbook from scoring well.
+
+Pure checks over the records as each CRM holds them (before identity merges them), returning
+findings with counts and a few examples. The daily flow stores them and shows the trend.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from crm.records import Account, Activity, Person
+
+STALE_STATUSES = frozenset({
+    "working - contacted", "qualified", "marketingqualifiedlead", "salesqualifiedlead", "sql", "mql",
+    "in_progress", "open_deal", "connected",
+})
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One class of problem. `examples` hold record ids and masked emails only."""
+
+    check: str
+    title: str
+    count: int
+    total: int
+    examples: tuple[str, ...] = ()
+    severity: str = "warning"  # "info" | "warning" | "error"
+    fix: str = ""
+
+    @property
+    def share(self) -> float:
+        return self.count / self.total if self.total else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Trend:
+    check: str
+    count: int
+    previous: int | None
+
+    @property
+    def change(self) -> int | None:
+        return None if self.previous is None else self.count - self.previous
+
+
+@dataclass(slots=True)
+class QualityInputs:
+    people: Sequence[Person]
+    accounts: Sequence[Account]
+    activities: Sequence[Activity]
+    fields_used: dict[str, Sequence[str]]  # {"person": [...], "account": [...]} canonical field names
+    classify_title: Callable[[str], bool]  # True when the persona taxonomy places the title
+    classify_activity: Callable[[Activity], bool]  # True when some asset or rule understands it
+    quarantined: Sequence[tuple[str, str]] = ()  # (record id, reason)
+    now: datetime | None = None
+    stale_after: timedelta = timedelta(days=90)
+    examples: int = 5
+    extra: list[Finding] = field(default_factory=list)
+
+
+def mask_email(email: str | None) -> str:
+    """`jane.doe@acme.com` → `j***@acme.com`: enough to recognise, not enough to harvest."""
+    if not email or "@" not in email:
+        return "(no email)"
+    local, domain = email.rsplit("@", 1)
+    return f"{local[:1]}***@{domain}"
+
+
+def crm_of(record_id: str) -> str:
+    """`sf-lead:00Q…` → `salesforce`; `hs-contact:51` → `hubspot`; anything else → `canonical`."""
+    if record_id.startswith("sf-"):
+        return "salesforce"
+    if record_id.startswith("hs-"):
+        return "hubspot"
+    return "canonical"
+
+
+def _value(record: object, name: str) -> object:
+    if hasattr(record, name):
+        return getattr(record, name)
+    return getattr(record, "attributes", {}).get(name)
+
+
+def completeness(kind: str, records: Sequence[object], fields: Iterable[str], examples: int) -> list[Finding]:
+    findings = []
+    by_crm: dict[str, list[object]] = defaultdict(list)
+    for record in records:
+        by_crm[crm_of(record.id)].append(record)  # type: ignore[attr-defined]
+    for crm, group in sorted(by_crm.items()):
+        for name in sorted(set(fields)):
+            missing = [r for r in group if _value(r, name) in (None, "", {})]
+            if missing:
+                findings.append(Finding(
+                    check=f"completeness.{crm}.{kind}.{name}",
+                    title=f"{kind} records in {crm} without {name}",
+                    count=len(missing), total=len(group),
+                    examples=tuple(r.id for r in missing[:examples]),  # type: ignore[attr-defined]
+                    severity="info" if len(missing) < 0.2 * len(group) else "warning",
+                    fix=f"fill {name} in {crm} or map it from another field in the playbook's mapping",
+                ))
+    return findings
+
+
+def assess_quality(inputs: QualityInputs) -> list[Finding]:
+    """Every finding, in a stable order."""
+    n = inputs.examples
+    people, accounts = list(inputs.people), list(inputs.accounts)
+    findings: list[Finding] = []
+    findings += completeness("person", people, inputs.fields_used.get("person", ()), n)
+    findings += completeness("account", accounts, inputs.fields_used.get("account", ()), n)
+
+    by_email: dict[tuple[str, str], list[Person]] = defaultdict(list)
+    for person in people:
+        if person.email:
+            by_email[(crm_of(person.id), person.email)].append(person)
+    dupes = [group for group in by_email.values() if len(group) > 1]
+    findings.append(Finding(
+        "duplicates.people", "people sharing one email within one CRM", sum(len(g) for g in dupes),
+        len(people), tuple(f"{mask_email(g[0].email)} ×{len(g)}" for g in dupes[:n]), "warning",
+        "merge the duplicates in the CRM; leadloop scores them as one person meanwhile",
+    ))
+    across = {email for (crm, email) in by_email if crm == "salesforce"} & {
+        email for (crm, email) in by_email if crm == "hubspot"}
+    findings.append(Finding(
+        "duplicates.people_across_crms", "people present in both CRMs (linked by email)", len(across),
+        len(people), tuple(mask_email(e) for e in sorted(across)[:n]), "info",
+    ))
+    by_domain: dict[tuple[str, str], list[Account]] = defaultdict(list)
+    for account in accounts:
+        if account.domain:
+            by_domain[(crm_of(account.id), account.domain)].append(account)
+    account_dupes = [g for g in by_domain.values() if len(g) > 1]
+    findings.append(Finding(
+        "duplicates.accounts", "accounts sharing one domain within one CRM",
+        sum(len(g) for g in account_dupes), len(accounts),
+        tuple(f"{g[0].domain} ×{len(g)}" for g in account_dupes[:n]), "warning",
+        "merge the accounts, or mark one as a subsidiary with its own domain",
+    ))
+
+    last_activity: dict[str, datetime] = {}
+    for activity in inputs.activities:
+        seen = last_activity.get(activity.person_id)
+        if seen is None or activity.occurred_at > seen:
+            last_activity[activity.person_id] = activity.occurred_at
+    if inputs.now is not None:
+        cutoff = inputs.now - inputs.stale_after
+        stale = [p for p in people
+                 if (p.lifecycle_status or "").lower() in STALE_STATUSES
+                 and last_activity.get(p.id, datetime.min.replace(tzinfo=cutoff.tzinfo)) < cutoff]
+        findings.append(Finding(
+            "stale_status", f"people marked qualified with no activity for {inputs.stale_after.days} days",
+            len(stale), len(people), tuple(p.id for p in stale[:n]), "warning",
+            "recycle them to nurture or close them out",
+        ))
+
+    titles = Counter(p.title for p in people if p.title and not inputs.classify_title(p.title))
+    findings.append(Finding(
+        "unknown_titles", "titles the persona taxonomy cannot place", sum(titles.values()), len(people),
+        tuple(f"{t} ×{c}" for t, c in titles.most_common(n)), "warning",
+        "add patterns for them under personas in the playbook",
+    ))
+    unmatched = Counter(
+        a.url or a.form_name or a.campaign_name or a.kind.value
+        for a in inputs.activities if not inputs.classify_activity(a)
+    )
+    findings.append(Finding(
+        "unmatched_activities", "activities no asset rule understands", sum(unmatched.values()),
+        len(inputs.activities), tuple(f"{k} ×{c}" for k, c in unmatched.most_common(n)), "info",
+        "add the URL, form or campaign to the asset catalog if it signals intent",
+    ))
+    invalid = [(rid, why) for rid, why in inputs.quarantined if "email" in why.lower()]
+    findings.append(Finding(
+        "invalid_emails", "records quarantined for an invalid email", len(invalid), len(people),
+        tuple(rid for rid, _ in invalid[:n]), "error", "correct the email in the CRM",
+    ))
+    findings.append(Finding(
+        "quarantined", "records quarantined for bad values", len(inputs.quarantined),
+        len(people) + len(accounts) + len(inputs.activities),
+        tuple(f"{rid}: {why[:80]}" for rid, why in inputs.quarantined[:n]), "error",
+        "fix the values in the CRM; the next sync picks them up",
+    ))
+    leads = [p for p in people if p.id.startswith("sf-lead:") or p.id.startswith("hs-contact:")]
+    orphans = [p for p in leads if not p.account_id]
+    findings.append(Finding(
+        "unmatched_leads", "leads not matched to any account", len(orphans), len(leads),
+        tuple(f"{p.id} ({p.email_domain or 'no domain'})" for p in orphans[:n]), "info",
+        "create the account, or add the company's domain to it",
+    ))
+    no_source = [p for p in people if not p.lead_source]
+    findings.append(Finding(
+        "missing_source", "people without source tracking", len(no_source), len(people),
+        tuple(p.id for p in no_source[:n]), "info", "set the lead source on every inbound form",
+    ))
+    findings.extend(inputs.extra)
+    return findings
+
+
+def trends(current: Sequence[Finding], previous: dict[str, int]) -> list[Trend]:
+    """Each finding's count against the previous run's count for the same check."""
+    return [Trend(f.check, f.count, previous.get(f.check)) for f in current]
