@@ -1,0 +1,59 @@
+"""Typed parameters of the flows: what the Prefect UI shows as the run form, and the CLI fills in."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_PLAYBOOK = "playbooks/semiconductor.yaml"
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    connection_file: str | None = Field(
+        None, description="Connection file (JSON); without it the LEADLOOP_ environment variables are used."
+    )
+    playbook: str = Field(DEFAULT_PLAYBOOK, description="Playbook YAML file.")
+    store_url: str | None = Field(
+        None, description="State store URL (default: LEADLOOP_STORE_URL, else SQLite)."
+    )
+    at: datetime | None = Field(None, description="Score as of this moment (default: now). For backfills.")
+
+
+class SyncOptions(_Params):
+    dry_run: bool = Field(False, description="Compute everything, write nothing to the CRMs.")
+    min_change: float = Field(
+        5.0, description="A decaying score is rewritten only when its tier changes or it moves this much."
+    )
+    max_workers: int = Field(4, ge=1, le=16, description="Concurrent API calls per CRM at most.")
+
+
+class RescoreScope(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["all", "accounts", "emails", "profile", "segment"] = "all"
+    values: list[str] = Field(
+        default_factory=list, description="Account ids, emails, a profile or segment."
+    )
+
+
+class RescoreOptions(SyncOptions):
+    scope: RescoreScope = Field(default_factory=RescoreScope)
+    reason: str = Field("", description="Why this rescore was started; kept with the run record.")
+
+
+class DataQualityOptions(_Params):
+    steward_tasks: bool = Field(False, description="Create a data-steward task per finding class.")
+
+
+class ModelReviewOptions(_Params):
+    candidate_playbook: str | None = Field(
+        None, description="A playbook to compare before rollout."
+    )
+    lookback_days: int = Field(
+        120, ge=7, description="Score as of N days ago, then see what happened."
+    )
+    reports_dir: str = Field("reports", description="Where the HTML report is written.")
