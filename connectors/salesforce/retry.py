@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import requests
@@ -88,6 +89,7 @@ class RetryPolicy:
     max_wait: float = 30.0
     max_retry_after: float = 120.0
     timeout: tuple[float, float] = (10.0, 120.0)  # (connect, read) seconds per request
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False, compare=False)
 
 
 class _Wait:
@@ -124,6 +126,7 @@ def call_with_retries(fn: Callable[[], T], endpoint: str, policy: RetryPolicy) -
         wait=_Wait(policy),
         stop=stop_after_attempt(policy.attempts),
         before_sleep=before_sleep,
+        sleep=policy.sleep,
         reraise=True,
     )
     try:

@@ -1,0 +1,150 @@
+"""`SalesforceSink`: owned-field updates and follow-up tasks, in sObject Collections batches of 200.
+
+Field updates are merged per record (one row per record, all its changed owned fields) and sent as
+`PATCH /composite/sobjects` with `allOrNone: false`, so one rejected record never holds back the
+rest; each record's result, with Salesforce's `statusCode` and message, is reported for every
+(record, field) it carried. Tasks are upserted on the external id `LL_Key__c` through
+`PATCH /composite/sobjects/Task/LL_Key__c`: a rerun updates the same task instead of adding one.
+The allowlist is checked for the whole input before any request is built.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
+
+from connectors.mapping import CrmMapping, ForbiddenFieldError, assert_writable
+from connectors.salesforce.client import SalesforceClient
+from connectors.salesforce.retry import TRANSIENT_CODES, SalesforceCallError
+from crm.changes import FieldUpdate, ObjectType, Priority, TaskUpsert
+from crm.ports import CrmSink, WriteResult
+from crm.records import Crm
+
+log = logging.getLogger("leadloop.connectors.salesforce")
+
+COLLECTION_LIMIT = 200  # records per sObject Collections call
+PERSON_OBJECTS = {"00Q": "Lead", "003": "Contact"}
+PRIORITY = {Priority.HIGH: "High", Priority.NORMAL: "Normal", Priority.LOW: "Low"}
+T = TypeVar("T")
+
+
+class WrongTargetError(ValueError):
+    """A change addressed to another CRM, or to a record id that is not a Lead, Contact or Account."""
+
+
+def chunks(items: Sequence[T], size: int = COLLECTION_LIMIT) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def sobject_for(update: FieldUpdate) -> str:
+    if update.object_type == ObjectType.ACCOUNT:
+        return "Account"
+    sobject = PERSON_OBJECTS.get(update.record_id[:3])
+    if sobject is None:
+        raise WrongTargetError(f"{update.record_id!r} is not a Salesforce Lead or Contact id")
+    return sobject
+
+
+def _item_error(item: dict[str, Any]) -> tuple[str, bool]:
+    errors = item.get("errors") or [{}]
+    first = errors[0]
+    code = first.get("statusCode") or first.get("errorCode") or "UNKNOWN_ERROR"
+    return f"{code}: {first.get('message', '')}".strip(), code in TRANSIENT_CODES
+
+
+class SalesforceSink(CrmSink):
+    crm = Crm.SALESFORCE
+
+    def __init__(self, client: SalesforceClient, mapping: CrmMapping) -> None:
+        self.client = client
+        self.mapping = mapping
+
+    def _crm_field(self, update: FieldUpdate) -> str:
+        person = update.object_type == ObjectType.PERSON
+        owned = self.mapping.owned_person if person else self.mapping.owned_account
+        if update.field not in owned:
+            raise ForbiddenFieldError(
+                f"refusing to write {update.field!r} on {update.object_type.value} records: it is not one of "
+                f"leadloop's owned fields {sorted(owned)}")
+        return owned[update.field]
+
+    def write_fields(self, updates: Sequence[FieldUpdate]) -> list[WriteResult]:
+        rows: dict[str, dict[str, Any]] = {}
+        for update in updates:
+            if update.crm != Crm.SALESFORCE:
+                raise WrongTargetError(f"a {update.crm.value} update was sent to the Salesforce sink")
+            crm_field = self._crm_field(update)
+            assert_writable(self.mapping, update.object_type.value, {crm_field})
+            row = rows.setdefault(update.record_id, {"attributes": {"type": sobject_for(update)},
+                                                     "id": update.record_id})
+            row[crm_field] = update.value
+        # Collections process a batch in chunks of one type (at most 10), so keep each type together.
+        ordered = sorted(rows.values(), key=lambda r: r["attributes"]["type"])
+        by_record: dict[str, WriteResult] = {}
+        for batch in chunks(ordered):
+            answers = self._send("PATCH", "composite/sobjects/", "composite/sobjects:update", batch)
+            for row, result in zip(batch, answers, strict=True):
+                by_record[row["id"]] = result
+        return [self._for_update(update, by_record[update.record_id]) for update in updates]
+
+    @staticmethod
+    def _for_update(update: FieldUpdate, record_result: WriteResult) -> WriteResult:
+        return WriteResult(key=f"{update.record_id}:{update.field}", ok=record_result.ok,
+                           crm_id=record_result.crm_id, error=record_result.error,
+                           retriable=record_result.retriable)
+
+    def _task_row(self, task: TaskUpsert) -> dict[str, Any]:
+        if task.crm != Crm.SALESFORCE:
+            raise WrongTargetError(f"a {task.crm.value} task was sent to the Salesforce sink")
+        row: dict[str, Any] = {
+            "attributes": {"type": "Task"}, self.mapping.task_key: task.key, "OwnerId": task.owner_id,
+            "Subject": task.subject[:255], "Description": task.body,
+            "ActivityDate": task.due_date.isoformat(), "Priority": PRIORITY[task.priority],
+            "Status": "Not Started",
+        }
+        if task.person_record_id:
+            row["WhoId"] = task.person_record_id
+        # Salesforce refuses a WhatId next to a Lead WhoId; an account goes on Contact tasks only.
+        if task.account_record_id and not (task.person_record_id or "").startswith("00Q"):
+            row["WhatId"] = task.account_record_id
+        return row
+
+    def upsert_tasks(self, tasks: Sequence[TaskUpsert]) -> list[WriteResult]:
+        assert_writable(self.mapping, "task", {self.mapping.task_key})
+        rows = [self._task_row(task) for task in tasks]
+        path = f"composite/sobjects/Task/{self.mapping.task_key}"
+        results: list[WriteResult] = []
+        for batch in chunks(rows):
+            results.extend(self._send("PATCH", path, "composite/sobjects:upsert Task", batch))
+        return [WriteResult(key=task.key, ok=r.ok, crm_id=r.crm_id, error=r.error, retriable=r.retriable)
+                for task, r in zip(tasks, results, strict=True)]
+
+    def _send(self, method: str, path: str, endpoint: str, batch: Sequence[dict[str, Any]]
+              ) -> list[WriteResult]:
+        """One collections call; per-record results in order. A failed call fails every record in it."""
+        keys = [str(row.get("id") or row.get(self.mapping.task_key)) for row in batch]
+        try:
+            body = {"allOrNone": False, "records": list(batch)}
+            answer = self.client.request(method, path, endpoint, json=body)
+        except SalesforceCallError as error:
+            log.error("salesforce %s failed for %d records: %s", endpoint, len(batch), error)
+            reason = f"{error.code or error.status}: {error.message}"
+            return [WriteResult(key=k, ok=False, error=reason, retriable=error.retriable) for k in keys]
+        items = answer if isinstance(answer, list) else []
+        if len(items) != len(batch):
+            reason = f"Salesforce answered {len(items)} results for {len(batch)} records"
+            return [WriteResult(key=k, ok=False, error=reason, retriable=True) for k in keys]
+        results = []
+        for key, item in zip(keys, items, strict=True):
+            if item.get("success"):
+                results.append(WriteResult(key=key, ok=True, crm_id=item.get("id")))
+            else:
+                reason, retriable = _item_error(item)
+                results.append(WriteResult(key=key, ok=False, crm_id=item.get("id"), error=reason,
+                                           retriable=retriable))
+        failed = sum(not r.ok for r in results)
+        if failed:
+            log.warning("salesforce %s: %d of %d records rejected", endpoint, failed, len(batch))
+        return results
