@@ -1,0 +1,174 @@
+"""HubSpot failures, sorted once into retriable and fatal, and the tenacity policy that retries them.
+
+Retriable: HTTP 429 (except the DAILY policy: tomorrow is too far to wait), any 5xx, dropped
+connections and timeouts. Fatal: every other 4xx, VALIDATION_ERROR above all (a bad value sent again
+is still a bad value), and TLS certificate failures. Waits grow exponentially with jitter and never
+undercut the server's `Retry-After`; a 429 also holds the shared rate limiter so other threads pause.
+Every retry and give-up is logged with the endpoint, status and category, never a token or a body.
+
+Docs: https://developers.hubspot.com/docs/guides/apps/api-usage/usage-details (429 bodies, headers)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import urllib3
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+log = logging.getLogger("leadloop.connectors.hubspot")
+
+T = TypeVar("T")
+
+
+class HubSpotError(Exception):
+    """A HubSpot call that failed: the HTTP status (None when no response came), HubSpot's category
+    (`VALIDATION_ERROR`, `RATE_LIMIT`, `OBJECT_NOT_FOUND` ...), its message, and `Retry-After`."""
+
+    def __init__(self, endpoint: str, status: int | None, category: str | None, message: str,
+                 retry_after: float | None = None, policy: str | None = None,
+                 body: dict[str, Any] | None = None) -> None:
+        self.endpoint = endpoint
+        self.status = status
+        self.category = category
+        self.message = message
+        self.retry_after = retry_after
+        self.policy = policy
+        self.body = body or {}
+        text = f"{endpoint}: {status or 'no response'} {category or ''} {message}"
+        super().__init__(text.replace("  ", " "))
+
+    @property
+    def retriable(self) -> bool:
+        return is_retriable(self)
+
+
+def is_retriable(error: BaseException) -> bool:
+    """True for failures worth another attempt: 429 (not the daily limit), 5xx, no response."""
+    if not isinstance(error, HubSpotError):
+        return False
+    if error.status is None:
+        return error.category != "TLS"
+    if error.status == 429:
+        return error.policy != "DAILY"
+    return error.status >= 500
+
+
+def parse_error_body(data: Any) -> dict[str, Any]:
+    """HubSpot's JSON error body as a dict (empty when the body is not JSON)."""
+    if isinstance(data, bytes | bytearray):
+        data = data.decode("utf-8", "replace")
+    if isinstance(data, str):
+        try:
+            data = json.loads(data)
+        except ValueError:
+            return {"message": data[:300]}
+    return data if isinstance(data, dict) else {}
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
+    if not headers:
+        return None
+    value = headers.get("Retry-After") or headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # an HTTP date: our own backoff applies
+
+
+def error_from_api_exception(endpoint: str, error: Any) -> HubSpotError:
+    """A HubSpotError from any of the official client's per-package `ApiException` classes."""
+    status = getattr(error, "status", None) or None
+    headers = getattr(error, "headers", None)
+    body = parse_error_body(getattr(error, "body", None))
+    if status is None:
+        reason = str(getattr(error, "reason", "") or "")
+        category = "TLS" if "CERTIFICATE_VERIFY_FAILED" in reason else "CONNECTION"
+        first_line = reason.splitlines()[0][:200] if reason else "no response"
+        return HubSpotError(endpoint, None, category, first_line)
+    category = body.get("category") or body.get("errorType")
+    message = str(body.get("message") or getattr(error, "reason", "") or "")[:500]
+    return HubSpotError(endpoint, int(status), category, message, retry_after_seconds(headers),
+                        body.get("policyName"), body)
+
+
+def error_from_transport(endpoint: str, error: BaseException) -> HubSpotError:
+    """A HubSpotError for a call that got no HTTP answer (reset, refused, timed out)."""
+    kind = "TIMEOUT" if isinstance(error, urllib3.exceptions.TimeoutError | TimeoutError) else "CONNECTION"
+    return HubSpotError(endpoint, None, kind, type(error).__name__)
+
+
+TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
+    urllib3.exceptions.HTTPError,  # ProtocolError, NewConnectionError, timeouts, MaxRetryError
+    ConnectionError,
+    TimeoutError,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How hard to try. `max_retry_after` caps a server's Retry-After so one odd header cannot stall a
+    run; `timeout` is (connect, read) seconds per request."""
+
+    attempts: int = 6
+    initial_wait: float = 0.5
+    max_wait: float = 30.0
+    max_retry_after: float = 120.0
+    timeout: tuple[float, float] = (10.0, 120.0)
+
+
+class _Wait:
+    def __init__(self, policy: RetryPolicy) -> None:
+        self._policy = policy
+        self._backoff = wait_exponential_jitter(initial=policy.initial_wait, max=policy.max_wait)
+
+    def __call__(self, state: RetryCallState) -> float:
+        backoff = self._backoff(state)
+        error = state.outcome.exception() if state.outcome else None
+        server = getattr(error, "retry_after", None)
+        if server is not None:
+            return max(backoff, min(server, self._policy.max_retry_after))
+        return backoff
+
+
+def describe(error: BaseException | None) -> str:
+    """Status and category only: what may be logged."""
+    if isinstance(error, HubSpotError):
+        return f"{error.status or 'no response'} {error.category or ''}".strip()
+    return type(error).__name__ if error else "unknown"
+
+
+def call_with_retries(fn: Callable[[], T], endpoint: str, policy: RetryPolicy,
+                      on_retry: Callable[[HubSpotError, float], None] | None = None) -> T:
+    """`fn()` retried on retriable failures; fatal ones, and the last retriable one, are raised.
+    `on_retry(error, wait)` runs before each wait (the client uses it to hold the rate limiter)."""
+
+    def before_sleep(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        log.warning("hubspot %s failed (%s); retry %d/%d in %.2fs", endpoint, describe(error),
+                    state.attempt_number, policy.attempts - 1, wait)
+        if on_retry is not None and isinstance(error, HubSpotError):
+            on_retry(error, wait)
+
+    retrying = Retrying(
+        retry=retry_if_exception(is_retriable),
+        wait=_Wait(policy),
+        stop=stop_after_attempt(policy.attempts),
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    try:
+        return retrying(fn)
+    except HubSpotError as error:
+        if is_retriable(error):
+            log.error("hubspot %s gave up after %d attempts (%s)", endpoint, policy.attempts, describe(error))
+        elif error.status == 429:
+            log.error("hubspot %s: the %s rate limit is spent; not retrying", endpoint, error.policy)
+        raise

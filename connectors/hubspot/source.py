@@ -1,0 +1,270 @@
+"""`HubSpotSource`: pulls of the declared HubSpot streams, as pages of canonical records.
+
+First run (no cursor): one search finds the newest cursor value T0, then the list endpoint reads every
+record at 100 per page with its associations, then a catch-up search from T0 minus the overlap picks
+up whatever changed while the list was read. List pages carry no cursor (a run interrupted mid-list
+starts over); the catch-up's pages carry the highest value seen, at least T0.
+
+Incremental (a cursor): keyset search windows (see `windowing`) from the cursor minus an overlap
+window (default 10 minutes, because HubSpot's search index lags behind writes), 200 per page, sorted
+ascending; each re-read is de-duplicated by id and cursor value. Then the archived records (list
+with `archived=true`) archived since the same point become tombstones. Every page's cursor is the
+highest value actually seen, never the clock.
+
+Docs: https://developers.hubspot.com/docs/api/crm/search, https://developers.hubspot.com/docs/api/crm/contacts
+(list, `archived`), https://developers.hubspot.com/docs/api/crm/associations/associations-v4 (batch read),
+https://developers.hubspot.com/docs/api/crm/owners
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from connectors.hubspot.activities import ACTIVITY_STREAMS, ActivityPuller
+from connectors.hubspot.client import ASSOCIATIONS_BATCH_MAX, LIST_PAGE_MAX, SEARCH_PAGE_MAX, HubSpotClient
+from connectors.hubspot.records import (
+    EXTRA_PROPERTIES,
+    BadRecord,
+    RawObject,
+    account_from_company,
+    activities_from_engagement,
+    cursor_value,
+    opportunity_from_deal,
+    owner_from_hubspot,
+    person_from_contact,
+    raw_object,
+    with_associations,
+)
+from connectors.hubspot.streams import OBJECT_STREAMS, OWNERS, STREAMS_BY_NAME, ObjectStream
+from connectors.hubspot.windowing import Seen, Window, next_window, search_body
+from connectors.mapping import CrmMapping
+from crm.ports import CrmSource, PulledPage
+from crm.records import Crm
+
+log = logging.getLogger("leadloop.connectors.hubspot")
+
+DEFAULT_OVERLAP = timedelta(minutes=10)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class UnknownStreamError(KeyError):
+    """A stream name this source does not declare."""
+
+
+class PagingLoopError(RuntimeError):
+    """HubSpot handed back a paging cursor it had already given: following it would never end."""
+
+
+def to_ms(moment: datetime) -> int:
+    return int((moment - _EPOCH).total_seconds() * 1000)
+
+
+def from_ms(ms: int) -> datetime:
+    return _EPOCH + timedelta(milliseconds=ms)
+
+
+def _next_after(response: Any) -> str | None:
+    paging = getattr(response, "paging", None)
+    following = getattr(paging, "next", None) if paging is not None else None
+    return getattr(following, "after", None) if following is not None else None
+
+
+class HubSpotSource(CrmSource):
+    crm = Crm.HUBSPOT
+
+    def __init__(self, client: HubSpotClient, mapping: CrmMapping, *, overlap: timedelta = DEFAULT_OVERLAP,
+                 page_size: int = SEARCH_PAGE_MAX, list_page_size: int = LIST_PAGE_MAX,
+                 streams: Sequence[str] | None = None, detect_archived: bool = True) -> None:
+        if not 1 <= page_size <= SEARCH_PAGE_MAX or not 1 <= list_page_size <= LIST_PAGE_MAX:
+            raise ValueError("HubSpot pages hold at most 200 search results and 100 listed records")
+        self.client = client
+        self.mapping = mapping
+        self.overlap = overlap
+        self.page_size = page_size
+        self.list_page_size = list_page_size
+        self.detect_archived = detect_archived
+        self.activities = ActivityPuller(client, overlap=overlap)
+        declared = [OWNERS, *(s.name for s in OBJECT_STREAMS), *ACTIVITY_STREAMS]
+        self._streams = tuple(streams) if streams is not None else tuple(declared)
+        unknown = [s for s in self._streams if s not in declared]
+        if unknown:
+            raise UnknownStreamError(f"no HubSpot stream named {', '.join(map(repr, unknown))}")
+
+    def __repr__(self) -> str:
+        return f"HubSpotSource({self.client!r}, streams={len(self._streams)})"
+
+    def streams(self) -> Sequence[str]:
+        return self._streams
+
+    def pull(self, stream: str, since: datetime | None) -> Iterator[PulledPage]:
+        if stream == OWNERS:
+            yield from self._owners()
+        elif stream in STREAMS_BY_NAME:
+            yield from self._objects(STREAMS_BY_NAME[stream], since)
+        elif stream in ACTIVITY_STREAMS:
+            yield from self.activities.pull(stream, since)
+        else:
+            raise UnknownStreamError(f"no HubSpot stream named {stream!r}")
+
+    # -- CRM objects ---------------------------------------------------------------------------------
+
+    def properties_for(self, spec: ObjectStream) -> list[str]:
+        mapped = self.mapping.read.get(spec.object_type, {}).values()
+        extra = EXTRA_PROPERTIES.get(spec.object_type, ())
+        return list(dict.fromkeys([*mapped, *extra, spec.cursor_property]))
+
+    def _objects(self, spec: ObjectStream, since: datetime | None) -> Iterator[PulledPage]:
+        seen: dict[str, int] = {}
+        if since is None:
+            newest = self._newest(spec)
+            for raws in self._list(spec, archived=False, properties=self.properties_for(spec),
+                                   associations=spec.associations):
+                for raw in raws:
+                    moment = cursor_value(raw, spec.cursor_property)
+                    seen[raw.id] = to_ms(moment) if moment is not None else -1
+                yield self._page(spec, raws, None)  # no cursor until the whole list is stored
+            start = to_ms(newest - self.overlap) if newest is not None else 0
+            yield from self._search(spec, Window(start), seen, floor=newest)
+            return
+        start = since - self.overlap
+        yield from self._search(spec, Window(to_ms(start)), seen, floor=None)
+        if self.detect_archived:
+            yield from self._archived(spec, start)
+
+    def _newest(self, spec: ObjectStream) -> datetime | None:
+        """The highest cursor value the search index knows now (one search, newest first)."""
+        body = {"sorts": [{"propertyName": spec.cursor_property, "direction": "DESCENDING"}],
+                "properties": [spec.cursor_property], "limit": 1, "after": "0"}
+        response = self.client.call(f"POST /crm/v3/objects/{spec.object_type}/search",
+                                    self.client.search.do_search_with_http_info, spec.object_type, body,
+                                    search=True)
+        for model in response.results or []:
+            return cursor_value(raw_object(model), spec.cursor_property)
+        return None
+
+    def _list(self, spec: ObjectStream, *, archived: bool, properties: list[str],
+              associations: Sequence[str] = ()) -> Iterator[list[RawObject]]:
+        """Every record of the object (or every archived one), 100 per page, following `after`."""
+        after: str | None = None
+        given: set[str] = set()
+        endpoint = f"GET /crm/v3/objects/{spec.object_type}"
+        while True:
+            kwargs: dict[str, Any] = {"limit": self.list_page_size, "archived": archived,
+                                      "properties": properties}
+            if associations:
+                kwargs["associations"] = list(associations)
+            if after is not None:
+                kwargs["after"] = after
+            response = self.client.call(endpoint, self.client.objects.get_page_with_http_info,
+                                        spec.object_type, **kwargs)
+            yield [raw_object(m) for m in response.results or []]
+            after = _next_after(response)
+            if after is None:
+                return
+            if after in given:
+                raise PagingLoopError(f"{endpoint} repeated paging cursor {after!r}")
+            given.add(after)
+
+    def _search(self, spec: ObjectStream, window: Window | None, seen: dict[str, int],
+                floor: datetime | None) -> Iterator[PulledPage]:
+        highest = floor
+        properties = self.properties_for(spec)
+        endpoint = f"POST /crm/v3/objects/{spec.object_type}/search"
+        yielded = False
+        while window is not None:
+            body = search_body(window, spec.cursor_property, properties, self.page_size)
+            response = self.client.call(endpoint, self.client.search.do_search_with_http_info,
+                                        spec.object_type, body, search=True)
+            raws = [raw_object(m) for m in response.results or []]
+            page_seen: list[Seen] = []
+            fresh: list[RawObject] = []
+            for raw in raws:
+                moment = cursor_value(raw, spec.cursor_property)
+                ms = to_ms(moment) if moment is not None else -1
+                page_seen.append(Seen(int(raw.id), ms))
+                if seen.get(raw.id, -2) >= ms:
+                    continue  # this very version was given already
+                seen[raw.id] = ms
+                fresh.append(raw)
+                if moment is not None and (highest is None or moment > highest):
+                    highest = moment
+            window = next_window(window, page_seen, self.page_size)
+            if fresh and spec.associations:
+                fresh = self._with_associations(spec, fresh)
+            if fresh or (window is None and not yielded and highest is not None):
+                yield self._page(spec, fresh, highest)
+                yielded = True
+
+    def _with_associations(self, spec: ObjectStream, raws: list[RawObject]) -> list[RawObject]:
+        found: dict[str, dict[str, tuple[str, ...]]] = {raw.id: {} for raw in raws}
+        for to_type in spec.associations:
+            for linked in self.read_associations(spec.object_type, to_type, [raw.id for raw in raws]).items():
+                found[linked[0]][to_type] = linked[1]
+        return [with_associations(raw, found[raw.id]) for raw in raws]
+
+    def read_associations(self, from_type: str, to_type: str, ids: Sequence[str]
+                          ) -> dict[str, tuple[str, ...]]:
+        """from id → associated ids, through the associations v4 batch read (≤ 1,000 ids per call).
+        Ids without associations come back as errors in a 207 and are simply absent."""
+        out: dict[str, tuple[str, ...]] = {}
+        endpoint = f"POST /crm/v4/associations/{from_type}/{to_type}/batch/read"
+        for start in range(0, len(ids), ASSOCIATIONS_BATCH_MAX):
+            chunk = ids[start:start + ASSOCIATIONS_BATCH_MAX]
+            body = {"inputs": [{"id": i} for i in chunk]}
+            response = self.client.call(endpoint, self.client.associations.get_page_with_http_info,
+                                        from_type, to_type, body)
+            for item in response.results or []:
+                origin = str(item._from.id)
+                out[origin] = tuple(dict.fromkeys(str(t.to_object_id) for t in item.to or []))
+        return out
+
+    def _archived(self, spec: ObjectStream, since: datetime) -> Iterator[PulledPage]:
+        for raws in self._list(spec, archived=True, properties=[spec.cursor_property]):
+            gone = [f"{spec.tombstone_prefix}:{raw.id}" for raw in raws
+                    if raw.archived_at is None or raw.archived_at >= since]
+            if gone:
+                yield PulledPage(stream=spec.name, records=(), cursor=None, deleted=gone)
+
+    def _page(self, spec: ObjectStream, raws: Iterable[RawObject], cursor: datetime | None) -> PulledPage:
+        records: list[Any] = []
+        rejected: list[tuple[str, str]] = []
+        read = self.mapping.read.get(spec.object_type, {})
+        for raw in raws:
+            try:
+                if spec.produces == "person":
+                    records.append(person_from_contact(raw, read))
+                elif spec.produces == "account":
+                    records.append(account_from_company(raw, read))
+                elif spec.produces == "opportunity":
+                    records.append(opportunity_from_deal(raw))
+                else:
+                    records.extend(activities_from_engagement(raw, spec.object_type))
+            except BadRecord as problem:
+                rejected.append((f"{spec.tombstone_prefix}:{raw.id}", str(problem)))
+                log.warning("hubspot %s %s rejected: %s", spec.object_type, raw.id, problem)
+        return PulledPage(stream=spec.name, records=records, cursor=cursor, rejected=rejected)
+
+    # -- owners --------------------------------------------------------------------------------------
+
+    def _owners(self) -> Iterator[PulledPage]:
+        after: str | None = None
+        endpoint = "GET /crm/v3/owners"
+        while True:
+            kwargs: dict[str, Any] = {"limit": LIST_PAGE_MAX, "archived": False}
+            if after is not None:
+                kwargs["after"] = after
+            response = self.client.call(endpoint, self.client.owners.get_page_with_http_info, **kwargs)
+            records, rejected = [], []
+            for model in response.results or []:
+                try:
+                    records.append(owner_from_hubspot(model))
+                except BadRecord as problem:
+                    rejected.append((f"hs-owner:{model.id}", str(problem)))
+            yield PulledPage(stream=OWNERS, records=records, cursor=None, rejected=rejected)
+            following = _next_after(response)
+            if following is None or following == after:
+                return
+            after = following
