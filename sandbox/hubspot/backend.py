@@ -1,0 +1,86 @@
+"""The sandbox's HubSpot backend: HubSpot's CRM v3/v4 APIs and activity sources over one portal's state.
+
+API overview: https://developers.hubspot.com/docs/api/overview
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from sandbox.hubspot import activity, associations, objects, properties, search
+from sandbox.hubspot.errors import error_body, json_response
+from sandbox.hubspot.loader import load_world
+from sandbox.hubspot.portal import Portal, route_class
+from sandbox.hubspot.store import Record, Store
+
+
+class HubSpotBackend:
+    """Implements sandbox.contract.Backend for HubSpot."""
+
+    name = "hubspot"
+    path_prefixes = ("/crm/", "/events/v3/", "/form-integrations/", "/marketing/v3/", "/email/public/")
+
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+        self.portal = Portal(ctx)
+
+    @property
+    def store(self) -> Store:
+        return self.portal.store
+
+    def router(self) -> APIRouter:
+        router = APIRouter(route_class=route_class(self.portal))
+        properties.add_routes(router, self.portal)
+        search.add_routes(router, self.portal)
+        objects.add_routes(router, self.portal)
+        associations.add_routes(router, self.portal)
+        activity.add_routes(router, self.portal)
+        return router
+
+    def configure_limits(self, *, burst: int | None = None, daily: int | None = None,
+                         search_per_second: int | None = None, enforced: bool | None = None) -> None:
+        """Change HubSpot's rate limits (defaults: 190 per 10 s, 650,000 a day, search 5 a second, enforced)."""
+        self.portal.limiter.configure(burst=burst, daily=daily, search_per_second=search_per_second,
+                                      enforced=enforced)
+
+    def reset_limits(self) -> None:
+        """Forget the calls counted so far (the limits themselves stay)."""
+        self.portal.limiter.reset()
+
+    def load_world(self, world: Any) -> None:
+        store = Store(self.ctx.now)
+        load_world(store, world)
+        self.portal.store = store
+
+    def reset(self) -> None:
+        self.portal.store = Store(self.ctx.now)
+        self.portal.limiter.reset()
+
+    def snapshot(self) -> dict[str, Any]:
+        return self.portal.store.snapshot()
+
+    def restore(self, data: dict[str, Any]) -> None:
+        store = Store(self.ctx.now)
+        store.restore(data)
+        self.portal.store = store
+
+    def error_response(self, status: int, kind: str, message: str, headers: dict[str, str] | None = None
+                       ) -> Response:
+        return json_response(error_body(status, kind, message), status, headers)
+
+    def bulk_insert(self, object_name: str, rows: list[dict[str, str | None]]) -> list[int]:
+        """Insert records directly (already in HubSpot's string form), bypassing the API and its limits:
+        a fast way for tests and benchmarks to make a large portal. Returns the new ids."""
+        store = self.portal.store
+        now_ms = store.now_ms()
+        ids = []
+        for props in rows:
+            record = store.create(object_name, dict(props), 0.0, now_ms)
+            ids.append(record.id)
+        return ids
+
+    def record(self, object_name: str, record_id: int | str) -> Record | None:
+        return self.portal.store.get(object_name, record_id)

@@ -1,0 +1,388 @@
+"""The HubSpot portal's state: records by object type, property definitions, associations, owners and the
+activity sources, with the write rules HubSpot applies (string values, maintained timestamps, unique emails).
+
+Object model: https://developers.hubspot.com/docs/api/crm/understanding-the-crm
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sandbox.hubspot import schema
+from sandbox.hubspot.errors import HubSpotError, property_errors, property_problem
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def to_ms(moment: datetime) -> int:
+    return int((moment - _EPOCH).total_seconds() * 1000)
+
+
+def iso_ms(ms: int) -> str:
+    """HubSpot's datetime rendering: ISO-8601 with milliseconds and `Z`."""
+    moment = datetime.fromtimestamp(ms / 1000, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def parse_datetime_ms(value: Any) -> int | None:
+    """Epoch ms from an epoch-ms number/string, an ISO datetime or a date; None when unreadable."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return int(value)
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip()
+    if text.lstrip("-").isdigit():
+        return int(text)
+    try:
+        if _DATE_RE.match(text):
+            return to_ms(datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC))
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return to_ms(moment)
+
+
+def format_number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else repr(float(value))
+
+
+class Record:
+    """One CRM object. Property values are strings or None, as HubSpot returns them."""
+
+    __slots__ = ("archived", "archived_ms", "created_ms", "id", "indexed_at", "props", "updated_ms")
+
+    def __init__(self, id_: int, props: dict[str, str | None], created_ms: int, updated_ms: int,
+                 indexed_at: float = 0.0) -> None:
+        self.id = id_
+        self.props = props
+        self.created_ms = created_ms
+        self.updated_ms = updated_ms
+        self.archived = False
+        self.archived_ms: int | None = None
+        self.indexed_at = indexed_at  # epoch seconds when the search index caught up with the last write
+
+    def dump(self) -> list[Any]:
+        return [self.id, self.props, self.created_ms, self.updated_ms, self.archived, self.archived_ms,
+                self.indexed_at]
+
+    @classmethod
+    def load(cls, row: list[Any]) -> Record:
+        record = cls(row[0], row[1], row[2], row[3], row[6])
+        record.archived, record.archived_ms = row[4], row[5]
+        return record
+
+
+@dataclass(slots=True)
+class Table:
+    """The records of one object type, indexed by id (ids only grow, so `order` stays sorted)."""
+
+    name: str
+    records: dict[int, Record] = field(default_factory=dict)
+    order: list[int] = field(default_factory=list)
+    by_email: dict[str, int] = field(default_factory=dict)
+
+    def add(self, record: Record) -> None:
+        self.records[record.id] = record
+        if self.order and record.id < self.order[-1]:
+            bisect.insort(self.order, record.id)
+        else:
+            self.order.append(record.id)
+        email = record.props.get("email") if self.name == "contacts" else None
+        if email:
+            self.by_email[email.lower()] = record.id
+
+    def page(self, after: int, limit: int, archived: bool) -> tuple[list[Record], int | None]:
+        """Up to `limit` records with id ≥ `after` in id order, and the next cursor (or None)."""
+        start = bisect.bisect_left(self.order, after)
+        out: list[Record] = []
+        order, records = self.order, self.records
+        i = start
+        while i < len(order) and len(out) < limit:
+            record = records[order[i]]
+            if record.archived == archived:
+                out.append(record)
+            i += 1
+        while i < len(order) and records[order[i]].archived != archived:
+            i += 1
+        return out, (order[i] if i < len(order) else None)
+
+
+class Store:
+    """Everything one sandbox HubSpot portal holds."""
+
+    def __init__(self, now: Callable[[], datetime]) -> None:
+        self.now = now
+        self.reset()
+
+    def reset(self) -> None:
+        self.tables = {name: Table(name) for name in schema.OBJECT_TYPE_IDS}
+        self.properties = schema.standard_properties()
+        self.groups = schema.standard_groups()
+        # (from type, to type) -> from id -> to id -> association type ids
+        self.associations: dict[tuple[str, str], dict[int, dict[int, set[int]]]] = {}
+        self.owners: dict[str, dict[str, Any]] = {}
+        self.forms: dict[str, dict[str, Any]] = {}
+        # Activities are compact tuples (see sandbox.hubspot.activity for their fields), sorted by time.
+        self.submissions: dict[str, list[Any]] = {}  # form guid -> newest first
+        self.web_events: list[Any] = []
+        self.email_events: list[Any] = []
+        self.email_campaigns: dict[str, dict[str, Any]] = {}
+        self.marketing_events: dict[str, dict[str, Any]] = {}  # objectId -> event
+        self.participations: dict[str, list[Any]] = {}  # objectId -> participations
+        self._web_index: dict[int, list[int]] | None = None
+        self.next_id = 1001
+
+    def web_index(self) -> dict[int, list[int]]:
+        """Positions in `web_events` by contact id (built on first use)."""
+        if self._web_index is None:
+            index: dict[int, list[int]] = {}
+            for position, row in enumerate(self.web_events):
+                index.setdefault(row[1], []).append(position)
+            self._web_index = index
+        return self._web_index
+
+    # ---- ids and clock -------------------------------------------------------------------------
+    def new_id(self) -> int:
+        self.next_id += 1
+        return self.next_id
+
+    def now_ms(self) -> int:
+        return to_ms(self.now())
+
+    def table(self, object_name: str) -> Table:
+        return self.tables[object_name]
+
+    def get(self, object_name: str, id_: int | str, archived: bool = False) -> Record | None:
+        try:
+            record = self.tables[object_name].records.get(int(id_))
+        except (TypeError, ValueError):
+            return None
+        if record is None or record.archived != archived:
+            return None
+        return record
+
+    def find_by(self, object_name: str, id_property: str | None, value: str) -> Record | None:
+        """The live record whose `id_property` (default: record id) equals `value`."""
+        if not id_property or id_property == "hs_object_id":
+            return self.get(object_name, value)
+        table = self.tables[object_name]
+        if object_name == "contacts" and id_property == "email":
+            found = table.by_email.get(str(value).lower())
+            return self.get(object_name, found) if found is not None else None
+        definition = self.properties[object_name].get(id_property)
+        if definition is None or not definition.unique:
+            raise HubSpotError(400, "VALIDATION_ERROR",
+                               f"{id_property} is not a unique property of {object_name}")
+        for record in table.records.values():
+            if not record.archived and record.props.get(id_property) == value:
+                return record
+        return None
+
+    # ---- property values ------------------------------------------------------------------------
+    def owner_ids(self) -> set[str]:
+        return set(self.owners)
+
+    def normalize(self, object_name: str, values: dict[str, Any]) -> dict[str, str | None]:
+        """HubSpot's string form of each written value; 400 VALIDATION_ERROR listing every bad one."""
+        definitions = self.properties[object_name]
+        out: dict[str, str | None] = {}
+        problems: list[dict[str, Any]] = []
+        for name, raw in values.items():
+            definition = definitions.get(name)
+            if definition is None:
+                problems.append(property_problem(name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist'))
+                continue
+            try:
+                out[name] = self._coerce(definition, raw)
+            except ValueError as exc:
+                problems.append(property_problem(name, exc.args[1], exc.args[0]))
+        if problems:
+            raise property_errors(problems)
+        return out
+
+    def _coerce(self, definition: schema.PropertyDef, raw: Any) -> str | None:
+        if raw is None or raw == "":
+            return None
+        kind = definition.type
+        if kind == "bool":
+            text = str(raw).lower() if not isinstance(raw, bool) else ("true" if raw else "false")
+            if text not in ("true", "false"):
+                raise ValueError(f"{raw} was not a valid boolean option. Valid options are: [true, false]",
+                                 "INVALID_BOOLEAN")
+            return text
+        if kind == "number":
+            try:
+                return format_number(float(raw))
+            except (TypeError, ValueError):
+                raise ValueError(f"{raw} was not a valid number.", "INVALID_INTEGER") from None
+        if kind in ("datetime", "date"):
+            ms = parse_datetime_ms(raw)
+            if ms is None:
+                raise ValueError(f"{raw} was not a valid long. Please provide a datetime in epoch milliseconds "
+                                 "or ISO-8601 format.", "INVALID_DATE")
+            return iso_ms(ms) if kind == "datetime" else iso_ms(ms)[:10]
+        text = str(raw) if not isinstance(raw, bool) else ("true" if raw else "false")
+        if kind == "enumeration":
+            options = self.owner_ids() if definition.name == "hubspot_owner_id" else set(definition.options)
+            if definition.field_type == "checkbox":
+                chosen = [v for v in text.split(";") if v]
+            else:
+                chosen = [text]
+            bad = [v for v in chosen if v not in options]
+            if bad:
+                allowed = ", ".join(sorted(options))
+                raise ValueError(f"{bad[0]} was not one of the allowed options: [{allowed}]", "INVALID_OPTION")
+        return text
+
+    # ---- writes ---------------------------------------------------------------------------------
+    def _stamp(self, object_name: str, record: Record, now_ms: int, lag_seconds: float) -> None:
+        record.updated_ms = now_ms
+        modified = iso_ms(now_ms)
+        record.props[schema.modified_property(object_name)] = modified
+        record.indexed_at = now_ms / 1000 + lag_seconds
+        if object_name == "deals":
+            stage = record.props.get("dealstage")
+            won, lost = stage == "closedwon", stage == "closedlost"
+            record.props["hs_is_closed_won"] = "true" if won else "false"
+            record.props["hs_is_closed_lost"] = "true" if lost else "false"
+            record.props["hs_is_closed"] = "true" if won or lost else "false"
+
+    def create(self, object_name: str, values: dict[str, str | None], lag_seconds: float = 0.0,
+               now_ms: int | None = None) -> Record:
+        """A new record from already-normalized values (409 CONFLICT on a duplicate contact email)."""
+        now_ms = self.now_ms() if now_ms is None else now_ms
+        table = self.tables[object_name]
+        email = values.get("email") if object_name == "contacts" else None
+        if email and email.lower() in table.by_email:
+            existing = table.by_email[email.lower()]
+            if self.get(object_name, existing) is not None:
+                raise HubSpotError(409, "CONFLICT", f"Contact already exists. Existing ID: {existing}")
+        record_id = self.new_id()
+        props = {k: v for k, v in values.items() if v is not None}
+        created = parse_datetime_ms(props.get("createdate")) or now_ms
+        props["createdate"] = iso_ms(created)
+        props["hs_object_id"] = str(record_id)
+        if object_name in schema.ENGAGEMENTS:
+            props["hs_createdate"] = props["createdate"]
+        record = Record(record_id, props, created, now_ms)
+        self._stamp(object_name, record, now_ms, lag_seconds)
+        table.add(record)
+        if object_name == "contacts" and props.get("associatedcompanyid"):
+            self._set_primary_company(record, props["associatedcompanyid"])
+        return record
+
+    def update(self, object_name: str, record: Record, values: dict[str, str | None],
+               lag_seconds: float = 0.0) -> Record:
+        table = self.tables[object_name]
+        if object_name == "contacts" and "email" in values:
+            new_email = (values["email"] or "").lower()
+            old_email = (record.props.get("email") or "").lower()
+            if new_email and new_email != old_email:
+                other = table.by_email.get(new_email)
+                if other is not None and other != record.id and self.get(object_name, other) is not None:
+                    raise HubSpotError(409, "CONFLICT", f"Contact already exists. Existing ID: {other}")
+                table.by_email.pop(old_email, None)
+                table.by_email[new_email] = record.id
+        for name, value in values.items():
+            if name in ("hs_object_id", "createdate", "hs_createdate", "lastmodifieddate", "hs_lastmodifieddate"):
+                continue
+            if value is None:
+                record.props.pop(name, None)
+            else:
+                record.props[name] = value
+        self._stamp(object_name, record, self.now_ms(), lag_seconds)
+        if object_name == "contacts" and values.get("associatedcompanyid"):
+            self._set_primary_company(record, values["associatedcompanyid"])
+        return record
+
+    def archive(self, object_name: str, record: Record) -> None:
+        record.archived = True
+        record.archived_ms = self.now_ms()
+        if object_name == "contacts" and record.props.get("email"):
+            self.tables[object_name].by_email.pop(record.props["email"].lower(), None)
+
+    def _set_primary_company(self, contact: Record, company_id: str) -> None:
+        company = self.get("companies", company_id)
+        if company is None:
+            return
+        for other, types in list(self.associations.get(("contacts", "companies"), {}).get(contact.id, {}).items()):
+            if 1 in types and other != company.id:
+                self.disassociate("contacts", contact.id, "companies", other, {1})
+        self.associate("contacts", contact.id, "companies", company.id, {1, 279})
+
+    # ---- associations ---------------------------------------------------------------------------
+    def associate(self, from_type: str, from_id: int, to_type: str, to_id: int, type_ids: Iterable[int]) -> None:
+        forward = self.associations.setdefault((from_type, to_type), {}).setdefault(from_id, {})
+        backward = self.associations.setdefault((to_type, from_type), {}).setdefault(to_id, {})
+        for type_id in type_ids:
+            forward.setdefault(to_id, set()).add(type_id)
+            backward.setdefault(from_id, set()).add(schema.ASSOCIATION_TYPES[type_id].inverse_id
+                                                    if type_id in schema.ASSOCIATION_TYPES else type_id)
+
+    def disassociate(self, from_type: str, from_id: int, to_type: str, to_id: int,
+                     type_ids: set[int] | None = None) -> None:
+        forward = self.associations.get((from_type, to_type), {}).get(from_id, {})
+        backward = self.associations.get((to_type, from_type), {}).get(to_id, {})
+        if type_ids is None:
+            forward.pop(to_id, None)
+            backward.pop(from_id, None)
+            return
+        inverse = {schema.ASSOCIATION_TYPES[t].inverse_id for t in type_ids if t in schema.ASSOCIATION_TYPES}
+        forward.get(to_id, set()).difference_update(type_ids)
+        backward.get(from_id, set()).difference_update(inverse)
+        if not forward.get(to_id, True):
+            forward.pop(to_id, None)
+        if not backward.get(from_id, True):
+            backward.pop(from_id, None)
+
+    def associated(self, from_type: str, from_id: int, to_type: str) -> dict[int, set[int]]:
+        """Live associated ids (with their type ids) of one record, in id order."""
+        found = self.associations.get((from_type, to_type), {}).get(from_id, {})
+        table = self.tables[to_type].records
+        return {to_id: types for to_id, types in sorted(found.items())
+                if to_id in table and not table[to_id].archived}
+
+    # ---- persistence ----------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "next_id": self.next_id,
+            "records": {name: [r.dump() for r in t.records.values()] for name, t in self.tables.items()},
+            "custom_properties": {name: [_dump_def(p) for p in props.values() if not p.hubspot_defined]
+                                  for name, props in self.properties.items()},
+            "groups": self.groups,
+            "associations": [[f, t, a, b, sorted(types)] for (f, t), by_from in self.associations.items()
+                             for a, tos in by_from.items() for b, types in tos.items()],
+            "owners": self.owners, "forms": self.forms, "submissions": self.submissions,
+            "web_events": self.web_events, "email_events": self.email_events,
+            "email_campaigns": self.email_campaigns, "marketing_events": self.marketing_events, "participations": self.participations,
+        }
+
+    def restore(self, data: dict[str, Any]) -> None:
+        self.reset()
+        self.next_id = data["next_id"]
+        for name, rows in data["records"].items():
+            for row in rows:
+                self.tables[name].add(Record.load(row))
+        for name, defs in data.get("custom_properties", {}).items():
+            for d in defs:
+                self.properties[name][d["name"]] = schema.PropertyDef(**{**d, "options": tuple(d["options"])})
+        self.groups = data.get("groups", self.groups)
+        for f, t, a, b, types in data.get("associations", []):
+            self.associations.setdefault((f, t), {}).setdefault(a, {})[b] = set(types)
+        for key in ("owners", "forms", "submissions", "web_events", "email_events", "email_campaigns",
+                    "marketing_events", "participations"):
+            setattr(self, key, data.get(key, getattr(self, key)))
+
+
+def _dump_def(definition: schema.PropertyDef) -> dict[str, Any]:
+    return {slot: getattr(definition, slot) for slot in definition.__slots__}
