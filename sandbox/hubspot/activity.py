@@ -61,37 +61,67 @@ def _paging(portal: Portal, request: Request, after: int | None) -> dict[str, An
         return {}
     params = [(k, v) for k, v in request.query_params.multi_items() if k != "after"] + [("after", str(after))]
     query = "&".join(f"{k}={v}" for k, v in params)
-    return {"paging": {"next": {"after": str(after), "link": f"{portal.ctx.base_url}{request.url.path}?{query}"}}}
+    return {
+        "paging": {"next": {"after": str(after), "link": f"{portal.ctx.base_url}{request.url.path}?{query}"}}
+    }
 
 
 def render_web_event(row: Any) -> dict[str, Any]:
     return {
-        "objectType": "CONTACT", "objectId": str(row[W_CONTACT]), "eventType": "e_visited_page",
-        "occurredAt": iso_ms(row[W_MS]), "id": row[W_ID],
-        "properties": {"hs_url": row[W_URL], "hs_title": row[W_TITLE], "hs_referrer": row[W_REFERRER],
-                       "hs_session_source": row[W_SOURCE], "hs_page_content_type": "STANDARD_PAGE"},
+        "objectType": "CONTACT",
+        "objectId": str(row[W_CONTACT]),
+        "eventType": "e_visited_page",
+        "occurredAt": iso_ms(row[W_MS]),
+        "id": row[W_ID],
+        "properties": {
+            "hs_url": row[W_URL],
+            "hs_title": row[W_TITLE],
+            "hs_referrer": row[W_REFERRER],
+            "hs_session_source": row[W_SOURCE],
+            "hs_page_content_type": "STANDARD_PAGE",
+        },
     }
 
 
 def render_email_event(row: Any) -> dict[str, Any]:
     event: dict[str, Any] = {
-        "appId": EMAIL_APP_ID, "appName": EMAIL_APP_NAME, "created": row[E_MS],
-        "emailCampaignId": row[E_CAMPAIGN], "id": row[E_ID], "portalId": PORTAL_ID,
-        "recipient": row[E_RECIPIENT], "type": row[E_TYPE], "filteredEvent": False,
+        "appId": EMAIL_APP_ID,
+        "appName": EMAIL_APP_NAME,
+        "created": row[E_MS],
+        "emailCampaignId": row[E_CAMPAIGN],
+        "id": row[E_ID],
+        "portalId": PORTAL_ID,
+        "recipient": row[E_RECIPIENT],
+        "type": row[E_TYPE],
+        "filteredEvent": False,
         "sentBy": {"id": f"{row[E_CAMPAIGN]}-send", "created": row[E_MS]},
     }
     kind = row[E_TYPE]
     if kind == "CLICK":
         event["url"] = row[E_URL]
     if kind in ("OPEN", "CLICK"):
-        event["browser"] = {"name": "Microsoft Outlook 16", "family": "Microsoft Outlook", "type": "Email Client"}
+        event["browser"] = {
+            "name": "Microsoft Outlook 16",
+            "family": "Microsoft Outlook",
+            "type": "Email Client",
+        }
         event["deviceType"] = "COMPUTER"
     if kind == "BOUNCE":
-        event.update({"category": "HARD_BOUNCE", "status": "5.1.1",
-                      "response": "550 5.1.1 The email account that you tried to reach does not exist."})
+        event.update(
+            {
+                "category": "HARD_BOUNCE",
+                "status": "5.1.1",
+                "response": "550 5.1.1 The email account that you tried to reach does not exist.",
+            }
+        )
     if kind == "STATUSCHANGE":
-        event.update({"source": "SOURCE_RECIPIENT", "portalSubscriptionStatus": "UNSUBSCRIBED",
-                      "subscriptions": [{"id": 1, "status": "UNSUBSCRIBED"}]})
+        event.update(
+            {
+                "source": "SOURCE_RECIPIENT",
+                "portalSubscriptionStatus": "UNSUBSCRIBED",
+                "subscriptions": [{"id": 1, "status": "UNSUBSCRIBED"}],
+            }
+        )
     return event
 
 
@@ -105,13 +135,22 @@ def render_participation(store: Store, event: dict[str, Any], row: Any) -> dict[
         properties["attendancePercentage"] = row[P_PERCENT]
     return {
         "associations": {
-            "contact": {"contactId": str(row[P_CONTACT]), "email": props.get("email"),
-                        "firstname": props.get("firstname"), "lastname": props.get("lastname")},
-            "marketingEvent": {"marketingEventId": event["objectId"], "name": event["eventName"],
-                               "externalAccountId": event["externalAccountId"],
-                               "externalEventId": event["externalEventId"]},
+            "contact": {
+                "contactId": str(row[P_CONTACT]),
+                "email": props.get("email"),
+                "firstname": props.get("firstname"),
+                "lastname": props.get("lastname"),
+            },
+            "marketingEvent": {
+                "marketingEventId": event["objectId"],
+                "name": event["eventName"],
+                "externalAccountId": event["externalAccountId"],
+                "externalEventId": event["externalEventId"],
+            },
         },
-        "createdAt": iso_ms(row[P_MS]), "id": row[P_ID], "properties": properties,
+        "createdAt": iso_ms(row[P_MS]),
+        "id": row[P_ID],
+        "properties": properties,
     }
 
 
@@ -121,26 +160,31 @@ def _participation_page(portal: Portal, request: Request, rows: list[tuple[dict[
         rows = [r for r in rows if r[1][P_STATE] == state]
     limit = query_int(request, "limit", 10, 100)
     after = _cursor(request.query_params.get("after"))
-    page = rows[after:after + limit]
-    body: dict[str, Any] = {"total": len(rows),
-                            "results": [render_participation(portal.store, event, row) for event, row in page]}
+    page = rows[after : after + limit]
+    body: dict[str, Any] = {
+        "total": len(rows),
+        "results": [render_participation(portal.store, event, row) for event, row in page],
+    }
     body.update(_paging(portal, request, after + limit if after + limit < len(rows) else None))
     portal.read("GET /marketing/v3/marketing-events/participations", len(page))
     return json_response(body)
 
 
-def add_routes(router: APIRouter, portal: Portal) -> None:  # noqa: C901 - one route per documented endpoint
+def add_routes(router: APIRouter, portal: Portal) -> None:
     # ---- forms and their submissions ------------------------------------------------------------
     @router.get("/marketing/v3/forms")
     @router.get("/marketing/v3/forms/")
     async def list_forms(request: Request) -> Response:
         archived = (request.query_params.get("archived") or "false").lower() == "true"
         types = set(query_list(request, "formTypes")) or {"hubspot"}
-        forms = [f for f in portal.store.forms.values() if f["archived"] == archived
-                 and (f["formType"] in types or "all" in types)]
+        forms = [
+            f
+            for f in portal.store.forms.values()
+            if f["archived"] == archived and (f["formType"] in types or "all" in types)
+        ]
         limit = query_int(request, "limit", 20, 500)
         after = _cursor(request.query_params.get("after"))
-        body: dict[str, Any] = {"results": forms[after:after + limit]}
+        body: dict[str, Any] = {"results": forms[after : after + limit]}
         body.update(_paging(portal, request, after + limit if after + limit < len(forms) else None))
         return json_response(body)
 
@@ -159,11 +203,18 @@ def add_routes(router: APIRouter, portal: Portal) -> None:  # noqa: C901 - one r
         rows = store.submissions.get(form_guid, [])
         limit = query_int(request, "limit", 20, 50)
         after = _cursor(request.query_params.get("after"))
-        page = rows[after:after + limit]
-        body: dict[str, Any] = {"results": [
-            {"conversionId": row[S_ID], "submittedAt": row[S_MS], "pageUrl": row[S_PAGE],
-             "values": [{"name": n, "value": v, "objectTypeId": "0-1"} for n, v in row[S_VALUES]]}
-            for row in page]}
+        page = rows[after : after + limit]
+        body: dict[str, Any] = {
+            "results": [
+                {
+                    "conversionId": row[S_ID],
+                    "submittedAt": row[S_MS],
+                    "pageUrl": row[S_PAGE],
+                    "values": [{"name": n, "value": v, "objectTypeId": "0-1"} for n, v in row[S_VALUES]],
+                }
+                for row in page
+            ]
+        }
         body.update(_paging(portal, request, after + limit if after + limit < len(rows) else None))
         portal.read("GET /form-integrations/v1/submissions/forms/{formGuid}", len(page))
         return json_response(body)
@@ -206,7 +257,7 @@ def add_routes(router: APIRouter, portal: Portal) -> None:  # noqa: C901 - one r
             top = len(rows) - after
             page = [rows[i] for i in range(top - 1, max(top - 1 - limit, -1), -1)]
         else:
-            page = rows[after:after + limit]
+            page = rows[after : after + limit]
         body: dict[str, Any] = {"results": [render_web_event(r) for r in page]}
         body.update(_paging(portal, request, after + limit if after + limit < len(rows) else None))
         portal.read("GET /events/v3/events", len(page))
@@ -249,18 +300,31 @@ def add_routes(router: APIRouter, portal: Portal) -> None:  # noqa: C901 - one r
         consumed = hi - 1 - position
         has_more = position >= lo
         portal.read("GET /email/public/v1/events", len(page))
-        return json_response({"hasMore": has_more, "offset": str(consumed),
-                              "events": [render_email_event(r) for r in page]})
+        return json_response(
+            {"hasMore": has_more, "offset": str(consumed), "events": [render_email_event(r) for r in page]}
+        )
 
     @router.get("/email/public/v1/campaigns/by-id")
     async def email_campaigns(request: Request) -> Response:
         campaigns = list(portal.store.email_campaigns.values())
         limit = query_int(request, "limit", 250, 1000)
         offset = _cursor(request.query_params.get("offset"))
-        page = campaigns[offset:offset + limit]
-        return json_response({"campaigns": [{"id": c["id"], "appId": EMAIL_APP_ID, "appName": EMAIL_APP_NAME,
-                                             "lastUpdatedTime": c["lastUpdatedTime"]} for c in page],
-                              "hasMore": offset + limit < len(campaigns), "offset": str(offset + len(page))})
+        page = campaigns[offset : offset + limit]
+        return json_response(
+            {
+                "campaigns": [
+                    {
+                        "id": c["id"],
+                        "appId": EMAIL_APP_ID,
+                        "appName": EMAIL_APP_NAME,
+                        "lastUpdatedTime": c["lastUpdatedTime"],
+                    }
+                    for c in page
+                ],
+                "hasMore": offset + limit < len(campaigns),
+                "offset": str(offset + len(page)),
+            }
+        )
 
     @router.get("/email/public/v1/campaigns/{campaign_id}")
     async def email_campaign(campaign_id: str) -> Response:
@@ -276,7 +340,7 @@ def add_routes(router: APIRouter, portal: Portal) -> None:  # noqa: C901 - one r
         events = list(portal.store.marketing_events.values())
         limit = query_int(request, "limit", 10, 100)
         after = _cursor(request.query_params.get("after"))
-        body: dict[str, Any] = {"results": events[after:after + limit]}
+        body: dict[str, Any] = {"results": events[after : after + limit]}
         body.update(_paging(portal, request, after + limit if after + limit < len(events) else None))
         portal.read("GET /marketing/v3/marketing-events", len(body["results"]))
         return json_response(body)
@@ -284,21 +348,34 @@ def add_routes(router: APIRouter, portal: Portal) -> None:  # noqa: C901 - one r
     @router.get("/marketing/v3/marketing-events/participations/contacts/{contact_identifier}/breakdown")
     async def contact_participations(request: Request, contact_identifier: str) -> Response:
         store = portal.store
-        record = (store.find_by("contacts", "email", contact_identifier) if "@" in contact_identifier
-                  else store.get("contacts", contact_identifier))
+        record = (
+            store.find_by("contacts", "email", contact_identifier)
+            if "@" in contact_identifier
+            else store.get("contacts", contact_identifier)
+        )
         if record is None:
             raise not_found(f"Contact {contact_identifier} not found", ids=[contact_identifier])
-        rows = [(store.marketing_events[object_id], row) for object_id, rows in store.participations.items()
-                for row in rows if row[P_CONTACT] == record.id]
+        rows = [
+            (store.marketing_events[object_id], row)
+            for object_id, rows in store.participations.items()
+            for row in rows
+            if row[P_CONTACT] == record.id
+        ]
         rows.sort(key=lambda pair: pair[1][P_MS])
         return _participation_page(portal, request, rows)
 
-    @router.get("/marketing/v3/marketing-events/participations/{external_account_id}/{external_event_id}/breakdown")
-    async def external_participations(request: Request, external_account_id: str, external_event_id: str
-                                      ) -> Response:
+    @router.get(
+        "/marketing/v3/marketing-events/participations/{external_account_id}/{external_event_id}/breakdown"
+    )
+    async def external_participations(
+        request: Request, external_account_id: str, external_event_id: str
+    ) -> Response:
         store = portal.store
         for event in store.marketing_events.values():
-            if (event["externalAccountId"], event["externalEventId"]) == (external_account_id, external_event_id):
+            if (event["externalAccountId"], event["externalEventId"]) == (
+                external_account_id,
+                external_event_id,
+            ):
                 return _marketing_event_page(portal, request, event)
         raise not_found(f"Marketing event {external_event_id} not found", ids=[external_event_id])
 
@@ -314,8 +391,14 @@ def add_routes(router: APIRouter, portal: Portal) -> None:  # noqa: C901 - one r
         event = portal.store.marketing_events.get(marketing_event_id)
         if event is None:
             raise not_found(f"Marketing event {marketing_event_id} not found", ids=[marketing_event_id])
-        return json_response({"attended": event["attendees"], "registered": event["registrants"],
-                              "cancelled": event["cancellations"], "noShows": event["noShows"]})
+        return json_response(
+            {
+                "attended": event["attendees"],
+                "registered": event["registrants"],
+                "cancelled": event["cancellations"],
+                "noShows": event["noShows"],
+            }
+        )
 
     @router.get("/marketing/v3/marketing-events/{object_id}")
     async def get_marketing_event(object_id: str) -> Response:
@@ -330,6 +413,8 @@ def _marketing_event_page(portal: Portal, request: Request, event: dict[str, Any
     rows = list(store.participations.get(event["objectId"], []))
     contact = request.query_params.get("contactIdentifier")
     if contact:
-        record = (store.find_by("contacts", "email", contact) if "@" in contact else store.get("contacts", contact))
+        record = (
+            store.find_by("contacts", "email", contact) if "@" in contact else store.get("contacts", contact)
+        )
         rows = [r for r in rows if record is not None and r[P_CONTACT] == record.id]
     return _participation_page(portal, request, [(event, r) for r in rows])

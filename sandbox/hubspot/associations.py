@@ -23,17 +23,25 @@ MAX_BATCH_READ = 1000
 
 def type_entry(type_id: int) -> dict[str, Any]:
     definition = schema.ASSOCIATION_TYPES.get(type_id)
-    return {"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": definition.label if definition else None}
+    return {
+        "category": "HUBSPOT_DEFINED",
+        "typeId": type_id,
+        "label": definition.label if definition else None,
+    }
 
 
 def associated_objects(store: Store, from_type: str, from_id: int, to_type: str) -> list[dict[str, Any]]:
-    return [{"toObjectId": to_id, "associationTypes": [type_entry(t) for t in sorted(types)]}
-            for to_id, types in store.associated(from_type, from_id, to_type).items()]
+    return [
+        {"toObjectId": to_id, "associationTypes": [type_entry(t) for t in sorted(types)]}
+        for to_id, types in store.associated(from_type, from_id, to_type).items()
+    ]
 
 
 def _types_of(specs: Any, from_type: str, to_type: str) -> list[int]:
     if not isinstance(specs, list) or not specs:
-        raise validation_error("A list of association types ({associationCategory, associationTypeId}) is required")
+        raise validation_error(
+            "A list of association types ({associationCategory, associationTypeId}) is required"
+        )
     type_ids = []
     for spec in specs:
         try:
@@ -42,24 +50,35 @@ def _types_of(specs: Any, from_type: str, to_type: str) -> list[int]:
             raise validation_error("associationTypeId must be an integer") from None
         definition = schema.ASSOCIATION_TYPES.get(type_id)
         if definition is None or (definition.from_type, definition.to_type) != (from_type, to_type):
-            raise validation_error(f"{type_id} is not a valid association type from {from_type} to {to_type}",
-                                   sub_category="crm-associations.INVALID_ASSOCIATION_TYPE")
+            raise validation_error(
+                f"{type_id} is not a valid association type from {from_type} to {to_type}",
+                sub_category="crm-associations.INVALID_ASSOCIATION_TYPE",
+            )
         type_ids.append(type_id)
     return type_ids
 
 
-def _labels_pair(from_type: str, from_id: int, to_type: str, to_id: int, type_ids: list[int]) -> dict[str, Any]:
+def _labels_pair(
+    from_type: str, from_id: int, to_type: str, to_id: int, type_ids: list[int]
+) -> dict[str, Any]:
     labels = [schema.ASSOCIATION_TYPES[t].label for t in type_ids if schema.ASSOCIATION_TYPES[t].label]
-    return {"fromObjectTypeId": schema.OBJECT_TYPE_IDS[from_type], "fromObjectId": from_id,
-            "toObjectTypeId": schema.OBJECT_TYPE_IDS[to_type], "toObjectId": to_id, "labels": labels}
+    return {
+        "fromObjectTypeId": schema.OBJECT_TYPE_IDS[from_type],
+        "fromObjectId": from_id,
+        "toObjectTypeId": schema.OBJECT_TYPE_IDS[to_type],
+        "toObjectId": to_id,
+        "labels": labels,
+    }
 
 
 def _pair(store: Store, from_type: str, from_id: Any, to_type: str, to_id: Any) -> tuple[int, int]:
     source, target = store.get(from_type, from_id), store.get(to_type, to_id)
     if source is None or target is None:
         missing = from_id if source is None else to_id
-        raise not_found(f"No {(from_type if source is None else to_type)[:-1]} with ID {missing} exists",
-                        ids=[str(missing)])
+        raise not_found(
+            f"No {(from_type if source is None else to_type)[:-1]} with ID {missing} exists",
+            ids=[str(missing)],
+        )
     return source.id, target.id
 
 
@@ -74,7 +93,7 @@ def add_routes(router: APIRouter, portal: Portal) -> None:
         limit = query_int(request, "limit", 500, 500)
         after = int(request.query_params.get("after") or 0)
         found = associated_objects(store, from_type, record.id, to_type)
-        page = found[after:after + limit]
+        page = found[after : after + limit]
         body: dict[str, Any] = {"results": page}
         if after + limit < len(found):
             nxt = str(after + limit)
@@ -83,8 +102,12 @@ def add_routes(router: APIRouter, portal: Portal) -> None:
         portal.read(f"{V4}/objects/{from_type}/{{id}}/associations/{to_type}", len(page))
         return json_response(body)
 
-    @router.put(V4 + "/objects/{object_type}/{object_id}/associations/default/{to_object_type}/{to_object_id}")
-    async def create_default(object_type: str, object_id: str, to_object_type: str, to_object_id: str) -> Response:
+    @router.put(
+        V4 + "/objects/{object_type}/{object_id}/associations/default/{to_object_type}/{to_object_id}"
+    )
+    async def create_default(
+        object_type: str, object_id: str, to_object_type: str, to_object_id: str
+    ) -> Response:
         from_type, to_type = resolve_type(object_type), resolve_type(to_object_type)
         store = portal.store
         started = store.now_ms()
@@ -95,18 +118,31 @@ def add_routes(router: APIRouter, portal: Portal) -> None:
         store.associate(from_type, from_id, to_type, to_id, [type_id])
         inverse = schema.ASSOCIATION_TYPES[type_id].inverse_id
         results = [
-            {"from": {"id": str(from_id)}, "to": {"id": str(to_id)},
-             "associationSpec": {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}},
-            {"from": {"id": str(to_id)}, "to": {"id": str(from_id)},
-             "associationSpec": {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": inverse}},
+            {
+                "from": {"id": str(from_id)},
+                "to": {"id": str(to_id)},
+                "associationSpec": {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id},
+            },
+            {
+                "from": {"id": str(to_id)},
+                "to": {"id": str(from_id)},
+                "associationSpec": {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": inverse},
+            },
         ]
         portal.written(f"{V4}/objects/{from_type}/{{id}}/associations/default/{to_type}/{{id}}", 1)
-        return json_response({"status": "COMPLETE", "results": results, "startedAt": iso_ms(started),
-                              "completedAt": iso_ms(store.now_ms())})
+        return json_response(
+            {
+                "status": "COMPLETE",
+                "results": results,
+                "startedAt": iso_ms(started),
+                "completedAt": iso_ms(store.now_ms()),
+            }
+        )
 
     @router.put(V4 + "/objects/{object_type}/{object_id}/associations/{to_object_type}/{to_object_id}")
-    async def create_labelled(request: Request, object_type: str, object_id: str, to_object_type: str,
-                              to_object_id: str) -> Response:
+    async def create_labelled(
+        request: Request, object_type: str, object_id: str, to_object_type: str, to_object_id: str
+    ) -> Response:
         from_type, to_type = resolve_type(object_type), resolve_type(to_object_type)
         store = portal.store
         type_ids = _types_of(await body_json(request), from_type, to_type)
@@ -128,8 +164,11 @@ def add_routes(router: APIRouter, portal: Portal) -> None:
     @router.get(V4 + "/associations/{from_object_type}/{to_object_type}/labels")
     async def labels(from_object_type: str, to_object_type: str) -> Response:
         from_type, to_type = resolve_type(from_object_type), resolve_type(to_object_type)
-        found = [type_entry(t.type_id) for t in schema.ASSOCIATION_TYPES.values()
-                 if (t.from_type, t.to_type) == (from_type, to_type)]
+        found = [
+            type_entry(t.type_id)
+            for t in schema.ASSOCIATION_TYPES.values()
+            if (t.from_type, t.to_type) == (from_type, to_type)
+        ]
         return json_response({"results": sorted(found, key=lambda e: e["typeId"])})
 
     @router.post(V4 + "/associations/{from_object_type}/{to_object_type}/batch/read")
@@ -149,9 +188,15 @@ def add_routes(router: APIRouter, portal: Portal) -> None:
                 continue
             read += len(found)
             results.append({"from": {"id": key}, "to": found})
-        errors = [batch_error("OBJECT_NOT_FOUND", f"No {to_type[:-1]} is associated with {from_type[:-1]} {key}.",
-                              {"fromObjectId": [key]}, sub_category="crm-associations.NO_ASSOCIATIONS_FOUND")
-                  for key in missing]
+        errors = [
+            batch_error(
+                "OBJECT_NOT_FOUND",
+                f"No {to_type[:-1]} is associated with {from_type[:-1]} {key}.",
+                {"fromObjectId": [key]},
+                sub_category="crm-associations.NO_ASSOCIATIONS_FOUND",
+            )
+            for key in missing
+        ]
         body: dict[str, Any] = {"status": "COMPLETE", "results": results}
         if errors:
             body["numErrors"] = len(errors)
@@ -174,8 +219,9 @@ def add_routes(router: APIRouter, portal: Portal) -> None:
             source, target = store.get(from_type, from_key), store.get(to_type, to_key)
             if source is None or target is None:
                 missing = from_key if source is None else to_key
-                errors.append(batch_error("OBJECT_NOT_FOUND", f"No object with ID {missing} exists",
-                                          {"ids": [missing]}))
+                errors.append(
+                    batch_error("OBJECT_NOT_FOUND", f"No object with ID {missing} exists", {"ids": [missing]})
+                )
                 continue
             store.associate(from_type, source.id, to_type, target.id, type_ids)
             all_types = sorted(store.associated(from_type, source.id, to_type).get(target.id, set()))
@@ -198,15 +244,33 @@ def add_routes(router: APIRouter, portal: Portal) -> None:
             raise validation_error(f"{from_type} cannot be associated with {to_type}")
         results = []
         for item in inputs_of(await body_json(request), 2000):
-            from_id, to_id = _pair(store, from_type, (item.get("from") or {}).get("id"), to_type,
-                                   (item.get("to") or {}).get("id"))
+            from_id, to_id = _pair(
+                store,
+                from_type,
+                (item.get("from") or {}).get("id"),
+                to_type,
+                (item.get("to") or {}).get("id"),
+            )
             store.associate(from_type, from_id, to_type, to_id, [type_id])
-            results.append({"from": {"id": str(from_id)}, "to": {"id": str(to_id)},
-                            "associationSpec": {"associationCategory": "HUBSPOT_DEFINED",
-                                                "associationTypeId": type_id}})
+            results.append(
+                {
+                    "from": {"id": str(from_id)},
+                    "to": {"id": str(to_id)},
+                    "associationSpec": {
+                        "associationCategory": "HUBSPOT_DEFINED",
+                        "associationTypeId": type_id,
+                    },
+                }
+            )
         portal.written(f"{V4}/associations/{from_type}/{to_type}/batch/associate/default", len(results))
-        return json_response({"status": "COMPLETE", "results": results, "startedAt": iso_ms(started),
-                              "completedAt": iso_ms(store.now_ms())})
+        return json_response(
+            {
+                "status": "COMPLETE",
+                "results": results,
+                "startedAt": iso_ms(started),
+                "completedAt": iso_ms(store.now_ms()),
+            }
+        )
 
     @router.post(V4 + "/associations/{from_object_type}/{to_object_type}/batch/archive")
     async def batch_archive(request: Request, from_object_type: str, to_object_type: str) -> Response:

@@ -40,11 +40,18 @@ class HubSpotBackend:
         activity.add_routes(router, self.portal)
         return router
 
-    def configure_limits(self, *, burst: int | None = None, daily: int | None = None,
-                         search_per_second: int | None = None, enforced: bool | None = None) -> None:
-        """Change HubSpot's rate limits (defaults: 190 per 10 s, 650,000 a day, search 5 a second, enforced)."""
-        self.portal.limiter.configure(burst=burst, daily=daily, search_per_second=search_per_second,
-                                      enforced=enforced)
+    def configure_limits(
+        self,
+        *,
+        burst: int | None = None,
+        daily: int | None = None,
+        search_per_second: int | None = None,
+        enforced: bool | None = None,
+    ) -> None:
+        """Change HubSpot's rate limits (default: 190 per 10 s, 650,000 a day, search 5 a second, on)."""
+        self.portal.limiter.configure(
+            burst=burst, daily=daily, search_per_second=search_per_second, enforced=enforced
+        )
 
     def reset_limits(self) -> None:
         """Forget the calls counted so far (the limits themselves stay)."""
@@ -67,8 +74,9 @@ class HubSpotBackend:
         store.restore(data)
         self.portal.store = store
 
-    def error_response(self, status: int, kind: str, message: str, headers: dict[str, str] | None = None
-                       ) -> Response:
+    def error_response(
+        self, status: int, kind: str, message: str, headers: dict[str, str] | None = None
+    ) -> Response:
         return json_response(error_body(status, kind, message), status, headers)
 
     def bulk_insert(self, object_name: str, rows: list[dict[str, str | None]]) -> list[int]:

@@ -22,9 +22,17 @@ def correlation_id() -> str:
 class HubSpotError(Exception):
     """A request-level failure, rendered as HubSpot's standard error object."""
 
-    def __init__(self, status: int, category: str, message: str, *, context: dict[str, list[str]] | None = None,
-                 sub_category: str | None = None, errors: list[dict[str, Any]] | None = None,
-                 extra: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        category: str,
+        message: str,
+        *,
+        context: dict[str, list[str]] | None = None,
+        sub_category: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.category = category
@@ -47,11 +55,18 @@ class HubSpotError(Exception):
         return body
 
 
-def batch_error(category: str, message: str, context: dict[str, list[str]] | None = None,
-                sub_category: str | None = None) -> dict[str, Any]:
+def batch_error(
+    category: str, message: str, context: dict[str, list[str]] | None = None, sub_category: str | None = None
+) -> dict[str, Any]:
     """One entry of a 207 batch response's `errors` list (HubSpot's StandardError)."""
-    error: dict[str, Any] = {"status": "error", "category": category, "message": message,
-                             "context": context or {}, "errors": [], "links": {}}
+    error: dict[str, Any] = {
+        "status": "error",
+        "category": category,
+        "message": message,
+        "context": context or {},
+        "errors": [],
+        "links": {},
+    }
     if sub_category:
         error["subCategory"] = sub_category
     return error
@@ -61,8 +76,9 @@ def validation_error(message: str, **kw: Any) -> HubSpotError:
     return HubSpotError(400, "VALIDATION_ERROR", message, **kw)
 
 
-def not_found(message: str = "Object not found.  objectId are usually numeric.", ids: list[str] | None = None
-              ) -> HubSpotError:
+def not_found(
+    message: str = "Object not found.  objectId are usually numeric.", ids: list[str] | None = None
+) -> HubSpotError:
     return HubSpotError(404, "OBJECT_NOT_FOUND", message, context={"id": ids} if ids else None)
 
 
@@ -72,7 +88,13 @@ def property_errors(problems: list[dict[str, Any]]) -> HubSpotError:
 
 
 def property_problem(name: str, error: str, message: str) -> dict[str, Any]:
-    return {"isValid": False, "message": message, "error": error, "name": name, "localizedErrorMessage": message}
+    return {
+        "isValid": False,
+        "message": message,
+        "error": error,
+        "name": name,
+        "localizedErrorMessage": message,
+    }
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -81,14 +103,24 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 def rate_limit_body(policy: str) -> dict[str, Any]:
     """The 429 body for `policy` (TEN_SECONDLY_ROLLING, DAILY or SECONDLY for search)."""
-    messages = {"TEN_SECONDLY_ROLLING": "You have reached your ten_secondly_rolling limit.",
-                "DAILY": "You have reached your daily limit.",
-                "SECONDLY": "You have reached your secondly limit."}
-    groups = {"TEN_SECONDLY_ROLLING": "publicapi:private_app-api-calls-ten-secondly:1024:1000001",
-              "DAILY": "publicapi:private_app-api-calls-daily:1024:1000001",
-              "SECONDLY": "publicapi:crm-search-secondly:1000001"}
-    body = {"status": "error", "message": messages[policy], "errorType": "RATE_LIMIT",
-            "correlationId": correlation_id(), "policyName": policy, "groupName": groups[policy]}
+    messages = {
+        "TEN_SECONDLY_ROLLING": "You have reached your ten_secondly_rolling limit.",
+        "DAILY": "You have reached your daily limit.",
+        "SECONDLY": "You have reached your secondly limit.",
+    }
+    groups = {
+        "TEN_SECONDLY_ROLLING": "publicapi:private_app-api-calls-ten-secondly:1024:1000001",
+        "DAILY": "publicapi:private_app-api-calls-daily:1024:1000001",
+        "SECONDLY": "publicapi:crm-search-secondly:1000001",
+    }
+    body = {
+        "status": "error",
+        "message": messages[policy],
+        "errorType": "RATE_LIMIT",
+        "correlationId": correlation_id(),
+        "policyName": policy,
+        "groupName": groups[policy],
+    }
     if policy == "DAILY":
         body["requestId"] = correlation_id()
     return body
@@ -101,14 +133,28 @@ def error_body(status: int, kind: str, message: str) -> dict[str, Any]:
     if kind == "daily_limit":
         return rate_limit_body("DAILY")
     if kind == "unauthorized":
-        return {"status": "error",
-                "message": "Authentication credentials not found. This API supports OAuth 2.0 authentication and "
-                           f"you can find more details at {AUTH_DOCS}",
-                "correlationId": correlation_id(), "category": "INVALID_AUTHENTICATION"}
+        return {
+            "status": "error",
+            "message": "Authentication credentials not found. This API supports OAuth 2.0 authentication and "
+            f"you can find more details at {AUTH_DOCS}",
+            "correlationId": correlation_id(),
+            "category": "INVALID_AUTHENTICATION",
+        }
     if kind == "session_expired":
-        return {"status": "error", "message": message or "The OAuth token used to make this call expired 1 second(s) ago.",
-                "correlationId": correlation_id(), "category": "EXPIRED_AUTHENTICATION"}
-    categories = {"not_found": "OBJECT_NOT_FOUND", "bad_request": "VALIDATION_ERROR",
-                  "server_error": "INTERNAL_ERROR"}
-    return {"status": "error", "message": message or "internal error", "correlationId": correlation_id(),
-            "category": categories.get(kind, "INTERNAL_ERROR" if status >= 500 else "VALIDATION_ERROR")}
+        return {
+            "status": "error",
+            "message": message or "The OAuth token used to make this call expired 1 second(s) ago.",
+            "correlationId": correlation_id(),
+            "category": "EXPIRED_AUTHENTICATION",
+        }
+    categories = {
+        "not_found": "OBJECT_NOT_FOUND",
+        "bad_request": "VALIDATION_ERROR",
+        "server_error": "INTERNAL_ERROR",
+    }
+    return {
+        "status": "error",
+        "message": message or "internal error",
+        "correlationId": correlation_id(),
+        "category": categories.get(kind, "INTERNAL_ERROR" if status >= 500 else "VALIDATION_ERROR"),
+    }

@@ -34,8 +34,14 @@ class RateLimiter:
         self._day: str = ""
         self._daily_used = 0
 
-    def configure(self, *, burst: int | None = None, daily: int | None = None,
-                  search_per_second: int | None = None, enforced: bool | None = None) -> None:
+    def configure(
+        self,
+        *,
+        burst: int | None = None,
+        daily: int | None = None,
+        search_per_second: int | None = None,
+        enforced: bool | None = None,
+    ) -> None:
         if burst is not None:
             self.limits.burst = burst
         if daily is not None:

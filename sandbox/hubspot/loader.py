@@ -19,29 +19,67 @@ OWNER_ID_BASE, USER_ID_BASE = 64_492_900, 9_586_500
 EXTERNAL_ACCOUNT_ID = "sandbox-events"
 
 LEAD_STATUS = {  # Salesforce Lead Status -> HubSpot hs_lead_status
-    "Open - Not Contacted": "NEW", "Working - Contacted": "IN_PROGRESS", "Closed - Converted": "CONNECTED",
-    "Closed - Not Converted": "UNQUALIFIED", "Nurturing": "BAD_TIMING",
+    "Open - Not Contacted": "NEW",
+    "Working - Contacted": "IN_PROGRESS",
+    "Closed - Converted": "CONNECTED",
+    "Closed - Not Converted": "UNQUALIFIED",
+    "Nurturing": "BAD_TIMING",
 }
 LEAD_SOURCE = {  # lead source -> hs_analytics_source
-    "Web": "ORGANIC_SEARCH", "Webinar": "OTHER_CAMPAIGNS", "Trade Show": "OFFLINE",
-    "Partner Referral": "REFERRALS", "Purchased List": "OFFLINE", "Other": "OTHER_CAMPAIGNS",
+    "Web": "ORGANIC_SEARCH",
+    "Webinar": "OTHER_CAMPAIGNS",
+    "Trade Show": "OFFLINE",
+    "Partner Referral": "REFERRALS",
+    "Purchased List": "OFFLINE",
+    "Other": "OTHER_CAMPAIGNS",
 }
 DEAL_STAGE = {
-    "Prospecting": "appointmentscheduled", "Qualification": "qualifiedtobuy",
-    "Needs Analysis": "presentationscheduled", "Proposal/Price Quote": "decisionmakerboughtin",
-    "Negotiation/Review": "contractsent", "Closed Won": "closedwon", "Closed Lost": "closedlost",
+    "Prospecting": "appointmentscheduled",
+    "Qualification": "qualifiedtobuy",
+    "Needs Analysis": "presentationscheduled",
+    "Proposal/Price Quote": "decisionmakerboughtin",
+    "Negotiation/Review": "contractsent",
+    "Closed Won": "closedwon",
+    "Closed Lost": "closedlost",
 }
-COMPANY_TYPE = {"prospect": "PROSPECT", "customer": "OTHER", "partner": "PARTNER", "distributor": "RESELLER",
-                "competitor": "OTHER"}
-FORM_KINDS = {"form_fill", "asset_download", "eval_kit_request", "sample_request", "demo_request", "contact_sales",
-              "partner_referral"}
-DEFAULT_FORMS = {"form_fill": "Contact us", "asset_download": "Content download",
-                 "eval_kit_request": "Evaluation kit request", "sample_request": "Sample request",
-                 "demo_request": "Request a demo", "contact_sales": "Contact sales",
-                 "partner_referral": "Partner referral", "webinar_registered": "Webinar registration"}
-EMAIL_TYPES = {"email_open": "OPEN", "email_click": "CLICK", "unsubscribe": "STATUSCHANGE", "hard_bounce": "BOUNCE"}
-ATTENDANCE = {"webinar_registered": "REGISTERED", "webinar_attended": "ATTENDED", "trade_show_scan": "ATTENDED",
-              "workshop_attended": "ATTENDED"}
+COMPANY_TYPE = {
+    "prospect": "PROSPECT",
+    "customer": "OTHER",
+    "partner": "PARTNER",
+    "distributor": "RESELLER",
+    "competitor": "OTHER",
+}
+FORM_KINDS = {
+    "form_fill",
+    "asset_download",
+    "eval_kit_request",
+    "sample_request",
+    "demo_request",
+    "contact_sales",
+    "partner_referral",
+}
+DEFAULT_FORMS = {
+    "form_fill": "Contact us",
+    "asset_download": "Content download",
+    "eval_kit_request": "Evaluation kit request",
+    "sample_request": "Sample request",
+    "demo_request": "Request a demo",
+    "contact_sales": "Contact sales",
+    "partner_referral": "Partner referral",
+    "webinar_registered": "Webinar registration",
+}
+EMAIL_TYPES = {
+    "email_open": "OPEN",
+    "email_click": "CLICK",
+    "unsubscribe": "STATUSCHANGE",
+    "hard_bounce": "BOUNCE",
+}
+ATTENDANCE = {
+    "webinar_registered": "REGISTERED",
+    "webinar_attended": "ATTENDED",
+    "trade_show_scan": "ATTENDED",
+    "workshop_attended": "ATTENDED",
+}
 MARKETING_EVENT_TYPES = {"webinar": "WEBINAR", "trade_show": "CONFERENCE", "workshop": "WORKSHOP"}
 REFERRERS = ("https://www.google.com/", "https://www.linkedin.com/", "", "https://www.bing.com/")
 SOURCES = ("ORGANIC_SEARCH", "SOCIAL_MEDIA", "DIRECT_TRAFFIC", "ORGANIC_SEARCH")
@@ -72,7 +110,9 @@ class _Loader:
         self.campaign: dict[str, Any] = {c.key: c for c in world.campaigns}
         self.asset: dict[str, Any] = {a.key: a for a in world.assets}
 
-    def add(self, object_name: str, props: dict[str, str | None], created: datetime, modified: datetime) -> Record:
+    def add(
+        self, object_name: str, props: dict[str, str | None], created: datetime, modified: datetime
+    ) -> Record:
         store = self.store
         record_id = store.new_id()
         created_ms, modified_ms = to_ms(created), to_ms(max(modified, created))
@@ -93,9 +133,16 @@ class _Loader:
             owner_id = str(OWNER_ID_BASE + index)
             self.owner_of[rep.key] = owner_id
             self.store.owners[owner_id] = {
-                "id": owner_id, "email": rep.email, "firstName": rep.first_name, "lastName": rep.last_name,
-                "userId": USER_ID_BASE + index, "userIdIncludingInactive": USER_ID_BASE + index, "type": "PERSON",
-                "createdAt": created, "updatedAt": created, "archived": not rep.active,
+                "id": owner_id,
+                "email": rep.email,
+                "firstName": rep.first_name,
+                "lastName": rep.last_name,
+                "userId": USER_ID_BASE + index,
+                "userIdIncludingInactive": USER_ID_BASE + index,
+                "type": "PERSON",
+                "createdAt": created,
+                "updatedAt": created,
+                "archived": not rep.active,
                 "teams": [{"id": str(regions.index(rep.region) + 1), "name": rep.region, "primary": True}],
             }
 
@@ -103,17 +150,29 @@ class _Loader:
         for company in self.world.companies:
             if not company.in_hubspot:
                 continue
-            record = self.add("companies", {
-                "name": company.name, "domain": company.domain, "website": company.website,
-                "industry": company.industry, "numberofemployees": _num(company.employees),
-                "annualrevenue": _num(company.annual_revenue), "country": company.country,
-                "hubspot_owner_id": self.owner_of.get(company.owner_rep or ""),
-                "type": COMPANY_TYPE.get(company.customer_type),
-                "lifecyclestage": "customer" if company.customer_type == "customer" else "lead",
-                "segment": company.segment, "application": company.application,
-                "device_type": company.device_type, "process": company.process, "region": company.region,
-                "customer_type": company.customer_type,
-            }, company.created_at, company.modified_at)
+            record = self.add(
+                "companies",
+                {
+                    "name": company.name,
+                    "domain": company.domain,
+                    "website": company.website,
+                    "industry": company.industry,
+                    "numberofemployees": _num(company.employees),
+                    "annualrevenue": _num(company.annual_revenue),
+                    "country": company.country,
+                    "hubspot_owner_id": self.owner_of.get(company.owner_rep or ""),
+                    "type": COMPANY_TYPE.get(company.customer_type),
+                    "lifecyclestage": "customer" if company.customer_type == "customer" else "lead",
+                    "segment": company.segment,
+                    "application": company.application,
+                    "device_type": company.device_type,
+                    "process": company.process,
+                    "region": company.region,
+                    "customer_type": company.customer_type,
+                },
+                company.created_at,
+                company.modified_at,
+            )
             self.company_id[company.key] = record.id
 
     def contacts(self) -> None:
@@ -125,10 +184,14 @@ class _Loader:
                 continue
             company_id = self.company_id.get(human.company_key or "")
             props: dict[str, str | None] = {
-                "email": human.email, "firstname": human.first_name, "lastname": human.last_name,
-                "jobtitle": human.title, "country": human.country,
+                "email": human.email,
+                "firstname": human.first_name,
+                "lastname": human.last_name,
+                "jobtitle": human.title,
+                "country": human.country,
                 "company": company_names.get(human.company_key or ""),
-                "lifecyclestage": human.lifecycle_stage if human.lifecycle_stage in schema.LIFECYCLE_STAGES
+                "lifecyclestage": human.lifecycle_stage
+                if human.lifecycle_stage in schema.LIFECYCLE_STAGES
                 else None,
                 "hs_lead_status": LEAD_STATUS.get(human.lead_status or ""),
                 "hubspot_owner_id": self.owner_of.get(human.owner_rep or ""),
@@ -137,9 +200,14 @@ class _Loader:
                 "associatedcompanyid": str(company_id) if company_id else None,
             }
             if human.bounced:
-                props.update({"hs_email_hard_bounce_reason_enum": "UNKNOWN_USER", "hs_email_bad_address": "true",
-                              "hs_email_bounce": "1",
-                              "hs_email_hard_bounce_reason": "550 5.1.1 The email account does not exist"})
+                props.update(
+                    {
+                        "hs_email_hard_bounce_reason_enum": "UNKNOWN_USER",
+                        "hs_email_bad_address": "true",
+                        "hs_email_bounce": "1",
+                        "hs_email_hard_bounce_reason": "550 5.1.1 The email account does not exist",
+                    }
+                )
             record = self.add("contacts", props, human.created_at, human.modified_at)
             self.contact_id[human.key] = record.id
             if company_id:
@@ -152,15 +220,25 @@ class _Loader:
                 continue
             close = datetime.combine(deal.close_date, time(17, 0), UTC)
             modified = close if deal.is_closed else deal.created_at
-            record = self.add("deals", {
-                "dealname": deal.name, "amount": _num(deal.amount), "pipeline": "default",
-                "dealstage": DEAL_STAGE.get(deal.stage, "closedwon" if deal.is_won else
-                                            "closedlost" if deal.is_closed else "qualifiedtobuy"),
-                "closedate": _iso(close), "hubspot_owner_id": self.owner_of.get(deal.owner_rep or ""),
-                "hs_is_closed": "true" if deal.is_closed else "false",
-                "hs_is_closed_won": "true" if deal.is_won else "false",
-                "hs_is_closed_lost": "true" if deal.is_closed and not deal.is_won else "false",
-            }, deal.created_at, modified)
+            record = self.add(
+                "deals",
+                {
+                    "dealname": deal.name,
+                    "amount": _num(deal.amount),
+                    "pipeline": "default",
+                    "dealstage": DEAL_STAGE.get(
+                        deal.stage,
+                        "closedwon" if deal.is_won else "closedlost" if deal.is_closed else "qualifiedtobuy",
+                    ),
+                    "closedate": _iso(close),
+                    "hubspot_owner_id": self.owner_of.get(deal.owner_rep or ""),
+                    "hs_is_closed": "true" if deal.is_closed else "false",
+                    "hs_is_closed_won": "true" if deal.is_won else "false",
+                    "hs_is_closed_lost": "true" if deal.is_closed and not deal.is_won else "false",
+                },
+                deal.created_at,
+                modified,
+            )
             company_id = self.company_id.get(deal.company_key)
             if company_id:
                 store.associate("deals", record.id, "companies", company_id, (5, 341))
@@ -172,22 +250,56 @@ class _Loader:
         guid = _guid("form:" + name)
         if guid not in self.store.forms:
             created = iso_ms(created_ms)
-            field_names = (("email", "Email", "email"), ("firstname", "First name", "single_line_text"),
-                           ("lastname", "Last name", "single_line_text"), ("company", "Company name", "single_line_text"),
-                           ("jobtitle", "Job title", "single_line_text"))
+            field_names = (
+                ("email", "Email", "email"),
+                ("firstname", "First name", "single_line_text"),
+                ("lastname", "Last name", "single_line_text"),
+                ("company", "Company name", "single_line_text"),
+                ("jobtitle", "Job title", "single_line_text"),
+            )
             self.store.forms[guid] = {
-                "id": guid, "name": name, "createdAt": created, "updatedAt": created, "archived": False,
+                "id": guid,
+                "name": name,
+                "createdAt": created,
+                "updatedAt": created,
+                "archived": False,
                 "formType": "hubspot",
-                "fieldGroups": [{"groupType": "default_group", "richTextType": "text",
-                                 "fields": [{"objectTypeId": "0-1", "name": n, "label": label, "required": n == "email",
-                                             "hidden": False, "fieldType": kind}]} for n, label, kind in field_names],
-                "configuration": {"language": "en", "cloneable": True, "editable": True, "archivable": True,
-                                  "recaptchaEnabled": False, "notifyContactOwner": False, "notifyRecipients": [],
-                                  "createNewContactForNewEmail": False, "prePopulateKnownValues": True,
-                                  "allowLinkToResetKnownValues": False,
-                                  "postSubmitAction": {"type": "thank_you", "value": "Thanks for submitting the form."},
-                                  "lifecycleStages": []},
-                "displayOptions": {"renderRawHtml": False, "theme": "default_style", "submitButtonText": "Submit"},
+                "fieldGroups": [
+                    {
+                        "groupType": "default_group",
+                        "richTextType": "text",
+                        "fields": [
+                            {
+                                "objectTypeId": "0-1",
+                                "name": n,
+                                "label": label,
+                                "required": n == "email",
+                                "hidden": False,
+                                "fieldType": kind,
+                            }
+                        ],
+                    }
+                    for n, label, kind in field_names
+                ],
+                "configuration": {
+                    "language": "en",
+                    "cloneable": True,
+                    "editable": True,
+                    "archivable": True,
+                    "recaptchaEnabled": False,
+                    "notifyContactOwner": False,
+                    "notifyRecipients": [],
+                    "createNewContactForNewEmail": False,
+                    "prePopulateKnownValues": True,
+                    "allowLinkToResetKnownValues": False,
+                    "postSubmitAction": {"type": "thank_you", "value": "Thanks for submitting the form."},
+                    "lifecycleStages": [],
+                },
+                "displayOptions": {
+                    "renderRawHtml": False,
+                    "theme": "default_style",
+                    "submitButtonText": "Submit",
+                },
                 "legalConsentOptions": {"type": "none"},
             }
             self.store.submissions[guid] = []
@@ -202,18 +314,35 @@ class _Loader:
         object_id = str(store.new_id())
         self._me_ids[key] = object_id
         start = datetime.combine(campaign.start_date, time(15, 0), UTC)
-        end = start + (timedelta(days=3) if campaign.type == "trade_show" else timedelta(hours=1) if
-                       campaign.type == "webinar" else timedelta(hours=4))
+        end = start + (
+            timedelta(days=3)
+            if campaign.type == "trade_show"
+            else timedelta(hours=1)
+            if campaign.type == "webinar"
+            else timedelta(hours=4)
+        )
         now = self.world.generated_at
         store.marketing_events[object_id] = {
-            "objectId": object_id, "externalAccountId": EXTERNAL_ACCOUNT_ID, "externalEventId": campaign.key,
-            "eventName": campaign.name, "eventType": MARKETING_EVENT_TYPES.get(campaign.type, "EVENT"),
-            "eventDescription": f"{campaign.topic} ({campaign.breadth} audience)", "eventOrganizer": "Marketing",
-            "eventUrl": f"https://events.example.com/{campaign.key}", "eventCancelled": False,
-            "eventCompleted": end < now, "eventStatus": "PAST" if end < now else "UPCOMING",
-            "startDateTime": _iso(start), "endDateTime": _iso(end),
-            "createdAt": _iso(start - timedelta(days=30)), "updatedAt": _iso(min(end, now)),
-            "registrants": 0, "attendees": 0, "cancellations": 0, "noShows": 0, "customProperties": [],
+            "objectId": object_id,
+            "externalAccountId": EXTERNAL_ACCOUNT_ID,
+            "externalEventId": campaign.key,
+            "eventName": campaign.name,
+            "eventType": MARKETING_EVENT_TYPES.get(campaign.type, "EVENT"),
+            "eventDescription": f"{campaign.topic} ({campaign.breadth} audience)",
+            "eventOrganizer": "Marketing",
+            "eventUrl": f"https://events.example.com/{campaign.key}",
+            "eventCancelled": False,
+            "eventCompleted": end < now,
+            "eventStatus": "PAST" if end < now else "UPCOMING",
+            "startDateTime": _iso(start),
+            "endDateTime": _iso(end),
+            "createdAt": _iso(start - timedelta(days=30)),
+            "updatedAt": _iso(min(end, now)),
+            "registrants": 0,
+            "attendees": 0,
+            "cancellations": 0,
+            "noShows": 0,
+            "customProperties": [],
             "appInfo": {"id": "1024", "name": "Sandbox events"},
         }
         store.participations[object_id] = []
@@ -228,13 +357,19 @@ class _Loader:
             campaign = self.campaign.get(key)
             name = campaign.name if campaign else "Monthly newsletter"
             self.store.email_campaigns[str(campaign_id)] = {
-                "id": campaign_id, "appId": 113, "appName": "BatchEmail", "contentId": campaign_id + 1000,
-                "name": name, "subject": name, "type": "BATCH_EMAIL",
-                "lastUpdatedTime": to_ms(self.world.generated_at), "counters": {},
+                "id": campaign_id,
+                "appId": 113,
+                "appName": "BatchEmail",
+                "contentId": campaign_id + 1000,
+                "name": name,
+                "subject": name,
+                "type": "BATCH_EMAIL",
+                "lastUpdatedTime": to_ms(self.world.generated_at),
+                "counters": {},
             }
         return campaign_id
 
-    def events(self) -> None:  # noqa: C901 - one branch per native rendering
+    def events(self) -> None:
         store = self.store
         self._me_ids: dict[str, str] = {}
         self._email_ids: dict[str, int] = {}
@@ -249,19 +384,41 @@ class _Loader:
             ms = to_ms(event.occurred_at)
             if kind == "page_view":
                 n = len(web)
-                web.append((ms, contact_id, f"pv-{event.key}", event.url, _title(event.url), REFERRERS[n % 4],
-                            SOURCES[n % 4]))
+                web.append(
+                    (
+                        ms,
+                        contact_id,
+                        f"pv-{event.key}",
+                        event.url,
+                        _title(event.url),
+                        REFERRERS[n % 4],
+                        SOURCES[n % 4],
+                    )
+                )
             elif kind in EMAIL_TYPES:
                 human = self.human[event.human_key]
-                email.append((ms, f"ev-{event.key}", human.email or "", EMAIL_TYPES[kind],
-                              self.email_campaign(event.campaign_key), event.url))
+                email.append(
+                    (
+                        ms,
+                        f"ev-{event.key}",
+                        human.email or "",
+                        EMAIL_TYPES[kind],
+                        self.email_campaign(event.campaign_key),
+                        event.url,
+                    )
+                )
             elif kind in ATTENDANCE and event.campaign_key in self.campaign:
                 object_id = self.marketing_event(self.campaign[event.campaign_key])
                 state = ATTENDANCE[kind]
                 duration = int(event.duration_seconds) if event.duration_seconds else None
-                percent = f"{min(100, round(100 * duration / 3600))}" if duration and kind == "webinar_attended" \
+                percent = (
+                    f"{min(100, round(100 * duration / 3600))}"
+                    if duration and kind == "webinar_attended"
                     else None
-                store.participations[object_id].append((contact_id, state, ms, duration, percent, f"mp-{event.key}"))
+                )
+                store.participations[object_id].append(
+                    (contact_id, state, ms, duration, percent, f"mp-{event.key}")
+                )
                 counters = store.marketing_events[object_id]
                 counters["attendees" if state == "ATTENDED" else "registrants"] += 1
                 if kind == "webinar_registered":
@@ -285,9 +442,17 @@ class _Loader:
         guid = self.form(name, ms)
         human = self.human[event.human_key]
         company = self.store.tables["contacts"].records[contact_id].props.get("company")
-        values = [(n, v) for n, v in (("email", human.email), ("firstname", human.first_name),
-                                      ("lastname", human.last_name), ("company", company),
-                                      ("jobtitle", human.title)) if v]
+        values = [
+            (n, v)
+            for n, v in (
+                ("email", human.email),
+                ("firstname", human.first_name),
+                ("lastname", human.last_name),
+                ("company", company),
+                ("jobtitle", human.title),
+            )
+            if v
+        ]
         page = event.url or (asset.url if asset else None) or "https://www.example.com/contact"
         self.store.submissions[guid].append((ms, _guid("submission:" + event.key), page, values))
 
@@ -297,29 +462,59 @@ class _Loader:
         owner = self.owner_of.get(human.owner_rep or "")
         when = _iso(event.occurred_at)
         if event.kind == "sales_call":
-            object_name, props = "calls", {
-                "hs_timestamp": when, "hs_call_title": "Call with " + (human.first_name or "contact"),
-                "hs_call_body": "Discussed requirements and next steps.", "hs_call_direction": "OUTBOUND",
-                "hs_call_status": "COMPLETED",
-                "hs_call_duration": str(int((event.duration_seconds or 600) * 1000))}
+            object_name, props = (
+                "calls",
+                {
+                    "hs_timestamp": when,
+                    "hs_call_title": "Call with " + (human.first_name or "contact"),
+                    "hs_call_body": "Discussed requirements and next steps.",
+                    "hs_call_direction": "OUTBOUND",
+                    "hs_call_status": "COMPLETED",
+                    "hs_call_duration": str(int((event.duration_seconds or 600) * 1000)),
+                },
+            )
         elif event.kind == "sales_email":
-            object_name, props = "emails", {
-                "hs_timestamp": when, "hs_email_subject": "Following up", "hs_email_direction": "EMAIL",
-                "hs_email_status": "SENT", "hs_email_text": "Thanks for your interest; happy to help."}
+            object_name, props = (
+                "emails",
+                {
+                    "hs_timestamp": when,
+                    "hs_email_subject": "Following up",
+                    "hs_email_direction": "EMAIL",
+                    "hs_email_status": "SENT",
+                    "hs_email_text": "Thanks for your interest; happy to help.",
+                },
+            )
         else:
             end = event.occurred_at + timedelta(seconds=event.duration_seconds or 1800)
-            object_name, props = "meetings", {
-                "hs_timestamp": when, "hs_meeting_title": "Technical review", "hs_meeting_start_time": when,
-                "hs_meeting_end_time": _iso(end), "hs_meeting_outcome": "COMPLETED",
-                "hs_meeting_body": "Reviewed the design requirements."}
+            object_name, props = (
+                "meetings",
+                {
+                    "hs_timestamp": when,
+                    "hs_meeting_title": "Technical review",
+                    "hs_meeting_start_time": when,
+                    "hs_meeting_end_time": _iso(end),
+                    "hs_meeting_outcome": "COMPLETED",
+                    "hs_meeting_body": "Reviewed the design requirements.",
+                },
+            )
         props["hubspot_owner_id"] = owner
         record = self.add(object_name, props, event.occurred_at, event.occurred_at)
-        store.associate(object_name, record.id, "contacts", contact_id,
-                        (schema.DEFAULT_ASSOCIATION[(object_name, "contacts")],))
+        store.associate(
+            object_name,
+            record.id,
+            "contacts",
+            contact_id,
+            (schema.DEFAULT_ASSOCIATION[(object_name, "contacts")],),
+        )
         company = self.company_id.get(human.company_key or "")
         if company:
-            store.associate(object_name, record.id, "companies", company,
-                            (schema.DEFAULT_ASSOCIATION[(object_name, "companies")],))
+            store.associate(
+                object_name,
+                record.id,
+                "companies",
+                company,
+                (schema.DEFAULT_ASSOCIATION[(object_name, "companies")],),
+            )
 
 
 def _title(url: str | None) -> str:

@@ -27,8 +27,14 @@ def resolve_type(name: str) -> str:
     return object_name
 
 
-def render(store: Store, object_name: str, record: Record, properties: list[str] | None = None,
-           associations: list[str] | None = None, with_history: list[str] | None = None) -> dict[str, Any]:
+def render(
+    store: Store,
+    object_name: str,
+    record: Record,
+    properties: list[str] | None = None,
+    associations: list[str] | None = None,
+    with_history: list[str] | None = None,
+) -> dict[str, Any]:
     """A SimplePublicObject (WithAssociations when asked): requested properties, null when empty."""
     definitions = store.properties[object_name]
     names = properties if properties else schema.default_properties(object_name)
@@ -44,9 +50,21 @@ def render(store: Store, object_name: str, record: Record, properties: list[str]
         out["archivedAt"] = iso_ms(record.archived_ms)
     if with_history:
         out["propertiesWithHistory"] = {
-            n: ([{"value": props[n], "timestamp": iso_ms(record.updated_ms), "sourceType": "API",
-                  "sourceId": "sandbox"}] if props.get(n) is not None else [])
-            for n in with_history if n in definitions}
+            n: (
+                [
+                    {
+                        "value": props[n],
+                        "timestamp": iso_ms(record.updated_ms),
+                        "sourceType": "API",
+                        "sourceId": "sandbox",
+                    }
+                ]
+                if props.get(n) is not None
+                else []
+            )
+            for n in with_history
+            if n in definitions
+        }
     if associations:
         linked: dict[str, Any] = {}
         for to_name in associations:
@@ -55,9 +73,18 @@ def render(store: Store, object_name: str, record: Record, properties: list[str]
                 continue
             found = store.associated(object_name, record.id, to_type)
             if found:
-                linked[to_name] = {"results": [
-                    {"id": str(to_id), "type": schema.ASSOCIATION_TYPES[t].v3_name if t in schema.ASSOCIATION_TYPES
-                     else str(t)} for to_id, types in found.items() for t in sorted(types)]}
+                linked[to_name] = {
+                    "results": [
+                        {
+                            "id": str(to_id),
+                            "type": schema.ASSOCIATION_TYPES[t].v3_name
+                            if t in schema.ASSOCIATION_TYPES
+                            else str(t),
+                        }
+                        for to_id, types in found.items()
+                        for t in sorted(types)
+                    ]
+                }
         if linked:
             out["associations"] = linked
     return out
@@ -69,8 +96,9 @@ def written_view(object_name: str, values: dict[str, Any]) -> list[str]:
     return [*values, *(n for n in system if n not in values)]
 
 
-def _batch_body(results: list[dict[str, Any]], errors: list[dict[str, Any]], started: int, store: Store
-                ) -> dict[str, Any]:
+def _batch_body(
+    results: list[dict[str, Any]], errors: list[dict[str, Any]], started: int, store: Store
+) -> dict[str, Any]:
     body: dict[str, Any] = {"status": "COMPLETE", "results": results}
     if errors:
         body["numErrors"] = len(errors)
@@ -97,21 +125,28 @@ def inline_associations(store: Store, object_name: str, specs: Any) -> list[tupl
             type_id = int(t.get("associationTypeId", -1))
             definition = schema.ASSOCIATION_TYPES.get(type_id)
             if definition is None or definition.from_type != object_name:
-                raise validation_error(f"{type_id} is not a valid association type id for {object_name}",
-                                       sub_category="crm-associations.INVALID_ASSOCIATION_TYPE")
+                raise validation_error(
+                    f"{type_id} is not a valid association type id for {object_name}",
+                    sub_category="crm-associations.INVALID_ASSOCIATION_TYPE",
+                )
             to_type = definition.to_type
             type_ids.append(type_id)
         if to_type is None or to_id is None:
             raise validation_error("Each association needs a 'to' id and at least one type")
         if store.get(to_type, to_id) is None:
-            raise validation_error(f"No {to_type[:-1]} with ID {to_id} exists",
-                                   sub_category="crm-associations.NO_OBJECT_FOUND", context={"id": [str(to_id)]})
+            raise validation_error(
+                f"No {to_type[:-1]} with ID {to_id} exists",
+                sub_category="crm-associations.NO_OBJECT_FOUND",
+                context={"id": [str(to_id)]},
+            )
         out.append((to_type, int(to_id), type_ids))
     return out
 
 
 def _rejection(portal: Portal, object_name: str, record_id: int | None, props: dict[str, Any]) -> str | None:
-    return portal.ctx.faults.rejection("hubspot", object_name, {"id": str(record_id) if record_id else None, **props})
+    return portal.ctx.faults.rejection(
+        "hubspot", object_name, {"id": str(record_id) if record_id else None, **props}
+    )
 
 
 def _rejected(message: str, record_id: int | None, trace: str | None) -> dict[str, Any]:
@@ -123,7 +158,7 @@ def _rejected(message: str, record_id: int | None, trace: str | None) -> dict[st
     return batch_error("VALIDATION_ERROR", message, context, sub_category="CUSTOM_VALIDATION_FAILED")
 
 
-def add_routes(router: APIRouter, portal: Portal) -> None:  # noqa: C901 - one route per HubSpot endpoint
+def add_routes(router: APIRouter, portal: Portal) -> None:
     @router.get(BASE + "/{object_type}")
     async def list_objects(request: Request, object_type: str) -> Response:
         object_name = resolve_type(object_type)
@@ -138,8 +173,9 @@ def add_routes(router: APIRouter, portal: Portal) -> None:  # noqa: C901 - one r
         props = query_list(request, "properties")
         associations = query_list(request, "associations")
         history = query_list(request, "propertiesWithHistory")
-        body: dict[str, Any] = {"results": [render(store, object_name, r, props, associations, history)
-                                            for r in records]}
+        body: dict[str, Any] = {
+            "results": [render(store, object_name, r, props, associations, history) for r in records]
+        }
         if next_after is not None:
             link = f"{portal.ctx.base_url}{BASE}/{object_type}?after={next_after}&limit={limit}"
             body["paging"] = {"next": {"after": str(next_after), "link": link}}
@@ -167,14 +203,24 @@ def add_routes(router: APIRouter, portal: Portal) -> None:  # noqa: C901 - one r
         store = portal.store
         archived = query_bool(request, "archived")
         id_property = request.query_params.get("idProperty")
-        record = (store.get(object_name, object_id, archived) if not id_property or archived
-                  else store.find_by(object_name, id_property, object_id))
+        record = (
+            store.get(object_name, object_id, archived)
+            if not id_property or archived
+            else store.find_by(object_name, id_property, object_id)
+        )
         if record is None:
             raise not_found(ids=[object_id])
         portal.read(f"{BASE}/{object_name}/{{id}}", 1)
-        return json_response(render(store, object_name, record, query_list(request, "properties"),
-                                    query_list(request, "associations"),
-                                    query_list(request, "propertiesWithHistory")))
+        return json_response(
+            render(
+                store,
+                object_name,
+                record,
+                query_list(request, "properties"),
+                query_list(request, "associations"),
+                query_list(request, "propertiesWithHistory"),
+            )
+        )
 
     @router.patch(BASE + "/{object_type}/{object_id}")
     async def update_object(request: Request, object_type: str, object_id: str) -> Response:
@@ -214,18 +260,25 @@ def add_routes(router: APIRouter, portal: Portal) -> None:  # noqa: C901 - one r
         results, missing = [], []
         for item in inputs:
             key = str(item.get("id", ""))
-            record = (store.get(object_name, key, archived) if not id_property or archived
-                      else store.find_by(object_name, id_property, key))
+            record = (
+                store.get(object_name, key, archived)
+                if not id_property or archived
+                else store.find_by(object_name, id_property, key)
+            )
             if record is None:
                 missing.append(key)
             else:
                 results.append(render(store, object_name, record, props, None, history))
         errors = []
         if missing:
-            errors.append(batch_error(
-                "OBJECT_NOT_FOUND",
-                f"Could not get some {object_name[:-1].upper()} objects, they may be deleted or not exist. "
-                "Check that ids are valid.", {"ids": missing}))
+            errors.append(
+                batch_error(
+                    "OBJECT_NOT_FOUND",
+                    f"Could not get some {object_name[:-1].upper()} objects, they may be deleted or not "
+                    "exist. Check that ids are valid.",
+                    {"ids": missing},
+                )
+            )
         portal.read(f"{BASE}/{object_name}/batch/read", len(results))
         return json_response(_batch_body(results, errors, started, store), 207 if errors else 200)
 
@@ -246,8 +299,11 @@ def add_routes(router: APIRouter, portal: Portal) -> None:  # noqa: C901 - one r
                 if existing is not None:
                     raise HubSpotError(409, "CONFLICT", f"Contact already exists. Existing ID: {existing.id}")
                 if email in seen_emails:
-                    raise HubSpotError(409, "CONFLICT", f"Duplicate email in batch inputs: {email} "
-                                       f"(inputs {seen_emails[email]} and {index})")
+                    raise HubSpotError(
+                        409,
+                        "CONFLICT",
+                        f"Duplicate email in batch inputs: {email} (inputs {seen_emails[email]} and {index})",
+                    )
                 seen_emails[email] = index
             prepared.append((item, values, links))
         results, errors = [], []
@@ -289,8 +345,14 @@ def add_routes(router: APIRouter, portal: Portal) -> None:  # noqa: C901 - one r
             store.update(object_name, record, values, lag)
             results.append(render(store, object_name, record, written_view(object_name, values)))
         if missing:
-            errors.append(batch_error("OBJECT_NOT_FOUND", f"Could not find some {object_name[:-1].upper()} "
-                                      "objects to update. Check that ids are valid.", {"ids": missing}))
+            errors.append(
+                batch_error(
+                    "OBJECT_NOT_FOUND",
+                    f"Could not find some {object_name[:-1].upper()} "
+                    "objects to update. Check that ids are valid.",
+                    {"ids": missing},
+                )
+            )
         portal.written(f"{BASE}/{object_name}/batch/update", len(results))
         return json_response(_batch_body(results, errors, started, store), 207 if errors else 200)
 
@@ -317,7 +379,9 @@ def add_routes(router: APIRouter, portal: Portal) -> None:  # noqa: C901 - one r
             merged = {**(record.props if record else {}), **values}
             message = _rejection(portal, object_name, record.id if record else None, merged)
             if message:
-                errors.append(_rejected(message, record.id if record else None, item.get("objectWriteTraceId")))
+                errors.append(
+                    _rejected(message, record.id if record else None, item.get("objectWriteTraceId"))
+                )
                 continue
             if record is None:
                 record = store.create(object_name, {**values, id_property: key}, lag)

@@ -70,7 +70,9 @@ def route_class(portal: Portal) -> type[APIRoute]:
                 except HubSpotError as exc:
                     response = json_response(exc.body(), exc.status)
                 except RequestValidationError as exc:
-                    response = json_response(validation_error(f"Invalid request: {exc.errors()[:1]}").body(), 400)
+                    response = json_response(
+                        validation_error(f"Invalid request: {exc.errors()[:1]}").body(), 400
+                    )
                 response.headers.update(headers)
                 return response
 
@@ -120,8 +122,10 @@ def inputs_of(body: Any, maximum: int = MAX_BATCH) -> list[dict[str, Any]]:
         raise validation_error("Invalid input JSON: missing required field 'inputs'")
     inputs = body["inputs"]
     if len(inputs) > maximum:
-        raise validation_error(f"Batch input limit exceeded: {len(inputs)} inputs were sent, the maximum is "
-                               f"{maximum}.", context={"maxInputs": [str(maximum)]})
+        raise validation_error(
+            f"Batch input limit exceeded: {len(inputs)} inputs were sent, the maximum is {maximum}.",
+            context={"maxInputs": [str(maximum)]},
+        )
     if not all(isinstance(i, dict) for i in inputs):
         raise validation_error("Invalid input JSON: each input must be an object")
     return inputs

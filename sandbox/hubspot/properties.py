@@ -19,8 +19,20 @@ from sandbox.hubspot.store import iso_ms
 
 PROPS = "/crm/v3/properties"
 TYPES = {"string", "number", "date", "datetime", "enumeration", "bool", "phone_number"}
-FIELD_TYPES = {"text", "textarea", "number", "date", "select", "radio", "checkbox", "booleancheckbox",
-               "phonenumber", "html", "file", "calculation_equation"}
+FIELD_TYPES = {
+    "text",
+    "textarea",
+    "number",
+    "date",
+    "select",
+    "radio",
+    "checkbox",
+    "booleancheckbox",
+    "phonenumber",
+    "html",
+    "file",
+    "calculation_equation",
+}
 
 
 def _options(raw: Any) -> tuple[str, ...]:
@@ -31,7 +43,7 @@ def _options(raw: Any) -> tuple[str, ...]:
     return tuple(str(o["value"]) for o in raw)
 
 
-def add_routes(router: APIRouter, portal: Portal) -> None:  # noqa: C901 - one route per endpoint
+def add_routes(router: APIRouter, portal: Portal) -> None:
     @router.get(PROPS + "/{object_type}/groups")
     async def list_groups(object_type: str) -> Response:
         object_name = resolve_type(object_type)
@@ -52,9 +64,15 @@ def add_routes(router: APIRouter, portal: Portal) -> None:  # noqa: C901 - one r
             raise validation_error("name and label are required")
         name = str(body["name"])
         if name in groups:
-            raise HubSpotError(409, "OBJECT_ALREADY_EXISTS", f"A property group named '{name}' already exists.")
-        groups[name] = {"name": name, "label": str(body["label"]),
-                        "displayOrder": int(body.get("displayOrder", -1)), "archived": False}
+            raise HubSpotError(
+                409, "OBJECT_ALREADY_EXISTS", f"A property group named '{name}' already exists."
+            )
+        groups[name] = {
+            "name": name,
+            "label": str(body["label"]),
+            "displayOrder": int(body.get("displayOrder", -1)),
+            "archived": False,
+        }
         return json_response(groups[name], 201)
 
     @router.patch(PROPS + "/{object_type}/groups/{group_name}")
@@ -96,18 +114,32 @@ def add_routes(router: APIRouter, portal: Portal) -> None:  # noqa: C901 - one r
         if name in store.properties[object_name]:
             raise HubSpotError(409, "OBJECT_ALREADY_EXISTS", f"Property named '{name}' already exists.")
         if body["type"] not in TYPES:
-            raise validation_error(f"{body['type']} is not a valid property type. Valid types: {sorted(TYPES)}")
+            raise validation_error(
+                f"{body['type']} is not a valid property type. Valid types: {sorted(TYPES)}"
+            )
         if body["fieldType"] not in FIELD_TYPES:
             raise validation_error(f"{body['fieldType']} is not a valid field type.")
         if body["groupName"] not in store.groups[object_name]:
             raise validation_error(f"Property group {body['groupName']} does not exist.")
-        if body["type"] == "enumeration" and not body.get("options") and body["fieldType"] != "booleancheckbox":
+        if (
+            body["type"] == "enumeration"
+            and not body.get("options")
+            and body["fieldType"] != "booleancheckbox"
+        ):
             raise validation_error("Enumeration properties need at least one option.")
         definition = PropertyDef(
-            name=name, label=str(body["label"]), type=body["type"], field_type=body["fieldType"],
-            group=body["groupName"], options=_options(body.get("options")), hubspot_defined=False,
-            unique=bool(body.get("hasUniqueValue", False)), description=str(body.get("description") or ""),
-            created_at=iso_ms(store.now_ms()), display_order=int(body.get("displayOrder", -1)))
+            name=name,
+            label=str(body["label"]),
+            type=body["type"],
+            field_type=body["fieldType"],
+            group=body["groupName"],
+            options=_options(body.get("options")),
+            hubspot_defined=False,
+            unique=bool(body.get("hasUniqueValue", False)),
+            description=str(body.get("description") or ""),
+            created_at=iso_ms(store.now_ms()),
+            display_order=int(body.get("displayOrder", -1)),
+        )
         store.properties[object_name][name] = definition
         return json_response(definition.to_json(), 201)
 
@@ -150,11 +182,15 @@ def add_routes(router: APIRouter, portal: Portal) -> None:  # noqa: C901 - one r
             owners = [o for o in owners if o["email"].lower() == email.lower()]
         limit = query_int(request, "limit", 100, 500)
         after = int(request.query_params.get("after") or 0)
-        body: dict[str, Any] = {"results": owners[after:after + limit]}
+        body: dict[str, Any] = {"results": owners[after : after + limit]}
         if after + limit < len(owners):
             nxt = str(after + limit)
-            body["paging"] = {"next": {"after": nxt,
-                                       "link": f"{portal.ctx.base_url}/crm/v3/owners?after={nxt}&limit={limit}"}}
+            body["paging"] = {
+                "next": {
+                    "after": nxt,
+                    "link": f"{portal.ctx.base_url}/crm/v3/owners?after={nxt}&limit={limit}",
+                }
+            }
         portal.read("/crm/v3/owners", len(body["results"]))
         return json_response(body)
 

@@ -23,8 +23,21 @@ from sandbox.hubspot.store import Record, Store, iso_ms, parse_datetime_ms
 MAX_LIMIT = 200
 RESULT_CAP = 10_000
 MAX_GROUPS, MAX_FILTERS_PER_GROUP, MAX_FILTERS = 5, 10, 25
-OPERATORS = {"EQ", "NEQ", "LT", "LTE", "GT", "GTE", "BETWEEN", "IN", "NOT_IN", "HAS_PROPERTY", "NOT_HAS_PROPERTY",
-             "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"}
+OPERATORS = {
+    "EQ",
+    "NEQ",
+    "LT",
+    "LTE",
+    "GT",
+    "GTE",
+    "BETWEEN",
+    "IN",
+    "NOT_IN",
+    "HAS_PROPERTY",
+    "NOT_HAS_PROPERTY",
+    "CONTAINS_TOKEN",
+    "NOT_CONTAINS_TOKEN",
+}
 _TOKEN_SPLIT = re.compile(r"[^0-9a-z]+")
 QUERY_PROPERTIES = {
     "contacts": ("firstname", "lastname", "email", "phone", "company"),
@@ -72,7 +85,8 @@ def _token_match(raw: str, pattern: str) -> bool:
     text = raw.lower()
     if "*" in pattern:
         return fnmatch.fnmatchcase(text, pattern) or any(
-            fnmatch.fnmatchcase(t, pattern) for t in _TOKEN_SPLIT.split(text) if t)
+            fnmatch.fnmatchcase(t, pattern) for t in _TOKEN_SPLIT.split(text) if t
+        )
     return pattern == text or pattern in _TOKEN_SPLIT.split(text)
 
 
@@ -81,12 +95,14 @@ def compile_filter(store: Store, object_name: str, spec: Any) -> Predicate:
         raise validation_error("Each filter must be an object")
     name, operator = spec.get("propertyName"), str(spec.get("operator", "")).upper()
     if operator not in OPERATORS:
-        raise validation_error(f"Invalid operator {spec.get('operator')!r}. Valid operators are: "
-                               f"{', '.join(sorted(OPERATORS))}")
+        raise validation_error(
+            f"Invalid operator {spec.get('operator')!r}. Valid operators are: {', '.join(sorted(OPERATORS))}"
+        )
     definition = store.properties[object_name].get(name or "")
     if definition is None:
-        raise validation_error(f"Property \"{name}\" does not exist on {object_name}",
-                               sub_category="PROPERTY_DOESNT_EXIST")
+        raise validation_error(
+            f'Property "{name}" does not exist on {object_name}', sub_category="PROPERTY_DOESNT_EXIST"
+        )
     kind = definition.type
     if operator == "HAS_PROPERTY":
         return lambda p: p.get(name) is not None
@@ -116,17 +132,23 @@ def compile_filter(store: Store, object_name: str, spec: Any) -> Predicate:
         def between(p: dict[str, str | None]) -> bool:
             v = _stored(kind, p.get(name))
             return v is not None and value <= v <= high
+
         return between
     if operator == "EQ":
         return lambda p: _stored(kind, p.get(name)) == value
     if operator == "NEQ":
         return lambda p: _stored(kind, p.get(name)) != value
-    compare = {"LT": lambda a: a < value, "LTE": lambda a: a <= value, "GT": lambda a: a > value,
-               "GTE": lambda a: a >= value}[operator]
+    compare = {
+        "LT": lambda a: a < value,
+        "LTE": lambda a: a <= value,
+        "GT": lambda a: a > value,
+        "GTE": lambda a: a >= value,
+    }[operator]
 
     def ordered(p: dict[str, str | None]) -> bool:
         v = _stored(kind, p.get(name))
         return v is not None and compare(v)
+
     return ordered
 
 
@@ -137,14 +159,18 @@ def compile_groups(store: Store, object_name: str, groups: Any) -> Predicate | N
         raise validation_error(f"Too many filter groups: at most {MAX_GROUPS} are allowed")
     total = sum(len(g.get("filters") or []) for g in groups if isinstance(g, dict))
     if total > MAX_FILTERS:
-        raise validation_error(f"Too many filters: at most {MAX_FILTERS} across all filter groups are allowed")
+        raise validation_error(
+            f"Too many filters: at most {MAX_FILTERS} across all filter groups are allowed"
+        )
     compiled: list[list[Predicate]] = []
     for group in groups:
         filters = group.get("filters") if isinstance(group, dict) else None
         if not isinstance(filters, list):
             raise validation_error("Each filter group needs a 'filters' list")
         if len(filters) > MAX_FILTERS_PER_GROUP:
-            raise validation_error(f"Too many filters in a group: at most {MAX_FILTERS_PER_GROUP} are allowed")
+            raise validation_error(
+                f"Too many filters in a group: at most {MAX_FILTERS_PER_GROUP} are allowed"
+            )
         compiled.append([compile_filter(store, object_name, f) for f in filters])
     return lambda p: any(all(f(p) for f in group) for group in compiled)
 
@@ -166,14 +192,18 @@ def sort_key(store: Store, object_name: str, sorts: Any) -> tuple[Callable[[Reco
         raise validation_error("Invalid sort")
     definition = store.properties[object_name].get(name)
     if definition is None:
-        raise validation_error(f"Property \"{name}\" does not exist on {object_name}")
+        raise validation_error(f'Property "{name}" does not exist on {object_name}')
     kind = definition.type
 
     def key(record: Record) -> Any:
         v = _stored(kind, record.props.get(name))
         # Records without a value sort last in either direction; ties are broken by id.
-        return (v is None, v if v is not None else 0, record.id) if not descending else \
-            (v is not None, v if v is not None else 0, record.id)
+        return (
+            (v is None, v if v is not None else 0, record.id)
+            if not descending
+            else (v is not None, v if v is not None else 0, record.id)
+        )
+
     return key, descending
 
 
@@ -203,26 +233,34 @@ def add_routes(router: APIRouter, portal: Portal) -> None:
         if limit < 1 or limit > MAX_LIMIT:
             raise validation_error(f"limit must be between 1 and {MAX_LIMIT}, was {limit}")
         if after >= RESULT_CAP:
-            raise validation_error(f"The search endpoints are limited to {RESULT_CAP} total results for any "
-                                   f"given query; after={after} is beyond that.")
+            raise validation_error(
+                f"The search endpoints are limited to {RESULT_CAP} total results for any "
+                f"given query; after={after} is beyond that."
+            )
         predicate = compile_groups(store, object_name, body.get("filterGroups"))
         free_text = _query_predicate(object_name, body.get("query"))
         ordering = sort_key(store, object_name, body.get("sorts"))
         now = portal.ctx.now().timestamp()
-        matches = [r for r in store.table(object_name).records.values()
-                   if not r.archived and r.indexed_at <= now
-                   and (predicate is None or predicate(r.props)) and (free_text is None or free_text(r.props))]
+        matches = [
+            r
+            for r in store.table(object_name).records.values()
+            if not r.archived
+            and r.indexed_at <= now
+            and (predicate is None or predicate(r.props))
+            and (free_text is None or free_text(r.props))
+        ]
         if ordering is not None:
             key, descending = ordering
             matches.sort(key=key, reverse=descending)
         else:
             matches.sort(key=lambda r: r.id)
-        page = matches[after:min(after + limit, RESULT_CAP)]
+        page = matches[after : min(after + limit, RESULT_CAP)]
         props = body.get("properties") or None
-        result: dict[str, Any] = {"total": len(matches),
-                                  "results": [render(store, object_name, r, props) for r in page]}
+        result: dict[str, Any] = {
+            "total": len(matches),
+            "results": [render(store, object_name, r, props) for r in page],
+        }
         if after + limit < len(matches):
             result["paging"] = {"next": {"after": str(after + limit)}}
         portal.read(f"{BASE}/{object_name}/search", len(page))
         return json_response(result)
-

@@ -61,8 +61,14 @@ class Record:
 
     __slots__ = ("archived", "archived_ms", "created_ms", "id", "indexed_at", "props", "updated_ms")
 
-    def __init__(self, id_: int, props: dict[str, str | None], created_ms: int, updated_ms: int,
-                 indexed_at: float = 0.0) -> None:
+    def __init__(
+        self,
+        id_: int,
+        props: dict[str, str | None],
+        created_ms: int,
+        updated_ms: int,
+        indexed_at: float = 0.0,
+    ) -> None:
         self.id = id_
         self.props = props
         self.created_ms = created_ms
@@ -72,8 +78,15 @@ class Record:
         self.indexed_at = indexed_at  # epoch seconds when the search index caught up with the last write
 
     def dump(self) -> list[Any]:
-        return [self.id, self.props, self.created_ms, self.updated_ms, self.archived, self.archived_ms,
-                self.indexed_at]
+        return [
+            self.id,
+            self.props,
+            self.created_ms,
+            self.updated_ms,
+            self.archived,
+            self.archived_ms,
+            self.indexed_at,
+        ]
 
     @classmethod
     def load(cls, row: list[Any]) -> Record:
@@ -181,8 +194,9 @@ class Store:
             return self.get(object_name, found) if found is not None else None
         definition = self.properties[object_name].get(id_property)
         if definition is None or not definition.unique:
-            raise HubSpotError(400, "VALIDATION_ERROR",
-                               f"{id_property} is not a unique property of {object_name}")
+            raise HubSpotError(
+                400, "VALIDATION_ERROR", f"{id_property} is not a unique property of {object_name}"
+            )
         for record in table.records.values():
             if not record.archived and record.props.get(id_property) == value:
                 return record
@@ -200,7 +214,9 @@ class Store:
         for name, raw in values.items():
             definition = definitions.get(name)
             if definition is None:
-                problems.append(property_problem(name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist'))
+                problems.append(
+                    property_problem(name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist')
+                )
                 continue
             try:
                 out[name] = self._coerce(definition, raw)
@@ -217,8 +233,10 @@ class Store:
         if kind == "bool":
             text = str(raw).lower() if not isinstance(raw, bool) else ("true" if raw else "false")
             if text not in ("true", "false"):
-                raise ValueError(f"{raw} was not a valid boolean option. Valid options are: [true, false]",
-                                 "INVALID_BOOLEAN")
+                raise ValueError(
+                    f"{raw} was not a valid boolean option. Valid options are: [true, false]",
+                    "INVALID_BOOLEAN",
+                )
             return text
         if kind == "number":
             try:
@@ -228,20 +246,22 @@ class Store:
         if kind in ("datetime", "date"):
             ms = parse_datetime_ms(raw)
             if ms is None:
-                raise ValueError(f"{raw} was not a valid long. Please provide a datetime in epoch milliseconds "
-                                 "or ISO-8601 format.", "INVALID_DATE")
+                raise ValueError(
+                    f"{raw} was not a valid long. Please provide a datetime in epoch milliseconds "
+                    "or ISO-8601 format.",
+                    "INVALID_DATE",
+                )
             return iso_ms(ms) if kind == "datetime" else iso_ms(ms)[:10]
         text = str(raw) if not isinstance(raw, bool) else ("true" if raw else "false")
         if kind == "enumeration":
             options = self.owner_ids() if definition.name == "hubspot_owner_id" else set(definition.options)
-            if definition.field_type == "checkbox":
-                chosen = [v for v in text.split(";") if v]
-            else:
-                chosen = [text]
+            chosen = [v for v in text.split(";") if v] if definition.field_type == "checkbox" else [text]
             bad = [v for v in chosen if v not in options]
             if bad:
                 allowed = ", ".join(sorted(options))
-                raise ValueError(f"{bad[0]} was not one of the allowed options: [{allowed}]", "INVALID_OPTION")
+                raise ValueError(
+                    f"{bad[0]} was not one of the allowed options: [{allowed}]", "INVALID_OPTION"
+                )
         return text
 
     # ---- writes ---------------------------------------------------------------------------------
@@ -257,8 +277,13 @@ class Store:
             record.props["hs_is_closed_lost"] = "true" if lost else "false"
             record.props["hs_is_closed"] = "true" if won or lost else "false"
 
-    def create(self, object_name: str, values: dict[str, str | None], lag_seconds: float = 0.0,
-               now_ms: int | None = None) -> Record:
+    def create(
+        self,
+        object_name: str,
+        values: dict[str, str | None],
+        lag_seconds: float = 0.0,
+        now_ms: int | None = None,
+    ) -> Record:
         """A new record from already-normalized values (409 CONFLICT on a duplicate contact email)."""
         now_ms = self.now_ms() if now_ms is None else now_ms
         table = self.tables[object_name]
@@ -281,8 +306,9 @@ class Store:
             self._set_primary_company(record, props["associatedcompanyid"])
         return record
 
-    def update(self, object_name: str, record: Record, values: dict[str, str | None],
-               lag_seconds: float = 0.0) -> Record:
+    def update(
+        self, object_name: str, record: Record, values: dict[str, str | None], lag_seconds: float = 0.0
+    ) -> Record:
         table = self.tables[object_name]
         if object_name == "contacts" and "email" in values:
             new_email = (values["email"] or "").lower()
@@ -294,7 +320,13 @@ class Store:
                 table.by_email.pop(old_email, None)
                 table.by_email[new_email] = record.id
         for name, value in values.items():
-            if name in ("hs_object_id", "createdate", "hs_createdate", "lastmodifieddate", "hs_lastmodifieddate"):
+            if name in (
+                "hs_object_id",
+                "createdate",
+                "hs_createdate",
+                "lastmodifieddate",
+                "hs_lastmodifieddate",
+            ):
                 continue
             if value is None:
                 record.props.pop(name, None)
@@ -315,22 +347,30 @@ class Store:
         company = self.get("companies", company_id)
         if company is None:
             return
-        for other, types in list(self.associations.get(("contacts", "companies"), {}).get(contact.id, {}).items()):
+        for other, types in list(
+            self.associations.get(("contacts", "companies"), {}).get(contact.id, {}).items()
+        ):
             if 1 in types and other != company.id:
                 self.disassociate("contacts", contact.id, "companies", other, {1})
         self.associate("contacts", contact.id, "companies", company.id, {1, 279})
 
     # ---- associations ---------------------------------------------------------------------------
-    def associate(self, from_type: str, from_id: int, to_type: str, to_id: int, type_ids: Iterable[int]) -> None:
+    def associate(
+        self, from_type: str, from_id: int, to_type: str, to_id: int, type_ids: Iterable[int]
+    ) -> None:
         forward = self.associations.setdefault((from_type, to_type), {}).setdefault(from_id, {})
         backward = self.associations.setdefault((to_type, from_type), {}).setdefault(to_id, {})
         for type_id in type_ids:
             forward.setdefault(to_id, set()).add(type_id)
-            backward.setdefault(from_id, set()).add(schema.ASSOCIATION_TYPES[type_id].inverse_id
-                                                    if type_id in schema.ASSOCIATION_TYPES else type_id)
+            backward.setdefault(from_id, set()).add(
+                schema.ASSOCIATION_TYPES[type_id].inverse_id
+                if type_id in schema.ASSOCIATION_TYPES
+                else type_id
+            )
 
-    def disassociate(self, from_type: str, from_id: int, to_type: str, to_id: int,
-                     type_ids: set[int] | None = None) -> None:
+    def disassociate(
+        self, from_type: str, from_id: int, to_type: str, to_id: int, type_ids: set[int] | None = None
+    ) -> None:
         forward = self.associations.get((from_type, to_type), {}).get(from_id, {})
         backward = self.associations.get((to_type, from_type), {}).get(to_id, {})
         if type_ids is None:
@@ -349,22 +389,36 @@ class Store:
         """Live associated ids (with their type ids) of one record, in id order."""
         found = self.associations.get((from_type, to_type), {}).get(from_id, {})
         table = self.tables[to_type].records
-        return {to_id: types for to_id, types in sorted(found.items())
-                if to_id in table and not table[to_id].archived}
+        return {
+            to_id: types
+            for to_id, types in sorted(found.items())
+            if to_id in table and not table[to_id].archived
+        }
 
     # ---- persistence ----------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         return {
             "next_id": self.next_id,
             "records": {name: [r.dump() for r in t.records.values()] for name, t in self.tables.items()},
-            "custom_properties": {name: [_dump_def(p) for p in props.values() if not p.hubspot_defined]
-                                  for name, props in self.properties.items()},
+            "custom_properties": {
+                name: [_dump_def(p) for p in props.values() if not p.hubspot_defined]
+                for name, props in self.properties.items()
+            },
             "groups": self.groups,
-            "associations": [[f, t, a, b, sorted(types)] for (f, t), by_from in self.associations.items()
-                             for a, tos in by_from.items() for b, types in tos.items()],
-            "owners": self.owners, "forms": self.forms, "submissions": self.submissions,
-            "web_events": self.web_events, "email_events": self.email_events,
-            "email_campaigns": self.email_campaigns, "marketing_events": self.marketing_events, "participations": self.participations,
+            "associations": [
+                [f, t, a, b, sorted(types)]
+                for (f, t), by_from in self.associations.items()
+                for a, tos in by_from.items()
+                for b, types in tos.items()
+            ],
+            "owners": self.owners,
+            "forms": self.forms,
+            "submissions": self.submissions,
+            "web_events": self.web_events,
+            "email_events": self.email_events,
+            "email_campaigns": self.email_campaigns,
+            "marketing_events": self.marketing_events,
+            "participations": self.participations,
         }
 
     def restore(self, data: dict[str, Any]) -> None:
@@ -379,8 +433,16 @@ class Store:
         self.groups = data.get("groups", self.groups)
         for f, t, a, b, types in data.get("associations", []):
             self.associations.setdefault((f, t), {}).setdefault(a, {})[b] = set(types)
-        for key in ("owners", "forms", "submissions", "web_events", "email_events", "email_campaigns",
-                    "marketing_events", "participations"):
+        for key in (
+            "owners",
+            "forms",
+            "submissions",
+            "web_events",
+            "email_events",
+            "email_campaigns",
+            "marketing_events",
+            "participations",
+        ):
             setattr(self, key, data.get(key, getattr(self, key)))
 
 
