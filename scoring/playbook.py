@@ -13,12 +13,15 @@ import json
 import re
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
 
 from crm.records import ActivityKind
 from scoring.routing_schema import RoutingSection
+
+if TYPE_CHECKING:
+    from scoring.compiled import CompiledPlaybook
 
 Number = Annotated[float, Strict()]
 PositiveNumber = Annotated[float, Strict(), Field(gt=0)]
@@ -65,10 +68,13 @@ class Condition(_Model):
 
     def condition_kinds(self) -> list[str]:
         given = {
-            "in": self.in_ is not None, "in_list": self.in_list is not None,
-            "contains": self.contains is not None, "matches": self.matches is not None,
+            "in": self.in_ is not None,
+            "in_list": self.in_list is not None,
+            "contains": self.contains is not None,
+            "matches": self.matches is not None,
             "range": self.min is not None or self.max is not None,
-            "equals": self.equals is not None, "present": self.present is not None,
+            "equals": self.equals is not None,
+            "present": self.present is not None,
         }
         return [kind for kind, is_given in given.items() if is_given]
 
@@ -453,6 +459,13 @@ class Playbook(_Model):
         text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
+    @cached_property
+    def compiled(self) -> CompiledPlaybook:
+        """Regexes, predicates and per-rule constants, compiled once for this playbook."""
+        from scoring.compiled import CompiledPlaybook
+
+        return CompiledPlaybook(self)
+
     @property
     def top_tier(self) -> str:
         return self.tiers[0].name
@@ -501,10 +514,7 @@ def parse_playbook(text: str, source: str = "<playbook>") -> Playbook:
     except ValidationError as error:
         problems = [translate_error(item, root, Playbook) for item in error.errors()]
         raise PlaybookError(source, problems) from None
-    problems = [
-        f"{where}: {message}" + locate(root, where)
-        for where, message in check_references(playbook)
-    ]
+    problems = [f"{where}: {message}" + locate(root, where) for where, message in check_references(playbook)]
     if problems:
         raise PlaybookError(source, problems)
     return playbook

@@ -223,10 +223,15 @@ def check_references(pb: Playbook) -> list[tuple[str, str]]:
 
     seen_ids: dict[str, str] = {}
     for section, rules in (
-        ("profiles", pb.profiles), ("contact_fit.rules", pb.contact_fit.rules), ("assets", pb.assets),
-        ("intent.groups", pb.intent.groups), ("intent.rules", pb.intent.rules),
+        ("profiles", pb.profiles),
+        ("contact_fit.rules", pb.contact_fit.rules),
+        ("assets", pb.assets),
+        ("intent.groups", pb.intent.groups),
+        ("intent.rules", pb.intent.rules),
         ("intent.depth", pb.intent.depth),
-        ("negatives", pb.negatives), ("disqualifiers", pb.disqualifiers), ("escalations", pb.escalations),
+        ("negatives", pb.negatives),
+        ("disqualifiers", pb.disqualifiers),
+        ("escalations", pb.escalations),
     ):
         for i, rule in enumerate(rules):
             if rule.id in seen_ids:
@@ -278,8 +283,12 @@ def check_references(pb: Playbook) -> list[tuple[str, str]]:
     if len(set(tiers)) != len(tiers):
         add(("tiers", "tier names must be unique"))
     if pb.tiers[-1].has_thresholds:
-        add((f"tiers[{len(pb.tiers) - 1}]",
-             "the last tier is the catch-all: it takes no min_score/min_fit/min_intent"))
+        add(
+            (
+                f"tiers[{len(pb.tiers) - 1}]",
+                "the last tier is the catch-all: it takes no min_score/min_fit/min_intent",
+            )
+        )
     if pb.disqualified_tier is not None:
         if pb.disqualified_tier not in tiers:
             add(("disqualified_tier", f"unknown tier {pb.disqualified_tier!r}; tiers are {tiers}"))
@@ -287,8 +296,12 @@ def check_references(pb: Playbook) -> list[tuple[str, str]]:
             add(("disqualified_tier", "disqualified people can never be in the top tier"))
     last_account_tier = pb.account.tiers[-1]
     if last_account_tier.min_fit is not None or last_account_tier.min_intent is not None:
-        add((f"account.tiers[{len(pb.account.tiers) - 1}]",
-             "the last account tier is the catch-all: no thresholds"))
+        add(
+            (
+                f"account.tiers[{len(pb.account.tiers) - 1}]",
+                "the last account tier is the catch-all: no thresholds",
+            )
+        )
     if pb.account.committee is not None:
         check_list("account.committee.roles", pb.account.committee.roles, roles, "role")
 
@@ -302,4 +315,11 @@ def check_references(pb: Playbook) -> list[tuple[str, str]]:
                 add((f"grid.{axis}[{len(bands) - 1}].min", "the last band must start at 0"))
             if [b.min for b in bands] != sorted((b.min for b in bands), reverse=True):
                 add((f"grid.{axis}", "bands must be listed from the highest min down"))
+    if pb.routing is not None:
+        from scoring.routing_schema import routing_problems
+
+        names = [p.id for p in pb.profiles] + [p.name for p in pb.profiles]
+        for line in routing_problems(pb.routing, tiers, names, [e.sla for e in pb.escalations], pb.stages):
+            where, _, message = line.partition(": ")
+            add((where, message))
     return problems

@@ -35,6 +35,7 @@ class Reason:
     text: str
     occurred_at: datetime | None = None
     asset: str | None = None
+    why: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,7 @@ class ScoreCard:
     escalation: Escalation | None = None
     disqualified: str | None = None
     reasons: tuple[Reason, ...] = field(default_factory=tuple)
+    contact_fit: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -79,6 +81,7 @@ class AccountScore:
     buying_roles: tuple[str, ...] = ()
     engaged_people: int = 0
     reasons: tuple[Reason, ...] = field(default_factory=tuple)
+    profile: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

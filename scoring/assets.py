@@ -1,0 +1,123 @@
+"""The asset catalog: which datasheet, app note, EVK, sample, webinar or booth an activity was about.
+
+An activity is recognized by its URL, form name or campaign name (regexes, case-insensitive) or by
+its asset id; the first catalog entry that matches wins. Each distinct (kind, url, form, campaign,
+asset id) is classified once per run, so millions of activities cost a dictionary lookup each.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from crm.records import Activity, ActivityKind, Asset
+from scoring.playbook import CatalogAsset, Playbook
+
+ActivityKey = tuple[ActivityKind, str | None, str | None, str | None, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class AssetInfo:
+    """A recognized asset, with its place in the evaluation journey."""
+
+    id: str
+    name: str
+    type: str
+    stage: str
+    product_family: str | None = None
+    segment: str | None = None
+
+
+def activity_key(activity: Activity) -> ActivityKey:
+    return (activity.kind, activity.url, activity.form_name, activity.campaign_name, activity.asset_id)
+
+
+def _any(patterns: Iterable[str]) -> re.Pattern[str] | None:
+    patterns = list(patterns)
+    if not patterns:
+        return None
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+
+
+class _Entry:
+    __slots__ = ("asset_ids", "campaigns", "forms", "info", "kinds", "urls")
+
+    def __init__(self, asset: CatalogAsset) -> None:
+        self.info = AssetInfo(
+            asset.id, asset.name, asset.type, asset.stage, asset.product_family, asset.segment
+        )
+        self.urls = _any(asset.match.urls)
+        self.forms = _any(asset.match.forms)
+        self.campaigns = _any(asset.match.campaigns)
+        self.asset_ids = frozenset(asset.match.asset_ids)
+        self.kinds = frozenset(asset.match.kinds)
+
+    def matches(self, key: ActivityKey) -> bool:
+        kind, url, form, campaign, asset_id = key
+        if self.kinds and kind not in self.kinds:
+            return False
+        return bool(
+            (asset_id is not None and asset_id in self.asset_ids)
+            or (url and self.urls and self.urls.search(url))
+            or (form and self.forms and self.forms.search(form))
+            or (campaign and self.campaigns and self.campaigns.search(campaign))
+        )
+
+
+class AssetCatalog:
+    """A playbook's catalog, compiled. Dataset assets (by asset id) are a fallback after the catalog."""
+
+    def __init__(self, playbook: Playbook) -> None:
+        self.entries = [_Entry(asset) for asset in playbook.assets]
+        self.stages = tuple(playbook.stages)
+        self.by_asset_id: dict[str, AssetInfo] = {}
+
+    def classify_key(self, key: ActivityKey) -> AssetInfo | None:
+        for entry in self.entries:
+            if entry.matches(key):
+                return entry.info
+        asset_id = key[4]
+        return self.by_asset_id.get(asset_id) if asset_id is not None else None
+
+    def with_dataset_assets(self, assets: Iterable[Asset]) -> AssetCatalog:
+        """This catalog plus the dataset's own asset records, recognized by asset id."""
+        assets = sorted(assets, key=lambda a: a.id)
+        if not assets:
+            return self
+        clone = object.__new__(AssetCatalog)
+        clone.entries, clone.stages = self.entries, self.stages
+        clone.by_asset_id = {
+            a.id: AssetInfo(
+                a.id,
+                a.name,
+                a.type,
+                a.stage if a.stage in self.stages else self.stages[0],
+                a.product_family,
+                a.segment,
+            )
+            for a in assets
+        }
+        return clone
+
+
+# Kinds that never name content, whatever campaign or URL they carry.
+_CONTENTLESS = frozenset(
+    {
+        ActivityKind.UNSUBSCRIBE,
+        ActivityKind.HARD_BOUNCE,
+        ActivityKind.SALES_CALL,
+        ActivityKind.SALES_EMAIL,
+        ActivityKind.MEETING,
+    }
+)
+
+
+def has_something_to_classify(key: ActivityKey) -> bool:
+    """Whether an activity is about content at all (names a URL, form, campaign or asset id)."""
+    return key[0] not in _CONTENTLESS and any(part for part in key[1:])
+
+
+def classify_activity(playbook: Playbook, activity: Activity) -> AssetInfo | None:
+    """The catalog asset an activity was about, or None when no asset rule understands it."""
+    return playbook.compiled.assets.classify_key(activity_key(activity))

@@ -1,0 +1,336 @@
+"""Contact intent from activities, in bulk: classify, decay, frequency-cap and aggregate with numpy.
+
+Per-activity work in Python is a few C-level map/lookup passes; each distinct (kind, url, form,
+campaign, asset id) is classified once. Everything after that runs on arrays: age, decay, relevance,
+frequency caps (the most valuable `max_count` per window counted back from `now`), and aggregation
+per (person, rule) with the most recent asset named. The small per-person remainder (rule caps,
+group caps, sentences) happens in `scoring.engine`.
+
+Results never depend on record order: classes are numbered in sorted key order and every ranking
+and "most recent" pick breaks ties by time, then class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from operator import attrgetter
+
+import numpy as np
+
+from crm.records import Activity, ActivityKind
+from scoring.assets import ActivityKey, AssetCatalog, AssetInfo, has_something_to_classify
+from scoring.compiled import CompiledPlaybook
+
+DAY = 86400.0
+_KEY = attrgetter("kind", "url", "form_name", "campaign_name", "asset_id")
+_PERSON = attrgetter("person_id")
+_WHEN = attrgetter("occurred_at")
+_DURATION = attrgetter("duration_seconds")
+
+
+class _MissingIsMinusOne(dict):
+    def __missing__(self, key: object) -> int:
+        return -1
+
+
+@dataclass(frozen=True, slots=True)
+class RuleHit:
+    """One intent rule's counted activities for one person."""
+
+    rule: int
+    count: int
+    base: float  # points before decay and relevance bonus
+    bonus: float  # relevance bonus before decay
+    value: float  # after decay, bonus included
+    relevant: int  # counted activities on assets of the person's profile segment
+    last_ts: float
+    asset: AssetInfo | None
+    kind: ActivityKind
+    assets: int  # distinct assets among the counted activities
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """The most recent activity that fired an escalation or an activity-based negative."""
+
+    rule: int
+    ts: float
+    asset: AssetInfo | None
+    kind: ActivityKind
+
+
+@dataclass(slots=True)
+class PersonIntent:
+    hits: list[RuleHit] = field(default_factory=list)
+    depth: list[tuple[int, float]] = field(default_factory=list)  # (depth rule, visits or minutes)
+    stage: int = -1
+    escalations: list[Trigger] = field(default_factory=list)
+    negatives: list[Trigger] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ActivityReport:
+    """Data-quality side results: activities no asset rule understands, activities of unknown people."""
+
+    unmatched: dict[ActivityKey, int] = field(default_factory=dict)
+    orphans: int = 0
+    future: int = 0
+    total: int = 0
+
+
+class _Classes:
+    """Per distinct activity key: asset, intent rule, stage, segment, and rule memberships."""
+
+    def __init__(self, cp: CompiledPlaybook, catalog: AssetCatalog, keys: list[ActivityKey]) -> None:
+        pb = cp.playbook
+        n = len(keys)
+        self.keys = keys
+        self.assets: list[AssetInfo | None] = [catalog.classify_key(k) for k in keys]
+        self.kinds = [k[0] for k in keys]
+        seg_index = {s: i for i, s in enumerate(cp.segments)}
+        self.rule = np.full(n, -1, dtype=np.int64)
+        self.stage = np.full(n, -1, dtype=np.int64)
+        self.segment = np.full(n, len(cp.segments), dtype=np.int64)  # the last column means "none"
+        self.asset_index = np.zeros(n, dtype=np.int64)
+        distinct: dict[str | None, int] = {}
+        for i, (key, asset) in enumerate(zip(keys, self.assets, strict=True)):
+            kind = key[0]
+            rule = cp.rule_for(
+                kind,
+                asset.type if asset else None,
+                asset.stage if asset else None,
+                asset.product_family if asset else None,
+            )
+            self.rule[i] = rule
+            if rule >= 0:
+                stage = asset.stage if asset else pb.intent.rules[rule].stage
+                self.stage[i] = cp.stage_index.get(stage, -1) if stage else -1
+            if asset is not None and asset.segment:
+                self.segment[i] = seg_index.get(asset.segment.lower(), len(cp.segments))
+            self.asset_index[i] = distinct.setdefault(asset.id if asset else None, len(distinct))
+
+        def member(kinds: Sequence[ActivityKind], types: Sequence[str] | None) -> np.ndarray:
+            kinds = frozenset(kinds)
+            return np.array(
+                [
+                    k[0] in kinds and (types is None or (a is not None and a.type in types))
+                    for k, a in zip(keys, self.assets, strict=True)
+                ],
+                dtype=bool,
+            )
+
+        self.depth = [member(d.kinds, d.asset_types) for d in pb.intent.depth]
+        self.escalation = [member(e.kinds, e.asset_types) for e in pb.escalations]
+        self.negative = [member(n.kinds, None) for n in cp.activity_negatives]
+
+
+def _sort_keys(keys: set[ActivityKey]) -> list[ActivityKey]:
+    return sorted(keys, key=lambda k: (k[0].value, k[1] or "", k[2] or "", k[3] or "", k[4] or ""))
+
+
+def _latest_per_person(p: np.ndarray, ts: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each person present, the position of their most recent activity (ties: highest class)."""
+    order = np.lexsort((c, ts, p))
+    last = np.r_[p[order][1:] != p[order][:-1], True]
+    return p[order][last], order[last]
+
+
+def compute_intent(
+    cp: CompiledPlaybook,
+    catalog: AssetCatalog,
+    person_index: dict[str, int],
+    person_profile: np.ndarray,
+    activities: Sequence[Activity],
+    now: datetime,
+) -> tuple[dict[int, PersonIntent], ActivityReport]:
+    """Per person index (only those with any counted signal), the raw material of their intent."""
+    report = ActivityReport(total=len(activities))
+    results: dict[int, PersonIntent] = {}
+    if not activities:
+        return results, report
+    n = len(activities)
+    lookup = _MissingIsMinusOne(person_index)
+    p_all = np.fromiter(map(lookup.__getitem__, map(_PERSON, activities)), dtype=np.int64, count=n)
+    distinct = _sort_keys(set(map(_KEY, activities)))
+    key_index = {k: i for i, k in enumerate(distinct)}
+    c_all = np.fromiter(map(key_index.__getitem__, map(_KEY, activities)), dtype=np.int64, count=n)
+    ts_all = np.fromiter(map(datetime.timestamp, map(_WHEN, activities)), dtype=np.float64, count=n)
+    classes = _Classes(cp, catalog, distinct)
+
+    for i, count in enumerate(np.bincount(c_all, minlength=len(distinct)).tolist()):
+        if count and classes.assets[i] is None and has_something_to_classify(distinct[i]):
+            report.unmatched[distinct[i]] = count
+
+    now_ts = now.timestamp()
+    keep = p_all >= 0
+    report.orphans = int(n - keep.sum())
+    future = ts_all > now_ts
+    report.future = int((future & keep).sum())
+    keep &= ~future
+    idx = np.nonzero(keep)[0]
+    p, c, ts = p_all[idx], c_all[idx], ts_all[idx]
+    age = (now_ts - ts) / DAY
+    n_seg = len(cp.segments)
+    relevant_matrix = np.zeros((len(cp.profiles) + 1, n_seg + 1), dtype=bool)
+    for profile in cp.profiles:
+        for s, name in enumerate(cp.segments):
+            relevant_matrix[profile.index, s] = name in profile.segments
+    relevant = relevant_matrix[person_profile[p], classes.segment[c]]
+
+    def person(pi: int) -> PersonIntent:
+        found = results.get(pi)
+        if found is None:
+            found = results[pi] = PersonIntent()
+        return found
+
+    _intent_hits(cp, classes, p, c, ts, age, relevant, person)
+    _depth_hits(cp, classes, p, c, age, relevant, activities, idx, person)
+    for e, escalation in enumerate(cp.playbook.escalations):
+        mask = classes.escalation[e][c] & (age <= escalation.within_days)
+        for trigger_p, trigger in _triggers(e, mask, p, c, ts, classes):
+            person(trigger_p).escalations.append(trigger)
+    for g, negative in enumerate(cp.activity_negatives):
+        mask = classes.negative[g][c]
+        if negative.within_days is not None:
+            mask &= age <= negative.within_days
+        for trigger_p, trigger in _triggers(g, mask, p, c, ts, classes):
+            person(trigger_p).negatives.append(trigger)
+    return results, report
+
+
+def _triggers(
+    rule: int, mask: np.ndarray, p: np.ndarray, c: np.ndarray, ts: np.ndarray, classes: _Classes
+) -> list[tuple[int, Trigger]]:
+    if not mask.any():
+        return []
+    sub = np.nonzero(mask)[0]
+    people, positions = _latest_per_person(p[sub], ts[sub], c[sub])
+    found = []
+    for pi, pos in zip(people.tolist(), sub[positions].tolist(), strict=True):
+        cls = int(c[pos])
+        found.append((pi, Trigger(rule, float(ts[pos]), classes.assets[cls], classes.kinds[cls])))
+    return found
+
+
+def _intent_hits(
+    cp: CompiledPlaybook,
+    classes: _Classes,
+    p: np.ndarray,
+    c: np.ndarray,
+    ts: np.ndarray,
+    age: np.ndarray,
+    relevant: np.ndarray,
+    person,
+) -> None:
+    rule = classes.rule[c]
+    mask = (rule >= 0) & (age <= cp.max_age_days)
+    sel = np.nonzero(mask)[0]
+    if not len(sel):
+        return
+    p, c, ts, age, rule, relevant = p[sel], c[sel], ts[sel], age[sel], rule[sel], relevant[sel]
+
+    stage = classes.stage[c]
+    staged = stage >= 0
+    if staged.any():
+        best = np.full(int(p.max()) + 1, -1, dtype=np.int64)
+        np.maximum.at(best, p[staged], stage[staged])
+        for pi in np.nonzero(best >= 0)[0].tolist():
+            person(pi).stage = int(best[pi])
+
+    base = np.asarray(cp.rule_points)[rule]
+    bonus = base * cp.relevance_bonus * relevant
+    half_life = np.asarray(cp.rule_half_life)[rule]
+    value = (base + bonus) * np.exp2(-age / half_life)
+
+    max_count = np.asarray(cp.rule_max_count, dtype=np.int64)[rule]
+    capped = max_count > 0
+    if capped.any():
+        sub = np.nonzero(capped)[0]
+        window = np.asarray(cp.rule_window)[rule[sub]]
+        bucket = np.floor(age[sub] / window).astype(np.int64)
+        n_rules = len(cp.rule_points)
+        group = (p[sub] * n_rules + rule[sub]) * (int(bucket.max()) + 1) + bucket
+        tie = -np.floor(ts[sub]).astype(np.int64) * (len(classes.keys) + 1) + c[sub]
+        order = np.lexsort((tie, -value[sub], group))
+        g_sorted = group[order]
+        starts = np.r_[True, g_sorted[1:] != g_sorted[:-1]]
+        positions = np.arange(len(order))
+        rank = positions - np.maximum.accumulate(np.where(starts, positions, 0))
+        dropped = sub[order[rank >= max_count[sub][order]]]
+        if len(dropped):
+            keep = np.ones(len(p), dtype=bool)
+            keep[dropped] = False
+            p, c, ts, rule, base, bonus, value, relevant = (
+                x[keep] for x in (p, c, ts, rule, base, bonus, value, relevant)
+            )
+
+    n_rules = len(cp.rule_points)
+    key = p * n_rules + rule
+    order = np.lexsort((c, ts, key))
+    key_s = key[order]
+    starts = np.nonzero(np.r_[True, key_s[1:] != key_s[:-1]])[0]
+    ends = np.r_[starts[1:], len(order)] - 1
+    counts = (ends - starts + 1).tolist()
+    base_sum = np.add.reduceat(base[order], starts).tolist()
+    bonus_sum = np.add.reduceat(bonus[order], starts).tolist()
+    value_sum = np.add.reduceat(value[order], starts).tolist()
+    relevant_sum = np.add.reduceat(relevant[order].astype(np.int64), starts).tolist()
+    last_pos = order[ends]
+    last_ts = ts[last_pos].tolist()
+    last_c = c[last_pos].tolist()
+    group_key = key_s[starts]
+    pair = np.unique(key * (len(classes.keys) + 1) + classes.asset_index[c])
+    _, asset_counts = np.unique(pair // (len(classes.keys) + 1), return_counts=True)
+    persons = (group_key // n_rules).tolist()
+    rules = (group_key % n_rules).tolist()
+    assets, kinds = classes.assets, classes.kinds
+    for i, pi in enumerate(persons):
+        cls = last_c[i]
+        person(pi).hits.append(
+            RuleHit(
+                rules[i],
+                counts[i],
+                base_sum[i],
+                bonus_sum[i],
+                value_sum[i],
+                relevant_sum[i],
+                last_ts[i],
+                assets[cls],
+                kinds[cls],
+                int(asset_counts[i]),
+            )
+        )
+
+
+def _depth_hits(
+    cp: CompiledPlaybook,
+    classes: _Classes,
+    p: np.ndarray,
+    c: np.ndarray,
+    age: np.ndarray,
+    relevant: np.ndarray,
+    activities: Sequence[Activity],
+    idx: np.ndarray,
+    person,
+) -> None:
+    for d, rule in enumerate(cp.playbook.intent.depth):
+        mask = classes.depth[d][c] & (age <= rule.window_days)
+        if rule.relevant_only:
+            mask &= relevant
+        sel = np.nonzero(mask)[0]
+        if not len(sel):
+            continue
+        if rule.min_visits is not None:
+            visits = np.bincount(p[sel])
+            for pi in np.nonzero(visits >= rule.min_visits)[0].tolist():
+                person(pi).depth.append((d, float(visits[pi])))
+        else:
+            durations = np.fromiter(
+                (_DURATION(activities[i]) or 0.0 for i in idx[sel].tolist()), dtype=np.float64, count=len(sel)
+            )
+            # rounded so that summation order (record order) can never flip the threshold
+            seconds = np.round(np.bincount(p[sel], weights=durations), 3)
+            for pi in np.nonzero(seconds >= rule.min_seconds)[0].tolist():
+                person(pi).depth.append((d, float(seconds[pi]) / 60.0))

@@ -1,0 +1,64 @@
+"""Personas: messy job titles ("Sr. HW Eng.", "Buyer II", "VP Supply Chain") → role and seniority.
+
+Patterns are compiled once per playbook and matched against the normalized title (lower case,
+punctuation as spaces). The first role whose patterns match wins; a title no role understands is
+`matched=False` so the data-quality flow can report it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+from scoring.playbook import Personas, Playbook
+
+_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
+
+
+class TitleMatch(NamedTuple):
+    role: str
+    seniority: str
+    matched: bool
+
+
+def normalize_title(title: str) -> str:
+    """`Principal Engineer – Power` → `principal engineer power`."""
+    return _NOT_ALNUM.sub(" ", title.lower()).strip()
+
+
+def _alternation(patterns: list[str]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+
+
+class TitleClassifier:
+    """A playbook's persona taxonomy, compiled; remembers every title it has classified."""
+
+    def __init__(self, personas: Personas) -> None:
+        self.roles = [(r.role, _alternation(r.patterns)) for r in personas.roles]
+        self.levels = [(s.level, _alternation(s.patterns)) for s in personas.seniority]
+        self.role_weight = {r.role: r.weight for r in personas.roles}
+        self.role_weight.setdefault(personas.unknown_role, personas.unknown_role_weight)
+        self.role_why = {r.role: r.why for r in personas.roles}
+        self.level_weight = {s.level: s.weight for s in personas.seniority}
+        self.unknown_role = personas.unknown_role
+        self.default_seniority = personas.default_seniority
+        self._seen: dict[str | None, TitleMatch] = {}
+
+    def __call__(self, title: str | None) -> TitleMatch:
+        found = self._seen.get(title)
+        if found is None:
+            found = self._seen[title] = self._classify(title)
+        return found
+
+    def _classify(self, title: str | None) -> TitleMatch:
+        if not title:
+            return TitleMatch(self.unknown_role, self.default_seniority, False)
+        text = normalize_title(title)
+        role = next((name for name, pattern in self.roles if pattern.search(text)), None)
+        level = next((name for name, pattern in self.levels if pattern.search(text)), self.default_seniority)
+        return TitleMatch(role or self.unknown_role, level, role is not None)
+
+
+def classify_title(playbook: Playbook, title: str | None) -> TitleMatch:
+    """(role, seniority, matched) of a job title under the playbook's personas."""
+    return playbook.compiled.titles(title)
