@@ -10,18 +10,19 @@ import bisect
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sandbox.hubspot import schema
 from sandbox.hubspot.errors import HubSpotError, property_errors, property_problem
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def to_ms(moment: datetime) -> int:
-    return int((moment - _EPOCH).total_seconds() * 1000)
+    return int(moment.timestamp() * 1000) if moment.tzinfo else int((moment.replace(tzinfo=UTC) - _EPOCH) / _MS)
 
 
 def iso_ms(ms: int) -> str:
