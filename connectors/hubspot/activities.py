@@ -1,21 +1,287 @@
-"""Activity sources outside the CRM objects: form submissions, page views, marketing email events and
-marketing event attendance, each through its documented HubSpot API."""
+"""The activity sources outside the CRM objects, each through the HubSpot API that documents it:
+
+- `form_submissions`: the forms (`GET /marketing/v3/forms`) and each form's submissions
+  (`GET /form-integrations/v1/submissions/forms/{formGuid}`, 50 per page, newest first);
+- `page_views`: web analytics events (`GET /events/v3/events?eventType=e_visited_page`, 100 per page,
+  `occurredAfter`, ascending);
+- `email_events`: marketing email events (`GET /email/public/v1/events`, 1,000 per page,
+  `startTimestamp`, newest first);
+- `event_attendance`: marketing events (`GET /marketing/v3/marketing-events`) and their participant
+  states (`GET /marketing/v3/marketing-events/participations/{id}/breakdown`).
+
+Submissions and email events name a person by email only: the contact ids come from one batch read
+of contacts by `idProperty=email` per 100 new emails (remembered for the run).
+
+Sources read newest first cannot hand out a cursor page by page (a run stopped halfway would skip
+the older rest), so their pages carry none and a last empty page carries the highest value seen.
+Each source re-reads the overlap window before its cursor; ids keep re-reads harmless.
+
+Docs: https://developers.hubspot.com/docs/api-reference/legacy/forms-v1/submissions/get-form-integrations-v1-submissions-forms-form_guid,
+https://developers.hubspot.com/docs/guides/api/analytics-and-events/event-analytics,
+https://developers.hubspot.com/docs/api-reference/legacy/email-analytics-v1/guide,
+https://developers.hubspot.com/docs/api-reference/legacy/marketing/marketing-events/participant-state/get-breakdown-externalId
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import datetime, timedelta
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.client import BATCH_MAX, HubSpotClient
+from connectors.hubspot.records import (
+    BadRecord,
+    activity_from_email_event,
+    activity_from_page_view,
+    activity_from_participation,
+    activity_from_submission,
+    parse_datetime,
+    submission_email,
+)
 from crm.ports import PulledPage
+from crm.records import Activity
 
-ACTIVITY_STREAMS: tuple[str, ...] = ()
+log = logging.getLogger("leadloop.connectors.hubspot")
+
+FORM_SUBMISSIONS, PAGE_VIEWS, EMAIL_EVENTS, EVENT_ATTENDANCE = (
+    "form_submissions", "page_views", "email_events", "event_attendance")
+ACTIVITY_STREAMS: tuple[str, ...] = (FORM_SUBMISSIONS, PAGE_VIEWS, EMAIL_EVENTS, EVENT_ATTENDANCE)
+SUBMISSIONS_PAGE_MAX = 50
+EVENTS_PAGE_MAX = 100
+EMAIL_EVENTS_PAGE_MAX = 1000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _ms(moment: datetime) -> int:
+    return int((moment - _EPOCH).total_seconds() * 1000)
+
+
+def _next_after(body: dict[str, Any]) -> str | None:
+    return ((body.get("paging") or {}).get("next") or {}).get("after")
 
 
 class ActivityPuller:
+    """Pulls the four activity sources; `HubSpotSource` delegates their streams here."""
+
     def __init__(self, client: HubSpotClient, *, overlap: timedelta) -> None:
         self.client = client
         self.overlap = overlap
+        self._contact_by_email: dict[str, str | None] = {}
 
     def pull(self, stream: str, since: datetime | None) -> Iterator[PulledPage]:
-        raise KeyError(stream)
+        start = since - self.overlap if since is not None else None
+        pullers: dict[str, Callable[[datetime | None], Iterator[PulledPage]]] = {
+            FORM_SUBMISSIONS: self._submissions, PAGE_VIEWS: self._page_views,
+            EMAIL_EVENTS: self._email_events, EVENT_ATTENDANCE: self._attendance,
+        }
+        yield from pullers[stream](start)
+
+    # -- contacts by email ---------------------------------------------------------------------------
+
+    def contact_ids(self, emails: Iterable[str]) -> dict[str, str | None]:
+        """email → contact id (None when no contact has it), batch-read 100 emails per call."""
+        wanted = [e for e in dict.fromkeys(e.lower() for e in emails if e) if e not in self._contact_by_email]
+        endpoint = "POST /crm/v3/objects/contacts/batch/read"
+        for start in range(0, len(wanted), BATCH_MAX):
+            chunk = wanted[start:start + BATCH_MAX]
+            body = {"idProperty": "email", "properties": ["email"], "inputs": [{"id": e} for e in chunk]}
+            answer = self.client.call(endpoint, self.client.batch.read_with_http_info, "contacts", body)
+            for email in chunk:
+                self._contact_by_email[email] = None
+            for item in answer.results or []:
+                email = str((item.properties or {}).get("email") or "").lower()
+                if email:
+                    self._contact_by_email[email] = str(item.id)
+        return {e.lower(): self._contact_by_email.get(e.lower()) for e in emails if e}
+
+    # -- form submissions ----------------------------------------------------------------------------
+
+    def _forms(self) -> list[tuple[str, str | None]]:
+        forms: list[tuple[str, str | None]] = []
+        after: str | None = None
+        while True:
+            query = [("limit", 100)] + ([("after", after)] if after else [])
+            body = self.client.request("GET", "/marketing/v3/forms/", query=query,
+                                       endpoint="GET /marketing/v3/forms")
+            forms.extend((str(f["id"]), f.get("name")) for f in body.get("results") or [])
+            following = _next_after(body)
+            if following is None or following == after:
+                return forms
+            after = following
+
+    def _submissions(self, start: datetime | None) -> Iterator[PulledPage]:
+        highest: datetime | None = None
+        for form_id, form_name in self._forms():
+            after: str | None = None
+            while True:
+                query = [("limit", SUBMISSIONS_PAGE_MAX)] + ([("after", after)] if after else [])
+                body = self.client.request("GET", f"/form-integrations/v1/submissions/forms/{form_id}",
+                                           query=query,
+                                           endpoint="GET /form-integrations/v1/submissions/forms/{formGuid}")
+                rows = body.get("results") or []
+                fresh = [r for r in rows if start is None or _submitted(r) >= start]
+                highest = _max(highest, (_submitted(r) for r in rows))
+                if fresh:
+                    yield self._submission_page(fresh, form_name)
+                after = _next_after(body)
+                if after is None or len(fresh) < len(rows):  # newest first: the rest is older
+                    break
+        yield PulledPage(stream=FORM_SUBMISSIONS, records=(), cursor=highest)
+
+    def _submission_page(self, rows: Sequence[dict[str, Any]], form_name: str | None) -> PulledPage:
+        contacts = self.contact_ids([e for e in (submission_email(r) for r in rows) if e])
+        records: list[Activity] = []
+        rejected: list[tuple[str, str]] = []
+        for row in rows:
+            email = submission_email(row)
+            contact = contacts.get(email) if email else None
+            if contact is None:
+                continue  # not (or no longer) a contact: nothing to score
+            try:
+                activity = activity_from_submission(row, form_name, contact)
+            except BadRecord as problem:
+                rejected.append((f"hs-form:{row.get('conversionId')}", str(problem)))
+                continue
+            if activity is not None:
+                records.append(activity)
+        return PulledPage(stream=FORM_SUBMISSIONS, records=records, cursor=None, rejected=rejected)
+
+    # -- page views ----------------------------------------------------------------------------------
+
+    def _page_views(self, start: datetime | None) -> Iterator[PulledPage]:
+        highest: datetime | None = None
+        after: str | None = None
+        given: set[str] = set()
+        while True:
+            query: list[tuple[str, Any]] = [("eventType", "e_visited_page"), ("objectType", "contact"),
+                                            ("limit", EVENTS_PAGE_MAX), ("sort", "ASCENDING")]
+            if start is not None:
+                query.append(("occurredAfter", _iso(start)))
+            if after:
+                query.append(("after", after))
+            body = self.client.request("GET", "/events/v3/events/", query=query,
+                                       endpoint="GET /events/v3/events")
+            records: list[Activity] = []
+            rejected: list[tuple[str, str]] = []
+            for event in body.get("results") or []:
+                try:
+                    activity = activity_from_page_view(event)
+                except BadRecord as problem:
+                    rejected.append((f"hs-pageview:{event.get('id')}", str(problem)))
+                    continue
+                records.append(activity)
+                highest = _max(highest, [activity.occurred_at])
+            after = _next_after(body)
+            yield PulledPage(stream=PAGE_VIEWS, records=records, cursor=highest, rejected=rejected)
+            if after is None or after in given:
+                return
+            given.add(after)
+
+    # -- marketing email events ----------------------------------------------------------------------
+
+    def _email_events(self, start: datetime | None) -> Iterator[PulledPage]:
+        highest: datetime | None = None
+        offset: str | None = None
+        while True:
+            query: list[tuple[str, Any]] = [("limit", EMAIL_EVENTS_PAGE_MAX)]
+            if start is not None:
+                query.append(("startTimestamp", _ms(start)))
+            if offset:
+                query.append(("offset", offset))
+            body = self.client.request("GET", "/email/public/v1/events", query=query,
+                                       endpoint="GET /email/public/v1/events")
+            events = body.get("events") or []
+            contacts = self.contact_ids([str(e.get("recipient") or "") for e in events])
+            records: list[Activity] = []
+            rejected: list[tuple[str, str]] = []
+            for event in events:
+                contact = contacts.get(str(event.get("recipient") or "").lower())
+                try:
+                    moment = parse_datetime(str(event.get("created")), "created")
+                    highest = _max(highest, [moment] if moment else [])
+                    activity = activity_from_email_event(event, contact) if contact else None
+                except BadRecord as problem:
+                    rejected.append((f"hs-email:{event.get('id')}", str(problem)))
+                    continue
+                if activity is not None:
+                    records.append(activity)
+            if records or rejected:
+                yield PulledPage(stream=EMAIL_EVENTS, records=records, cursor=None, rejected=rejected)
+            following = body.get("offset")
+            if not body.get("hasMore") or not following or following == offset:
+                break
+            offset = str(following)
+        yield PulledPage(stream=EMAIL_EVENTS, records=(), cursor=highest)
+
+    # -- marketing event attendance ------------------------------------------------------------------
+
+    def _marketing_events(self) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        after: str | None = None
+        while True:
+            query = [("limit", 100)] + ([("after", after)] if after else [])
+            body = self.client.request("GET", "/marketing/v3/marketing-events/", query=query,
+                                       endpoint="GET /marketing/v3/marketing-events")
+            events.extend(body.get("results") or [])
+            following = _next_after(body)
+            if following is None or following == after:
+                return events
+            after = following
+
+    def _attendance(self, start: datetime | None) -> Iterator[PulledPage]:
+        highest: datetime | None = None
+        for event in self._marketing_events():
+            if start is not None and not _touched_since(event, start):
+                continue  # HubSpot moves updatedAt when attendance is recorded
+            after: str | None = None
+            while True:
+                query = [("limit", 100)] + ([("after", after)] if after else [])
+                body = self.client.request(
+                    "GET", f"/marketing/v3/marketing-events/participations/{event['objectId']}/breakdown",
+                    query=query, endpoint="GET /marketing/v3/marketing-events/participations/{id}/breakdown")
+                records: list[Activity] = []
+                rejected: list[tuple[str, str]] = []
+                for row in body.get("results") or []:
+                    try:
+                        activity = activity_from_participation(row, event.get("eventType"))
+                    except BadRecord as problem:
+                        rejected.append((f"hs-mevent:{row.get('id')}", str(problem)))
+                        continue
+                    if activity is not None and (start is None or activity.occurred_at >= start):
+                        records.append(activity)
+                        highest = _max(highest, [activity.occurred_at])
+                if records or rejected:
+                    yield PulledPage(stream=EVENT_ATTENDANCE, records=records, cursor=None,
+                                     rejected=rejected)
+                following = _next_after(body)
+                if following is None or following == after:
+                    break
+                after = following
+        yield PulledPage(stream=EVENT_ATTENDANCE, records=(), cursor=highest)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _submitted(row: dict[str, Any]) -> datetime:
+    return parse_datetime(str(row.get("submittedAt")), "submittedAt") or _EPOCH
+
+
+def _touched_since(event: dict[str, Any], start: datetime) -> bool:
+    for name in ("updatedAt", "endDateTime"):
+        try:
+            moment = parse_datetime(event.get(name), name)
+        except BadRecord:
+            continue
+        if moment is not None and moment >= start:
+            return True
+    return False
+
+
+def _max(current: datetime | None, moments: Iterable[datetime]) -> datetime | None:
+    for moment in moments:
+        if current is None or moment > current:
+            current = moment
+    return current

@@ -7,8 +7,8 @@ endpoint, and a timeout per request. It is configured once through `HubSpot(...)
 (they reach every API package's configuration); each API object is built once and reused, because
 every attribute access on the official client builds a fresh connection pool.
 
-The official client's own urllib3 retries are switched off (`retry=False`): tenacity is the only
-retry layer, so every attempt is counted, limited and logged. APIs the client lacks or keeps only in
+The official client's own urllib3 retries are switched off (redirects are still followed): tenacity is
+the only retry layer, so every attempt is counted, limited and logged. APIs the client lacks or keeps only in
 legacy form (form submissions v1, email events v1) go through the same official `ApiClient`
 (`request`), hence through the same TLS, auth, limiter and retries.
 
@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from hubspot import HubSpot
+from urllib3.util.retry import Retry
 
 from connectors.hubspot.ratelimit import RateLimiter, RateLimits
 from connectors.hubspot.retry import (
@@ -44,6 +45,7 @@ BATCH_MAX = 100  # batch read/create/update/upsert/archive: ≤ 100 inputs
 ASSOCIATIONS_BATCH_MAX = 1000  # associations v4 batch read: ≤ 1,000 ids
 SEARCH_RESULT_CAP = 10_000  # search paging beyond 10,000 results → 400
 
+NO_TRANSPORT_RETRIES = Retry(total=None, connect=0, read=0, status=0, other=0, redirect=5)
 _RESPONSE_TYPES = {200: "object", 201: "object", 207: "object", 204: None}
 
 
@@ -128,7 +130,7 @@ def hubspot_client(settings: HubSpotSettings, ca_cert: str | Path | None, *,
         host=settings.host,
         ssl_ca_cert=str(ca_cert) if ca_cert else None,
         verify_ssl=True,
-        retry=False,
+        retry=NO_TRANSPORT_RETRIES,
     )
     return HubSpotClient(official, settings.host, limiter=limiter or RateLimiter(limits),
                          policy=policy, counter=counter)

@@ -274,3 +274,106 @@ def values_text(value: str | int | float | None) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+# -- activity sources outside the CRM objects ----------------------------------------------------------
+
+# Form name keywords → what the submission means; the first match wins. Webinar registrations are read
+# from marketing event participations instead, so their forms are skipped (None) to avoid counting twice.
+FORM_KINDS: tuple[tuple[tuple[str, ...], ActivityKind | None], ...] = (
+    (("webinar", "registration"), None),
+    (("demo",), ActivityKind.DEMO_REQUEST),
+    (("evaluation kit", "eval kit", "evk"), ActivityKind.EVAL_KIT_REQUEST),
+    (("sample", "quote"), ActivityKind.SAMPLE_REQUEST),
+    (("contact sales", "talk to sales", "sales inquiry"), ActivityKind.CONTACT_SALES),
+    (("partner", "referral"), ActivityKind.PARTNER_REFERRAL),
+    (("download", "datasheet", "app note", "application note", "reference design", "white paper"),
+     ActivityKind.ASSET_DOWNLOAD),
+)
+EMAIL_EVENT_KINDS = {"OPEN": ActivityKind.EMAIL_OPEN, "CLICK": ActivityKind.EMAIL_CLICK,
+                     "BOUNCE": ActivityKind.HARD_BOUNCE}
+ATTENDANCE_KINDS = {"WEBINAR": ActivityKind.WEBINAR_ATTENDED, "CONFERENCE": ActivityKind.TRADE_SHOW_SCAN,
+                    "TRADESHOW": ActivityKind.TRADE_SHOW_SCAN, "WORKSHOP": ActivityKind.WORKSHOP_ATTENDED}
+
+
+def form_kind(form_name: str | None) -> ActivityKind | None:
+    """What a submission of this form means, by the form's name; FORM_FILL when nothing matches."""
+    name = (form_name or "").lower()
+    for keywords, kind in FORM_KINDS:
+        if any(k in name for k in keywords):
+            return kind
+    return ActivityKind.FORM_FILL
+
+
+def submission_email(submission: Mapping[str, Any]) -> str | None:
+    for value in submission.get("values") or []:
+        if str(value.get("name", "")).lower() == "email" and value.get("value"):
+            return str(value["value"]).strip().lower()
+    return None
+
+
+def activity_from_submission(submission: Mapping[str, Any], form_name: str | None, contact_id: str
+                             ) -> Activity | None:
+    """A form submission (forms v1) as an Activity, or None for forms counted elsewhere."""
+    kind = form_kind(form_name)
+    if kind is None:
+        return None
+    return _build(Activity, id=f"hs-form:{submission.get('conversionId')}",
+                  person_id=f"hs-contact:{contact_id}", kind=kind,
+                  occurred_at=parse_datetime(str(submission.get("submittedAt")), "submittedAt"),
+                  url=submission.get("pageUrl"), form_name=form_name, source="hubspot")
+
+
+def activity_from_page_view(event: Mapping[str, Any]) -> Activity:
+    """A web analytics `e_visited_page` event (events v3) as an Activity."""
+    properties = event.get("properties") or {}
+    return _build(Activity, id=f"hs-pageview:{event.get('id')}",
+                  person_id=f"hs-contact:{event.get('objectId')}", kind=ActivityKind.PAGE_VIEW,
+                  occurred_at=parse_datetime(event.get("occurredAt"), "occurredAt"),
+                  url=properties.get("hs_url"), source="hubspot")
+
+
+def activity_from_email_event(event: Mapping[str, Any], contact_id: str) -> Activity | None:
+    """A marketing email event (email events v1) as an Activity; None for sends, deliveries and the like."""
+    kind = EMAIL_EVENT_KINDS.get(str(event.get("type", "")).upper())
+    if str(event.get("type", "")).upper() == "STATUSCHANGE":
+        unsubscribed = str(event.get("portalSubscriptionStatus", "")).upper() == "UNSUBSCRIBED" or any(
+            str(s.get("status", "")).upper() == "UNSUBSCRIBED" for s in event.get("subscriptions") or [])
+        kind = ActivityKind.UNSUBSCRIBE if unsubscribed else None
+    category = str(event.get("category", "HARD_BOUNCE")).upper()
+    if kind == ActivityKind.HARD_BOUNCE and category != "HARD_BOUNCE":
+        kind = None
+    if kind is None:
+        return None
+    campaign = event.get("emailCampaignId")
+    return _build(Activity, id=f"hs-email:{event.get('id')}", person_id=f"hs-contact:{contact_id}",
+                  kind=kind,
+                  occurred_at=parse_datetime(str(event.get("created")), "created"), url=event.get("url"),
+                  campaign_id=f"hs-campaign:email-{campaign}" if campaign is not None else None,
+                  source="hubspot")
+
+
+def activity_from_participation(participation: Mapping[str, Any], event_type: str | None) -> Activity | None:
+    """A marketing event participation (participant-state breakdown) as an Activity; None for
+    cancellations and no-shows."""
+    associations = participation.get("associations") or {}
+    contact = (associations.get("contact") or {}).get("contactId")
+    marketing_event = associations.get("marketingEvent") or {}
+    properties = participation.get("properties") or {}
+    state = str(properties.get("attendanceState", "")).upper()
+    if state == "ATTENDED":
+        kind = ATTENDANCE_KINDS.get(str(event_type or "").upper(), ActivityKind.WEBINAR_ATTENDED)
+    elif state == "REGISTERED":
+        kind = ActivityKind.WEBINAR_REGISTERED
+    else:
+        return None
+    if not contact:
+        raise BadRecord("participation names no contact")
+    occurred = properties.get("occurredAt") or participation.get("createdAt")
+    duration = properties.get("attendanceDurationSeconds")
+    event_id = marketing_event.get("marketingEventId")
+    return _build(Activity, id=f"hs-mevent:{participation.get('id')}", person_id=f"hs-contact:{contact}",
+                  kind=kind, occurred_at=parse_datetime(str(occurred), "occurredAt"),
+                  campaign_id=f"hs-campaign:{event_id}" if event_id else None,
+                  campaign_name=marketing_event.get("name"),
+                  duration_seconds=float(duration) if duration not in (None, "") else None, source="hubspot")
