@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from crm.records import Account, Activity, Asset, Campaign, Opportunity, Person
+from crm.records import Account, Activity, Asset, Campaign, ContactRole, Opportunity, Owner, Person
 
 RECORD_TYPES: dict[str, type] = {
     "accounts": Account,
@@ -23,6 +23,8 @@ RECORD_TYPES: dict[str, type] = {
     "opportunities": Opportunity,
     "campaigns": Campaign,
     "assets": Asset,
+    "owners": Owner,
+    "contact_roles": ContactRole,
 }
 _ADAPTERS = {name: TypeAdapter(cls) for name, cls in RECORD_TYPES.items()}
 
@@ -49,6 +51,8 @@ class Dataset:
     opportunities: list[Opportunity] = field(default_factory=list)
     campaigns: list[Campaign] = field(default_factory=list)
     assets: list[Asset] = field(default_factory=list)
+    owners: list[Owner] = field(default_factory=list)
+    contact_roles: list[ContactRole] = field(default_factory=list)
     invalid: list[InvalidRecord] = field(default_factory=list)
 
 

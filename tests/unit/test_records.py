@@ -60,6 +60,6 @@ def test_dataset_loader_skips_bad_records_and_says_why():
 def test_dataset_schema_documents_every_record_kind():
     schema = dataset_json_schema()
     assert set(schema["properties"]) == {
-        "accounts", "people", "activities", "opportunities", "campaigns", "assets"
+        "accounts", "people", "activities", "opportunities", "campaigns", "assets", "owners", "contact_roles"
     }
     assert "Person" in schema["$defs"]
