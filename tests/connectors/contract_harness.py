@@ -35,6 +35,8 @@ class ConnectorHarness(Protocol):
     crm: Crm
     person_stream: str  # e.g. "Lead" or "contacts"
     page_size: int  # the largest page the source asks for (for tests that cross page boundaries)
+    renews_sessions: bool  # True when the connector logs in again after the sandbox expires its session
+    mapping: Any  # the connector's CrmMapping (owned field names for the allowlist comparison)
 
     def make_source(self, **options: Any) -> CrmSource:
         """A fresh source; options (e.g. `page_size=200`, `overlap_minutes=0`) tune it for a test."""
