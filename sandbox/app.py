@@ -465,7 +465,12 @@ def admin_router(core: SandboxCore) -> APIRouter:
         if world is None:
             return JsonResponse({"error": "the sandbox is empty (no generated world to export)"},
                                 status_code=409)
-        return Response(orjson.dumps(world_to_dataset(world)), media_type="application/json")
+        crm_ids: dict[str, dict[str, str]] = {}
+        for backend in core.backends:
+            world_ids = getattr(backend, "world_ids", None)  # optional: world key → CRM id, by kind
+            if world_ids is not None:
+                crm_ids.update(world_ids())
+        return Response(orjson.dumps(world_to_dataset(world, crm_ids)), media_type="application/json")
 
     return router
 

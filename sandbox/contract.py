@@ -4,6 +4,11 @@
 The core owns the HTTPS server, authentication, fault injection, call statistics, persistence and
 the admin API under `/_sandbox`; each backend owns its API's routes, its objects and its wire
 formats (including its own error bodies). A backend never imports the other backend.
+
+Optional for a backend: `world_ids() -> dict[str, dict[str, str]]`, the CRM id each world key got,
+by kind (`salesforce_account`, `salesforce_lead`, `salesforce_contact`, `salesforce_opportunity`,
+`hubspot_company`, `hubspot_contact`, `hubspot_deal`); `leadloop sandbox export` then fills the
+canonical records' CRM ids.
 """
 
 from __future__ import annotations
