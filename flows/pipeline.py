@@ -1,0 +1,385 @@
+"""The imperative shell of a sync: each function does one I/O step or one pure call.
+
+The flows wrap these as Prefect tasks and only sequence them; the CLI and the tests can call them
+directly. Decisions (scores, owners, tasks, what to write) come from the pure packages; this module
+moves data between the CRMs, the store and those packages.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from connectors.mapping import Mapping, load_mapping
+from connectors.settings import ConnectionSettings, load_connection
+from crm.changes import FieldUpdate, ObjectType, TaskUpsert
+from crm.dataset import Dataset
+from crm.ports import CallCounter, CrmSink, CrmSource
+from crm.records import Crm, Person
+from routing.crm_changes import NURTURE_TRACK_FIELD, to_crm_changes
+from routing.engine import route_all
+from routing.model import OpenTask, RoutingResult
+from routing.owners import OwnerDirectory
+from routing.state import AssignmentState
+from scoring.engine import ScoringResult, score_dataset
+from scoring.playbook import Playbook, load_playbook
+from scoring.scorecard import AccountScore, Escalation, Reason, ReasonKind, ScoreCard
+from store.db import open_store
+from store.facade import Store
+from store.identity import IdentityResult, resolve_identity
+from store.writeplan import (
+    desired_account_fields,
+    desired_person_fields,
+    field_updates,
+    mapped_fields,
+    plan_writes,
+)
+
+log = logging.getLogger("leadloop.sync")
+
+Progress = Callable[[str, int, int | None], None]  # (step, done, total)
+_progress: Progress | None = None
+
+
+def set_progress(reporter: Progress | None) -> None:
+    """Let a terminal show progress of long steps (the CLI sets a rich progress bar)."""
+    global _progress
+    _progress = reporter
+
+
+def report_progress(step: str, done: int, total: int | None = None) -> None:
+    if _progress is not None:
+        _progress(step, done, total)
+
+
+@dataclass(slots=True)
+class Runtime:
+    """What one run works with: settings, the playbook and its mapping, the store, the connectors."""
+
+    settings: ConnectionSettings
+    playbook: Playbook
+    mapping: Mapping
+    store: Store
+    sources: dict[Crm, CrmSource] = field(default_factory=dict)
+    sinks: dict[Crm, CrmSink] = field(default_factory=dict)
+    counters: dict[Crm, CallCounter] = field(default_factory=dict)
+
+    def api_calls(self) -> dict[str, dict[str, int]]:
+        return {crm.value: dict(sorted(c.calls.items())) for crm, c in self.counters.items()}
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def open_runtime(connection_file: str | None, playbook_path: str, store_url: str | None) -> Runtime:
+    """Load settings and the playbook, open the store and build one client per configured CRM."""
+    settings = load_connection(connection_file)
+    playbook = load_playbook(playbook_path)
+    mapping = load_mapping(playbook.mapping)
+    store = open_store(store_url or settings.store_url)
+    runtime = Runtime(settings, playbook, mapping, store)
+    ca = settings.ca_cert
+    if settings.salesforce is not None:
+        from connectors.salesforce.client import salesforce_client
+        from connectors.salesforce.sink import SalesforceSink
+        from connectors.salesforce.source import SalesforceSource
+
+        counter = runtime.counters[Crm.SALESFORCE] = CallCounter()
+        client = salesforce_client(settings.salesforce, ca, counter=counter)
+        runtime.sources[Crm.SALESFORCE] = SalesforceSource(client, mapping.salesforce)
+        runtime.sinks[Crm.SALESFORCE] = SalesforceSink(client, mapping.salesforce)
+    if settings.hubspot is not None:
+        from connectors.hubspot.client import hubspot_client
+        from connectors.hubspot.sink import HubSpotSink
+        from connectors.hubspot.source import HubSpotSource
+
+        counter = runtime.counters[Crm.HUBSPOT] = CallCounter()
+        client = hubspot_client(settings.hubspot, ca, counter=counter)
+        runtime.sources[Crm.HUBSPOT] = HubSpotSource(client, mapping.hubspot)
+        known = {key: row.crm_task_id for key, row in store.task_ledger(Crm.HUBSPOT.value).items()}
+        runtime.sinks[Crm.HUBSPOT] = HubSpotSink(client, mapping.hubspot, known_tasks=known)
+    return runtime
+
+
+# -- pull ------------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class PullStats:
+    crm: str
+    stream: str
+    records: int = 0
+    deleted: int = 0
+    rejected: int = 0
+    pages: int = 0
+    cursor: datetime | None = None
+
+
+def pull_stream(runtime: Runtime, crm: Crm, stream: str) -> PullStats:
+    """Pull one stream from its cursor and store it page by page. The cursor moves only after a
+    page's records are stored, so a run that dies here loses nothing: the next one re-reads."""
+    source = runtime.sources[crm]
+    store = runtime.store
+    since = store.get_cursor(crm.value, stream)
+    stats = PullStats(crm.value, stream)
+    for page in source.pull(stream, since):
+        store.upsert_snapshots(crm.value, stream, page.records, cursor=page.cursor)
+        if page.deleted:
+            store.tombstone(crm.value, stream, page.deleted)
+        if page.rejected:
+            store.quarantine_rejected(crm.value, stream, page.rejected)
+        if page.cursor is not None:
+            stats.cursor = store.set_cursor(crm.value, stream, page.cursor)
+        stats.pages += 1
+        stats.records += len(page.records)
+        stats.deleted += len(page.deleted)
+        stats.rejected += len(page.rejected)
+        report_progress(f"pull {crm.value} {stream}", stats.records)
+    return stats
+
+
+# -- identity and scoring ----------------------------------------------------------------------------------
+
+
+def load_and_resolve(store: Store) -> tuple[Dataset, IdentityResult]:
+    """The stored per-CRM records and their merge into canonical people and accounts."""
+    raw = store.load_records()
+    identity = resolve_identity(raw.people, raw.accounts, raw.activities, raw.opportunities)
+    return raw, identity
+
+
+def save_identity(store: Store, identity: IdentityResult) -> None:
+    store.save_identity(identity.links, identity.conflicts)
+
+
+def merged_dataset(raw: Dataset, identity: IdentityResult) -> Dataset:
+    return Dataset(
+        accounts=identity.accounts, people=identity.people, activities=identity.activities,
+        opportunities=identity.opportunities, campaigns=raw.campaigns, assets=raw.assets,
+        owners=raw.owners, contact_roles=raw.contact_roles,
+    )
+
+
+def score(playbook: Playbook, dataset: Dataset, now: datetime) -> ScoringResult:
+    return score_dataset(playbook, dataset, now)
+
+
+def scorecard_from_dict(data: dict[str, Any]) -> ScoreCard:
+    """A ScoreCard back from the store's JSON."""
+
+    def moment(value: Any) -> datetime | None:
+        if value is None or isinstance(value, datetime):
+            return value
+        return datetime.fromisoformat(str(value))
+
+    reasons = tuple(
+        Reason(ReasonKind(r["kind"]), r["rule"], float(r["points"]), r["text"], moment(r.get("occurred_at")),
+               r.get("asset"))
+        for r in data.get("reasons", ())
+    )
+    escalation = data.get("escalation")
+    values = {k: v for k, v in data.items() if k in ScoreCard.__dataclass_fields__}
+    values.update(
+        reasons=reasons, scored_at=moment(data["scored_at"]),
+        escalation=Escalation(**escalation) if escalation else None,
+    )
+    return ScoreCard(**values)
+
+
+def previous_cards(store: Store) -> dict[str, ScoreCard]:
+    return {pid: scorecard_from_dict(card) for pid, card in store.latest_scorecards().items()}
+
+
+def changed_cards(result: ScoringResult, previous: dict[str, ScoreCard]) -> list[ScoreCard]:
+    """Cards that differ from the last stored one in anything a person would notice (not decay noise
+    below a whole point): those are appended to the score history."""
+
+    def key(card: ScoreCard) -> tuple[Any, ...]:
+        return (card.model_version, card.tier, round(card.score), round(card.fit), round(card.intent),
+                card.stage, card.disqualified, card.escalation.rule if card.escalation else None)
+
+    return [c for pid, c in sorted(result.cards.items())
+            if pid not in previous or key(previous[pid]) != key(c)]
+
+
+def save_scores(store: Store, run_id: str, cards: Sequence[ScoreCard], accounts: Iterable[AccountScore],
+                now: datetime) -> int:
+    saved = store.save_scorecards(run_id, cards)
+    store.save_account_scores(run_id, accounts, now)
+    return saved
+
+
+# -- routing ------------------------------------------------------------------------------------------------
+
+
+def owner_directory(dataset: Dataset) -> OwnerDirectory:
+    """Rep email → owner id in each CRM, from the pulled Salesforce users and HubSpot owners."""
+    entries: dict[str, dict[Crm, str]] = {}
+    for owner in dataset.owners:
+        if not owner.email:
+            continue
+        crm = Crm.SALESFORCE if owner.id.startswith("sf-") else Crm.HUBSPOT
+        entries.setdefault(owner.email, {})[crm] = owner.crm_id or owner.id.split(":", 1)[-1]
+    return OwnerDirectory(entries)
+
+
+def open_tasks(store: Store) -> list[OpenTask]:
+    tasks: dict[str, OpenTask] = {}
+    for crm in Crm:
+        for key, row in store.task_ledger(crm.value).items():
+            if row.status == "open" and row.person_id and key not in tasks:
+                due = row.due if isinstance(row.due, date) else row.created_at.date()
+                tasks[key] = OpenTask(row.person_id, key, row.owner or "", row.created_at, due)
+    return list(tasks.values())
+
+
+def route(playbook: Playbook, dataset: Dataset, scoring: ScoringResult, previous: dict[str, ScoreCard],
+          tasks: Sequence[OpenTask], state: AssignmentState, now: datetime) -> RoutingResult | None:
+    """Routing decisions for every scored person, or None when the playbook has no routing section."""
+    if playbook.routing is None:
+        return None
+    return route_all(
+        scoring.cards.values(), people={p.id: p for p in dataset.people}, section=playbook.routing,
+        state=state, now=now, accounts={a.id: a for a in dataset.accounts}, previous=previous,
+        opportunities=dataset.opportunities, activities=dataset.activities, open_tasks=tasks,
+        assets=dataset.assets, directory=owner_directory(dataset),
+    )
+
+
+# -- the write plan ---------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class CrmPlan:
+    """What to write into one CRM: the field updates that change something, and the new tasks."""
+
+    crm: Crm
+    updates: list[FieldUpdate] = field(default_factory=list)
+    tasks: list[TaskUpsert] = field(default_factory=list)
+    desired_fields: int = 0
+    skipped_tasks: int = 0
+
+
+def _person_targets(person: Person) -> list[tuple[Crm, str]]:
+    """Every CRM record that shows this person: a Salesforce Contact and its converted Lead alike."""
+    targets = []
+    if person.salesforce_contact_id:
+        targets.append((Crm.SALESFORCE, person.salesforce_contact_id))
+    elif person.salesforce_lead_id:
+        targets.append((Crm.SALESFORCE, person.salesforce_lead_id))
+    if person.hubspot_id:
+        targets.append((Crm.HUBSPOT, person.hubspot_id))
+    return targets
+
+
+def plan_changes(runtime: Runtime, dataset: Dataset, scoring: ScoringResult, routing: RoutingResult | None,
+                 min_change: float) -> dict[Crm, CrmPlan]:
+    """Desired owned-field values for every scored person and account, diffed against what leadloop
+    last wrote (the ledger); plus the tasks routing asked for that the CRM does not have yet."""
+    people = {p.id: p for p in dataset.people}
+    accounts = {a.id: a for a in dataset.accounts}
+    desired: dict[Crm, list[FieldUpdate]] = {crm: [] for crm in runtime.sinks}
+    for person_id, card in scoring.cards.items():
+        person = people.get(person_id)
+        if person is None:
+            continue
+        values = desired_person_fields(card)
+        for crm, record_id in _person_targets(person):
+            if crm in desired:
+                desired[crm] += field_updates(crm, ObjectType.PERSON, record_id, values, person_id=person_id)
+    for account_id, account_score in scoring.accounts.items():
+        account = accounts.get(account_id)
+        if account is None:
+            continue
+        values = desired_account_fields(account_score)
+        for crm, record_id in ((Crm.SALESFORCE, account.salesforce_id), (Crm.HUBSPOT, account.hubspot_id)):
+            if record_id and crm in desired:
+                desired[crm] += field_updates(crm, ObjectType.ACCOUNT, record_id, values)
+
+    new_tasks: dict[Crm, list[TaskUpsert]] = {crm: [] for crm in runtime.sinks}
+    if routing is not None:
+        directory = owner_directory(dataset)
+        fallback = runtime.playbook.routing.fallback_owner if runtime.playbook.routing else None
+        for decision in routing.decisions:
+            person = people.get(decision.person_id)
+            if person is None:
+                continue
+            for change in to_crm_changes(decision, person, directory, fallback_owner=fallback):
+                if change.crm not in desired:
+                    continue
+                if isinstance(change, TaskUpsert):
+                    new_tasks[change.crm].append(change)
+                elif change.field == NURTURE_TRACK_FIELD:
+                    # leadloop owns the nurture track; record ownership stays with the CRM's own
+                    # assignment rules (it is not an owned field): the rep is reached through the task.
+                    desired[change.crm].append(change)
+
+    plans = {}
+    for crm in runtime.sinks:
+        crm_mapping = getattr(runtime.mapping, crm.value)
+        namer = mapped_fields(crm_mapping.owned_person, crm_mapping.owned_account)
+        ledger = runtime.store.ledger(crm.value)
+        plan = CrmPlan(crm, desired_fields=len(desired[crm]))
+        plan.updates = plan_writes(desired[crm], ledger, min_change=min_change, crm_field=namer)
+        known = runtime.store.task_ledger(crm.value)
+        for task in new_tasks[crm]:
+            if task.key in known:
+                plan.skipped_tasks += 1
+            else:
+                plan.tasks.append(task)
+        plans[crm] = plan
+    return plans
+
+
+# -- write-back -------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class WriteStats:
+    crm: str
+    fields_written: int = 0
+    fields_rejected: int = 0
+    tasks_written: int = 0
+    tasks_rejected: int = 0
+    rejections: list[str] = field(default_factory=list)
+
+
+def write_plan(runtime: Runtime, plan: CrmPlan, run_id: str) -> WriteStats:
+    """Apply one CRM's plan in batches and ledger every answer at once, so a crash after this returns
+    never rewrites, and one before it is caught by the idempotent task keys."""
+    sink = runtime.sinks[plan.crm]
+    stats = WriteStats(plan.crm.value)
+    crm_mapping = getattr(runtime.mapping, plan.crm.value)
+    namer = mapped_fields(crm_mapping.owned_person, crm_mapping.owned_account)
+    if plan.updates:
+        results = sink.write_fields(plan.updates)
+        stats.fields_written, stats.fields_rejected = runtime.store.record_writes(
+            plan.crm.value, plan.updates, results, run_id=run_id, crm_field=namer)
+        stats.rejections += [f"{u.record_id} {u.field}: {r.error}" for u, r in zip(plan.updates, results,
+                                                                                   strict=True) if not r.ok]
+        report_progress(f"write {plan.crm.value} fields", len(plan.updates), len(plan.updates))
+    if plan.tasks:
+        results = sink.upsert_tasks(plan.tasks)
+        stats.tasks_written, stats.tasks_rejected = runtime.store.record_task_results(
+            plan.crm.value, plan.tasks, results, run_id=run_id)
+        stats.rejections += [f"task {t.key}: {r.error}" for t, r in zip(plan.tasks, results, strict=True)
+                             if not r.ok]
+    return stats
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def tier_changes(result: ScoringResult, previous: dict[str, ScoreCard]) -> Counter[tuple[str, str]]:
+    """(old tier, new tier) → people, for the people whose tier moved (new people count from '')."""
+    moves: Counter[tuple[str, str]] = Counter()
+    for pid, card in result.cards.items():
+        old = previous[pid].tier if pid in previous else ""
+        if old != card.tier:
+            moves[(old, card.tier)] += 1
+    return moves
