@@ -90,5 +90,24 @@ class HubSpotBackend:
             ids.append(record.id)
         return ids
 
+    def purge(self, object_name: str, ids: list[int]) -> None:
+        """Remove records outright (not archived: gone), with their associations."""
+        store = self.portal.store
+        table = store.tables[object_name]
+        doomed = set(ids)
+        for record_id in doomed:
+            record = table.records.pop(record_id, None)
+            if record is not None and record.props.get("email"):
+                table.by_email.pop(record.props["email"].lower(), None)
+        table.order = [i for i in table.order if i not in doomed]
+        for (from_type, to_type), by_from in store.associations.items():
+            if from_type == object_name:
+                for record_id in doomed:
+                    by_from.pop(record_id, None)
+            if to_type == object_name:
+                for targets in by_from.values():
+                    for record_id in doomed & targets.keys():
+                        del targets[record_id]
+
     def record(self, object_name: str, record_id: int | str) -> Record | None:
         return self.portal.store.get(object_name, record_id)

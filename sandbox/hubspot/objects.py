@@ -389,7 +389,9 @@ def add_routes(router: APIRouter, portal: Portal) -> None:
             else:
                 store.update(object_name, record, values, lag)
                 is_new = False
-            rendered = render(store, object_name, record, written_view(object_name, values))
+            rendered = render(
+                store, object_name, record, written_view(object_name, {**values, id_property: key})
+            )
             rendered["new"] = is_new
             results.append(rendered)
         portal.written(f"{BASE}/{object_name}/batch/upsert", len(results))

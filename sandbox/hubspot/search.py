@@ -82,12 +82,12 @@ def _stored(kind: str, raw: str | None) -> Any:
 
 
 def _token_match(raw: str, pattern: str) -> bool:
+    """CONTAINS_TOKEN: the pattern is one of the value's words or word pieces (`*` is a wildcard)."""
     text = raw.lower()
+    tokens = [*text.split(), *(t for t in _TOKEN_SPLIT.split(text) if t)]
     if "*" in pattern:
-        return fnmatch.fnmatchcase(text, pattern) or any(
-            fnmatch.fnmatchcase(t, pattern) for t in _TOKEN_SPLIT.split(text) if t
-        )
-    return pattern == text or pattern in _TOKEN_SPLIT.split(text)
+        return fnmatch.fnmatchcase(text, pattern) or any(fnmatch.fnmatchcase(t, pattern) for t in tokens)
+    return pattern == text or pattern in tokens
 
 
 def compile_filter(store: Store, object_name: str, spec: Any) -> Predicate:

@@ -22,7 +22,9 @@ _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def to_ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000) if moment.tzinfo else int((moment.replace(tzinfo=UTC) - _EPOCH) / _MS)
+    return (
+        int(moment.timestamp() * 1000) if moment.tzinfo else int((moment.replace(tzinfo=UTC) - _EPOCH) / _MS)
+    )
 
 
 def iso_ms(ms: int) -> str:
