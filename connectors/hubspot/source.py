@@ -11,6 +11,11 @@ ascending; each re-read is de-duplicated by id and cursor value. Then the archiv
 with `archived=true`) archived since the same point become tombstones. Every page's cursor is the
 highest value actually seen, never the clock.
 
+HubSpot has no way to ask for "archived since T" (search never returns archived records), so
+tombstones cost one list call of their own. A source lists each object's archived records at most
+once per `archived_interval` (default 5 minutes): a process polling every minute pays that call
+every fifth time, while a scheduled run, with a source of its own, checks every time.
+
 Docs: https://developers.hubspot.com/docs/api/crm/search, https://developers.hubspot.com/docs/api/crm/contacts
 (list, `archived`), https://developers.hubspot.com/docs/api/crm/associations/associations-v4 (batch read),
 https://developers.hubspot.com/docs/api/crm/owners
@@ -19,6 +24,7 @@ https://developers.hubspot.com/docs/api/crm/owners
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -47,6 +53,7 @@ from crm.records import Crm
 log = logging.getLogger("leadloop.connectors.hubspot")
 
 DEFAULT_OVERLAP = timedelta(minutes=10)
+DEFAULT_ARCHIVED_INTERVAL = timedelta(minutes=5)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -77,7 +84,8 @@ class HubSpotSource(CrmSource):
 
     def __init__(self, client: HubSpotClient, mapping: CrmMapping, *, overlap: timedelta = DEFAULT_OVERLAP,
                  page_size: int = SEARCH_PAGE_MAX, list_page_size: int = LIST_PAGE_MAX,
-                 streams: Sequence[str] | None = None, detect_archived: bool = True) -> None:
+                 streams: Sequence[str] | None = None, detect_archived: bool = True,
+                 archived_interval: timedelta = DEFAULT_ARCHIVED_INTERVAL) -> None:
         if not 1 <= page_size <= SEARCH_PAGE_MAX or not 1 <= list_page_size <= LIST_PAGE_MAX:
             raise ValueError("HubSpot pages hold at most 200 search results and 100 listed records")
         self.client = client
@@ -86,6 +94,8 @@ class HubSpotSource(CrmSource):
         self.page_size = page_size
         self.list_page_size = list_page_size
         self.detect_archived = detect_archived
+        self.archived_interval = archived_interval
+        self._archived_checked: dict[str, tuple[float, datetime]] = {}  # object → (monotonic, since)
         self.activities = ActivityPuller(client, overlap=overlap)
         declared = [OWNERS, *(s.name for s in OBJECT_STREAMS), *ACTIVITY_STREAMS]
         self._streams = tuple(streams) if streams is not None else tuple(declared)
@@ -131,8 +141,9 @@ class HubSpotSource(CrmSource):
             return
         start = since - self.overlap
         yield from self._search(spec, Window(to_ms(start)), seen, floor=None)
-        if self.detect_archived:
+        if self.detect_archived and self._archived_due(spec.object_type, start):
             yield from self._archived(spec, start)
+            self._archived_checked[spec.object_type] = (time.monotonic(), start)
 
     def _newest(self, spec: ObjectStream) -> datetime | None:
         """The highest cursor value the search index knows now (one search, newest first)."""
@@ -220,6 +231,12 @@ class HubSpotSource(CrmSource):
                 origin = str(item._from.id)
                 out[origin] = tuple(dict.fromkeys(str(t.to_object_id) for t in item.to or []))
         return out
+
+    def _archived_due(self, object_type: str, start: datetime) -> bool:
+        last = self._archived_checked.get(object_type)
+        if last is None or start < last[1]:  # never checked, or asked about an earlier time
+            return True
+        return time.monotonic() - last[0] >= self.archived_interval.total_seconds()
 
     def _archived(self, spec: ObjectStream, since: datetime) -> Iterator[PulledPage]:
         for raws in self._list(spec, archived=True, properties=[spec.cursor_property]):
