@@ -21,14 +21,20 @@ DEFAULT_USERNAME = "leadloop@sandbox.example"
 DEFAULT_PASSWORD = "sandbox-password"
 DEFAULT_SECURITY_TOKEN = "sandboxtoken"
 
-_CHILD_RELATIONSHIPS = {("Contact", "AccountId"): "Contacts", ("Opportunity", "AccountId"): "Opportunities",
-                        ("Task", "WhatId"): "Tasks", ("Event", "WhatId"): "Events", ("Task", "WhoId"): "Tasks",
-                        ("Event", "WhoId"): "Events", ("CampaignMember", "LeadId"): "CampaignMembers",
-                        ("CampaignMember", "ContactId"): "CampaignMembers",
-                        ("CampaignMember", "CampaignId"): "CampaignMembers",
-                        ("OpportunityContactRole", "OpportunityId"): "OpportunityContactRoles",
-                        ("OpportunityContactRole", "ContactId"): "OpportunityContactRoles",
-                        ("Account", "ParentId"): "ChildAccounts"}
+_CHILD_RELATIONSHIPS = {
+    ("Contact", "AccountId"): "Contacts",
+    ("Opportunity", "AccountId"): "Opportunities",
+    ("Task", "WhatId"): "Tasks",
+    ("Event", "WhatId"): "Events",
+    ("Task", "WhoId"): "Tasks",
+    ("Event", "WhoId"): "Events",
+    ("CampaignMember", "LeadId"): "CampaignMembers",
+    ("CampaignMember", "ContactId"): "CampaignMembers",
+    ("CampaignMember", "CampaignId"): "CampaignMembers",
+    ("OpportunityContactRole", "OpportunityId"): "OpportunityContactRoles",
+    ("OpportunityContactRole", "ContactId"): "OpportunityContactRoles",
+    ("Account", "ParentId"): "ChildAccounts",
+}
 
 _ERRORS = {
     "unauthorized": ("INVALID_SESSION_ID", "Session expired or invalid"),
@@ -74,10 +80,15 @@ class SalesforceBackend:
         self.tooling_counter = 0
 
     def snapshot(self) -> dict[str, Any]:
-        return {"org": self.org.snapshot(), "tooling_counter": self.tooling_counter,
-                "usage": {"limit": self.usage.limit, "used": self.usage.used,
-                          "window_start": self.usage.window_start.isoformat() if self.usage.window_start
-                          else None}}
+        return {
+            "org": self.org.snapshot(),
+            "tooling_counter": self.tooling_counter,
+            "usage": {
+                "limit": self.usage.limit,
+                "used": self.usage.used,
+                "window_start": self.usage.window_start.isoformat() if self.usage.window_start else None,
+            },
+        }
 
     def restore(self, data: dict[str, Any]) -> None:
         from datetime import datetime
@@ -91,16 +102,23 @@ class SalesforceBackend:
         start = usage.get("window_start")
         self.usage.window_start = datetime.fromisoformat(start) if start else None
 
-    def error_response(self, status: int, kind: str, message: str, headers: dict[str, str] | None = None
-                       ) -> Response:
+    def error_response(
+        self, status: int, kind: str, message: str, headers: dict[str, str] | None = None
+    ) -> Response:
         if kind in _ERRORS:
             code, text = _ERRORS[kind]
         elif kind == "rate_limited":
             code, text = "REQUEST_LIMIT_EXCEEDED", message or "Too many requests"
         elif kind == "server_error":
-            code, text = (("UNKNOWN_EXCEPTION", "An unexpected error occurred. Please include this ErrorId if "
-                           "you contact support: 0-0 (sandbox)") if status == 500
-                          else ("SERVER_UNAVAILABLE", "Server unavailable"))
+            code, text = (
+                (
+                    "UNKNOWN_EXCEPTION",
+                    "An unexpected error occurred. Please include this ErrorId if "
+                    "you contact support: 0-0 (sandbox)",
+                )
+                if status == 500
+                else ("SERVER_UNAVAILABLE", "Server unavailable")
+            )
         elif status == 405:
             code, text = "METHOD_NOT_ALLOWED", message or "HTTP Method not allowed"
         elif status == 415:
@@ -124,8 +142,11 @@ class SalesforceBackend:
     def credentials(self) -> dict[str, str]:
         sessions: Any = self.ctx.sessions
         found = sessions.credentials("salesforce") if hasattr(sessions, "credentials") else {}
-        return found or {"username": DEFAULT_USERNAME, "password": DEFAULT_PASSWORD,
-                         "security_token": DEFAULT_SECURITY_TOKEN}
+        return found or {
+            "username": DEFAULT_USERNAME,
+            "password": DEFAULT_PASSWORD,
+            "security_token": DEFAULT_SECURITY_TOKEN,
+        }
 
     def check_login(self, username: str, password: str) -> bool:
         sessions: Any = self.ctx.sessions
@@ -133,7 +154,9 @@ class SalesforceBackend:
             return bool(sessions.check_login("salesforce", username, password))
         known = self.credentials()
         return username == known["username"] and password in (
-            known["password"], known["password"] + known["security_token"])
+            known["password"],
+            known["password"] + known["security_token"],
+        )
 
     # -- writes shared by every endpoint ----------------------------------------------------------------
     def prepare_create(self, object_name: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -168,8 +191,9 @@ class SalesforceBackend:
         self.ctx.stats.records_written("salesforce", endpoint, 1)
 
     # -- reads ------------------------------------------------------------------------------------------
-    def render_record(self, obj: ObjectDef, row: dict[str, Any], version: str, fields: list[str] | None
-                      ) -> dict[str, Any]:
+    def render_record(
+        self, obj: ObjectDef, row: dict[str, Any], version: str, fields: list[str] | None
+    ) -> dict[str, Any]:
         """One record as `GET /sobjects/{type}/{id}` returns it: every field, or the ones asked for."""
         if fields is None:
             chosen = list(obj.fields.values())
@@ -178,13 +202,21 @@ class SalesforceBackend:
             for name in fields:
                 fdef = obj.field(name.strip())
                 if fdef is None:
-                    raise SalesforceError(400, "INVALID_FIELD", f"No such column '{name.strip()}' on entity "
-                                          f"'{obj.name}'. If you are attempting to use a custom field, be sure to "
-                                          "append the '__c' after the custom field name. Please reference your "
-                                          "WSDL or the describe call for the appropriate names.")
+                    raise SalesforceError(
+                        400,
+                        "INVALID_FIELD",
+                        f"No such column '{name.strip()}' on entity "
+                        f"'{obj.name}'. If you are attempting to use a custom field, be sure to "
+                        "append the '__c' after the custom field name. Please reference your "
+                        "WSDL or the describe call for the appropriate names.",
+                    )
                 chosen.append(fdef)
-        out: dict[str, Any] = {"attributes": {"type": obj.name,
-                                              "url": f"/services/data/v{version}/sobjects/{obj.name}/{row['Id']}"}}
+        out: dict[str, Any] = {
+            "attributes": {
+                "type": obj.name,
+                "url": f"/services/data/v{version}/sobjects/{obj.name}/{row['Id']}",
+            }
+        }
         for fdef in chosen:
             value = row.get(fdef.name)
             out[fdef.name] = (fdef.default if fdef.type == "boolean" else None) if value is None else value
@@ -196,9 +228,19 @@ class SalesforceBackend:
         children = []
         for obj in self.org.objects.values():
             for fdef in obj.fields.values():
-                if fdef.type == "reference" and object_name in fdef.reference_to and fdef.name not in (
-                        "CreatedById", "LastModifiedById"):
-                    children.append({"childSObject": obj.name, "field": fdef.name, "cascadeDelete": False,
-                                     "deprecatedAndHidden": False, "restrictedDelete": False,
-                                     "relationshipName": _CHILD_RELATIONSHIPS.get((obj.name, fdef.name))})
+                if (
+                    fdef.type == "reference"
+                    and object_name in fdef.reference_to
+                    and fdef.name not in ("CreatedById", "LastModifiedById")
+                ):
+                    children.append(
+                        {
+                            "childSObject": obj.name,
+                            "field": fdef.name,
+                            "cascadeDelete": False,
+                            "deprecatedAndHidden": False,
+                            "restrictedDelete": False,
+                            "relationshipName": _CHILD_RELATIONSHIPS.get((obj.name, fdef.name)),
+                        }
+                    )
         return children

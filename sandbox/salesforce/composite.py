@@ -25,13 +25,17 @@ if TYPE_CHECKING:
 
 MAX_RECORDS = 200
 MAX_READ_IDS = 2000
-ROLLED_BACK = RecordError("ALL_OR_NONE_OPERATION_ROLLED_BACK", "Record rolled back because not all records "
-                          "were valid and the request was using AllOrNone header", [])
+ROLLED_BACK = RecordError(
+    "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+    "Record rolled back because not all records were valid and the request was using AllOrNone header",
+    [],
+)
 
 
 def too_many() -> SalesforceError:
-    return SalesforceError(400, "EXCEEDED_ID_LIMIT",
-                           "record limit reached. cannot submit more than 200 records into this call")
+    return SalesforceError(
+        400, "EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than 200 records into this call"
+    )
 
 
 def add_routes(routes: Routes, backend: SalesforceBackend) -> None:
@@ -60,7 +64,9 @@ class _Collections:
         plans: list[Plan | RecordError] = []
         for record in records:
             try:
-                plans.append(self._plan_create(record) if request.method == "POST" else self._plan_update(record))
+                plans.append(
+                    self._plan_create(record) if request.method == "POST" else self._plan_update(record)
+                )
             except RecordError as error:
                 plans.append(error)
         results = _commit(plans, all_or_none, with_id=request.method == "PATCH", records=records)
@@ -119,16 +125,20 @@ class _Collections:
             except RecordError as error:
                 plans.append(error)
         results = _commit(plans, all_or_none, with_id=True, records=[{"id": raw_id} for raw_id in ids])
-        self.backend.ctx.stats.records_written("salesforce", endpoint_label(request),
-                                               sum(1 for r in results if r.get("success")))
+        self.backend.ctx.stats.records_written(
+            "salesforce", endpoint_label(request), sum(1 for r in results if r.get("success"))
+        )
         return json_response(results)
 
     def _plan_delete(self, raw_id: str) -> Plan:
         record_id = normalize_id(raw_id)
         found = self.org.find(record_id) if record_id else None
         if found is None:
-            raise RecordError("INVALID_CROSS_REFERENCE_KEY" if record_id else "MALFORMED_ID",
-                              "invalid cross reference id" if record_id else f"bad id {raw_id}", [])
+            raise RecordError(
+                "INVALID_CROSS_REFERENCE_KEY" if record_id else "MALFORMED_ID",
+                "invalid cross reference id" if record_id else f"bad id {raw_id}",
+                [],
+            )
         table, row = found
         if row.get("IsDeleted"):
             raise RecordError("ENTITY_IS_DELETED", "entity is deleted", [])
@@ -162,10 +172,14 @@ class _Collections:
         for raw_id in ids:
             record_id = normalize_id(raw_id)
             row = table.rows.get(record_id or "")
-            results.append(None if row is None or row.get("IsDeleted")
-                           else self.backend.render_record(obj, row, version, fields))
-        self.backend.ctx.stats.records_read("salesforce", endpoint_label(request),
-                                            sum(1 for r in results if r is not None))
+            results.append(
+                None
+                if row is None or row.get("IsDeleted")
+                else self.backend.render_record(obj, row, version, fields)
+            )
+        self.backend.ctx.stats.records_read(
+            "salesforce", endpoint_label(request), sum(1 for r in results if r is not None)
+        )
         return json_response(results)
 
     async def upsert(self, request: Request) -> Response:
@@ -176,8 +190,11 @@ class _Collections:
         field_name = request.path_params["field"]
         fdef = obj.field(field_name)
         if fdef is None or not (fdef.external_id or fdef.name == "Id"):
-            raise SalesforceError(400, "INVALID_FIELD", f"Field name provided, {field_name} is not an External ID "
-                                  f"or indexed field for {obj.name}")
+            raise SalesforceError(
+                400,
+                "INVALID_FIELD",
+                f"Field name provided, {field_name} is not an External ID or indexed field for {obj.name}",
+            )
         body = await json_body(request)
         records, all_or_none = _records(body)
         keys = [_external_value(record, fdef.name) for record in records]
@@ -191,27 +208,36 @@ class _Collections:
                 if key is None:
                     raise RecordError("MISSING_ARGUMENT", f"{fdef.name} not specified", [fdef.name])
                 if counts[external_key(key)] > 1:
-                    raise RecordError("DUPLICATE_EXTERNAL_ID", f"Duplicate external id specified: {key}",
-                                      [fdef.name])
+                    raise RecordError(
+                        "DUPLICATE_EXTERNAL_ID", f"Duplicate external id specified: {key}", [fdef.name]
+                    )
                 attributes = record.get("attributes")
-                if isinstance(attributes, dict) and attributes.get("type") and \
-                        str(attributes["type"]).lower() != obj.name.lower():
-                    raise RecordError("INVALID_TYPE", f"Record type {attributes['type']} does not match "
-                                      f"{obj.name}", [])
+                if (
+                    isinstance(attributes, dict)
+                    and attributes.get("type")
+                    and str(attributes["type"]).lower() != obj.name.lower()
+                ):
+                    raise RecordError(
+                        "INVALID_TYPE", f"Record type {attributes['type']} does not match {obj.name}", []
+                    )
                 plans.append(self._plan_upsert(obj.name, fdef.name, key, record))
             except RecordError as error:
                 plans.append(error)
         results = _commit(plans, all_or_none, with_id=False, records=records)
-        self.backend.ctx.stats.records_written("salesforce", endpoint_label(request),
-                                               sum(1 for r in results if r.get("success")))
+        self.backend.ctx.stats.records_written(
+            "salesforce", endpoint_label(request), sum(1 for r in results if r.get("success"))
+        )
         return json_response(results)
 
     def _plan_upsert(self, object_name: str, field_name: str, key: Any, record: dict[str, Any]) -> Plan:
         values = {k: v for k, v in record.items() if k not in ("attributes", "Id", "id")}
         matches = self.org.lookup_external(object_name, field_name, key)
         if len(matches) > 1:
-            raise RecordError("DUPLICATE_EXTERNAL_ID", f"{field_name}: more than one record found for external "
-                              f"id field: {matches}", [field_name])
+            raise RecordError(
+                "DUPLICATE_EXTERNAL_ID",
+                f"{field_name}: more than one record found for external id field: {matches}",
+                [field_name],
+            )
         if matches:
             record_id = matches[0]
             values = {k: v for k, v in values.items() if k.lower() != field_name.lower()}
@@ -234,7 +260,9 @@ class _Collections:
 
 def _records(body: Any) -> tuple[list[dict[str, Any]], bool]:
     if not isinstance(body, dict) or not isinstance(body.get("records"), list):
-        raise SalesforceError(400, "JSON_PARSER_ERROR", "The request body must be an object with a records list")
+        raise SalesforceError(
+            400, "JSON_PARSER_ERROR", "The request body must be an object with a records list"
+        )
     records = body["records"]
     if len(records) > MAX_RECORDS:
         raise too_many()
@@ -257,8 +285,9 @@ def _existing_id(org: Any, object_name: str, raw_id: str) -> str:
     return record_id
 
 
-def _commit(plans: list[Plan | RecordError], all_or_none: bool, with_id: bool,
-            records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _commit(
+    plans: list[Plan | RecordError], all_or_none: bool, with_id: bool, records: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """Per-record results in request order; nothing commits under allOrNone when anything failed."""
 
     def failure(error: RecordError, record: dict[str, Any]) -> dict[str, Any]:
@@ -269,8 +298,10 @@ def _commit(plans: list[Plan | RecordError], all_or_none: bool, with_id: bool,
         return result
 
     if all_or_none and any(isinstance(plan, RecordError) for plan in plans):
-        return [failure(plan if isinstance(plan, RecordError) else ROLLED_BACK, record)
-                for plan, record in zip(plans, records, strict=True)]
+        return [
+            failure(plan if isinstance(plan, RecordError) else ROLLED_BACK, record)
+            for plan, record in zip(plans, records, strict=True)
+        ]
     results = []
     for plan, record in zip(plans, records, strict=True):
         if isinstance(plan, RecordError):

@@ -17,8 +17,14 @@ from starlette.responses import Response
 class SalesforceError(Exception):
     """An error the API answers with a non-2xx status and Salesforce's JSON error array."""
 
-    def __init__(self, status: int, code: str, message: str, fields: list[str] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        fields: list[str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
@@ -52,8 +58,12 @@ class RecordError(Exception):
 
 
 def json_response(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(content), status_code=status, headers=headers,
-                    media_type="application/json;charset=UTF-8")
+    return Response(
+        orjson.dumps(content),
+        status_code=status,
+        headers=headers,
+        media_type="application/json;charset=UTF-8",
+    )
 
 
 def not_found() -> SalesforceError:
@@ -62,10 +72,12 @@ def not_found() -> SalesforceError:
 
 def invalid_type(name: str) -> SalesforceError:
     return SalesforceError(
-        400, "INVALID_TYPE",
+        400,
+        "INVALID_TYPE",
         f"sObject type '{name}' is not supported. If you are attempting to use a custom object, be sure to "
         "append the '__c' after the entity name. Please reference your WSDL or the describe call for the "
-        "appropriate names.")
+        "appropriate names.",
+    )
 
 
 def json_parser_error(detail: str) -> SalesforceError:

@@ -22,8 +22,15 @@ from sandbox.salesforce.errors import SalesforceError, json_parser_error, not_fo
 log = logging.getLogger("sandbox.salesforce")
 
 # Winter '24 (59.0) onwards; the sandbox serves these and refuses older or unknown ones with NOT_FOUND.
-API_VERSIONS = {"59.0": "Winter '24", "60.0": "Spring '24", "61.0": "Summer '24", "62.0": "Winter '25",
-                "63.0": "Spring '25", "64.0": "Summer '25", "65.0": "Winter '26"}
+API_VERSIONS = {
+    "59.0": "Winter '24",
+    "60.0": "Spring '24",
+    "61.0": "Summer '24",
+    "62.0": "Winter '25",
+    "63.0": "Spring '25",
+    "64.0": "Summer '25",
+    "65.0": "Winter '26",
+}
 DEFAULT_DAILY_LIMIT = 15_000  # a Developer Edition org's allocation
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -91,9 +98,11 @@ async def json_body(request: Request) -> Any:
 
 def unknown_exception() -> SalesforceError:
     error_id = f"{secrets.randbelow(10**9)}-{secrets.randbelow(10**6)} ({-secrets.randbelow(10**9)})"
-    return SalesforceError(500, "UNKNOWN_EXCEPTION",
-                           f"An unexpected error occurred. Please include this ErrorId if you contact support: "
-                           f"{error_id}")
+    return SalesforceError(
+        500,
+        "UNKNOWN_EXCEPTION",
+        f"An unexpected error occurred. Please include this ErrorId if you contact support: {error_id}",
+    )
 
 
 class Routes:

@@ -113,7 +113,11 @@ class Table:
     def range(self, lo: str | None, lo_inclusive: bool, hi: str | None, hi_inclusive: bool) -> Iterator[str]:
         """Ids whose SystemModstamp lies in the range, in (SystemModstamp, Id) order."""
         start = 0 if lo is None else (bisect_left if lo_inclusive else bisect_right)(self.stamps, lo)
-        end = len(self.stamps) if hi is None else (bisect_right if hi_inclusive else bisect_left)(self.stamps, hi)
+        end = (
+            len(self.stamps)
+            if hi is None
+            else (bisect_right if hi_inclusive else bisect_left)(self.stamps, hi)
+        )
         return iter(self.order[start:end])
 
 
@@ -125,8 +129,12 @@ def external_key(value: Any) -> str:
 class Org:
     """All records of the sandbox org, and the rules every write goes through."""
 
-    def __init__(self, now: Callable[[], datetime], username: str,
-                 schema: Callable[[], dict[str, ObjectDef]] = standard_objects) -> None:
+    def __init__(
+        self,
+        now: Callable[[], datetime],
+        username: str,
+        schema: Callable[[], dict[str, ObjectDef]] = standard_objects,
+    ) -> None:
         self.now = now
         self.username = username
         self.schema = schema
@@ -143,11 +151,24 @@ class Org:
             return
         self.tables["user"].counter = API_USER_NUMBER
         stamp = self.stamp()
-        self.load_rows("User", [{
-            "Id": self.api_user_id, "Username": self.username, "FirstName": "Integration",
-            "LastName": "User", "Email": self.username, "Alias": "integ", "IsActive": True,
-            "TimeZoneSidKey": "America/Los_Angeles", "CreatedDate": stamp, "LastModifiedDate": stamp,
-            "SystemModstamp": stamp}])
+        self.load_rows(
+            "User",
+            [
+                {
+                    "Id": self.api_user_id,
+                    "Username": self.username,
+                    "FirstName": "Integration",
+                    "LastName": "User",
+                    "Email": self.username,
+                    "Alias": "integ",
+                    "IsActive": True,
+                    "TimeZoneSidKey": "America/Los_Angeles",
+                    "CreatedDate": stamp,
+                    "LastModifiedDate": stamp,
+                    "SystemModstamp": stamp,
+                }
+            ],
+        )
 
     def object(self, name: str) -> ObjectDef | None:
         return self.objects.get(name.lower())
@@ -218,11 +239,13 @@ class Org:
                 continue
             fdef = obj.field(name)
             if fdef is None:
-                raise RecordError("INVALID_FIELD", f"No such column '{name}' on sobject of type {obj.name}",
-                                  [name])
+                raise RecordError(
+                    "INVALID_FIELD", f"No such column '{name}' on sobject of type {obj.name}", [name]
+                )
             if fdef.name == "Id":
-                raise RecordError("INVALID_FIELD_FOR_INSERT_UPDATE", "cannot specify Id in an insert call",
-                                  ["Id"])
+                raise RecordError(
+                    "INVALID_FIELD_FOR_INSERT_UPDATE", "cannot specify Id in an insert call", ["Id"]
+                )
             if not fdef.createable:
                 raise _not_writable(fdef, "create")
             coerced = self.coerce(obj, fdef, value)
@@ -235,8 +258,9 @@ class Org:
         if obj.name == "CampaignMember" and not (row.get("LeadId") or row.get("ContactId")):
             missing.append("LeadId or ContactId")
         if missing:
-            raise RecordError("REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]",
-                              missing)
+            raise RecordError(
+                "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]", missing
+            )
         if "OwnerId" in obj.fields and "OwnerId" not in row:
             row["OwnerId"] = self.api_user_id
         self._check_unique(obj, row, None)
@@ -248,8 +272,15 @@ class Org:
         self._check_unique(table.obj, row, None)
         record_id = record_id or self.new_id(object_name)
         stamp = self.stamp()
-        row.update(Id=record_id, IsDeleted=False, CreatedDate=stamp, CreatedById=self.api_user_id,
-                   LastModifiedDate=stamp, LastModifiedById=self.api_user_id, SystemModstamp=stamp)
+        row.update(
+            Id=record_id,
+            IsDeleted=False,
+            CreatedDate=stamp,
+            CreatedById=self.api_user_id,
+            LastModifiedDate=stamp,
+            LastModifiedById=self.api_user_id,
+            SystemModstamp=stamp,
+        )
         for fdef in table.obj.fields.values():
             if fdef.type == "boolean" and fdef.name not in row:
                 row[fdef.name] = fdef.default
@@ -264,10 +295,13 @@ class Org:
         normalized = normalize_id(record_id)
         row = table.rows.get(normalized or "")
         if normalized is None or row is None or not normalized.startswith(table.obj.key_prefix):
-            raise RecordError("INVALID_CROSS_REFERENCE_KEY" if normalized else "MALFORMED_ID",
-                              "invalid cross reference id" if normalized else
-                              f"{table.obj.label} ID: id value of incorrect type: {record_id}",
-                              [] if normalized else ["Id"])
+            raise RecordError(
+                "INVALID_CROSS_REFERENCE_KEY" if normalized else "MALFORMED_ID",
+                "invalid cross reference id"
+                if normalized
+                else f"{table.obj.label} ID: id value of incorrect type: {record_id}",
+                [] if normalized else ["Id"],
+            )
         if row.get("IsDeleted"):
             raise RecordError("ENTITY_IS_DELETED", "entity is deleted", [])
         return row
@@ -282,16 +316,18 @@ class Org:
                 continue
             fdef = obj.field(name)
             if fdef is None:
-                raise RecordError("INVALID_FIELD", f"No such column '{name}' on sobject of type {obj.name}",
-                                  [name])
+                raise RecordError(
+                    "INVALID_FIELD", f"No such column '{name}' on sobject of type {obj.name}", [name]
+                )
             if fdef.name == "Id":
                 continue
             if not fdef.updateable:
                 raise _not_writable(fdef, "update")
             coerced = self.coerce(obj, fdef, value)
             if coerced is None and (fdef.required or not fdef.nillable):
-                raise RecordError("REQUIRED_FIELD_MISSING", f"Required fields are missing: [{fdef.name}]",
-                                  [fdef.name])
+                raise RecordError(
+                    "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{fdef.name}]", [fdef.name]
+                )
             changes[fdef.name] = coerced
         self._check_unique(obj, {**row, **changes}, row["Id"])
         return changes
@@ -335,8 +371,11 @@ class Org:
                 continue
             others = [other for other in index.get(external_key(value), []) if other != own_id]
             if others:
-                raise RecordError("DUPLICATE_VALUE", f"duplicate value found: {name} duplicates value on record "
-                                  f"with id: {others[0]}", [])
+                raise RecordError(
+                    "DUPLICATE_VALUE",
+                    f"duplicate value found: {name} duplicates value on record with id: {others[0]}",
+                    [],
+                )
 
     # -- values ----------------------------------------------------------------------------------
     def coerce(self, obj: ObjectDef, fdef: FieldDef, value: Any) -> Any:
@@ -345,18 +384,25 @@ class Org:
         if value is None or (value == "" and kind != "boolean"):
             return None
         if kind in STRING_TYPES or kind == "textarea":
-            if isinstance(value, bool) or isinstance(value, dict | list):
+            if isinstance(value, (bool, dict | list)):
                 raise _parse_error(value, "String")
             text = str(value)
             if fdef.length and len(text) > fdef.length:
-                raise RecordError("STRING_TOO_LONG", f"{fdef.label}: data value too large: {text[:80]} "
-                                  f"(max length={fdef.length})", [fdef.name])
+                raise RecordError(
+                    "STRING_TOO_LONG",
+                    f"{fdef.label}: data value too large: {text[:80]} (max length={fdef.length})",
+                    [fdef.name],
+                )
             if kind == "email" and not _EMAIL.match(text):
-                raise RecordError("INVALID_EMAIL_ADDRESS", f"{fdef.label}: invalid email address: {text}",
-                                  [fdef.name])
+                raise RecordError(
+                    "INVALID_EMAIL_ADDRESS", f"{fdef.label}: invalid email address: {text}", [fdef.name]
+                )
             if kind == "picklist" and fdef.restricted and text not in fdef.picklist:
-                raise RecordError("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-                                  f"{fdef.label}: bad value for restricted picklist field: {text}", [fdef.name])
+                raise RecordError(
+                    "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                    f"{fdef.label}: bad value for restricted picklist field: {text}",
+                    [fdef.name],
+                )
             return text
         if kind == "boolean":
             if isinstance(value, bool):
@@ -401,8 +447,11 @@ class Org:
             record_id = normalize_id(str(value))
             target = self.by_prefix.get((record_id or "")[:3])
             if record_id is None or target is None or target.obj.name not in fdef.reference_to:
-                raise RecordError("MALFORMED_ID" if record_id is None else "FIELD_INTEGRITY_EXCEPTION",
-                                  f"{fdef.label}: id value of incorrect type: {value}", [fdef.name])
+                raise RecordError(
+                    "MALFORMED_ID" if record_id is None else "FIELD_INTEGRITY_EXCEPTION",
+                    f"{fdef.label}: id value of incorrect type: {value}",
+                    [fdef.name],
+                )
             found = target.rows.get(record_id)
             if found is None or found.get("IsDeleted"):
                 raise RecordError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [fdef.name])
@@ -454,8 +503,10 @@ class Org:
     def snapshot(self) -> dict[str, Any]:
         return {
             "custom_fields": [{"object": name, **asdict(fdef)} for name, fdef in self.custom_fields],
-            "tables": {table.obj.name: {"counter": table.counter, "rows": list(table.rows.values())}
-                       for table in self.tables.values()},
+            "tables": {
+                table.obj.name: {"counter": table.counter, "rows": list(table.rows.values())}
+                for table in self.tables.values()
+            },
         }
 
     def restore(self, data: dict[str, Any]) -> None:
@@ -476,13 +527,19 @@ class Org:
 
 
 def _not_writable(fdef: FieldDef, action: str) -> RecordError:
-    return RecordError("INVALID_FIELD_FOR_INSERT_UPDATE",
-                       f"Unable to create/update fields: {fdef.name}. Please check the security settings of "
-                       "this field and verify that it is read/write for your profile or permission set.",
-                       [fdef.name])
+    return RecordError(
+        "INVALID_FIELD_FOR_INSERT_UPDATE",
+        f"Unable to create/update fields: {fdef.name}. Please check the security settings of "
+        "this field and verify that it is read/write for your profile or permission set.",
+        [fdef.name],
+    )
 
 
 def _parse_error(value: Any, java_type: str) -> RecordError:
     shown = "VALUE_STRING" if isinstance(value, str) else type(value).__name__.upper()
-    return RecordError("JSON_PARSER_ERROR", f"Cannot deserialize instance of {java_type} from {shown} value "
-                       f"{value} or request may be missing a required field", [])
+    return RecordError(
+        "JSON_PARSER_ERROR",
+        f"Cannot deserialize instance of {java_type} from {shown} value "
+        f"{value} or request may be missing a required field",
+        [],
+    )

@@ -35,8 +35,17 @@ Row = dict[str, Any]
 Getter = Callable[[Row], Any]
 Predicate = Callable[[Row], bool]
 
-_TYPE_NAMES = {"int": "integer", "double": "double", "currency": "currency", "percent": "percent",
-               "date": "date", "datetime": "dateTime", "boolean": "boolean", "id": "id", "reference": "id"}
+_TYPE_NAMES = {
+    "int": "integer",
+    "double": "double",
+    "currency": "currency",
+    "percent": "percent",
+    "date": "date",
+    "datetime": "dateTime",
+    "boolean": "boolean",
+    "id": "id",
+    "reference": "id",
+}
 
 
 @dataclass(slots=True)
@@ -74,10 +83,14 @@ def compile_query(org: Org, query: Query, now: datetime) -> Compiled:
     """A query checked against the org's schema, ready to run; SoqlError when Salesforce would refuse it."""
     obj = org.object(query.object_name)
     if obj is None:
-        raise SoqlError("INVALID_TYPE", f"sObject type '{query.object_name}' is not supported. If you are "
-                        "attempting to use a custom object, be sure to append the '__c' after the entity name. "
-                        "Please reference your WSDL or the describe call for the appropriate names.",
-                        query.text, query.object_pos)
+        raise SoqlError(
+            "INVALID_TYPE",
+            f"sObject type '{query.object_name}' is not supported. If you are "
+            "attempting to use a custom object, be sure to append the '__c' after the entity name. "
+            "Please reference your WSDL or the describe call for the appropriate names.",
+            query.text,
+            query.object_pos,
+        )
     resolver = _Resolver(org, obj, query.text)
     select = [resolver.resolve(path) for path in query.fields]
     seen: set[str] = set()
@@ -100,18 +113,32 @@ def compile_query(org: Org, query: Query, now: datetime) -> Compiled:
     for item in query.order_by:
         resolved = resolver.resolve(item.path)
         if resolved.fdef is not None and not resolved.fdef.filterable:
-            raise SoqlError("INVALID_FIELD", f"field '{resolved.fdef.name}' can not be sorted in a query call",
-                            query.text, item.path.pos)
+            raise SoqlError(
+                "INVALID_FIELD",
+                f"field '{resolved.fdef.name}' can not be sorted in a query call",
+                query.text,
+                item.path.pos,
+            )
         nulls_first = (not item.descending) if item.nulls_first is None else item.nulls_first
         order.append((_sort_key(resolved), item.descending, nulls_first))
-    ordered_by_stamp = [item for item in query.order_by if not item.descending
-                        and [p.lower() for p in item.path.parts] in (["systemmodstamp"], ["id"])]
-    index_ordered = (len(ordered_by_stamp) == len(query.order_by) and bool(query.order_by)
-                     and query.order_by[0].path.parts[-1].lower() == "systemmodstamp"
-                     and len(query.order_by[0].path.parts) == 1
-                     and all(item.nulls_first is not False or item.path.parts[-1].lower() == "systemmodstamp"
-                             for item in query.order_by))
-    return Compiled(query, obj, select, shape, predicate, order, _index_bounds(query.where, now), index_ordered)
+    ordered_by_stamp = [
+        item
+        for item in query.order_by
+        if not item.descending and [p.lower() for p in item.path.parts] in (["systemmodstamp"], ["id"])
+    ]
+    index_ordered = (
+        len(ordered_by_stamp) == len(query.order_by)
+        and bool(query.order_by)
+        and query.order_by[0].path.parts[-1].lower() == "systemmodstamp"
+        and len(query.order_by[0].path.parts) == 1
+        and all(
+            item.nulls_first is not False or item.path.parts[-1].lower() == "systemmodstamp"
+            for item in query.order_by
+        )
+    )
+    return Compiled(
+        query, obj, select, shape, predicate, order, _index_bounds(query.where, now), index_ordered
+    )
 
 
 def execute(org: Org, compiled: Compiled, include_deleted: bool) -> list[Row]:
@@ -178,8 +205,9 @@ class Renderer:
                 self.fields.append((key, None, child))
 
     def render(self, row: Row) -> dict[str, Any]:
-        out: dict[str, Any] = {"attributes": {"type": self.type_name,
-                                              "url": self.prefix + self.type_name + "/" + row["Id"]}}
+        out: dict[str, Any] = {
+            "attributes": {"type": self.type_name, "url": self.prefix + self.type_name + "/" + row["Id"]}
+        }
         for key, null, node in self.fields:
             if node is None:
                 value = row.get(key)
@@ -192,7 +220,9 @@ class Renderer:
 
     def _render_parent(self, row: Row, table: Table, node: _Node) -> dict[str, Any]:
         obj = table.obj
-        out: dict[str, Any] = {"attributes": {"type": obj.name, "url": self.prefix + obj.name + "/" + row["Id"]}}
+        out: dict[str, Any] = {
+            "attributes": {"type": obj.name, "url": self.prefix + obj.name + "/" + row["Id"]}
+        }
         for key, child in node.children.items():
             if isinstance(child, str):
                 fdef = obj.field(child)
@@ -235,33 +265,53 @@ class _Resolver:
         if obj is None:  # polymorphic: Who.Name, What.Type...
             matches = [name for name in NAME_OBJECT_FIELDS if name.lower() == last.lower()]
             if not matches:
-                raise SoqlError("INVALID_FIELD", f"No such column '{last}' on entity 'Name'. If you are attempting "
-                                "to use a custom field, be sure to append the '__c' after the custom field name. "
-                                "Please reference your WSDL or the describe call for the appropriate names.",
-                                self.text, path.pos)
+                raise SoqlError(
+                    "INVALID_FIELD",
+                    f"No such column '{last}' on entity 'Name'. If you are attempting "
+                    "to use a custom field, be sure to append the '__c' after the custom field name. "
+                    "Please reference your WSDL or the describe call for the appropriate names.",
+                    self.text,
+                    path.pos,
+                )
             name = matches[0]
             canonical.append(name)
-            return Resolved(canonical, None, "id" if name == "Id" else "string",
-                            self._getter(refs, name, polymorphic=True), refs)
+            return Resolved(
+                canonical,
+                None,
+                "id" if name == "Id" else "string",
+                self._getter(refs, name, polymorphic=True),
+                refs,
+            )
         fdef = obj.field(last)
         if fdef is None:
-            raise SoqlError("INVALID_FIELD", f"No such column '{last}' on entity '{obj.name}'. If you are "
-                            "attempting to use a custom field, be sure to append the '__c' after the custom field "
-                            "name. Please reference your WSDL or the describe call for the appropriate names.",
-                            self.text, path.pos)
+            raise SoqlError(
+                "INVALID_FIELD",
+                f"No such column '{last}' on entity '{obj.name}'. If you are "
+                "attempting to use a custom field, be sure to append the '__c' after the custom field "
+                "name. Please reference your WSDL or the describe call for the appropriate names.",
+                self.text,
+                path.pos,
+            )
         canonical.append(fdef.name)
         default = fdef.default if fdef.type == "boolean" else None
         return Resolved(canonical, fdef, fdef.type, self._getter(refs, fdef.name, default=default), refs)
 
     def _bad_relationship(self, part: str, path: FieldPath) -> None:
-        raise SoqlError("INVALID_FIELD", f"Didn't understand relationship '{part}' in field path. If you are "
-                        "attempting to use a custom relationship, be sure to append the '__r' after the custom "
-                        "relationship name. Please reference your WSDL or the describe call for the appropriate "
-                        "names.", self.text, path.pos)
+        raise SoqlError(
+            "INVALID_FIELD",
+            f"Didn't understand relationship '{part}' in field path. If you are "
+            "attempting to use a custom relationship, be sure to append the '__r' after the custom "
+            "relationship name. Please reference your WSDL or the describe call for the appropriate "
+            "names.",
+            self.text,
+            path.pos,
+        )
 
     def _getter(self, refs: list[str], name: str, default: Any = None, polymorphic: bool = False) -> Getter:
         if not refs:
-            return (lambda row: row.get(name, default)) if default is not None else (lambda row: row.get(name))
+            return (
+                (lambda row: row.get(name, default)) if default is not None else (lambda row: row.get(name))
+            )
         find = self.org.find
 
         def getter(row: Row) -> Any:
@@ -306,8 +356,12 @@ class _Filter:
     def _field(self, path: FieldPath) -> Resolved:
         resolved = self.resolver.resolve(path)
         if resolved.fdef is not None and not resolved.fdef.filterable:
-            raise SoqlError("INVALID_FIELD", f"field '{resolved.fdef.name}' can not be filtered in a query call",
-                            self.text, path.pos)
+            raise SoqlError(
+                "INVALID_FIELD",
+                f"field '{resolved.fdef.name}' can not be filtered in a query call",
+                self.text,
+                path.pos,
+            )
         return resolved
 
     def in_list(self, node: InList) -> Predicate:
@@ -332,7 +386,9 @@ class _Filter:
         op = node.op
         if op == "LIKE":
             if resolved.type not in STRING_TYPES and resolved.type != "textarea":
-                self._error(node.path, f"invalid operator on {_TYPE_NAMES.get(resolved.type, resolved.type)} field")
+                self._error(
+                    node.path, f"invalid operator on {_TYPE_NAMES.get(resolved.type, resolved.type)} field"
+                )
             if node.value.kind != "string":
                 self._type_error(resolved, node.value)
             pattern = _like_regex(node.value.value)
@@ -353,8 +409,12 @@ class _Filter:
             return lambda row: (value := getter(row)) is not None and norm(value) == literal
         if op == "!=":
             return lambda row: (value := getter(row)) is None or norm(value) != literal
-        compare = {"<": lambda a, b: a < b, ">": lambda a, b: a > b, "<=": lambda a, b: a <= b,
-                   ">=": lambda a, b: a >= b}[op]
+        compare = {
+            "<": lambda a, b: a < b,
+            ">": lambda a, b: a > b,
+            "<=": lambda a, b: a <= b,
+            ">=": lambda a, b: a >= b,
+        }[op]
         return lambda row: (value := getter(row)) is not None and compare(norm(value), literal)
 
     def literal(self, resolved: Resolved, value: Value) -> Any:
@@ -372,8 +432,9 @@ class _Filter:
                 self._type_error(resolved, value)
             record_id = normalize_id(value.value)
             if record_id is None:
-                raise SoqlError("INVALID_QUERY_FILTER_OPERATOR", f"invalid ID field: {value.value}", self.text,
-                                value.pos)
+                raise SoqlError(
+                    "INVALID_QUERY_FILTER_OPERATOR", f"invalid ID field: {value.value}", self.text, value.pos
+                )
             return record_id
         if kind == "boolean":
             if value.kind != "boolean":
@@ -403,12 +464,16 @@ class _Filter:
     def _type_error(self, resolved: Resolved, value: Value) -> None:
         name = ".".join(resolved.path)
         if resolved.type in STRING_TYPES or resolved.type == "textarea":
-            detail = f"value of filter criterion for field '{name}' must be of type string and should be enclosed " \
-                     "in quotes"
+            detail = (
+                f"value of filter criterion for field '{name}' must be of type string and should be enclosed "
+                "in quotes"
+            )
         else:
             quoted = "should not be enclosed in quotes"
-            detail = f"value of filter criterion for field '{name}' must be of type " \
-                     f"{_TYPE_NAMES.get(resolved.type, resolved.type)} and {quoted}"
+            detail = (
+                f"value of filter criterion for field '{name}' must be of type "
+                f"{_TYPE_NAMES.get(resolved.type, resolved.type)} and {quoted}"
+            )
         raise SoqlError("INVALID_FIELD", detail, self.text, value.pos)
 
     def _error(self, path: FieldPath, detail: str) -> None:
@@ -464,16 +529,21 @@ def _date_literal_range(literal: tuple[str, int | None], today: date) -> tuple[d
     month_start = _month_start(today, 0)
     year_start = date(today.year, 1, 1)
     ranges: dict[str, tuple[date, date]] = {
-        "TODAY": (today, today + day), "YESTERDAY": (today - day, today),
+        "TODAY": (today, today + day),
+        "YESTERDAY": (today - day, today),
         "TOMORROW": (today + day, today + 2 * day),
-        "LAST_N_DAYS": (today - n * day, today + day), "NEXT_N_DAYS": (today + day, today + (n + 1) * day),
+        "LAST_N_DAYS": (today - n * day, today + day),
+        "NEXT_N_DAYS": (today + day, today + (n + 1) * day),
         "N_DAYS_AGO": (today - n * day, today - (n - 1) * day),
-        "LAST_90_DAYS": (today - 90 * day, today + day), "NEXT_90_DAYS": (today + day, today + 91 * day),
-        "THIS_WEEK": (week_start, week_start + 7 * day), "LAST_WEEK": (week_start - 7 * day, week_start),
+        "LAST_90_DAYS": (today - 90 * day, today + day),
+        "NEXT_90_DAYS": (today + day, today + 91 * day),
+        "THIS_WEEK": (week_start, week_start + 7 * day),
+        "LAST_WEEK": (week_start - 7 * day, week_start),
         "NEXT_WEEK": (week_start + 7 * day, week_start + 14 * day),
         "LAST_N_WEEKS": (week_start - 7 * n * day, week_start),
         "NEXT_N_WEEKS": (week_start + 7 * day, week_start + 7 * (n + 1) * day),
-        "THIS_MONTH": (month_start, _month_start(today, 1)), "LAST_MONTH": (_month_start(today, -1), month_start),
+        "THIS_MONTH": (month_start, _month_start(today, 1)),
+        "LAST_MONTH": (_month_start(today, -1), month_start),
         "NEXT_MONTH": (_month_start(today, 1), _month_start(today, 2)),
         "LAST_N_MONTHS": (_month_start(today, -n), month_start),
         "NEXT_N_MONTHS": (_month_start(today, 1), _month_start(today, n + 1)),
@@ -503,13 +573,23 @@ def _index_bounds(where: Condition | None, now: datetime) -> tuple[str | None, b
             if parsed is None:
                 continue
             stamp = sf_datetime(parsed, milliseconds=True)
-            bounds = {">": ((stamp, False), None), ">=": ((stamp, True), None), "<": (None, (stamp, False)),
-                      "<=": (None, (stamp, True)), "=": ((stamp, True), (stamp, True))}
+            bounds = {
+                ">": ((stamp, False), None),
+                ">=": ((stamp, True), None),
+                "<": (None, (stamp, False)),
+                "<=": (None, (stamp, True)),
+                "=": ((stamp, True), (stamp, True)),
+            }
         elif value.kind == "date_literal":
             first, after = _date_literal_range(value.value, now.date())
             start, end = f"{first.isoformat()}T00:00:00.000+0000", f"{after.isoformat()}T00:00:00.000+0000"
-            bounds = {">": ((end, True), None), ">=": ((start, True), None), "<": (None, (start, False)),
-                      "<=": (None, (end, False)), "=": ((start, True), (end, False))}
+            bounds = {
+                ">": ((end, True), None),
+                ">=": ((start, True), None),
+                "<": (None, (start, False)),
+                "<=": (None, (end, False)),
+                "=": ((start, True), (end, False)),
+            }
         else:
             continue
         new_lo, new_hi = bounds.get(item.op, (None, None))

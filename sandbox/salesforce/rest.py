@@ -99,17 +99,58 @@ class _Rest:
 
     # -- discovery and login -----------------------------------------------------------------------
     async def versions(self, request: Request) -> Response:
-        return json_response([{"label": label, "url": f"/services/data/v{version}", "version": version}
-                              for version, label in API_VERSIONS.items()])
+        return json_response(
+            [
+                {"label": label, "url": f"/services/data/v{version}", "version": version}
+                for version, label in API_VERSIONS.items()
+            ]
+        )
 
     async def resources(self, request: Request) -> Response:
         base = f"/services/data/v{version_of(request)}"
-        names = ("tooling", "metadata", "eclair", "folders", "prechatForms", "contact-tracing", "jsonxform",
-                 "chatter", "tabs", "appMenu", "quickActions", "queryAll", "commerce", "wave", "iot",
-                 "analytics", "search", "identity", "composite", "parameterizedSearch", "fingerprint",
-                 "theme", "nouns", "domino", "event", "serviceTemplates", "recent", "connect", "licensing",
-                 "limits", "process", "async-queries", "query", "match", "emailConnect", "compactLayouts",
-                 "knowledgeManagement", "sobjects", "actions", "support", "jobs")
+        names = (
+            "tooling",
+            "metadata",
+            "eclair",
+            "folders",
+            "prechatForms",
+            "contact-tracing",
+            "jsonxform",
+            "chatter",
+            "tabs",
+            "appMenu",
+            "quickActions",
+            "queryAll",
+            "commerce",
+            "wave",
+            "iot",
+            "analytics",
+            "search",
+            "identity",
+            "composite",
+            "parameterizedSearch",
+            "fingerprint",
+            "theme",
+            "nouns",
+            "domino",
+            "event",
+            "serviceTemplates",
+            "recent",
+            "connect",
+            "licensing",
+            "limits",
+            "process",
+            "async-queries",
+            "query",
+            "match",
+            "emailConnect",
+            "compactLayouts",
+            "knowledgeManagement",
+            "sobjects",
+            "actions",
+            "support",
+            "jobs",
+        )
         return json_response({name: f"{base}/{name}" for name in names})
 
     async def token(self, request: Request) -> Response:
@@ -122,17 +163,29 @@ class _Rest:
         elif grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
             ok = _jwt_subject(fields.get("assertion", ""), self.ctx.now()) == credentials["username"]
         else:
-            return json_response({"error": "unsupported_grant_type", "error_description": "grant type not supported"},
-                                 400)
+            return json_response(
+                {"error": "unsupported_grant_type", "error_description": "grant type not supported"}, 400
+            )
         if not ok:
-            return json_response({"error": "invalid_grant", "error_description": "authentication failure"}, 400)
+            return json_response(
+                {"error": "invalid_grant", "error_description": "authentication failure"}, 400
+            )
         token = self.ctx.sessions.issue("salesforce")
         issued_at = str(int(time.time() * 1000))
         identity = f"https://login.salesforce.com/id/00DDn00000000001EAA/{self.org.api_user_id}"
-        signature = base64.b64encode(hmac.new(token.encode(), (identity + issued_at).encode(),
-                                              hashlib.sha256).digest()).decode()
-        return json_response({"access_token": token, "instance_url": self.ctx.base_url, "id": identity,
-                              "token_type": "Bearer", "issued_at": issued_at, "signature": signature})
+        signature = base64.b64encode(
+            hmac.new(token.encode(), (identity + issued_at).encode(), hashlib.sha256).digest()
+        ).decode()
+        return json_response(
+            {
+                "access_token": token,
+                "instance_url": self.ctx.base_url,
+                "id": identity,
+                "token_type": "Bearer",
+                "issued_at": issued_at,
+                "signature": signature,
+            }
+        )
 
     async def limits(self, request: Request) -> Response:
         usage = self.backend.usage
@@ -140,14 +193,22 @@ class _Rest:
         def pair(maximum: int, remaining: int | None = None) -> dict[str, int]:
             return {"Max": maximum, "Remaining": maximum if remaining is None else remaining}
 
-        return json_response({
-            "DailyApiRequests": pair(usage.limit, usage.remaining),
-            "DailyAsyncApexExecutions": pair(250000), "DailyBulkApiBatches": pair(15000),
-            "DailyBulkV2QueryFileStorageMB": pair(976562), "DailyBulkV2QueryJobs": pair(10000),
-            "DailyStreamingApiEvents": pair(10000), "DataStorageMB": pair(1073),
-            "FileStorageMB": pair(1073), "SingleEmail": pair(15), "MassEmail": pair(10),
-            "ConcurrentSyncReportRuns": pair(20), "HourlyODataCallout": pair(1000),
-        })
+        return json_response(
+            {
+                "DailyApiRequests": pair(usage.limit, usage.remaining),
+                "DailyAsyncApexExecutions": pair(250000),
+                "DailyBulkApiBatches": pair(15000),
+                "DailyBulkV2QueryFileStorageMB": pair(976562),
+                "DailyBulkV2QueryJobs": pair(10000),
+                "DailyStreamingApiEvents": pair(10000),
+                "DataStorageMB": pair(1073),
+                "FileStorageMB": pair(1073),
+                "SingleEmail": pair(15),
+                "MassEmail": pair(10),
+                "ConcurrentSyncReportRuns": pair(20),
+                "HourlyODataCallout": pair(1000),
+            }
+        )
 
     # -- query ---------------------------------------------------------------------------------------
     async def query(self, request: Request) -> Response:
@@ -170,8 +231,9 @@ class _Rest:
         if compiled.query.count_only:
             return json_response({"totalSize": len(rows), "done": True, "records": []})
         renderer = Renderer(self.org, compiled, version)
-        cursor = Cursor(rows, renderer, _batch_size(request), version,
-                        "queryAll" if include_deleted else "query", now)
+        cursor = Cursor(
+            rows, renderer, _batch_size(request), version, "queryAll" if include_deleted else "query", now
+        )
         return self._page(request, cursor, None, 0)
 
     async def query_more(self, request: Request) -> Response:
@@ -186,7 +248,7 @@ class _Rest:
         return self._page(request, cursor, locator, int(offset_text))
 
     def _page(self, request: Request, cursor: Cursor, locator: str | None, offset: int) -> Response:
-        page = cursor.rows[offset: offset + cursor.batch]
+        page = cursor.rows[offset : offset + cursor.batch]
         render = cursor.renderer.render
         body: dict[str, Any] = {"totalSize": len(cursor.rows), "done": True, "records": []}
         end = offset + len(page)
@@ -209,8 +271,13 @@ class _Rest:
 
     async def global_describe(self, request: Request) -> Response:
         version = version_of(request)
-        return json_response({"encoding": "UTF-8", "maxBatchSize": 200,
-                              "sobjects": [obj.describe_summary(version) for obj in self.org.objects.values()]})
+        return json_response(
+            {
+                "encoding": "UTF-8",
+                "maxBatchSize": 200,
+                "sobjects": [obj.describe_summary(version) for obj in self.org.objects.values()],
+            }
+        )
 
     async def describe(self, request: Request) -> Response:
         obj = self._object(request)
@@ -219,11 +286,16 @@ class _Rest:
     async def sobject_root(self, request: Request) -> Response:
         obj = self._object(request)
         if request.method == "GET":
-            return json_response({"objectDescribe": obj.describe_summary(version_of(request)), "recentItems": []})
+            return json_response(
+                {"objectDescribe": obj.describe_summary(version_of(request)), "recentItems": []}
+            )
         body = await json_body(request)
         if not isinstance(body, dict):
-            raise SalesforceError(400, "JSON_PARSER_ERROR", "Cannot deserialize instance of "
-                                  f"{obj.name} from {type(body).__name__.upper()} value")
+            raise SalesforceError(
+                400,
+                "JSON_PARSER_ERROR",
+                f"Cannot deserialize instance of {obj.name} from {type(body).__name__.upper()} value",
+            )
         record_id = self.backend.create_one(obj.name, body, endpoint_label(request))
         return json_response({"id": record_id, "success": True, "errors": []}, 201)
 
@@ -235,11 +307,17 @@ class _Rest:
             row = self._row(obj, raw_id)
             fields = request.query_params.get("fields")
             self.ctx.stats.records_read("salesforce", endpoint_label(request), 1)
-            return json_response(self.backend.render_record(obj, row, version_of(request),
-                                                            fields.split(",") if fields else None))
+            return json_response(
+                self.backend.render_record(
+                    obj, row, version_of(request), fields.split(",") if fields else None
+                )
+            )
         record_id = normalize_id(raw_id)
-        if record_id is None or not record_id.startswith(obj.key_prefix) or \
-                self.org.table(obj.name).rows.get(record_id) is None:
+        if (
+            record_id is None
+            or not record_id.startswith(obj.key_prefix)
+            or self.org.table(obj.name).rows.get(record_id) is None
+        ):
             raise not_found()
         if request.method == "DELETE":
             try:
@@ -250,7 +328,9 @@ class _Rest:
             return Response(status_code=204)
         body = await json_body(request)
         if not isinstance(body, dict):
-            raise SalesforceError(400, "JSON_PARSER_ERROR", "Cannot deserialize the record: expected an object")
+            raise SalesforceError(
+                400, "JSON_PARSER_ERROR", "Cannot deserialize the record: expected an object"
+            )
         self.backend.update_one(obj.name, record_id, body, endpoint_label(request))
         return Response(status_code=204)
 
@@ -267,8 +347,11 @@ class _Rest:
         value = request.path_params["value"]
         fdef = obj.field(field_name)
         if fdef is None or not (fdef.external_id or fdef.name == "Id"):
-            raise SalesforceError(404, "NOT_FOUND",
-                                  f"Provided external ID field does not exist or is not accessible: {field_name}")
+            raise SalesforceError(
+                404,
+                "NOT_FOUND",
+                f"Provided external ID field does not exist or is not accessible: {field_name}",
+            )
         version = version_of(request)
         matches = self.org.lookup_external(obj.name, fdef.name, value)
         if len(matches) > 1:
@@ -277,11 +360,14 @@ class _Rest:
             if not matches:
                 raise not_found()
             self.ctx.stats.records_read("salesforce", endpoint_label(request), 1)
-            return json_response(self.backend.render_record(obj, self.org.table(obj.name).rows[matches[0]],
-                                                            version, None))
+            return json_response(
+                self.backend.render_record(obj, self.org.table(obj.name).rows[matches[0]], version, None)
+            )
         body = await json_body(request)
         if not isinstance(body, dict):
-            raise SalesforceError(400, "JSON_PARSER_ERROR", "Cannot deserialize the record: expected an object")
+            raise SalesforceError(
+                400, "JSON_PARSER_ERROR", "Cannot deserialize the record: expected an object"
+            )
         if matches:
             self.backend.update_one(obj.name, matches[0], body, endpoint_label(request))
             return json_response({"id": matches[0], "success": True, "errors": [], "created": False}, 200)

@@ -38,7 +38,7 @@ class SoqlError(Exception):
         line_start = before.rfind("\n") + 1
         column = self.pos - line_start + 1
         line_end = self.text.find("\n", self.pos)
-        line = self.text[line_start: None if line_end < 0 else line_end]
+        line = self.text[line_start : None if line_end < 0 else line_end]
         return f"\n{line}\n{' ' * (column - 1)}^\nERROR at Row:{row}:Column:{column}\n{self.detail}"
 
 
@@ -116,7 +116,8 @@ class Query:
     offset: int | None = None
 
 
-_TOKEN = re.compile(r"""
+_TOKEN = re.compile(
+    r"""
     (?P<ws>\s+)
   | (?P<datetime>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,3})?(?:Z|[+-]\d{2}:?\d{2}))
   | (?P<date>\d{4}-\d{2}-\d{2})(?![\dT])
@@ -124,22 +125,81 @@ _TOKEN = re.compile(r"""
   | (?P<ident>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)
   | (?P<op>!=|<>|<=|>=|=|<|>)
   | (?P<punct>[(),:])
-""", re.VERBOSE)
+""",
+    re.VERBOSE,
+)
 
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", '"': '"', "'": "'", "\\": "\\"}
 # \% and \_ keep their backslash: they only mean something inside a LIKE pattern.
 _LIKE_ESCAPES = {"%": "\\%", "_": "\\_"}
 
-RESERVED = {"SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "IN", "LIKE", "NULL", "TRUE", "FALSE", "ORDER",
-            "BY", "ASC", "DESC", "NULLS", "FIRST", "LAST", "LIMIT", "OFFSET", "GROUP", "HAVING", "WITH",
-            "FOR", "TYPEOF", "USING", "INCLUDES", "EXCLUDES", "ROLLUP", "CUBE", "UPDATE", "VIEW",
-            "REFERENCE", "END", "WHEN", "THEN", "ELSE"}
+RESERVED = {
+    "SELECT",
+    "FROM",
+    "WHERE",
+    "AND",
+    "OR",
+    "NOT",
+    "IN",
+    "LIKE",
+    "NULL",
+    "TRUE",
+    "FALSE",
+    "ORDER",
+    "BY",
+    "ASC",
+    "DESC",
+    "NULLS",
+    "FIRST",
+    "LAST",
+    "LIMIT",
+    "OFFSET",
+    "GROUP",
+    "HAVING",
+    "WITH",
+    "FOR",
+    "TYPEOF",
+    "USING",
+    "INCLUDES",
+    "EXCLUDES",
+    "ROLLUP",
+    "CUBE",
+    "UPDATE",
+    "VIEW",
+    "REFERENCE",
+    "END",
+    "WHEN",
+    "THEN",
+    "ELSE",
+}
 
-DATE_LITERALS = {"TODAY", "YESTERDAY", "TOMORROW", "LAST_WEEK", "THIS_WEEK", "NEXT_WEEK", "LAST_MONTH",
-                 "THIS_MONTH", "NEXT_MONTH", "LAST_90_DAYS", "NEXT_90_DAYS", "THIS_YEAR", "LAST_YEAR",
-                 "NEXT_YEAR"}
-DATE_LITERALS_N = {"LAST_N_DAYS", "NEXT_N_DAYS", "N_DAYS_AGO", "LAST_N_WEEKS", "NEXT_N_WEEKS",
-                   "LAST_N_MONTHS", "NEXT_N_MONTHS", "LAST_N_YEARS", "NEXT_N_YEARS"}
+DATE_LITERALS = {
+    "TODAY",
+    "YESTERDAY",
+    "TOMORROW",
+    "LAST_WEEK",
+    "THIS_WEEK",
+    "NEXT_WEEK",
+    "LAST_MONTH",
+    "THIS_MONTH",
+    "NEXT_MONTH",
+    "LAST_90_DAYS",
+    "NEXT_90_DAYS",
+    "THIS_YEAR",
+    "LAST_YEAR",
+    "NEXT_YEAR",
+}
+DATE_LITERALS_N = {
+    "LAST_N_DAYS",
+    "NEXT_N_DAYS",
+    "N_DAYS_AGO",
+    "LAST_N_WEEKS",
+    "NEXT_N_WEEKS",
+    "LAST_N_MONTHS",
+    "NEXT_N_MONTHS",
+    "LAST_N_YEARS",
+    "NEXT_N_YEARS",
+}
 
 
 def tokenize(text: str) -> list[Token]:
@@ -154,8 +214,9 @@ def tokenize(text: str) -> list[Token]:
             continue
         match = _TOKEN.match(text, pos)
         if match is None:
-            raise SoqlError("MALFORMED_QUERY", f"line 1:{pos} no viable alternative at character '{char}'",
-                            text, pos)
+            raise SoqlError(
+                "MALFORMED_QUERY", f"line 1:{pos} no viable alternative at character '{char}'", text, pos
+            )
         kind = match.lastgroup or ""
         if kind != "ws":
             tokens.append(Token(kind, match.group(), pos))
@@ -178,15 +239,22 @@ def _string_token(text: str, start: int) -> Token:
             elif escaped in _LIKE_ESCAPES:
                 out.append(_LIKE_ESCAPES[escaped])
             else:
-                raise SoqlError("MALFORMED_QUERY", f"Invalid string literal '{text[start:pos + 2]}'. "
-                                "Illegal character sequence '\\" + escaped + "' in string literal.", text, start)
+                raise SoqlError(
+                    "MALFORMED_QUERY",
+                    f"Invalid string literal '{text[start : pos + 2]}'. "
+                    "Illegal character sequence '\\" + escaped + "' in string literal.",
+                    text,
+                    start,
+                )
             pos += 2
             continue
         if char == "'":
-            return Token("string", text[start:pos + 1], start, ("".join(out), pos + 1))
+            return Token("string", text[start : pos + 1], start, ("".join(out), pos + 1))
         out.append(char)
         pos += 1
-    raise SoqlError("MALFORMED_QUERY", f"line 1:{start} mismatched character '<EOF>' expecting '''", text, start)
+    raise SoqlError(
+        "MALFORMED_QUERY", f"line 1:{start} mismatched character '<EOF>' expecting '''", text, start
+    )
 
 
 def parse(text: str) -> Query:
@@ -235,12 +303,20 @@ class _Parser:
 
     def unexpected(self, token: Token | None = None) -> None:
         token = token or self.tok
-        raise SoqlError("MALFORMED_QUERY", f"unexpected token: '{token.text}'" if token.kind == "eof"
-                        else f"unexpected token: {token.text}", self.text, token.pos)
+        raise SoqlError(
+            "MALFORMED_QUERY",
+            f"unexpected token: '{token.text}'" if token.kind == "eof" else f"unexpected token: {token.text}",
+            self.text,
+            token.pos,
+        )
 
     def unsupported(self, token: Token, what: str) -> None:
-        raise SoqlError("MALFORMED_QUERY", f"unexpected token: {token.text} ({what} is not supported by "
-                        "this server)", self.text, token.pos)
+        raise SoqlError(
+            "MALFORMED_QUERY",
+            f"unexpected token: {token.text} ({what} is not supported by this server)",
+            self.text,
+            token.pos,
+        )
 
     # -- grammar ---------------------------------------------------------------------------------
     def query(self) -> Query:

@@ -42,18 +42,31 @@ def tag() -> str:
 def create_leads(sf: Salesforce, tag: str, n: int) -> list[str]:
     ids: list[str] = []
     for start in range(0, n, 200):
-        records = [{"attributes": {"type": "Lead"}, "LastName": f"Batch{i}", "Company": f"Co {tag}",
-                    "Email": f"p{i}.{tag}@example.com"} for i in range(start, min(n, start + 200))]
-        results = sf.restful("composite/sobjects", method="POST", json={"allOrNone": True, "records": records})
+        records = [
+            {
+                "attributes": {"type": "Lead"},
+                "LastName": f"Batch{i}",
+                "Company": f"Co {tag}",
+                "Email": f"p{i}.{tag}@example.com",
+            }
+            for i in range(start, min(n, start + 200))
+        ]
+        results = sf.restful(
+            "composite/sobjects", method="POST", json={"allOrNone": True, "records": records}
+        )
         ids += [result["id"] for result in results]
     return ids
 
 
 def test_the_generated_world_is_in_the_org(sf: Salesforce) -> None:
-    contacts = sf.query("SELECT Id, Email, Account.Name, Owner.Email FROM Contact WHERE AccountId != null LIMIT 5")
+    contacts = sf.query(
+        "SELECT Id, Email, Account.Name, Owner.Email FROM Contact WHERE AccountId != null LIMIT 5"
+    )
     assert contacts["totalSize"] > 0
     assert all(record["Account"]["Name"] for record in contacts["records"])
-    tasks = sf.query("SELECT Subject, Description, Who.Type FROM Task WHERE Subject LIKE 'Form fill:%' LIMIT 5")
+    tasks = sf.query(
+        "SELECT Subject, Description, Who.Type FROM Task WHERE Subject LIKE 'Form fill:%' LIMIT 5"
+    )
     assert all(record["Who"]["Type"] in ("Lead", "Contact") for record in tasks["records"])
     members = sf.query("SELECT COUNT() FROM CampaignMember WHERE HasResponded = true")
     assert members["totalSize"] > 0
@@ -83,7 +96,10 @@ def test_crud_keeps_modstamps_and_leaves_a_tombstone_for_query_all(sf: Salesforc
     assert after["SystemModstamp"] >= before["SystemModstamp"]
     assert after["SystemModstamp"].endswith(".000+0000")
     assert sf.Lead.get(lead_id, params={"fields": "Email"}) == {
-        "attributes": before["attributes"], "Email": f"ohm.{tag}@example.com", "Id": lead_id}
+        "attributes": before["attributes"],
+        "Email": f"ohm.{tag}@example.com",
+        "Id": lead_id,
+    }
     assert sf.Lead.delete(lead_id) == 204
     with pytest.raises(SalesforceResourceNotFound):
         sf.Lead.get(lead_id)
@@ -95,8 +111,11 @@ def test_crud_keeps_modstamps_and_leaves_a_tombstone_for_query_all(sf: Salesforc
 def test_writes_to_unknown_or_read_only_fields_are_refused(sf: Salesforce) -> None:
     with pytest.raises(SalesforceMalformedRequest) as caught:
         sf.Lead.create({"LastName": "X", "Company": "Y", "Fit__c": 3})
-    assert error_of(caught) == {"message": "No such column 'Fit__c' on sobject of type Lead",
-                                "errorCode": "INVALID_FIELD", "fields": ["Fit__c"]}
+    assert error_of(caught) == {
+        "message": "No such column 'Fit__c' on sobject of type Lead",
+        "errorCode": "INVALID_FIELD",
+        "fields": ["Fit__c"],
+    }
     with pytest.raises(SalesforceMalformedRequest) as caught:
         sf.Lead.create({"LastName": "X", "Company": "Y", "IsConverted": True})
     assert error_of(caught)["errorCode"] == "INVALID_FIELD_FOR_INSERT_UPDATE"
@@ -107,13 +126,30 @@ def test_writes_to_unknown_or_read_only_fields_are_refused(sf: Salesforce) -> No
 
 def test_tooling_creates_an_external_id_field_that_upsert_uses(sf: Salesforce, tag: str) -> None:
     field = f"Sync_Key_{tag}__c"
-    result = sf.toolingexecute("sobjects/CustomField", method="POST", data={
-        "FullName": f"Task.{field}",
-        "Metadata": {"label": "Sync Key", "type": "Text", "length": 64, "externalId": True, "unique": True}})
+    result = sf.toolingexecute(
+        "sobjects/CustomField",
+        method="POST",
+        data={
+            "FullName": f"Task.{field}",
+            "Metadata": {
+                "label": "Sync Key",
+                "type": "Text",
+                "length": 64,
+                "externalId": True,
+                "unique": True,
+            },
+        },
+    )
     assert result["success"] and result["id"].startswith("00N")
     with pytest.raises(SalesforceMalformedRequest) as caught:
-        sf.toolingexecute("sobjects/CustomField", method="POST", data={
-            "FullName": f"Task.{field}", "Metadata": {"label": "Sync Key", "type": "Text", "length": 64}})
+        sf.toolingexecute(
+            "sobjects/CustomField",
+            method="POST",
+            data={
+                "FullName": f"Task.{field}",
+                "Metadata": {"label": "Sync Key", "type": "Text", "length": 64},
+            },
+        )
     assert error_of(caught)["errorCode"] == "DUPLICATE_DEVELOPER_NAME"
     described = {f["name"]: f for f in sf.Task.describe()["fields"]}
     assert described[field]["externalId"] and described[field]["custom"] and described[field]["length"] == 64
@@ -124,41 +160,60 @@ def test_tooling_creates_an_external_id_field_that_upsert_uses(sf: Salesforce, t
     with pytest.raises(SalesforceResourceNotFound) as not_external:
         sf.Task.upsert(f"Subject/k-{tag}", {"Priority": "Low"})
     assert error_of(not_external)["errorCode"] == "NOT_FOUND"
-    listed = sf.toolingexecute(f"query/?q=SELECT+Id,DeveloperName+FROM+CustomField+WHERE+TableEnumOrId='Task'")
+    listed = sf.toolingexecute(
+        "query/?q=SELECT+Id,DeveloperName+FROM+CustomField+WHERE+TableEnumOrId='Task'"
+    )
     assert f"Sync_Key_{tag}" in [r["DeveloperName"] for r in listed["records"]]
 
 
-def test_collections_report_each_record_and_honour_all_or_none(sf: Salesforce, sandbox: SandboxFixture,
-                                                               tag: str) -> None:
+def test_collections_report_each_record_and_honour_all_or_none(
+    sf: Salesforce, sandbox: SandboxFixture, tag: str
+) -> None:
     ids = create_leads(sf, tag, 3)
-    sandbox.admin_post("faults", {"crm": "salesforce",
-                                  "reject": [{"object": "Lead", "id": ids[1], "message": "Territory is locked"}]})
+    sandbox.admin_post(
+        "faults",
+        {"crm": "salesforce", "reject": [{"object": "Lead", "id": ids[1], "message": "Territory is locked"}]},
+    )
     update = [{"attributes": {"type": "Lead"}, "id": record_id, "Title": "Buyer"} for record_id in ids]
     partial = sf.restful("composite/sobjects", method="PATCH", json={"allOrNone": False, "records": update})
     assert [r["success"] for r in partial] == [True, False, True]
-    assert partial[1]["errors"] == [{"statusCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION",
-                                     "message": "Territory is locked", "fields": []}]
+    assert partial[1]["errors"] == [
+        {"statusCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION", "message": "Territory is locked", "fields": []}
+    ]
     update = [{**record, "Title": "Engineer"} for record in update]
-    rolled_back = sf.restful("composite/sobjects", method="PATCH", json={"allOrNone": True, "records": update})
+    rolled_back = sf.restful(
+        "composite/sobjects", method="PATCH", json={"allOrNone": True, "records": update}
+    )
     assert [r["errors"][0]["statusCode"] for r in rolled_back] == [
-        "ALL_OR_NONE_OPERATION_ROLLED_BACK", "FIELD_CUSTOM_VALIDATION_EXCEPTION",
-        "ALL_OR_NONE_OPERATION_ROLLED_BACK"]
+        "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+        "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+        "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+    ]
     titles = sf.query(f"SELECT Title FROM Lead WHERE Company = 'Co {tag}' ORDER BY LastName")["records"]
     assert [r["Title"] for r in titles] == ["Buyer", None, "Buyer"]
 
 
 def test_collection_upsert_by_external_id(sf: Salesforce, tag: str) -> None:
     field = f"Ext_{tag}__c"
-    sf.toolingexecute("sobjects/CustomField", method="POST", data={
-        "FullName": f"Contact.{field}", "Metadata": {"label": "Ext", "type": "Text", "length": 40,
-                                                     "externalId": True}})
+    sf.toolingexecute(
+        "sobjects/CustomField",
+        method="POST",
+        data={
+            "FullName": f"Contact.{field}",
+            "Metadata": {"label": "Ext", "type": "Text", "length": 40, "externalId": True},
+        },
+    )
     records = [{"attributes": {"type": "Contact"}, field: f"c{i}", "LastName": f"Up{i}"} for i in range(3)]
-    created = sf.restful(f"composite/sobjects/Contact/{field}", method="PATCH",
-                         json={"allOrNone": False, "records": records})
+    created = sf.restful(
+        f"composite/sobjects/Contact/{field}", method="PATCH", json={"allOrNone": False, "records": records}
+    )
     assert [r["created"] for r in created] == [True, True, True]
     records[0]["LastName"] = "Changed"
-    again = sf.restful(f"composite/sobjects/Contact/{field}", method="PATCH",
-                       json={"allOrNone": False, "records": records + [{**records[1]}]})
+    again = sf.restful(
+        f"composite/sobjects/Contact/{field}",
+        method="PATCH",
+        json={"allOrNone": False, "records": [*records, {**records[1]}]},
+    )
     assert [r["success"] for r in again] == [True, False, True, False]
     assert again[1]["errors"][0]["statusCode"] == "DUPLICATE_EXTERNAL_ID"
     assert again[0] == {"id": created[0]["id"], "success": True, "errors": [], "created": False}
@@ -168,8 +223,10 @@ def test_more_than_200_records_is_the_documented_error(sf: Salesforce) -> None:
     records = [{"attributes": {"type": "Lead"}, "LastName": "X", "Company": "Y"}] * 201
     with pytest.raises(SalesforceMalformedRequest) as caught:
         sf.restful("composite/sobjects", method="POST", json={"records": records})
-    assert error_of(caught) == {"message": "record limit reached. cannot submit more than 200 records into "
-                                           "this call", "errorCode": "EXCEEDED_ID_LIMIT"}
+    assert error_of(caught) == {
+        "message": "record limit reached. cannot submit more than 200 records into this call",
+        "errorCode": "EXCEEDED_ID_LIMIT",
+    }
 
 
 def test_describe_lists_fields_with_their_types_and_picklists(sf: Salesforce) -> None:
@@ -181,16 +238,29 @@ def test_describe_lists_fields_with_their_types_and_picklists(sf: Salesforce) ->
     assert "Open - Not Contacted" in [p["value"] for p in fields["Status"]["picklistValues"]]
     assert fields["OwnerId"]["relationshipName"] == "Owner" and fields["OwnerId"]["referenceTo"] == ["User"]
     names = [s["name"] for s in sf.describe()["sobjects"]]
-    for expected in ("Account", "Contact", "Lead", "Opportunity", "OpportunityContactRole", "Campaign",
-                     "CampaignMember", "Task", "Event", "User"):
+    for expected in (
+        "Account",
+        "Contact",
+        "Lead",
+        "Opportunity",
+        "OpportunityContactRole",
+        "Campaign",
+        "CampaignMember",
+        "Task",
+        "Event",
+        "User",
+    ):
         assert expected in names
 
 
-@pytest.mark.parametrize(("soql", "code"), [
-    ("SELECT Id, Fit__c FROM Lead", "INVALID_FIELD"),
-    ("SELECT Id FROM Lead WHERE", "MALFORMED_QUERY"),
-    ("SELECT Id FROM Prospect", "INVALID_TYPE"),
-])
+@pytest.mark.parametrize(
+    ("soql", "code"),
+    [
+        ("SELECT Id, Fit__c FROM Lead", "INVALID_FIELD"),
+        ("SELECT Id FROM Lead WHERE", "MALFORMED_QUERY"),
+        ("SELECT Id FROM Prospect", "INVALID_TYPE"),
+    ],
+)
 def test_bad_queries_get_salesforces_own_errors(sf: Salesforce, soql: str, code: str) -> None:
     with pytest.raises(SalesforceMalformedRequest) as caught:
         sf.query(soql)
@@ -198,8 +268,12 @@ def test_bad_queries_get_salesforces_own_errors(sf: Salesforce, soql: str, code:
 
 
 def test_a_wrong_token_is_invalid_session_id(sandbox: SandboxFixture) -> None:
-    stranger = Salesforce(instance_url=sandbox.base_url, session_id="00Dxx!wrong",
-                          session=trusting_session(sandbox.ca_path), version="59.0")
+    stranger = Salesforce(
+        instance_url=sandbox.base_url,
+        session_id="00Dxx!wrong",
+        session=trusting_session(sandbox.ca_path),
+        version="59.0",
+    )
     with pytest.raises(SalesforceExpiredSession) as caught:
         stranger.query("SELECT Id FROM Lead")
     assert error_of(caught) == {"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}
@@ -210,7 +284,9 @@ def test_unknown_object_and_version_are_not_found(sf: Salesforce, sandbox: Sandb
         sf.Prospect.describe()
     http = trusting_session(sandbox.ca_path)
     token = sandbox.connection["salesforce"]["session_id"]
-    response = http.get(f"{sandbox.base_url}/services/data/v42.0/limits", headers={"Authorization": f"Bearer {token}"})
+    response = http.get(
+        f"{sandbox.base_url}/services/data/v42.0/limits", headers={"Authorization": f"Bearer {token}"}
+    )
     assert response.status_code == 404 and response.json()[0]["errorCode"] == "NOT_FOUND"
 
 
@@ -218,13 +294,23 @@ def test_password_login_issues_a_token_and_bad_credentials_are_invalid_grant(san
     http = trusting_session(sandbox.ca_path)
     creds = backend(sandbox).credentials()
     url = f"{sandbox.base_url}/services/oauth2/token"
-    good = http.post(url, data={"grant_type": "password", "username": creds["username"],
-                                "password": creds["password"] + creds["security_token"]})
+    good = http.post(
+        url,
+        data={
+            "grant_type": "password",
+            "username": creds["username"],
+            "password": creds["password"] + creds["security_token"],
+        },
+    )
     assert good.status_code == 200
     body = good.json()
     assert body["token_type"] == "Bearer" and body["instance_url"] == sandbox.base_url
-    fresh = Salesforce(instance_url=body["instance_url"], session_id=body["access_token"],
-                       session=trusting_session(sandbox.ca_path), version="62.0")
+    fresh = Salesforce(
+        instance_url=body["instance_url"],
+        session_id=body["access_token"],
+        session=trusting_session(sandbox.ca_path),
+        version="62.0",
+    )
     assert fresh.query("SELECT COUNT() FROM User")["totalSize"] >= 1
     bad = http.post(url, data={"grant_type": "password", "username": creds["username"], "password": "nope"})
     assert bad.status_code == 400
@@ -239,8 +325,9 @@ def small_allocation(sandbox: SandboxFixture) -> Iterator[Any]:
     sf_backend.set_daily_limit(limit)
 
 
-def test_every_response_reports_usage_and_a_spent_allocation_is_refused(sf: Salesforce,
-                                                                        small_allocation: Any) -> None:
+def test_every_response_reports_usage_and_a_spent_allocation_is_refused(
+    sf: Salesforce, small_allocation: Any
+) -> None:
     sf.query("SELECT Id FROM User LIMIT 1")
     used, total = sf.api_usage["api-usage"]
     assert total == 15000 and used >= 1
@@ -249,4 +336,7 @@ def test_every_response_reports_usage_and_a_spent_allocation_is_refused(sf: Sale
     sf.query("SELECT Id FROM User LIMIT 1")
     with pytest.raises(SalesforceRefusedRequest) as caught:
         sf.query("SELECT Id FROM User LIMIT 1")
-    assert error_of(caught) == {"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}
+    assert error_of(caught) == {
+        "message": "TotalRequests Limit exceeded.",
+        "errorCode": "REQUEST_LIMIT_EXCEEDED",
+    }

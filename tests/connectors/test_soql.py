@@ -37,8 +37,13 @@ def org() -> Org:
     ]
     for first, last, email, account, title in people:
         clock.now += timedelta(minutes=5)
-        org.insert("Contact", org.prepare_create("Contact", {"FirstName": first, "LastName": last, "Email": email,
-                                                            "AccountId": account, "Title": title}))
+        org.insert(
+            "Contact",
+            org.prepare_create(
+                "Contact",
+                {"FirstName": first, "LastName": last, "Email": email, "AccountId": account, "Title": title},
+            ),
+        )
     return org
 
 
@@ -78,7 +83,10 @@ def test_not_equal_and_not_in_also_match_nulls(org: Org) -> None:
 
 
 def test_like_treats_escaped_wildcards_literally(org: Org) -> None:
-    assert names(org, "SELECT Name FROM Contact WHERE Email LIKE '%@acme.com'") == ["Ada Lovelace", "Bob Byte"]
+    assert names(org, "SELECT Name FROM Contact WHERE Email LIKE '%@acme.com'") == [
+        "Ada Lovelace",
+        "Bob Byte",
+    ]
     assert names(org, r"SELECT Name FROM Contact WHERE Title LIKE '100\% engineer\_%'") == ["Dee"]
     assert names(org, r"SELECT Name FROM Contact WHERE Title LIKE '100\%design%'") == []
 
@@ -89,22 +97,35 @@ def test_quoted_strings_keep_their_escapes(org: Org) -> None:
 
 
 def test_and_or_need_parentheses_to_mix(org: Org) -> None:
-    error = refusal(org, "SELECT Id FROM Contact WHERE LastName = 'Dee' OR LastName = 'Byte' AND Email = null")
+    error = refusal(
+        org, "SELECT Id FROM Contact WHERE LastName = 'Dee' OR LastName = 'Byte' AND Email = null"
+    )
     assert error.code == "MALFORMED_QUERY"
-    assert names(org, "SELECT Name FROM Contact WHERE (LastName = 'Dee' OR LastName = 'Byte') "
-                      "AND NOT Email LIKE '%acme%'") == ["Dee"]
+    assert names(
+        org,
+        "SELECT Name FROM Contact WHERE (LastName = 'Dee' OR LastName = 'Byte') AND NOT Email LIKE '%acme%'",
+    ) == ["Dee"]
 
 
 def test_order_by_several_fields_with_nulls_placement(org: Org) -> None:
     assert names(org, "SELECT Name FROM Contact ORDER BY Account.Name DESC NULLS FIRST, LastName") == [
-        "Dee", "Cy Circuit", "Bob Byte", "Ada Lovelace"]
-    assert names(org, "SELECT Name FROM Contact ORDER BY Title ASC NULLS LAST LIMIT 2 OFFSET 2")[-1] == "Bob Byte"
+        "Dee",
+        "Cy Circuit",
+        "Bob Byte",
+        "Ada Lovelace",
+    ]
+    assert (
+        names(org, "SELECT Name FROM Contact ORDER BY Title ASC NULLS LAST LIMIT 2 OFFSET 2")[-1]
+        == "Bob Byte"
+    )
 
 
 def test_datetime_literals_with_offsets_compare_as_instants(org: Org) -> None:
     # Contacts were created at 15:35, 15:40, 15:45 and 15:50 UTC; 16:42+01:00 is 15:42 UTC.
     assert names(org, "SELECT Name FROM Contact WHERE CreatedDate > 2025-03-12T16:42:00+01:00") == [
-        "Cy Circuit", "Dee"]
+        "Cy Circuit",
+        "Dee",
+    ]
 
 
 def test_last_n_days_spans_today_and_the_n_days_before(org: Org) -> None:
@@ -129,19 +150,22 @@ def test_unknown_names_are_reported_where_they_appear(org: Org) -> None:
     assert refusal(org, "SELECT Id FROM Contacts").code == "INVALID_TYPE"
 
 
-@pytest.mark.parametrize("text", [
-    "SELECT Id FROM Contact GROUP BY Id",
-    "SELECT COUNT(Id) FROM Contact",
-    "SELECT Id, (SELECT Id FROM Contacts) FROM Account",
-    "SELECT Id FROM Contact WHERE AccountId IN (SELECT Id FROM Account)",
-    "SELECT Id FROM Contact WITH SECURITY_ENFORCED",
-    "SELECT Id FROM Contact FOR UPDATE",
-    "SELECT MAX(CreatedDate) FROM Contact",
-    "SELECT Id FROM Contact c",
-    "SELECT Id FROM Contact WHERE Name = 'unterminated",
-    "SELECT Id FROM Contact LIMIT",
-    "",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "SELECT Id FROM Contact GROUP BY Id",
+        "SELECT COUNT(Id) FROM Contact",
+        "SELECT Id, (SELECT Id FROM Contacts) FROM Account",
+        "SELECT Id FROM Contact WHERE AccountId IN (SELECT Id FROM Account)",
+        "SELECT Id FROM Contact WITH SECURITY_ENFORCED",
+        "SELECT Id FROM Contact FOR UPDATE",
+        "SELECT MAX(CreatedDate) FROM Contact",
+        "SELECT Id FROM Contact c",
+        "SELECT Id FROM Contact WHERE Name = 'unterminated",
+        "SELECT Id FROM Contact LIMIT",
+        "",
+    ],
+)
 def test_syntax_outside_the_subset_is_malformed_never_misanswered(org: Org, text: str) -> None:
     assert refusal(org, text).code == "MALFORMED_QUERY"
 
@@ -155,22 +179,33 @@ def test_deleted_rows_are_only_seen_by_query_all(org: Org) -> None:
     dee = run(org, "SELECT Id FROM Contact WHERE LastName = 'Dee'")[0]["Id"]
     org.delete("Contact", dee)
     assert run(org, "SELECT Id FROM Contact WHERE LastName = 'Dee'") == []
-    assert run(org, "SELECT Id, IsDeleted FROM Contact WHERE LastName = 'Dee'", include_deleted=True)[0][
-        "IsDeleted"] is True
+    assert (
+        run(org, "SELECT Id, IsDeleted FROM Contact WHERE LastName = 'Dee'", include_deleted=True)[0][
+            "IsDeleted"
+        ]
+        is True
+    )
 
 
 def test_the_modstamp_index_answers_like_a_full_scan(org: Org) -> None:
     bob = run(org, "SELECT Id FROM Contact WHERE LastName = 'Byte'")[0]["Id"]
     org.now = lambda: NOW + timedelta(hours=1)  # type: ignore[method-assign]
     org.update("Contact", bob, org.prepare_update("Contact", bob, {"Title": "Lead Engineer"}))
-    indexed = names(org, "SELECT Name FROM Contact WHERE SystemModstamp >= 2025-03-12T15:45:00Z "
-                         "ORDER BY SystemModstamp ASC, Id ASC")
+    indexed = names(
+        org,
+        "SELECT Name FROM Contact WHERE SystemModstamp >= 2025-03-12T15:45:00Z "
+        "ORDER BY SystemModstamp ASC, Id ASC",
+    )
     assert indexed == ["Cy Circuit", "Dee", "Bob Byte"]
-    scanned = sorted(run(org, "SELECT Name, SystemModstamp, Id FROM Contact"),
-                     key=lambda r: (r["SystemModstamp"], r["Id"]))
+    scanned = sorted(
+        run(org, "SELECT Name, SystemModstamp, Id FROM Contact"), key=lambda r: (r["SystemModstamp"], r["Id"])
+    )
     assert indexed == [r["Name"] for r in scanned if r["SystemModstamp"] >= "2025-03-12T15:45:00.000+0000"]
-    assert names(org, "SELECT Name FROM Contact WHERE SystemModstamp > 2025-03-12T15:45:00Z "
-                      "AND SystemModstamp < 2025-03-12T16:00:00Z ORDER BY SystemModstamp") == ["Dee"]
+    assert names(
+        org,
+        "SELECT Name FROM Contact WHERE SystemModstamp > 2025-03-12T15:45:00Z "
+        "AND SystemModstamp < 2025-03-12T16:00:00Z ORDER BY SystemModstamp",
+    ) == ["Dee"]
 
 
 def test_ids_are_18_characters_with_a_case_checksum() -> None:
