@@ -1,0 +1,164 @@
+"""The sequence both the hourly sync and a rescore run after the data is in the store:
+identity → score → route → plan → write back → record the run, and the run's summary.
+
+Called from inside a flow, so each step runs as a Prefect task; business rules live in the pure
+packages and the write plan, never here.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from crm.dataset import Dataset
+from crm.records import Crm
+from flows import pipeline, tasks
+from flows.options import RescoreScope
+from flows.pipeline import CrmPlan, PullStats, Runtime, WriteStats
+from routing.state import AssignmentState
+from scoring.engine import ScoringResult
+from scoring.scorecard import ScoreCard
+from store.writeplan import ledger_text, mapped_fields
+
+
+@dataclass(slots=True)
+class SyncSummary:
+    """What a run did, for the CLI, the artifacts and the run record. No secrets, no emails."""
+
+    kind: str
+    run_id: str
+    dry_run: bool
+    model_version: str = ""
+    pulls: list[PullStats] = field(default_factory=list)
+    people_scored: int = 0
+    accounts_scored: int = 0
+    tier_counts: dict[str, int] = field(default_factory=dict)
+    tier_changes: dict[str, int] = field(default_factory=dict)
+    scorecards_saved: int = 0
+    suppressions: dict[str, int] = field(default_factory=dict)
+    tasks_by_owner: dict[str, int] = field(default_factory=dict)
+    writes: list[WriteStats] = field(default_factory=list)
+    planned: dict[str, dict[str, int]] = field(default_factory=dict)
+    changes: list[dict[str, str]] = field(default_factory=list)  # dry run: what would change
+    api_calls: dict[str, dict[str, int]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def records_pulled(self) -> int:
+        return sum(p.records for p in self.pulls)
+
+    @property
+    def fields_written(self) -> int:
+        return sum(w.fields_written for w in self.writes)
+
+    @property
+    def tasks_created(self) -> int:
+        return sum(w.tasks_written for w in self.writes)
+
+    @property
+    def rejections(self) -> int:
+        return sum(w.fields_rejected + w.tasks_rejected for w in self.writes)
+
+    def counts(self) -> dict[str, Any]:
+        return {
+            "records_pulled": self.records_pulled, "people_scored": self.people_scored,
+            "accounts_scored": self.accounts_scored, "tier_changes": sum(self.tier_changes.values()),
+            "fields_written": self.fields_written, "tasks_created": self.tasks_created,
+            "rejections": self.rejections, "dry_run": self.dry_run,
+        }
+
+
+ScopeFilter = Callable[[ScoreCard], bool]
+
+
+def scope_filter(scope: RescoreScope | None, dataset: Dataset) -> ScopeFilter | None:
+    """Which score cards a rescore scope keeps; None keeps everyone."""
+    if scope is None or scope.kind == "all":
+        return None
+    values = {v.strip().lower() for v in scope.values}
+    if scope.kind == "accounts":
+        return lambda card: (card.account_id or "").lower() in values
+    if scope.kind == "emails":
+        emails = {p.id: (p.email or "") for p in dataset.people}
+        return lambda card: emails.get(card.person_id, "") in values
+    if scope.kind == "profile":
+        return lambda card: (card.profile or "").lower() in values
+    segments = {a.id: (a.segment or "").lower() for a in dataset.accounts}
+    return lambda card: segments.get(card.account_id or "", "") in values
+
+
+def _in_scope(result: ScoringResult, keep: ScopeFilter | None) -> ScoringResult:
+    if keep is None:
+        return result
+    cards = {pid: c for pid, c in result.cards.items() if keep(c)}
+    in_scope = {c.account_id for c in cards.values()}
+    accounts = {aid: a for aid, a in result.accounts.items() if aid in in_scope}
+    return ScoringResult(result.model_version, result.scored_at, cards, accounts, result.unknown_titles,
+                         result.missing_titles, result.unmatched_activities)
+
+
+def change_rows(runtime: Runtime, plan: CrmPlan, limit: int = 500) -> list[dict[str, str]]:
+    """The dry-run listing: record, field, old → new, and each task that would be created."""
+    crm_mapping = getattr(runtime.mapping, plan.crm.value)
+    namer = mapped_fields(crm_mapping.owned_person, crm_mapping.owned_account)
+    ledger = runtime.store.ledger(plan.crm.value)
+    rows = []
+    for update in plan.updates[:limit]:
+        name = namer(update)
+        rows.append({"crm": plan.crm.value, "record": update.record_id, "field": name,
+                     "old": ledger.get((update.record_id, name), "(never written)"),
+                     "new": ledger_text(update.value)[:120]})
+    for task in plan.tasks[: max(0, limit - len(rows))]:
+        rows.append({"crm": plan.crm.value, "record": task.person_record_id or "", "field": "new task",
+                     "old": "", "new": f"{task.subject} (due {task.due_date}, {task.priority.value})"})
+    return rows
+
+
+def score_route_write(runtime: Runtime, summary: SyncSummary, now: datetime, *, dry_run: bool,
+                      min_change: float, scope: RescoreScope | None = None) -> SyncSummary:
+    """Everything after the pull; fills `summary` and returns it."""
+    store = runtime.store
+    raw, identity = tasks.load_and_resolve(store)
+    dataset = pipeline.merged_dataset(raw, identity)
+    previous = pipeline.previous_cards(store)
+    full = tasks.score(runtime.playbook, dataset, now)
+    result = _in_scope(full, scope_filter(scope, dataset))
+    summary.model_version = result.model_version
+    summary.people_scored = len(result.cards)
+    summary.accounts_scored = len(result.accounts)
+    summary.tier_counts = result.tier_counts([t.name for t in runtime.playbook.tiers])
+    summary.tier_changes = {f"{old or '(new)'} → {new}": n
+                            for (old, new), n in sorted(pipeline.tier_changes(result, previous).items())}
+
+    state = AssignmentState.from_dict(store.load_assignment_state())
+    routing = tasks.route(runtime.playbook, dataset, result, previous, pipeline.open_tasks(store), state, now)
+    if routing is not None:
+        summary.suppressions = {kind.value: n for kind, n in sorted(routing.report.counts.items())}
+
+    plans: dict[Crm, CrmPlan] = tasks.plan_changes(runtime, dataset, result, routing, min_change)
+    directory = pipeline.owner_directory(dataset)
+    owners: Counter[str] = Counter()
+    for plan in plans.values():
+        summary.planned[plan.crm.value] = {"fields": len(plan.updates), "tasks": len(plan.tasks),
+                                           "tasks_already_there": plan.skipped_tasks}
+        for task in plan.tasks:
+            owners[directory.owner_key_for(task.owner_id) or task.owner_id] += 1
+    summary.tasks_by_owner = dict(owners.most_common())
+
+    if dry_run:
+        for plan in plans.values():
+            summary.changes += change_rows(runtime, plan)
+        return summary
+
+    tasks.save_identity(store, identity)
+    changed = pipeline.changed_cards(result, previous)
+    summary.scorecards_saved = tasks.save_scores(store, summary.run_id, changed, result.accounts.values(),
+                                                 now)
+    for plan in plans.values():
+        summary.writes.append(tasks.write_plan(runtime, plan, summary.run_id))
+    if routing is not None:
+        store.save_assignment_state(routing.state.to_dict())  # type: ignore[attr-defined]
+    return summary
