@@ -627,7 +627,7 @@ class _WorldBuilder:
     def activity(self, human: Human, fit: float, scale: float) -> tuple[float | None, int]:
         """Generate a person's events; returns (evaluation start as seconds before now, deep requests)."""
         draw, now = self.draw, self.now
-        age = (now - human.created_at).total_seconds()
+        age = min((now - human.created_at).total_seconds(), _SPAN)  # 18 months of activity at most
         web = "hubspot" if human.in_hubspot else None
         marketing = "hubspot" if human.in_hubspot else "salesforce"
         campaign_channel = "salesforce" if human.salesforce_kind else "hubspot"
