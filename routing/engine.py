@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from crm.changes import Priority
 from crm.records import Account, Activity, Asset, CustomerType, Opportunity, Person
@@ -31,16 +32,25 @@ from routing.note import handoff_note
 from routing.nurture import AssetCatalog, nurture_track
 from routing.owners import OwnerDirectory, OwnerPick, OwnerRules
 from routing.state import AssignmentState
-from scoring.routing_schema import ActionKind, PartnerAction, PartnerRule, RoutingSection, Sla, sla_from_label
+from scoring.routing_schema import (
+    ActionKind,
+    NurtureTrack,
+    PartnerAction,
+    PartnerRule,
+    RoutingSection,
+    Sla,
+    sla_from_label,
+)
 from scoring.scorecard import ScoreCard
 
 _PRIORITY = {"low": Priority.LOW, "normal": Priority.NORMAL, "high": Priority.HIGH}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PersonContext:
     """Everything routing may look at for one person. `colleagues` are the account's people with
-    their scorecards (the person may be among them); `open_tasks` are leadloop's open tasks."""
+    their scorecards (the person may be among them); `open_tasks` are leadloop's open tasks.
+    Routing only reads it."""
 
     card: ScoreCard
     person: Person
@@ -52,10 +62,15 @@ class PersonContext:
     open_tasks: Sequence[OpenTask] = ()
 
 
+@lru_cache(maxsize=64)
+def _iso_week(now: datetime) -> str:
+    year, week, _ = now.astimezone(zone("UTC")).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
 def task_key(person_id: str, kind: TaskKind, now: datetime) -> str:
     """Deterministic per (person, reason, ISO week): reruns in the same week upsert the same task."""
-    year, week, _ = now.astimezone(zone("UTC")).isocalendar()
-    digest = hashlib.sha1(f"{person_id}|{kind.value}|{year}-W{week:02d}".encode()).hexdigest()
+    digest = hashlib.sha1(f"{person_id}|{kind.value}|{_iso_week(now)}".encode()).hexdigest()
     return f"ll-{digest[:24]}"
 
 
@@ -80,6 +95,9 @@ class Router:
         self.catalog = AssetCatalog(assets, section.stage_order)
         self.guidance = {k.lower(): v for k, v in section.stages.items()}
         self.actions = {a.tier: a for a in section.actions}
+        self._tracks: dict[tuple[str | None, str | None, str | None], NurtureTrack | None] = {}
+        self._dues: dict[tuple[str, str, datetime], datetime] = {}
+        self._evaluating = frozenset(s.lower() for s in section.suppression.customer_evaluation.stages)
 
     def _kind(self, card: ScoreCard | None) -> ActionKind:
         action = self.actions.get(card.tier) if card is not None else None
@@ -90,22 +108,21 @@ class Router:
         card, person = ctx.card, ctx.person
         kind = self._kind(card)
         was_nurtured = ctx.previous is not None and self._kind(ctx.previous) is ActionKind.NURTURE
-        base = Decision(person_id=person.id, tier=card.tier, action=Action.NONE,
-                        clear_nurture_track=was_nurtured and kind is not ActionKind.NURTURE)
         if card.disqualified:
             why = Suppression(SuppressionKind.DISQUALIFIED, f"disqualified: {card.disqualified}")
-            return replace(base, clear_nurture_track=was_nurtured, suppressions=(why,),
-                           reasons=("no action for a disqualified person",))
+            return Decision(person.id, card.tier, Action.NONE, clear_nurture_track=was_nurtured,
+                            suppressions=(why,), reasons=("no action for a disqualified person",))
         partner = self._partner_rule(person)
         if partner is not None:
-            return self._partner(ctx, base, partner, kind, state, now, was_nurtured)
+            return self._partner(ctx, partner, kind, state, now, was_nurtured)
         if kind is ActionKind.ASSIGN:
-            return self._assign(ctx, base, state, now)
+            return self._assign(ctx, state, now, was_nurtured)
         if kind is ActionKind.NURTURE:
-            return self._nurture(ctx, base)
+            return self._nurture(ctx)
         action = self.actions.get(card.tier)
         why = action.why if action else f"no action configured for tier {card.tier!r}"
-        return replace(base, reasons=(f"{card.tier}: {why}",))
+        return Decision(person.id, card.tier, Action.NONE, clear_nurture_track=was_nurtured,
+                        reasons=(f"{card.tier}: {why}",))
 
     # --- partners -------------------------------------------------------------------------------
 
@@ -117,33 +134,31 @@ class Router:
             return SuppressionKind.DISTRIBUTOR_REGISTERED, rules.distributor_registered
         return None
 
-    def _partner(self, ctx: PersonContext, base: Decision, partner: tuple[SuppressionKind, PartnerRule],
+    def _partner(self, ctx: PersonContext, partner: tuple[SuppressionKind, PartnerRule],
                  kind: ActionKind, state: AssignmentState, now: datetime, was_nurtured: bool) -> Decision:
         code, rule = partner
         label = code.value.replace("_", " ")
         if kind is not ActionKind.ASSIGN or rule.action is PartnerAction.EXCLUDE:
             why = Suppression(code, f"{label}: excluded from leadloop outreach ({rule.why})")
-            return replace(base, action=Action.EXCLUDED, clear_nurture_track=was_nurtured,
-                           suppressions=(why,), reasons=(why.text,))
+            return Decision(ctx.person.id, ctx.card.tier, Action.EXCLUDED, clear_nurture_track=was_nurtured,
+                            suppressions=(why,), reasons=(why.text,))
         notes: list[str] = []
         manager = self.section.owner_key(rule.partner_manager or "")
         pick = self.owners.available_or_fallback(manager, "partner manager", now, notes)
         why = Suppression(code, f"{label}: routed to the partner manager, not to sales ({rule.why})")
-        decision = replace(base, action=Action.ASSIGN, owner=pick.owner, owner_source=pick.source,
-                           clear_nurture_track=was_nurtured, suppressions=(why,))
-        return self._with_task(ctx, decision, TaskKind.PARTNER, pick, state, now, notes)
+        return self._with_task(ctx, TaskKind.PARTNER, pick, [why], now, notes, was_nurtured)
 
     # --- sales-ready ----------------------------------------------------------------------------
 
-    def _assign(self, ctx: PersonContext, base: Decision, state: AssignmentState, now: datetime) -> Decision:
+    def _assign(self, ctx: PersonContext, state: AssignmentState, now: datetime, was_nurtured: bool,
+                ) -> Decision:
         card, person, account = ctx.card, ctx.person, ctx.account
         notes: list[str] = []
         suppressions: list[Suppression] = []
         headline = None
         evaluation = self.section.suppression.customer_evaluation
         opportunity = open_opportunity(ctx.opportunities, person.id)
-        evaluating = {s.lower() for s in evaluation.stages}
-        in_evaluation = (card.stage or "").lower() in evaluating or card.escalation is not None
+        in_evaluation = (card.stage or "").lower() in self._evaluating or card.escalation is not None
         if account is not None and account.customer_type is CustomerType.CUSTOMER and in_evaluation:
             team = self.owners.resolve(account.owner_id) or (
                 self.section.owner_key(evaluation.fallback) if evaluation.fallback else None)
@@ -170,9 +185,7 @@ class Router:
         previous_owner = state.owners.get(person.id, {}).get("owner")
         if pick.counts_as_new and previous_owner != pick.owner:
             state.record(person.id, pick.owner, pick.source, now, self.owners.local_day(pick.owner, now))
-        decision = replace(base, action=Action.ASSIGN, owner=pick.owner, owner_source=pick.source,
-                           suppressions=tuple(suppressions))
-        return self._with_task(ctx, decision, task_kind, pick, state, now, notes, headline)
+        return self._with_task(ctx, task_kind, pick, suppressions, now, notes, was_nurtured, headline)
 
     def _sla(self, card: ScoreCard) -> tuple[Sla, str, Priority, str | None]:
         """The SLA that applies: the escalation's own (high priority) or the tier's."""
@@ -206,25 +219,33 @@ class Router:
             return f"new activity (+{gain:.0f} intent)"
         return None
 
-    def _with_task(self, ctx: PersonContext, decision: Decision, kind: TaskKind, pick: OwnerPick,
-                   state: AssignmentState, now: datetime, notes: list[str],
-                   headline: str | None = None) -> Decision:
+    def _with_task(self, ctx: PersonContext, kind: TaskKind, pick: OwnerPick, suppressions: list[Suppression],
+                   now: datetime, notes: list[str], was_nurtured: bool, headline: str | None = None,
+                   ) -> Decision:
+        """An ASSIGN decision for `pick`, with a new task, an update of an open one, or no task when
+        nothing new happened since the last handoff."""
         card, person = ctx.card, ctx.person
         reasons = [f"owner {pick.owner}: {pick.source}", *notes]
         trigger = self._trigger(ctx)
         window = now - timedelta(days=self.section.suppression.duplicate_task_days)
         open_task = max((t for t in ctx.open_tasks if t.person_id == person.id and t.created_at >= window),
                         key=lambda t: (t.created_at, t.key), default=None)
-        suppressions = list(decision.suppressions)
         if open_task is None and trigger is None:
             suppressions.append(Suppression(SuppressionKind.NO_NEW_SIGNAL,
                                             "already handed off; nothing new since the last score"))
-            return replace(decision, suppressions=tuple(suppressions), reasons=tuple(reasons))
+            return Decision(person.id, card.tier, Action.ASSIGN, pick.owner, pick.source,
+                            clear_nurture_track=was_nurtured, suppressions=tuple(suppressions),
+                            reasons=tuple(reasons))
         sla, sla_name, priority, sla_note = self._sla(card)
         if sla_note:
             reasons.append(sla_note)
         time_zone = self.owners.time_zone(pick.owner)
-        due_at = self.calendar.due(sla, now, time_zone)
+        due_key = (sla_name, time_zone, now)
+        due_at = self._dues.get(due_key)
+        if due_at is None:  # a batch shares one `now`: few distinct (SLA, time zone) deadlines
+            if len(self._dues) > 4096:
+                self._dues.clear()
+            due_at = self._dues[due_key] = self.calendar.due(sla, now, time_zone)
         key = task_key(person.id, kind, now)
         if open_task is not None:
             kept = datetime.combine(open_task.due, self.section.business_hours.end, tzinfo=zone(time_zone))
@@ -250,34 +271,42 @@ class Router:
                            updates_open_task=open_task is not None)
         reasons.append(f"task due {due_at.isoformat(timespec='minutes')} ({sla_name})"
                        + (f": {trigger}" if trigger else ""))
-        return replace(decision, task=task, next_asset=asset, suppressions=tuple(suppressions),
-                       reasons=tuple(reasons))
+        return Decision(person.id, card.tier, Action.ASSIGN, pick.owner, pick.source, task,
+                        clear_nurture_track=was_nurtured, next_asset=asset, suppressions=tuple(suppressions),
+                        reasons=tuple(reasons))
 
     # --- nurture --------------------------------------------------------------------------------
 
-    def _nurture(self, ctx: PersonContext, base: Decision) -> Decision:
+    def _nurture(self, ctx: PersonContext) -> Decision:
         card, person, account = ctx.card, ctx.person, ctx.account
         segment = account.segment if account else None
-        track = nurture_track(self.section, segment, card.stage, card.profile)
+        key = (segment, card.stage, card.profile)
+        if key not in self._tracks:
+            self._tracks[key] = nurture_track(self.section, *key)
+        track = self._tracks[key]
         if track is None:
-            return replace(base, reasons=("no nurture track matches and there is no default track",))
+            return Decision(person.id, card.tier, Action.NONE,
+                            reasons=("no nurture track matches and there is no default track",))
         if track.channel == "email" and (person.unsubscribed or person.bounced):
             code = SuppressionKind.UNSUBSCRIBED if person.unsubscribed else SuppressionKind.BOUNCED
             why = Suppression(code, f"{code.value}: no email nurture"
                                     f" ({self.section.suppression.unsubscribed_why})")
-            return replace(base, clear_nurture_track=True, suppressions=(why,), reasons=(why.text,))
+            return Decision(person.id, card.tier, Action.NONE, clear_nurture_track=True, suppressions=(why,),
+                            reasons=(why.text,))
         asset = self.catalog.next_asset(card.stage, segment, _consumed(ctx))
         reasons = [f"nurture track {track.name}: {track.why}"]
         reasons.append(f"next asset {asset.id} {asset.name}" if asset
                        else "no unconsumed asset for the next stage")
-        return replace(base, action=Action.NURTURE, nurture_track=track.name, next_asset=asset,
-                       reasons=tuple(reasons))
+        return Decision(person.id, card.tier, Action.NURTURE, nurture_track=track.name, next_asset=asset,
+                        reasons=tuple(reasons))
 
 
-def _consumed(ctx: PersonContext) -> frozenset[str]:
-    ids = {a.asset_id for a in ctx.activities if a.asset_id}
-    ids.update(r.asset for r in ctx.card.reasons if r.asset)
-    return frozenset(ids)
+def _consumed(ctx: PersonContext) -> set[str]:
+    """Asset ids (or names) the person already had: from their activities and the score's reasons."""
+    ids = {r.asset for r in ctx.card.reasons if r.asset}
+    if ctx.activities:
+        ids.update(a.asset_id for a in ctx.activities if a.asset_id)
+    return ids
 
 
 def route_person(ctx: PersonContext, section: RoutingSection, state: AssignmentState, now: datetime, *,
@@ -338,20 +367,20 @@ def route_all(
             committee.setdefault(card.account_id, []).append((people[card.person_id], card))
     report = SuppressionReport()
     decisions: list[Decision] = []
+    no_account: tuple[()] = ()
     for card in ordered:
-        account = accounts.get(card.account_id) if card.account_id else None
+        pid, aid = card.person_id, card.account_id
         ctx = PersonContext(
-            card=card,
-            person=people[card.person_id],
-            previous=previous.get(card.person_id),
-            account=account,
-            opportunities=opportunities_by_account.get(card.account_id, ()) if card.account_id else (),
-            colleagues=committee.get(card.account_id, ()) if card.account_id else (),
-            activities=activities_by_person.get(card.person_id, ()),
-            open_tasks=tasks_by_person.get(card.person_id, ()),
+            card, people[pid], previous.get(pid),
+            accounts.get(aid) if aid else None,
+            opportunities_by_account.get(aid, no_account) if aid else no_account,
+            committee.get(aid, no_account) if aid else no_account,
+            activities_by_person.get(pid, no_account),
+            tasks_by_person.get(pid, no_account),
         )
         decision = router.decide(ctx, new_state, now)
-        for suppression in decision.suppressions:
-            report.add(decision.person_id, suppression)
+        if decision.suppressions:
+            for suppression in decision.suppressions:
+                report.add(pid, suppression)
         decisions.append(decision)
     return RoutingResult(decisions=decisions, state=new_state, report=report)

@@ -23,28 +23,35 @@ def nurture_track(section: RoutingSection, segment: str | None, stage: str | Non
 
 
 class AssetCatalog:
-    """Assets indexed by stage, in a stable order (by id), for next-asset lookups."""
+    """Assets indexed by stage and segment, each list in a stable order (by id)."""
 
     def __init__(self, assets: Iterable[Asset], stage_order: Sequence[str]) -> None:
         self.stage_order = [s.lower() for s in stage_order]
-        self.by_stage: dict[str, list[Asset]] = {}
+        self._position = {s: i for i, s in enumerate(self.stage_order)}
+        self._by_segment: dict[tuple[str, str], list[Asset]] = {}
+        self._generic: dict[str, list[Asset]] = {}
         for asset in sorted(assets, key=lambda a: a.id):
-            if asset.stage:
-                self.by_stage.setdefault(asset.stage.lower(), []).append(asset)
+            if not asset.stage:
+                continue
+            stage = asset.stage.lower()
+            if asset.segment:
+                self._by_segment.setdefault((stage, asset.segment.lower()), []).append(asset)
+            else:
+                self._generic.setdefault(stage, []).append(asset)
 
     def next_asset(self, stage: str | None, segment: str | None,
                    consumed: frozenset[str] | set[str]) -> Asset | None:
         """The first unconsumed asset at the next stage (then later stages, then the current one):
         in the person's segment first, a generic one (no segment) otherwise."""
         order = self.stage_order
-        current = order.index(stage.lower()) if stage and stage.lower() in order else -1
+        current = self._position.get(stage.lower(), -1) if stage else -1
         candidates = [*order[current + 1:], *([order[current]] if current >= 0 else [])]
         segment = segment.lower() if segment else None
         for wanted_stage in candidates:
-            assets = [a for a in self.by_stage.get(wanted_stage, ())
-                      if a.id not in consumed and a.name not in consumed]
-            exact = [a for a in assets if segment and a.segment and a.segment.lower() == segment]
-            generic = [a for a in assets if not a.segment]
-            if exact or generic:
-                return (exact or generic)[0]
+            pools = (self._by_segment.get((wanted_stage, segment), ()) if segment else (),
+                     self._generic.get(wanted_stage, ()))
+            for assets in pools:
+                for asset in assets:
+                    if asset.id not in consumed and asset.name not in consumed:
+                        return asset
         return None

@@ -14,7 +14,7 @@ from datetime import date, datetime
 
 from crm.records import Account, Crm, Person
 from routing.calendar import zone
-from routing.state import AssignmentState
+from routing.state import AssignmentState, day_key, week_key
 from scoring.routing_schema import Pool, Rep, RoutingSection
 
 
@@ -63,6 +63,9 @@ class OwnerRules:
         self.queue_zones: dict[str, str] = {q.id: q.time_zone for q in section.queues}
         self.pools: dict[str, Pool] = {p.name: p for p in section.pools}
         self.fallback = section.owner_key(section.fallback_owner) if section.fallback_owner else None
+        self._days: dict[tuple[str, datetime], tuple[date, str, str]] = {}
+        self._away: dict[tuple[str, datetime], str | None] = {}
+        self._territories: dict[tuple[str | None, str | None, str | None], tuple[str | None, str]] = {}
 
     def known(self, owner: str) -> bool:
         return owner in self.reps or owner in self.queue_zones
@@ -73,11 +76,30 @@ class OwnerRules:
             return rep.time_zone
         return self.queue_zones.get(owner, "UTC")
 
+    def _local(self, owner: str, now: datetime) -> tuple[date, str, str]:
+        """`now` as the owner's local day, with its day and week counter keys (cached per batch)."""
+        key = (self.time_zone(owner), now)
+        local = self._days.get(key)
+        if local is None:
+            if len(self._days) > 4096:
+                self._days.clear()
+            day = now.astimezone(zone(key[0])).date()
+            local = self._days[key] = (day, day_key(day), week_key(day))
+        return local
+
     def local_day(self, owner: str, now: datetime) -> date:
-        return now.astimezone(zone(self.time_zone(owner))).date()
+        return self._local(owner, now)[0]
 
     def unavailable(self, owner: str, now: datetime) -> str | None:
         """Why `owner` cannot take a lead now (inactive, out of office), or None. Queues always can."""
+        key = (owner, now)
+        if key not in self._away:
+            if len(self._away) > 4096:
+                self._away.clear()
+            self._away[key] = self._unavailable(owner, now)
+        return self._away[key]
+
+    def _unavailable(self, owner: str, now: datetime) -> str | None:
         rep = self.reps.get(owner)
         if rep is None:
             return None
@@ -89,7 +111,13 @@ class OwnerRules:
         return None
 
     def full(self, rep: Rep, now: datetime, state: AssignmentState) -> str | None:
-        today, this_week = state.assigned(rep.email, self.local_day(rep.email, now))
+        if rep.daily_cap is None and rep.weekly_cap is None:
+            return None
+        counts = state.counts.get(rep.email)
+        if not counts:
+            return None
+        _, today_key, week = self._local(rep.email, now)
+        today, this_week = counts.get(today_key, 0), counts.get(week, 0)
         if rep.daily_cap is not None and today >= rep.daily_cap:
             return f"{rep.email} reached the daily cap of {rep.daily_cap}"
         if rep.weekly_cap is not None and this_week >= rep.weekly_cap:
@@ -110,6 +138,13 @@ class OwnerRules:
                        ) -> tuple[str | None, str]:
         region = (account.region if account else None) or person.region
         segment = account.segment if account else None
+        key = (region, profile, segment)
+        if key not in self._territories:
+            self._territories[key] = self._match_territory(region, profile, segment)
+        return self._territories[key]
+
+    def _match_territory(self, region: str | None, profile: str | None, segment: str | None,
+                         ) -> tuple[str | None, str]:
         for territory in self.section.territories:
             if territory.matches(region, profile, segment):
                 return territory.pool, f"territory {territory.name!r} ({territory.why})"

@@ -16,6 +16,7 @@ import re
 import string
 from collections.abc import Iterable
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -39,7 +40,8 @@ def _valid_time_zone(value: str) -> str:
     return value
 
 
-def _lower_set(values: Iterable[str]) -> frozenset[str]:
+@lru_cache(maxsize=1024)
+def _lower_set(values: tuple[str, ...]) -> frozenset[str]:
     return frozenset(v.strip().lower() for v in values)
 
 
