@@ -1,0 +1,677 @@
+"""`Store`: plain methods over the state tables, no business logic.
+
+What was pulled (snapshots, cursors, quarantine), who is who (identity links and conflicts), what was
+scored (score history), what was written (the written ledger, the task ledger, write failures), and
+how each run went. Bulk methods use `INSERT ... ON CONFLICT` with executemany in batches inside one
+transaction, so a page of thousands of records is one round of statements, not thousands.
+
+Every method that records a moment takes an optional `now` (UTC) so callers and tests control time.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from typing import Any
+
+from pydantic import TypeAdapter
+from sqlalchemy import Connection, Engine, Table, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from crm.changes import FieldUpdate, TaskUpsert
+from crm.dataset import RECORD_TYPES, Dataset, validate_records
+from crm.ports import WriteResult
+from store.identity import IdentityConflict
+from store.models import (
+    AccountScoreHistory,
+    AssignmentStateRow,
+    Cursor,
+    DqFinding,
+    IdentityConflictRow,
+    IdentityLink,
+    Quarantine,
+    Run,
+    ScoreHistory,
+    Snapshot,
+    TaskLedger,
+    WriteFailure,
+    WrittenValue,
+)
+from store.writeplan import FieldNamer, ledger_text, logical_field
+
+_BATCH = 5000
+_IN_CHUNK = 500  # ids per IN (...) list: well under SQLite's bound-parameter limit
+_KIND_BY_TYPE = {cls: kind for kind, cls in RECORD_TYPES.items()}
+_SNAPSHOT_COLUMNS = ("crm", "stream", "record_id", "crm_id", "kind", "payload", "cursor", "updated_at",
+                     "deleted", "stored_at", "quarantine_reason")
+_ACCOUNT_PREFIXES = ("sf-account:", "hs-company:", "account:")
+
+
+def _table(model: Any) -> Table:
+    return model.__table__  # type: ignore[no-any-return]
+
+
+SNAPSHOTS = _table(Snapshot)
+CURSORS = _table(Cursor)
+LINKS = _table(IdentityLink)
+CONFLICTS = _table(IdentityConflictRow)
+SCORES = _table(ScoreHistory)
+ACCOUNT_SCORES = _table(AccountScoreHistory)
+LEDGER = _table(WrittenValue)
+TASKS = _table(TaskLedger)
+FAILURES = _table(WriteFailure)
+RUNS = _table(Run)
+ASSIGNMENT = _table(AssignmentStateRow)
+FINDINGS = _table(DqFinding)
+QUARANTINE = _table(Quarantine)
+
+
+class StoreError(RuntimeError):
+    """The state store cannot do what was asked; the message is safe to show (no secrets)."""
+
+
+def raw_crm_id(record_id: str) -> str:
+    """`sf-lead:00Q...` → `00Q...`; an id without a prefix is returned unchanged."""
+    return record_id.split(":", 1)[1] if ":" in record_id else record_id
+
+
+def _now(now: datetime | None) -> datetime:
+    if now is None:
+        return datetime.now(UTC)
+    return now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _record_id(record: Any) -> str:
+    value = record.get("id") if isinstance(record, Mapping) else getattr(record, "id", None)
+    if not value:
+        raise StoreError(f"cannot store a {type(record).__name__} without an id")
+    return str(value)
+
+
+class Store:
+    """The state store. Build it with `store.open_store(url)`; it is safe to share between threads."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._adapters: dict[type, TypeAdapter[Any]] = {}
+
+    def __repr__(self) -> str:
+        return f"Store({self.engine.url.render_as_string(hide_password=True)})"
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A write transaction (SQLite takes its write lock up front, so it never fails halfway)."""
+        with self.engine.connect() as conn:
+            conn.execution_options(sqlite_immediate=True)
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def _insert(self, table: Table) -> Any:
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        return dialect.insert(table)
+
+    def _upsert(self, conn: Connection, table: Table, rows: Sequence[dict[str, Any]],
+                keys: Sequence[str], updates: Mapping[str, Any] | Sequence[str],
+                where: Any = None) -> None:
+        """executemany of INSERT ... ON CONFLICT (keys) DO UPDATE, in batches.
+
+        `updates` lists columns taken from the new row, or maps columns to SQL expressions built
+        from `stmt.excluded` via a callable.
+        """
+        if not rows:
+            return
+        stmt = self._insert(table)
+        if isinstance(updates, Mapping):
+            set_ = {name: (value(stmt) if callable(value) else value) for name, value in updates.items()}
+        else:
+            set_ = {name: stmt.excluded[name] for name in updates}
+        stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=set_,
+                                          where=where(stmt) if callable(where) else where)
+        for batch in _chunks(rows, _BATCH):
+            conn.execute(stmt, list(batch))
+
+    def _dump(self, record: Any) -> str:
+        if isinstance(record, Mapping):
+            return json.dumps(record, default=str, separators=(",", ":"))
+        adapter = self._adapters.get(type(record))
+        if adapter is None:
+            adapter = self._adapters[type(record)] = TypeAdapter(type(record))
+        return adapter.dump_json(record).decode()
+
+    # -- snapshots, cursors, quarantine --------------------------------------------------------------
+
+    def upsert_snapshots(self, crm: str, stream: str, records: Iterable[Any],
+                         cursor: datetime | None = None, now: datetime | None = None) -> int:
+        """Store the canonical records of one pulled page; returns how many were given.
+
+        A record older than the stored one (by its own `updated_at`, e.g. from a lagging search
+        index) never overwrites it. Storing a record un-deletes and un-quarantines it.
+        """
+        moment = _now(now)
+        at = self._time_param
+        stored_at, page_cursor, crm = at(moment), at(cursor), str(crm)
+        rows: dict[str, tuple[Any, ...]] = {}
+        for record in records:
+            record_id = _record_id(record)
+            kind = _KIND_BY_TYPE.get(type(record)) or (
+                stream if isinstance(record, Mapping) else type(record).__name__.lower())
+            rows[record_id] = (crm, stream, record_id, raw_crm_id(record_id), kind, self._dump(record),
+                               page_cursor, at(getattr(record, "updated_at", None)), False, stored_at, None)
+        if not rows:
+            return 0
+        table = SNAPSHOTS
+        stmt = self._insert(table).values({name: bindparam(name) for name in _SNAPSHOT_COLUMNS})
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["crm", "stream", "record_id"],
+            set_={name: stmt.excluded[name] for name in _SNAPSHOT_COLUMNS[3:]},
+            where=or_(table.c.updated_at.is_(None), stmt.excluded.updated_at.is_(None),
+                      stmt.excluded.updated_at >= table.c.updated_at),
+        )
+        with self._write() as conn:
+            self._executemany_raw(conn, stmt, _SNAPSHOT_COLUMNS, list(rows.values()))
+            self._resolve_quarantine(conn, crm, stream, list(rows), moment)
+        return len(rows)
+
+    def _time_param(self, value: datetime | None) -> Any:
+        """A timestamp as the driver takes it for a UtcDateTime column (for `_executemany_raw`)."""
+        if value is None:
+            return None
+        value = _now(value)
+        if self.engine.dialect.name == "sqlite":
+            # the text form SQLAlchemy's SQLite DateTime type writes and parses back
+            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+        return value
+
+    @staticmethod
+    def _executemany_raw(conn: Connection, stmt: Any, columns: Sequence[str],
+                         rows: list[tuple[Any, ...]]) -> None:
+        """executemany straight to the driver: the hot path for snapshots, where SQLAlchemy's per-row
+        parameter processing costs more than the database. Rows hold driver-ready values in
+        `columns` order."""
+        compiled = stmt.compile(dialect=conn.dialect)
+        sql = str(compiled)
+        names = compiled.positiontup
+        if names is not None and list(names) != list(columns):
+            order = [list(columns).index(n) for n in names]
+            rows = [tuple(row[i] for i in order) for row in rows]
+        for batch in _chunks(rows, _BATCH):
+            if names is not None:
+                conn.exec_driver_sql(sql, list(batch))
+            else:
+                conn.exec_driver_sql(sql, [dict(zip(columns, row, strict=True)) for row in batch])
+
+    def _resolve_quarantine(self, conn: Connection, crm: str, stream: str, record_ids: list[str],
+                            moment: datetime) -> None:
+        open_rows = conn.execute(
+            select(func.count()).select_from(QUARANTINE).where(
+                QUARANTINE.c.crm == crm, QUARANTINE.c.stream == stream, QUARANTINE.c.resolved_at.is_(None))
+        ).scalar_one()
+        if not open_rows:
+            return
+        ids = record_ids + [raw_crm_id(r) for r in record_ids]
+        for chunk in _chunks(ids, _IN_CHUNK):
+            conn.execute(update(QUARANTINE).where(
+                QUARANTINE.c.crm == crm, QUARANTINE.c.stream == stream, QUARANTINE.c.crm_id.in_(chunk),
+                QUARANTINE.c.resolved_at.is_(None)).values(resolved_at=moment))
+
+    def _matching(self, crm: str, stream: str, ids: Sequence[str]) -> Any:
+        raw = [raw_crm_id(i) for i in ids]
+        return and_(SNAPSHOTS.c.crm == crm, SNAPSHOTS.c.stream == stream,
+                    or_(SNAPSHOTS.c.crm_id.in_(raw), SNAPSHOTS.c.record_id.in_(list(ids))))
+
+    def tombstone(self, crm: str, stream: str, ids: Iterable[str], now: datetime | None = None) -> int:
+        """Mark records deleted (or merged away) in the CRM; `ids` may be raw or CRM-qualified.
+        Returns how many stored records were marked."""
+        ids = list(dict.fromkeys(ids))
+        moment = _now(now)
+        marked = 0
+        with self._write() as conn:
+            for chunk in _chunks(ids, _IN_CHUNK):
+                result = conn.execute(update(SNAPSHOTS).where(self._matching(str(crm), stream, chunk))
+                                      .values(deleted=True, stored_at=moment))
+                marked += result.rowcount or 0
+        return marked
+
+    def quarantine(self, crm: str, stream: str, crm_id: str, reason: str,
+                   run_id: str | None = None, now: datetime | None = None) -> None:
+        """Hold one record out of scoring because its CRM values could not be mapped."""
+        self.quarantine_rejected(crm, stream, [(crm_id, reason)], run_id=run_id, now=now)
+
+    def quarantine_rejected(self, crm: str, stream: str, rejected: Iterable[tuple[str, str]],
+                            run_id: str | None = None, now: datetime | None = None) -> int:
+        """Quarantine a page's `rejected` (crm id, reason) pairs; returns how many."""
+        moment = _now(now)
+        rows = {crm_id: {"crm": str(crm), "stream": stream, "crm_id": crm_id, "reason": reason[:2000],
+                         "times_seen": 1, "first_seen": moment, "last_seen": moment, "resolved_at": None,
+                         "run_id": run_id}
+                for crm_id, reason in rejected}
+        if not rows:
+            return 0
+        with self._write() as conn:
+            self._upsert(conn, QUARANTINE, list(rows.values()), ("crm", "stream", "crm_id"), {
+                "reason": lambda s: s.excluded.reason,
+                "last_seen": lambda s: s.excluded.last_seen,
+                "run_id": lambda s: s.excluded.run_id,
+                "resolved_at": None,
+                "times_seen": QUARANTINE.c.times_seen + 1,
+            })
+            for crm_id, row in rows.items():
+                conn.execute(update(SNAPSHOTS).where(self._matching(str(crm), stream, [crm_id]))
+                             .values(quarantine_reason=row["reason"]))
+        return len(rows)
+
+    def quarantined(self, crm: str | None = None, include_resolved: bool = False) -> list[Quarantine]:
+        query = select(QUARANTINE).order_by(QUARANTINE.c.crm, QUARANTINE.c.stream, QUARANTINE.c.crm_id)
+        if crm is not None:
+            query = query.where(QUARANTINE.c.crm == str(crm))
+        if not include_resolved:
+            query = query.where(QUARANTINE.c.resolved_at.is_(None))
+        with self._read() as conn:
+            return [Quarantine(**row._mapping) for row in conn.execute(query)]
+
+    def get_cursor(self, crm: str, stream: str) -> datetime | None:
+        with self._read() as conn:
+            return conn.execute(select(CURSORS.c.value).where(
+                CURSORS.c.crm == str(crm), CURSORS.c.stream == stream)).scalar_one_or_none()
+
+    def set_cursor(self, crm: str, stream: str, value: datetime, now: datetime | None = None) -> datetime:
+        """Move a stream's cursor forward to `value` (never back); returns the cursor now stored."""
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        row = {"crm": str(crm), "stream": stream, "value": value, "updated_at": _now(now)}
+        with self._write() as conn:
+            self._upsert(conn, CURSORS, [row], ("crm", "stream"), ("value", "updated_at"),
+                         where=lambda stmt: stmt.excluded.value > CURSORS.c.value)
+            return conn.execute(select(CURSORS.c.value).where(
+                CURSORS.c.crm == str(crm), CURSORS.c.stream == stream)).scalar_one()
+
+    def cursors(self) -> dict[tuple[str, str], datetime]:
+        with self._read() as conn:
+            return {(r.crm, r.stream): r.value for r in conn.execute(select(CURSORS))}
+
+    def load_records(self, include_quarantined: bool = False) -> Dataset:
+        """The current canonical records by kind (deleted ones left out; quarantined ones too unless
+        asked). A stored payload that no longer validates lands in `Dataset.invalid`."""
+        query = select(SNAPSHOTS.c.kind, SNAPSHOTS.c.record_id, SNAPSHOTS.c.payload).where(
+            SNAPSHOTS.c.deleted.is_(False), SNAPSHOTS.c.kind.in_(list(RECORD_TYPES)),
+            SNAPSHOTS.c.payload.is_not(None),
+        ).order_by(SNAPSHOTS.c.kind, SNAPSHOTS.c.record_id, SNAPSHOTS.c.stored_at)
+        if not include_quarantined:
+            query = query.where(SNAPSHOTS.c.quarantine_reason.is_(None))
+        raw: dict[str, dict[str, Any]] = {kind: {} for kind in RECORD_TYPES}
+        with self._read() as conn:
+            for kind, record_id, payload in conn.execute(query):
+                raw[kind][record_id] = json.loads(payload)
+        dataset = Dataset()
+        for kind, by_id in raw.items():
+            good, bad = validate_records(kind, by_id.values())
+            setattr(dataset, kind, good)
+            dataset.invalid.extend(bad)
+        return dataset
+
+    def load_kind(self, kind: str) -> list[dict[str, Any]]:
+        """Stored payloads of a non-canonical kind (e.g. CRM users), as plain dicts."""
+        with self._read() as conn:
+            rows = conn.execute(select(SNAPSHOTS.c.payload).where(
+                SNAPSHOTS.c.kind == kind, SNAPSHOTS.c.deleted.is_(False), SNAPSHOTS.c.payload.is_not(None),
+            ).order_by(SNAPSHOTS.c.record_id))
+            return [json.loads(payload) for (payload,) in rows]
+
+    def snapshot_counts(self) -> dict[tuple[str, str], dict[str, int]]:
+        """(crm, stream) → live, deleted and quarantined record counts."""
+        query = select(
+            SNAPSHOTS.c.crm, SNAPSHOTS.c.stream, SNAPSHOTS.c.deleted,
+            SNAPSHOTS.c.quarantine_reason.is_not(None).label("held"), func.count(),
+        ).group_by(SNAPSHOTS.c.crm, SNAPSHOTS.c.stream, SNAPSHOTS.c.deleted, "held")
+        counts: dict[tuple[str, str], dict[str, int]] = {}
+        with self._read() as conn:
+            for crm, stream, deleted, held, n in conn.execute(query):
+                slot = counts.setdefault((crm, stream), {"live": 0, "deleted": 0, "quarantined": 0})
+                slot["deleted" if deleted else "quarantined" if held else "live"] += n
+        return counts
+
+    # -- identity ---------------------------------------------------------------------------------
+
+    def save_identity(self, links: Mapping[str, str], conflicts: Sequence[IdentityConflict] = (),
+                      now: datetime | None = None) -> None:
+        """Replace the identity links (CRM-qualified id → canonical id) and the current conflicts."""
+        moment = _now(now)
+        with self._write() as conn:
+            existing = {r.record_id: r.canonical_id for r in conn.execute(
+                select(LINKS.c.record_id, LINKS.c.canonical_id))}
+            gone = [r for r in existing if r not in links]
+            for chunk in _chunks(gone, _IN_CHUNK):
+                conn.execute(delete(LINKS).where(LINKS.c.record_id.in_(chunk)))
+            changed = [
+                {"record_id": record_id, "canonical_id": canonical, "linked_at": moment,
+                 "kind": "account" if record_id.startswith(_ACCOUNT_PREFIXES) else "person"}
+                for record_id, canonical in links.items() if existing.get(record_id) != canonical
+            ]
+            self._upsert(conn, LINKS, changed, ("record_id",), ("canonical_id", "kind", "linked_at"))
+            conn.execute(delete(CONFLICTS))
+            if conflicts:
+                conn.execute(CONFLICTS.insert(), [
+                    {"kind": c.kind, "record_ids": list(c.record_ids), "detail": c.detail,
+                     "detected_at": moment}
+                    for c in conflicts
+                ])
+
+    def identity_links(self) -> dict[str, str]:
+        with self._read() as conn:
+            return {r.record_id: r.canonical_id for r in conn.execute(select(LINKS))}
+
+    def identity_conflicts(self) -> list[IdentityConflict]:
+        with self._read() as conn:
+            return [IdentityConflict(r.kind, tuple(r.record_ids), r.detail)
+                    for r in conn.execute(select(CONFLICTS).order_by(CONFLICTS.c.id))]
+
+    # -- score history ------------------------------------------------------------------------------
+
+    def save_scorecards(self, run_id: str | None, cards: Iterable[Any]) -> int:
+        """Append every ScoreCard (or its `to_dict()`) to the score history; returns how many."""
+        rows = []
+        for card in cards:
+            data = card if isinstance(card, Mapping) else card.to_dict()
+            rows.append({
+                "run_id": run_id, "person_id": data["person_id"], "account_id": data.get("account_id"),
+                "model_version": data["model_version"], "tier": data["tier"], "score": float(data["score"]),
+                "fit": float(data["fit"]), "intent": float(data["intent"]),
+                "scored_at": _scored_at(data["scored_at"]), "card": dict(data),
+            })
+        with self._write() as conn:
+            for batch in _chunks(rows, _BATCH):
+                conn.execute(SCORES.insert(), list(batch))
+        return len(rows)
+
+    def latest_scorecards(self) -> dict[str, dict[str, Any]]:
+        """person id → the most recently stored card (as stored: timestamps are ISO strings)."""
+        latest = select(func.max(SCORES.c.id)).group_by(SCORES.c.person_id)
+        with self._read() as conn:
+            return {r.person_id: r.card for r in conn.execute(
+                select(SCORES.c.person_id, SCORES.c.card).where(SCORES.c.id.in_(latest)))}
+
+    def score_history(self, person_id: str, limit: int = 50) -> list[dict[str, Any]]:
+        """One person's stored cards, newest first, each with the `run_id` that produced it."""
+        with self._read() as conn:
+            rows = conn.execute(select(SCORES.c.run_id, SCORES.c.card).where(SCORES.c.person_id == person_id)
+                                .order_by(SCORES.c.id.desc()).limit(limit))
+            return [{**r.card, "run_id": r.run_id} for r in rows]
+
+    def save_account_scores(self, run_id: str | None, scores: Iterable[Any], scored_at: datetime) -> int:
+        rows = []
+        for score in scores:
+            data = score if isinstance(score, Mapping) else score.to_dict()
+            rows.append({
+                "run_id": run_id, "account_id": data["account_id"], "model_version": data["model_version"],
+                "tier": data["tier"], "fit": float(data["fit"]), "intent": float(data["intent"]),
+                "scored_at": _now(scored_at), "score": dict(data),
+            })
+        with self._write() as conn:
+            for batch in _chunks(rows, _BATCH):
+                conn.execute(ACCOUNT_SCORES.insert(), list(batch))
+        return len(rows)
+
+    def latest_account_scores(self) -> dict[str, dict[str, Any]]:
+        latest = select(func.max(ACCOUNT_SCORES.c.id)).group_by(ACCOUNT_SCORES.c.account_id)
+        with self._read() as conn:
+            return {r.account_id: r.score for r in conn.execute(
+                select(ACCOUNT_SCORES.c.account_id, ACCOUNT_SCORES.c.score)
+                .where(ACCOUNT_SCORES.c.id.in_(latest)))}
+
+    def prune_score_history(self, before: datetime) -> int:
+        """Delete person and account cards scored before `before`, except each one's latest."""
+        removed = 0
+        with self._write() as conn:
+            for table, key in ((SCORES, SCORES.c.person_id), (ACCOUNT_SCORES, ACCOUNT_SCORES.c.account_id)):
+                latest = select(func.max(table.c.id)).group_by(key)
+                result = conn.execute(delete(table).where(table.c.scored_at < _now(before),
+                                                          table.c.id.not_in(latest)))
+                removed += result.rowcount or 0
+        return removed
+
+    # -- written ledger and write failures ------------------------------------------------------------
+
+    def ledger(self, crm: str) -> dict[tuple[str, str], str]:
+        """(CRM record id, field) → the last value leadloop wrote there, as text."""
+        with self._read() as conn:
+            return {(r.record_id, r.field): r.value for r in conn.execute(
+                select(LEDGER.c.record_id, LEDGER.c.field, LEDGER.c.value).where(LEDGER.c.crm == str(crm)))}
+
+    def record_writes(self, crm: str, updates: Sequence[FieldUpdate], results: Sequence[WriteResult],
+                      run_id: str | None = None, crm_field: FieldNamer = logical_field,
+                      now: datetime | None = None) -> tuple[int, int]:
+        """Remember what the CRM accepted (ledger) and rejected (write failures); `results` are
+        the sink's, one per update in the same order. Returns (written, failed)."""
+        if len(updates) != len(results):
+            raise StoreError(f"{len(results)} write results for {len(updates)} updates")
+        moment = _now(now)
+        written, resolved, failed = [], [], []
+        for change, result in zip(updates, results, strict=True):
+            field = crm_field(change)
+            if result.ok:
+                written.append({"crm": str(crm), "record_id": change.record_id, "field": field,
+                                "value": ledger_text(change.value), "written_at": moment, "run_id": run_id})
+                resolved.append((change.record_id, field))
+            else:
+                failed.append(self._failure_row(str(crm), change.record_id, field, result, run_id, moment))
+        with self._write() as conn:
+            self._upsert(conn, LEDGER, _unique(written, ("record_id", "field")),
+                         ("crm", "record_id", "field"), ("value", "written_at", "run_id"))
+            self._save_failures(conn, failed)
+            self._resolve(conn, str(crm), resolved, moment)
+        return len(written), len(failed)
+
+    @staticmethod
+    def _failure_row(crm: str, record_id: str, target: str, result: WriteResult, run_id: str | None,
+                     moment: datetime) -> dict[str, Any]:
+        return {"crm": crm, "record_id": record_id, "target": target,
+                "reason": (result.error or "rejected without a reason")[:2000], "attempts": 1,
+                "first_seen": moment, "last_seen": moment, "resolved_at": None, "run_id": run_id,
+                "retriable": bool(result.retriable)}
+
+    def _save_failures(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        self._upsert(conn, FAILURES, _unique(rows, ("record_id", "target")), ("crm", "record_id", "target"), {
+            "reason": lambda s: s.excluded.reason,
+            "last_seen": lambda s: s.excluded.last_seen,
+            "run_id": lambda s: s.excluded.run_id,
+            "retriable": lambda s: s.excluded.retriable,
+            "resolved_at": None,
+            # a failure that came back after being resolved starts a new count
+            "attempts": lambda s: FAILURES.c.attempts + 1,
+        })
+
+    def _resolve(self, conn: Connection, crm: str, keys: Sequence[tuple[str, str]], moment: datetime) -> int:
+        has_open = conn.execute(select(func.count()).select_from(FAILURES).where(
+            FAILURES.c.crm == crm, FAILURES.c.resolved_at.is_(None))).scalar_one()
+        if not has_open or not keys:
+            return 0
+        stmt = update(FAILURES).where(
+            FAILURES.c.crm == crm, FAILURES.c.record_id == bindparam("b_record_id"),
+            FAILURES.c.target == bindparam("b_target"), FAILURES.c.resolved_at.is_(None),
+        ).values(resolved_at=moment)
+        rows = [{"b_record_id": r, "b_target": t} for r, t in dict.fromkeys(keys)]
+        resolved = 0
+        for batch in _chunks(rows, _BATCH):
+            resolved += conn.execute(stmt, list(batch)).rowcount or 0
+        return resolved
+
+    def record_failure(self, crm: str, record_id: str, target: str, reason: str, retriable: bool = False,
+                       run_id: str | None = None, now: datetime | None = None) -> None:
+        row = self._failure_row(str(crm), record_id, target, WriteResult(key=target, ok=False, error=reason,
+                                                                          retriable=retriable),
+                                run_id, _now(now))
+        with self._write() as conn:
+            self._save_failures(conn, [row])
+
+    def failures(self, crm: str | None = None, include_resolved: bool = False) -> list[WriteFailure]:
+        query = select(FAILURES).order_by(FAILURES.c.crm, FAILURES.c.record_id, FAILURES.c.target)
+        if crm is not None:
+            query = query.where(FAILURES.c.crm == str(crm))
+        if not include_resolved:
+            query = query.where(FAILURES.c.resolved_at.is_(None))
+        with self._read() as conn:
+            return [WriteFailure(**row._mapping) for row in conn.execute(query)]
+
+    def resolve_failures(self, crm: str, keys: Iterable[tuple[str, str]], now: datetime | None = None) -> int:
+        """Mark (record id, target) failures resolved; returns how many were open."""
+        with self._write() as conn:
+            return self._resolve(conn, str(crm), list(keys), _now(now))
+
+    # -- task ledger ----------------------------------------------------------------------------------
+
+    def task_ledger(self, crm: str) -> dict[str, TaskLedger]:
+        """Task key → what leadloop knows of the CRM task created for it."""
+        with self._read() as conn:
+            return {r.key: TaskLedger(**r._mapping) for r in conn.execute(
+                select(TASKS).where(TASKS.c.crm == str(crm)))}
+
+    def get_task(self, crm: str, key: str) -> TaskLedger | None:
+        with self._read() as conn:
+            row = conn.execute(select(TASKS).where(TASKS.c.crm == str(crm), TASKS.c.key == key)).first()
+        return TaskLedger(**row._mapping) if row else None
+
+    def put_task(self, crm: str, key: str, crm_task_id: str, *, person_id: str | None = None,
+                 owner: str | None = None, due: date | None = None, status: str = "open",
+                 run_id: str | None = None, now: datetime | None = None) -> None:
+        moment = _now(now)
+        with self._write() as conn:
+            self._put_tasks(conn, [{"crm": str(crm), "key": key, "crm_task_id": crm_task_id,
+                                    "person_id": person_id, "owner": owner, "due": due, "status": status,
+                                    "created_at": moment, "updated_at": moment, "run_id": run_id}])
+
+    def _put_tasks(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        self._upsert(conn, TASKS, _unique(rows, ("key",)), ("crm", "key"),
+                     ("crm_task_id", "person_id", "owner", "due", "status", "updated_at", "run_id"))
+
+    def record_task_results(self, crm: str, tasks: Sequence[TaskUpsert], results: Sequence[WriteResult],
+                            run_id: str | None = None, now: datetime | None = None) -> tuple[int, int]:
+        """Ledger the tasks the CRM accepted (key → task id) and store the rejected ones as write
+        failures (target `task:<key>`). Returns (stored, failed)."""
+        if len(tasks) != len(results):
+            raise StoreError(f"{len(results)} task results for {len(tasks)} tasks")
+        moment = _now(now)
+        ok_rows, failed, resolved = [], [], []
+        for task, result in zip(tasks, results, strict=True):
+            record_id = task.person_record_id or task.account_record_id or task.key
+            if result.ok and result.crm_id:
+                ok_rows.append({"crm": str(crm), "key": task.key, "crm_task_id": result.crm_id,
+                                "person_id": task.person_id, "owner": task.owner_id, "due": task.due_date,
+                                "status": "open", "created_at": moment, "updated_at": moment,
+                                "run_id": run_id})
+                resolved.append((record_id, f"task:{task.key}"))
+            else:
+                failed.append(
+                    self._failure_row(str(crm), record_id, f"task:{task.key}", result, run_id, moment))
+        with self._write() as conn:
+            self._put_tasks(conn, ok_rows)
+            self._save_failures(conn, failed)
+            self._resolve(conn, str(crm), resolved, moment)
+        return len(ok_rows), len(failed)
+
+    # -- runs ------------------------------------------------------------------------------------------
+
+    def start_run(self, kind: str, run_id: str | None = None, now: datetime | None = None) -> str:
+        """Record a run as started; returns its id (a new one unless given, e.g. the flow run's id)."""
+        run_id = run_id or uuid.uuid4().hex
+        try:
+            with self._write() as conn:
+                conn.execute(RUNS.insert(), {"id": run_id, "kind": kind, "started_at": _now(now),
+                                             "status": "running", "counts": {}})
+        except IntegrityError:
+            raise StoreError(f"a run with id {run_id!r} was already started") from None
+        return run_id
+
+    def finish_run(self, run_id: str, status: str = "ok", counts: Mapping[str, Any] | None = None,
+                   api_calls: Mapping[str, Any] | None = None, error: str | None = None,
+                   now: datetime | None = None) -> None:
+        """Close a run with its outcome. `error` must already be free of secrets."""
+        with self._write() as conn:
+            result = conn.execute(update(RUNS).where(RUNS.c.id == run_id).values(
+                finished_at=_now(now), status=status, counts=dict(counts or {}),
+                api_calls=dict(api_calls) if api_calls is not None else None,
+                error=error[:4000] if error else None))
+        if not result.rowcount:
+            raise StoreError(f"no run with id {run_id!r} was started")
+
+    def get_run(self, run_id: str) -> Run | None:
+        with self._read() as conn:
+            row = conn.execute(select(RUNS).where(RUNS.c.id == run_id)).first()
+        return Run(**row._mapping) if row else None
+
+    def runs(self, kind: str | None = None, limit: int = 20) -> list[Run]:
+        """The most recent runs first."""
+        query = select(RUNS).order_by(RUNS.c.started_at.desc(), RUNS.c.id).limit(limit)
+        if kind is not None:
+            query = query.where(RUNS.c.kind == kind)
+        with self._read() as conn:
+            return [Run(**row._mapping) for row in conn.execute(query)]
+
+    # -- routing state and data quality -----------------------------------------------------------------
+
+    def load_assignment_state(self, name: str = "default") -> dict[str, Any]:
+        """The saved assignment state (e.g. `AssignmentState.to_dict()`), {} when none was saved."""
+        with self._read() as conn:
+            state = conn.execute(
+                select(ASSIGNMENT.c.state).where(ASSIGNMENT.c.name == name)).scalar_one_or_none()
+        return dict(state) if state else {}
+
+    def save_assignment_state(self, state: Mapping[str, Any], name: str = "default",
+                              now: datetime | None = None) -> None:
+        with self._write() as conn:
+            self._upsert(conn, ASSIGNMENT, [{"name": name, "state": dict(state), "updated_at": _now(now)}],
+                         ("name",), ("state", "updated_at"))
+
+    def save_dq_findings(self, run_id: str | None, findings: Mapping[str, tuple[int, Sequence[Any]]],
+                         now: datetime | None = None) -> None:
+        """finding class → (count, a few examples), for one data-quality run."""
+        moment = _now(now)
+        rows = [{"run_id": run_id, "finding_class": name, "count": int(count), "examples": list(examples),
+                 "found_at": moment} for name, (count, examples) in findings.items()]
+        if rows:
+            with self._write() as conn:
+                conn.execute(FINDINGS.insert(), rows)
+
+    def dq_history(self, finding_class: str | None = None, limit: int = 500) -> list[DqFinding]:
+        """Findings, oldest first (the most recent `limit`), to show trends per class."""
+        query = select(FINDINGS).order_by(FINDINGS.c.id.desc()).limit(limit)
+        if finding_class is not None:
+            query = query.where(FINDINGS.c.finding_class == finding_class)
+        with self._read() as conn:
+            rows = [DqFinding(**row._mapping) for row in conn.execute(query)]
+        return rows[::-1]
+
+
+def _unique(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The last row for each key: one statement may not touch the same row twice."""
+    return list({tuple(row[k] for k in keys): row for row in rows}.values())
+
+
+def _scored_at(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return _now(value)
+    return _now(datetime.fromisoformat(str(value)))

@@ -1,0 +1,218 @@
+"""The write plan: which owned CRM fields actually need writing, diffed against the written ledger.
+
+Pure functions, no database. `desired_person_fields` / `desired_account_fields` render a score as
+the CRM will store it; `plan_writes` keeps only the updates that change something the CRM shows:
+
+- a field is written only when its rendered value differs from the last value written (the ledger);
+- a decaying score (`score`, `intent_score`, `account_intent`) is written only when the record's
+  tier changed or the score moved by at least `min_change` points since it was last written;
+- `scored_at` and `reasons` ride along only when some other field of the same record is written,
+  so the passing of time alone rewrites nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Protocol
+
+from crm.changes import FieldUpdate, ObjectType
+from crm.records import Crm
+
+DECAYING_FIELDS = frozenset({"score", "intent_score", "account_intent"})
+ACCOMPANYING_FIELDS = frozenset({"scored_at", "reasons"})
+TIER_FIELDS = {ObjectType.PERSON: "tier", ObjectType.ACCOUNT: "account_tier"}
+REASONS_MAX_CHARS = 1000
+TOP_REASONS = 6
+DEFAULT_MIN_CHANGE = 5.0
+
+FieldNamer = Callable[[FieldUpdate], str]
+Ledger = Mapping[tuple[str, str], str]
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_FIRST_KINDS = ("disqualifier", "escalation")
+
+
+class ReasonLike(Protocol):
+    kind: str
+    points: float
+    text: str
+
+
+class CardLike(Protocol):
+    """What the plan reads from a person's ScoreCard."""
+
+    fit: float
+    intent: float
+    score: float
+    tier: str
+    model_version: str
+    scored_at: datetime
+    disqualified: str | None
+    reasons: Sequence[ReasonLike]
+
+
+class AccountScoreLike(Protocol):
+    fit: float
+    intent: float
+    tier: str
+    buying_roles: Sequence[str]
+
+
+def logical_field(update: FieldUpdate) -> str:
+    """Name ledger fields by leadloop's logical name (when no CRM mapping is at hand)."""
+    return update.field
+
+
+def mapped_fields(person: Mapping[str, str], account: Mapping[str, str]) -> FieldNamer:
+    """Name ledger fields as the CRM does, from a mapping's `owned_person` / `owned_account`."""
+
+    def crm_field(update: FieldUpdate) -> str:
+        return (person if update.object_type == ObjectType.PERSON else account)[update.field]
+
+    return crm_field
+
+
+def whole_points(value: float) -> int:
+    """Scores as the CRM shows them: whole points, halves rounded up (72.5 → 73)."""
+    if not math.isfinite(value):
+        raise ValueError(f"score is not a finite number: {value!r}")
+    return int(Decimal(repr(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def iso_utc(moment: datetime) -> str:
+    """`2024-05-01T12:00:00Z`: whole seconds, UTC, the form both CRMs accept for datetime fields."""
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def ledger_text(value: str | int | float | bool | None) -> str:
+    """The text form a written value is remembered by (and compared in) the ledger."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def reasons_text(reasons: Sequence[ReasonLike], disqualified: str | None = None,
+                 limit: int = REASONS_MAX_CHARS, top: int = TOP_REASONS) -> str:
+    """The top reasons as one plain line ("+25 requested EVK-7710 ...; -10 student email"), ≤ `limit`.
+
+    Disqualifiers and escalations come first, then the largest contributions either way.
+    """
+    ranked = sorted(
+        reasons,
+        key=lambda r: (str(r.kind) not in _FIRST_KINDS, -abs(r.points)),
+    )
+    parts = [_CONTROL.sub(" ", r.text).strip() for r in ranked[:top]]
+    if disqualified and not any(str(r.kind) == "disqualifier" for r in reasons):
+        parts.insert(0, "disqualified: " + _CONTROL.sub(" ", disqualified).strip())
+    text = ""
+    for part in (p for p in parts if p):
+        candidate = f"{text}; {part}" if text else part
+        if len(candidate) > limit:
+            if not text:
+                text = part[: limit - 1].rstrip() + "…"
+            break
+        text = candidate
+    return text
+
+
+def desired_person_fields(card: CardLike) -> dict[str, str | int]:
+    """The owned person fields for one ScoreCard, by logical name (nurture_track comes from routing)."""
+    return {
+        "fit_score": whole_points(card.fit),
+        "intent_score": whole_points(card.intent),
+        "score": whole_points(card.score),
+        "tier": card.tier,
+        "reasons": reasons_text(card.reasons, card.disqualified),
+        "model_version": card.model_version,
+        "scored_at": iso_utc(card.scored_at),
+    }
+
+
+def desired_account_fields(score: AccountScoreLike) -> dict[str, str | int]:
+    """The owned account fields for one AccountScore, by logical name."""
+    return {
+        "account_fit": whole_points(score.fit),
+        "account_intent": whole_points(score.intent),
+        "account_tier": score.tier,
+        "buying_roles": ", ".join(score.buying_roles),
+    }
+
+
+def field_updates(crm: Crm, object_type: ObjectType, record_id: str, fields: Mapping[str, str | int | None],
+                  person_id: str | None = None, reason: str = "") -> list[FieldUpdate]:
+    """One FieldUpdate per logical field of one CRM record, e.g. from `desired_person_fields`."""
+    return [FieldUpdate(crm=crm, object_type=object_type, record_id=record_id, field=name, value=value,
+                        reason=reason, person_id=person_id) for name, value in fields.items()]
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        return float(text) if text not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def plan_writes(
+    desired: Sequence[FieldUpdate],
+    ledger: Ledger,
+    previous_tiers: Mapping[str, str] | None = None,
+    min_change: float = DEFAULT_MIN_CHANGE,
+    crm_field: FieldNamer = logical_field,
+    decaying: frozenset[str] = DECAYING_FIELDS,
+) -> list[FieldUpdate]:
+    """The subset of `desired` worth writing, in the input order.
+
+    `ledger` maps (CRM record id, field name as `crm_field` names it) to the last value written, for
+    the one CRM all of `desired` targets. `previous_tiers` (CRM record id → tier) overrides the tier
+    the ledger remembers, e.g. when tiers come from the score history.
+    """
+    crms = {u.crm for u in desired}
+    if len(crms) > 1:
+        raise ValueError(f"plan_writes works on one CRM at a time; got {sorted(crms)}")
+    previous_tiers = previous_tiers or {}
+
+    by_record: dict[tuple[ObjectType, str], list[int]] = {}
+    for index, update in enumerate(desired):
+        by_record.setdefault((update.object_type, update.record_id), []).append(index)
+
+    keep: set[int] = set()
+    for (object_type, record_id), indexes in by_record.items():
+        updates = [desired[i] for i in indexes]
+        tier_field = TIER_FIELDS.get(object_type)
+        new_tier = next((u for u in updates if u.field == tier_field), None)
+        tier_changed = False
+        if new_tier is not None:
+            old_tier = previous_tiers.get(record_id, ledger.get((record_id, crm_field(new_tier))))
+            tier_changed = old_tier != ledger_text(new_tier.value)
+
+        chosen: list[int] = []
+        for index, update in zip(indexes, updates, strict=True):
+            if update.field in ACCOMPANYING_FIELDS:
+                continue
+            old = ledger.get((record_id, crm_field(update)))
+            new = ledger_text(update.value)
+            if old == new:
+                continue
+            if update.field in decaying and not tier_changed:
+                old_points, new_points = _number(old), _number(new)
+                if old_points is not None and new_points is not None \
+                        and abs(new_points - old_points) < min_change:
+                    continue
+            chosen.append(index)
+        if not chosen:
+            continue
+        keep.update(chosen)
+        for index, update in zip(indexes, updates, strict=True):
+            if update.field in ACCOMPANYING_FIELDS \
+                    and ledger.get((record_id, crm_field(update))) != ledger_text(update.value):
+                keep.add(index)
+    return [desired[i] for i in sorted(keep)]

@@ -1,0 +1,131 @@
+"""Shared fixtures: a throwaway PostgreSQL 15 cluster for the session, and `store_url` over SQLite and it.
+
+The cluster is created only when a test asks for PostgreSQL: `initdb` into a private directory
+(as the `postgres` user when the tests run as root, since the server refuses to run as root), then
+`pg_ctl start` on a free port with its socket in that directory and no TCP listener. Every test
+gets its own schema, so tests never see each other's rows. Without the server binaries the
+PostgreSQL cases are skipped with the reason shown.
+"""
+
+from __future__ import annotations
+
+import glob
+import itertools
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+_PG_BIN_GLOBS = ("/usr/lib/postgresql/*/bin", "/usr/local/pgsql/bin", "/usr/pgsql-*/bin")
+_schemas = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class PostgresCluster:
+    bin_dir: Path
+    data_dir: Path
+    socket_dir: Path
+    port: int
+    user: str
+
+    def url(self, database: str = "postgres", schema: str | None = None) -> str:
+        url = f"postgresql+psycopg://{self.user}@/{database}?host={self.socket_dir}&port={self.port}"
+        if schema:
+            url += f"&options=-csearch_path%3D{schema}"
+        return url
+
+    def psql(self, sql: str) -> None:
+        subprocess.run(
+            [str(self.bin_dir / "psql"), "-h", str(self.socket_dir), "-p", str(self.port), "-U", self.user,
+             "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-qc", sql],
+            check=True, capture_output=True, text=True,
+        )
+
+
+def _find_pg_bin() -> Path | None:
+    candidates = [Path(p) for pattern in _PG_BIN_GLOBS for p in glob.glob(pattern)]
+    for bin_dir in sorted(candidates, reverse=True):
+        if (bin_dir / "initdb").is_file() and (bin_dir / "pg_ctl").is_file():
+            return bin_dir
+    found = shutil.which("initdb")
+    return Path(found).parent if found and shutil.which("pg_ctl") else None
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    bin_dir = _find_pg_bin()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found in /usr/lib/postgresql/*/bin "
+                    "or on PATH; install postgresql to run the store tests against it")
+    as_root = os.geteuid() == 0
+    if as_root:
+        try:
+            owner = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no 'postgres' user to run the PostgreSQL server as")
+        prefix = ["runuser", "-u", "postgres", "--"]
+    else:
+        prefix = []
+    base = Path(tempfile.mkdtemp(prefix="leadloop-pg-"))
+    data_dir, socket_dir = base / "data", base
+    if as_root:
+        os.chown(base, owner.pw_uid, owner.pw_gid)
+    user = "postgres" if as_root else pwd.getpwuid(os.geteuid()).pw_name
+    port = _free_port()
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*prefix, *args], capture_output=True, text=True, timeout=120)
+
+    init = run(str(bin_dir / "initdb"), "-D", str(data_dir), "-A", "trust", "-U", user, "-E", "UTF8",
+               "--no-sync")
+    if init.returncode != 0:
+        shutil.rmtree(base, ignore_errors=True)
+        pytest.skip(f"initdb failed: {(init.stderr or init.stdout).strip()[-400:]}")
+    options = (f"-p {port} -k {socket_dir} -c listen_addresses='' -c fsync=off "
+               "-c synchronous_commit=off -c full_page_writes=off")
+    start = run(str(bin_dir / "pg_ctl"), "-D", str(data_dir), "-o", options, "-l", str(base / "server.log"),
+                "-w", "-t", "60", "start")
+    if start.returncode != 0:
+        server_log = base / "server.log"
+        log = server_log.read_text(errors="replace")[-400:] if server_log.exists() else ""
+        shutil.rmtree(base, ignore_errors=True)
+        pytest.skip(f"PostgreSQL did not start: {(start.stderr or start.stdout).strip()[-300:]} {log}")
+    try:
+        yield PostgresCluster(bin_dir, data_dir, socket_dir, port, user)
+    finally:
+        run(str(bin_dir / "pg_ctl"), "-D", str(data_dir), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: PostgresCluster) -> str:
+    """A PostgreSQL store URL with a fresh, empty schema of its own."""
+    schema = f"t{os.getpid()}_{next(_schemas)}"
+    postgres_cluster.psql(f"CREATE SCHEMA {schema}")
+    return postgres_cluster.url(schema=schema)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'state' / 'state.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest) -> str:
+    """The same test against a SQLite file and a real PostgreSQL schema."""
+    if request.param == "sqlite":
+        return str(request.getfixturevalue("sqlite_url"))
+    return str(request.getfixturevalue("postgres_url"))

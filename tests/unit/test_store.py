@@ -1,0 +1,377 @@
+"""The state store keeps what was pulled, scored and written — the same on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from crm.changes import FieldUpdate, ObjectType, TaskUpsert
+from crm.ports import WriteResult
+from crm.records import Account, Activity, ActivityKind, Crm, Person
+from scoring.scorecard import Reason, ReasonKind, ScoreCard
+from store import Store, StoreError, open_store, redact
+from store.identity import IdentityConflict
+from store.writeplan import mapped_fields
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+SF = Crm.SALESFORCE
+
+
+@pytest.fixture
+def store(store_url: str):
+    with open_store(store_url) as opened:
+        yield opened
+
+
+def lead(n: int, email: str | None = None, updated: datetime = T0, title: str | None = None) -> Person:
+    return Person(id=f"sf-lead:00Q{n:015d}", email=email or f"person{n}@acme-semi.com", updated_at=updated,
+                  title=title, salesforce_lead_id=f"00Q{n:015d}")
+
+
+def card(person_id: str, score: float, tier: str = "warm", at: datetime = T0) -> ScoreCard:
+    return ScoreCard(
+        person_id=person_id, account_id=None, model_version="semi-2024.05", scored_at=at, profile=None,
+        fit=40, intent=score - 40, account_fit=0, account_intent=0, score=score, tier=tier,
+        reasons=(Reason(ReasonKind.INTENT, "evk", 25, "+25 requested EVK-7710 evaluation kit", at),),
+    )
+
+
+# -- snapshots ------------------------------------------------------------------------------------
+
+def test_pulled_records_come_back_as_canonical_records_by_kind(store: Store):
+    account = Account(id="sf-account:001A", name="Acme Semi", website="https://acme-semi.com")
+    visit = Activity(id="hs-pageview:1", person_id="hs-contact:7", kind=ActivityKind.PAGE_VIEW,
+                     occurred_at=T0, url="https://example.com/evk")
+    store.upsert_snapshots(SF, "Lead", [lead(1), lead(2)], cursor=T0)
+    store.upsert_snapshots(SF, "Account", [account], cursor=T0)
+    store.upsert_snapshots(Crm.HUBSPOT, "page_views", [visit], cursor=T0)
+
+    dataset = store.load_records()
+
+    assert sorted(p.id for p in dataset.people) == [
+        "sf-lead:00Q000000000000001", "sf-lead:00Q000000000000002"]
+    assert dataset.accounts == [account]
+    assert dataset.activities == [visit]
+    assert dataset.people[0].updated_at == T0
+
+
+def test_a_re_pulled_record_replaces_its_snapshot_instead_of_adding_one(store: Store):
+    store.upsert_snapshots(SF, "Lead", [lead(1, title="Engineer")], cursor=T0)
+    store.upsert_snapshots(SF, "Lead", [lead(1, title="Director", updated=T0 + timedelta(hours=1))],
+                           cursor=T0 + timedelta(hours=1))
+
+    people = store.load_records().people
+    assert [p.title for p in people] == ["Director"]
+
+
+def test_an_older_version_from_a_lagging_search_never_overwrites_a_newer_one(store: Store):
+    store.upsert_snapshots(SF, "Lead", [lead(1, title="Director", updated=T0 + timedelta(hours=1))])
+    store.upsert_snapshots(SF, "Lead", [lead(1, title="Engineer", updated=T0)])
+
+    assert store.load_records().people[0].title == "Director"
+
+
+def test_tombstoned_records_leave_the_dataset_whether_named_by_raw_or_qualified_id(store: Store):
+    store.upsert_snapshots(SF, "Lead", [lead(1), lead(2), lead(3)])
+
+    marked = store.tombstone(SF, "Lead", ["00Q000000000000001", "sf-lead:00Q000000000000002"])
+
+    assert marked == 2
+    assert [p.id for p in store.load_records().people] == ["sf-lead:00Q000000000000003"]
+    assert store.snapshot_counts()[("salesforce", "Lead")] == {"live": 1, "deleted": 2, "quarantined": 0}
+
+
+def test_a_record_that_comes_back_after_deletion_is_live_again(store: Store):
+    store.upsert_snapshots(SF, "Lead", [lead(1)])
+    store.tombstone(SF, "Lead", ["00Q000000000000001"])
+    store.upsert_snapshots(SF, "Lead", [lead(1, updated=T0 + timedelta(days=1))])
+
+    assert len(store.load_records().people) == 1
+
+
+def test_quarantined_records_are_held_out_and_released_when_they_map_cleanly_again(store: Store):
+    store.upsert_snapshots(SF, "Lead", [lead(1), lead(2)])
+
+    store.quarantine(SF, "Lead", "00Q000000000000002", "Email: not an email address: 'x@'", now=T0)
+
+    assert [p.id for p in store.load_records().people] == ["sf-lead:00Q000000000000001"]
+    assert len(store.load_records(include_quarantined=True).people) == 2
+    [held] = store.quarantined(SF)
+    assert (held.crm_id, held.reason, held.first_seen) == ("00Q000000000000002",
+                                                          "Email: not an email address: 'x@'", T0)
+
+    store.upsert_snapshots(SF, "Lead", [lead(2, updated=T0 + timedelta(hours=1))])
+
+    assert len(store.load_records().people) == 2
+    assert store.quarantined(SF) == []
+
+
+def test_quarantining_the_same_record_again_counts_the_times_seen(store: Store):
+    store.quarantine_rejected(SF, "Lead", [("00Q1", "bad date")], now=T0)
+    store.quarantine_rejected(SF, "Lead", [("00Q1", "bad email")], now=T0 + timedelta(hours=1))
+
+    [held] = store.quarantined()
+    assert (held.times_seen, held.reason, held.last_seen) == (2, "bad email", T0 + timedelta(hours=1))
+
+
+def test_non_canonical_records_are_kept_by_their_stream(store: Store):
+    store.upsert_snapshots(SF, "User", [{"id": "sf-user:005A", "name": "Rep One", "email": "rep@x.com"}])
+
+    assert store.load_kind("User") == [{"id": "sf-user:005A", "name": "Rep One", "email": "rep@x.com"}]
+    assert store.load_records().people == []
+
+
+# -- cursors ----------------------------------------------------------------------------------------
+
+def test_a_cursor_only_ever_moves_forward(store: Store):
+    assert store.get_cursor(SF, "Lead") is None
+    assert store.set_cursor(SF, "Lead", T0) == T0
+    assert store.set_cursor(SF, "Lead", T0 - timedelta(minutes=5)) == T0
+    assert store.get_cursor(SF, "Lead") == T0
+    assert store.set_cursor(SF, "Lead", T0 + timedelta(seconds=1)) == T0 + timedelta(seconds=1)
+    assert store.cursors() == {("salesforce", "Lead"): T0 + timedelta(seconds=1)}
+
+
+def test_cursors_keep_sub_second_precision_and_come_back_in_utc(store: Store):
+    cet = datetime(2024, 5, 1, 14, 0, 0, 123000, tzinfo=__import__("datetime").timezone(timedelta(hours=2)))
+    store.set_cursor(Crm.HUBSPOT, "contacts", cet)
+
+    stored = store.get_cursor(Crm.HUBSPOT, "contacts")
+    assert stored == cet and stored.tzinfo == UTC and stored.microsecond == 123000
+
+
+# -- identity ----------------------------------------------------------------------------------------
+
+def test_identity_links_are_replaced_and_conflicts_kept_for_data_quality(store: Store):
+    store.save_identity({"sf-lead:1": "person:a@x.com", "hs-contact:9": "person:a@x.com",
+                         "sf-account:001": "account:x.com"})
+    conflict = IdentityConflict("duplicate_email", ("sf-lead:1", "sf-lead:2"), "two leads share a@x.com")
+    store.save_identity({"sf-lead:1": "person:a@x.com", "sf-account:001": "account:x.com"}, [conflict])
+
+    assert store.identity_links() == {"sf-lead:1": "person:a@x.com", "sf-account:001": "account:x.com"}
+    assert store.identity_conflicts() == [conflict]
+
+
+# -- score history ------------------------------------------------------------------------------------
+
+def test_every_scorecard_is_kept_and_the_latest_per_person_is_at_hand(store: Store):
+    store.save_scorecards("run-1", [card("person:a@x.com", 50), card("person:b@x.com", 70, "hot")])
+    store.save_scorecards("run-2", [card("person:a@x.com", 65, at=T0 + timedelta(hours=1))])
+
+    latest = store.latest_scorecards()
+
+    assert {pid: c["score"] for pid, c in latest.items()} == {"person:a@x.com": 65, "person:b@x.com": 70}
+    assert latest["person:b@x.com"]["tier"] == "hot"
+    assert latest["person:a@x.com"]["model_version"] == "semi-2024.05"
+    assert latest["person:a@x.com"]["reasons"][0]["text"] == "+25 requested EVK-7710 evaluation kit"
+    history = store.score_history("person:a@x.com")
+    assert [(h["run_id"], h["score"]) for h in history] == [("run-2", 65), ("run-1", 50)]
+
+
+def test_pruning_history_keeps_each_persons_latest_card(store: Store):
+    store.save_scorecards("r1", [card("person:a@x.com", 50, at=T0), card("person:b@x.com", 60, at=T0)])
+    store.save_scorecards("r2", [card("person:a@x.com", 55, at=T0 + timedelta(days=40))])
+
+    removed = store.prune_score_history(before=T0 + timedelta(days=30))
+
+    assert removed == 1
+    assert {p: c["score"] for p, c in store.latest_scorecards().items()} == {"person:a@x.com": 55,
+                                                                             "person:b@x.com": 60}
+
+
+def test_account_scores_are_kept_with_their_model_version(store: Store):
+    store.save_account_scores("r1", [{"account_id": "account:x.com", "model_version": "m1", "fit": 70.0,
+                                      "intent": 20.0, "tier": "engaged", "buying_roles": ["engineer"]}],
+                              scored_at=T0)
+    assert store.latest_account_scores()["account:x.com"]["tier"] == "engaged"
+
+
+# -- written ledger, write failures, tasks ---------------------------------------------------------------
+
+def _update(record_id: str, field: str, value: object) -> FieldUpdate:
+    return FieldUpdate(crm=SF, object_type=ObjectType.PERSON, record_id=record_id, field=field, value=value)
+
+
+def test_the_ledger_remembers_accepted_writes_by_crm_field_name(store: Store):
+    updates = [_update("00QA", "score", 72), _update("00QA", "tier", "hot"), _update("00QB", "score", 10)]
+    results = [WriteResult("00QA", True, "00QA"), WriteResult("00QA", True, "00QA"),
+               WriteResult("00QB", False, error="FIELD_CUSTOM_VALIDATION_EXCEPTION: blocked")]
+    namer = mapped_fields({"score": "LL_Score__c", "tier": "LL_Tier__c"}, {})
+
+    written, failed = store.record_writes(SF, updates, results, run_id="r1", crm_field=namer, now=T0)
+
+    assert (written, failed) == (2, 1)
+    assert store.ledger(SF) == {("00QA", "LL_Score__c"): "72", ("00QA", "LL_Tier__c"): "hot"}
+    assert store.ledger(Crm.HUBSPOT) == {}
+    [failure] = store.failures(SF)
+    assert (failure.record_id, failure.target, failure.reason, failure.attempts) == (
+        "00QB", "LL_Score__c", "FIELD_CUSTOM_VALIDATION_EXCEPTION: blocked", 1)
+
+
+def test_a_failure_retried_and_failing_again_counts_attempts_then_resolves_on_success(store: Store):
+    update = [_update("00QB", "score", 10)]
+    locked = [WriteResult("00QB", False, error="UNABLE_TO_LOCK_ROW", retriable=True)]
+    store.record_writes(SF, update, locked, now=T0)
+    store.record_writes(SF, update, locked, now=T0 + timedelta(hours=1))
+
+    [failure] = store.failures()
+    assert (failure.attempts, failure.first_seen, failure.last_seen, failure.retriable) == (
+        2, T0, T0 + timedelta(hours=1), True)
+
+    store.record_writes(SF, update, [WriteResult("00QB", True, "00QB")], now=T0 + timedelta(hours=2))
+
+    assert store.failures() == []
+    [resolved] = store.failures(include_resolved=True)
+    assert resolved.resolved_at == T0 + timedelta(hours=2)
+    assert store.ledger(SF) == {("00QB", "score"): "10"}
+
+
+def test_failures_can_be_recorded_and_resolved_by_hand(store: Store):
+    store.record_failure(Crm.HUBSPOT, "501", "ll_score", "PROPERTY_DOESNT_EXIST", now=T0)
+    assert store.resolve_failures(Crm.HUBSPOT, [("501", "ll_score")], now=T0) == 1
+    assert store.failures(Crm.HUBSPOT) == []
+
+
+def test_the_task_ledger_maps_each_key_to_the_crm_task_and_failed_tasks_await_retry(store: Store):
+    tasks = [
+        TaskUpsert(crm=SF, key="ll:person:a@x.com:hot:2024-05", owner_id="005A", subject="Call",
+                   body="note", due_date=date(2024, 5, 2), person_record_id="003A",
+                   person_id="person:a@x.com"),
+        TaskUpsert(crm=SF, key="ll:person:b@x.com:hot:2024-05", owner_id="005A", subject="Call",
+                   body="note", due_date=date(2024, 5, 2), person_record_id="003B"),
+    ]
+    results = [WriteResult(tasks[0].key, True, "00TA"),
+               WriteResult(tasks[1].key, False, error="INVALID_CROSS_REFERENCE_KEY: owner inactive")]
+
+    assert store.record_task_results(SF, tasks, results, run_id="r1", now=T0) == (1, 1)
+
+    entry = store.get_task(SF, tasks[0].key)
+    assert entry is not None
+    assert (entry.crm_task_id, entry.person_id, entry.owner, entry.due) == (
+        "00TA", "person:a@x.com", "005A", date(2024, 5, 2))
+    assert store.get_task(SF, tasks[1].key) is None
+    assert [f.target for f in store.failures(SF)] == [f"task:{tasks[1].key}"]
+
+    store.put_task(SF, tasks[1].key, "00TB", person_id="person:b@x.com", status="open")
+    assert set(store.task_ledger(SF)) == {tasks[0].key, tasks[1].key}
+
+
+# -- runs, routing state, data quality ---------------------------------------------------------------------
+
+def test_a_run_records_its_outcome_counts_api_calls_and_duration(store: Store):
+    run_id = store.start_run("sync", now=T0)
+    store.finish_run(run_id, "partial", counts={"pulled": 120, "written": 30},
+                     api_calls={"salesforce": {"query": 3}}, error="2 records rejected",
+                     now=T0 + timedelta(seconds=42))
+
+    run = store.get_run(run_id)
+    assert run is not None
+    assert (run.kind, run.status, run.counts, run.api_calls, run.error) == (
+        "sync", "partial", {"pulled": 120, "written": 30}, {"salesforce": {"query": 3}}, "2 records rejected")
+    assert run.duration_seconds == 42
+    assert [r.id for r in store.runs("sync")] == [run_id]
+
+
+def test_starting_a_run_twice_or_finishing_an_unknown_one_is_a_clear_error(store: Store):
+    store.start_run("sync", run_id="flow-run-1")
+    with pytest.raises(StoreError, match="already started"):
+        store.start_run("sync", run_id="flow-run-1")
+    with pytest.raises(StoreError, match="no run with id"):
+        store.finish_run("nope")
+
+
+def test_assignment_state_round_trips(store: Store):
+    assert store.load_assignment_state() == {}
+    state = {"credits": {"emea": {"005A": 1.5}}, "counts": {"005A": {"d:2024-05-01": 3}},
+             "owners": {"person:a@x.com": {"owner": "005A", "at": T0.isoformat(), "via": "pool"}}}
+    store.save_assignment_state(state)
+    store.save_assignment_state(state)
+    assert store.load_assignment_state() == state
+
+
+def test_data_quality_findings_build_a_history_per_class(store: Store):
+    store.save_dq_findings("dq-1", {"missing_email": (12, ["sf-lead:1"]), "duplicate_email": (2, [])}, now=T0)
+    store.save_dq_findings("dq-2", {"missing_email": (9, ["sf-lead:2"])}, now=T0 + timedelta(days=1))
+
+    history = store.dq_history("missing_email")
+    assert [(f.run_id, f.count, f.examples) for f in history] == [("dq-1", 12, ["sf-lead:1"]),
+                                                                   ("dq-2", 9, ["sf-lead:2"])]
+    assert len(store.dq_history()) == 3
+
+
+# -- opening, secrets, scale ----------------------------------------------------------------------------
+
+def test_the_default_sqlite_store_creates_its_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with open_store() as opened:
+        opened.set_cursor(SF, "Lead", T0)
+    assert (tmp_path / ".leadloop" / "state.db").is_file()
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(sqlite_url):
+    with open_store(sqlite_url) as opened, opened.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_a_store_url_password_never_shows_in_messages_reprs_or_logs(postgres_cluster, caplog):
+    url = f"postgresql+psycopg://leadloop:s3cr3t-pw@/postgres?host={postgres_cluster.socket_dir}&port=1"
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(StoreError) as info:
+        open_store(url)
+    assert "s3cr3t-pw" not in str(info.value)
+    assert "***" in str(info.value)
+    assert "s3cr3t-pw" not in caplog.text
+    assert "s3cr3t-pw" not in redact(url)
+
+
+def test_the_store_repr_hides_the_password(postgres_cluster):
+    url = postgres_cluster.url().replace(f"{postgres_cluster.user}@", f"{postgres_cluster.user}:pw-123@")
+    with open_store(url) as opened:
+        assert "pw-123" not in repr(opened)
+
+
+def test_an_unsupported_database_url_is_refused_with_a_clear_message():
+    with pytest.raises(StoreError, match="unsupported store database 'mysql'"):
+        open_store("mysql://u:p@localhost/db")
+    with pytest.raises(StoreError, match="not a valid database URL"):
+        open_store("postgresql+psycopg://:::")
+
+
+def test_concurrent_writers_on_sqlite_all_land(sqlite_url):
+    with open_store(sqlite_url) as opened:
+        errors: list[BaseException] = []
+
+        def write(offset: int) -> None:
+            try:
+                for n in range(offset, offset + 20):
+                    opened.upsert_snapshots(SF, "Lead", [lead(n)])
+                    opened.set_cursor(SF, f"Lead{offset}", T0 + timedelta(seconds=n))
+            except BaseException as error:  # pragma: no cover - reported below
+                errors.append(error)
+
+        threads = [threading.Thread(target=write, args=(k * 100,)) for k in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        assert errors == []
+        assert len(opened.load_records().people) == 80
+
+
+def test_bulk_snapshot_upserts_are_batched_not_row_by_row(store: Store):
+    # 25k here keeps the suite fast; bench/store_snapshots.py measures 100k.
+    import time
+
+    records = [lead(n, updated=T0) for n in range(25_000)]
+    started = time.perf_counter()
+    store.upsert_snapshots(SF, "Lead", records, cursor=T0)
+    store.upsert_snapshots(SF, "Lead", records, cursor=T0)
+    elapsed = time.perf_counter() - started
+
+    assert store.snapshot_counts()[("salesforce", "Lead")]["live"] == 25_000
+    assert elapsed < 15, f"2 x 25k upserts took {elapsed:.1f}s"
