@@ -202,3 +202,31 @@ def assess_quality(inputs: QualityInputs) -> list[Finding]:
 def trends(current: Sequence[Finding], previous: dict[str, int]) -> list[Trend]:
     """Each finding's count against the previous run's count for the same check."""
     return [Trend(f.check, f.count, previous.get(f.check)) for f in current]
+
+
+def fields_used(model: object) -> dict[str, list[str]]:
+    """Every record field a playbook's conditions read, by record kind: `{"account": ["industry", …],
+    "person": ["title", …]}` (from `account.industry`-style field paths anywhere in the playbook)."""
+    from pydantic import BaseModel
+
+    found: dict[str, set[str]] = defaultdict(set)
+
+    def walk(value: object) -> None:
+        if isinstance(value, BaseModel):
+            field_path = getattr(value, "field", None)
+            if isinstance(field_path, str) and "." in field_path:
+                kind, name = field_path.split(".", 1)
+                found[kind].add(name)
+            for name in type(value).model_fields:
+                walk(getattr(value, name))
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+
+    walk(model)
+    records = {"person": Person, "account": Account}
+    return {kind: sorted(n for n in names if n in records[kind].__dataclass_fields__)
+            for kind, names in sorted(found.items()) if kind in records}

@@ -86,3 +86,12 @@ def test_trend_compares_with_the_previous_run():
     current = [f for f in assess_quality(_inputs(people=people)) if f.check == "unknown_titles"]
     (trend,) = trends(current, {"unknown_titles": 4})
     assert trend.change == -3
+
+
+def test_the_fields_a_playbook_reads_are_found_wherever_its_conditions_are():
+    from scoring.playbook import load_playbook
+    from scoring.quality import fields_used
+
+    used = fields_used(load_playbook("playbooks/semiconductor.yaml"))
+    assert "industry" in used["account"]
+    assert "role" not in used.get("person", [])  # derived from the title, not a record field
