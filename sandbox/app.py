@@ -282,7 +282,7 @@ class SandboxMiddleware:
         )
         try:
             if decision.expire_sessions:
-                core.sessions.expire_all(backend.name)
+                core.sessions.expire_all(decision.expire_crm)
                 core.stats.fault("session_expired")
             if scope["path"] not in PUBLIC_PATHS:
                 token = _bearer(scope)

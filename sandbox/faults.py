@@ -111,6 +111,7 @@ class TransportDecision:
     status_5xx: int | None = None
     drop_connection: bool = False
     expire_sessions: bool = False
+    expire_crm: str | None = None  # None: every CRM's tokens
 
 
 @dataclass(slots=True)
@@ -155,6 +156,7 @@ class FaultInjector:
                         and n > rule.session_expire_after:
                     active.expired = True
                     decision.expire_sessions = True
+                    decision.expire_crm = rule.crm
                 delay = rule.latency_ms
                 if rule.jitter_ms:
                     delay += active.rng.uniform(0, rule.jitter_ms)
