@@ -1,0 +1,121 @@
+"""The monthly model review: score everyone as of `lookback_days` ago with only what was known then,
+compare with what happened since (opportunities created and won), and report conversion by tier,
+profile and segment, AUC and lift, each signal's lift, a threshold backtest, follow-up speed and
+suggested weight changes — for the current playbook and, side by side, a candidate one."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+
+from crm.dataset import Dataset
+from flows import pipeline
+from flows.hourly_sync import run_id_for
+from flows.options import ModelReviewOptions
+from flows.reports import review_markdown, write_review_html
+from flows.tasks import step
+from scoring.engine import score_dataset
+from scoring.playbook import Playbook, load_playbook
+from scoring.review import (
+    SALES_TOUCHES,
+    ModelReview,
+    Outcome,
+    TaskOutcome,
+    outcomes_after,
+    review_model,
+    sla_report,
+)
+
+
+def as_of(dataset: Dataset, cutoff: datetime) -> Dataset:
+    """The dataset as it stood at `cutoff`: people and activities that existed by then, and the
+    opportunities already created (outcomes come from the later ones)."""
+    people = [p for p in dataset.people if p.created_at is None or p.created_at <= cutoff]
+    return Dataset(
+        accounts=dataset.accounts, people=people,
+        activities=[a for a in dataset.activities if a.occurred_at <= cutoff],
+        opportunities=[o for o in dataset.opportunities if o.created_at is None or o.created_at <= cutoff],
+        campaigns=dataset.campaigns, assets=dataset.assets, owners=dataset.owners,
+        contact_roles=dataset.contact_roles,
+    )
+
+
+def rule_points(playbook: Playbook) -> dict[str, float]:
+    return {rule.id: float(rule.points) for rule in playbook.intent.rules}
+
+
+@step("review a playbook")
+def review_playbook(playbook: Playbook, dataset: Dataset, cutoff: datetime, outcomes: dict[str, Outcome]
+                    ) -> ModelReview:
+    past = as_of(dataset, cutoff)
+    result = score_dataset(playbook, past, cutoff)
+    segments = {a.id: a.segment for a in past.accounts}
+    return review_model(list(result.cards.values()), outcomes,
+                        lambda card: segments.get(card.account_id or ""), rule_points(playbook))
+
+
+def sla_summary(runtime: pipeline.Runtime, dataset: Dataset, now: datetime) -> str:
+    """Follow-up on leadloop's tasks. The CRMs' task status is not pulled, so a task counts as done
+    at the person's first sales touch (call, sales email, meeting) after it was created."""
+    touches: dict[str, list[datetime]] = {}
+    for activity in dataset.activities:
+        if activity.kind in SALES_TOUCHES:
+            touches.setdefault(activity.person_id, []).append(activity.occurred_at)
+    tasks = []
+    for crm in runtime.sinks:
+        for row in runtime.store.task_ledger(crm.value).values():
+            if row.person_id and row.due:
+                due = datetime.combine(row.due, datetime.max.time(), tzinfo=row.created_at.tzinfo)
+                first = min((t for t in touches.get(row.person_id, []) if t >= row.created_at), default=None)
+                tasks.append(TaskOutcome(row.person_id, row.created_at, due, first))
+    if not tasks:
+        return "No leadloop tasks yet, so no follow-up to measure."
+    report = sla_report(tasks, dataset.activities, now)
+    hours = report.median_hours_to_first_touch
+    return (f"{report.completed_on_time} of {report.tasks} tasks got a sales touch before their due date "
+            f"({report.adherence:.0%}); {report.open_overdue} are overdue without one; median time to first "
+            f"touch {'n/a' if hours is None else f'{hours:.1f} h'}.")
+
+
+@flow(name="model-review", log_prints=False)
+def model_review(options: ModelReviewOptions | None = None) -> dict[str, ModelReview]:
+    options = options or ModelReviewOptions()
+    logger = get_run_logger()
+    started = time.monotonic()
+    now = options.at or pipeline.utc_now()
+    cutoff = now - timedelta(days=options.lookback_days)
+    runtime = pipeline.open_runtime(options.connection_file, options.playbook, options.store_url)
+    run_id = run_id_for("model-review")
+    runtime.store.start_run("model_review", run_id=run_id)
+    try:
+        raw, identity = pipeline.load_and_resolve(runtime.store)
+        dataset = pipeline.merged_dataset(raw, identity)
+        outcomes = outcomes_after(dataset.people, dataset.opportunities, cutoff, now - cutoff)
+        reviews = {f"current ({Path(options.playbook).name})":
+                   review_playbook(runtime.playbook, dataset, cutoff, outcomes)}
+        if options.candidate_playbook:
+            candidate = load_playbook(options.candidate_playbook)
+            reviews[f"candidate ({Path(options.candidate_playbook).name})"] = review_playbook(
+                candidate, dataset, cutoff, outcomes)
+        follow_up = sla_summary(runtime, dataset, now)
+        path = write_review_html(reviews, options.lookback_days, options.reports_dir, now, follow_up)
+        runtime.store.finish_run(run_id, counts={
+            name: {"auc": r.auc, "people": r.people, "converted": r.converted} for name, r in reviews.items()
+        } | {"report": str(path)})
+    except Exception as exc:
+        runtime.store.finish_run(run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        runtime.close()
+    create_markdown_artifact(review_markdown(reviews, options.lookback_days) + f"\n\n{follow_up}\n\n"
+                             f"HTML report: `{path}`", key="model-review",
+                             description="scores against outcomes, current vs candidate playbook")
+    for name, review in reviews.items():
+        logger.info("%s: AUC %s over %d people (%d converted)", name,
+                    "n/a" if review.auc is None else f"{review.auc:.3f}", review.people, review.converted)
+    logger.info("report written to %s in %.1f s", path, time.monotonic() - started)
+    return reviews
