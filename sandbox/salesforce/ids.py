@@ -15,29 +15,34 @@ _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _ID_SHAPE = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-5]{3})?$")
 # Characters 4-5 are the instance ("pod") and 6 is reserved; the sandbox's org lives on pod "Dn".
 _POD = "Dn0"
+_UPPER_AS_BITS = str.maketrans({char: "1" if "A" <= char <= "Z" else "0" for char in _BASE62})
+_TWO_DIGITS = [a + b for a in _BASE62 for b in _BASE62]
 
 
 def checksum(id15: str) -> str:
     """The three-character suffix that turns a 15-character id into its 18-character form."""
-    suffix = []
-    for chunk in range(3):
-        bits = 0
-        for position in range(5):
-            char = id15[chunk * 5 + position]
-            if "A" <= char <= "Z":
-                bits |= 1 << position
-        suffix.append(_CHECKSUM_ALPHABET[bits])
-    return "".join(suffix)
+    bits = id15.translate(_UPPER_AS_BITS)  # "1" where upper-case, "0" elsewhere
+    return (
+        _CHECKSUM_ALPHABET[int(bits[4::-1], 2)]
+        + _CHECKSUM_ALPHABET[int(bits[9:4:-1], 2)]
+        + _CHECKSUM_ALPHABET[int(bits[14:9:-1], 2)]
+    )
 
 
 def make_id(prefix: str, number: int) -> str:
     """The 18-character id of the `number`-th record with key prefix `prefix`."""
+    high, low = divmod(number, 62**4)
+    middle, last = divmod(low, 62**2)
+    id15 = prefix + _POD + _base62(high, 5) + _TWO_DIGITS[middle] + _TWO_DIGITS[last]
+    return id15 + checksum(id15)
+
+
+def _base62(number: int, width: int) -> str:
     digits = []
-    for _ in range(9):
+    for _ in range(width):
         number, rest = divmod(number, 62)
         digits.append(_BASE62[rest])
-    id15 = prefix + _POD + "".join(reversed(digits))
-    return id15 + checksum(id15)
+    return "".join(reversed(digits))
 
 
 def normalize_id(value: str) -> str | None:

@@ -38,7 +38,7 @@ def sf_datetime(value: datetime, milliseconds: bool = False) -> str:
     """A timestamp in Salesforce's wire form, in UTC (system timestamps have whole seconds)."""
     value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     millis = f"{value.microsecond // 1000:03d}" if milliseconds else "000"
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + millis + "+0000"
+    return f"{value.isoformat(timespec='seconds')[:19]}.{millis}+0000"
 
 
 def parse_datetime(text: str) -> datetime | None:
