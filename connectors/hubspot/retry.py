@@ -126,7 +126,9 @@ class RetryPolicy:
 class _Wait:
     def __init__(self, policy: RetryPolicy) -> None:
         self._policy = policy
-        self._backoff = wait_exponential_jitter(initial=policy.initial_wait, max=policy.max_wait)
+        # jitter in proportion to the first wait, so a fast policy stays fast
+        self._backoff = wait_exponential_jitter(initial=policy.initial_wait, max=policy.max_wait,
+                                                jitter=policy.initial_wait)
 
     def __call__(self, state: RetryCallState) -> float:
         backoff = self._backoff(state)

@@ -1,8 +1,9 @@
 """`HubSpotSource`: pulls of the declared HubSpot streams, as pages of canonical records.
 
 First run (no cursor): one search finds the newest cursor value T0, then the list endpoint reads every
-record at 100 per page with its associations, then a catch-up search from T0 minus the overlap picks
-up whatever changed while the list was read. List pages carry no cursor (a run interrupted mid-list
+record at 100 per page with its associations, then a catch-up search from T0 picks up whatever
+changed while the list was read (anything older was in the list; anything the lagging index had not
+shown yet is re-read by the next run's overlap). List pages carry no cursor (a run interrupted mid-list
 starts over); the catch-up's pages carry the highest value seen, at least T0.
 
 Incremental (a cursor): keyset search windows (see `windowing`) from the cursor minus an overlap
@@ -136,7 +137,7 @@ class HubSpotSource(CrmSource):
                     moment = cursor_value(raw, spec.cursor_property)
                     seen[raw.id] = to_ms(moment) if moment is not None else -1
                 yield self._page(spec, raws, None)  # no cursor until the whole list is stored
-            start = to_ms(newest - self.overlap) if newest is not None else 0
+            start = to_ms(newest) if newest is not None else 0
             yield from self._search(spec, Window(start), seen, floor=newest)
             return
         start = since - self.overlap
