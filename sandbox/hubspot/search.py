@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -47,6 +49,7 @@ QUERY_PROPERTIES = {
 }
 
 Predicate = Callable[[dict[str, str | None]], bool]
+_CACHE_SIZE = 32
 
 
 def _typed(kind: str, value: Any) -> Any:
@@ -217,6 +220,47 @@ def _query_predicate(object_name: str, query: Any) -> Predicate | None:
     return lambda p: any(needle in (p.get(n) or "").lower() for n in names)
 
 
+def _matches(portal: Portal, store: Store, object_name: str, body: dict[str, Any]) -> list[Record]:
+    """Every visible match in result order. Pages of one query reuse the list while the table is unchanged
+    (HubSpot's own paging is an offset into one result set, so a query runs once per set of pages)."""
+    predicate = compile_groups(store, object_name, body.get("filterGroups"))
+    free_text = _query_predicate(object_name, body.get("query"))
+    ordering = sort_key(store, object_name, body.get("sorts"))
+    table = store.table(object_name)
+    now = portal.ctx.now().timestamp()
+    key = (
+        object_name,
+        orjson.dumps(
+            [body.get("filterGroups"), body.get("sorts"), body.get("query")], option=orjson.OPT_SORT_KEYS
+        ),
+    )
+    cache: OrderedDict[Any, tuple[int, float, list[Record]]] = store.search_cache
+    cached = cache.get(key)
+    if cached is not None:
+        version, computed_at, matches = cached
+        # Still right when nothing was written since and nothing was waiting to become visible then.
+        if version == table.version and table.max_indexed_at <= computed_at <= now:
+            cache.move_to_end(key)
+            return matches
+    matches = [
+        r
+        for r in table.records.values()
+        if not r.archived
+        and r.indexed_at <= now
+        and (predicate is None or predicate(r.props))
+        and (free_text is None or free_text(r.props))
+    ]
+    if ordering is not None:
+        sort_by, descending = ordering
+        matches.sort(key=sort_by, reverse=descending)
+    else:
+        matches.sort(key=lambda r: r.id)
+    cache[key] = (table.version, now, matches)
+    while len(cache) > _CACHE_SIZE:
+        cache.popitem(last=False)
+    return matches
+
+
 def add_routes(router: APIRouter, portal: Portal) -> None:
     @router.post(BASE + "/{object_type}/search")
     async def search(request: Request, object_type: str) -> Response:
@@ -237,23 +281,7 @@ def add_routes(router: APIRouter, portal: Portal) -> None:
                 f"The search endpoints are limited to {RESULT_CAP} total results for any "
                 f"given query; after={after} is beyond that."
             )
-        predicate = compile_groups(store, object_name, body.get("filterGroups"))
-        free_text = _query_predicate(object_name, body.get("query"))
-        ordering = sort_key(store, object_name, body.get("sorts"))
-        now = portal.ctx.now().timestamp()
-        matches = [
-            r
-            for r in store.table(object_name).records.values()
-            if not r.archived
-            and r.indexed_at <= now
-            and (predicate is None or predicate(r.props))
-            and (free_text is None or free_text(r.props))
-        ]
-        if ordering is not None:
-            key, descending = ordering
-            matches.sort(key=key, reverse=descending)
-        else:
-            matches.sort(key=lambda r: r.id)
+        matches = _matches(portal, store, object_name, body)
         page = matches[after : min(after + limit, RESULT_CAP)]
         props = body.get("properties") or None
         result: dict[str, Any] = {

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -106,8 +107,16 @@ class Table:
     records: dict[int, Record] = field(default_factory=dict)
     order: list[int] = field(default_factory=list)
     by_email: dict[str, int] = field(default_factory=dict)
+    version: int = 0  # bumped on every write, so cached search results know when they are stale
+    max_indexed_at: float = 0.0  # the latest time a written record becomes visible to search
+
+    def touched(self, record: Record) -> None:
+        self.version += 1
+        if record.indexed_at > self.max_indexed_at:
+            self.max_indexed_at = record.indexed_at
 
     def add(self, record: Record) -> None:
+        self.touched(record)
         self.records[record.id] = record
         if self.order and record.id < self.order[-1]:
             bisect.insort(self.order, record.id)
@@ -156,6 +165,7 @@ class Store:
         self.marketing_events: dict[str, dict[str, Any]] = {}  # objectId -> event
         self.participations: dict[str, list[Any]] = {}  # objectId -> participations
         self._web_index: dict[int, list[int]] | None = None
+        self.search_cache: OrderedDict[Any, Any] = OrderedDict()  # see sandbox.hubspot.search
         self.next_id = 1001
 
     def web_index(self) -> dict[int, list[int]]:
@@ -273,6 +283,7 @@ class Store:
         modified = iso_ms(now_ms)
         record.props[schema.modified_property(object_name)] = modified
         record.indexed_at = now_ms / 1000 + lag_seconds
+        self.tables[object_name].touched(record)
         if object_name == "deals":
             stage = record.props.get("dealstage")
             won, lost = stage == "closedwon", stage == "closedlost"
@@ -343,6 +354,7 @@ class Store:
     def archive(self, object_name: str, record: Record) -> None:
         record.archived = True
         record.archived_ms = self.now_ms()
+        self.tables[object_name].touched(record)
         if object_name == "contacts" and record.props.get("email"):
             self.tables[object_name].by_email.pop(record.props["email"].lower(), None)
 

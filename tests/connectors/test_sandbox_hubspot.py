@@ -390,6 +390,19 @@ def test_search_sorts_descending_in_the_string_form_and_pages_by_offset(
     assert first.paging.next.after == "5"
 
 
+def test_search_sees_a_write_made_between_two_identical_queries(hs: Any, backend: HubSpotBackend) -> None:
+    query = {
+        "filter_groups": [
+            {"filters": [{"propertyName": "jobtitle", "operator": "EQ", "value": "Metrologist"}]}
+        ]
+    }
+    before = search(hs, **query).total
+    hs.crm.contacts.basic_api.create(
+        SimplePublicObjectInputForCreate(properties={"email": unique_email(), "jobtitle": "Metrologist"})
+    )
+    assert search(hs, **query).total == before + 1
+
+
 def test_search_limit_above_200_is_a_400(hs: Any, backend: HubSpotBackend) -> None:
     with pytest.raises(ApiException) as excinfo:
         search(hs, limit=201)
@@ -683,3 +696,35 @@ def test_owners_page_and_read_by_id(hs: Any, backend: HubSpotBackend) -> None:
     one = hs.crm.owners.owners_api.get_by_id(owners.results[0].id)
     assert one.email == owners.results[0].email
     assert all(o.id in backend.store.owners for o in owners.results)
+
+
+# ---- persistence ----------------------------------------------------------------------------------
+
+
+def test_a_snapshot_restores_the_same_portal_after_a_json_round_trip() -> None:
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    import orjson
+
+    from sandbox.world import generate_world
+
+    ctx = SimpleNamespace(
+        now=lambda: datetime(2026, 1, 1, tzinfo=UTC),
+        base_url="https://127.0.0.1:1",
+        faults=None,
+        stats=None,
+        sessions=None,
+    )
+    original = HubSpotBackend(ctx)
+    original.load_world(generate_world("tiny", 3))
+    data = orjson.loads(orjson.dumps(original.snapshot(), option=orjson.OPT_NON_STR_KEYS))
+    copy = HubSpotBackend(ctx)
+    copy.restore(data)
+    for name, table in original.store.tables.items():
+        restored = copy.store.tables[name]
+        props = {i: r.props for i, r in restored.records.items()}
+        assert {i: r.props for i, r in table.records.items()} == props
+    assert copy.store.associations == original.store.associations
+    assert [list(r) for r in copy.store.web_events] == [list(r) for r in original.store.web_events]
+    assert copy.store.next_id == original.store.next_id
