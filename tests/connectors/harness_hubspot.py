@@ -63,7 +63,8 @@ class HubSpotHarness:
         return {FIELDS[k]: v for k, v in fields.items()}
 
     def create_person(self, email: str, **fields: Any) -> str:
-        values = {"email": email, "lastname": "Contract", "company": "Contract Test Co", **self._values(fields)}
+        values = {"email": email, "lastname": "Contract", "company": "Contract Test Co",
+                  **self._values(fields)}
         return str(self.contacts.basic_api.create({"properties": values}).id)
 
     def create_people(self, emails: Sequence[str]) -> list[str]:
