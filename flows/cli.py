@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from flows import cli_crm, cli_flows, cli_route, cli_sandbox, cli_scoring
+from flows import cli_crm, cli_flows, cli_route, cli_run, cli_sandbox, cli_scoring
 
 app = typer.Typer(
     name="leadloop",
@@ -24,7 +24,7 @@ def version() -> None:
     typer.echo(_version("leadloop"))
 
 
-for module in (cli_scoring, cli_route, cli_sandbox, cli_crm, cli_flows):
+for module in (cli_scoring, cli_route, cli_sandbox, cli_crm, cli_flows, cli_run):
     module.register(app)
 
 

@@ -43,6 +43,7 @@ class SyncSummary:
     writes: list[WriteStats] = field(default_factory=list)
     planned: dict[str, dict[str, int]] = field(default_factory=dict)
     changes: list[dict[str, str]] = field(default_factory=list)  # dry run: what would change
+    handoff_notes: dict[str, str] = field(default_factory=dict)  # person id → note, first few tasks
     api_calls: dict[str, dict[str, int]] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -141,11 +142,17 @@ def score_route_write(runtime: Runtime, summary: SyncSummary, now: datetime, *, 
     plans: dict[Crm, CrmPlan] = tasks.plan_changes(runtime, dataset, result, routing, min_change)
     directory = pipeline.owner_directory(dataset)
     owners: Counter[str] = Counter()
+    seen_keys: set[str] = set()  # one task per person and reason, even when it lands in both CRMs
     for plan in plans.values():
         summary.planned[plan.crm.value] = {"fields": len(plan.updates), "tasks": len(plan.tasks),
                                            "tasks_already_there": plan.skipped_tasks}
         for task in plan.tasks:
+            if task.key in seen_keys:
+                continue
+            seen_keys.add(task.key)
             owners[directory.owner_key_for(task.owner_id) or task.owner_id] += 1
+            if task.person_id and len(summary.handoff_notes) < 20:
+                summary.handoff_notes.setdefault(task.person_id, task.body)
     summary.tasks_by_owner = dict(owners.most_common())
 
     if dry_run:

@@ -1,0 +1,219 @@
+"""`leadloop sync`, `leadloop rescore` and `leadloop demo`: the flows from a terminal.
+
+Prefect runs the flows (its local mode starts a temporary server on first use); its logging stays
+at WARNING unless `--verbose`. Bad input (a missing connection file, a broken playbook) is reported
+in one clear message with exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Literal
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from flows.steps import SyncSummary
+
+console = Console()
+err = Console(stderr=True)
+
+
+def quiet_prefect(verbose: bool) -> None:
+    """Set before Prefect is imported: its own logs only when asked."""
+    level = "INFO" if verbose else "WARNING"
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", level)
+    os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL", level)
+    os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL", level)
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "leadloop")
+    import logging
+
+    logging.getLogger("leadloop").setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+def fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(2)
+
+
+class progress_bars:
+    """A rich progress display fed by flows.pipeline's progress hook."""
+
+    def __enter__(self) -> progress_bars:
+        from flows import pipeline
+
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        )
+        self.tasks: dict[str, int] = {}
+        self.progress.start()
+
+        def report(step: str, done: int, total: int | None) -> None:
+            if step not in self.tasks:
+                self.tasks[step] = self.progress.add_task(step, total=total)
+            self.progress.update(self.tasks[step], completed=done, total=total)
+
+        pipeline.set_progress(report)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from flows import pipeline
+
+        pipeline.set_progress(None)
+        self.progress.stop()
+
+
+def print_summary(summary: SyncSummary, title: str) -> None:
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_row("records pulled", f"{summary.records_pulled:,}")
+    table.add_row("people scored", f"{summary.people_scored:,}")
+    table.add_row("accounts scored", f"{summary.accounts_scored:,}")
+    table.add_row("tier changes", f"{sum(summary.tier_changes.values()):,}")
+    verb = "would write" if summary.dry_run else "written"
+    planned_fields = sum(p["fields"] for p in summary.planned.values())
+    planned_tasks = sum(p["tasks"] for p in summary.planned.values())
+    table.add_row(f"fields {verb}", f"{planned_fields if summary.dry_run else summary.fields_written:,}")
+    table.add_row(f"tasks {verb}", f"{planned_tasks if summary.dry_run else summary.tasks_created:,}")
+    table.add_row("rejected by the CRM", f"{summary.rejections:,}")
+    for crm, calls in summary.api_calls.items():
+        table.add_row(f"API calls ({crm})", f"{sum(calls.values()):,}")
+    table.add_row("time", f"{summary.seconds:.1f} s")
+    console.print(table)
+    tiers = Table(title="People per tier", title_justify="left")
+    tiers.add_column("tier")
+    tiers.add_column("people", justify="right")
+    for tier, n in summary.tier_counts.items():
+        tiers.add_row(tier, f"{n:,}")
+    console.print(tiers)
+    if summary.dry_run and summary.changes:
+        changes = Table(
+            title=f"What would change (first {min(len(summary.changes), 25)})", title_justify="left"
+        )
+        for column in ("crm", "record", "field", "old", "new"):
+            changes.add_column(column, overflow="fold")
+        for row in summary.changes[:25]:
+            changes.add_row(*(row[c] for c in ("crm", "record", "field", "old", "new")))
+        console.print(changes)
+
+
+def _run_flow(kind: Literal["sync", "rescore"], **params: object) -> SyncSummary:
+    from connectors.mapping import MappingError
+    from connectors.settings import ConnectionFileError
+    from crm.dataset import DatasetError
+    from scoring.playbook import PlaybookError
+
+    try:
+        if kind == "sync":
+            from flows.hourly_sync import hourly_sync
+            from flows.options import SyncOptions
+
+            options = SyncOptions(**params)  # type: ignore[arg-type]
+            with progress_bars():
+                return hourly_sync(options)
+        from flows.options import RescoreOptions
+        from flows.rescore import rescore
+
+        options = RescoreOptions(**params)  # type: ignore[arg-type]
+        with progress_bars():
+            return rescore(options)
+    except (ConnectionFileError, PlaybookError, MappingError, DatasetError) as error:
+        raise fail(str(error)) from None
+
+
+ConnectionOpt = Annotated[str | None, typer.Option("--connection-file", help="Connection file (JSON).")]
+PlaybookOpt = Annotated[str, typer.Option("--playbook", help="Playbook YAML.")]
+StoreOpt = Annotated[str | None, typer.Option("--store-url", help="State store URL (default SQLite).")]
+AtOpt = Annotated[datetime | None, typer.Option("--at", help="Score as of this ISO time (default now).")]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Compute everything, write nothing.")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's and leadloop's logs.")]
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def sync(
+        connection_file: ConnectionOpt = None,
+        playbook: PlaybookOpt = "playbooks/semiconductor.yaml",
+        store_url: StoreOpt = None,
+        at: AtOpt = None,
+        dry_run: DryRunOpt = False,
+        min_change: Annotated[float, typer.Option(help="Rewrite a decaying score only past this.")] = 5.0,
+        verbose: VerboseOpt = False,
+    ) -> None:
+        """Run one hourly sync now: pull what changed, score, route, write back the difference."""
+        quiet_prefect(verbose)
+        summary = _run_flow(
+            "sync",
+            connection_file=connection_file,
+            playbook=playbook,
+            store_url=store_url,
+            at=at,
+            dry_run=dry_run,
+            min_change=min_change,
+        )
+        print_summary(summary, "leadloop sync" + (" (dry run)" if dry_run else ""))
+
+    @app.command()
+    def rescore(
+        connection_file: ConnectionOpt = None,
+        playbook: PlaybookOpt = "playbooks/semiconductor.yaml",
+        store_url: StoreOpt = None,
+        at: AtOpt = None,
+        dry_run: DryRunOpt = False,
+        scope: Annotated[str, typer.Option(help="all, accounts, emails, profile or segment.")] = "all",
+        value: Annotated[list[str] | None, typer.Option("--value", help="Scope values (repeat).")] = None,
+        reason: Annotated[str, typer.Option(help="Why (kept with the run record).")] = "",
+        verbose: VerboseOpt = False,
+    ) -> None:
+        """Rescore stored records for a scope (e.g. after a playbook change); --dry-run shows the changes."""
+        quiet_prefect(verbose)
+        if scope not in ("all", "accounts", "emails", "profile", "segment"):
+            raise fail(f"unknown scope {scope!r}: use all, accounts, emails, profile or segment")
+        if scope != "all" and not value:
+            raise fail(f"--scope {scope} needs at least one --value")
+        summary = _run_flow(
+            "rescore",
+            connection_file=connection_file,
+            playbook=playbook,
+            store_url=store_url,
+            at=at,
+            dry_run=dry_run,
+            reason=reason,
+            scope={"kind": scope, "values": value or []},
+        )
+        print_summary(summary, "leadloop rescore" + (" (dry run)" if dry_run else ""))
+
+    @app.command()
+    def demo(
+        size: Annotated[str, typer.Option(help="Sandbox size: tiny, small or medium.")] = "small",
+        playbook: PlaybookOpt = "playbooks/semiconductor.yaml",
+        workdir: Annotated[str, typer.Option(help="Where the demo keeps its files.")] = ".leadloop/demo",
+        verbose: VerboseOpt = False,
+    ) -> None:
+        """The whole loop on the embedded sandbox: set-up, full sync, fresh activity, incremental sync."""
+        quiet_prefect(verbose)
+        from flows.demo import run_demo
+
+        if size not in ("tiny", "small", "medium"):
+            raise fail(f"unknown size {size!r}: use tiny, small or medium")
+        run_demo(console, size=size, playbook=playbook, workdir=workdir)
