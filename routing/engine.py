@@ -88,16 +88,23 @@ class Router:
     """A routing section prepared once (indexes, calendar, catalog) to route many people."""
 
     def __init__(self, section: RoutingSection, *, assets: Iterable[Asset] = (),
-                 directory: OwnerDirectory | None = None) -> None:
+                 directory: OwnerDirectory | None = None,
+                 profile_segments: Mapping[str, Sequence[str]] | None = None) -> None:
         self.section = section
+        self.profile_segments = {k: v[0] for k, v in (profile_segments or {}).items() if v}
         self.owners = OwnerRules(section, directory)
         self.calendar = BusinessCalendar(section.business_hours, frozenset(h.date for h in section.holidays))
-        self.catalog = AssetCatalog(assets, section.stage_order)
+        self.catalog = AssetCatalog(assets, section.stage_order, section.nurture.asset_types)
         self.guidance = {k.lower(): v for k, v in section.stages.items()}
         self.actions = {a.tier: a for a in section.actions}
         self._tracks: dict[tuple[str | None, str | None, str | None], NurtureTrack | None] = {}
         self._dues: dict[tuple[str, str, datetime], datetime] = {}
         self._evaluating = frozenset(s.lower() for s in section.suppression.customer_evaluation.stages)
+
+    def _segment(self, card: ScoreCard, account: Account | None) -> str | None:
+        """The application segment content is chosen by: the scoring profile's, else the account's."""
+        segment = self.profile_segments.get(card.profile) if card.profile else None
+        return segment or (account.segment if account else None)
 
     def _kind(self, card: ScoreCard | None) -> ActionKind:
         action = self.actions.get(card.tier) if card is not None else None
@@ -257,7 +264,7 @@ class Router:
                 " updated, not duplicated"))
         account = ctx.account
         guidance = self.guidance.get((card.stage or "").lower())
-        asset = self.catalog.next_asset(card.stage, account.segment if account else None, _consumed(ctx))
+        asset = self.catalog.next_asset(card.stage, self._segment(card, account), _consumed(ctx))
         note = handoff_note(card, person, account, ctx.colleagues, guidance, asset, headline)
         where = (account.name if account and account.name else None) or person.company_name or "no account"
         if kind is TaskKind.OPPORTUNITY_ACTIVITY:
@@ -279,7 +286,7 @@ class Router:
 
     def _nurture(self, ctx: PersonContext) -> Decision:
         card, person, account = ctx.card, ctx.person, ctx.account
-        segment = account.segment if account else None
+        segment = self._segment(card, account)
         key = (segment, card.stage, card.profile)
         if key not in self._tracks:
             self._tracks[key] = nurture_track(self.section, *key)
@@ -311,10 +318,12 @@ def _consumed(ctx: PersonContext) -> set[str]:
 
 def route_person(ctx: PersonContext, section: RoutingSection, state: AssignmentState, now: datetime, *,
                  assets: Iterable[Asset] = (), directory: OwnerDirectory | None = None,
+                 profile_segments: Mapping[str, Sequence[str]] | None = None,
                  ) -> tuple[Decision, AssignmentState]:
     """One person's decision and the updated assignment state (the given state is left untouched)."""
     new_state = state.copy()
-    decision = Router(section, assets=assets, directory=directory).decide(ctx, new_state, now)
+    router = Router(section, assets=assets, directory=directory, profile_segments=profile_segments)
+    decision = router.decide(ctx, new_state, now)
     return decision, new_state
 
 
@@ -337,8 +346,14 @@ def route_all(
     open_tasks: Iterable[OpenTask] = (),
     assets: Iterable[Asset] = (),
     directory: OwnerDirectory | None = None,
+    profile_segments: Mapping[str, Sequence[str]] | None = None,
 ) -> RoutingResult:
     """Route every scored person (cards without a known person are skipped) in routing order.
+
+    `assets` is the catalog nurture and handoff notes pick the next asset from; `directory` maps
+    CRM owner ids of accounts and opportunities to reps (default: the CRM ids the routing section
+    gives; build a bigger one with `OwnerDirectory.from_section(section, more)`);
+    `profile_segments` maps scoring profile ids to their application segments.
 
     Returns the decisions in that order, the updated assignment state (the given one is left
     untouched) and the suppression report.
@@ -347,7 +362,7 @@ def route_all(
         raise ValueError("now must be timezone-aware")
     accounts = accounts or {}
     previous = previous or {}
-    router = Router(section, assets=assets, directory=directory)
+    router = Router(section, assets=assets, directory=directory, profile_segments=profile_segments)
     new_state = state.copy()
     new_state.prune(now.date())
     ordered = [c for c in routing_order(cards) if c.person_id in people]

@@ -24,7 +24,10 @@ def _fmt(value: float) -> str:
 
 def why_now_lines(card: ScoreCard, limit: int = TOP_SIGNALS) -> list[str]:
     """The strongest intent signals, with their dates and assets, strongest first."""
-    signals = sorted((r for r in card.reasons if r.kind in _SIGNAL_KINDS and r.points > 0),
+    positive = [r for r in card.reasons if r.kind in _SIGNAL_KINDS and r.points > 0]
+    # Dated reasons are things the person did; undated ones (bonuses) explain points, not timing.
+    dated = [r for r in positive if r.occurred_at is not None or r.kind is ReasonKind.ESCALATION]
+    signals = sorted(dated or positive,
                      key=lambda r: (r.kind is not ReasonKind.ESCALATION, -r.points, r.rule))
     lines = []
     for reason in signals[:limit]:

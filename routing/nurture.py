@@ -23,15 +23,18 @@ def nurture_track(section: RoutingSection, segment: str | None, stage: str | Non
 
 
 class AssetCatalog:
-    """Assets indexed by stage and segment, each list in a stable order (by id)."""
+    """Sendable assets (of `asset_types`; any when empty) indexed by stage and segment, each list
+    in a stable order (by id)."""
 
-    def __init__(self, assets: Iterable[Asset], stage_order: Sequence[str]) -> None:
+    def __init__(self, assets: Iterable[Asset], stage_order: Sequence[str],
+                 asset_types: Iterable[str] = ()) -> None:
+        sendable = {t.lower() for t in asset_types}
         self.stage_order = [s.lower() for s in stage_order]
         self._position = {s: i for i, s in enumerate(self.stage_order)}
         self._by_segment: dict[tuple[str, str], list[Asset]] = {}
         self._generic: dict[str, list[Asset]] = {}
         for asset in sorted(assets, key=lambda a: a.id):
-            if not asset.stage:
+            if not asset.stage or (sendable and asset.type.lower() not in sendable):
                 continue
             stage = asset.stage.lower()
             if asset.segment:

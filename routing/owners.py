@@ -52,13 +52,27 @@ class OwnerDirectory:
     def __contains__(self, owner: object) -> bool:
         return owner in self._by_key
 
+    @classmethod
+    def from_section(cls, section: RoutingSection,
+                     more: Mapping[str, Mapping[Crm | str, str]] | None = None) -> OwnerDirectory:
+        """The CRM ids the playbook gives its reps and queues, plus `more` (e.g. CRM users pulled by
+        email), which wins where both name the same owner in the same CRM."""
+        entries: dict[str, dict[Crm | str, str]] = {}
+        for owner in (*section.reps, *section.queues):
+            key = owner.email if isinstance(owner, Rep) else owner.id
+            entries[key] = dict(owner.crm_ids)
+        for key, ids in (more or {}).items():
+            norm = key.strip().lower() if "@" in key else key.strip()
+            entries.setdefault(norm, {}).update(ids)
+        return cls(entries)
+
 
 class OwnerRules:
     """The owner-related parts of a routing section, indexed for fast lookups."""
 
     def __init__(self, section: RoutingSection, directory: OwnerDirectory | None = None) -> None:
         self.section = section
-        self.directory = directory or OwnerDirectory()
+        self.directory = directory if directory is not None else OwnerDirectory.from_section(section)
         self.reps: dict[str, Rep] = {r.email: r for r in section.reps}
         self.queue_zones: dict[str, str] = {q.id: q.time_zone for q in section.queues}
         self.pools: dict[str, Pool] = {p.name: p for p in section.pools}
@@ -147,7 +161,7 @@ class OwnerRules:
                          ) -> tuple[str | None, str]:
         for territory in self.section.territories:
             if territory.matches(region, profile, segment):
-                return territory.pool, f"territory {territory.name!r} ({territory.why})"
+                return territory.pool, f"territory {territory.name!r}"
         if self.section.default_pool:
             return self.section.default_pool, "no territory matched: default pool"
         return None, "no territory matched and no default pool"
@@ -205,7 +219,7 @@ class OwnerRules:
         if pool_name is not None:
             rep = self.round_robin(pool_name, now, state, notes)
             if rep is not None:
-                return OwnerPick(rep, f"round robin in pool {pool_name!r}, {why}")
+                return OwnerPick(rep, f"round robin in pool {pool_name!r} ({why})")
             fallback = self.pools[pool_name].fallback
             if fallback:
                 key = self.section.owner_key(fallback)

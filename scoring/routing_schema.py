@@ -73,6 +73,9 @@ class Rep(_Rule):
     weekly_cap: int | None = Field(None, ge=0, description="New leads per ISO week; none = unlimited.")
     active: bool = True
     out_of_office: tuple[DateRange, ...] = ()
+    crm_ids: dict[Literal["salesforce", "hubspot"], str] = Field(
+        default_factory=dict, description="The rep's user/owner id in each CRM, when known here."
+    )
 
     @field_validator("time_zone")
     @classmethod
@@ -98,6 +101,9 @@ class Queue(_Rule):
     id: str = Field(min_length=1, description="The owner key used in decisions and the directory.")
     name: str
     time_zone: str = "UTC"
+    crm_ids: dict[Literal["salesforce", "hubspot"], str] = Field(
+        default_factory=dict, description="The queue's id in each CRM (a Salesforce queue, a HubSpot owner)."
+    )
     why: Why
 
     @field_validator("time_zone")
@@ -271,6 +277,9 @@ class NurtureTrack(_Rule):
 class Nurture(_Rule):
     tracks: tuple[NurtureTrack, ...] = ()
     default_track: str | None = None
+    asset_types: tuple[str, ...] = Field(
+        (), description="Asset types that can be sent or offered as the next asset; empty = any."
+    )
 
 
 class StageGuidance(_Rule):
