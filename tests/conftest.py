@@ -3,7 +3,8 @@
 The cluster is created only when a test asks for PostgreSQL: `initdb` into a private directory
 (as the `postgres` user when the tests run as root, since the server refuses to run as root), then
 `pg_ctl start` on a free port with its socket in that directory and no TCP listener. Every test
-gets its own schema, so tests never see each other's rows. Without the server binaries the
+shares one schema migrated once, emptied before each test (`postgres_url`), or gets a brand-new
+schema (`postgres_empty_url`, for migration tests). Without the server binaries the
 PostgreSQL cases are skipped with the reason shown.
 """
 
@@ -20,6 +21,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,13 +42,6 @@ class PostgresCluster:
         if schema:
             url += f"&options=-csearch_path%3D{schema}"
         return url
-
-    def psql(self, sql: str) -> None:
-        subprocess.run(
-            [str(self.bin_dir / "psql"), "-h", str(self.socket_dir), "-p", str(self.port), "-U", self.user,
-             "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-qc", sql],
-            check=True, capture_output=True, text=True,
-        )
 
 
 def _find_pg_bin() -> Path | None:
@@ -110,11 +105,45 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
         shutil.rmtree(base, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def _postgres_admin(postgres_cluster: PostgresCluster) -> Iterator[Any]:
+    import psycopg
+
+    with psycopg.connect(host=str(postgres_cluster.socket_dir), port=postgres_cluster.port,
+                         user=postgres_cluster.user, dbname="postgres", autocommit=True) as conn:
+        conn.execute("SET lock_timeout = '10s'")
+        yield conn
+
+
+@pytest.fixture(scope="session")
+def _postgres_shared_schema(postgres_cluster: PostgresCluster, _postgres_admin: Any) -> str:
+    """One schema migrated once per session; tests empty its tables instead of re-creating them."""
+    from store import open_store
+
+    schema = f"shared_{os.getpid()}"
+    _postgres_admin.execute(f"CREATE SCHEMA {schema}")
+    open_store(postgres_cluster.url(schema=schema)).close()
+    return schema
+
+
 @pytest.fixture
-def postgres_url(postgres_cluster: PostgresCluster) -> str:
-    """A PostgreSQL store URL with a fresh, empty schema of its own."""
+def postgres_url(postgres_cluster: PostgresCluster, _postgres_admin: Any,
+                 _postgres_shared_schema: str) -> str:
+    """A PostgreSQL store URL whose state tables are empty (schema already at the latest version)."""
+    schema = _postgres_shared_schema
+    tables = [row[0] for row in _postgres_admin.execute(
+        "SELECT tablename FROM pg_tables WHERE schemaname = %s AND tablename <> 'schema_version'", (schema,))]
+    if tables:
+        qualified = ", ".join(f"{schema}.{t}" for t in tables)
+        _postgres_admin.execute(f"TRUNCATE {qualified} RESTART IDENTITY")
+    return postgres_cluster.url(schema=schema)
+
+
+@pytest.fixture
+def postgres_empty_url(postgres_cluster: PostgresCluster, _postgres_admin: Any) -> str:
+    """A PostgreSQL URL with a brand-new empty schema (for migration tests)."""
     schema = f"t{os.getpid()}_{next(_schemas)}"
-    postgres_cluster.psql(f"CREATE SCHEMA {schema}")
+    _postgres_admin.execute(f"CREATE SCHEMA {schema}")
     return postgres_cluster.url(schema=schema)
 
 
@@ -129,3 +158,11 @@ def store_url(request: pytest.FixtureRequest) -> str:
     if request.param == "sqlite":
         return str(request.getfixturevalue("sqlite_url"))
     return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def empty_store_url(request: pytest.FixtureRequest) -> str:
+    """Like `store_url`, but the database is brand new (no schema at all yet)."""
+    if request.param == "sqlite":
+        return str(request.getfixturevalue("sqlite_url"))
+    return str(request.getfixturevalue("postgres_empty_url"))
