@@ -25,7 +25,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox import persist
@@ -190,15 +190,18 @@ def _is_loopback(host: str | None) -> bool:
         return host == "localhost"
 
 
-def endpoint_name(app: FastAPI, scope: Scope) -> str:
-    """`GET /services/data/vXX.X/query`: the matched route's template, API versions folded."""
+def endpoint_name(routes: Sequence[BaseRoute], scope: Scope) -> str:
+    """`GET /services/data/vXX.X/query`: the route's template, API versions folded. Uses the route
+    the app matched when it handled the request (`scope["route"]`), else matches it here."""
+    route = scope.get("route")
+    template: str | None = getattr(route, "path", None)
+    if template is None:
+        for candidate in routes:
+            match, _ = candidate.matches(scope)
+            if match is Match.FULL:
+                template = getattr(candidate, "path", None)
+                break
     path: str = scope["path"]
-    template = None
-    for route in app.router.routes:
-        match, _ = route.matches(scope)
-        if match is Match.FULL:
-            template = getattr(route, "path", None)
-            break
     raw_segments = path.split("/")
     if template is None:
         segments = ["vXX.X" if _VERSION_SEGMENT.match(s) else s for s in raw_segments]
@@ -241,9 +244,10 @@ def _bearer(scope: Scope) -> str | None:
 class SandboxMiddleware:
     """Admin requests from loopback only; CRM requests: faults, authentication, then the backend."""
 
-    def __init__(self, app: FastAPI, core: SandboxCore) -> None:
+    def __init__(self, app: FastAPI, core: SandboxCore, routes: Sequence[BaseRoute]) -> None:
         self.app = app
         self.core = core
+        self.routes = routes  # the backends' own routes, to name calls that never reached routing
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -267,7 +271,6 @@ class SandboxMiddleware:
     async def _crm_call(self, backend: Backend, scope: Scope, receive: Receive, send: Send) -> None:
         core = self.core
         method: str = scope["method"]
-        endpoint = endpoint_name(self.app, scope)
         status = 0
 
         async def counting_send(message: Message) -> None:
@@ -276,10 +279,12 @@ class SandboxMiddleware:
                 status = message["status"]
             await send(message)
 
-        decision = (
-            core.faults.decide(backend.name, (f"{method} {scope['path']}", endpoint))
-            if core.faults.active else _NO_FAULT
-        )
+        decision = _NO_FAULT
+        if core.faults.active:
+            targets = (f"{method} {scope['path']}",)
+            if core.faults.scoped_by_endpoint:
+                targets += (endpoint_name(self.routes, scope),)
+            decision = core.faults.decide(backend.name, targets)
         try:
             if decision.expire_sessions:
                 core.sessions.expire_all(decision.expire_crm)
@@ -295,7 +300,7 @@ class SandboxMiddleware:
                     return
             await self._apply_faults(backend, decision, scope, receive, counting_send)
         finally:
-            core.stats.call(backend.name, endpoint, method, status)
+            core.stats.call(backend.name, endpoint_name(self.routes, scope), method, status)
 
     async def _apply_faults(self, backend: Backend, decision: TransportDecision, scope: Scope,
                             receive: Receive, send: Send) -> None:
@@ -479,8 +484,11 @@ def create_app(core: SandboxCore) -> ASGIApp:
     """The ASGI app: admin API, each backend's router, wrapped in the sandbox middleware."""
     app = FastAPI(title="leadloop CRM sandbox", docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(admin_router(core))
+    routes: list[BaseRoute] = []
     for backend in core.backends:
-        app.include_router(backend.router())
+        router = backend.router()
+        routes.extend(router.routes)
+        app.include_router(router)
     _install_error_handlers(app, core)
     quiet_dropped_connections()
-    return SandboxMiddleware(app, core)
+    return SandboxMiddleware(app, core, routes)

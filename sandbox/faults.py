@@ -140,6 +140,10 @@ class FaultInjector:
     def active(self) -> bool:
         return bool(self._rules)
 
+    @property
+    def scoped_by_endpoint(self) -> bool:
+        return any(r.rule.endpoint is not None for r in self._rules)
+
     def describe(self) -> list[dict[str, Any]]:
         return [r.rule.model_dump(exclude_defaults=True) | {"calls_seen": r.calls} for r in self._rules]
 
