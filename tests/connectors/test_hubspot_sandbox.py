@@ -1,0 +1,158 @@
+"""The HubSpot connector against the sandbox, beyond the shared contract: every stream, HubSpot's
+lagging search, company write-back, task idempotency across a lost ledger, partial task failures,
+429s without Retry-After, and `crm check|setup` on a portal without leadloop's properties."""
+
+from __future__ import annotations
+
+import time
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from contract_harness import unique_emails
+from harness_hubspot import FAST, HubSpotHarness
+
+from connectors.hubspot.client import hubspot_client
+from connectors.hubspot.setup import check, setup
+from connectors.hubspot.sink import HubSpotSink
+from connectors.hubspot.source import HubSpotSource
+from connectors.mapping import load_mapping
+from connectors.settings import ConnectionSettings
+from crm.changes import FieldUpdate, ObjectType, Priority, TaskUpsert
+from crm.records import Account, Activity, Crm, Owner, Person
+from sandbox.server import running_sandbox
+
+
+@pytest.fixture(scope="module")
+def harness(sandbox: Any) -> HubSpotHarness:
+    if "hubspot" not in sandbox.connection:
+        pytest.skip("the sandbox has no HubSpot backend")
+    return HubSpotHarness(sandbox)
+
+
+def ids(pages: Any) -> set[str]:
+    return {r.id for p in pages for r in p.records}
+
+
+def test_a_first_run_pulls_every_stream_with_cursors_and_no_rejections(harness):
+    source = harness.make_source()
+    kinds: dict[str, set[type]] = {}
+    for stream in source.streams():
+        pages = list(source.pull(stream, None))
+        assert not [r for p in pages for r in p.rejected], stream
+        kinds[stream] = {type(r) for p in pages for r in p.records}
+    assert kinds["owners"] == {Owner} and kinds["contacts"] == {Person} and kinds["companies"] == {Account}
+    for stream in ("form_submissions", "page_views", "email_events", "event_attendance"):
+        assert kinds[stream] == {Activity}, stream
+    assert source.client.counter.total > 0
+
+
+def test_lagging_search_is_covered_by_the_overlap_window(harness, sandbox):
+    cursor = max(p.cursor for p in harness.make_source().pull("contacts", None) if p.cursor)
+    sandbox.admin_post("faults", {"crm": "hubspot", "search_lag_seconds": 2})
+    late = harness.create_person(next(unique_emails("lagging", 1)))  # invisible to search for 2 s
+    sandbox.reset_faults()
+    time.sleep(0.05)
+    seen_first = harness.create_person(next(unique_emails("prompt", 1)))
+    first = list(harness.make_source(overlap_minutes=0).pull("contacts", cursor))
+    assert f"hs-contact:{seen_first}" in ids(first) and f"hs-contact:{late}" not in ids(first)
+    cursor = max(p.cursor for p in first if p.cursor)  # already past the lagging record
+    time.sleep(2.1)
+    without_overlap = list(harness.make_source(overlap_minutes=0).pull("contacts", cursor))
+    with_overlap = list(harness.make_source().pull("contacts", cursor))
+    assert f"hs-contact:{late}" not in ids(without_overlap)
+    assert f"hs-contact:{late}" in ids(with_overlap)
+
+
+def test_account_fields_are_written_to_companies(harness):
+    company = harness.hs.crm.companies.basic_api.create({"properties": {"name": "Writeback Semi"}})
+    update = FieldUpdate(crm=Crm.HUBSPOT, object_type=ObjectType.ACCOUNT, record_id=str(company.id),
+                         field="account_tier", value="A")
+    assert harness.make_sink().write_fields([update])[0].ok
+    stored = harness.hs.crm.companies.basic_api.get_by_id(company.id, properties=["ll_account_tier"])
+    assert stored.properties["ll_account_tier"] == "A"
+
+
+def a_task(harness: HubSpotHarness, person: str, key: str) -> TaskUpsert:
+    return TaskUpsert(crm=Crm.HUBSPOT, key=key, owner_id=harness.owner_id(), subject="Call about samples",
+                      body="Requested samples twice", due_date=date(2030, 2, 1), priority=Priority.HIGH,
+                      person_record_id=person)
+
+
+def test_a_task_created_before_a_lost_ledger_commit_is_found_not_created_again(harness):
+    person = harness.create_person(next(unique_emails("ledger", 1)))
+    key = f"ll-lost-ledger-{person}"
+    created = harness.make_sink().upsert_tasks([a_task(harness, person, key)])[0]
+    # the run crashed before the ledger stored `created`: the next run knows nothing of it
+    again = HubSpotSink(harness.client(), harness.mapping, known_tasks={}).upsert_tasks(
+        [a_task(harness, person, key)])[0]
+    assert created.ok and again.ok and again.crm_id == created.crm_id
+    assert harness.count_tasks_with_key(key) == 1
+
+
+def test_a_task_upserted_twice_in_one_run_while_search_lags_is_one_task(harness, sandbox):
+    person = harness.create_person(next(unique_emails("lagtask", 1)))
+    key = f"ll-lagging-{person}"
+    sink = harness.make_sink()
+    sandbox.admin_post("faults", {"crm": "hubspot", "search_lag_seconds": 1})
+    try:
+        first = sink.upsert_tasks([a_task(harness, person, key)])[0]
+        second = sink.upsert_tasks([a_task(harness, person, key)])[0]
+    finally:
+        sandbox.reset_faults()
+    assert first.crm_id == second.crm_id
+    time.sleep(1.1)
+    assert harness.count_tasks_with_key(key) == 1
+
+
+def test_a_rejected_task_is_reported_with_hubspots_message_and_created_on_the_next_run(harness, sandbox):
+    person = harness.create_person(next(unique_emails("rejtask", 1)))
+    keys = [f"ll-partial-{person}-{n}" for n in range(3)]
+    sandbox.admin_post("faults", {"crm": "hubspot", "reject": [
+        {"object": "tasks", "field": "ll_key", "value": keys[1], "message": "Owner is on leave"}]})
+    try:
+        results = harness.make_sink().upsert_tasks([a_task(harness, person, k) for k in keys])
+    finally:
+        sandbox.reset_faults()
+    assert [r.ok for r in results] == [True, False, True]
+    assert "Owner is on leave" in results[1].error
+    retried = harness.make_sink().upsert_tasks([a_task(harness, person, keys[1])])[0]
+    assert retried.ok and harness.count_tasks_with_key(keys[1]) == 1
+
+
+def test_a_429_without_retry_after_is_retried_with_backoff(harness, sandbox):
+    ids_ = harness.create_people(list(unique_emails("noretryafter", 3)))
+    sink = harness.make_sink()
+    sandbox.admin_post("faults", {"crm": "hubspot", "status_429_every": 2})
+    try:
+        updates = [FieldUpdate(crm=Crm.HUBSPOT, object_type=ObjectType.PERSON, record_id=i, field="score",
+                               value=33) for i in ids_]
+        results = sink.write_fields(updates) + sink.write_fields(updates)
+    finally:
+        sandbox.reset_faults()
+    assert all(r.ok for r in results)
+    assert sink.client.counter.total >= 3  # at least one refused call was made again
+
+
+def test_crm_check_names_each_missing_property_and_passes_for_them_after_setup(tmp_path):
+    mapping = load_mapping()
+    with running_sandbox(size="tiny", seed=3, empty=True) as handle:
+        settings = ConnectionSettings(**handle.connection)
+        before = check(settings, mapping)
+        missing = {i.what.split(" ")[0] for i in before if not i.ok}
+        owned = {f"contacts.{p}" for p in mapping.hubspot.owned_person.values()} | {
+            f"companies.{p}" for p in mapping.hubspot.owned_account.values()} | {"tasks.ll_key"}
+        assert owned <= missing
+        assert all(i.fix for i in before if not i.ok)
+        actions = setup(settings, mapping)
+        assert "created contacts.ll_score" in actions and "created tasks.ll_key" in actions
+        after = check(settings, mapping)
+        assert not [i for i in after if not i.ok and i.what.split(" ")[0] in owned]
+        assert setup(settings, mapping) == []  # nothing left to do
+
+
+def test_the_client_never_shows_its_token(harness):
+    client = hubspot_client(harness.settings.hubspot, harness.settings.ca_cert, policy=FAST)
+    token = harness.settings.hubspot.access_token.get_secret_value()
+    source = HubSpotSource(client, harness.mapping, overlap=timedelta(0))
+    assert token not in repr(client) and token not in repr(source) and token not in repr(harness.make_sink())
