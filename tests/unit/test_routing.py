@@ -550,3 +550,47 @@ def test_routing_leaves_the_given_state_untouched():
     state = AssignmentState()
     route_many([card("p1")], [person("p1")], state=state)
     assert state == AssignmentState()
+
+
+def test_reps_crm_ids_in_the_playbook_resolve_account_owners_known_by_crm_user_id():
+    rules = section(reps=[{"email": "ann@vendor.com", "name": "Ann", "crm_ids": {"salesforce": "005ANN"}},
+                          {"email": "bob@vendor.com", "name": "Bob", "crm_ids": {"hubspot": "88"}}],
+                    pools=[{"name": "emea", "reps": ["ann@vendor.com", "bob@vendor.com"], "why": "EMEA"}],
+                    territories=[], suppression={}, stages={})
+    acme = Account(id="a1", name="Acme", owner_id="88")
+    decision, _ = route_one(card("p1", account_id="a1"), person("p1"), rules, account=acme)
+    assert (decision.owner, decision.owner_source) == ("bob@vendor.com", "account owner")
+    directory = OwnerDirectory.from_section(rules, {"bob@vendor.com": {"salesforce": "005BOB"}})
+    assert directory.crm_owner_id("bob@vendor.com", Crm.SALESFORCE) == "005BOB"
+    assert directory.crm_owner_id("ann@vendor.com", Crm.SALESFORCE) == "005ANN"
+
+
+def test_content_follows_the_scoring_profiles_segment_and_only_sendable_asset_types():
+    tracks = [{"name": "industrial-education", "segment": ["industrial"], "why": "their segment"},
+              {"name": "general", "why": "everyone else"}]
+    rules = section(nurture={"tracks": tracks,
+                             "default_track": "general", "asset_types": ["application_note"]})
+    assets = [Asset(id="PAGE-1", name="Motor pages", type="application_page", segment="industrial",
+                    stage="evaluate"),
+              Asset(id="AN-9", name="SiC gate drive", type="application_note", segment="industrial",
+                    stage="evaluate")]
+    acme = Account(id="a1", name="Acme", segment="Drive maker")
+    decision, _ = route_person(
+        PersonContext(card=card("p1", NURTURE, stage="learn", account_id="a1", profile="motor"),
+                      person=person("p1"), account=acme),
+        rules, AssignmentState(), NOW, assets=assets, profile_segments={"motor": ["industrial"]})
+    assert decision.nurture_track == "industrial-education"
+    assert decision.next_asset is not None and decision.next_asset.id == "AN-9"
+
+
+def test_routing_problems_name_tiers_profiles_and_escalation_slas_the_scoring_part_lacks():
+    from scoring.routing_schema import routing_problems
+
+    rules = section(territories=[{"name": "x", "product_line": ["robots"], "pool": "emea", "why": "because"}])
+    problems = routing_problems(rules, tiers=[SALES, NURTURE, "Cold"], profiles=["power"],
+                                escalation_slas=["evk", "30m", "6h"])
+    assert "routing.actions[2].tier: unknown tier 'Unqualified for now'; tiers are" in problems[0]
+    assert "routing.actions: tier 'Cold' has no action" in problems
+    assert any("'30m' is not defined" in p for p in problems)
+    assert not any("'6h'" in p for p in problems)  # shorthand is understood
+    assert "routing.territories[0].product_line: unknown profile 'robots'" in problems
