@@ -366,6 +366,8 @@ def _link_people(people: Sequence[Person], account_links: dict[str, str], domain
             p.id in converted, _PERSON_RANK.get(source_of(p.id), 9), -_recency(p).timestamp(), p.id))
         group_emails = emails[root]
         email = min(group_emails) if group_emails else None
+        if email is None:  # only converted leads know an email; use it unless someone else owns it
+            email = next((p.email for p in members if p.email and p.email not in by_email), None)
         canonical = f"person:{email}" if email else members[0].id
         for member in members:
             links[member.id] = canonical
