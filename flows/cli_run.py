@@ -37,6 +37,9 @@ def quiet_prefect(verbose: bool) -> None:
     os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL", level)
     os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL", level)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Prefect's local mode starts a temporary server on first use; on a busy 2-core machine that can
+    # take longer than Prefect's default 20 s.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "leadloop")
     import logging
@@ -216,4 +219,11 @@ def register(app: typer.Typer) -> None:
 
         if size not in ("tiny", "small", "medium"):
             raise fail(f"unknown size {size!r}: use tiny, small or medium")
-        run_demo(console, size=size, playbook=playbook, workdir=workdir)
+        from connectors.settings import ConnectionFileError
+        from flows.demo import DemoError
+        from scoring.playbook import PlaybookError
+
+        try:
+            run_demo(console, size=size, playbook=playbook, workdir=workdir)
+        except (DemoError, ConnectionFileError, PlaybookError) as error:
+            raise fail(str(error)) from None

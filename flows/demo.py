@@ -190,7 +190,7 @@ def run_demo(console: Console, *, size: str, playbook: str, workdir: str) -> Non
     from flows.options import SyncOptions
 
     started = time.monotonic()
-    folder = Path(workdir)
+    folder = Path(workdir).resolve()
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     store_url = f"sqlite:///{(folder / 'state.db').resolve()}"

@@ -348,26 +348,49 @@ class WriteStats:
     rejections: list[str] = field(default_factory=list)
 
 
+BATCH_RECORDS = {Crm.SALESFORCE: 200, Crm.HUBSPOT: 100}  # each API's batch maximum
+
+
+def _record_chunks(updates: Sequence[FieldUpdate], size: int) -> Iterable[list[FieldUpdate]]:
+    """Updates in chunks that hold at most `size` records, each record's fields kept together."""
+    by_record: dict[tuple[str, str], list[FieldUpdate]] = {}
+    for update in updates:
+        by_record.setdefault((update.object_type.value, update.record_id), []).append(update)
+    groups = list(by_record.values())
+    for start in range(0, len(groups), size):
+        yield [u for group in groups[start:start + size] for u in group]
+
+
 def write_plan(runtime: Runtime, plan: CrmPlan, run_id: str) -> WriteStats:
-    """Apply one CRM's plan in batches and ledger every answer at once, so a crash after this returns
-    never rewrites, and one before it is caught by the idempotent task keys."""
+    """Apply one CRM's plan one API batch at a time, ledgering each batch's answers before the next
+    is sent: a run killed here re-sends at most the one batch in flight (same values), and tasks are
+    upserted by key, so a rerun never duplicates one."""
     sink = runtime.sinks[plan.crm]
     stats = WriteStats(plan.crm.value)
     crm_mapping = getattr(runtime.mapping, plan.crm.value)
     namer = mapped_fields(crm_mapping.owned_person, crm_mapping.owned_account)
-    if plan.updates:
-        results = sink.write_fields(plan.updates)
-        stats.fields_written, stats.fields_rejected = runtime.store.record_writes(
-            plan.crm.value, plan.updates, results, run_id=run_id, crm_field=namer)
-        stats.rejections += [f"{u.record_id} {u.field}: {r.error}" for u, r in zip(plan.updates, results,
-                                                                                   strict=True) if not r.ok]
-        report_progress(f"write {plan.crm.value} fields", len(plan.updates), len(plan.updates))
-    if plan.tasks:
-        results = sink.upsert_tasks(plan.tasks)
-        stats.tasks_written, stats.tasks_rejected = runtime.store.record_task_results(
-            plan.crm.value, plan.tasks, results, run_id=run_id)
-        stats.rejections += [f"task {t.key}: {r.error}" for t, r in zip(plan.tasks, results, strict=True)
+    size = BATCH_RECORDS[plan.crm]
+    done = 0
+    for chunk in _record_chunks(plan.updates, size):
+        results = sink.write_fields(chunk)
+        written, rejected = runtime.store.record_writes(plan.crm.value, chunk, results, run_id=run_id,
+                                                        crm_field=namer)
+        stats.fields_written += written
+        stats.fields_rejected += rejected
+        stats.rejections += [f"{u.record_id} {u.field}: {r.error}"
+                             for u, r in zip(chunk, results, strict=True) if not r.ok]
+        done += len(chunk)
+        report_progress(f"write {plan.crm.value} fields", done, len(plan.updates))
+    for start in range(0, len(plan.tasks), size):
+        chunk_tasks = plan.tasks[start:start + size]
+        results = sink.upsert_tasks(chunk_tasks)
+        written, rejected = runtime.store.record_task_results(plan.crm.value, chunk_tasks, results,
+                                                              run_id=run_id)
+        stats.tasks_written += written
+        stats.tasks_rejected += rejected
+        stats.rejections += [f"task {t.key}: {r.error}" for t, r in zip(chunk_tasks, results, strict=True)
                              if not r.ok]
+        report_progress(f"write {plan.crm.value} tasks", start + len(chunk_tasks), len(plan.tasks))
     return stats
 
 
