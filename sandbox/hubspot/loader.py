@@ -14,6 +14,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sandbox.hubspot import schema
+from sandbox.hubspot.salesforce_ids import salesforce_ids
 from sandbox.hubspot.store import Record, Store, iso_ms, to_ms
 
 _NAMESPACE = uuid.UUID("6f1c9a52-4d0e-4b7e-9a55-8c2f1f7d2a10")
@@ -112,6 +113,7 @@ class _Loader:
         self.human: dict[str, Any] = {h.key: h for h in world.humans}
         self.campaign: dict[str, Any] = {c.key: c for c in world.campaigns}
         self.asset: dict[str, Any] = {a.key: a for a in world.assets}
+        self.sf = salesforce_ids(world)
 
     def add(
         self, object_name: str, props: dict[str, str | None], created: datetime, modified: datetime
@@ -202,6 +204,19 @@ class _Loader:
                 "hs_analytics_source": LEAD_SOURCE.get(human.lead_source or ""),
                 "associatedcompanyid": str(company_id) if company_id else None,
             }
+            in_salesforce = human.key in self.sf.contacts or human.key in self.sf.leads
+            if in_salesforce:  # what HubSpot's Salesforce integration keeps on a synced contact
+                props.update(
+                    {
+                        "salesforcecontactid": self.sf.contacts.get(human.key),
+                        "salesforceleadid": self.sf.leads.get(human.key),
+                        "salesforceaccountid": self.sf.accounts.get(human.company_key or "")
+                        if human.key in self.sf.contacts
+                        else None,
+                        "salesforceownerid": self.sf.users.get(human.owner_rep or ""),
+                        "salesforcelastsynctime": _iso(human.modified_at),
+                    }
+                )
             if human.bounced:
                 props.update(
                     {

@@ -728,3 +728,21 @@ def test_a_snapshot_restores_the_same_portal_after_a_json_round_trip() -> None:
     assert copy.store.associations == original.store.associations
     assert [list(r) for r in copy.store.web_events] == [list(r) for r in original.store.web_events]
     assert copy.store.next_id == original.store.next_id
+
+
+# ---- the same people in both CRMs -----------------------------------------------------------------
+
+
+def test_salesforce_cross_ids_name_the_same_people_and_accounts(sf: Any, backend: HubSpotBackend) -> None:
+    contacts = [r.props for r in backend.store.table("contacts").records.values()]
+    synced = [p for p in contacts if p.get("salesforcecontactid") or p.get("salesforceleadid")]
+    assert synced, "the tiny world has people in both CRMs"
+    for props in synced:
+        email = (props.get("email") or "").lower()
+        if props.get("salesforcecontactid"):
+            assert (sf.Contact.get(props["salesforcecontactid"])["Email"] or "").lower() == email
+        if props.get("salesforceleadid"):
+            assert (sf.Lead.get(props["salesforceleadid"])["Email"] or "").lower() == email
+    companies = [r.props for r in backend.store.table("companies").records.values()]
+    for props in [p for p in companies if p.get("salesforceaccountid")][:5]:
+        assert sf.Account.get(props["salesforceaccountid"])["Name"] == props["name"]
