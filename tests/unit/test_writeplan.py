@@ -1,0 +1,211 @@
+"""The write plan writes what changed and nothing else: time alone rewrites nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from crm.changes import FieldUpdate, ObjectType
+from crm.ports import WriteResult
+from crm.records import Crm
+from scoring.scorecard import AccountScore, Reason, ReasonKind, ScoreCard
+from store import open_store
+from store.writeplan import (
+    REASONS_MAX_CHARS,
+    desired_account_fields,
+    desired_person_fields,
+    field_updates,
+    mapped_fields,
+    plan_writes,
+    reasons_text,
+    whole_points,
+)
+
+T0 = datetime(2024, 5, 1, 12, 0, 0, 250000, tzinfo=UTC)
+SF = Crm.SALESFORCE
+SF_PERSON = {"fit_score": "LL_Fit_Score__c", "intent_score": "LL_Intent_Score__c", "score": "LL_Score__c",
+             "tier": "LL_Tier__c", "reasons": "LL_Reasons__c", "model_version": "LL_Model_Version__c",
+             "scored_at": "LL_Scored_At__c", "nurture_track": "LL_Nurture_Track__c"}
+SF_ACCOUNT = {"account_fit": "LL_Account_Fit__c", "account_intent": "LL_Account_Intent__c",
+              "account_tier": "LL_Account_Tier__c", "buying_roles": "LL_Buying_Roles__c"}
+
+
+def reason(points: float, text: str, kind: ReasonKind = ReasonKind.INTENT) -> Reason:
+    return Reason(kind=kind, rule=text[:10], points=points, text=text)
+
+
+def card(fit: float = 40, intent: float = 35.5, tier: str = "warm", at: datetime = T0,
+         reasons: tuple[Reason, ...] = (), model: str = "semi-2024.05") -> ScoreCard:
+    reasons = reasons or (reason(25, "+25 requested EVK-7710 evaluation kit 2 days ago"),)
+    return ScoreCard(person_id="person:ana@acme-semi.com", account_id=None, model_version=model, scored_at=at,
+                     profile=None, fit=fit, intent=intent, account_fit=0, account_intent=0,
+                     score=fit + intent, tier=tier, reasons=reasons)
+
+
+def desired(c: ScoreCard, record_id: str = "00QA") -> list[FieldUpdate]:
+    return field_updates(SF, ObjectType.PERSON, record_id, desired_person_fields(c), person_id=c.person_id)
+
+
+def ledger_after(updates: list[FieldUpdate], ledger: dict | None = None) -> dict[tuple[str, str], str]:
+    from store.writeplan import ledger_text
+
+    ledger = dict(ledger or {})
+    for u in updates:
+        ledger[(u.record_id, u.field)] = ledger_text(u.value)
+    return ledger
+
+
+def fields(updates: list[FieldUpdate]) -> list[str]:
+    return [u.field for u in updates]
+
+
+# -- rendering -----------------------------------------------------------------------------------
+
+def test_person_fields_are_rendered_as_the_crm_stores_them():
+    values = desired_person_fields(card(fit=40.4, intent=32.1))
+
+    assert values == {
+        "fit_score": 40, "intent_score": 32, "score": 73, "tier": "warm",
+        "reasons": "+25 requested EVK-7710 evaluation kit 2 days ago", "model_version": "semi-2024.05",
+        "scored_at": "2024-05-01T12:00:00Z",
+    }
+
+
+def test_scores_round_half_up_to_whole_points():
+    assert [whole_points(v) for v in (72.5, 72.49, 0.5, -2.5, 100.0)] == [73, 72, 1, -3, 100]
+
+
+def test_scored_at_is_utc_in_whole_seconds():
+    cest = datetime(2024, 5, 1, 14, 0, 59, 999999, tzinfo=timezone(timedelta(hours=2)))
+    assert desired_person_fields(card(at=cest))["scored_at"] == "2024-05-01T12:00:59Z"
+
+
+def test_reasons_put_disqualifiers_first_then_the_biggest_contributions_and_stay_plain_text():
+    text = reasons_text([
+        reason(5, "+5 opened the newsletter"),
+        reason(-20, "-20 competitor domain", ReasonKind.NEGATIVE),
+        reason(30, "+30 asked for samples\nof the MCU"),
+        reason(0, "disqualified: student email", ReasonKind.DISQUALIFIER),
+    ])
+    assert text == ("disqualified: student email; +30 asked for samples of the MCU; -20 competitor domain; "
+                    "+5 opened the newsletter")
+
+
+def test_reasons_never_exceed_the_field_limit_and_cut_between_reasons():
+    many = [reason(100 - n, f"+{100 - n} " + "visited the SiC MOSFET reference design page " * 2)
+            for n in range(60)]
+    text = reasons_text(many, top=60)
+    assert len(text) <= REASONS_MAX_CHARS
+    assert text.endswith("page")
+    long_one = reasons_text([reason(10, "x" * 5000)])
+    assert len(long_one) == REASONS_MAX_CHARS and long_one.endswith("…")
+
+
+def test_account_fields_are_rendered_as_the_crm_stores_them():
+    score = AccountScore(account_id="account:acme-semi.com", model_version="m1", fit=71.5, intent=44.2,
+                         tier="engaged", buying_roles=("engineer", "procurement"))
+    assert desired_account_fields(score) == {
+        "account_fit": 72, "account_intent": 44, "account_tier": "engaged",
+        "buying_roles": "engineer, procurement",
+    }
+
+
+# -- planning ----------------------------------------------------------------------------------------
+
+def test_a_record_never_written_gets_every_field():
+    updates = desired(card())
+    assert plan_writes(updates, {}) == updates
+
+
+def test_the_passing_of_time_alone_writes_nothing():
+    first = desired(card())
+    later = desired(card(at=T0 + timedelta(hours=1)))
+    assert plan_writes(later, ledger_after(first)) == []
+
+
+def test_a_decaying_score_that_moved_less_than_the_minimum_in_the_same_tier_is_not_rewritten():
+    first = desired(card(intent=35))
+    decayed = desired(card(intent=32, at=T0 + timedelta(hours=5),
+                           reasons=(reason(22, "+22 requested EVK-7710 evaluation kit 3 days ago"),)))
+    assert plan_writes(decayed, ledger_after(first), min_change=5) == []
+
+
+def test_a_decaying_score_that_moved_by_the_minimum_is_written_with_its_time_and_reasons():
+    first = desired(card(intent=35))
+    decayed = desired(card(intent=30, at=T0 + timedelta(hours=9),
+                           reasons=(reason(20, "+20 requested EVK-7710 evaluation kit 4 days ago"),)))
+    planned = plan_writes(decayed, ledger_after(first), min_change=5)
+    assert fields(planned) == ["intent_score", "score", "reasons", "scored_at"]
+
+
+def test_a_tier_change_writes_the_scores_even_when_they_moved_a_little():
+    first = desired(card(intent=35, tier="warm"))
+    crossed = desired(card(intent=34, tier="cold", at=T0 + timedelta(hours=1)))
+    planned = plan_writes(crossed, ledger_after(first), min_change=5)
+    assert fields(planned) == ["intent_score", "score", "tier", "scored_at"]
+
+
+def test_fit_is_not_a_decaying_score_so_any_change_is_written():
+    first = desired(card(fit=40))
+    refit = desired(card(fit=41, intent=34.5, at=T0 + timedelta(hours=1)))
+    assert fields(plan_writes(refit, ledger_after(first), min_change=5)) == ["fit_score", "scored_at"]
+
+
+def test_a_new_model_version_is_written():
+    first = desired(card())
+    assert fields(plan_writes(desired(card(model="semi-2024.06")), ledger_after(first))) == ["model_version"]
+
+
+def test_previous_tiers_from_the_score_history_override_the_ledger():
+    first = desired(card(intent=35, tier="warm"))
+    ledger = ledger_after(first)
+    ledger[("00QA", "tier")] = "warm"
+    same_tier_small_move = desired(card(intent=33, tier="warm"))
+    assert plan_writes(same_tier_small_move, ledger, previous_tiers={"00QA": "hot"}, min_change=5) != []
+
+
+def test_fields_are_compared_by_their_crm_names_when_the_ledger_holds_them():
+    namer = mapped_fields(SF_PERSON, SF_ACCOUNT)
+    first = desired(card())
+    ledger = {(u.record_id, namer(u)): str(u.value) for u in first}
+    assert plan_writes(desired(card(at=T0 + timedelta(days=1))), ledger, crm_field=namer) == []
+
+
+def test_account_intent_decays_like_a_person_score():
+    def account(intent: float, tier: str) -> list[FieldUpdate]:
+        score = AccountScore(account_id="account:acme-semi.com", model_version="m1", fit=70, intent=intent,
+                             tier=tier)
+        return field_updates(SF, ObjectType.ACCOUNT, "001A", desired_account_fields(score))
+
+    ledger = ledger_after(account(50, "engaged"))
+    assert plan_writes(account(47, "engaged"), ledger) == []
+    assert fields(plan_writes(account(47, "aware"), ledger)) == ["account_intent", "account_tier"]
+
+
+def test_each_record_is_planned_on_its_own():
+    a, b = desired(card(), "00QA"), desired(card(), "00QB")
+    planned = plan_writes(a + desired(card(fit=50), "00QB"), ledger_after(a + b))
+    assert {u.record_id for u in planned} == {"00QB"}
+
+
+def test_one_plan_covers_one_crm():
+    hubspot = FieldUpdate(crm=Crm.HUBSPOT, object_type=ObjectType.PERSON, record_id="501", field="score",
+                          value=1)
+    mixed = [*desired(card()), hubspot]
+    with pytest.raises(ValueError, match="one CRM at a time"):
+        plan_writes(mixed, {})
+
+
+def test_after_writing_through_the_store_ledger_the_next_hourly_run_writes_nothing(store_url):
+    namer = mapped_fields(SF_PERSON, SF_ACCOUNT)
+    with open_store(store_url) as store:
+        first = plan_writes(desired(card()), store.ledger(SF), crm_field=namer)
+        store.record_writes(SF, first, [WriteResult(u.record_id, True, u.record_id) for u in first],
+                            crm_field=namer)
+
+        next_hour = plan_writes(desired(card(intent=34, at=T0 + timedelta(hours=1))), store.ledger(SF),
+                                crm_field=namer)
+
+        assert len(first) == 7
+        assert next_hour == []
