@@ -143,7 +143,7 @@ def error_body(status: int, kind: str, message: str) -> dict[str, Any]:
     if kind == "session_expired":
         return {
             "status": "error",
-            "message": message or "The OAuth token used to make this call expired 1 second(s) ago.",
+            "message": "The OAuth token used to make this call expired 1 second(s) ago.",
             "correlationId": correlation_id(),
             "category": "EXPIRED_AUTHENTICATION",
         }

@@ -189,7 +189,7 @@ def add_routes(router: APIRouter, portal: Portal) -> None:
         body = await body_json(request)
         if not isinstance(body, dict) or not isinstance(body.get("properties", {}), dict):
             raise validation_error("Invalid input JSON: 'properties' must be an object")
-        values = store.normalize(object_name, body.get("properties") or {})
+        values = store.normalize(object_name, body.get("properties") or {}, creating=True)
         links = inline_associations(store, object_name, body.get("associations"))
         record = store.create(object_name, values, portal.lag())
         for to_type, to_id, type_ids in links:
@@ -291,7 +291,7 @@ def add_routes(router: APIRouter, portal: Portal) -> None:
         prepared = []
         seen_emails: dict[str, int] = {}
         for index, item in enumerate(inputs):
-            values = store.normalize(object_name, item.get("properties") or {})
+            values = store.normalize(object_name, item.get("properties") or {}, creating=True)
             links = inline_associations(store, object_name, item.get("associations"))
             email = (values.get("email") or "").lower() if object_name == "contacts" else ""
             if email:
@@ -370,7 +370,9 @@ def add_routes(router: APIRouter, portal: Portal) -> None:
             definition = store.properties[object_name].get(id_property)
             if definition is None or not definition.unique:
                 raise validation_error(f"{id_property} is not a unique identifier property for {object_name}")
-            prepared.append((item, id_property, store.normalize(object_name, item.get("properties") or {})))
+            existing = store.find_by(object_name, id_property, str(item.get("id", "")))
+            values = store.normalize(object_name, item.get("properties") or {}, creating=existing is None)
+            prepared.append((item, id_property, values))
         results, errors = [], []
         lag = portal.lag()
         for item, id_property, values in prepared:

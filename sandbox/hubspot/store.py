@@ -109,9 +109,14 @@ class Table:
     by_email: dict[str, int] = field(default_factory=dict)
     version: int = 0  # bumped on every write, so cached search results know when they are stale
     max_indexed_at: float = 0.0  # the latest time a written record becomes visible to search
+    unique: dict[str, dict[str, int]] = field(default_factory=dict)  # property -> value -> id, built on use
 
     def touched(self, record: Record) -> None:
         self.version += 1
+        for name, index in self.unique.items():
+            value = record.props.get(name)
+            if value:
+                index[value] = record.id
         if record.indexed_at > self.max_indexed_at:
             self.max_indexed_at = record.indexed_at
 
@@ -210,20 +215,32 @@ class Store:
             raise HubSpotError(
                 400, "VALIDATION_ERROR", f"{id_property} is not a unique property of {object_name}"
             )
-        for record in table.records.values():
-            if not record.archived and record.props.get(id_property) == value:
-                return record
-        return None
+        index = table.unique.get(id_property)
+        if index is None:
+            index = table.unique[id_property] = {
+                r.props[id_property]: r.id for r in table.records.values() if r.props.get(id_property)
+            }
+        found = index.get(value)
+        record = table.records.get(found) if found is not None else None
+        # The index may hold a value the record has since changed: check before answering.
+        if record is None or record.archived or record.props.get(id_property) != value:
+            return None
+        return record
 
     # ---- property values ------------------------------------------------------------------------
     def owner_ids(self) -> set[str]:
         return set(self.owners)
 
-    def normalize(self, object_name: str, values: dict[str, Any]) -> dict[str, str | None]:
+    def normalize(
+        self, object_name: str, values: dict[str, Any], creating: bool = False
+    ) -> dict[str, str | None]:
         """HubSpot's string form of each written value; 400 VALIDATION_ERROR listing every bad one."""
         definitions = self.properties[object_name]
         out: dict[str, str | None] = {}
         problems: list[dict[str, Any]] = []
+        if creating and object_name in schema.ENGAGEMENTS and values.get("hs_timestamp") in (None, ""):
+            # Activities need their timestamp: https://developers.hubspot.com/docs/api/crm/tasks
+            problems.append(property_problem("hs_timestamp", "REQUIRED_FIELD", "hs_timestamp is required"))
         for name, raw in values.items():
             definition = definitions.get(name)
             if definition is None:

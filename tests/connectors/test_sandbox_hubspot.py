@@ -620,6 +620,44 @@ def test_a_task_is_created_with_its_contact_and_company_associations(
     assert task.id in {r.to_object_id for r in from_company.results}
 
 
+def test_tasks_upsert_idempotently_on_a_unique_custom_property(hs: Any, backend: HubSpotBackend) -> None:
+    from hubspot.crm.objects import BatchInputSimplePublicObjectBatchInputUpsert as UpsertInput
+
+    key = f"task_key_{uuid.uuid4().hex[:6]}"
+    hs.crm.properties.core_api.create(
+        "tasks",
+        PropertyCreate(
+            name=key,
+            label="Task key",
+            type="string",
+            field_type="text",
+            group_name="task",
+            has_unique_value=True,
+        ),
+    )
+    task = {
+        "id": "lead-42:follow-up",
+        "idProperty": key,
+        "properties": {"hs_timestamp": "2025-03-01T15:00:00Z", "hs_task_subject": "Call back"},
+    }
+    first = hs.crm.objects.batch_api.upsert("tasks", UpsertInput(inputs=[task]))
+    task["properties"]["hs_task_subject"] = "Call back today"
+    second = hs.crm.objects.batch_api.upsert("tasks", UpsertInput(inputs=[task]))
+    assert first.results[0].new is True and second.results[0].new is False
+    assert first.results[0].id == second.results[0].id
+    assert backend.record("tasks", first.results[0].id).props["hs_task_subject"] == "Call back today"
+
+
+def test_a_task_without_its_timestamp_is_a_400(hs: Any, backend: HubSpotBackend) -> None:
+    from hubspot.crm.objects import ApiException as ObjectsApiException
+    from hubspot.crm.objects import SimplePublicObjectInputForCreate as ObjectInput
+
+    with pytest.raises(ObjectsApiException) as excinfo:
+        hs.crm.objects.basic_api.create("tasks", ObjectInput(properties={"hs_task_subject": "No time"}))
+    assert excinfo.value.status == 400
+    assert "hs_timestamp" in error_of(excinfo)["message"]
+
+
 def test_an_association_type_from_the_wrong_object_is_a_400(hs: Any, backend: HubSpotBackend) -> None:
     from hubspot.crm.objects import ApiException as ObjectsApiException
     from hubspot.crm.objects import SimplePublicObjectInputForCreate as ObjectInput
