@@ -80,8 +80,8 @@ DEFAULT_MAPPING: dict[str, Any] = {
                 "name": "Name", "website": "Website", "industry": "Industry", "country": "BillingCountry",
                 "employees": "NumberOfEmployees", "annual_revenue": "AnnualRevenue",
                 "customer_type": "Type", "owner_id": "OwnerId", "segment": "Application_Segment__c",
-                "device_type": "Device_Type__c", "process": "Process_Node__c", "package": "Package__c",
-                "region": "Region__c",
+                "application": "Application__c", "device_type": "Device_Type__c",
+                "process": "Process_Node__c", "region": "Region__c",
             },
             "Lead": {
                 "email": "Email", "first_name": "FirstName", "last_name": "LastName", "title": "Title",
@@ -105,7 +105,9 @@ DEFAULT_MAPPING: dict[str, Any] = {
             "companies": {
                 "name": "name", "domain": "domain", "industry": "industry", "country": "country",
                 "employees": "numberofemployees", "annual_revenue": "annualrevenue",
-                "owner_id": "hubspot_owner_id", "segment": "application_segment",
+                "owner_id": "hubspot_owner_id", "segment": "segment", "application": "application",
+                "device_type": "device_type", "process": "process", "region": "region",
+                "customer_type": "customer_type",
             },
             "contacts": {
                 "email": "email", "first_name": "firstname", "last_name": "lastname", "title": "jobtitle",
