@@ -39,10 +39,12 @@ webinars and page views carry little.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 CustomerType = Literal["prospect", "customer", "partner", "distributor", "competitor"]
 Channel = Literal["salesforce", "hubspot"]
@@ -325,8 +327,9 @@ class _Draw:
         import random
 
         self.rng = random.Random(seed)
-        self.random = self.rng.random
-        self.choice = self.rng.choice
+        self.random = rnd = self.rng.random
+        # indexing by random() is several times faster than Random.choice, and as deterministic
+        self.choice: Callable[[Sequence[Any]], Any] = lambda seq: seq[int(rnd() * len(seq))]
         self.randint = self.rng.randint
         self.uniform = self.rng.uniform
         self.lognorm = self.rng.lognormvariate
@@ -335,6 +338,7 @@ class _Draw:
         return self.rng.choices(tuple(options), weights=tuple(options.values()))[0]
 
 
+@functools.lru_cache(maxsize=4096)
 def _slug(text: str) -> str:
     """ASCII letters and digits only: `Müller-Lane` → `mullerlane`."""
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
@@ -633,8 +637,11 @@ class _WorldBuilder:
         campaign_channel = "salesforce" if human.salesforce_kind else "hubspot"
         add = self.add_event
 
+        now_ts = now.timestamp()
+        fromtimestamp = datetime.fromtimestamp
+
         def at(seconds: float) -> datetime:
-            return now - timedelta(seconds=seconds)
+            return fromtimestamp(now_ts - seconds, UTC)
 
 
         # background engagement: page views and marketing email, weakly related to fit
