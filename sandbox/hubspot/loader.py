@@ -89,6 +89,7 @@ REFERRERS = ("https://www.google.com/", "https://www.linkedin.com/", "", "https:
 SOURCES = ("ORGANIC_SEARCH", "SOCIAL_MEDIA", "DIRECT_TRAFFIC", "ORGANIC_SEARCH")
 
 
+@functools.cache
 def _guid(text: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, text))
 
@@ -400,7 +401,7 @@ class _Loader:
             if contact_id is None:
                 continue
             kind = event.kind
-            ms = to_ms(event.occurred_at)
+            ms = int(event.occurred_at.timestamp() * 1000)
             if kind == "page_view":
                 n = len(web)
                 web.append(
