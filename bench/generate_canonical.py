@@ -22,8 +22,8 @@ from pydantic import TypeAdapter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from crm.dataset import Dataset, dataset_to_dict  # noqa: E402
-from crm.records import Account, Activity, Person  # noqa: E402
+from crm.dataset import Dataset, dataset_to_dict
+from crm.records import Account, Activity, Person
 
 REFERENCE_TIME = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 SITE = "https://www.northwind-semi.com"
@@ -40,36 +40,104 @@ INDUSTRIES = {
     "Consumer": ["Toys", "Consumer audio", "Wearables"],
     "Medical": ["Imaging", "Patient monitoring"],
 }
-DEVICE_TYPES = ["PMIC", "DC-DC converter", "LDO", "Power stage", "Gate driver", "SiC MOSFET", "IGBT module",
-                "Inverter", "MCU", None]
+DEVICE_TYPES = [
+    "PMIC",
+    "DC-DC converter",
+    "LDO",
+    "Power stage",
+    "Gate driver",
+    "SiC MOSFET",
+    "IGBT module",
+    "Inverter",
+    "MCU",
+    None,
+]
 PROCESSES = ["AEC-Q100", "IATF 16949", "IEC 61800", "UL 508C", "IEC 60747", None, None]
 PACKAGES = ["QFN", "WLCSP", "HTSSOP", "SOIC-16W", "LGA", "BGA", None]
-REGIONS = {"EMEA": ["Germany", "France", "Italy", "Sweden"], "Americas": ["United States", "Mexico", "Brazil"],
-           "APAC": ["Japan", "China", "South Korea", "Taiwan", "India"]}
+REGIONS = {
+    "EMEA": ["Germany", "France", "Italy", "Sweden"],
+    "Americas": ["United States", "Mexico", "Brazil"],
+    "APAC": ["Japan", "China", "South Korea", "Taiwan", "India"],
+}
 TITLES = [
-    "Sr. HW Eng.", "Principal Engineer – Power", "Hardware Engineer", "Power Electronics Engineer",
-    "Senior Application Engineer", "Staff Engineer, Power", "Electrical Design Engineer", "Firmware Engineer",
-    "Lead Hardware Engineer", "Director of R&D", "VP Engineering", "HW Design Engineer", "Systems Architect",
-    "Buyer II", "Purchasing Manager", "Sr. Mgr, Global Sourcing", "VP Supply Chain", "Commodity Manager",
-    "Supplier Quality Engineer", "QA Manager", "Reliability Engineer", "Product Line Manager",
-    "Product Manager, Cobots", "Program Manager", "CTO", "Founder & CEO", "General Manager", "PhD Student",
-    "Engineering Intern", "Marketing Coordinator", "Consultant", "Wizard of Light Bulb Moments", "Analyst",
+    "Sr. HW Eng.",
+    "Principal Engineer – Power",
+    "Hardware Engineer",
+    "Power Electronics Engineer",
+    "Senior Application Engineer",
+    "Staff Engineer, Power",
+    "Electrical Design Engineer",
+    "Firmware Engineer",
+    "Lead Hardware Engineer",
+    "Director of R&D",
+    "VP Engineering",
+    "HW Design Engineer",
+    "Systems Architect",
+    "Buyer II",
+    "Purchasing Manager",
+    "Sr. Mgr, Global Sourcing",
+    "VP Supply Chain",
+    "Commodity Manager",
+    "Supplier Quality Engineer",
+    "QA Manager",
+    "Reliability Engineer",
+    "Product Line Manager",
+    "Product Manager, Cobots",
+    "Program Manager",
+    "CTO",
+    "Founder & CEO",
+    "General Manager",
+    "PhD Student",
+    "Engineering Intern",
+    "Marketing Coordinator",
+    "Consultant",
+    "Wizard of Light Bulb Moments",
+    "Analyst",
     None,
 ]
 PERSONAL = ["gmail.com", "outlook.com", "yahoo.com", "qq.com", "web.de"]
 
 # (kind, weight, url/form/campaign choices) — most point at catalog assets, some at nothing known.
-PAGES = ["/applications/automotive/bms", "/applications/automotive/48v", "/applications/automotive/infotainment",
-         "/applications/motor-control/servo", "/applications/industrial/robotics", "/products/pmic-77",
-         "/products/gd-40", "/products/ldo-series", "/docs/ds/pmic-77.pdf", "/docs/ds/gd-40.pdf",
-         "/docs/an/an-112.pdf", "/docs/an/an-230.pdf", "/pricing/pmic-77", "/availability/gd-40",
-         "/blog/why-sic-now", "/careers/open-positions", "/about", "/reference-designs/rd-4812"]
-DOWNLOADS = ["/docs/ds/pmic-77.pdf", "/docs/ds/gd-40.pdf", "/docs/an/an-112.pdf", "/docs/an/an-230.pdf",
-             "/reference-designs/rd-4812", "/reference-designs/rd-sic3", "/docs/brochure-2026.pdf"]
-WEBINARS = ["ASIL-D power for ADAS domain controllers", "SiC gate-drive design pitfalls",
-            "Northwind Live: 2027 roadmap webinar"]
-CAMPAIGN_MAIL = ["Engineering newsletter October", "Engineering newsletter September", "GD-40 launch",
-                 "Q4 availability update"]
+PAGES = [
+    "/applications/automotive/bms",
+    "/applications/automotive/48v",
+    "/applications/automotive/infotainment",
+    "/applications/motor-control/servo",
+    "/applications/industrial/robotics",
+    "/products/pmic-77",
+    "/products/gd-40",
+    "/products/ldo-series",
+    "/docs/ds/pmic-77.pdf",
+    "/docs/ds/gd-40.pdf",
+    "/docs/an/an-112.pdf",
+    "/docs/an/an-230.pdf",
+    "/pricing/pmic-77",
+    "/availability/gd-40",
+    "/blog/why-sic-now",
+    "/careers/open-positions",
+    "/about",
+    "/reference-designs/rd-4812",
+]
+DOWNLOADS = [
+    "/docs/ds/pmic-77.pdf",
+    "/docs/ds/gd-40.pdf",
+    "/docs/an/an-112.pdf",
+    "/docs/an/an-230.pdf",
+    "/reference-designs/rd-4812",
+    "/reference-designs/rd-sic3",
+    "/docs/brochure-2026.pdf",
+]
+WEBINARS = [
+    "ASIL-D power for ADAS domain controllers",
+    "SiC gate-drive design pitfalls",
+    "Northwind Live: 2027 roadmap webinar",
+]
+CAMPAIGN_MAIL = [
+    "Engineering newsletter October",
+    "Engineering newsletter September",
+    "GD-40 launch",
+    "Q4 availability update",
+]
 KINDS: list[tuple[str, float, str, list[str]]] = [
     ("page_view", 0.55, "url", PAGES),
     ("email_open", 0.14, "campaign_name", CAMPAIGN_MAIL),
@@ -77,7 +145,12 @@ KINDS: list[tuple[str, float, str, list[str]]] = [
     ("asset_download", 0.11, "url", DOWNLOADS),
     ("webinar_registered", 0.03, "campaign_name", WEBINARS),
     ("webinar_attended", 0.02, "campaign_name", WEBINARS),
-    ("trade_show_scan", 0.015, "campaign_name", ["electronica 2026", "PCIM Europe 2026", "embedded world 2026"]),
+    (
+        "trade_show_scan",
+        0.015,
+        "campaign_name",
+        ["electronica 2026", "PCIM Europe 2026", "embedded world 2026"],
+    ),
     ("form_fill", 0.02, "form_name", ["AN-112 download", "RD-4812 download", "Press kit request"]),
     ("workshop_attended", 0.005, "campaign_name", ["BMS workshop Munich", "SiC design workshop Tokyo"]),
     ("eval_kit_request", 0.005, "form_name", ["EVK-7710 request", "EVK-GD40 evaluation board request"]),
@@ -96,7 +169,7 @@ _ADAPTERS = {cls: TypeAdapter(list[cls]) for cls in (Account, Person, Activity)}
 def _validated(cls: type, rows: list[dict], chunk: int = 100_000) -> list:
     out: list = []
     for start in range(0, len(rows), chunk):
-        out.extend(_ADAPTERS[cls].validate_python(rows[start:start + chunk]))
+        out.extend(_ADAPTERS[cls].validate_python(rows[start : start + chunk]))
     return out
 
 
@@ -109,21 +182,26 @@ def generate_accounts(rng: np.random.Generator, n: int) -> list[Account]:
     for i in range(n):
         industry = industries[picks[i]]
         region = regions[rng.integers(len(regions))]
-        rows.append({
-            "id": f"acc-{i:06d}",
-            "name": f"Account {i:06d}",
-            "website": f"https://www.account{i:06d}.com",
-            "industry": industry,
-            "application": INDUSTRIES[industry][rng.integers(len(INDUSTRIES[industry]))],
-            "device_type": DEVICE_TYPES[rng.integers(len(DEVICE_TYPES))],
-            "process": PROCESSES[rng.integers(len(PROCESSES))],
-            "package": PACKAGES[rng.integers(len(PACKAGES))],
-            "region": region,
-            "country": REGIONS[region][rng.integers(len(REGIONS[region]))],
-            "employees": int(rng.lognormal(6.0, 1.6)),
-            "customer_type": ["prospect", "prospect", "prospect", "customer", "partner", "competitor"][
-                rng.integers(6)] if rng.random() < 0.5 else "prospect",
-        })
+        rows.append(
+            {
+                "id": f"acc-{i:06d}",
+                "name": f"Account {i:06d}",
+                "website": f"https://www.account{i:06d}.com",
+                "industry": industry,
+                "application": INDUSTRIES[industry][rng.integers(len(INDUSTRIES[industry]))],
+                "device_type": DEVICE_TYPES[rng.integers(len(DEVICE_TYPES))],
+                "process": PROCESSES[rng.integers(len(PROCESSES))],
+                "package": PACKAGES[rng.integers(len(PACKAGES))],
+                "region": region,
+                "country": REGIONS[region][rng.integers(len(REGIONS[region]))],
+                "employees": int(rng.lognormal(6.0, 1.6)),
+                "customer_type": ["prospect", "prospect", "prospect", "customer", "partner", "competitor"][
+                    rng.integers(6)
+                ]
+                if rng.random() < 0.5
+                else "prospect",
+            }
+        )
     return _validated(Account, rows)
 
 
@@ -136,23 +214,26 @@ def generate_people(rng: np.random.Generator, n: int, accounts: list[Account]) -
         domain = account.domain if account else f"lead{i % 997}.example.com"
         if rng.random() < 0.06:
             domain = PERSONAL[rng.integers(len(PERSONAL))]
-        rows.append({
-            "id": f"p-{i:07d}",
-            "email": f"person{i}@{domain}",
-            "first_name": "Pat",
-            "last_name": f"Person{i}",
-            "title": TITLES[rng.integers(len(TITLES))],
-            "country": account.country if account else "Germany",
-            "account_id": account.id if account else None,
-            "unsubscribed": bool(rng.random() < 0.02),
-            "bounced": bool(rng.random() < 0.01),
-            "partner_owned": bool(rng.random() < 0.01),
-        })
+        rows.append(
+            {
+                "id": f"p-{i:07d}",
+                "email": f"person{i}@{domain}",
+                "first_name": "Pat",
+                "last_name": f"Person{i}",
+                "title": TITLES[rng.integers(len(TITLES))],
+                "country": account.country if account else "Germany",
+                "account_id": account.id if account else None,
+                "unsubscribed": bool(rng.random() < 0.02),
+                "bounced": bool(rng.random() < 0.01),
+                "partner_owned": bool(rng.random() < 0.01),
+            }
+        )
     return _validated(Person, rows)
 
 
-def generate_activities(rng: np.random.Generator, n: int, people: list[Person],
-                        now: datetime = REFERENCE_TIME) -> list[Activity]:
+def generate_activities(
+    rng: np.random.Generator, n: int, people: list[Person], now: datetime = REFERENCE_TIME
+) -> list[Activity]:
     # A few heavy researchers and a long tail: person index drawn from a Zipf-like distribution.
     weights = 1.0 / np.arange(1, len(people) + 1) ** 0.6
     owner = rng.choice(len(people), size=n, p=weights / weights.sum())
@@ -187,8 +268,9 @@ def generate_activities(rng: np.random.Generator, n: int, people: list[Person],
     return out
 
 
-def generate(people: int, accounts: int, activities: int, seed: int = 7,
-             now: datetime = REFERENCE_TIME) -> Dataset:
+def generate(
+    people: int, accounts: int, activities: int, seed: int = 7, now: datetime = REFERENCE_TIME
+) -> Dataset:
     """A seeded dataset: the same arguments always give the same records."""
     rng = np.random.default_rng(seed)
     account_records = generate_accounts(rng, accounts)
@@ -209,8 +291,10 @@ def main() -> None:
     dataset = generate(args.people, args.accounts, args.activities, args.seed)
     data = {"generated_at": REFERENCE_TIME.isoformat(), **dataset_to_dict(dataset)}
     args.out.write_text(json.dumps(data), encoding="utf-8")
-    print(f"wrote {args.out}: {len(dataset.people)} people, {len(dataset.accounts)} accounts, "
-          f"{len(dataset.activities)} activities in {time.perf_counter() - started:.1f} s")
+    print(
+        f"wrote {args.out}: {len(dataset.people)} people, {len(dataset.accounts)} accounts, "
+        f"{len(dataset.activities)} activities in {time.perf_counter() - started:.1f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """The asset catalog: which datasheet, app note, EVK, sample, webinar or booth an activity was about.
 
-An activity is recognized by its URL, form name or campaign name (regexes, case-insensitive) or by
-its asset id; the first catalog entry that matches wins. Each distinct (kind, url, form, campaign,
-asset id) is classified once per run, so millions of activities cost a dictionary lookup each.
+An activity is recognized by its URL (without query string), form name or campaign name (regexes,
+case-insensitive) or by its asset id; the first catalog entry that matches wins. Each distinct
+(kind, url, form, campaign, asset id) is classified once per run, so millions of activities cost a
+dictionary lookup each.
 """
 
 from __future__ import annotations
@@ -74,6 +75,10 @@ class AssetCatalog:
         self.by_asset_id: dict[str, AssetInfo] = {}
 
     def classify_key(self, key: ActivityKey) -> AssetInfo | None:
+        """URL patterns see the URL without its query string and fragment (tracking noise)."""
+        url = key[1]
+        if url and ("?" in url or "#" in url):
+            key = (key[0], url.split("#", 1)[0].split("?", 1)[0], key[2], key[3], key[4])
         for entry in self.entries:
             if entry.matches(key):
                 return entry.info

@@ -9,6 +9,7 @@ their order. Scores are rounded to one decimal so float noise never changes a ti
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,8 @@ from crm.records import Account, Activity, Person
 from scoring.assets import ActivityKey
 from scoring.compiled import CompiledPlaybook, CompiledProfile
 from scoring.conditions import Subject
-from scoring.intent import DAY, PersonIntent, Trigger, compute_intent
+from scoring.intent import DAY, IntentInputs, Trigger, compute_intent
+from scoring.personas import TitleMatch
 from scoring.playbook import Playbook
 from scoring.scorecard import AccountScore, Escalation, Reason, ReasonKind, ScoreCard
 from scoring.wording import VERBS, ago, days, fill, number, signed
@@ -122,18 +124,28 @@ def _show(value: object) -> str:
     return str(value)
 
 
-def _fit_lines(rules, subject: Subject, kind: ReasonKind) -> tuple[float, list[Reason]]:
+def _fit_lines(
+    rules, subject: Subject, kind: ReasonKind, cache: dict | None = None
+) -> tuple[float, list[Reason]]:
+    """Points and reason lines of fit rules; lines are shared through `cache` by (rule, value)."""
     total, reasons = 0.0, []
     for compiled in rules:
         hit = compiled.evaluate(subject)
         if hit is None:
             continue
         total += hit.points
-        if hit.points:
-            rule = compiled.rule
+        if not hit.points:
+            continue
+        rule = compiled.rule
+        key = (rule.id, hit.value, hit.points)
+        reason = cache.get(key) if cache is not None else None
+        if reason is None:
             band = f" ({hit.band.label})" if hit.band is not None and hit.band.label else ""
             text = f"{signed(hit.points)} {_label(rule.field)}: {_show(hit.value)}{band}"
-            reasons.append(Reason(kind, rule.id, _r(hit.points), text, why=rule.why))
+            reason = Reason(kind, rule.id, _r(hit.points), text, why=rule.why)
+            if cache is not None:
+                cache[key] = reason
+        reasons.append(reason)
     return total, reasons
 
 
@@ -170,231 +182,306 @@ def account_fit(playbook: Playbook, account: Account | None) -> AccountFit:
     return best or AccountFit(None, 0.0)
 
 
-def _static(cp: CompiledPlaybook, person: Person, account: Account | None) -> _Static:
-    match = cp.titles(person.title)
-    subject = Subject(person, account, match.role, match.seniority)
-    reasons: list[Reason] = []
-    role_weight = cp.titles.role_weight.get(match.role, 0.0)
-    level_weight = cp.titles.level_weight.get(match.seniority, 0.0)
-    title = f" ({person.title})" if person.title else ""
-    if role_weight:
-        reasons.append(
-            Reason(
-                ReasonKind.PERSONA,
-                f"role:{match.role}",
-                _r(role_weight),
-                f"{signed(role_weight)} role: {match.role.replace('_', ' ')}{title}",
-                why=cp.titles.role_why.get(match.role),
-            )
-        )
-    if level_weight:
-        reasons.append(
-            Reason(
-                ReasonKind.PERSONA,
-                f"seniority:{match.seniority}",
-                _r(level_weight),
-                f"{signed(level_weight)} seniority: {match.seniority.replace('_', ' ')}",
-            )
-        )
-    total, lines = _fit_lines(cp.contact_rules, subject, ReasonKind.FIT)
-    reasons.extend(lines)
-    total += role_weight + level_weight
-    cap = cp.playbook.contact_fit.cap
-    if total > cap:
-        reasons.append(
-            Reason(
-                ReasonKind.CAP,
-                "contact_fit",
-                _r(cap - total),
-                f"{signed(cap - total)} capped at {number(cap)}: contact fit points",
-            )
-        )
-        total = cap
-    intent_negatives = []
-    for negative, test in cp.field_negatives:
-        if test(subject):
-            text = f"{signed(negative.points)} {negative.says or negative.id.replace('_', ' ')}"
-            reason = Reason(ReasonKind.NEGATIVE, negative.id, _r(negative.points), text, why=negative.why)
-            if negative.target == "fit":
-                total += negative.points
-                reasons.append(reason)
-            else:
-                intent_negatives.append((negative.points, reason))
-    disqualifier = None
-    for rule, test in cp.disqualifiers:
-        if test(subject):
-            disqualifier = Reason(
-                ReasonKind.DISQUALIFIER,
-                rule.id,
-                0.0,
-                f"disqualified: {rule.says or rule.id.replace('_', ' ')}",
-                why=rule.why,
-            )
-            break
-    return _Static(
-        match.role,
-        match.seniority,
-        match.matched,
-        _r(max(0.0, total)),
-        tuple(reasons),
-        tuple(intent_negatives),
-        disqualifier,
-    )
+class _PersonFit:
+    """Contact fit, field negatives and disqualifiers per person; shares identical reason lines."""
 
+    def __init__(self, cp: CompiledPlaybook) -> None:
+        self.cp = cp
+        self.lines: dict = {}
+        self.persona: dict[str | None, tuple[TitleMatch, tuple[Reason, ...], float]] = {}
 
-def _asset_name(asset, rule_label: str) -> str:
-    return asset.name if asset is not None else rule_label
-
-
-def _intent(
-    cp: CompiledPlaybook, raw: PersonIntent | None, negatives: tuple[tuple[float, Reason], ...], now_ts: float
-) -> tuple[float, list[Reason]]:
-    """Contact intent and its reasons: rule lines with decay and caps, depth, relevance, group caps."""
-    if raw is None and not negatives:
-        return 0.0, []
-    pb = cp.playbook
-    rules = pb.intent.rules
-    reasons: list[Reason] = []
-    group_totals = [0.0] * len(pb.intent.groups)
-    ungrouped = 0.0
-    bonus_total = bonus_count = 0.0
-    blocks: list[tuple[float, str, list[Reason]]] = []
-    for hit in raw.hits if raw else ():
-        rule = rules[hit.rule]
-        name = _asset_name(hit.asset, rule.label)
-        template = rule.says or VERBS.get(hit.kind, "engaged with {asset}")
-        says = fill(template, asset=name, count=hit.count)
-        if hit.assets > 1:
-            says += f" and {hit.assets - 1} more"
-        when_text = ago(now_ts - hit.last_ts)
-        text = f"{says} {when_text}" if hit.count == 1 else f"{says} ({hit.count} times), last {when_text}"
-        when = datetime.fromtimestamp(hit.last_ts, UTC)
-        asset_id = hit.asset.id if hit.asset else None
-        lines = [
-            Reason(
-                ReasonKind.INTENT,
-                rule.id,
-                _r(hit.base),
-                f"{signed(hit.base)} {text}",
-                when,
-                asset_id,
-                rule.why,
-            )
-        ]
-        if hit.bonus:
-            bonus_total += hit.bonus
-            bonus_count += hit.relevant
-        value = hit.value
-        decay = hit.base + hit.bonus - value
-        if decay >= 0.05:
-            half_life = cp.rule_half_life[hit.rule]
-            lines.append(
+    def _persona(self, title: str | None) -> tuple[TitleMatch, tuple[Reason, ...], float]:
+        found = self.persona.get(title)
+        if found is not None:
+            return found
+        titles = self.cp.titles
+        match = titles(title)
+        reasons = []
+        role_weight = titles.role_weight.get(match.role, 0.0)
+        level_weight = titles.level_weight.get(match.seniority, 0.0)
+        shown = f" ({title})" if title else ""
+        if role_weight:
+            reasons.append(
                 Reason(
-                    ReasonKind.DECAY,
-                    rule.id,
-                    _r(-decay),
-                    f"{signed(-decay)} decay: {rule.label} {when_text}, half-life {days(half_life)}",
+                    ReasonKind.PERSONA,
+                    f"role:{match.role}",
+                    _r(role_weight),
+                    f"{signed(role_weight)} role: {match.role.replace('_', ' ')}{shown}",
+                    why=titles.role_why.get(match.role),
                 )
             )
-        if rule.cap is not None and value > rule.cap:
-            lines.append(
+        if level_weight:
+            reasons.append(
                 Reason(
-                    ReasonKind.CAP,
-                    rule.id,
-                    _r(rule.cap - value),
-                    f"{signed(rule.cap - value)} capped at {number(rule.cap)}: {rule.label}",
+                    ReasonKind.PERSONA,
+                    f"seniority:{match.seniority}",
+                    _r(level_weight),
+                    f"{signed(level_weight)} seniority: {match.seniority.replace('_', ' ')}",
                 )
             )
-            value = rule.cap
-        group = cp.rule_group[hit.rule]
-        if group >= 0:
-            group_totals[group] += value
-        else:
-            ungrouped += value
-        blocks.append((value, rule.id, lines))
-    for d, amount in raw.depth if raw else ():
-        depth = pb.intent.depth[d]
-        says = fill(
-            depth.says or depth.label + " ({count})", count=number(amount), window=number(depth.window_days)
-        )
-        blocks.append(
-            (
-                depth.points,
-                depth.id,
-                [
-                    Reason(
-                        ReasonKind.INTENT,
-                        depth.id,
-                        _r(depth.points),
-                        f"{signed(depth.points)} {says}",
-                        why=depth.why,
-                    )
-                ],
-            )
-        )
-        group = cp.depth_group[d]
-        if group >= 0:
-            group_totals[group] += depth.points
-        else:
-            ungrouped += depth.points
-    blocks.sort(key=lambda b: (-b[0], b[1]))
-    for _, _, lines in blocks:
-        reasons.extend(lines)
-    if bonus_total:
-        relevance = pb.intent.relevance
-        reasons.append(
-            Reason(
-                ReasonKind.INTENT,
-                "relevance",
-                _r(bonus_total),
-                f"{signed(bonus_total)} relevance: {number(bonus_count)} activities on assets of "
-                f"their profile's segment (+{number(relevance.bonus_percent if relevance else 0)}%)",
-                why=relevance.why if relevance else None,
-            )
-        )
-    total = ungrouped
-    for g, group in enumerate(pb.intent.groups):
-        value = group_totals[g]
-        if group.cap is not None and value > group.cap:
+        found = self.persona[title] = (match, tuple(reasons), role_weight + level_weight)
+        return found
+
+    def __call__(self, person: Person, account: Account | None) -> _Static:
+        cp = self.cp
+        match, persona_reasons, persona_points = self._persona(person.title)
+        subject = Subject(person, account, match.role, match.seniority)
+        total, reasons = _fit_lines(cp.contact_rules, subject, ReasonKind.FIT, self.lines)
+        reasons[:0] = persona_reasons
+        total += persona_points
+        cap = cp.playbook.contact_fit.cap
+        if total > cap:
             reasons.append(
                 Reason(
                     ReasonKind.CAP,
-                    group.id,
-                    _r(group.cap - value),
-                    f"{signed(group.cap - value)} capped at {number(group.cap)}: {group.name}",
+                    "contact_fit",
+                    _r(cap - total),
+                    f"{signed(cap - total)} capped at {number(cap)}: contact fit points",
                 )
             )
-            value = group.cap
-        total += value
-    if total > pb.intent.cap:
-        reasons.append(
-            Reason(
-                ReasonKind.CAP,
-                "intent",
-                _r(pb.intent.cap - total),
-                f"{signed(pb.intent.cap - total)} capped at {number(pb.intent.cap)}: contact intent",
-            )
+            total = cap
+        intent_negatives = []
+        for negative, test in cp.field_negatives:
+            if test(subject):
+                reason = self.lines.get(negative.id)
+                if reason is None:
+                    text = f"{signed(negative.points)} {negative.says or negative.id.replace('_', ' ')}"
+                    reason = self.lines[negative.id] = Reason(
+                        ReasonKind.NEGATIVE, negative.id, _r(negative.points), text, why=negative.why
+                    )
+                if negative.target == "fit":
+                    total += negative.points
+                    reasons.append(reason)
+                else:
+                    intent_negatives.append((negative.points, reason))
+        disqualifier = None
+        for rule, test in cp.disqualifiers:
+            if test(subject):
+                disqualifier = self.lines.get(("disqualifier", rule.id))
+                if disqualifier is None:
+                    disqualifier = self.lines[("disqualifier", rule.id)] = Reason(
+                        ReasonKind.DISQUALIFIER,
+                        rule.id,
+                        0.0,
+                        f"disqualified: {rule.says or rule.id.replace('_', ' ')}",
+                        why=rule.why,
+                    )
+                break
+        return _Static(
+            match.role,
+            match.seniority,
+            match.matched,
+            _r(max(0.0, total)),
+            tuple(reasons),
+            tuple(intent_negatives),
+            disqualifier,
         )
-        total = pb.intent.cap
-    for trigger in raw.negatives if raw else ():
-        negative = cp.activity_negatives[trigger.rule]
-        says = negative.says or VERBS.get(trigger.kind, negative.id)
-        reasons.append(
-            Reason(
-                ReasonKind.NEGATIVE,
-                negative.id,
-                _r(negative.points),
-                f"{signed(negative.points)} {says} {ago(now_ts - trigger.ts)}",
-                datetime.fromtimestamp(trigger.ts, UTC),
-                None,
-                negative.why,
+
+
+class _IntentWriter:
+    """Contact intent and its reasons from IntentInputs: rule lines, one decay line, relevance,
+    rule/group/intent caps and negatives. Sentences shared by many people are built once."""
+
+    def __init__(self, cp: CompiledPlaybook, inputs: IntentInputs, now_ts: float) -> None:
+        self.cp, self.inputs, self.now_ts = cp, inputs, now_ts
+        self.rules = cp.playbook.intent.rules
+        self.says: dict[tuple[int, int, int], str] = {}
+        self.signed: dict[float, str] = {}
+        self.ago: dict[int, str] = {}
+
+    def _says(self, rule_index: int, cls: int, n_assets: int) -> str:
+        key = (rule_index, cls, n_assets)
+        found = self.says.get(key)
+        if found is None:
+            classes = self.inputs.classes
+            rule = self.rules[rule_index]
+            asset = classes.assets[cls] if classes else None
+            name = asset.name if asset is not None else rule.label
+            template = rule.says or VERBS.get(classes.kinds[cls] if classes else None, "engaged with {asset}")
+            found = fill(template, asset=name)
+            if n_assets > 1:
+                found += f" and {n_assets - 1} more"
+            self.says[key] = found
+        return found
+
+    def __call__(
+        self, person: int, negatives: tuple[tuple[float, Reason], ...]
+    ) -> tuple[float, list[Reason]]:
+        inputs, cp = self.inputs, self.cp
+        hits = inputs.hits(person)
+        depth = inputs.depth.get(person, ())
+        activity_negatives = inputs.negatives.get(person, ())
+        if not hits and not depth and not negatives and not activity_negatives:
+            return 0.0, []
+        pb = cp.playbook
+        now_ts = self.now_ts
+        classes = inputs.classes
+        rules = self.rules
+        group_totals = [0.0] * len(pb.intent.groups)
+        ungrouped = 0.0
+        bonus_total = 0.0
+        bonus_count = 0
+        decay_total = 0.0
+        worst_decay = (0.0, -1)
+        blocks: list[tuple[float, str, list[Reason]]] = []
+        for j in hits:
+            r = inputs.rule[j]
+            rule = rules[r]
+            base = inputs.base[j]
+            count = inputs.count[j]
+            last_ts = inputs.last_ts[j]
+            cls = inputs.last_class[j]
+            says = self._says(r, cls, inputs.assets[j])
+            seconds = now_ts - last_ts
+            hours = int(seconds // 3600)
+            when = self.ago.get(hours) if hours else None
+            if when is None:
+                when = ago(seconds)
+                if hours:
+                    self.ago[hours] = when
+            points = self.signed.get(base)
+            if points is None:
+                points = self.signed[base] = signed(base)
+            text = (
+                f"{points} {says} {when}" if count == 1 else f"{points} {says} ({count} times), last {when}"
             )
-        )
-        total += negative.points
-    for points, reason in negatives:
-        reasons.append(reason)
-        total += points
-    return _r(max(0.0, total)), reasons
+            asset = classes.assets[cls] if classes else None
+            lines = [
+                Reason(
+                    ReasonKind.INTENT,
+                    rule.id,
+                    _r(base),
+                    text,
+                    datetime.fromtimestamp(last_ts, UTC),
+                    asset.id if asset is not None else None,
+                    rule.why,
+                )
+            ]
+            bonus = inputs.bonus[j]
+            if bonus:
+                bonus_total += bonus
+                bonus_count += inputs.relevant[j]
+            value = inputs.value[j]
+            decay = base + bonus - value
+            decay_total += decay
+            if decay > worst_decay[0]:
+                worst_decay = (decay, j)
+            if rule.cap is not None and value > rule.cap:
+                lines.append(
+                    Reason(
+                        ReasonKind.CAP,
+                        rule.id,
+                        _r(rule.cap - value),
+                        f"{signed(rule.cap - value)} capped at {number(rule.cap)}: {rule.label}",
+                    )
+                )
+                value = rule.cap
+            group = cp.rule_group[r]
+            if group >= 0:
+                group_totals[group] += value
+            else:
+                ungrouped += value
+            blocks.append((value, rule.id, lines))
+        for d, amount in depth:
+            rule = pb.intent.depth[d]
+            says = fill(
+                rule.says or rule.label + " ({count})", count=number(amount), window=number(rule.window_days)
+            )
+            blocks.append(
+                (
+                    rule.points,
+                    rule.id,
+                    [
+                        Reason(
+                            ReasonKind.INTENT,
+                            rule.id,
+                            _r(rule.points),
+                            f"{signed(rule.points)} {says}",
+                            why=rule.why,
+                        )
+                    ],
+                )
+            )
+            group = cp.depth_group[d]
+            if group >= 0:
+                group_totals[group] += rule.points
+            else:
+                ungrouped += rule.points
+        blocks.sort(key=lambda b: (-b[0], b[1]))
+        reasons = [line for block in blocks for line in block[2]]
+        if bonus_total:
+            relevance = pb.intent.relevance
+            percent = number(relevance.bonus_percent) if relevance else "0"
+            reasons.append(
+                Reason(
+                    ReasonKind.INTENT,
+                    "relevance",
+                    _r(bonus_total),
+                    f"{signed(bonus_total)} relevance: {bonus_count} "
+                    f"{'activity' if bonus_count == 1 else 'activities'} on their profile's segment "
+                    f"(+{percent}%)",
+                    why=relevance.why if relevance else None,
+                )
+            )
+        if decay_total >= 0.05:
+            j = worst_decay[1]
+            rule = rules[inputs.rule[j]]
+            half_life = cp.rule_half_life[inputs.rule[j]]
+            reasons.append(
+                Reason(
+                    ReasonKind.DECAY,
+                    "decay",
+                    _r(-decay_total),
+                    f"{signed(-decay_total)} decay: older activity counts less (most from {rule.label}, "
+                    f"last {ago(now_ts - inputs.last_ts[j])}, half-life {days(half_life)})",
+                )
+            )
+        total = ungrouped
+        for g, group in enumerate(pb.intent.groups):
+            value = group_totals[g]
+            if group.cap is not None and value > group.cap:
+                reasons.append(
+                    Reason(
+                        ReasonKind.CAP,
+                        group.id,
+                        _r(group.cap - value),
+                        f"{signed(group.cap - value)} capped at {number(group.cap)}: {group.name}",
+                    )
+                )
+                value = group.cap
+            total += value
+        if total > pb.intent.cap:
+            cut = pb.intent.cap - total
+            reasons.append(
+                Reason(
+                    ReasonKind.CAP,
+                    "intent",
+                    _r(cut),
+                    f"{signed(cut)} capped at {number(pb.intent.cap)}: contact intent",
+                )
+            )
+            total = pb.intent.cap
+        for trigger in activity_negatives:
+            negative = cp.activity_negatives[trigger.rule]
+            says = negative.says or VERBS.get(trigger.kind, negative.id)
+            reasons.append(
+                Reason(
+                    ReasonKind.NEGATIVE,
+                    negative.id,
+                    _r(negative.points),
+                    f"{signed(negative.points)} {says} {ago(now_ts - trigger.ts)}",
+                    datetime.fromtimestamp(trigger.ts, UTC),
+                    None,
+                    negative.why,
+                )
+            )
+            total += negative.points
+        for points, reason in negatives:
+            reasons.append(reason)
+            total += points
+        if total < 0:
+            total = 0.0
+        return _r(total), reasons
 
 
 def _rollup(
@@ -546,10 +633,20 @@ def _escalation(
 
 def _sorted_unique(records: Iterable, stamp: str) -> list:
     """Sorted by id; of duplicate ids the most recently updated wins (then the larger repr)."""
-    latest: dict[str, object] = {}
-    for record in sorted(records, key=lambda r: (r.id, getattr(r, stamp) or _EPOCH, repr(r))):
-        latest[record.id] = record
-    return list(latest.values())
+    ordered = sorted(records, key=lambda r: (r.id, getattr(r, stamp) or _EPOCH))
+    unique = []
+    for record in ordered:
+        if unique and unique[-1].id == record.id:
+            previous = unique[-1]
+            newer = (getattr(record, stamp) or _EPOCH, repr(record)) >= (
+                getattr(previous, stamp) or _EPOCH,
+                repr(previous),
+            )
+            if newer:
+                unique[-1] = record
+            continue
+        unique.append(record)
+    return unique
 
 
 def score_dataset(
@@ -560,6 +657,23 @@ def score_dataset(
     account_intent_override: dict[str, float] | None = None,
 ) -> ScoringResult:
     """Score every person and account of a dataset as of `now`."""
+    # A run creates millions of small acyclic objects (reasons, lists of array values); the cyclic
+    # garbage collector would rescan every loaded record many times over, with nothing to collect.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _score_dataset(playbook, dataset, now, account_intent_override)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _score_dataset(
+    playbook: Playbook,
+    dataset: Dataset,
+    now: datetime,
+    account_intent_override: dict[str, float] | None,
+) -> ScoringResult:
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
     now = now.astimezone(UTC)
@@ -571,11 +685,12 @@ def score_dataset(
     fits = {account_id: account_fit(pb, account) for account_id, account in accounts.items()}
     none_fit = AccountFit(None, 0.0)
 
+    person_fit = _PersonFit(cp)
     statics: list[_Static] = []
     profiles = np.full(len(people), len(cp.profiles), dtype=np.int64)
     for i, person in enumerate(people):
         account = accounts.get(person.account_id) if person.account_id else None
-        statics.append(_static(cp, person, account))
+        statics.append(person_fit(person, account))
         fit = fits.get(person.account_id, none_fit) if person.account_id else none_fit
         if fit.profile is not None:
             profiles[i] = fit.profile.index
@@ -584,8 +699,9 @@ def score_dataset(
     catalog = cp.assets.with_dataset_assets(dataset.assets)
     raw, report = compute_intent(cp, catalog, person_index, profiles, dataset.activities, now)
 
+    writer = _IntentWriter(cp, raw, now_ts)
     intents: list[tuple[float, list[Reason]]] = [
-        _intent(cp, raw.get(i), statics[i].intent_negatives, now_ts) for i in range(len(people))
+        writer(i, statics[i].intent_negatives) for i in range(len(people))
     ]
     members: dict[str, list[_Member]] = {}
     for i, person in enumerate(people):
@@ -655,12 +771,12 @@ def score_dataset(
         score = _r(static_points + blend.contact_intent * intent + blend.account_intent * account_intent)
         tier = _tier(pb, score, fit, intent)
         escalation = None
-        raw_intent = raw.get(i)
+        triggers = raw.escalations.get(i)
         if static.disqualifier is not None:
             reasons.append(static.disqualifier)
             tier = pb.lowest_tier
-        elif raw_intent is not None and raw_intent.escalations:
-            fired = _escalation(cp, raw_intent.escalations, fit, now_ts)
+        elif triggers:
+            fired = _escalation(cp, triggers, fit, now_ts)
             if fired is not None:
                 escalation, forced, reason = fired
                 reasons.append(reason)
@@ -670,7 +786,7 @@ def score_dataset(
         reasons.extend(fit_result.reasons)
         reasons.extend(static.reasons)
         reasons.extend(tail)
-        stage = raw_intent.stage if raw_intent is not None else -1
+        stage = raw.stage[i]
         cards[person.id] = ScoreCard(
             person_id=person.id,
             account_id=person.account_id,

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import count
 from operator import attrgetter
 
 import numpy as np
@@ -36,22 +37,6 @@ class _MissingIsMinusOne(dict):
 
 
 @dataclass(frozen=True, slots=True)
-class RuleHit:
-    """One intent rule's counted activities for one person."""
-
-    rule: int
-    count: int
-    base: float  # points before decay and relevance bonus
-    bonus: float  # relevance bonus before decay
-    value: float  # after decay, bonus included
-    relevant: int  # counted activities on assets of the person's profile segment
-    last_ts: float
-    asset: AssetInfo | None
-    kind: ActivityKind
-    assets: int  # distinct assets among the counted activities
-
-
-@dataclass(frozen=True, slots=True)
 class Trigger:
     """The most recent activity that fired an escalation or an activity-based negative."""
 
@@ -62,12 +47,36 @@ class Trigger:
 
 
 @dataclass(slots=True)
-class PersonIntent:
-    hits: list[RuleHit] = field(default_factory=list)
-    depth: list[tuple[int, float]] = field(default_factory=list)  # (depth rule, visits or minutes)
-    stage: int = -1
-    escalations: list[Trigger] = field(default_factory=list)
-    negatives: list[Trigger] = field(default_factory=list)
+class IntentInputs:
+    """The raw material of every person's intent, as parallel lists (no object per activity).
+
+    Rule hits (one per person and intent rule with counted activities) are sorted by person;
+    person `i` owns hits `hit_start[i]:hit_end[i]`. A hit carries the count of counted activities,
+    points before decay (`base`), relevance bonus before decay, value after decay, how many were
+    relevant, the time and class of the most recent one, and how many distinct assets it spans.
+    """
+
+    classes: _Classes | None = None
+    hit_start: list[int] = field(default_factory=list)
+    hit_end: list[int] = field(default_factory=list)
+    rule: list[int] = field(default_factory=list)
+    count: list[int] = field(default_factory=list)
+    base: list[float] = field(default_factory=list)
+    bonus: list[float] = field(default_factory=list)
+    value: list[float] = field(default_factory=list)
+    relevant: list[int] = field(default_factory=list)
+    last_ts: list[float] = field(default_factory=list)
+    last_class: list[int] = field(default_factory=list)
+    assets: list[int] = field(default_factory=list)
+    stage: list[int] = field(default_factory=list)
+    depth: dict[int, list[tuple[int, float]]] = field(default_factory=dict)
+    escalations: dict[int, list[Trigger]] = field(default_factory=dict)
+    negatives: dict[int, list[Trigger]] = field(default_factory=dict)
+
+    def hits(self, person: int) -> range:
+        if not self.hit_start:
+            return range(0)
+        return range(self.hit_start[person], self.hit_end[person])
 
 
 @dataclass(slots=True)
@@ -87,7 +96,13 @@ class _Classes:
         pb = cp.playbook
         n = len(keys)
         self.keys = keys
-        self.assets: list[AssetInfo | None] = [catalog.classify_key(k) for k in keys]
+        seen: dict[ActivityKey, AssetInfo | None] = {}
+        self.assets: list[AssetInfo | None] = []
+        for key in keys:
+            plain = _without_query(key)
+            if plain not in seen:
+                seen[plain] = catalog.classify_key(plain)
+            self.assets.append(seen[plain])
         self.kinds = [k[0] for k in keys]
         seg_index = {s: i for i, s in enumerate(cp.segments)}
         self.rule = np.full(n, -1, dtype=np.int64)
@@ -126,6 +141,13 @@ class _Classes:
         self.negative = [member(n.kinds, None) for n in cp.activity_negatives]
 
 
+def _without_query(key: ActivityKey) -> ActivityKey:
+    url = key[1]
+    if url and ("?" in url or "#" in url):
+        return (key[0], url.split("#", 1)[0].split("?", 1)[0], key[2], key[3], key[4])
+    return key
+
+
 def _sort_keys(keys: set[ActivityKey]) -> list[ActivityKey]:
     return sorted(keys, key=lambda k: (k[0].value, k[1] or "", k[2] or "", k[3] or "", k[4] or ""))
 
@@ -144,24 +166,33 @@ def compute_intent(
     person_profile: np.ndarray,
     activities: Sequence[Activity],
     now: datetime,
-) -> tuple[dict[int, PersonIntent], ActivityReport]:
-    """Per person index (only those with any counted signal), the raw material of their intent."""
+) -> tuple[IntentInputs, ActivityReport]:
+    """Classify, decay, frequency-cap and aggregate all activities; see IntentInputs."""
+    n_people = len(person_index)
     report = ActivityReport(total=len(activities))
-    results: dict[int, PersonIntent] = {}
+    inputs = IntentInputs(stage=[-1] * n_people)
     if not activities:
-        return results, report
+        return inputs, report
     n = len(activities)
     lookup = _MissingIsMinusOne(person_index)
     p_all = np.fromiter(map(lookup.__getitem__, map(_PERSON, activities)), dtype=np.int64, count=n)
-    distinct = _sort_keys(set(map(_KEY, activities)))
-    key_index = {k: i for i, k in enumerate(distinct)}
-    c_all = np.fromiter(map(key_index.__getitem__, map(_KEY, activities)), dtype=np.int64, count=n)
     ts_all = np.fromiter(map(datetime.timestamp, map(_WHEN, activities)), dtype=np.float64, count=n)
-    classes = _Classes(cp, catalog, distinct)
+    # One hashing pass: each key maps to the position where it was first seen ...
+    first_seen: dict[ActivityKey, int] = {}
+    positions = np.fromiter(
+        map(first_seen.setdefault, map(_KEY, activities), count()), dtype=np.int64, count=n
+    )
+    # ... then classes are numbered in sorted key order, so nothing depends on record order.
+    distinct = _sort_keys(first_seen)
+    remap = np.zeros(n, dtype=np.int64)
+    remap[[first_seen[k] for k in distinct]] = np.arange(len(distinct))
+    c_all = remap[positions]
+    del positions, remap, first_seen
+    classes = inputs.classes = _Classes(cp, catalog, distinct)
 
-    for i, count in enumerate(np.bincount(c_all, minlength=len(distinct)).tolist()):
-        if count and classes.assets[i] is None and has_something_to_classify(distinct[i]):
-            report.unmatched[distinct[i]] = count
+    for i, count_ in enumerate(np.bincount(c_all, minlength=len(distinct)).tolist()):
+        if count_ and classes.assets[i] is None and has_something_to_classify(distinct[i]):
+            report.unmatched[distinct[i]] = count_
 
     now_ts = now.timestamp()
     keep = p_all >= 0
@@ -171,6 +202,7 @@ def compute_intent(
     keep &= ~future
     idx = np.nonzero(keep)[0]
     p, c, ts = p_all[idx], c_all[idx], ts_all[idx]
+    del p_all, c_all, ts_all
     age = (now_ts - ts) / DAY
     n_seg = len(cp.segments)
     relevant_matrix = np.zeros((len(cp.profiles) + 1, n_seg + 1), dtype=bool)
@@ -179,25 +211,19 @@ def compute_intent(
             relevant_matrix[profile.index, s] = name in profile.segments
     relevant = relevant_matrix[person_profile[p], classes.segment[c]]
 
-    def person(pi: int) -> PersonIntent:
-        found = results.get(pi)
-        if found is None:
-            found = results[pi] = PersonIntent()
-        return found
-
-    _intent_hits(cp, classes, p, c, ts, age, relevant, person)
-    _depth_hits(cp, classes, p, c, age, relevant, activities, idx, person)
+    _intent_hits(cp, inputs, n_people, p, c, ts, age, relevant)
+    _depth_hits(cp, inputs, p, c, age, relevant, activities, idx)
     for e, escalation in enumerate(cp.playbook.escalations):
         mask = classes.escalation[e][c] & (age <= escalation.within_days)
         for trigger_p, trigger in _triggers(e, mask, p, c, ts, classes):
-            person(trigger_p).escalations.append(trigger)
+            inputs.escalations.setdefault(trigger_p, []).append(trigger)
     for g, negative in enumerate(cp.activity_negatives):
         mask = classes.negative[g][c]
         if negative.within_days is not None:
             mask &= age <= negative.within_days
         for trigger_p, trigger in _triggers(g, mask, p, c, ts, classes):
-            person(trigger_p).negatives.append(trigger)
-    return results, report
+            inputs.negatives.setdefault(trigger_p, []).append(trigger)
+    return inputs, report
 
 
 def _triggers(
@@ -216,14 +242,16 @@ def _triggers(
 
 def _intent_hits(
     cp: CompiledPlaybook,
-    classes: _Classes,
+    inputs: IntentInputs,
+    n_people: int,
     p: np.ndarray,
     c: np.ndarray,
     ts: np.ndarray,
     age: np.ndarray,
     relevant: np.ndarray,
-    person,
 ) -> None:
+    classes = inputs.classes
+    assert classes is not None
     rule = classes.rule[c]
     mask = (rule >= 0) & (age <= cp.max_age_days)
     sel = np.nonzero(mask)[0]
@@ -233,26 +261,27 @@ def _intent_hits(
 
     stage = classes.stage[c]
     staged = stage >= 0
-    if staged.any():
-        best = np.full(int(p.max()) + 1, -1, dtype=np.int64)
-        np.maximum.at(best, p[staged], stage[staged])
-        for pi in np.nonzero(best >= 0)[0].tolist():
-            person(pi).stage = int(best[pi])
+    best = np.full(n_people, -1, dtype=np.int64)
+    np.maximum.at(best, p[staged], stage[staged])
+    inputs.stage = best.tolist()
 
     base = np.asarray(cp.rule_points)[rule]
     bonus = base * cp.relevance_bonus * relevant
     half_life = np.asarray(cp.rule_half_life)[rule]
     value = (base + bonus) * np.exp2(-age / half_life)
 
+    n_classes = len(classes.keys) + 1
     max_count = np.asarray(cp.rule_max_count, dtype=np.int64)[rule]
     capped = max_count > 0
     if capped.any():
+        # Frequency caps: within each window (counted back from now) only the `max_count` most
+        # valuable occurrences count; ties go to the most recent, then the lowest class.
         sub = np.nonzero(capped)[0]
         window = np.asarray(cp.rule_window)[rule[sub]]
         bucket = np.floor(age[sub] / window).astype(np.int64)
         n_rules = len(cp.rule_points)
         group = (p[sub] * n_rules + rule[sub]) * (int(bucket.max()) + 1) + bucket
-        tie = -np.floor(ts[sub]).astype(np.int64) * (len(classes.keys) + 1) + c[sub]
+        tie = -np.floor(ts[sub]).astype(np.int64) * n_classes + c[sub]
         order = np.lexsort((tie, -value[sub], group))
         g_sorted = group[order]
         starts = np.r_[True, g_sorted[1:] != g_sorted[:-1]]
@@ -272,49 +301,36 @@ def _intent_hits(
     key_s = key[order]
     starts = np.nonzero(np.r_[True, key_s[1:] != key_s[:-1]])[0]
     ends = np.r_[starts[1:], len(order)] - 1
-    counts = (ends - starts + 1).tolist()
-    base_sum = np.add.reduceat(base[order], starts).tolist()
-    bonus_sum = np.add.reduceat(bonus[order], starts).tolist()
-    value_sum = np.add.reduceat(value[order], starts).tolist()
-    relevant_sum = np.add.reduceat(relevant[order].astype(np.int64), starts).tolist()
-    last_pos = order[ends]
-    last_ts = ts[last_pos].tolist()
-    last_c = c[last_pos].tolist()
     group_key = key_s[starts]
-    pair = np.unique(key * (len(classes.keys) + 1) + classes.asset_index[c])
-    _, asset_counts = np.unique(pair // (len(classes.keys) + 1), return_counts=True)
-    persons = (group_key // n_rules).tolist()
-    rules = (group_key % n_rules).tolist()
-    assets, kinds = classes.assets, classes.kinds
-    for i, pi in enumerate(persons):
-        cls = last_c[i]
-        person(pi).hits.append(
-            RuleHit(
-                rules[i],
-                counts[i],
-                base_sum[i],
-                bonus_sum[i],
-                value_sum[i],
-                relevant_sum[i],
-                last_ts[i],
-                assets[cls],
-                kinds[cls],
-                int(asset_counts[i]),
-            )
-        )
+    persons = group_key // n_rules
+    inputs.rule = (group_key % n_rules).tolist()
+    inputs.count = (ends - starts + 1).tolist()
+    inputs.base = np.add.reduceat(base[order], starts).tolist()
+    inputs.bonus = np.add.reduceat(bonus[order], starts).tolist()
+    inputs.value = np.add.reduceat(value[order], starts).tolist()
+    inputs.relevant = np.add.reduceat(relevant[order].astype(np.int64), starts).tolist()
+    last = order[ends]
+    inputs.last_ts = ts[last].tolist()
+    inputs.last_class = c[last].tolist()
+    pair = np.unique(key * n_classes + classes.asset_index[c])
+    inputs.assets = np.unique(pair // n_classes, return_counts=True)[1].tolist()
+    everyone = np.arange(n_people)
+    inputs.hit_start = np.searchsorted(persons, everyone, side="left").tolist()
+    inputs.hit_end = np.searchsorted(persons, everyone, side="right").tolist()
 
 
 def _depth_hits(
     cp: CompiledPlaybook,
-    classes: _Classes,
+    inputs: IntentInputs,
     p: np.ndarray,
     c: np.ndarray,
     age: np.ndarray,
     relevant: np.ndarray,
     activities: Sequence[Activity],
     idx: np.ndarray,
-    person,
 ) -> None:
+    classes = inputs.classes
+    assert classes is not None
     for d, rule in enumerate(cp.playbook.intent.depth):
         mask = classes.depth[d][c] & (age <= rule.window_days)
         if rule.relevant_only:
@@ -325,7 +341,7 @@ def _depth_hits(
         if rule.min_visits is not None:
             visits = np.bincount(p[sel])
             for pi in np.nonzero(visits >= rule.min_visits)[0].tolist():
-                person(pi).depth.append((d, float(visits[pi])))
+                inputs.depth.setdefault(pi, []).append((d, float(visits[pi])))
         else:
             durations = np.fromiter(
                 (_DURATION(activities[i]) or 0.0 for i in idx[sel].tolist()), dtype=np.float64, count=len(sel)
@@ -333,4 +349,4 @@ def _depth_hits(
             # rounded so that summation order (record order) can never flip the threshold
             seconds = np.round(np.bincount(p[sel], weights=durations), 3)
             for pi in np.nonzero(seconds >= rule.min_seconds)[0].tolist():
-                person(pi).depth.append((d, float(seconds[pi]) / 60.0))
+                inputs.depth.setdefault(pi, []).append((d, float(seconds[pi]) / 60.0))

@@ -31,16 +31,16 @@ VERBS: dict[ActivityKind, str] = {
 
 def number(value: float) -> str:
     """12 → `12`, 2.5 → `2.5`, 2.04 → `2`: one decimal at most, none when whole."""
-    rounded = round(value, 1)
-    if rounded == int(rounded):
-        return str(int(rounded))
-    return f"{rounded:.1f}"
+    text = f"{value:.1f}"
+    text = text[:-2] if text.endswith(".0") else text
+    return "0" if text == "-0" else text
 
 
 def signed(value: float) -> str:
-    """`+25`, `-6`, `+2.5` (zero reads `+0`)."""
-    text = number(abs(value))
-    return ("-" if round(value, 1) < 0 else "+") + text
+    """`+25`, `-6`, `+2.5` (a value that rounds to zero reads `+0`)."""
+    text = f"{value:+.1f}"
+    text = text[:-2] if text.endswith(".0") else text
+    return "+0" if text == "-0" else text
 
 
 def ago(seconds: float) -> str:
