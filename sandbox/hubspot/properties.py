@@ -43,6 +43,14 @@ def _options(raw: Any) -> tuple[str, ...]:
     return tuple(str(o["value"]) for o in raw)
 
 
+def _owner_options(portal: Portal) -> list[tuple[str, str]]:
+    return [
+        (o["id"], f"{o['firstName']} {o['lastName']}")
+        for o in portal.store.owners.values()
+        if not o["archived"]
+    ]
+
+
 def add_routes(router: APIRouter, portal: Portal) -> None:
     @router.get(PROPS + "/{object_type}/groups")
     async def list_groups(object_type: str) -> Response:
@@ -91,14 +99,15 @@ def add_routes(router: APIRouter, portal: Portal) -> None:
         definitions = portal.store.properties[resolve_type(object_type)]
         if query_bool(request, "archived"):
             return json_response({"results": []})
-        return json_response({"results": [d.to_json() for d in definitions.values()]})
+        owners = _owner_options(portal)
+        return json_response({"results": [d.to_json(owners) for d in definitions.values()]})
 
     @router.get(PROPS + "/{object_type}/{property_name}")
     async def get_property(object_type: str, property_name: str) -> Response:
         definition = portal.store.properties[resolve_type(object_type)].get(property_name)
         if definition is None:
             raise not_found(f"Unable to find property {property_name}")
-        return json_response(definition.to_json())
+        return json_response(definition.to_json(_owner_options(portal)))
 
     @router.post(PROPS + "/{object_type}")
     async def create_property(request: Request, object_type: str) -> Response:

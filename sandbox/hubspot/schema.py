@@ -89,7 +89,8 @@ class PropertyDef:
     created_at: str = "2019-08-06T02:41:52.000Z"
     display_order: int = -1
 
-    def to_json(self) -> dict:
+    def to_json(self, owner_options: list[tuple[str, str]] | None = None) -> dict:
+        """The Properties API form; `hubspot_owner_id` lists the portal's owners as its options."""
         body = {
             "name": self.name,
             "label": self.label,
@@ -98,13 +99,12 @@ class PropertyDef:
             "description": self.description,
             "groupName": self.group,
             "options": [
-                {
-                    "label": o.replace("_", " ").title() if o.isupper() else o,
-                    "value": o,
-                    "displayOrder": i,
-                    "hidden": False,
-                }
-                for i, o in enumerate(self.options)
+                {"label": label, "value": value, "displayOrder": i, "hidden": False}
+                for i, (value, label) in enumerate(
+                    owner_options
+                    if owner_options is not None and self.name == "hubspot_owner_id"
+                    else [(o, o.replace("_", " ").title() if o.isupper() else o) for o in self.options]
+                )
             ],
             "displayOrder": self.display_order,
             "calculated": False,

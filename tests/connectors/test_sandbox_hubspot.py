@@ -728,6 +728,18 @@ def test_standard_properties_are_described(hs: Any, backend: HubSpotBackend) -> 
     assert hs.crm.properties.core_api.get_by_name("companies", "hs_lastmodifieddate").type == "datetime"
 
 
+def test_the_owner_property_offers_the_active_owners(hs: Any, backend: HubSpotBackend) -> None:
+    owner = hs.crm.properties.core_api.get_by_name("contacts", "hubspot_owner_id")
+    active = {o["id"] for o in backend.store.owners.values() if not o["archived"]}
+    assert {o.value for o in owner.options} == active
+
+
+def test_an_unknown_path_is_a_404_in_hubspots_format(raw: Any, sandbox: SandboxFixture) -> None:
+    response = raw.get(f"{sandbox.base_url}/crm/v3/nothing/here/at/all")
+    assert response.status_code == 404
+    assert response.json()["status"] == "error" and response.json()["category"] == "OBJECT_NOT_FOUND"
+
+
 def test_owners_page_and_read_by_id(hs: Any, backend: HubSpotBackend) -> None:
     owners = hs.crm.owners.owners_api.get_page(limit=2)
     assert len(owners.results) == 2 and owners.paging.next.after
