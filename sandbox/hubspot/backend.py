@@ -34,6 +34,7 @@ class HubSpotBackend:
     def router(self) -> APIRouter:
         router = APIRouter(route_class=route_class(self.portal))
         properties.add_routes(router, self.portal)
+        properties.add_pipeline_routes(router, self.portal)
         search.add_routes(router, self.portal)
         objects.add_routes(router, self.portal)
         associations.add_routes(router, self.portal)

@@ -1,7 +1,8 @@
-"""Properties and property groups (read, create, update, archive) and CRM owners.
+"""Properties and property groups (read, create, update, archive), CRM owners and deal pipelines.
 
 Properties: https://developers.hubspot.com/docs/api/crm/properties
 Owners: https://developers.hubspot.com/docs/api/crm/owners
+Pipelines: https://developers.hubspot.com/docs/api/crm/pipelines
 """
 
 from __future__ import annotations
@@ -211,3 +212,64 @@ def add_routes(router: APIRouter, portal: Portal) -> None:
                 portal.read("/crm/v3/owners/{id}", 1)
                 return json_response(owner)
         raise not_found(f"Owner {owner_id} not found", ids=[owner_id])
+
+
+# Deal pipelines: https://developers.hubspot.com/docs/api/crm/pipelines
+_STAGE_LABELS = {
+    "appointmentscheduled": ("Appointment Scheduled", "0.2"),
+    "qualifiedtobuy": ("Qualified To Buy", "0.4"),
+    "presentationscheduled": ("Presentation Scheduled", "0.6"),
+    "decisionmakerboughtin": ("Decision Maker Bought-In", "0.8"),
+    "contractsent": ("Contract Sent", "0.9"),
+    "closedwon": ("Closed Won", "1.0"),
+    "closedlost": ("Closed Lost", "0.0"),
+}
+_PIPELINE_STAMP = "2019-08-06T02:41:52.000Z"
+
+
+def default_pipeline() -> dict[str, Any]:
+    stages = [
+        {
+            "id": stage,
+            "label": label,
+            "displayOrder": order,
+            "archived": False,
+            "metadata": {
+                "isClosed": "true" if stage.startswith("closed") else "false",
+                "probability": probability,
+            },
+            "createdAt": _PIPELINE_STAMP,
+            "updatedAt": _PIPELINE_STAMP,
+            "writePermissions": "CRM_PERMISSIONS_ENFORCEMENT",
+        }
+        for order, (stage, (label, probability)) in enumerate(_STAGE_LABELS.items())
+    ]
+    return {
+        "id": "default",
+        "label": "Sales Pipeline",
+        "displayOrder": 0,
+        "archived": False,
+        "createdAt": _PIPELINE_STAMP,
+        "updatedAt": _PIPELINE_STAMP,
+        "stages": stages,
+    }
+
+
+def add_pipeline_routes(router: APIRouter, portal: Portal) -> None:
+    @router.get("/crm/v3/pipelines/{object_type}")
+    async def list_pipelines(object_type: str) -> Response:
+        if resolve_type(object_type) != "deals":
+            return json_response({"results": []})
+        return json_response({"results": [default_pipeline()]})
+
+    @router.get("/crm/v3/pipelines/{object_type}/{pipeline_id}")
+    async def get_pipeline(object_type: str, pipeline_id: str) -> Response:
+        if resolve_type(object_type) != "deals" or pipeline_id != "default":
+            raise not_found(f"Unable to find pipeline {pipeline_id}", ids=[pipeline_id])
+        return json_response(default_pipeline())
+
+    @router.get("/crm/v3/pipelines/{object_type}/{pipeline_id}/stages")
+    async def list_stages(object_type: str, pipeline_id: str) -> Response:
+        if resolve_type(object_type) != "deals" or pipeline_id != "default":
+            raise not_found(f"Unable to find pipeline {pipeline_id}", ids=[pipeline_id])
+        return json_response({"results": default_pipeline()["stages"]})

@@ -66,9 +66,7 @@ def _typed(kind: str, value: Any) -> Any:
         if ms is None:
             raise validation_error(f"{value} is not a valid datetime (epoch milliseconds or ISO-8601)")
         return iso_ms(ms) if kind == "datetime" else iso_ms(ms)[:10]
-    if kind == "bool":
-        return str(value).lower()
-    return str(value).lower()
+    return str(value).lower()  # strings (and "true"/"false") compare case-insensitively
 
 
 def _stored(kind: str, raw: str | None) -> Any:

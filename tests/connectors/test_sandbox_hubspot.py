@@ -740,6 +740,14 @@ def test_an_unknown_path_is_a_404_in_hubspots_format(raw: Any, sandbox: SandboxF
     assert response.json()["status"] == "error" and response.json()["category"] == "OBJECT_NOT_FOUND"
 
 
+def test_the_deal_pipeline_names_its_closed_stages(hs: Any, backend: HubSpotBackend) -> None:
+    pipeline = hs.crm.pipelines.pipelines_api.get_all("deals").results[0]
+    closed = {s.id for s in pipeline.stages if s.metadata["isClosed"] == "true"}
+    assert pipeline.id == "default" and closed == {"closedwon", "closedlost"}
+    stages = {r.props.get("dealstage") for r in backend.store.table("deals").records.values()}
+    assert stages <= {s.id for s in pipeline.stages}
+
+
 def test_owners_page_and_read_by_id(hs: Any, backend: HubSpotBackend) -> None:
     owners = hs.crm.owners.owners_api.get_page(limit=2)
     assert len(owners.results) == 2 and owners.paging.next.after
