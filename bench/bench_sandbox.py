@@ -1,4 +1,5 @@
-"""The sandbox's own speed: world generation and time-to-ready per size, and requests per second
+"""The sandbox's own speed: world generation and time-to-ready per size (in-process, and for
+`leadloop sandbox serve` from process start to its connection file), and requests per second
 for a 2,000-record SOQL page (simple-salesforce) and a 100-record HubSpot batch read
 (hubspot-api-client), each also with a bare HTTPS client to separate server time from client parsing.
 
@@ -12,9 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -74,6 +80,26 @@ def throughput(size: str, seed: int, n: int) -> dict[str, Any]:
         }
 
 
+def cli_ready_seconds(size: str, seed: int) -> float:
+    """Wall time from `leadloop sandbox serve` starting to its connection file existing."""
+    with tempfile.TemporaryDirectory() as tmp:
+        connection_file = Path(tmp) / "connection.json"
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "flows.cli", "sandbox", "serve", "--size", size, "--seed", str(seed),
+             "--port", "0", "--connection-file", str(connection_file)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=Path(__file__).parents[1])
+        try:
+            while not connection_file.exists():
+                if process.poll() is not None:
+                    raise RuntimeError("leadloop sandbox serve exited early")
+                time.sleep(0.02)
+            return round(time.perf_counter() - started, 2)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=60)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="tiny,small,medium")
@@ -83,7 +109,7 @@ def main() -> None:
     parser.add_argument("--throughput-size", default="medium")
     args = parser.parse_args()
 
-    result: dict[str, Any] = {"generate_s": {}, "ready_s": {}}
+    result: dict[str, Any] = {"generate_s": {}, "ready_s": {}, "cli_ready_s": {}}
     for size in args.sizes.split(","):
         started = time.perf_counter()
         world = generate_world(size, args.seed)
@@ -94,6 +120,7 @@ def main() -> None:
         started = time.perf_counter()
         with running_sandbox(size=size, seed=args.seed):
             result["ready_s"][size] = round(time.perf_counter() - started, 2)
+        result["cli_ready_s"][size] = cli_ready_seconds(size, args.seed)
     if args.large:
         started = time.perf_counter()
         world = generate_world("large", args.seed)
