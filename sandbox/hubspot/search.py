@@ -17,6 +17,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from sandbox.hubspot import schema
 from sandbox.hubspot.errors import json_response, validation_error
 from sandbox.hubspot.objects import BASE, render, resolve_type
 from sandbox.hubspot.portal import Portal, body_json
@@ -49,6 +50,7 @@ QUERY_PROPERTIES = {
 }
 
 Predicate = Callable[[dict[str, str | None]], bool]
+RecordPredicate = Callable[[Record], bool]
 _CACHE_SIZE = 32
 
 
@@ -91,7 +93,7 @@ def _token_match(raw: str, pattern: str) -> bool:
     return pattern == text or pattern in tokens
 
 
-def compile_filter(store: Store, object_name: str, spec: Any) -> Predicate:
+def compile_filter(store: Store, object_name: str, spec: Any) -> RecordPredicate:
     if not isinstance(spec, dict):
         raise validation_error("Each filter must be an object")
     name, operator = spec.get("propertyName"), str(spec.get("operator", "")).upper()
@@ -99,6 +101,33 @@ def compile_filter(store: Store, object_name: str, spec: Any) -> Predicate:
         raise validation_error(
             f"Invalid operator {spec.get('operator')!r}. Valid operators are: {', '.join(sorted(OPERATORS))}"
         )
+    if isinstance(name, str) and name.startswith("associations."):
+        return _association_filter(store, object_name, name, operator, spec)
+    on_props = _property_filter(store, object_name, name, operator, spec)
+    return lambda record: on_props(record.props)
+
+
+def _association_filter(
+    store: Store, object_name: str, name: str, operator: str, spec: dict[str, Any]
+) -> RecordPredicate:
+    """The `associations.{objectType}` pseudo-property: records associated with the given record ids."""
+    to_type = schema.object_type(name.split(".", 1)[1])
+    if to_type is None or operator not in ("EQ", "IN"):
+        raise validation_error(
+            f"{name} supports EQ and IN on the ids of associated {name.split('.', 1)[1]} records"
+        )
+    raw = spec.get("values") if operator == "IN" else [spec.get("value")]
+    try:
+        wanted = {int(v) for v in raw or []}
+    except (TypeError, ValueError):
+        raise validation_error(f"{name} values are record ids") from None
+    links = store.associations.get((object_name, to_type), {})
+    return lambda record: not wanted.isdisjoint(links.get(record.id, ()))
+
+
+def _property_filter(
+    store: Store, object_name: str, name: Any, operator: str, spec: dict[str, Any]
+) -> Predicate:
     definition = store.properties[object_name].get(name or "")
     if definition is None:
         raise validation_error(
@@ -153,7 +182,7 @@ def compile_filter(store: Store, object_name: str, spec: Any) -> Predicate:
     return ordered
 
 
-def compile_groups(store: Store, object_name: str, groups: Any) -> Predicate | None:
+def compile_groups(store: Store, object_name: str, groups: Any) -> RecordPredicate | None:
     if not groups:
         return None
     if not isinstance(groups, list) or len(groups) > MAX_GROUPS:
@@ -163,7 +192,7 @@ def compile_groups(store: Store, object_name: str, groups: Any) -> Predicate | N
         raise validation_error(
             f"Too many filters: at most {MAX_FILTERS} across all filter groups are allowed"
         )
-    compiled: list[list[Predicate]] = []
+    compiled: list[list[RecordPredicate]] = []
     for group in groups:
         filters = group.get("filters") if isinstance(group, dict) else None
         if not isinstance(filters, list):
@@ -173,7 +202,7 @@ def compile_groups(store: Store, object_name: str, groups: Any) -> Predicate | N
                 f"Too many filters in a group: at most {MAX_FILTERS_PER_GROUP} are allowed"
             )
         compiled.append([compile_filter(store, object_name, f) for f in filters])
-    return lambda p: any(all(f(p) for f in group) for group in compiled)
+    return lambda record: any(all(f(record) for f in group) for group in compiled)
 
 
 def sort_key(store: Store, object_name: str, sorts: Any) -> tuple[Callable[[Record], Any], bool] | None:
@@ -245,7 +274,7 @@ def _matches(portal: Portal, store: Store, object_name: str, body: dict[str, Any
         for r in table.records.values()
         if not r.archived
         and r.indexed_at <= now
-        and (predicate is None or predicate(r.props))
+        and (predicate is None or predicate(r))
         and (free_text is None or free_text(r.props))
     ]
     if ordering is not None:

@@ -403,6 +403,43 @@ def test_search_sees_a_write_made_between_two_identical_queries(hs: Any, backend
     assert search(hs, **query).total == before + 1
 
 
+def test_search_finds_activities_by_their_associated_contact(hs: Any, backend: HubSpotBackend) -> None:
+    from hubspot.crm.objects import SimplePublicObjectInputForCreate as ObjectInput
+
+    contact, other = (
+        hs.crm.contacts.basic_api.create(
+            SimplePublicObjectInputForCreate(properties={"email": unique_email()})
+        )
+        for _ in range(2)
+    )
+
+    def call_with(contact_id: str) -> str:
+        link = {
+            "to": {"id": contact_id},
+            "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 194}],
+        }
+        return hs.crm.objects.basic_api.create(
+            "calls",
+            ObjectInput(
+                properties={"hs_timestamp": "2025-05-01T10:00:00Z", "hs_call_title": "Intro"},
+                associations=[link],
+            ),
+        ).id
+
+    mine = {call_with(contact.id), call_with(contact.id)}
+    call_with(other.id)
+    found = hs.crm.objects.search_api.do_search(
+        "calls",
+        PublicObjectSearchRequest(
+            filter_groups=[
+                {"filters": [{"propertyName": "associations.contact", "operator": "EQ", "value": contact.id}]}
+            ],
+            limit=100,
+        ),
+    )
+    assert {r.id for r in found.results} == mine
+
+
 def test_search_limit_above_200_is_a_400(hs: Any, backend: HubSpotBackend) -> None:
     with pytest.raises(ApiException) as excinfo:
         search(hs, limit=201)
