@@ -99,12 +99,19 @@ class Router:
         self.actions = {a.tier: a for a in section.actions}
         self._tracks: dict[tuple[str | None, str | None, str | None], NurtureTrack | None] = {}
         self._dues: dict[tuple[str, str, datetime], datetime] = {}
+        self._texts: dict[object, tuple[str, ...]] = {}
         self._evaluating = frozenset(s.lower() for s in section.suppression.customer_evaluation.stages)
 
     def _segment(self, card: ScoreCard, account: Account | None) -> str | None:
         """The application segment content is chosen by: the scoring profile's, else the account's."""
         segment = self.profile_segments.get(card.profile) if card.profile else None
         return segment or (account.segment if account else None)
+
+    def _iso(self, now: datetime) -> str:
+        text = self._texts.get(now)
+        if text is None:
+            text = self._texts[now] = (now.isoformat(),)
+        return text[0]
 
     def _kind(self, card: ScoreCard | None) -> ActionKind:
         action = self.actions.get(card.tier) if card is not None else None
@@ -126,10 +133,12 @@ class Router:
             return self._assign(ctx, state, now, was_nurtured)
         if kind is ActionKind.NURTURE:
             return self._nurture(ctx)
-        action = self.actions.get(card.tier)
-        why = action.why if action else f"no action configured for tier {card.tier!r}"
-        return Decision(person.id, card.tier, Action.NONE, clear_nurture_track=was_nurtured,
-                        reasons=(f"{card.tier}: {why}",))
+        reasons = self._texts.get(card.tier)
+        if reasons is None:
+            action = self.actions.get(card.tier)
+            why = action.why if action else f"no action configured for tier {card.tier!r}"
+            reasons = self._texts[card.tier] = (f"{card.tier}: {why}",)
+        return Decision(person.id, card.tier, Action.NONE, clear_nurture_track=was_nurtured, reasons=reasons)
 
     # --- partners -------------------------------------------------------------------------------
 
@@ -191,7 +200,8 @@ class Router:
             task_kind = TaskKind.SALES_HANDOFF
         previous_owner = state.owners.get(person.id, {}).get("owner")
         if pick.counts_as_new and previous_owner != pick.owner:
-            state.record(person.id, pick.owner, pick.source, now, self.owners.local_day(pick.owner, now))
+            day, today_key, week = self.owners.local_keys(pick.owner, now)
+            state.record(person.id, pick.owner, pick.source, self._iso(now), day, (today_key, week))
         return self._with_task(ctx, task_kind, pick, suppressions, now, notes, was_nurtured, headline)
 
     def _sla(self, card: ScoreCard) -> tuple[Sla, str, Priority, str | None]:
@@ -234,9 +244,11 @@ class Router:
         card, person = ctx.card, ctx.person
         reasons = [f"owner {pick.owner}: {pick.source}", *notes]
         trigger = self._trigger(ctx)
-        window = now - timedelta(days=self.section.suppression.duplicate_task_days)
-        open_task = max((t for t in ctx.open_tasks if t.person_id == person.id and t.created_at >= window),
-                        key=lambda t: (t.created_at, t.key), default=None)
+        open_task = None
+        if ctx.open_tasks:
+            window = now - timedelta(days=self.section.suppression.duplicate_task_days)
+            recent = [t for t in ctx.open_tasks if t.person_id == person.id and t.created_at >= window]
+            open_task = max(recent, key=lambda t: (t.created_at, t.key), default=None)
         if open_task is None and trigger is None:
             suppressions.append(Suppression(SuppressionKind.NO_NEW_SIGNAL,
                                             "already handed off; nothing new since the last score"))
@@ -301,11 +313,14 @@ class Router:
             return Decision(person.id, card.tier, Action.NONE, clear_nurture_track=True, suppressions=(why,),
                             reasons=(why.text,))
         asset = self.catalog.next_asset(card.stage, segment, _consumed(ctx))
-        reasons = [f"nurture track {track.name}: {track.why}"]
-        reasons.append(f"next asset {asset.id} {asset.name}" if asset
-                       else "no unconsumed asset for the next stage")
+        text_key = (track.name, asset.id if asset else None)
+        reasons = self._texts.get(text_key)
+        if reasons is None:  # the same few sentences for everyone on a track: build them once
+            reasons = self._texts[text_key] = (
+                f"nurture track {track.name}: {track.why}",
+                f"next asset {asset.id} {asset.name}" if asset else "no unconsumed asset for the next stage")
         return Decision(person.id, card.tier, Action.NURTURE, nurture_track=track.name, next_asset=asset,
-                        reasons=tuple(reasons))
+                        reasons=reasons)
 
 
 def _consumed(ctx: PersonContext) -> set[str]:

@@ -18,10 +18,6 @@ COMMITTEE_LINES = 4
 _SIGNAL_KINDS = frozenset({ReasonKind.INTENT, ReasonKind.ESCALATION})
 
 
-def _fmt(value: float) -> str:
-    return f"{value:.0f}"
-
-
 def why_now_lines(card: ScoreCard, limit: int = TOP_SIGNALS) -> list[str]:
     """The strongest intent signals, with their dates and assets, strongest first."""
     positive = [r for r in card.reasons if r.kind in _SIGNAL_KINDS and r.points > 0]
@@ -37,16 +33,16 @@ def why_now_lines(card: ScoreCard, limit: int = TOP_SIGNALS) -> list[str]:
         lines.append(f"- {reason.text}" + (f" ({', '.join(extra)})" if extra else ""))
     if card.escalation and not any(r.kind is ReasonKind.ESCALATION for r in signals[:limit]):
         lines.insert(0, f"- {card.escalation.text}")
-    return lines or [f"- intent {_fmt(card.intent)} (no single strong signal)"]
+    return lines or [f"- intent {card.intent:.0f} (no single strong signal)"]
 
 
 def fit_lines(card: ScoreCard, person: Person, account: Account | None) -> list[str]:
-    lines = [f"- Profile: {card.profile or 'none'} · fit {_fmt(card.fit)}, intent {_fmt(card.intent)},"
-             f" score {_fmt(card.score)} ({card.tier})"]
+    lines = [f"- Profile: {card.profile or 'none'} · fit {card.fit:.0f}, intent {card.intent:.0f},"
+             f" score {card.score:.0f} ({card.tier})"]
     if account is not None:
         parts = [p for p in (account.segment, account.application, account.region) if p]
         lines.append(f"- Account: {account.name or account.id}" + (f" · {' · '.join(parts)}" if parts else "")
-                     + f" · account fit {_fmt(card.account_fit)}")
+                     + f" · account fit {card.account_fit:.0f}")
     elif person.company_name:
         lines.append(f"- Company: {person.company_name} (not matched to an account)")
     role = " · ".join(p for p in (card.role, card.seniority) if p) or "role unknown"
@@ -65,7 +61,7 @@ def committee_lines(person: Person, colleagues: Sequence[tuple[Person, ScoreCard
     lines = [f"- {len(engaged)} other engaged; roles: {', '.join(roles) or 'unknown'}"]
     for colleague, card in engaged[:limit]:
         what = " · ".join(x for x in (card.role, colleague.title) if x) or "role unknown"
-        lines.append(f"- {colleague.name}: {what} (intent {_fmt(card.intent)}, {card.tier})")
+        lines.append(f"- {colleague.name}: {what} (intent {card.intent:.0f}, {card.tier})")
     if len(engaged) > limit:
         lines.append(f"- and {len(engaged) - limit} more")
     return lines

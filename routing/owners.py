@@ -79,6 +79,7 @@ class OwnerRules:
         self.fallback = section.owner_key(section.fallback_owner) if section.fallback_owner else None
         self._days: dict[tuple[str, datetime], tuple[date, str, str]] = {}
         self._away: dict[tuple[str, datetime], str | None] = {}
+        self._pool_present: dict[tuple[str, datetime], tuple[list[tuple[Rep, str, str]], list[str]]] = {}
         self._territories: dict[tuple[str | None, str | None, str | None], tuple[str | None, str]] = {}
 
     def known(self, owner: str) -> bool:
@@ -104,6 +105,10 @@ class OwnerRules:
     def local_day(self, owner: str, now: datetime) -> date:
         return self._local(owner, now)[0]
 
+    def local_keys(self, owner: str, now: datetime) -> tuple[date, str, str]:
+        """The owner's local day at `now`, with its day and ISO-week counter keys."""
+        return self._local(owner, now)
+
     def unavailable(self, owner: str, now: datetime) -> str | None:
         """Why `owner` cannot take a lead now (inactive, out of office), or None. Queues always can."""
         key = (owner, now)
@@ -124,19 +129,36 @@ class OwnerRules:
             return f"{owner} is out of office until {away.end.isoformat()}"
         return None
 
-    def full(self, rep: Rep, now: datetime, state: AssignmentState) -> str | None:
-        if rep.daily_cap is None and rep.weekly_cap is None:
-            return None
-        counts = state.counts.get(rep.email)
+    @staticmethod
+    def full(rep: Rep, counts: dict[str, int] | None, today_key: str, week_key_: str) -> str | None:
+        """Why `rep` can take no more new leads now (a cap reached), or None."""
         if not counts:
             return None
-        _, today_key, week = self._local(rep.email, now)
-        today, this_week = counts.get(today_key, 0), counts.get(week, 0)
-        if rep.daily_cap is not None and today >= rep.daily_cap:
+        if rep.daily_cap is not None and counts.get(today_key, 0) >= rep.daily_cap:
             return f"{rep.email} reached the daily cap of {rep.daily_cap}"
-        if rep.weekly_cap is not None and this_week >= rep.weekly_cap:
+        if rep.weekly_cap is not None and counts.get(week_key_, 0) >= rep.weekly_cap:
             return f"{rep.email} reached the weekly cap of {rep.weekly_cap}"
         return None
+
+    def _present(self, pool_name: str, now: datetime) -> tuple[list[tuple[Rep, str, str]], list[str]]:
+        """The pool's reps who are active and in office at `now` (with their local day and week
+        counter keys), and why the others are not; cached, since a batch shares one `now`."""
+        key = (pool_name, now)
+        cached = self._pool_present.get(key)
+        if cached is None:
+            present: list[tuple[Rep, str, str]] = []
+            away: list[str] = []
+            for email in self.pools[pool_name].reps:
+                blocked = self.unavailable(email, now)
+                if blocked:
+                    away.append(blocked)
+                else:
+                    _, today_key, week = self._local(email, now)
+                    present.append((self.reps[email], today_key, week))
+            if len(self._pool_present) > 1024:
+                self._pool_present.clear()
+            cached = self._pool_present[key] = (present, away)
+        return cached
 
     def resolve(self, crm_owner: str | None) -> str | None:
         """A CRM owner reference (user id or email) as a known owner key, or None."""
@@ -170,15 +192,17 @@ class OwnerRules:
                     notes: list[str]) -> str | None:
         """Pick the next rep of a pool by smooth weighted round robin among available reps under
         their caps; None when everyone is away or full (the reasons are appended to `notes`)."""
-        pool = self.pools[pool_name]
+        present, away = self._present(pool_name, now)
+        notes.extend(away)
         eligible: list[Rep] = []
-        for email in pool.reps:
-            rep = self.reps[email]
-            blocked = self.unavailable(email, now) or self.full(rep, now, state)
-            if blocked:
-                notes.append(blocked)
-            else:
-                eligible.append(rep)
+        all_counts = state.counts
+        for rep, today_key, week in present:
+            if rep.daily_cap is not None or rep.weekly_cap is not None:
+                blocked = self.full(rep, all_counts.get(rep.email), today_key, week)
+                if blocked:
+                    notes.append(blocked)
+                    continue
+            eligible.append(rep)
         if not eligible:
             return None
         credits = state.credits.setdefault(pool_name, {})

@@ -36,11 +36,15 @@ class AssignmentState:
         counts = self.counts.get(rep, {})
         return counts.get(day_key(local_day), 0), counts.get(week_key(local_day), 0)
 
-    def record(self, person_id: str, owner: str, via: str, at: datetime, local_day: date) -> None:
+    def record(self, person_id: str, owner: str, via: str, at: datetime | str, local_day: date,
+               keys: tuple[str, str] | None = None) -> None:
+        """Count a new lead for `owner` on its local day and week, and remember who owns the person.
+        `at` may be given already in ISO form and `keys` as (day_key, week_key), to save work in a batch."""
         counts = self.counts.setdefault(owner, {})
-        for key in (day_key(local_day), week_key(local_day)):
+        for key in keys or (day_key(local_day), week_key(local_day)):
             counts[key] = counts.get(key, 0) + 1
-        self.owners[person_id] = {"owner": owner, "at": at.isoformat(), "via": via}
+        self.owners[person_id] = {"owner": owner, "at": at if isinstance(at, str) else at.isoformat(),
+                                  "via": via}
 
     def prune(self, today: date, keep_days: int = 14) -> None:
         """Forget day and week counters older than `keep_days` (caps only look at the current ones)."""
