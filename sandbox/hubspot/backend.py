@@ -102,6 +102,7 @@ class HubSpotBackend:
                 table.by_email.pop(record.props["email"].lower(), None)
         table.order = [i for i in table.order if i not in doomed]
         table.version += 1
+        store.associations_version += 1
         for (from_type, to_type), by_from in store.associations.items():
             if from_type == object_name:
                 for record_id in doomed:

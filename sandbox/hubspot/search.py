@@ -261,12 +261,13 @@ def _matches(portal: Portal, store: Store, object_name: str, body: dict[str, Any
             [body.get("filterGroups"), body.get("sorts"), body.get("query")], option=orjson.OPT_SORT_KEYS
         ),
     )
-    cache: OrderedDict[Any, tuple[int, float, list[Record]]] = store.search_cache
+    cache: OrderedDict[Any, tuple[tuple[int, int], float, list[Record]]] = store.search_cache
+    version = (table.version, store.associations_version)
     cached = cache.get(key)
     if cached is not None:
-        version, computed_at, matches = cached
+        cached_version, computed_at, matches = cached
         # Still right when nothing was written since and nothing was waiting to become visible then.
-        if version == table.version and table.max_indexed_at <= computed_at <= now:
+        if cached_version == version and table.max_indexed_at <= computed_at <= now:
             cache.move_to_end(key)
             return matches
     matches = [
@@ -282,7 +283,7 @@ def _matches(portal: Portal, store: Store, object_name: str, body: dict[str, Any
         matches.sort(key=sort_by, reverse=descending)
     else:
         matches.sort(key=lambda r: r.id)
-    cache[key] = (table.version, now, matches)
+    cache[key] = (version, now, matches)
     while len(cache) > _CACHE_SIZE:
         cache.popitem(last=False)
     return matches

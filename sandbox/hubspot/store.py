@@ -172,6 +172,7 @@ class Store:
         self._web_index: dict[int, list[int]] | None = None
         self.search_cache: OrderedDict[Any, Any] = OrderedDict()  # see sandbox.hubspot.search
         self.next_id = 1001
+        self.associations_version = 0  # bumped on every association change (search results depend on it)
 
     def web_index(self) -> dict[int, list[int]]:
         """Positions in `web_events` by contact id (built on first use)."""
@@ -390,6 +391,7 @@ class Store:
     def associate(
         self, from_type: str, from_id: int, to_type: str, to_id: int, type_ids: Iterable[int]
     ) -> None:
+        self.associations_version += 1
         forward = self.associations.setdefault((from_type, to_type), {}).setdefault(from_id, {})
         backward = self.associations.setdefault((to_type, from_type), {}).setdefault(to_id, {})
         for type_id in type_ids:
@@ -403,6 +405,7 @@ class Store:
     def disassociate(
         self, from_type: str, from_id: int, to_type: str, to_id: int, type_ids: set[int] | None = None
     ) -> None:
+        self.associations_version += 1
         forward = self.associations.get((from_type, to_type), {}).get(from_id, {})
         backward = self.associations.get((to_type, from_type), {}).get(to_id, {})
         if type_ids is None:
