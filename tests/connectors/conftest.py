@@ -4,6 +4,8 @@
 `.connection`, `.ca_path`, `.base_url`, `.admin_url`, `.admin_get(path)`, `.admin_post(path, json)`
 and `.reset_faults()`. Faults are cleared after every test that used it.
 `sf`: a simple_salesforce.Salesforce on it; `hs`: a hubspot.HubSpot on it.
+The session's sandbox is shared: a test that needs to reset, reseed or move the clock starts its own
+with `sandbox.server.running_sandbox(...)`.
 """
 
 from __future__ import annotations

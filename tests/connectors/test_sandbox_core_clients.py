@@ -56,3 +56,35 @@ def test_stats_name_the_routes_the_clients_called(sandbox: Any, sf: Any, hs: Any
     assert any(name.startswith("GET /services/data/vXX.X/query") for name in sf_endpoints)
     assert stats["by_method"]["hubspot"] == {"GET": 1}
     assert stats["records_read_total"]["salesforce"] >= 1 and stats["records_read_total"]["hubspot"] == 10
+
+
+def test_records_written_through_both_clients_survive_a_restart_with_a_data_dir(tmp_path: Any) -> None:
+    from hubspot import HubSpot
+    from hubspot.crm.contacts import SimplePublicObjectInputForCreate
+    from simple_salesforce import Salesforce
+
+    from sandbox.server import running_sandbox
+
+    def clients(handle: Any) -> tuple[Any, Any]:
+        session = requests.Session()
+        session.trust_env = False
+        session.verify = str(handle.ca_path)
+        sf_conn, hs_conn = handle.connection["salesforce"], handle.connection["hubspot"]
+        return (Salesforce(instance_url=sf_conn["instance_url"], session_id=sf_conn["session_id"],
+                           session=session, version="59.0"),
+                HubSpot(access_token=hs_conn["access_token"], host=hs_conn["host"],
+                        ssl_ca_cert=str(handle.ca_path)))
+
+    with running_sandbox(size="tiny", seed=2, data_dir=tmp_path) as first:
+        sf, hs = clients(first)
+        lead = {"LastName": "Ohm", "Company": "Persist Co", "Email": "ohm@persist.example"}
+        lead_id = sf.Lead.create(lead)["id"]
+        contact = SimplePublicObjectInputForCreate(properties={"email": "volta@persist.example"})
+        contact_id = hs.crm.contacts.basic_api.create(contact).id
+        leads = sf.query("SELECT COUNT() FROM Lead")["totalSize"]
+    with running_sandbox(size="tiny", seed=99, data_dir=tmp_path) as second:
+        sf, hs = clients(second)
+        assert sf.Lead.get(lead_id)["Email"] == "ohm@persist.example"
+        assert sf.query("SELECT COUNT() FROM Lead")["totalSize"] == leads
+        assert hs.crm.contacts.basic_api.get_by_id(contact_id, properties=["email"]).properties["email"] == (
+            "volta@persist.example")
