@@ -90,8 +90,9 @@ def open_runtime(connection_file: str | None, playbook_path: str, store_url: str
 
         counter = runtime.counters[Crm.SALESFORCE] = CallCounter()
         client = salesforce_client(settings.salesforce, ca, counter=counter)
-        runtime.sources[Crm.SALESFORCE] = SalesforceSource(client, mapping.salesforce)
-        runtime.sinks[Crm.SALESFORCE] = SalesforceSink(client, mapping.salesforce)
+        bulk = settings.salesforce.bulk_threshold
+        runtime.sources[Crm.SALESFORCE] = SalesforceSource(client, mapping.salesforce, bulk_threshold=bulk)
+        runtime.sinks[Crm.SALESFORCE] = SalesforceSink(client, mapping.salesforce, bulk_threshold=bulk)
     if settings.hubspot is not None:
         from connectors.hubspot.client import hubspot_client
         from connectors.hubspot.sink import HubSpotSink
@@ -361,6 +362,15 @@ def _record_chunks(updates: Sequence[FieldUpdate], size: int) -> Iterable[list[F
         yield [u for group in groups[start:start + size] for u in group]
 
 
+def _records_per_call(sink: CrmSink, crm: Crm, records: int) -> int:
+    """The API's batch maximum, or every record at once when the sink has a bulk path (Salesforce
+    Bulk API 2.0) and there are more than its threshold: one job is then the batch."""
+    threshold = getattr(sink, "bulk_threshold", None)
+    if threshold is not None and records > threshold:
+        return records
+    return BATCH_RECORDS[crm]
+
+
 def write_plan(runtime: Runtime, plan: CrmPlan, run_id: str) -> WriteStats:
     """Apply one CRM's plan one API batch at a time, ledgering each batch's answers before the next
     is sent: a run killed here re-sends at most the one batch in flight (same values), and tasks are
@@ -369,7 +379,8 @@ def write_plan(runtime: Runtime, plan: CrmPlan, run_id: str) -> WriteStats:
     stats = WriteStats(plan.crm.value)
     crm_mapping = getattr(runtime.mapping, plan.crm.value)
     namer = mapped_fields(crm_mapping.owned_person, crm_mapping.owned_account)
-    size = BATCH_RECORDS[plan.crm]
+    records = len({(u.object_type, u.record_id) for u in plan.updates})
+    size = _records_per_call(sink, plan.crm, records)
     done = 0
     for chunk in _record_chunks(plan.updates, size):
         results = sink.write_fields(chunk)
@@ -381,6 +392,7 @@ def write_plan(runtime: Runtime, plan: CrmPlan, run_id: str) -> WriteStats:
                              for u, r in zip(chunk, results, strict=True) if not r.ok]
         done += len(chunk)
         report_progress(f"write {plan.crm.value} fields", done, len(plan.updates))
+    size = _records_per_call(sink, plan.crm, len(plan.tasks))
     for start in range(0, len(plan.tasks), size):
         chunk_tasks = plan.tasks[start:start + size]
         results = sink.upsert_tasks(chunk_tasks)

@@ -222,16 +222,20 @@ class SalesforceClient:
         return self._describes[sobject]
 
     def query_pages(self, soql: str, *, include_deleted: bool, batch_size: int = MAX_QUERY_BATCH,
-                    endpoint: str = "query") -> Iterator[list[dict[str, Any]]]:
+                    endpoint: str = "query", on_total: Callable[[int], None] | None = None,
+                    ) -> Iterator[list[dict[str, Any]]]:
         """Each page of records of a SOQL query, following `nextRecordsUrl` until done.
 
         An expired session on the first page is renewed and the page asked again; on a later page
         it is renewed and QueryInterrupted raised (the locator died with the old session).
+        `on_total`, when given, hears the query's `totalSize` before the first page is yielded.
         """
         headers = {"Sforce-Query-Options": f"batchSize={batch_size}"}
         timeout = self.policy.timeout
         result = self._call(endpoint, lambda: self.sf.query(soql, include_deleted=include_deleted,
                                                             headers=headers, timeout=timeout))
+        if on_total is not None:
+            on_total(int(result.get("totalSize") or 0))
         while True:
             yield result["records"]
             if result.get("done", True) or not result.get("nextRecordsUrl"):

@@ -6,6 +6,10 @@ rest; each record's result, with Salesforce's `statusCode` and message, is repor
 (record, field) it carried. Tasks are upserted on the external id `LL_Key__c` through
 `PATCH /composite/sobjects/Task/LL_Key__c`: a rerun updates the same task instead of adding one.
 The allowlist is checked for the whole input before any request is built.
+
+Above `bulk_threshold` records in one call, updates and task upserts go through Bulk API 2.0
+ingest jobs instead (one `update` job per sObject type, one `upsert` job on `LL_Key__c`), and each
+record's successful, failed or unprocessed outcome becomes the same WriteResult a collection gives.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
 from connectors.mapping import CrmMapping, ForbiddenFieldError, assert_writable
+from connectors.salesforce.bulk import DEFAULT_BULK_THRESHOLD, BulkApi
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.retry import TRANSIENT_CODES, SalesforceCallError
 from crm.changes import FieldUpdate, ObjectType, Priority, TaskUpsert
@@ -57,9 +62,15 @@ def _item_error(item: dict[str, Any]) -> tuple[str, bool]:
 class SalesforceSink(CrmSink):
     crm = Crm.SALESFORCE
 
-    def __init__(self, client: SalesforceClient, mapping: CrmMapping) -> None:
+    def __init__(self, client: SalesforceClient, mapping: CrmMapping, *,
+                 bulk_threshold: int | None = DEFAULT_BULK_THRESHOLD, bulk: BulkApi | None = None) -> None:
         self.client = client
         self.mapping = mapping
+        self.bulk_threshold = bulk_threshold  # None: never Bulk API
+        self.bulk = bulk or BulkApi(client)
+
+    def _bulk_sized(self, records: int) -> bool:
+        return self.bulk_threshold is not None and records > self.bulk_threshold
 
     def _crm_field(self, update: FieldUpdate) -> str:
         person = update.object_type == ObjectType.PERSON
@@ -82,12 +93,35 @@ class SalesforceSink(CrmSink):
             row[crm_field] = update.value
         # Collections process a batch in chunks of one type (at most 10), so keep each type together.
         ordered = sorted(rows.values(), key=lambda r: r["attributes"]["type"])
-        by_record: dict[str, WriteResult] = {}
+        if self._bulk_sized(len(ordered)):
+            by_record = self._bulk_update(ordered)
+            return [self._for_update(update, by_record[update.record_id]) for update in updates]
+        by_record = {}
         for batch in chunks(ordered):
             answers = self._send("PATCH", "composite/sobjects/", "composite/sobjects:update", batch)
             for row, result in zip(batch, answers, strict=True):
                 by_record[row["id"]] = result
         return [self._for_update(update, by_record[update.record_id]) for update in updates]
+
+    def _bulk_update(self, rows: Sequence[dict[str, Any]]) -> dict[str, WriteResult]:
+        """One `update` ingest job per sObject type; a job that cannot run fails its records."""
+        by_type: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            fields = {k: v for k, v in row.items() if k not in ("attributes", "id")}
+            by_type.setdefault(row["attributes"]["type"], []).append({"Id": row["id"], **fields})
+        by_record: dict[str, WriteResult] = {}
+        for sobject, typed in by_type.items():
+            try:
+                by_record.update(self.bulk.ingest(sobject, "update", typed, "Id"))
+            except SalesforceCallError as error:
+                by_record.update(self._all_failed(f"bulk update {sobject}", [r["Id"] for r in typed], error))
+        return by_record
+
+    @staticmethod
+    def _all_failed(what: str, keys: Sequence[str], error: SalesforceCallError) -> dict[str, WriteResult]:
+        log.error("salesforce %s failed for %d records: %s", what, len(keys), error)
+        reason = f"{error.code or error.status}: {error.message}"
+        return {k: WriteResult(key=k, ok=False, error=reason, retriable=error.retriable) for k in keys}
 
     @staticmethod
     def _for_update(update: FieldUpdate, record_result: WriteResult) -> WriteResult:
@@ -114,8 +148,17 @@ class SalesforceSink(CrmSink):
     def upsert_tasks(self, tasks: Sequence[TaskUpsert]) -> list[WriteResult]:
         assert_writable(self.mapping, "task", {self.mapping.task_key})
         rows = [self._task_row(task) for task in tasks]
+        if self._bulk_sized(len(rows)):
+            key = self.mapping.task_key
+            try:
+                by_key = self.bulk.ingest("Task", "upsert", rows, key)
+            except SalesforceCallError as error:
+                by_key = self._all_failed("bulk upsert Task", [str(r[key]) for r in rows], error)
+            results = [by_key[str(row[key])] for row in rows]
+            return [WriteResult(key=task.key, ok=r.ok, crm_id=r.crm_id, error=r.error, retriable=r.retriable)
+                    for task, r in zip(tasks, results, strict=True)]
         path = f"composite/sobjects/Task/{self.mapping.task_key}"
-        results: list[WriteResult] = []
+        results = []
         for batch in chunks(rows):
             results.extend(self._send("PATCH", path, "composite/sobjects:upsert Task", batch))
         return [WriteResult(key=task.key, ok=r.ok, crm_id=r.crm_id, error=r.error, retriable=r.retriable)

@@ -6,10 +6,16 @@ before the saved cursor, so a row that shared the cursor's timestamp, or that co
 read again rather than lost; the store de-duplicates by id. Each page's cursor is the highest
 `SystemModstamp` actually seen so far, never the clock. When the session is renewed mid-pull the
 query is issued again from that cursor, skipping the rows already given at it.
+
+A first pull (no cursor) of a stream whose query counts more rows than `bulk_threshold` (the first
+REST page's `totalSize`, so smaller streams pay no extra call) goes through a Bulk API 2.0 query
+job instead (see bulk.py); its cursor, the highest `SystemModstamp` of the whole job, comes with the
+last page only, because Bulk API rows are unordered.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
@@ -18,6 +24,7 @@ from typing import Any
 from simple_salesforce.format import format_soql
 
 from connectors.mapping import CrmMapping
+from connectors.salesforce.bulk import DEFAULT_BULK_THRESHOLD, BulkApi
 from connectors.salesforce.client import MAX_QUERY_BATCH, QueryInterrupted, SalesforceClient
 from connectors.salesforce.records import canonical_id, map_row
 from connectors.salesforce.streams import STREAMS, STREAMS_BY_NAME, Stream, existing_fields, wanted_fields
@@ -34,6 +41,11 @@ class UnknownStreamError(KeyError):
     """A stream name this source does not declare."""
 
 
+def build_bulk_query(stream: Stream, fields: Sequence[str]) -> str:
+    """A whole stream for a Bulk API 2.0 query job (no ORDER BY: Bulk API 2.0 advises against it)."""
+    return format_soql("SELECT {:literal} FROM {:literal}", ", ".join(fields), stream.sobject)
+
+
 def build_query(stream: Stream, fields: Sequence[str], since: datetime | None) -> str:
     """The incremental SOQL of one stream (format_soql quotes the datetime literal)."""
     select = ", ".join(fields)
@@ -48,10 +60,13 @@ class SalesforceSource(CrmSource):
     crm = Crm.SALESFORCE
 
     def __init__(self, client: SalesforceClient, mapping: CrmMapping, *, page_size: int = MAX_QUERY_BATCH,
-                 overlap: timedelta = DEFAULT_OVERLAP, streams: Sequence[str] | None = None) -> None:
+                 overlap: timedelta = DEFAULT_OVERLAP, streams: Sequence[str] | None = None,
+                 bulk_threshold: int | None = DEFAULT_BULK_THRESHOLD, bulk: BulkApi | None = None) -> None:
         if not 200 <= page_size <= MAX_QUERY_BATCH:
             raise ValueError("Salesforce query pages hold 200 to 2,000 rows")
         self.client = client
+        self.bulk_threshold = bulk_threshold  # None: never Bulk API
+        self.bulk = bulk or BulkApi(client)
         self.mapping = mapping
         self.page_size = page_size
         self.overlap = overlap
@@ -82,10 +97,16 @@ class SalesforceSource(CrmSource):
         resumed_at: datetime | None = None
         while True:
             soql = build_query(spec, fields, start)
+            totals: list[int] = []
             try:
                 pages = self.client.query_pages(soql, include_deleted=spec.include_deleted,
-                                                batch_size=self.page_size, endpoint=f"query:{spec.sobject}")
+                                                batch_size=self.page_size, endpoint=f"query:{spec.sobject}",
+                                                on_total=totals.append)
                 for rows in pages:
+                    if start is None and self._bulk_sized(totals):
+                        pages.close()
+                        yield from self._bulk_pull(spec, fields, totals[0])
+                        return
                     page, highest = self._page(spec, rows, highest, given_at_highest, resumed_at)
                     yield page
                 return
@@ -97,6 +118,20 @@ class SalesforceSource(CrmSource):
                             highest.isoformat() if highest else "the start")
                 # format_soql drops milliseconds, which only widens `>=`: repeats are skipped by id.
                 start = resumed_at = highest if highest is not None else start
+
+    def _bulk_sized(self, totals: list[int]) -> bool:
+        return self.bulk_threshold is not None and bool(totals) and totals[0] > self.bulk_threshold
+
+    def _bulk_pull(self, spec: Stream, fields: Sequence[str], total: int) -> Iterator[PulledPage]:
+        log.info("salesforce %s: %d rows on a first pull, above %d: reading them with a Bulk API 2.0 job",
+                 spec.name, total, self.bulk_threshold)
+        highest: datetime | None = None
+        soql = build_bulk_query(spec, fields)
+        pages = self.bulk.query(spec.sobject, soql, include_deleted=spec.include_deleted)
+        for rows, last in pages:
+            page, highest = self._page(spec, rows, highest, set(), None)
+            # unordered rows: only the whole job's highest value is a cursor that loses nothing
+            yield dataclasses.replace(page, cursor=highest if last else None)
 
     def _page(self, spec: Stream, rows: list[dict[str, Any]], highest: datetime | None,
               given_at_highest: set[str], resumed_at: datetime | None) -> tuple[PulledPage, datetime | None]:
