@@ -189,13 +189,44 @@ class Store:
         stmt = stmt.on_conflict_do_update(
             index_elements=["crm", "stream", "record_id"],
             set_={name: stmt.excluded[name] for name in _SNAPSHOT_COLUMNS[3:]},
-            where=or_(table.c.updated_at.is_(None), stmt.excluded.updated_at.is_(None),
-                      stmt.excluded.updated_at >= table.c.updated_at),
+            # not older than what is stored, and something to change: an overlap re-read of
+            # unchanged records then costs reads only
+            where=and_(
+                or_(table.c.updated_at.is_(None), stmt.excluded.updated_at.is_(None),
+                    stmt.excluded.updated_at >= table.c.updated_at),
+                or_(table.c.payload.is_distinct_from(stmt.excluded.payload), table.c.deleted.is_(True),
+                    table.c.quarantine_reason.is_not(None)),
+            ),
         )
         with self._write() as conn:
-            self._executemany_raw(conn, stmt, _SNAPSHOT_COLUMNS, list(rows.values()))
+            if conn.dialect.name == "postgresql":
+                self._copy_upsert_snapshots(conn, list(rows.values()))
+            else:
+                self._executemany_raw(conn, stmt, _SNAPSHOT_COLUMNS, list(rows.values()))
             self._resolve_quarantine(conn, crm, stream, list(rows), moment)
         return len(rows)
+
+    @staticmethod
+    def _copy_upsert_snapshots(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+        """PostgreSQL: COPY the page into a session temp table, then one INSERT ... SELECT ... ON
+        CONFLICT, several times faster than executemany for large pages."""
+        columns = ", ".join(_SNAPSHOT_COLUMNS)
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in _SNAPSHOT_COLUMNS[3:])
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cursor:  # type: ignore[union-attr]
+            cursor.execute("CREATE TEMP TABLE IF NOT EXISTS leadloop_snapshots_in "
+                           "(LIKE snapshots INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+            with cursor.copy(f"COPY leadloop_snapshots_in ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(
+                f"INSERT INTO snapshots ({columns}) SELECT {columns} FROM leadloop_snapshots_in "
+                f"ON CONFLICT (crm, stream, record_id) DO UPDATE SET {updates} "
+                "WHERE (snapshots.updated_at IS NULL OR EXCLUDED.updated_at IS NULL "
+                "OR EXCLUDED.updated_at >= snapshots.updated_at) "
+                "AND (snapshots.payload IS DISTINCT FROM EXCLUDED.payload OR snapshots.deleted "
+                "OR snapshots.quarantine_reason IS NOT NULL)")
+            cursor.execute("TRUNCATE leadloop_snapshots_in")
 
     def _time_param(self, value: datetime | None) -> Any:
         """A timestamp as the driver takes it for a UtcDateTime column (for `_executemany_raw`)."""

@@ -109,6 +109,16 @@ def test_quarantined_records_are_held_out_and_released_when_they_map_cleanly_aga
     assert store.quarantined(SF) == []
 
 
+def test_an_unchanged_record_pulled_again_is_released_from_quarantine_and_deletion(store: Store):
+    store.upsert_snapshots(SF, "Lead", [lead(1), lead(2)])
+    store.quarantine(SF, "Lead", "00Q000000000000001", "bad email")
+    store.tombstone(SF, "Lead", ["00Q000000000000002"])
+
+    store.upsert_snapshots(SF, "Lead", [lead(1), lead(2)])  # the very same versions
+
+    assert len(store.load_records().people) == 2
+
+
 def test_quarantining_the_same_record_again_counts_the_times_seen(store: Store):
     store.quarantine_rejected(SF, "Lead", [("00Q1", "bad date")], now=T0)
     store.quarantine_rejected(SF, "Lead", [("00Q1", "bad email")], now=T0 + timedelta(hours=1))
