@@ -366,8 +366,8 @@ def route_all(
     """Route every scored person (cards without a known person are skipped) in routing order.
 
     `assets` is the catalog nurture and handoff notes pick the next asset from; `directory` maps
-    CRM owner ids of accounts and opportunities to reps (default: the CRM ids the routing section
-    gives; build a bigger one with `OwnerDirectory.from_section(section, more)`);
+    CRM owner ids of accounts and opportunities to reps, on top of the CRM ids the routing section
+    gives its reps and queues;
     `profile_segments` maps scoring profile ids to their application segments.
 
     Returns the decisions in that order, the updated assignment state (the given one is left

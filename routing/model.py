@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 from crm.changes import Priority
 from crm.records import Asset
+from routing.state import AssignmentState
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +128,7 @@ class SuppressionReport:
 @dataclass(slots=True)
 class RoutingResult:
     decisions: list[Decision]
-    state: object  # AssignmentState; typed loosely here to keep this module free of the state module
+    state: AssignmentState
     report: SuppressionReport
 
     def by_person(self) -> dict[str, Decision]:

@@ -52,6 +52,10 @@ class OwnerDirectory:
     def __contains__(self, owner: object) -> bool:
         return owner in self._by_key
 
+    def entries(self) -> dict[str, dict[Crm, str]]:
+        """Owner key → {CRM: owner id}, a copy."""
+        return {key: dict(ids) for key, ids in self._by_key.items()}
+
     @classmethod
     def from_section(cls, section: RoutingSection,
                      more: Mapping[str, Mapping[Crm | str, str]] | None = None) -> OwnerDirectory:
@@ -72,7 +76,8 @@ class OwnerRules:
 
     def __init__(self, section: RoutingSection, directory: OwnerDirectory | None = None) -> None:
         self.section = section
-        self.directory = directory if directory is not None else OwnerDirectory.from_section(section)
+        # The playbook's own crm_ids always count; a given directory (e.g. pulled CRM users) adds to them.
+        self.directory = OwnerDirectory.from_section(section, directory.entries() if directory else None)
         self.reps: dict[str, Rep] = {r.email: r for r in section.reps}
         self.queue_zones: dict[str, str] = {q.id: q.time_zone for q in section.queues}
         self.pools: dict[str, Pool] = {p.name: p for p in section.pools}
