@@ -20,7 +20,7 @@ from crm.changes import FieldUpdate, ObjectType, TaskUpsert
 from crm.dataset import Dataset
 from crm.ports import CallCounter, CrmSink, CrmSource
 from crm.records import Crm, Person
-from routing.crm_changes import NURTURE_TRACK_FIELD, to_crm_changes
+from routing.crm_changes import NURTURE_TRACK_FIELD, OwnerNotInDirectory, to_crm_changes
 from routing.engine import route_all
 from routing.model import OpenTask, RoutingResult
 from routing.owners import OwnerDirectory
@@ -263,6 +263,7 @@ class CrmPlan:
     tasks: list[TaskUpsert] = field(default_factory=list)
     desired_fields: int = 0
     skipped_tasks: int = 0
+    routing_problems: list[str] = field(default_factory=list)
 
 
 def _person_targets(person: Person) -> list[tuple[Crm, str]]:
@@ -302,6 +303,7 @@ def plan_changes(runtime: Runtime, dataset: Dataset, scoring: ScoringResult, rou
                 desired[crm] += field_updates(crm, ObjectType.ACCOUNT, record_id, values)
 
     new_tasks: dict[Crm, list[TaskUpsert]] = {crm: [] for crm in runtime.sinks}
+    routing_problems: list[str] = []
     if routing is not None:
         directory = owner_directory(dataset)
         fallback = runtime.playbook.routing.fallback_owner if runtime.playbook.routing else None
@@ -309,7 +311,13 @@ def plan_changes(runtime: Runtime, dataset: Dataset, scoring: ScoringResult, rou
             person = people.get(decision.person_id)
             if person is None:
                 continue
-            for change in to_crm_changes(decision, person, directory, fallback_owner=fallback):
+            try:
+                changes = to_crm_changes(decision, person, directory, fallback_owner=fallback)
+            except OwnerNotInDirectory as error:
+                # a playbook naming a rep the CRM does not know: report it, keep the rest of the run
+                routing_problems.append(f"{decision.person_id}: {error}")
+                continue
+            for change in changes:
                 if change.crm not in desired:
                     continue
                 if isinstance(change, TaskUpsert):
@@ -319,12 +327,15 @@ def plan_changes(runtime: Runtime, dataset: Dataset, scoring: ScoringResult, rou
                     # assignment rules (it is not an owned field): the rep is reached through the task.
                     desired[change.crm].append(change)
 
+    if routing_problems:
+        log.warning("%d routing decisions name an owner the CRMs do not know, e.g. %s",
+                    len(routing_problems), routing_problems[0])
     plans = {}
     for crm in runtime.sinks:
         crm_mapping = getattr(runtime.mapping, crm.value)
         namer = mapped_fields(crm_mapping.owned_person, crm_mapping.owned_account)
         ledger = runtime.store.ledger(crm.value)
-        plan = CrmPlan(crm, desired_fields=len(desired[crm]))
+        plan = CrmPlan(crm, desired_fields=len(desired[crm]), routing_problems=routing_problems)
         plan.updates = plan_writes(desired[crm], ledger, min_change=min_change, crm_field=namer)
         known = runtime.store.task_ledger(crm.value)
         for task in new_tasks[crm]:

@@ -7,6 +7,7 @@ packages and the write plan, never here.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -97,8 +98,7 @@ def _in_scope(result: ScoringResult, keep: ScopeFilter | None) -> ScoringResult:
     cards = {pid: c for pid, c in result.cards.items() if keep(c)}
     in_scope = {c.account_id for c in cards.values()}
     accounts = {aid: a for aid, a in result.accounts.items() if aid in in_scope}
-    return ScoringResult(result.model_version, result.scored_at, cards, accounts, result.unknown_titles,
-                         result.missing_titles, result.unmatched_activities)
+    return dataclasses.replace(result, cards=cards, accounts=accounts)
 
 
 def change_rows(runtime: Runtime, plan: CrmPlan, limit: int = 500) -> list[dict[str, str]]:
@@ -130,7 +130,7 @@ def score_route_write(runtime: Runtime, summary: SyncSummary, now: datetime, *, 
     summary.model_version = result.model_version
     summary.people_scored = len(result.cards)
     summary.accounts_scored = len(result.accounts)
-    summary.tier_counts = result.tier_counts([t.name for t in runtime.playbook.tiers])
+    summary.tier_counts = result.tier_counts()
     summary.tier_changes = {f"{old or '(new)'} → {new}": n
                             for (old, new), n in sorted(pipeline.tier_changes(result, previous).items())}
 

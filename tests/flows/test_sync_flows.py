@@ -1,0 +1,305 @@
+"""The flows end to end on a real Prefect engine, a real sandbox (size small) and a real store:
+hourly sync, a run with no changes, a run killed during write-back, rescore dry run, data quality,
+model review, and the deployments on a process worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+
+from sandbox.server import SandboxHandle, running_sandbox
+
+PROJECT = Path(__file__).resolve().parents[2]
+PLAYBOOK = str(PROJECT / "playbooks" / "semiconductor.yaml")
+READ_POSTS = ("/search", "/batch/read", "/jobs/query", "oauth2/token")
+
+
+def http(handle: SandboxHandle) -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = str(handle.ca_path)
+    return session
+
+
+def stats(handle: SandboxHandle) -> dict[str, Any]:
+    return http(handle).get(f"{handle.admin_url}/stats", timeout=30).json()
+
+
+def reset_stats(handle: SandboxHandle) -> None:
+    http(handle).post(f"{handle.admin_url}/stats/reset", json={}, timeout=30).raise_for_status()
+
+
+def write_calls(report: dict[str, Any]) -> dict[str, int]:
+    """Calls that change something in a CRM (HubSpot's searches and batch reads are POSTs that read)."""
+    writes = {}
+    for crm, endpoints in report["by_endpoint"].items():
+        for endpoint, n in endpoints.items():
+            method = endpoint.split(" ", 1)[0]
+            if method in ("PATCH", "PUT", "DELETE") or (
+                    method == "POST" and not any(marker in endpoint for marker in READ_POSTS)):
+                writes[f"{crm} {endpoint}"] = n
+    return writes
+
+
+def salesforce(handle: SandboxHandle) -> Any:
+    from simple_salesforce import Salesforce
+
+    conn = handle.connection["salesforce"]
+    return Salesforce(instance_url=conn["instance_url"], session_id=conn["session_id"], session=http(handle),
+                      version=conn.get("api_version", "59.0"))
+
+
+def hubspot(handle: SandboxHandle) -> Any:
+    from hubspot import HubSpot
+
+    return HubSpot(access_token=handle.connection["hubspot"]["access_token"], host=handle.base_url,
+                   ssl_ca_cert=str(handle.ca_path))
+
+
+def owned_snapshot(handle: SandboxHandle) -> dict[str, dict[str, Any]]:
+    """Every Salesforce Lead/Contact/Account field leadloop does not own, by record id."""
+    sf = salesforce(handle)
+    snapshot = {}
+    for sobject in ("Lead", "Contact", "Account"):
+        skip = ("SystemModstamp", "LastModifiedDate", "LastModifiedById")
+        fields = [f["name"] for f in sf.__getattr__(sobject).describe()["fields"]
+                  if not f["name"].startswith("LL_") and f["name"] not in skip]
+        for row in sf.query_all(f"SELECT {', '.join(fields)} FROM {sobject}")["records"]:
+            row.pop("attributes", None)
+            snapshot[row["Id"]] = row
+    return snapshot
+
+
+@pytest.fixture(scope="module")
+def synced(prefect_harness: str, workdir: Path) -> Iterator[dict[str, Any]]:
+    """A small sandbox after `crm setup` and one full hourly sync."""
+    from connectors.hubspot.setup import setup as hubspot_setup
+    from connectors.mapping import load_mapping
+    from connectors.salesforce.setup import setup as salesforce_setup
+    from connectors.settings import load_connection
+    from flows.hourly_sync import hourly_sync
+    from flows.options import SyncOptions
+
+    connection = workdir / "connection.json"
+    with running_sandbox(size="small", seed=11, connection_file=connection) as handle:
+        settings = load_connection(connection)
+        mapping = load_mapping()
+        salesforce_setup(settings, mapping)
+        hubspot_setup(settings, mapping)
+        before = owned_snapshot(handle)
+        store_url = f"sqlite:///{workdir / 'state.db'}"
+        options = SyncOptions(connection_file=str(connection), playbook=PLAYBOOK, store_url=store_url)
+        reset_stats(handle)
+        summary = hourly_sync(options)
+        yield {"handle": handle, "options": options, "summary": summary, "before": before,
+               "store_url": store_url, "connection": connection, "first_stats": stats(handle)}
+
+
+def test_the_hourly_sync_writes_scores_and_tasks_that_the_official_clients_see(synced):
+    from store.db import open_store
+
+    summary = synced["summary"]
+    assert summary.people_scored > 1000 and summary.fields_written > 0 and summary.tasks_created > 0
+    store = open_store(synced["store_url"])
+    try:
+        ledger = store.ledger("salesforce")
+        tasks = store.task_ledger("hubspot")
+    finally:
+        store.close()
+    sf = salesforce(synced["handle"])
+    scored = sf.query("SELECT Id, LL_Score__c, LL_Tier__c, LL_Reasons__c FROM Lead WHERE LL_Tier__c != null "
+                      "LIMIT 50")["records"]
+    assert scored, "no Lead carries a tier"
+    for row in scored:
+        assert ledger[(row["Id"], "LL_Tier__c")] == row["LL_Tier__c"]
+        assert ledger[(row["Id"], "LL_Score__c")] == str(int(row["LL_Score__c"]))
+    sf_tasks = sf.query_all("SELECT Id, LL_Key__c, OwnerId, ActivityDate, Description FROM Task "
+                            "WHERE LL_Key__c != null")["records"]
+    assert sf_tasks and all(t["OwnerId"] and t["ActivityDate"] and t["Description"] for t in sf_tasks)
+    hs = hubspot(synced["handle"])
+    some_task = next(iter(tasks.values()))
+    task = hs.crm.objects.basic_api.get_by_id("tasks", some_task.crm_task_id,
+                                              properties=["ll_key", "hs_task_body", "hubspot_owner_id"])
+    assert task.properties["ll_key"] == some_task.key and task.properties["hs_task_body"]
+
+
+def test_a_second_run_with_no_changes_writes_nothing_and_reads_each_object_about_once(synced):
+    from flows.hourly_sync import hourly_sync
+
+    handle = synced["handle"]
+    hourly_sync(synced["options"])  # picks up the modstamps our own write-back moved
+    reset_stats(handle)
+    summary = hourly_sync(synced["options"])
+    report = stats(handle)
+    assert write_calls(report) == {}
+    assert summary.fields_written == 0 and summary.tasks_created == 0
+    sf_queries = {e: n for e, n in report["by_endpoint"]["salesforce"].items() if "query" in e}
+    assert sum(sf_queries.values()) <= 10, sf_queries  # one query per polled Salesforce object
+    assert report["by_crm"]["hubspot"] <= 40, report["by_endpoint"]["hubspot"]
+
+
+def test_every_crm_field_outside_the_owned_ones_is_unchanged_after_a_sync(synced):
+    after = owned_snapshot(synced["handle"])
+    assert after == synced["before"]
+
+
+def test_a_rescore_dry_run_writes_nothing_and_lists_what_would_change(synced, workdir):
+    from prefect.client.orchestration import get_client
+
+    from flows.options import RescoreOptions
+    from flows.rescore import rescore
+
+    book = yaml.safe_load(Path(PLAYBOOK).read_text())
+    for tier in book["tiers"]:
+        if tier.get("min_score"):
+            tier["min_score"] = max(1, tier["min_score"] - 15)
+    changed = workdir / "lower-thresholds.yaml"
+    changed.write_text(yaml.safe_dump(book, sort_keys=False))
+    handle = synced["handle"]
+    reset_stats(handle)
+    options = synced["options"]
+    summary = rescore(RescoreOptions(connection_file=options.connection_file, playbook=str(changed),
+                                     store_url=options.store_url, dry_run=True, reason="test thresholds"))
+    assert write_calls(stats(handle)) == {}
+    assert summary.changes and any(c["field"] in ("LL_Tier__c", "ll_tier") for c in summary.changes)
+    assert all(c["old"] != c["new"] for c in summary.changes if c["field"] != "new task")
+
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=["rescore-would-change"])))
+    assert found and "field" in str(found[-1].data)
+
+
+def test_data_quality_finds_the_planted_problems(synced):
+    from flows.data_quality import data_quality
+    from flows.options import DataQualityOptions
+
+    options = synced["options"]
+    findings = {f.check: f for f in data_quality(DataQualityOptions(
+        connection_file=options.connection_file, playbook=options.playbook, store_url=options.store_url))}
+    assert findings["duplicates.people"].count > 0
+    assert findings["invalid_emails"].count > 0
+    assert findings["unknown_titles"].count > 0
+
+
+def test_model_review_finds_real_signal_and_a_bad_candidate_scores_worse(synced, workdir):
+    from flows.model_review import model_review
+    from flows.options import ModelReviewOptions
+
+    book = yaml.safe_load(Path(PLAYBOOK).read_text())
+    for rule in book["intent"]["rules"]:
+        rule["points"] = -rule["points"]  # rewards the opposite of buying behaviour
+    bad = workdir / "bad-candidate.yaml"
+    bad.write_text(yaml.safe_dump(book, sort_keys=False))
+    options = synced["options"]
+    reviews = model_review(ModelReviewOptions(
+        connection_file=options.connection_file, playbook=options.playbook, store_url=options.store_url,
+        candidate_playbook=str(bad), reports_dir=str(workdir / "reports")))
+    current, candidate = reviews.values()
+    assert current.converted > 10
+    assert current.auc is not None and current.auc > 0.6
+    assert candidate.auc is not None and candidate.auc < current.auc - 0.05
+    report = next((workdir / "reports").glob("model-review-*.html")).read_text()
+    assert "<svg" in report and "Conversion by tier" in report
+
+
+def test_a_run_killed_during_write_back_then_a_normal_run_duplicates_nothing(prefect_harness, workdir):
+    """SIGKILL while the first write-back batches are in flight; the next run completes the work."""
+    from flows.hourly_sync import hourly_sync
+    from flows.options import SyncOptions
+    from store.db import open_store
+
+    connection = workdir / "killed" / "connection.json"
+    connection.parent.mkdir()
+    with running_sandbox(size="tiny", seed=5, connection_file=connection) as handle:
+        from connectors.hubspot.setup import setup as hubspot_setup
+        from connectors.mapping import load_mapping
+        from connectors.salesforce.setup import setup as salesforce_setup
+        from connectors.settings import load_connection
+
+        settings = load_connection(connection)
+        salesforce_setup(settings, load_mapping())
+        hubspot_setup(settings, load_mapping())
+        store_url = f"sqlite:///{connection.parent / 'state.db'}"
+        session = http(handle)
+        session.post(f"{handle.admin_url}/faults", json={"rules": [
+            {"endpoint": "composite/sobjects", "latency_ms": 1500},
+            {"endpoint": "batch/update", "latency_ms": 1500},
+        ]}, timeout=30).raise_for_status()
+        reset_stats(handle)
+        env = dict(os.environ, PREFECT_API_URL=prefect_harness)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "flows.cli", "sync", "--connection-file", str(connection),
+             "--playbook", PLAYBOOK, "--store-url", store_url], env=env, cwd=PROJECT,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 240
+        while not write_calls(stats(handle)):
+            assert process.poll() is None, "the sync ended before it wrote anything"
+            assert time.monotonic() < deadline, "the sync never reached write-back"
+            time.sleep(0.2)
+        time.sleep(0.5)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        session.delete(f"{handle.admin_url}/faults", timeout=30).raise_for_status()
+
+        hourly_sync(SyncOptions(connection_file=str(connection), playbook=PLAYBOOK, store_url=store_url))
+        sf = salesforce(handle)
+        keys = Counter(t["LL_Key__c"] for t in sf.query_all(
+            "SELECT LL_Key__c FROM Task WHERE LL_Key__c != null")["records"])
+        assert keys and max(keys.values()) == 1, "a task was created twice"
+        store = open_store(store_url)
+        try:
+            ledger = store.ledger("salesforce")
+        finally:
+            store.close()
+        rows = {r["Id"]: r for r in sf.query_all("SELECT Id, LL_Score__c, LL_Tier__c FROM Lead")["records"]}
+        for (record_id, field), value in ledger.items():
+            if record_id in rows and field in ("LL_Tier__c", "LL_Score__c"):
+                shown = rows[record_id][field]
+                assert (str(int(shown)) if isinstance(shown, float) else shown) == value
+        written = stats(handle)["records_written"]["salesforce"]
+        updates = sum(n for endpoint, n in written.items() if "composite/sobjects" in endpoint
+                      and "Task" not in endpoint and "upsert" not in endpoint)
+        assert updates <= len({r for r, _ in ledger}) + 200  # at most the one batch in flight again
+
+
+def test_the_deployments_register_and_a_triggered_rescore_completes_on_a_process_worker(
+        synced, prefect_harness):
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+
+    env = dict(os.environ, PREFECT_API_URL=prefect_harness, LEADLOOP_PROJECT_DIR=str(PROJECT))
+    prefect = str(Path(sys.executable).with_name("prefect"))
+    subprocess.run([prefect, "work-pool", "create", "leadloop-process", "--type", "process"], env=env,
+                   cwd=PROJECT, capture_output=True, timeout=120)
+    deployed = subprocess.run([prefect, "--no-prompt", "deploy", "--all", "--prefect-file",
+                               "deployments/prefect.yaml"], env=env, cwd=PROJECT, capture_output=True,
+                              text=True, timeout=300)
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    with get_client(sync_client=True) as client:
+        names = {d.name for d in client.read_deployments()}
+    assert {"hourly-sync", "rescore", "data-quality", "model-review"} <= names
+
+    options = synced["options"]
+    run = run_deployment("rescore/rescore", timeout=0, parameters={"options": {
+        "connection_file": options.connection_file, "playbook": options.playbook,
+        "store_url": options.store_url, "dry_run": True, "reason": "from the deployment test",
+        "scope": {"kind": "all", "values": []}}})
+    worker = subprocess.run([prefect, "worker", "start", "--pool", "leadloop-process", "--run-once"],
+                            env=env, cwd=PROJECT, capture_output=True, text=True, timeout=600)
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(run.id).state
+    assert state is not None and state.is_completed(), (state, worker.stdout[-2000:], worker.stderr[-2000:])
