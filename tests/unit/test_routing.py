@@ -594,3 +594,24 @@ def test_routing_problems_name_tiers_profiles_and_escalation_slas_the_scoring_pa
     assert any("'30m' is not defined" in p for p in problems)
     assert not any("'6h'" in p for p in problems)  # shorthand is understood
     assert "routing.territories[0].product_line: unknown profile 'robots'" in problems
+
+
+def test_a_daily_cap_resets_at_midnight_in_the_reps_own_time_zone():
+    tao = {"email": "tao@vendor.com", "name": "Tao", "time_zone": "Asia/Tokyo", "daily_cap": 1}
+    rules = section(reps=[tao],
+                    pools=[{"name": "emea", "reps": ["tao@vendor.com"], "why": "one rep"}],
+                    territories=[], suppression={}, stages={})
+    evening_utc = datetime(2025, 6, 11, 14, 0, tzinfo=UTC)  # 23:00 in Tokyo
+    first = route_many([card("p1")], [person("p1")], rules, now=evening_utc)
+    same_day = route_many([card("p2")], [person("p2")], rules, state=first.state,
+                          now=evening_utc + timedelta(minutes=30))
+    next_day = route_many([card("p3")], [person("p3")], rules, state=first.state,
+                          now=evening_utc + timedelta(hours=1, minutes=30))  # 00:30 next day in Tokyo
+    assert [r.decisions[0].owner for r in (first, same_day, next_day)] == [
+        "tao@vendor.com", "sales-queue", "tao@vendor.com"]
+
+
+def test_task_subjects_may_only_use_known_placeholders():
+    with pytest.raises(ValueError, match=r"unknown placeholders \['budget'\]"):
+        section(task_subject="{name} has {budget}")
+    assert section(task_subject="{tier}: {name} at {account}").task_subject.startswith("{tier}")
