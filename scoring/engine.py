@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import gc
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -57,17 +57,20 @@ class ScoringResult:
     unmatched_activities: UnmatchedActivities = field(default_factory=UnmatchedActivities)
     orphan_activities: int = 0
     future_activities: int = 0
+    tiers: tuple[str, ...] = ()
+    people: dict[str, Person] = field(default_factory=dict)
 
-    def tier_counts(self, tiers: Sequence[str] = ()) -> dict[str, int]:
-        """People per tier, in the order given (the playbook's tiers), then any other tier seen."""
+    def tier_counts(self) -> dict[str, int]:
+        """People per tier, in the playbook's tier order."""
         counts = Counter(card.tier for card in self.cards.values())
-        ordered = {tier: counts.get(tier, 0) for tier in tiers}
+        ordered = {tier: counts.get(tier, 0) for tier in self.tiers}
         ordered.update({tier: n for tier, n in sorted(counts.items()) if tier not in ordered})
         return ordered
 
-    def ranked(self, playbook: Playbook) -> list[ScoreCard]:
+    def ranked(self) -> list[ScoreCard]:
         """Cards from the best tier and highest score down (ties by person id)."""
-        return sorted(self.cards.values(), key=lambda c: (playbook.tier_rank(c.tier), -c.score, c.person_id))
+        rank = {tier: i for i, tier in enumerate(self.tiers)}
+        return sorted(self.cards.values(), key=lambda c: (rank.get(c.tier, len(rank)), -c.score, c.person_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -822,6 +825,8 @@ def _score_dataset(
         unmatched_activities=_unmatched(report.unmatched),
         orphan_activities=report.orphans,
         future_activities=report.future,
+        tiers=tuple(t.name for t in pb.tiers),
+        people={p.id: p for p in people},
     )
 
 
