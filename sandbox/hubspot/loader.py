@@ -15,7 +15,7 @@ from typing import Any
 
 from sandbox.hubspot import schema
 from sandbox.hubspot.salesforce_ids import salesforce_ids
-from sandbox.hubspot.store import Record, Store, iso_ms, to_ms
+from sandbox.hubspot.store import Record, Store, iso_ms, to_ms, valid_email
 
 _NAMESPACE = uuid.UUID("6f1c9a52-4d0e-4b7e-9a55-8c2f1f7d2a10")
 OWNER_ID_BASE, USER_ID_BASE = 64_492_900, 9_586_500
@@ -111,6 +111,7 @@ class _Loader:
         self.owner_of: dict[str, str] = {}
         self.company_id: dict[str, int] = {}
         self.contact_id: dict[str, int] = {}
+        self.email_of: dict[int, str] = {}  # contact id -> its (valid) email
         self.human: dict[str, Any] = {h.key: h for h in world.humans}
         self.campaign: dict[str, Any] = {c.key: c for c in world.campaigns}
         self.asset: dict[str, Any] = {a.key: a for a in world.assets}
@@ -190,7 +191,8 @@ class _Loader:
                 continue
             company_id = self.company_id.get(human.company_key or "")
             props: dict[str, str | None] = {
-                "email": human.email,
+                # HubSpot refuses malformed addresses, so a contact the world gives one has no email here.
+                "email": human.email if human.email and valid_email(human.email) else None,
                 "firstname": human.first_name,
                 "lastname": human.last_name,
                 "jobtitle": human.title,
@@ -229,6 +231,8 @@ class _Loader:
                 )
             record = self.add("contacts", props, human.created_at, human.modified_at)
             self.contact_id[human.key] = record.id
+            if props["email"]:
+                self.email_of[record.id] = props["email"]
             if company_id:
                 store.associate("contacts", record.id, "companies", company_id, (1, 279))
 
@@ -416,12 +420,14 @@ class _Loader:
                     )
                 )
             elif kind in EMAIL_TYPES:
-                human = self.human[event.human_key]
+                recipient = self.email_of.get(contact_id)
+                if recipient is None:  # HubSpot sends marketing email only to valid addresses
+                    continue
                 email.append(
                     (
                         ms,
                         f"ev-{event.key}",
-                        human.email or "",
+                        recipient,
                         EMAIL_TYPES[kind],
                         self.email_campaign(event.campaign_key),
                         event.url,
@@ -459,13 +465,16 @@ class _Loader:
     def _submission(self, event: Any, ms: int, contact_id: int) -> None:
         asset = self.asset.get(event.asset_key or "")
         name = event.form_name or (asset.form_name if asset else None) or DEFAULT_FORMS[event.kind]
+        recipient = self.email_of.get(contact_id)
+        if recipient is None:  # HubSpot forms require a valid email address
+            return
         guid = self.form(name, ms)
         human = self.human[event.human_key]
         company = self.store.tables["contacts"].records[contact_id].props.get("company")
         values = [
             (n, v)
             for n, v in (
-                ("email", human.email),
+                ("email", recipient),
                 ("firstname", human.first_name),
                 ("lastname", human.last_name),
                 ("company", company),

@@ -20,6 +20,12 @@ from sandbox.hubspot.errors import HubSpotError, property_errors, property_probl
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def valid_email(value: str) -> bool:
+    """HubSpot refuses contact emails that are not shaped like addresses (INVALID_EMAIL)."""
+    return bool(_EMAIL_RE.match(value))
 
 
 def to_ms(moment: datetime) -> int:
@@ -284,6 +290,8 @@ class Store:
                 )
             return iso_ms(ms) if kind == "datetime" else iso_ms(ms)[:10]
         text = str(raw) if not isinstance(raw, bool) else ("true" if raw else "false")
+        if definition.name == "email" and not valid_email(text):
+            raise ValueError(f"Email address {text} is invalid", "INVALID_EMAIL")
         if kind == "enumeration":
             options = self.owner_ids() if definition.name == "hubspot_owner_id" else set(definition.options)
             chosen = [v for v in text.split(";") if v] if definition.field_type == "checkbox" else [text]

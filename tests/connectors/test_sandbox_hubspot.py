@@ -164,6 +164,14 @@ def test_unknown_property_in_a_write_is_a_validation_error(hs: Any, backend: Hub
     assert "PROPERTY_DOESNT_EXIST" in body["message"]
 
 
+def test_a_malformed_email_is_invalid_email(hs: Any, backend: HubSpotBackend) -> None:
+    with pytest.raises(ApiException) as excinfo:
+        hs.crm.contacts.basic_api.create(
+            SimplePublicObjectInputForCreate(properties={"email": "jsato@@summit.ch"})
+        )
+    assert "INVALID_EMAIL" in error_of(excinfo)["message"]
+
+
 def test_an_enumeration_outside_its_options_is_invalid_option(hs: Any, backend: HubSpotBackend) -> None:
     with pytest.raises(ApiException) as excinfo:
         hs.crm.contacts.basic_api.create(
@@ -830,7 +838,9 @@ def test_a_snapshot_restores_the_same_portal_after_a_json_round_trip() -> None:
 
 def test_salesforce_cross_ids_name_the_same_people_and_accounts(sf: Any, backend: HubSpotBackend) -> None:
     contacts = [r.props for r in backend.store.table("contacts").records.values()]
-    synced = [p for p in contacts if p.get("salesforcecontactid") or p.get("salesforceleadid")]
+    synced = [
+        p for p in contacts if p.get("email") and (p.get("salesforcecontactid") or p.get("salesforceleadid"))
+    ]
     assert synced, "the tiny world has people in both CRMs"
     for props in synced:
         email = (props.get("email") or "").lower()
