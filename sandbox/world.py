@@ -18,7 +18,8 @@ Problems planted on purpose (what data-quality rules and robust scoring must cop
 - unsubscribes and hard bounces (with their events), partner-owned people;
 - duplicates: about 1% of people share an email with another record, about 1% of accounts share
   a domain with another account (a subsidiary entered twice); about 0.5% invalid emails
-  ("jane.doe@", "mark at company.com");
+  ("jane.doe@", "mark at company.com") from size small up (the tiny world, for quick functional
+  tests, has none, so that every record it holds loads);
 - the same person in both CRMs (a Salesforce Lead or Contact and a HubSpot contact, same email);
   companies in both are matched by domain;
 - noise intent: some students and poor-fit people request evaluation kits too.
@@ -539,6 +540,7 @@ class _WorldBuilder:
         self.used_emails: list[str] = []
         self.n_events = 0
         self.latest = now
+        self.plant_invalid_emails = world.size != "tiny"
 
     # -- people ----------------------------------------------------------------------------------
 
@@ -571,7 +573,7 @@ class _WorldBuilder:
         personal = company is None or draw.random() < 0.06
         domain = draw.choice(PERSONAL_DOMAINS) if personal or not company.domain else company.domain
         email: str | None = f"{local}{draw.randint(1, 99) if personal else ''}@{domain}"
-        if draw.random() < 0.005:  # planted invalid addresses
+        if draw.random() < 0.005 and self.plant_invalid_emails:  # planted invalid addresses
             email = draw.choice((f"{local}@", f"{local} at {domain}", f"{local}@{domain.split('.')[0]}",
                                  f"{local}@@{domain}"))
         elif self.used_emails and draw.random() < 0.01:  # planted duplicate: same email, another record

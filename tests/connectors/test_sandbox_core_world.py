@@ -124,3 +124,8 @@ def test_the_export_loads_as_a_canonical_dataset_except_the_planted_invalid_emai
     assert len(dataset.opportunities) == len(small.deals) and len(dataset.assets) == len(small.assets)
     assert dataset.invalid and all(i.kind == "people" and "email" in str(i) for i in dataset.invalid)
     assert len(dataset.people) + len(dataset.invalid) == 2_000
+
+
+def test_the_tiny_world_for_quick_functional_tests_loads_without_a_rejected_record() -> None:
+    dataset = dataset_from_dict(world_to_dataset(generate_world("tiny", 7, NOW)))
+    assert not dataset.invalid and len(dataset.people) == 50
