@@ -58,6 +58,8 @@ def serve(
                                allow_remote=allow_remote)
     except SandboxConfigError as error:
         raise _fail(str(error)) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
     core = handle.core
     world = f"size {core.size}, seed {core.seed_value}" if core.size else "empty"
     typer.echo(f"sandbox ready in {time.perf_counter() - started:.1f}s at {handle.base_url} ({world}); "

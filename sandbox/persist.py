@@ -42,9 +42,17 @@ def load_state(data_dir: Path) -> dict[str, Any] | None:
     path = data_dir / DB_NAME
     if not path.exists():
         return None
-    db = _connect(path)
     try:
-        rows = db.execute("SELECT name, body FROM state").fetchall()
-    finally:
-        db.close()
-    return {name: orjson.loads(body) for name, body in rows} or None
+        db = _connect(path)
+        try:
+            rows = db.execute("SELECT name, body FROM state").fetchall()
+        finally:
+            db.close()
+        return {name: orjson.loads(body) for name, body in rows} or None
+    except (sqlite3.DatabaseError, orjson.JSONDecodeError) as error:
+        raise StateError(f"{path} is not a readable sandbox state database ({error}); move it away to "
+                         "start afresh") from None
+
+
+class StateError(ValueError):
+    """The stored state cannot be read."""

@@ -174,7 +174,10 @@ def start_sandbox(size: str = "tiny", seed: int = 7, empty: bool = False, data_d
             ca.cert_pem.write_to_path(str(ca_path))
 
         core = SandboxCore(base_url, data_path, backend_factories)
-        state = persist.load_state(data_path) if data_path is not None else None
+        try:
+            state = persist.load_state(data_path) if data_path is not None else None
+        except persist.StateError as error:
+            raise SandboxConfigError(str(error)) from None
         if state is not None:
             core.restore(state)
         elif not empty:

@@ -76,3 +76,11 @@ def test_serve_writes_the_connection_file_serves_exports_and_saves_state_on_sigt
     assert process.returncode == 0, output
     assert "sandbox ready" in output and connection["salesforce"]["session_id"] not in output
     assert (data_dir / "sandbox.db").exists()
+
+
+def test_serve_reports_an_unreadable_state_database_without_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "sandbox.db").write_text("this is not SQLite")
+    result = runner.invoke(app, ["sandbox", "serve", "--port", "0", "--data-dir", str(tmp_path),
+                                 "--connection-file", str(tmp_path / "c.json")])
+    assert result.exit_code == 2 and "not a readable sandbox state database" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "c.json").exists()
