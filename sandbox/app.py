@@ -172,7 +172,7 @@ class SandboxCore:
             raise RuntimeError("the sandbox was started without a data directory")
         return persist.save_state(self.data_dir, self.snapshot())
 
-    # -- routing helpers -------------------------------------------------------------------------
+    # -- request routing -------------------------------------------------------------------------
 
     def backend_for(self, path: str) -> Backend | None:
         for prefix, backend in self._prefixes:

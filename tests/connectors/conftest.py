@@ -31,7 +31,7 @@ def trusting_session(ca_path: str | Path) -> requests.Session:
 
 
 class SandboxFixture:
-    """A running sandbox and helpers for its admin API."""
+    """A running sandbox, with shortcuts to its admin API."""
 
     def __init__(self, handle: SandboxHandle) -> None:
         self.handle = handle
