@@ -11,6 +11,7 @@ import re
 from scoring.scorecard import Reason, ReasonKind, ScoreCard
 from scoring.wording import number, signed
 
+_DIRECT = frozenset({ReasonKind.INTENT, ReasonKind.NEGATIVE, ReasonKind.FIT, ReasonKind.PERSONA})
 _LEADING_POINTS = re.compile(r"^[+-]\d+(\.\d)?\s+")
 
 
@@ -31,21 +32,24 @@ def explain_diff(old: ScoreCard | None, new: ScoreCard) -> list[str]:
         return [f"first score: {number(new.score)} ({new.tier})"]
     delta = round(new.score - old.score, 1)
     before, after = _by_key(old), _by_key(new)
-    changes: list[tuple[float, str]] = []
+    changes: list[tuple[float, str, ReasonKind]] = []
     for key, reason in after.items():
         previous = before.get(key)
         if previous is None:
-            changes.append((reason.points, f"new: {reason.text}"))
+            changes.append((reason.points, f"new: {reason.text}", reason.kind))
         elif round(reason.points - previous.points, 1) != 0:
             moved = reason.points - previous.points
-            changes.append((moved, f"{signed(moved)} {_sentence(reason)} (was {number(previous.points)})"))
+            changes.append((moved, f"{signed(moved)} {_sentence(reason)} (was {number(previous.points)})",
+                            reason.kind))
     for key, reason in before.items():
         if key not in after:
-            changes.append((-reason.points, f"gone: {reason.text}"))
+            changes.append((-reason.points, f"gone: {reason.text}", reason.kind))
     if delta == 0 and new.tier == old.tier:
         headline = "no change since last score"
     else:
-        wanted = [c for c in changes if (c[0] > 0) == (delta >= 0)] or changes
+        # The headline names something the person did (or a rule about them), not a roll-up or cap.
+        direct = [c for c in changes if c[2] in _DIRECT and (c[0] > 0) == (delta >= 0)]
+        wanted = direct or [c for c in changes if (c[0] > 0) == (delta >= 0)] or changes
         cause = max(wanted, key=lambda c: abs(c[0]))[1] if wanted else "decay and roll-up"
         cause = cause.removeprefix("new: ")
         headline = f"{signed(delta)} since last score: {_LEADING_POINTS.sub('', cause)}"
@@ -54,5 +58,5 @@ def explain_diff(old: ScoreCard | None, new: ScoreCard) -> list[str]:
         lines.append(f"tier: {old.tier} → {new.tier}")
     if new.model_version != old.model_version:
         lines.append(f"model changed: {old.model_version} → {new.model_version}")
-    lines += [text for _, text in sorted(changes, key=lambda c: (-abs(c[0]), c[1]))]
+    lines += [text for _, text, _ in sorted(changes, key=lambda c: (-abs(c[0]), c[1]))]
     return lines

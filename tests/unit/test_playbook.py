@@ -34,7 +34,9 @@ def test_a_point_value_that_is_not_a_number_is_reported_with_its_yaml_path():
 def test_a_misspelled_key_is_reported_with_a_suggestion():
     broken = SEMI_TEXT.replace("default_half_life_days:", "default_halflife_days:", 1)
     (problem,) = problems_of(broken)
-    assert problem.startswith("intent.default_halflife_days: unknown key (did you mean 'default_half_life_days'?)")
+    assert problem.startswith(
+        "intent.default_halflife_days: unknown key (did you mean 'default_half_life_days'?)"
+    )
 
 
 def test_yaml_syntax_errors_carry_the_line_number():
@@ -48,12 +50,18 @@ def test_duplicate_keys_are_refused_instead_of_silently_overwritten():
 
 
 def test_cross_references_are_checked_with_paths():
-    broken = (SEMI_TEXT.replace("asset_types: [pricing_page]", "asset_types: [pricing_pag]", 1)
-              .replace("    group: events\n", "    group: event\n", 1)
-              .replace("field: account.region", "field: account.regoin", 1))
+    broken = (
+        SEMI_TEXT.replace("asset_types: [pricing_page]", "asset_types: [pricing_pag]", 1)
+        .replace("    group: events\n", "    group: event\n", 1)
+        .replace("field: account.region", "field: account.regoin", 1)
+    )
     problems = problems_of(broken)
-    assert any(p.startswith("intent.rules[11].asset_types: unknown asset type 'pricing_pag' (did you mean "
-                            "'pricing_page'?)") for p in problems)
+    assert any(
+        p.startswith(
+            "intent.rules[11].asset_types: unknown asset type 'pricing_pag' (did you mean 'pricing_page'?)"
+        )
+        for p in problems
+    )
     assert any(p.startswith("intent.rules[5].group: no intent group 'event'") for p in problems)
     assert any(p.startswith("profiles[0].fit[4].field: unknown field 'account.regoin'") for p in problems)
 
@@ -71,8 +79,10 @@ def test_blend_weights_must_add_up_to_one():
 
 def test_disqualified_people_cannot_be_sent_to_the_top_tier():
     broken = SEMI_TEXT.replace("disqualified_tier: Unqualified for now", "disqualified_tier: Sales priority")
-    assert any(p.startswith("disqualified_tier: disqualified people can never be in the top tier")
-               for p in problems_of(broken))
+    assert any(
+        p.startswith("disqualified_tier: disqualified people can never be in the top tier")
+        for p in problems_of(broken)
+    )
 
 
 def test_a_missing_file_is_a_playbook_error_not_a_crash(tmp_path: Path):
@@ -88,24 +98,30 @@ def test_model_version_ignores_comments_and_formatting_but_not_points():
     assert parse_playbook(changed).model_version != semiconductor().model_version
 
 
-@pytest.mark.parametrize(("title", "role", "seniority"), [
-    ("Sr. HW Eng.", "engineering", "senior"),
-    ("Principal Engineer – Power", "engineering", "senior"),
-    ("Buyer II", "procurement", "individual_contributor"),
-    ("VP Supply Chain", "procurement", "executive"),
-    ("VP Engineering", "engineering", "executive"),
-    ("Supplier Quality Engineer", "quality", "individual_contributor"),
-    ("Product Line Manager", "product_management", "manager"),
-    ("CTO", "executive", "executive"),
-    ("PhD Student, Power Electronics", "student", "individual_contributor"),
-])
+@pytest.mark.parametrize(
+    ("title", "role", "seniority"),
+    [
+        ("Sr. HW Eng.", "engineering", "senior"),
+        ("Principal Engineer – Power", "engineering", "senior"),
+        ("Buyer II", "procurement", "individual_contributor"),
+        ("VP Supply Chain", "procurement", "executive"),
+        ("VP Engineering", "engineering", "executive"),
+        ("Supplier Quality Engineer", "quality", "individual_contributor"),
+        ("Product Line Manager", "product_management", "manager"),
+        ("CTO", "executive", "executive"),
+        ("PhD Student, Power Electronics", "student", "individual_contributor"),
+    ],
+)
 def test_messy_titles_map_to_a_role_and_seniority(title, role, seniority):
     assert classify_title(semiconductor(), title) == (role, seniority, True)
 
 
 def test_unknown_titles_are_flagged_as_unmatched():
-    assert classify_title(semiconductor(), "Wizard of Light Bulb Moments") == ("other", "individual_contributor",
-                                                                              False)
+    assert classify_title(semiconductor(), "Wizard of Light Bulb Moments") == (
+        "other",
+        "individual_contributor",
+        False,
+    )
     assert classify_title(semiconductor(), None).matched is False
 
 
@@ -115,10 +131,13 @@ def _activity(**fields) -> Activity:
 
 def test_assets_are_recognized_by_url_form_or_campaign():
     pb = semiconductor()
-    by_url = classify_activity(pb, _activity(kind="asset_download", url=f"{SITE}/docs/ds/pmic-77.pdf?utm_id=4"))
+    by_url = classify_activity(
+        pb, _activity(kind="asset_download", url=f"{SITE}/docs/ds/pmic-77.pdf?utm_id=4")
+    )
     by_form = classify_activity(pb, _activity(kind="eval_kit_request", form_name="EVK-7710 request"))
-    by_campaign = classify_activity(pb, _activity(kind="webinar_attended",
-                                                  campaign_name="SiC gate-drive design pitfalls"))
+    by_campaign = classify_activity(
+        pb, _activity(kind="webinar_attended", campaign_name="SiC gate-drive design pitfalls")
+    )
     assert (by_url.id, by_url.type, by_url.stage) == ("pmic77_datasheet", "datasheet", "evaluate")
     assert (by_form.type, by_form.product_family, by_form.stage) == ("evaluation_kit", "PMIC-77", "validate")
     assert (by_campaign.type, by_campaign.segment) == ("webinar", "industrial")

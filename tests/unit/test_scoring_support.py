@@ -31,30 +31,57 @@ def industrial() -> Playbook:
 
 def auto_account(account_id: str = "acc-auto", **fields: Any) -> Account:
     """An automotive tier-1 that fits the automotive power profile well."""
-    values = dict(name="Voltra Automotive", industry="Automotive", application="BMS", device_type="PMIC",
-                  process="AEC-Q100", package="QFN", region="EMEA", country="Germany", employees=12000)
+    values = dict(
+        name="Voltra Automotive",
+        industry="Automotive",
+        application="BMS",
+        device_type="PMIC",
+        process="AEC-Q100",
+        package="QFN",
+        region="EMEA",
+        country="Germany",
+        employees=12000,
+    )
     values.update(fields)
     return Account(id=account_id, **values)
 
 
 def motor_account(account_id: str = "acc-motor", **fields: Any) -> Account:
-    values = dict(name="SunMotion Drives", industry="Motor Drives", application="Servo drives",
-                  device_type="Gate driver", process="IEC 61800", package="SOIC-16W", region="EMEA",
-                  employees=850)
+    values = dict(
+        name="SunMotion Drives",
+        industry="Motor Drives",
+        application="Servo drives",
+        device_type="Gate driver",
+        process="IEC 61800",
+        package="SOIC-16W",
+        region="EMEA",
+        employees=850,
+    )
     values.update(fields)
     return Account(id=account_id, **values)
 
 
 def engineer(person_id: str = "p1", account_id: str | None = "acc-auto", **fields: Any) -> Person:
-    values = dict(email=f"{person_id}@voltra-auto.de", first_name="Anna", last_name="Keller",
-                  title="Sr. HW Eng.", department="Power Electronics Engineering", country="Germany")
+    values = dict(
+        email=f"{person_id}@voltra-auto.de",
+        first_name="Anna",
+        last_name="Keller",
+        title="Sr. HW Eng.",
+        department="Power Electronics Engineering",
+        country="Germany",
+    )
     values.update(fields)
     return Person(id=person_id, account_id=account_id, **values)
 
 
 def activity(person_id: str, kind: str, days_ago: float, **fields: Any) -> Activity:
-    return Activity(id=f"a{next(_ids)}", person_id=person_id, kind=kind,
-                    occurred_at=NOW - timedelta(days=days_ago), **fields)
+    return Activity(
+        id=f"a{next(_ids)}",
+        person_id=person_id,
+        kind=kind,
+        occurred_at=NOW - timedelta(days=days_ago),
+        **fields,
+    )
 
 
 def evk_request(person_id: str = "p1", days_ago: float = 2) -> Activity:
@@ -65,13 +92,19 @@ def datasheet_download(person_id: str = "p1", days_ago: float = 2) -> Activity:
     return activity(person_id, "asset_download", days_ago, url=f"{SITE}/docs/ds/pmic-77.pdf")
 
 
-def page_view(person_id: str = "p1", days_ago: float = 2, path: str = "/applications/automotive/bms",
-              **fields: Any) -> Activity:
+def page_view(
+    person_id: str = "p1", days_ago: float = 2, path: str = "/applications/automotive/bms", **fields: Any
+) -> Activity:
     return activity(person_id, "page_view", days_ago, url=SITE + path, **fields)
 
 
-def score(people: list[Person], activities: list[Activity] = (), accounts: list[Account] = (),
-          playbook: Playbook | None = None, now: datetime = NOW) -> ScoringResult:
+def score(
+    people: list[Person],
+    activities: list[Activity] = (),
+    accounts: list[Account] = (),
+    playbook: Playbook | None = None,
+    now: datetime = NOW,
+) -> ScoringResult:
     dataset = Dataset(accounts=list(accounts), people=list(people), activities=list(activities))
     return score_dataset(playbook or semiconductor(), dataset, now)
 
