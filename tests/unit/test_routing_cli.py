@@ -74,3 +74,21 @@ def test_a_playbook_without_a_routing_section_is_refused(tmp_path):
     result = route("--playbook", str(bare), "--data", str(DATASET), "--at", AT)
     assert result.exit_code == 2
     assert "no `routing:` section" in result.output
+
+
+@pytest.mark.parametrize("name", ["semiconductor.yaml", "industrial.yaml"])
+def test_both_example_playbooks_have_a_complete_routing_section_consistent_with_their_scoring(name):
+    from scoring.playbook import load_playbook
+    from scoring.routing_schema import ActionKind, routing_problems
+
+    playbook = load_playbook(ROOT / "playbooks" / name)
+    section = playbook.routing
+    assert section is not None
+    problems = routing_problems(section, tiers=[t.name for t in playbook.tiers],
+                                profiles=[p.id for p in playbook.profiles],
+                                escalation_slas=[e.sla for e in playbook.escalations], stages=playbook.stages)
+    assert problems == []
+    assert {a.do for a in section.actions} == set(ActionKind)
+    assert section.fallback_owner and section.territories and section.nurture.tracks
+    assert set(section.stages) == set(playbook.stages)
+    assert all(stage.questions for stage in section.stages.values())
