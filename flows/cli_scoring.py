@@ -20,7 +20,7 @@ from rich.table import Table
 from crm.dataset import Dataset, DatasetError, dataset_from_dict, dataset_json_schema
 from scoring.playbook import Playbook, PlaybookError, load_playbook
 
-_err = Console(stderr=True)
+_err = Console(stderr=True, soft_wrap=True)
 
 
 def fail(message: str, lines: list[str] | None = None) -> NoReturn:
@@ -103,7 +103,7 @@ def register(app: typer.Typer) -> None:
         """Validate a playbook: exit 0 when valid, else list every problem with its YAML path (exit 2)."""
         playbook = read_playbook(file)
         intent = playbook.intent
-        Console().print(
+        Console(soft_wrap=True).print(
             f"[green]✓[/green] {escape(str(file))}: valid playbook [bold]{escape(playbook.name)}[/bold] "
             f"(model version {playbook.model_version}): {len(playbook.profiles)} profiles, "
             f"{len(playbook.assets)} assets, {len(intent.rules)} intent rules, "
