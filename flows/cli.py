@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from importlib.metadata import entry_points
+
 import typer
 
-from flows import cli_crm, cli_flows, cli_route, cli_run, cli_sandbox, cli_scoring
+from flows import cli_crm, cli_flows, cli_route, cli_run, cli_scoring
 
 app = typer.Typer(
     name="leadloop",
@@ -24,8 +26,12 @@ def version() -> None:
     typer.echo(_version("leadloop"))
 
 
-for module in (cli_scoring, cli_route, cli_sandbox, cli_crm, cli_flows, cli_run):
+for module in (cli_scoring, cli_route, cli_crm, cli_flows, cli_run):
     module.register(app)
+
+# Command plugins installed beside leadloop (the sandbox's `leadloop sandbox serve|export`).
+for plugin in entry_points(group="leadloop.commands"):
+    plugin.load()(app)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,6 +1,7 @@
 """`leadloop sandbox serve|export`: run the local CRM sandbox, or write its world as a dataset.
 
-This is the sandbox's own command, the one place in flows/ that imports `sandbox`.
+The sandbox's own commands. leadloop's CLI finds them through the `leadloop.commands` entry point,
+so no production code imports the sandbox; `python -m sandbox` runs them on their own.
 """
 
 from __future__ import annotations
