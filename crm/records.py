@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field
 from pydantic.dataclasses import dataclass
 
-_CONFIG = ConfigDict(str_strip_whitespace=True, extra="forbid")
+_CONFIG = ConfigDict(str_strip_whitespace=True, extra="forbid", allow_inf_nan=False)
 _EMAIL = re.compile(r"^[^@\s]+@([^@\s]+\.[^@\s]+)$")
 
 

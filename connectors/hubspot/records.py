@@ -17,6 +17,7 @@ https://developers.hubspot.com/docs/api/crm/engagements (calls, emails, meetings
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -87,8 +88,13 @@ def raw_object(model: Any) -> RawObject:
         for item in getattr(collection, "results", None) or []:
             ids[str(item.id)] = None
         associations[name] = tuple(ids)
-    return RawObject(str(model.id), dict(model.properties or {}), associations, bool(model.archived),
+    return RawObject(str(model.id), _texts(model.properties or {}), associations, bool(model.archived),
                      _aware(getattr(model, "archived_at", None)), _aware(getattr(model, "updated_at", None)))
+
+
+def _texts(properties: Mapping[str, Any]) -> dict[str, str | None]:
+    """Property values as HubSpot defines them, text or null, whatever type the payload carried."""
+    return {str(k): v if v is None or isinstance(v, str) else str(v) for k, v in properties.items()}
 
 
 def with_associations(raw: RawObject, associations: Mapping[str, tuple[str, ...]]) -> RawObject:
@@ -126,9 +132,12 @@ def _number(value: str | None, name: str) -> float | None:
     if value is None or value == "":
         return None
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         raise BadRecord(f"{name} is not a number: {value[:40]!r}") from None
+    if not math.isfinite(number):
+        raise BadRecord(f"{name} is not a finite number: {value[:40]!r}")
+    return number
 
 
 def _bool(value: str | None) -> bool:

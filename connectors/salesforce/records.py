@@ -375,6 +375,10 @@ def map_row(sobject: str, row: Mapping[str, Any], read: Mapping[str, Mapping[str
         record = _map_live(sobject, row, read, task_key_field)
     except RejectedRow as error:
         return Mapped(rejected=str(error), cursor=cursor)
+    except (TypeError, ValueError, AttributeError, OverflowError) as error:
+        # a value of a type the API never sends for that field (a number as an id, a list as a subject)
+        reason = f"unreadable values ({type(error).__name__}: {str(error)[:200]})"
+        return Mapped(rejected=reason, cursor=cursor)
     return Mapped(record=record, cursor=cursor)
 
 
