@@ -380,7 +380,6 @@ def route_all(
     router = Router(section, assets=assets, directory=directory, profile_segments=profile_segments)
     new_state = state.copy()
     new_state.prune(now.date())
-    ordered = [c for c in routing_order(cards) if c.person_id in people]
     opportunities_by_account: dict[str, list[Opportunity]] = {}
     for opportunity in opportunities:
         if opportunity.account_id:
@@ -391,26 +390,32 @@ def route_all(
     tasks_by_person: dict[str, list[OpenTask]] = {}
     for task in open_tasks:
         tasks_by_person.setdefault(task.person_id, []).append(task)
+    ordered: list[tuple[ScoreCard, Person]] = []
     committee: dict[str, list[tuple[Person, ScoreCard | None]]] = {}
-    for card in ordered:
+    for card in routing_order(cards):
+        person = people.get(card.person_id)
+        if person is None:
+            continue
+        ordered.append((card, person))
         if card.account_id:
-            committee.setdefault(card.account_id, []).append((people[card.person_id], card))
+            committee.setdefault(card.account_id, []).append((person, card))
     report = SuppressionReport()
     decisions: list[Decision] = []
-    no_account: tuple[()] = ()
-    for card in ordered:
+    append = decisions.append
+    decide = router.decide
+    none: tuple[()] = ()
+    for card, person in ordered:
         pid, aid = card.person_id, card.account_id
-        ctx = PersonContext(
-            card, people[pid], previous.get(pid),
-            accounts.get(aid) if aid else None,
-            opportunities_by_account.get(aid, no_account) if aid else no_account,
-            committee.get(aid, no_account) if aid else no_account,
-            activities_by_person.get(pid, no_account),
-            tasks_by_person.get(pid, no_account),
-        )
-        decision = router.decide(ctx, new_state, now)
+        if aid:
+            ctx = PersonContext(card, person, previous.get(pid), accounts.get(aid),
+                                opportunities_by_account.get(aid, none), committee[aid],
+                                activities_by_person.get(pid, none), tasks_by_person.get(pid, none))
+        else:
+            ctx = PersonContext(card, person, previous.get(pid), None, none, none,
+                                activities_by_person.get(pid, none), tasks_by_person.get(pid, none))
+        decision = decide(ctx, new_state, now)
         if decision.suppressions:
             for suppression in decision.suppressions:
                 report.add(pid, suppression)
-        decisions.append(decision)
+        append(decision)
     return RoutingResult(decisions=decisions, state=new_state, report=report)
