@@ -9,7 +9,7 @@ and a good row is never lost, whatever sits beside it on the page.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -249,3 +249,72 @@ def test_a_number_that_is_not_finite_is_rejected_not_stored(value):
     raw = raw_object(SimpleNamespace(id=1, properties={**good_hs_properties("companies", 1),
                                                        "annualrevenue": value}, archived=False))
     assert "annualrevenue is not a finite number" in hs_outcome("companies", raw)
+
+
+# -- through the sandbox CRMs into the store ---------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """An empty sandbox with good and hostile people planted in both CRMs, pulled into a SQLite store
+    by `pull_stream`. Hostile values go in through the backends, past the APIs' own validation."""
+    from connectors.hubspot.client import hubspot_client
+    from connectors.hubspot.source import HubSpotSource
+    from connectors.salesforce.client import salesforce_client
+    from connectors.salesforce.source import SalesforceSource
+    from connectors.settings import ConnectionSettings
+    from crm.records import Crm
+    from flows.pipeline import Runtime, pull_stream
+    from sandbox.server import running_sandbox
+    from store.db import open_store
+
+    with running_sandbox(empty=True) as handle:
+        backends = {b.name: b for b in handle.core.backends}
+        org, portal = backends["salesforce"].org, backends["hubspot"]
+        good_sf = {"O'Brien' OR Id != null --": "obrien@acme-semi.com",
+                   "<script>alert(1)</script>": "html@acme-semi.com",
+                   "Дмитрий 王 محمد\x07\u202e": "scripts@acme-semi.com", "x" * 100_000: "long@acme-semi.com"}
+        sf_ids = {name: org.insert("Lead", {"LastName": name, "Company": "Acme", "Email": email})
+                  for name, email in good_sf.items()}
+        no_at = org.insert("Lead", {"LastName": "NoAt", "Company": "Acme", "Email": "jane.doe.acme.com"})
+        bad_date = org.insert("Lead", {"LastName": "BadDate", "Company": "Acme",
+                                       "Email": "date@acme-semi.com"})
+        org.table("Lead").rows[bad_date]["CreatedDate"] = "2024-02-30T10:00:00.000+0000"
+
+        hs_good = portal.bulk_insert("contacts", [
+            {"email": "hs-obrien@acme-semi.com", "lastname": "O'Brien' OR Id != null --"},
+            {"email": "hs-long@acme-semi.com", "lastname": "y" * 100_000, "firstname": "\x1b[31mΩ🚀"}])
+        hs_bad = portal.bulk_insert("contacts", [{"email": "hs.no.at.acme.com", "lastname": "NoAt"}])
+        hs_bad_company = portal.bulk_insert("companies", [{"name": "Lots Inc", "numberofemployees": "lots"}])
+
+        settings = ConnectionSettings(**handle.connection)
+        store = open_store(f"sqlite:///{tmp_path_factory.mktemp('hostile') / 'state.db'}")
+        sf_client = salesforce_client(settings.salesforce, settings.ca_cert)
+        hs_client = hubspot_client(settings.hubspot, settings.ca_cert)
+        sources = {Crm.SALESFORCE: SalesforceSource(sf_client, MAPPING.salesforce),
+                   Crm.HUBSPOT: HubSpotSource(hs_client, MAPPING.hubspot)}
+        # pulling needs no playbook
+        runtime = Runtime(settings=settings, playbook=None, mapping=MAPPING, store=store,  # type: ignore[arg-type]
+                          sources=sources)
+        stats = [pull_stream(runtime, Crm.SALESFORCE, "Lead"), pull_stream(runtime, Crm.HUBSPOT, "contacts"),
+                 pull_stream(runtime, Crm.HUBSPOT, "companies")]
+        yield {"store": store, "stats": stats, "sf_good": sf_ids,
+               "sf_bad": {no_at: "email", bad_date: "not a datetime"}, "hs_good": hs_good,
+               "hs_bad": {hs_bad[0]: "email", hs_bad_company[0]: "numberofemployees"}}
+        store.close()
+
+
+def test_a_pull_of_hostile_crm_records_stores_every_good_one_and_quarantines_every_bad_one(planted):
+    store = planted["store"]
+    data = store.load_records()
+    people = {p.id: p for p in data.people}
+    for name, raw_id in planted["sf_good"].items():
+        assert people[f"sf-lead:{raw_id}"].last_name == " ".join(name.split())
+    for raw_id in planted["hs_good"]:
+        assert f"hs-contact:{raw_id}" in people
+    quarantined = {q.crm_id.split(":")[-1]: q.reason for q in store.quarantined()}
+    expected = {**planted["sf_bad"], **{str(k): v for k, v in planted["hs_bad"].items()}}
+    assert quarantined.keys() == expected.keys()
+    for raw_id, words in expected.items():
+        assert words in quarantined[raw_id]
+    assert not {f"sf-lead:{i}" for i in planted["sf_bad"]} & people.keys()
+    assert sum(s.rejected for s in planted["stats"]) == 4
