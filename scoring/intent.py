@@ -270,53 +270,103 @@ def _intent_hits(
     half_life = np.asarray(cp.rule_half_life)[rule]
     value = (base + bonus) * np.exp2(-age / half_life)
 
-    n_classes = len(classes.keys) + 1
-    max_count = np.asarray(cp.rule_max_count, dtype=np.int64)[rule]
-    capped = max_count > 0
-    if capped.any():
-        # Frequency caps: within each window (counted back from now) only the `max_count` most
-        # valuable occurrences count; ties go to the most recent, then the lowest class.
-        sub = np.nonzero(capped)[0]
-        window = np.asarray(cp.rule_window)[rule[sub]]
-        bucket = np.floor(age[sub] / window).astype(np.int64)
-        n_rules = len(cp.rule_points)
-        group = (p[sub] * n_rules + rule[sub]) * (int(bucket.max()) + 1) + bucket
-        tie = -np.floor(ts[sub]).astype(np.int64) * n_classes + c[sub]
-        order = np.lexsort((tie, -value[sub], group))
-        g_sorted = group[order]
-        starts = np.r_[True, g_sorted[1:] != g_sorted[:-1]]
-        positions = np.arange(len(order))
-        rank = positions - np.maximum.accumulate(np.where(starts, positions, 0))
-        dropped = sub[order[rank >= max_count[sub][order]]]
-        if len(dropped):
-            keep = np.ones(len(p), dtype=bool)
-            keep[dropped] = False
-            p, c, ts, rule, base, bonus, value, relevant = (
-                x[keep] for x in (p, c, ts, rule, base, bonus, value, relevant)
-            )
-
+    n_classes = len(classes.keys)
     n_rules = len(cp.rule_points)
     key = p * n_rules + rule
-    order = np.lexsort((c, ts, key))
-    key_s = key[order]
-    starts = np.nonzero(np.r_[True, key_s[1:] != key_s[:-1]])[0]
-    ends = np.r_[starts[1:], len(order)] - 1
-    group_key = key_s[starts]
+    order = _group_order(key, ts, c, n_classes)
+    p, c, ts, age, rule, key, base, bonus, value, relevant = (
+        x[order] for x in (p, c, ts, age, rule, key, base, bonus, value, relevant)
+    )
+    keep = _frequency_keep(cp, rule, key, age, ts, c, value, relevant, n_classes)
+    if keep is not None:
+        p, c, ts, rule, key, base, bonus, value, relevant = (
+            x[keep] for x in (p, c, ts, rule, key, base, bonus, value, relevant)
+        )
+
+    # Activities are now grouped by (person, rule), oldest first within each group.
+    starts = np.nonzero(np.r_[True, key[1:] != key[:-1]])[0]
+    ends = np.r_[starts[1:], len(key)] - 1
+    group_key = key[starts]
     persons = group_key // n_rules
     inputs.rule = (group_key % n_rules).tolist()
     inputs.count = (ends - starts + 1).tolist()
-    inputs.base = np.add.reduceat(base[order], starts).tolist()
-    inputs.bonus = np.add.reduceat(bonus[order], starts).tolist()
-    inputs.value = np.add.reduceat(value[order], starts).tolist()
-    inputs.relevant = np.add.reduceat(relevant[order].astype(np.int64), starts).tolist()
-    last = order[ends]
-    inputs.last_ts = ts[last].tolist()
-    inputs.last_class = c[last].tolist()
-    pair = np.unique(key * n_classes + classes.asset_index[c])
-    inputs.assets = np.unique(pair // n_classes, return_counts=True)[1].tolist()
+    inputs.base = np.add.reduceat(base, starts).tolist()
+    inputs.bonus = np.add.reduceat(bonus, starts).tolist()
+    inputs.value = np.add.reduceat(value, starts).tolist()
+    inputs.relevant = np.add.reduceat(relevant.astype(np.int64), starts).tolist()
+    inputs.last_ts = ts[ends].tolist()
+    inputs.last_class = c[ends].tolist()
+    n_assets = int(classes.asset_index.max()) + 1
+    pairs = np.sort(key * n_assets + classes.asset_index[c])
+    distinct_keys = pairs[np.r_[True, pairs[1:] != pairs[:-1]]] // n_assets
+    inputs.assets = (
+        np.searchsorted(distinct_keys, group_key, side="right")
+        - np.searchsorted(distinct_keys, group_key, side="left")
+    ).tolist()
     everyone = np.arange(n_people)
     inputs.hit_start = np.searchsorted(persons, everyone, side="left").tolist()
     inputs.hit_end = np.searchsorted(persons, everyone, side="right").tolist()
+
+
+def _bits(upper: int) -> int:
+    return max(1, int(upper).bit_length())
+
+
+def _group_order(key: np.ndarray, ts: np.ndarray, c: np.ndarray, n_classes: int) -> np.ndarray:
+    """Order by (key, time to the second, class): one int64 sort when the three fit in 63 bits."""
+    seconds = np.floor(ts - ts.min()).astype(np.int64)
+    key_bits, time_bits, class_bits = _bits(int(key.max())), _bits(int(seconds.max())), _bits(n_classes)
+    if key_bits + time_bits + class_bits <= 63:
+        combined = (key << (time_bits + class_bits)) | (seconds << class_bits) | c
+        return np.argsort(combined, kind="stable")
+    return np.lexsort((c, seconds, key))
+
+
+def _frequency_keep(
+    cp: CompiledPlaybook,
+    rule: np.ndarray,
+    key: np.ndarray,
+    age: np.ndarray,
+    ts: np.ndarray,
+    c: np.ndarray,
+    value: np.ndarray,
+    relevant: np.ndarray,
+    n_classes: int,
+) -> np.ndarray | None:
+    """Frequency caps: within each window (counted back from now) only the `max_count` most valuable
+    occurrences count; ties go to the most recent, then the highest class. Input is grouped by key
+    and sorted by time, so each (key, window) is a contiguous run; when relevance is the same across
+    a run, value falls with age and the most valuable are simply the last `max_count`."""
+    max_count = np.asarray(cp.rule_max_count, dtype=np.int64)[rule]
+    capped = max_count > 0
+    if not capped.any():
+        return None
+    window = np.asarray(cp.rule_window)[rule]
+    bucket = np.where(capped, np.floor(age / np.where(capped, window, 1.0)), 0).astype(np.int64)
+    new_run = np.r_[True, (key[1:] != key[:-1]) | (bucket[1:] != bucket[:-1])]
+    run_start = np.nonzero(new_run)[0]
+    run_id = np.cumsum(new_run) - 1
+    run_size = np.diff(np.r_[run_start, len(key)])
+    position = np.arange(len(key)) - run_start[run_id]
+    from_end = run_size[run_id] - 1 - position
+    keep = ~capped | (from_end < max_count)
+    over = capped & (run_size[run_id] > max_count)
+    if over.any():
+        mixed_runs = np.unique(run_id[over])
+        rel_min = np.minimum.reduceat(relevant.astype(np.int8), run_start)
+        rel_max = np.maximum.reduceat(relevant.astype(np.int8), run_start)
+        mixed_runs = mixed_runs[rel_min[mixed_runs] != rel_max[mixed_runs]]
+        if len(mixed_runs):
+            members = np.nonzero(np.isin(run_id, mixed_runs))[0]
+            tie = np.floor(ts[members]).astype(np.int64) * (n_classes + 1) + c[members]
+            ranked = members[np.lexsort((-tie, -value[members], run_id[members]))]
+            runs = run_id[ranked]
+            first = np.r_[True, runs[1:] != runs[:-1]]
+            idx = np.arange(len(ranked))
+            rank = idx - np.maximum.accumulate(np.where(first, idx, 0))
+            keep[members] = False
+            keep[ranked[rank < max_count[ranked]]] = True
+    return keep
 
 
 def _depth_hits(

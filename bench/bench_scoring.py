@@ -1,0 +1,143 @@
+"""Benchmark: a full rescore from records already in memory, and loading them from a JSON dataset.
+
+Generates seeded canonical records (bench/generate_canonical.py; generation is not timed), scores
+them several times with a bundled playbook and prints the median wall time, CPU time, people/s,
+activities/s and peak RSS. Loading from JSON is measured in a separate process (so its memory does
+not count against scoring) on a dataset written at `--json-fraction` of the scale.
+
+    .venv/bin/python bench/bench_scoring.py                      # 100k people, 20k accounts, 2M activities
+    .venv/bin/python bench/bench_scoring.py --people 10000 --accounts 2000 --activities 200000 --runs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from generate_canonical import REFERENCE_TIME, generate  # noqa: E402
+
+from crm.dataset import dataset_to_dict, load_dataset  # noqa: E402
+from scoring.engine import score_dataset  # noqa: E402
+from scoring.playbook import load_playbook  # noqa: E402
+
+
+def rss_mb() -> float:
+    """Current resident set size in MB (Linux /proc), else the peak."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return peak_mb()
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure_json_load(path: Path) -> None:
+    """Child-process entry: load a JSON dataset once and print the figures as JSON."""
+    started, cpu = time.perf_counter(), time.process_time()
+    dataset = load_dataset(path)
+    print(
+        json.dumps(
+            {
+                "seconds": time.perf_counter() - started,
+                "cpu": time.process_time() - cpu,
+                "peak_mb": peak_mb(),
+                "people": len(dataset.people),
+                "accounts": len(dataset.accounts),
+                "activities": len(dataset.activities),
+                "bytes": path.stat().st_size,
+            }
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Benchmark a full rescore.")
+    parser.add_argument("--people", type=int, default=100_000)
+    parser.add_argument("--accounts", type=int, default=20_000)
+    parser.add_argument("--activities", type=int, default=2_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--playbook", type=Path, default=ROOT / "playbooks" / "semiconductor.yaml")
+    parser.add_argument(
+        "--json-fraction",
+        type=float,
+        default=0.1,
+        help="scale of the dataset written to JSON for the load measurement (0 to skip)",
+    )
+    parser.add_argument("--load-json", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.load_json:
+        measure_json_load(args.load_json)
+        return
+
+    playbook = load_playbook(args.playbook)
+    started = time.perf_counter()
+    dataset = generate(args.people, args.accounts, args.activities, args.seed)
+    print(
+        f"generated {len(dataset.people):,} people, {len(dataset.accounts):,} accounts, "
+        f"{len(dataset.activities):,} activities in {time.perf_counter() - started:.1f} s (not timed below)"
+    )
+    loaded_rss = rss_mb()
+    print(f"RSS with the records loaded: {loaded_rss:,.0f} MB (peak so far {peak_mb():,.0f} MB)")
+
+    walls, cpus = [], []
+    for run in range(1, args.runs + 1):
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = score_dataset(playbook, dataset, REFERENCE_TIME)
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+        print(
+            f"run {run}: {walls[-1]:.2f} s wall, {cpus[-1]:.2f} s CPU, {len(result.cards):,} scorecards, "
+            f"tiers {result.tier_counts()}"
+        )
+        del result
+    wall, cpu = statistics.median(walls), statistics.median(cpus)
+    print(
+        f"median of {args.runs}: {wall:.2f} s wall ({cpu:.2f} s CPU); "
+        f"{len(dataset.people) / wall:,.0f} people/s, {len(dataset.activities) / wall:,.0f} activities/s; "
+        f"peak RSS {peak_mb():,.0f} MB; load average {os.getloadavg()[0]:.1f}"
+    )
+
+    if args.json_fraction > 0:
+        small = generate(
+            max(1, int(args.people * args.json_fraction)),
+            max(1, int(args.accounts * args.json_fraction)),
+            max(1, int(args.activities * args.json_fraction)),
+            args.seed,
+        )
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "dataset.json"
+            path.write_text(json.dumps(dataset_to_dict(small)), encoding="utf-8")
+            del small
+            child = subprocess.run(
+                [sys.executable, __file__, "--load-json", str(path)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+        figures = json.loads(child.stdout)
+        records = figures["people"] + figures["accounts"] + figures["activities"]
+        print(
+            f"JSON load ({args.json_fraction:g} of the scale: {figures['activities']:,} activities, "
+            f"{figures['bytes'] / 2**20:,.0f} MB): {figures['seconds']:.2f} s wall ({figures['cpu']:.2f} s CPU), "
+            f"{records / figures['seconds']:,.0f} records/s, peak RSS {figures['peak_mb']:,.0f} MB"
+        )
+
+
+if __name__ == "__main__":
+    main()
