@@ -134,7 +134,8 @@ def main() -> None:
         records = figures["people"] + figures["accounts"] + figures["activities"]
         print(
             f"JSON load ({args.json_fraction:g} of the scale: {figures['activities']:,} activities, "
-            f"{figures['bytes'] / 2**20:,.0f} MB): {figures['seconds']:.2f} s wall ({figures['cpu']:.2f} s CPU), "
+            f"{figures['bytes'] / 2**20:,.0f} MB): {figures['seconds']:.2f} s wall "
+            f"({figures['cpu']:.2f} s CPU), "
             f"{records / figures['seconds']:,.0f} records/s, peak RSS {figures['peak_mb']:,.0f} MB"
         )
 
