@@ -28,7 +28,7 @@ from routing.model import (
     SuppressionReport,
     TaskKind,
 )
-from routing.note import handoff_note
+from routing.note import Committee, handoff_note
 from routing.nurture import AssetCatalog, nurture_track
 from routing.owners import OwnerDirectory, OwnerPick, OwnerRules
 from routing.state import AssignmentState
@@ -265,6 +265,7 @@ class Router:
             if len(self._dues) > 4096:
                 self._dues.clear()
             due_at = self._dues[due_key] = self.calendar.due(sla, now, time_zone)
+        new_due = due_at
         key = task_key(person.id, kind, now)
         if open_task is not None:
             kept = datetime.combine(open_task.due, self.section.business_hours.end, tzinfo=zone(time_zone))
@@ -288,8 +289,12 @@ class Router:
         task = PlannedTask(key=key, kind=kind, owner=pick.owner, subject=subject[:255], note=note,
                            due_at=due_at, priority=priority, sla=sla_name,
                            updates_open_task=open_task is not None)
-        reasons.append(f"task due {due_at.isoformat(timespec='minutes')} ({sla_name})"
-                       + (f": {trigger}" if trigger else ""))
+        due_text = self._texts.get((due_at, sla_name)) if due_at is new_due else None
+        if due_text is None:
+            due_text = (f"task due {due_at.isoformat(timespec='minutes')} ({sla_name})",)
+            if due_at is new_due:
+                self._texts[(due_at, sla_name)] = due_text
+        reasons.append(due_text[0] + (f": {trigger}" if trigger else ""))
         return Decision(person.id, card.tier, Action.ASSIGN, pick.owner, pick.source, task,
                         clear_nurture_track=was_nurtured, next_asset=asset, suppressions=tuple(suppressions),
                         reasons=tuple(reasons))
@@ -391,14 +396,15 @@ def route_all(
     for task in open_tasks:
         tasks_by_person.setdefault(task.person_id, []).append(task)
     ordered: list[tuple[ScoreCard, Person]] = []
-    committee: dict[str, list[tuple[Person, ScoreCard | None]]] = {}
+    members: dict[str, list[tuple[Person, ScoreCard | None]]] = {}
     for card in routing_order(cards):
         person = people.get(card.person_id)
         if person is None:
             continue
         ordered.append((card, person))
         if card.account_id:
-            committee.setdefault(card.account_id, []).append((person, card))
+            members.setdefault(card.account_id, []).append((person, card))
+    committee = {account_id: Committee(people_of) for account_id, people_of in members.items()}
     report = SuppressionReport()
     decisions: list[Decision] = []
     append = decisions.append

@@ -7,7 +7,7 @@ no tables, no HTML, nothing either CRM would render differently.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from crm.records import Account, Asset, Person
 from scoring.routing_schema import StageGuidance
@@ -50,20 +50,54 @@ def fit_lines(card: ScoreCard, person: Person, account: Account | None) -> list[
     return lines
 
 
+class Committee(Sequence[tuple[Person, "ScoreCard | None"]]):
+    """An account's people with their scorecards, as the buying-committee picture of a note.
+
+    The engaged members, their order and their note lines are worked out once per account and
+    shared by the notes of all its people (each note leaves out its own person).
+    """
+
+    __slots__ = ("_lines", "_members")
+
+    def __init__(self, members: Sequence[tuple[Person, ScoreCard | None]]) -> None:
+        self._members = members
+        self._lines: list[tuple[str, str | None, str]] | None = None
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def]
+        return self._members[index]
+
+    def __iter__(self) -> Iterator[tuple[Person, ScoreCard | None]]:
+        return iter(self._members)
+
+    def engaged_lines(self) -> list[tuple[str, str | None, str]]:
+        """(person id, role, line) of every engaged member, most engaged first."""
+        if self._lines is None:
+            engaged = sorted(((p, c) for p, c in self._members if c is not None and c.intent > 0),
+                             key=lambda pc: (-pc[1].intent, pc[0].id))
+            lines = []
+            for colleague, card in engaged:
+                what = " · ".join(x for x in (card.role, colleague.title) if x) or "role unknown"
+                lines.append((colleague.id, card.role,
+                              f"- {colleague.name}: {what} (intent {card.intent:.0f}, {card.tier})"))
+            self._lines = lines
+        return self._lines
+
+
 def committee_lines(person: Person, colleagues: Sequence[tuple[Person, ScoreCard | None]],
                     limit: int = COMMITTEE_LINES) -> list[str]:
     """The other engaged people of the account: roles covered, then the most engaged few."""
-    engaged = sorted(((p, c) for p, c in colleagues if p.id != person.id and c is not None and c.intent > 0),
-                     key=lambda pc: (-pc[1].intent, pc[0].id))
-    if not engaged:
+    committee = colleagues if isinstance(colleagues, Committee) else Committee(colleagues)
+    others = [(role, line) for pid, role, line in committee.engaged_lines() if pid != person.id]
+    if not others:
         return ["- No one else at this account has engaged yet."]
-    roles = sorted({c.role for _, c in engaged if c.role})
-    lines = [f"- {len(engaged)} other engaged; roles: {', '.join(roles) or 'unknown'}"]
-    for colleague, card in engaged[:limit]:
-        what = " · ".join(x for x in (card.role, colleague.title) if x) or "role unknown"
-        lines.append(f"- {colleague.name}: {what} (intent {card.intent:.0f}, {card.tier})")
-    if len(engaged) > limit:
-        lines.append(f"- and {len(engaged) - limit} more")
+    roles = sorted({role for role, _ in others if role})
+    lines = [f"- {len(others)} other engaged; roles: {', '.join(roles) or 'unknown'}"]
+    lines += [line for _, line in others[:limit]]
+    if len(others) > limit:
+        lines.append(f"- and {len(others) - limit} more")
     return lines
 
 
