@@ -27,6 +27,8 @@ class Subject:
 def _text(value: Any) -> str | None:
     if value is None:
         return None
+    if value.__class__ is str:  # records are already trimmed
+        return value.lower() or None
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value).strip().lower() or None
@@ -108,7 +110,16 @@ def compile_condition(cond: Condition, lists: Mapping[str, list[str]]) -> Test:
 def compile_all(conditions: list[Condition], lists: Mapping[str, list[str]]) -> Test:
     """True when every condition holds (an empty list always holds)."""
     tests = tuple(compile_condition(c, lists) for c in conditions)
-    return lambda s: all(t(s) for t in tests)
+    if len(tests) == 1:
+        return tests[0]
+
+    def every(subject: Subject) -> bool:
+        for test in tests:  # noqa: SIM110 - a plain loop beats all(<genexpr>) on this hot path
+            if not test(subject):
+                return False
+        return True
+
+    return every
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from math import floor
 from typing import Protocol
 
 import numpy as np
@@ -33,8 +34,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _r(value: float) -> float:
-    """Round for output: one decimal, and never -0.0."""
-    return round(value, 1) + 0.0
+    """Round for output: one decimal, halves up, never -0.0 (cheaper than round(x, 1))."""
+    return floor(value * 10.0 + 0.5) / 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,7 +290,7 @@ class _IntentWriter:
         self.cp, self.inputs, self.now_ts = cp, inputs, now_ts
         self.rules = cp.playbook.intent.rules
         self.says: dict[tuple[int, int, int], str] = {}
-        self.signed: dict[float, str] = {}
+        self.signed: dict[float, tuple[str, float]] = {}
         self.ago: dict[int, str] = {}
 
     def _says(self, rule_index: int, cls: int, n_assets: int) -> str:
@@ -342,9 +343,10 @@ class _IntentWriter:
                 when = ago(seconds)
                 if hours:
                     self.ago[hours] = when
-            points = self.signed.get(base)
-            if points is None:
-                points = self.signed[base] = signed(base)
+            shown = self.signed.get(base)
+            if shown is None:
+                shown = self.signed[base] = (signed(base), _r(base))
+            points, rounded = shown
             text = (
                 f"{points} {says} {when}" if count == 1 else f"{points} {says} ({count} times), last {when}"
             )
@@ -353,7 +355,7 @@ class _IntentWriter:
                 Reason(
                     ReasonKind.INTENT,
                     rule.id,
-                    _r(base),
+                    rounded,
                     text,
                     datetime.fromtimestamp(last_ts, UTC),
                     asset.id if asset is not None else None,
@@ -598,12 +600,26 @@ def _tier(pb: Playbook, score: float, fit: float, intent: float) -> str:
     return pb.tiers[-1].name
 
 
-def _grade(pb: Playbook, fit: float, intent: float) -> str | None:
-    if pb.grid is None:
-        return None
-    fit_label = next((b.label for b in pb.grid.fit if fit >= b.min), pb.grid.fit[-1].label)
-    intent_label = next((b.label for b in pb.grid.intent if intent >= b.min), pb.grid.intent[-1].label)
-    return f"{fit_label}{intent_label}"
+class _Grader:
+    """Fit × intent grade (A1…D4), remembered per (fit, intent) pair."""
+
+    def __init__(self, pb: Playbook) -> None:
+        self.grid = pb.grid
+        self.seen: dict[tuple[float, float], str | None] = {}
+
+    def __call__(self, fit: float, intent: float) -> str | None:
+        found = self.seen.get((fit, intent), "")
+        if found != "":
+            return found
+        grid = self.grid
+        if grid is None:
+            label = None
+        else:
+            fit_label = next((b.label for b in grid.fit if fit >= b.min), grid.fit[-1].label)
+            intent_label = next((b.label for b in grid.intent if intent >= b.min), grid.intent[-1].label)
+            label = f"{fit_label}{intent_label}"
+        self.seen[(fit, intent)] = label
+        return label
 
 
 def _escalation(
@@ -727,6 +743,9 @@ def _score_dataset(
     blend = pb.blend
     fit_weight = blend.contact_fit + blend.account_fit
     cards: dict[str, ScoreCard] = {}
+    account_lines: dict[tuple[str | None, float], Reason] = {}
+    grade = _Grader(pb)
+    model_version, stages, lowest = pb.model_version, pb.stages, pb.lowest_tier
     for i, person in enumerate(people):
         static = statics[i]
         intent, intent_reasons = intents[i]
@@ -758,26 +777,29 @@ def _score_dataset(
             )
             static_points = blend.static_cap
         if account_intent:
-            roles = (
-                ", ".join(r.replace("_", " ") for r in account_score.buying_roles) if account_score else ""
-            )
-            engaged = account_score.engaged_people if account_score else 0
-            tail.append(
-                Reason(
+            shared = account_lines.get((person.account_id, account_intent))
+            if shared is None:
+                roles = (
+                    ", ".join(r.replace("_", " ") for r in account_score.buying_roles)
+                    if account_score
+                    else ""
+                )
+                engaged = account_score.engaged_people if account_score else 0
+                shared = account_lines[(person.account_id, account_intent)] = Reason(
                     ReasonKind.ACCOUNT,
                     "account_intent",
                     account_intent,
                     f"{signed(account_intent)} account intent: {engaged} engaged "
                     f"{'person' if engaged == 1 else 'people'}" + (f" ({roles})" if roles else ""),
                 )
-            )
+            tail.append(shared)
         score = _r(static_points + blend.contact_intent * intent + blend.account_intent * account_intent)
         tier = _tier(pb, score, fit, intent)
         escalation = None
         triggers = raw.escalations.get(i)
         if static.disqualifier is not None:
             reasons.append(static.disqualifier)
-            tier = pb.lowest_tier
+            tier = lowest
         elif triggers:
             fired = _escalation(cp, triggers, fit, now_ts)
             if fired is not None:
@@ -791,23 +813,23 @@ def _score_dataset(
         reasons.extend(tail)
         stage = raw.stage[i]
         cards[person.id] = ScoreCard(
-            person_id=person.id,
-            account_id=person.account_id,
-            model_version=pb.model_version,
-            scored_at=now,
-            profile=fit_result.profile.profile.id if fit_result.profile else None,
-            fit=fit,
-            intent=intent,
-            account_fit=fit_result.fit,
-            account_intent=account_intent,
-            score=score,
-            tier=tier,
-            grade=_grade(pb, fit, intent),
-            stage=pb.stages[stage] if stage >= 0 else None,
-            role=static.role,
-            seniority=static.seniority,
-            escalation=escalation,
-            disqualified=static.disqualifier.rule if static.disqualifier else None,
+            person.id,
+            person.account_id,
+            model_version,
+            now,
+            fit_result.profile.profile.id if fit_result.profile else None,
+            fit,
+            intent,
+            fit_result.fit,
+            account_intent,
+            score,
+            tier,
+            grade(fit, intent),
+            stages[stage] if stage >= 0 else None,
+            static.role,
+            static.seniority,
+            escalation,
+            static.disqualifier.rule if static.disqualifier else None,
             reasons=tuple(reasons),
             contact_fit=static.contact_fit,
         )
