@@ -99,7 +99,7 @@ def add_routes(router: APIRouter, portal: Portal) -> None:
             nxt = str(after + limit)
             link = f"{portal.ctx.base_url}{request.url.path}?after={nxt}&limit={limit}"
             body["paging"] = {"next": {"after": nxt, "link": link}}
-        portal.read(f"{V4}/objects/{from_type}/{{id}}/associations/{to_type}", len(page))
+        portal.read(f"GET {V4}/objects/{from_type}/{{id}}/associations/{to_type}", len(page))
         return json_response(body)
 
     @router.put(
@@ -129,7 +129,7 @@ def add_routes(router: APIRouter, portal: Portal) -> None:
                 "associationSpec": {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": inverse},
             },
         ]
-        portal.written(f"{V4}/objects/{from_type}/{{id}}/associations/default/{to_type}/{{id}}", 1)
+        portal.written(f"PUT {V4}/objects/{from_type}/{{id}}/associations/default/{to_type}/{{id}}", 1)
         return json_response(
             {
                 "status": "COMPLETE",
@@ -148,7 +148,7 @@ def add_routes(router: APIRouter, portal: Portal) -> None:
         type_ids = _types_of(await body_json(request), from_type, to_type)
         from_id, to_id = _pair(store, from_type, object_id, to_type, to_object_id)
         store.associate(from_type, from_id, to_type, to_id, type_ids)
-        portal.written(f"{V4}/objects/{from_type}/{{id}}/associations/{to_type}/{{id}}", 1)
+        portal.written(f"PUT {V4}/objects/{from_type}/{{id}}/associations/{to_type}/{{id}}", 1)
         all_types = sorted(store.associated(from_type, from_id, to_type).get(to_id, set()))
         return json_response(_labels_pair(from_type, from_id, to_type, to_id, all_types), 201)
 
@@ -202,7 +202,7 @@ def add_routes(router: APIRouter, portal: Portal) -> None:
             body["numErrors"] = len(errors)
             body["errors"] = errors
         body.update({"startedAt": iso_ms(started), "completedAt": iso_ms(store.now_ms())})
-        portal.read(f"{V4}/associations/{from_type}/{to_type}/batch/read", read)
+        portal.read(f"POST {V4}/associations/{from_type}/{to_type}/batch/read", read)
         return json_response(body, 207 if errors else 200)
 
     @router.post(V4 + "/associations/{from_object_type}/{to_object_type}/batch/create")
@@ -231,7 +231,7 @@ def add_routes(router: APIRouter, portal: Portal) -> None:
             body["numErrors"] = len(errors)
             body["errors"] = errors
         body.update({"startedAt": iso_ms(started), "completedAt": iso_ms(store.now_ms())})
-        portal.written(f"{V4}/associations/{from_type}/{to_type}/batch/create", len(results))
+        portal.written(f"POST {V4}/associations/{from_type}/{to_type}/batch/create", len(results))
         return json_response(body, 207 if errors else 201)
 
     @router.post(V4 + "/associations/{from_object_type}/{to_object_type}/batch/associate/default")
@@ -262,7 +262,7 @@ def add_routes(router: APIRouter, portal: Portal) -> None:
                     },
                 }
             )
-        portal.written(f"{V4}/associations/{from_type}/{to_type}/batch/associate/default", len(results))
+        portal.written(f"POST {V4}/associations/{from_type}/{to_type}/batch/associate/default", len(results))
         return json_response(
             {
                 "status": "COMPLETE",

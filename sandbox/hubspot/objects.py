@@ -179,7 +179,7 @@ def add_routes(router: APIRouter, portal: Portal) -> None:
         if next_after is not None:
             link = f"{portal.ctx.base_url}{BASE}/{object_type}?after={next_after}&limit={limit}"
             body["paging"] = {"next": {"after": str(next_after), "link": link}}
-        portal.read(f"{BASE}/{object_name}", len(records))
+        portal.read(f"GET {BASE}/{object_name}", len(records))
         return json_response(body)
 
     @router.post(BASE + "/{object_type}")
@@ -194,7 +194,7 @@ def add_routes(router: APIRouter, portal: Portal) -> None:
         record = store.create(object_name, values, portal.lag())
         for to_type, to_id, type_ids in links:
             store.associate(object_name, record.id, to_type, to_id, type_ids)
-        portal.written(f"{BASE}/{object_name}", 1)
+        portal.written(f"POST {BASE}/{object_name}", 1)
         return json_response(render(store, object_name, record, written_view(object_name, values)), 201)
 
     @router.get(BASE + "/{object_type}/{object_id}")
@@ -210,7 +210,7 @@ def add_routes(router: APIRouter, portal: Portal) -> None:
         )
         if record is None:
             raise not_found(ids=[object_id])
-        portal.read(f"{BASE}/{object_name}/{{id}}", 1)
+        portal.read(f"GET {BASE}/{object_name}/{{id}}", 1)
         return json_response(
             render(
                 store,
@@ -234,7 +234,7 @@ def add_routes(router: APIRouter, portal: Portal) -> None:
             raise not_found(ids=[object_id])
         values = store.normalize(object_name, body["properties"])
         store.update(object_name, record, values, portal.lag())
-        portal.written(f"{BASE}/{object_name}/{{id}}", 1)
+        portal.written(f"PATCH {BASE}/{object_name}/{{id}}", 1)
         return json_response(render(store, object_name, record, written_view(object_name, values)))
 
     @router.delete(BASE + "/{object_type}/{object_id}")
@@ -243,7 +243,7 @@ def add_routes(router: APIRouter, portal: Portal) -> None:
         record = portal.store.get(object_name, object_id)
         if record is not None:
             portal.store.archive(object_name, record)
-            portal.written(f"{BASE}/{object_name}/{{id}}", 1)
+            portal.written(f"DELETE {BASE}/{object_name}/{{id}}", 1)
         return Response(status_code=204)
 
     @router.post(BASE + "/{object_type}/batch/read")
@@ -279,7 +279,7 @@ def add_routes(router: APIRouter, portal: Portal) -> None:
                     {"ids": missing},
                 )
             )
-        portal.read(f"{BASE}/{object_name}/batch/read", len(results))
+        portal.read(f"POST {BASE}/{object_name}/batch/read", len(results))
         return json_response(_batch_body(results, errors, started, store), 207 if errors else 200)
 
     @router.post(BASE + "/{object_type}/batch/create")
@@ -320,7 +320,7 @@ def add_routes(router: APIRouter, portal: Portal) -> None:
             if item.get("objectWriteTraceId"):
                 rendered["objectWriteTraceId"] = item["objectWriteTraceId"]
             results.append(rendered)
-        portal.written(f"{BASE}/{object_name}/batch/create", len(results))
+        portal.written(f"POST {BASE}/{object_name}/batch/create", len(results))
         return json_response(_batch_body(results, errors, started, store), 207 if errors else 201)
 
     @router.post(BASE + "/{object_type}/batch/update")
@@ -353,7 +353,7 @@ def add_routes(router: APIRouter, portal: Portal) -> None:
                     {"ids": missing},
                 )
             )
-        portal.written(f"{BASE}/{object_name}/batch/update", len(results))
+        portal.written(f"POST {BASE}/{object_name}/batch/update", len(results))
         return json_response(_batch_body(results, errors, started, store), 207 if errors else 200)
 
     @router.post(BASE + "/{object_type}/batch/upsert")
@@ -396,7 +396,7 @@ def add_routes(router: APIRouter, portal: Portal) -> None:
             )
             rendered["new"] = is_new
             results.append(rendered)
-        portal.written(f"{BASE}/{object_name}/batch/upsert", len(results))
+        portal.written(f"POST {BASE}/{object_name}/batch/upsert", len(results))
         return json_response(_batch_body(results, errors, started, store), 207 if errors else 200)
 
     @router.post(BASE + "/{object_type}/batch/archive")
@@ -410,5 +410,5 @@ def add_routes(router: APIRouter, portal: Portal) -> None:
             if record is not None:
                 store.archive(object_name, record)
                 archived += 1
-        portal.written(f"{BASE}/{object_name}/batch/archive", archived)
+        portal.written(f"POST {BASE}/{object_name}/batch/archive", archived)
         return Response(status_code=204)

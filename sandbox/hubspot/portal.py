@@ -41,6 +41,7 @@ class Portal:
         return float(self.ctx.faults.search_lag_seconds("hubspot") or 0.0)
 
     def read(self, endpoint: str, n: int) -> None:
+        """Count records read; `endpoint` is "METHOD /path" with the object type spelled out."""
         if n:
             self.ctx.stats.records_read("hubspot", endpoint, n)
 

@@ -201,7 +201,7 @@ def add_routes(router: APIRouter, portal: Portal) -> None:
                     "link": f"{portal.ctx.base_url}/crm/v3/owners?after={nxt}&limit={limit}",
                 }
             }
-        portal.read("/crm/v3/owners", len(body["results"]))
+        portal.read("GET /crm/v3/owners", len(body["results"]))
         return json_response(body)
 
     @router.get("/crm/v3/owners/{owner_id}")
@@ -209,7 +209,7 @@ def add_routes(router: APIRouter, portal: Portal) -> None:
         by_user = request.query_params.get("idProperty") == "userId"
         for owner in portal.store.owners.values():
             if (str(owner["userId"]) if by_user else owner["id"]) == owner_id:
-                portal.read("/crm/v3/owners/{id}", 1)
+                portal.read("GET /crm/v3/owners/{id}", 1)
                 return json_response(owner)
         raise not_found(f"Owner {owner_id} not found", ids=[owner_id])
 

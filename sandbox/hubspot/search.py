@@ -318,5 +318,5 @@ def add_routes(router: APIRouter, portal: Portal) -> None:
         }
         if after + limit < len(matches):
             result["paging"] = {"next": {"after": str(after + limit)}}
-        portal.read(f"{BASE}/{object_name}/search", len(page))
+        portal.read(f"POST {BASE}/{object_name}/search", len(page))
         return json_response(result)

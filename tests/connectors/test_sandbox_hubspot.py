@@ -234,6 +234,30 @@ def test_batch_read_reports_missing_ids_in_a_207(hs: Any, backend: HubSpotBacken
     assert response.errors[0].context == {"ids": ["999999999"]}
 
 
+def test_records_read_and_written_are_counted_by_endpoint(
+    hs: Any, sandbox: SandboxFixture, backend: HubSpotBackend
+) -> None:
+    def counts() -> tuple[int, int]:
+        stats = sandbox.admin_get("stats")
+        read = stats["records_read"].get("hubspot", {}).get("POST /crm/v3/objects/contacts/batch/read", 0)
+        written = (
+            stats["records_written"].get("hubspot", {}).get("POST /crm/v3/objects/contacts/batch/update", 0)
+        )
+        return read, written
+
+    ids = [c.id for c in hs.crm.contacts.basic_api.get_page(limit=3).results]
+    read_before, written_before = counts()
+    hs.crm.contacts.batch_api.read(
+        BatchReadInputSimplePublicObjectId(
+            inputs=[{"id": i} for i in ids], properties=[], properties_with_history=[]
+        )
+    )
+    hs.crm.contacts.batch_api.update(
+        BatchInputSimplePublicObjectBatchInput(inputs=[{"id": ids[0], "properties": {"jobtitle": "Buyer"}}])
+    )
+    assert counts() == (read_before + 3, written_before + 1)
+
+
 def test_batch_update_rejects_the_faulted_record_with_207_and_writes_the_rest(
     hs: Any, sandbox: SandboxFixture, backend: HubSpotBackend
 ) -> None:
