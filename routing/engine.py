@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from operator import attrgetter
 
 from crm.changes import Priority
 from crm.records import Account, Activity, Asset, CustomerType, Opportunity, Person
@@ -133,12 +134,24 @@ class Router:
             return self._assign(ctx, state, now, was_nurtured)
         if kind is ActionKind.NURTURE:
             return self._nurture(ctx)
+        return self._no_action(card, was_nurtured)
+
+    def _no_action(self, card: ScoreCard, was_nurtured: bool) -> Decision:
         reasons = self._texts.get(card.tier)
         if reasons is None:
             action = self.actions.get(card.tier)
             why = action.why if action else f"no action configured for tier {card.tier!r}"
             reasons = self._texts[card.tier] = (f"{card.tier}: {why}",)
-        return Decision(person.id, card.tier, Action.NONE, clear_nurture_track=was_nurtured, reasons=reasons)
+        return Decision(card.person_id, card.tier, Action.NONE, clear_nurture_track=was_nurtured,
+                        reasons=reasons)
+
+    def quiet(self, card: ScoreCard, person: Person, previous: ScoreCard | None) -> Decision | None:
+        """The decision for a person whose tier asks for nothing and who needs no suppression
+        (most people, most runs), without building their context; None for everyone else."""
+        if (self._kind(card) is not ActionKind.NONE or card.disqualified or person.partner_owned
+                or person.distributor_registered):
+            return None
+        return self._no_action(card, previous is not None and self._kind(previous) is ActionKind.NURTURE)
 
     # --- partners -------------------------------------------------------------------------------
 
@@ -349,7 +362,9 @@ def route_person(ctx: PersonContext, section: RoutingSection, state: AssignmentS
 
 def routing_order(cards: Iterable[ScoreCard]) -> list[ScoreCard]:
     """Score descending, then person id: the order round robin sees leads in."""
-    return sorted(cards, key=lambda c: (-c.score, c.person_id))
+    ordered = sorted(cards, key=attrgetter("person_id"))
+    ordered.sort(key=attrgetter("score"), reverse=True)  # stable: equal scores keep person-id order
+    return ordered
 
 
 def route_all(
@@ -410,8 +425,13 @@ def route_all(
     append = decisions.append
     decide = router.decide
     none: tuple[()] = ()
+    quiet = router.quiet
     for card, person in ordered:
         pid, aid = card.person_id, card.account_id
+        decision = quiet(card, person, previous.get(pid))
+        if decision is not None:
+            append(decision)
+            continue
         if aid:
             ctx = PersonContext(card, person, previous.get(pid), accounts.get(aid),
                                 opportunities_by_account.get(aid, none), committee[aid],
