@@ -107,7 +107,6 @@ DEFAULT_MAPPING: dict[str, Any] = {
                 "employees": "numberofemployees", "annual_revenue": "annualrevenue",
                 "owner_id": "hubspot_owner_id", "segment": "segment", "application": "application",
                 "device_type": "device_type", "process": "process", "region": "region",
-                "customer_type": "customer_type",
             },
             "contacts": {
                 "email": "email", "first_name": "firstname", "last_name": "lastname", "title": "jobtitle",
