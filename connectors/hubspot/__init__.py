@@ -1,8 +1,12 @@
 """The HubSpot connector: `hubspot_client` builds the client, `HubSpotSource` pulls, `HubSpotSink`
-writes, `check`/`setup` back `leadloop crm check|setup`."""
+writes, `check`/`setup` back `leadloop crm check|setup`. Importing it masks emails in the connectors'
+and the sync's logs (connectors/redaction.py)."""
 
 from connectors.hubspot.client import HubSpotClient, hubspot_client
 from connectors.hubspot.sink import HubSpotSink
 from connectors.hubspot.source import HubSpotSource
+from connectors.redaction import install_email_masking
+
+install_email_masking()
 
 __all__ = ["HubSpotClient", "HubSpotSink", "HubSpotSource", "hubspot_client"]

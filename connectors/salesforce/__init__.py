@@ -1,8 +1,12 @@
 """The Salesforce connector: `salesforce_client` builds the client, `SalesforceSource` pulls,
-`SalesforceSink` writes, `check`/`setup` back `leadloop crm check|setup`."""
+`SalesforceSink` writes, `check`/`setup` back `leadloop crm check|setup`. Importing it masks emails in
+the connectors' and the sync's logs (connectors/redaction.py)."""
 
+from connectors.redaction import install_email_masking
 from connectors.salesforce.client import SalesforceClient, salesforce_client
 from connectors.salesforce.sink import SalesforceSink
 from connectors.salesforce.source import SalesforceSource
+
+install_email_masking()
 
 __all__ = ["SalesforceClient", "SalesforceSink", "SalesforceSource", "salesforce_client"]
