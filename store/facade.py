@@ -609,8 +609,8 @@ class Store:
         ok_rows, failed, resolved = [], [], []
         for task, result in zip(tasks, results, strict=True):
             record_id = task.person_record_id or task.account_record_id or task.key
-            if result.ok and result.crm_id:
-                ok_rows.append({"crm": str(crm), "key": task.key, "crm_task_id": result.crm_id,
+            if result.ok:  # an accepted task is ledgered even if the CRM did not echo its id
+                ok_rows.append({"crm": str(crm), "key": task.key, "crm_task_id": result.crm_id or "",
                                 "person_id": task.person_id, "owner": task.owner_id, "due": task.due_date,
                                 "status": "open", "created_at": moment, "updated_at": moment,
                                 "run_id": run_id})
