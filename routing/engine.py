@@ -8,8 +8,10 @@ updated copy goes out.
 
 from __future__ import annotations
 
+import gc
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -367,6 +369,24 @@ def routing_order(cards: Iterable[ScoreCard]) -> list[ScoreCard]:
     return ordered
 
 
+@contextmanager
+def _without_cycle_collection() -> Iterator[None]:
+    """Pause the cyclic garbage collector for a batch.
+
+    Routing makes many small acyclic objects (decisions, tuples, strings) next to a large live heap
+    of records; each automatic collection rescans that whole heap and finds nothing to free. At
+    100,000 people this was about a third of the run time. Reference counting still frees
+    everything routing drops; the collector is re-enabled afterwards (if it was on).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def route_all(
     cards: Iterable[ScoreCard],
     *,
@@ -395,8 +415,17 @@ def route_all(
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    accounts = accounts or {}
-    previous = previous or {}
+    with _without_cycle_collection():
+        return _route_all(cards, people, section, state, now, accounts or {}, previous or {}, opportunities,
+                          activities, open_tasks, assets, directory, profile_segments)
+
+
+def _route_all(cards: Iterable[ScoreCard], people: Mapping[str, Person], section: RoutingSection,
+               state: AssignmentState, now: datetime, accounts: Mapping[str, Account],
+               previous: Mapping[str, ScoreCard], opportunities: Iterable[Opportunity],
+               activities: Iterable[Activity], open_tasks: Iterable[OpenTask], assets: Iterable[Asset],
+               directory: OwnerDirectory | None, profile_segments: Mapping[str, Sequence[str]] | None,
+               ) -> RoutingResult:
     router = Router(section, assets=assets, directory=directory, profile_segments=profile_segments)
     new_state = state.copy()
     new_state.prune(now.date())

@@ -615,3 +615,17 @@ def test_task_subjects_may_only_use_known_placeholders():
     with pytest.raises(ValueError, match=r"unknown placeholders \['budget'\]"):
         section(task_subject="{name} has {budget}")
     assert section(task_subject="{tier}: {name} at {account}").task_subject.startswith("{tier}")
+
+
+def test_routing_leaves_the_garbage_collector_as_it_found_it():
+    import gc
+
+    assert gc.isenabled()
+    route_many([card("p1")], [person("p1")])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        route_many([card("p1")], [person("p1")])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
