@@ -36,7 +36,7 @@ MAPPING = load_mapping()
 SF_READ = MAPPING.salesforce.read
 HS_READ = MAPPING.hubspot.read
 TASK_KEY = MAPPING.salesforce.task_key
-FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                          HealthCheck.large_base_example])
 
 HUGE = ["x" * 100_000, "Ω" * 100_000, ("<b>" * 25_000)[:100_000]]
