@@ -48,6 +48,10 @@ _IN_CHUNK = 500  # ids per IN (...) list: well under SQLite's bound-parameter li
 _KIND_BY_TYPE = {cls: kind for kind, cls in RECORD_TYPES.items()}
 _SNAPSHOT_COLUMNS = ("crm", "stream", "record_id", "crm_id", "kind", "payload", "cursor", "updated_at",
                      "deleted", "stored_at", "quarantine_reason")
+_SCORE_COLUMNS = ("run_id", "person_id", "account_id", "model_version", "tier", "score", "fit", "intent",
+                  "scored_at", "card")
+_ACCOUNT_SCORE_COLUMNS = ("run_id", "account_id", "model_version", "tier", "fit", "intent", "scored_at",
+                          "score")
 _ACCOUNT_PREFIXES = ("sf-account:", "hs-company:", "account:")
 
 
@@ -163,6 +167,16 @@ class Store:
             adapter = self._adapters[type(record)] = TypeAdapter(type(record))
         return adapter.dump_json(record).decode()
 
+    def _as_json(self, value: Any) -> tuple[Mapping[str, Any], str]:
+        """A score (dataclass or dict) → (its fields, its JSON text). pydantic's serializer is
+        far faster than `dataclasses.asdict` + `json.dumps`, which deep-copies every reason."""
+        if isinstance(value, Mapping):
+            return value, _json(value)
+        adapter = self._adapters.get(type(value))
+        if adapter is None:
+            adapter = self._adapters[type(value)] = TypeAdapter(type(value))
+        return _Fields(value), adapter.dump_json(value).decode()
+
     # -- snapshots, cursors, quarantine --------------------------------------------------------------
 
     def upsert_snapshots(self, crm: str, stream: str, records: Iterable[Any],
@@ -237,6 +251,22 @@ class Store:
             # the text form SQLAlchemy's SQLite DateTime type writes and parses back
             return value.replace(tzinfo=None).isoformat(" ", "microseconds")
         return value
+
+    def _bulk_insert(self, conn: Connection, table: Table, columns: Sequence[str],
+                     rows: list[tuple[Any, ...]]) -> None:
+        """Plain appends of driver-ready rows (JSON already as text): COPY on PostgreSQL,
+        executemany on SQLite."""
+        if not rows:
+            return
+        if conn.dialect.name == "postgresql":
+            raw = conn.connection.driver_connection
+            with raw.cursor() as cursor, cursor.copy(  # type: ignore[union-attr]
+                    f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        stmt = table.insert().values({name: bindparam(name) for name in columns})
+        self._executemany_raw(conn, stmt, columns, rows)
 
     @staticmethod
     def _executemany_raw(conn: Connection, stmt: Any, columns: Sequence[str],
@@ -425,18 +455,15 @@ class Store:
 
     def save_scorecards(self, run_id: str | None, cards: Iterable[Any]) -> int:
         """Append every ScoreCard (or its `to_dict()`) to the score history; returns how many."""
+        at = self._time_param
         rows = []
         for card in cards:
-            data = card if isinstance(card, Mapping) else card.to_dict()
-            rows.append({
-                "run_id": run_id, "person_id": data["person_id"], "account_id": data.get("account_id"),
-                "model_version": data["model_version"], "tier": data["tier"], "score": float(data["score"]),
-                "fit": float(data["fit"]), "intent": float(data["intent"]),
-                "scored_at": _scored_at(data["scored_at"]), "card": dict(data),
-            })
+            data, text = self._as_json(card)
+            rows.append((run_id, data["person_id"], data.get("account_id"), data["model_version"],
+                         data["tier"], float(data["score"]), float(data["fit"]), float(data["intent"]),
+                         at(_scored_at(data["scored_at"])), text))
         with self._write() as conn:
-            for batch in _chunks(rows, _BATCH):
-                conn.execute(SCORES.insert(), list(batch))
+            self._bulk_insert(conn, SCORES, _SCORE_COLUMNS, rows)
         return len(rows)
 
     def latest_scorecards(self) -> dict[str, dict[str, Any]]:
@@ -454,17 +481,14 @@ class Store:
             return [{**r.card, "run_id": r.run_id} for r in rows]
 
     def save_account_scores(self, run_id: str | None, scores: Iterable[Any], scored_at: datetime) -> int:
+        moment = self._time_param(scored_at)
         rows = []
         for score in scores:
-            data = score if isinstance(score, Mapping) else score.to_dict()
-            rows.append({
-                "run_id": run_id, "account_id": data["account_id"], "model_version": data["model_version"],
-                "tier": data["tier"], "fit": float(data["fit"]), "intent": float(data["intent"]),
-                "scored_at": _now(scored_at), "score": dict(data),
-            })
+            data, text = self._as_json(score)
+            rows.append((run_id, data["account_id"], data["model_version"], data["tier"], float(data["fit"]),
+                         float(data["intent"]), moment, text))
         with self._write() as conn:
-            for batch in _chunks(rows, _BATCH):
-                conn.execute(ACCOUNT_SCORES.insert(), list(batch))
+            self._bulk_insert(conn, ACCOUNT_SCORES, _ACCOUNT_SCORE_COLUMNS, rows)
         return len(rows)
 
     def latest_account_scores(self) -> dict[str, dict[str, Any]]:
@@ -700,6 +724,25 @@ class Store:
 def _unique(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[dict[str, Any]]:
     """The last row for each key: one statement may not touch the same row twice."""
     return list({tuple(row[k] for k in keys): row for row in rows}.values())
+
+
+class _Fields:
+    """Attribute access as `[...]` / `.get`, so dataclass scores read like their dicts."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: Any) -> None:
+        self._value = value
+
+    def __getitem__(self, name: str) -> Any:
+        return getattr(self._value, name)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return getattr(self._value, name, default)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 def _scored_at(value: Any) -> datetime:
