@@ -9,7 +9,10 @@ The world: a semiconductor vendor (Voltaris) selling power, motor-control and se
 accounts in seven segments (automotive power, industrial motor control, IoT/wearables, data center
 power, medical, factory automation, renewables/energy) across NA, EMEA and APAC, plus accounts
 clearly outside the profile (retail, consulting, universities), competitors, partners and
-distributors. Reps own territories (a region each) and have time zones; one is inactive.
+distributors. The sales team is a fixed roster (`ROSTER`, the same for every seed and size, so a
+playbook can name its reps): fifteen reps in NA, EMEA and APAC, each covering a group of segments
+in their region or, for inside sales, all of them; two have left the company (inactive) but still
+own some of their old accounts.
 
 Problems planted on purpose (what data-quality rules and robust scoring must cope with):
 - messy titles ("Sr. HW Eng.", "Principal Engineer – Power", "Buyer II") and odd ones no taxonomy
@@ -60,7 +63,8 @@ SIZES: dict[str, int] = {"tiny": 50, "small": 2_000, "medium": 20_000, "large": 
 
 @dataclass(slots=True)
 class Rep:
-    """A sales rep (a Salesforce User, a HubSpot owner) with a territory."""
+    """A sales rep (a Salesforce User, a HubSpot owner) with a territory: a region and the segments
+    covered there (none: inside sales, every segment of the region)."""
 
     key: str
     email: str
@@ -69,6 +73,7 @@ class Rep:
     time_zone: str  # IANA name, e.g. America/Chicago
     region: str  # NA | EMEA | APAC
     active: bool
+    segments: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -212,11 +217,6 @@ REGIONS: dict[str, tuple[tuple[str, str], ...]] = {  # region: (country, email/w
 }
 REGION_WEIGHTS = {"NA": 0.42, "EMEA": 0.33, "APAC": 0.25}
 REGION_FIT = {"NA": 1.0, "EMEA": 0.9, "APAC": 0.8}
-TIME_ZONES = {
-    "NA": ("America/Los_Angeles", "America/Chicago", "America/New_York", "America/Toronto"),
-    "EMEA": ("Europe/Berlin", "Europe/London", "Europe/Paris", "Europe/Stockholm"),
-    "APAC": ("Asia/Tokyo", "Asia/Shanghai", "Asia/Singapore", "Asia/Kolkata"),
-}
 
 # segment: (weight among accounts, fit, industry, applications, device types, processes)
 SEGMENTS: dict[str, tuple[float, float, str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
@@ -256,6 +256,29 @@ PRODUCT_FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {  # family: (url slu
     "PowerSense current sensors": ("powersense", ("factory automation", "automotive power", "medical")),
     "NanoPMIC": ("nano-pmic", ("IoT/wearables", "medical")),
 }
+# The sales team. Segment groups: mobility and energy, industrial, compute and devices; no segments
+# means inside sales for the whole region. Two reps have left (inactive) and still own old accounts.
+_MOBILITY = ("automotive power", "renewables/energy")
+_INDUSTRIAL = ("industrial motor control", "factory automation")
+_COMPUTE = ("data center power", "IoT/wearables", "medical")
+ROSTER: tuple[tuple[str, str, str, str, bool, tuple[str, ...]], ...] = (
+    # first name, last name, time zone, region, active, segments
+    ("Rachel", "Kim", "America/Los_Angeles", "NA", True, _MOBILITY),
+    ("Emily", "Hart", "America/Toronto", "NA", True, _MOBILITY),
+    ("Marcus", "Webb", "America/Chicago", "NA", True, _INDUSTRIAL),
+    ("Greg", "Olsen", "America/Chicago", "NA", False, _INDUSTRIAL),
+    ("Daniel", "Ortiz", "America/New_York", "NA", True, _COMPUTE),
+    ("Jordan", "Reyes", "America/New_York", "NA", True, ()),
+    ("Katrin", "Vogel", "Europe/Berlin", "EMEA", True, _MOBILITY),
+    ("Luca", "Bianchi", "Europe/Rome", "EMEA", True, _INDUSTRIAL),
+    ("Anders", "Lund", "Europe/Stockholm", "EMEA", False, _INDUSTRIAL),
+    ("Sophie", "Martin", "Europe/Paris", "EMEA", True, _COMPUTE),
+    ("Oliver", "Bennett", "Europe/London", "EMEA", True, ()),
+    ("Kenji", "Watanabe", "Asia/Tokyo", "APAC", True, _MOBILITY),
+    ("Lina", "Zhou", "Asia/Shanghai", "APAC", True, _INDUSTRIAL),
+    ("Priya", "Raman", "Asia/Singapore", "APAC", True, _COMPUTE),
+    ("Minseo", "Park", "Asia/Seoul", "APAC", True, ()),
+)
 COMPETITORS = ("Helix Power Semiconductor", "Semitron Devices", "Ampera Microsystems", "Northgate Silicon")
 PARTNERS = ("Arrowhead Components", "Mouser-Lane Distribution", "DigiParts Asia", "Avantis Design Partners")
 
@@ -358,16 +381,11 @@ def _size_fit(employees: int | None) -> float:
     return 0.9
 
 
-def _reps(draw: _Draw, n: int, now: datetime) -> list[Rep]:
-    reps = []
-    regions = ("NA", "EMEA", "APAC")
-    for i in range(n):
-        region = regions[i % 3]
-        first, last = draw.choice(FIRST_NAMES), draw.choice(LAST_NAMES)
-        email = f"{_slug(first)}.{_slug(last)}{i + 1}@voltaris-semi.com"
-        reps.append(Rep(f"rep-{i + 1:03d}", email, first, last, draw.choice(TIME_ZONES[region]), region,
-                        active=i != n - 1))  # the last rep has left: their records need a new owner
-    return reps
+def roster() -> list[Rep]:
+    """The sales team: a fresh copy of the fixed roster (the world's records are mutable)."""
+    return [Rep(f"rep-{i + 1:03d}", f"{first.lower()}.{last.lower()}@voltaris-semi.com", first, last, zone,
+                region, active, segments)
+            for i, (first, last, zone, region, active, segments) in enumerate(ROSTER)]
 
 
 def _company_identity(draw: _Draw, index: int, kind: str, region: str, tld: str
@@ -395,10 +413,12 @@ def _company_identity(draw: _Draw, index: int, kind: str, region: str, tld: str
 
 def _companies(draw: _Draw, n: int, reps: list[Rep], now: datetime, fits: dict[str, float]
                ) -> list[Company]:
-    owners_by_region: dict[str, list[Rep]] = {}
+    # Account owners: the region's reps for the account's segment (inactive ones included: their
+    # accounts wait for reassignment), else the region's inside sales.
+    owners: dict[tuple[str, str | None], list[Rep]] = {}
     for rep in reps:
-        if rep.active:
-            owners_by_region.setdefault(rep.region, []).append(rep)
+        for segment in rep.segments or (None,):
+            owners.setdefault((rep.region, segment), []).append(rep)
     kind_weights = {name: spec[0] for name, spec in SEGMENTS.items()}
     kind_weights |= {name: spec[0] for name, spec in OUTSIDE_PROFILE.items()}
     companies: list[Company] = []
@@ -442,7 +462,8 @@ def _companies(draw: _Draw, n: int, reps: list[Rep], now: datetime, fits: dict[s
             key, name, domain, website, industry, segment, application, device_type, process, region,
             None if draw.random() < 0.04 else country, employees, revenue,
             customer_type,  # type: ignore[arg-type]
-            draw.choice(owners_by_region[region]).key, in_sf, in_hs, created, modified,
+            draw.choice(owners.get((region, segment)) or owners[(region, None)]).key, in_sf, in_hs, created,
+            modified,
         ))
         fits[key] = fit * REGION_FIT[region] * _size_fit(employees)
     return companies
@@ -746,7 +767,7 @@ def generate(size: str, seed: int, now: datetime | None = None) -> World:
     draw = _Draw(seed)
     n_people = SIZES[size]
     world = World(seed=seed, size=size, generated_at=now)
-    world.reps = _reps(draw, max(6, min(40, n_people // 2500 + 6)), now)
+    world.reps = roster()
     company_fit: dict[str, float] = {}
     world.companies = _companies(draw, max(12, n_people // 5), world.reps, now, company_fit)
     world.campaigns, world.assets = _campaigns_and_assets(draw, max(8, min(120, n_people // 200 + 8)), now)

@@ -10,7 +10,7 @@ import pytest
 
 from crm.dataset import dataset_from_dict
 from sandbox.export import world_to_dataset
-from sandbox.world import PERSONAL_DOMAINS, SIZES, STUDENT_TITLES, World, generate_world
+from sandbox.world import PERSONAL_DOMAINS, SIZES, STUDENT_TITLES, World, generate_world, roster
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 DEEP = {"eval_kit_request", "sample_request", "contact_sales", "demo_request"}
@@ -55,6 +55,19 @@ def test_the_world_has_segments_regions_and_accounts_outside_the_profile(small: 
         c.customer_type for c in small.companies}
     assert {r.region for r in small.reps} == {"NA", "EMEA", "APAC"} and not all(r.active for r in small.reps)
     assert all(r.time_zone.count("/") == 1 for r in small.reps)
+
+
+def test_the_sales_team_is_a_fixed_roster_whatever_the_seed_or_size(small: World) -> None:
+    tiny, other = generate_world("tiny", 1, NOW), generate_world("tiny", 99, NOW)
+    assert small.reps == tiny.reps == other.reps == roster()
+    assert 12 <= len(small.reps) <= 16 and 1 <= sum(not r.active for r in small.reps) <= 2
+    assert all(r.email.endswith("@voltaris-semi.com") for r in small.reps)
+    assert len({r.email for r in small.reps}) == len(small.reps)
+    reps = {r.key: r for r in small.reps}
+    for company in small.companies:  # each account is owned in its region, by its segment's reps if any
+        owner = reps[company.owner_rep]
+        assert owner.region == company.region
+        assert not owner.segments or company.segment in owner.segments
 
 
 def test_people_carry_the_planted_problems(small: World) -> None:
