@@ -33,6 +33,7 @@ class AssetCatalog:
         self._position = {s: i for i, s in enumerate(self.stage_order)}
         self._by_segment: dict[tuple[str, str], list[Asset]] = {}
         self._generic: dict[str, list[Asset]] = {}
+        self._candidates: dict[tuple[str | None, str | None], tuple[Asset, ...]] = {}
         for asset in sorted(assets, key=lambda a: a.id):
             if not asset.stage or (sendable and asset.type.lower() not in sendable):
                 continue
@@ -46,15 +47,23 @@ class AssetCatalog:
                    consumed: frozenset[str] | set[str]) -> Asset | None:
         """The first unconsumed asset at the next stage (then later stages, then the current one):
         in the person's segment first, a generic one (no segment) otherwise."""
-        order = self.stage_order
-        current = self._position.get(stage.lower(), -1) if stage else -1
-        candidates = [*order[current + 1:], *([order[current]] if current >= 0 else [])]
-        segment = segment.lower() if segment else None
-        for wanted_stage in candidates:
-            pools = (self._by_segment.get((wanted_stage, segment), ()) if segment else (),
-                     self._generic.get(wanted_stage, ()))
-            for assets in pools:
-                for asset in assets:
-                    if asset.id not in consumed and asset.name not in consumed:
-                        return asset
+        key = (stage.lower() if stage else None, segment.lower() if segment else None)
+        candidates = self._candidates.get(key)
+        if candidates is None:
+            candidates = self._candidates[key] = self._candidates_for(*key)
+        for asset in candidates:
+            if asset.id not in consumed and asset.name not in consumed:
+                return asset
         return None
+
+    def _candidates_for(self, stage: str | None, segment: str | None) -> tuple[Asset, ...]:
+        """Every asset `next_asset` may pick for this stage and segment, in preference order."""
+        order = self.stage_order
+        current = self._position.get(stage, -1) if stage else -1
+        stages = [*order[current + 1:], *([order[current]] if current >= 0 else [])]
+        picks: list[Asset] = []
+        for wanted in stages:
+            if segment:
+                picks += self._by_segment.get((wanted, segment), ())
+            picks += self._generic.get(wanted, ())
+        return tuple(picks)
