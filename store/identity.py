@@ -296,7 +296,7 @@ def _repoint_opportunity(opportunity: Opportunity, account_links: dict[str, str]
 def _link_people(people: Sequence[Person], account_links: dict[str, str], domain_ids: dict[str, str],
                  conflicts: list[IdentityConflict]) -> tuple[dict[str, str], list[Person]]:
     by_id = {p.id: p for p in people}
-    converted = {p.id: p.attributes["converted_to"] for p in people
+    converted = {p.id: _qualify(p.attributes["converted_to"], "sf-contact") or "" for p in people
                  if source_of(p.id) == "sf-lead" and p.attributes.get("converted_to")}
     active = [p for p in people if p.id not in converted]
     groups = _Groups(by_id)

@@ -108,6 +108,12 @@ def test_a_converted_lead_is_followed_to_its_contact_and_its_activities_come_alo
     assert result.links[lead.id] == person.id
 
 
+def test_a_converted_lead_naming_its_contact_by_raw_id_is_followed_too():
+    lead = sf_lead(email="old@acme-semi.com", attributes={"converted_to": CONTACT_ID})
+    result = resolve_identity([lead, sf_contact(email="ana@acme-semi.com")], [])
+    assert only(result.people).id == "person:ana@acme-semi.com"
+
+
 def test_a_converted_lead_whose_contact_was_not_pulled_is_recorded():
     lead = sf_lead(email="ana@acme-semi.com", attributes={"converted_to": "sf-contact:003MISSING"})
     result = resolve_identity([lead], [])
