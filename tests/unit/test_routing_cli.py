@@ -27,7 +27,7 @@ def test_route_prints_owners_tasks_due_dates_and_handoff_notes_for_the_bundled_d
     assert result.exit_code == 0, result.output
     out = result.output
     assert "Owners and tasks" in out
-    assert "katrin.vogel@northwind-semi.com" in out and "account owner" in out
+    assert "katrin.vogel@voltaris-semi.com" in out and "account owner" in out
     assert "Europe/Berlin" in out
     for title in ("Why now", "Buying committee", "Stage & next step", "Qualification questions"):
         assert title in out
