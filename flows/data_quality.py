@@ -11,9 +11,9 @@ from prefect import flow, get_run_logger
 from crm.changes import Priority, TaskUpsert
 from crm.records import Crm
 from flows import pipeline
-from flows.hourly_sync import run_id_for
 from flows.options import DataQualityOptions
 from flows.reports import quality_markdown
+from flows.steps import run_id_for
 from flows.tasks import step
 from scoring.assets import classify_activity
 from scoring.personas import classify_title

@@ -14,9 +14,9 @@ from prefect.artifacts import create_markdown_artifact
 
 from crm.dataset import Dataset
 from flows import pipeline
-from flows.hourly_sync import run_id_for
 from flows.options import ModelReviewOptions
 from flows.reports import review_markdown, write_review_html
+from flows.steps import run_id_for
 from flows.tasks import step
 from scoring.engine import score_dataset
 from scoring.playbook import Playbook, load_playbook

@@ -8,8 +8,10 @@ packages and the write plan, never here.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,7 +19,7 @@ from typing import Any
 from crm.dataset import Dataset
 from crm.records import Crm
 from flows import pipeline, tasks
-from flows.options import RescoreScope
+from flows.options import RescoreScope, SyncOptions
 from flows.pipeline import CrmPlan, PullStats, Runtime, WriteStats
 from routing.state import AssignmentState
 from scoring.engine import ScoringResult
@@ -169,3 +171,35 @@ def score_route_write(runtime: Runtime, summary: SyncSummary, now: datetime, *, 
     if routing is not None:
         store.save_assignment_state(routing.state.to_dict())  # type: ignore[attr-defined]
     return summary
+
+
+def run_id_for(kind: str) -> str:
+    """The Prefect flow run's id when there is one, so the store and the UI name runs alike."""
+    from prefect.runtime import flow_run
+
+    return str(flow_run.get_id() or f"{kind}-{int(time.time() * 1000)}")
+
+
+@contextmanager
+def recorded_run(options: SyncOptions, kind: str, extra_counts: dict[str, Any] | None = None
+                 ) -> Iterator[tuple[Runtime, SyncSummary]]:
+    """Open the runtime, record the run as started, and on the way out (success or not) record its
+    outcome, counts and API calls, close the store; the summary's timing covers the whole run."""
+    started = time.monotonic()
+    runtime = pipeline.open_runtime(options.connection_file, options.playbook, options.store_url)
+    summary = SyncSummary(kind, run_id_for(kind.replace("_", "-")), options.dry_run)
+    runtime.store.start_run(kind, run_id=summary.run_id)
+    status, error = "failed", None
+    try:
+        yield runtime, summary
+        status = "ok"
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        summary.api_calls = runtime.api_calls()
+        summary.seconds = time.monotonic() - started
+        counts = {**summary.counts(), **(extra_counts or {})}
+        runtime.store.finish_run(summary.run_id, status=status, counts=counts, api_calls=summary.api_calls,
+                                 error=error)
+        runtime.close()
