@@ -9,8 +9,8 @@ away or at a cap earns nothing meanwhile, so coming back does not flood them wit
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date, datetime
+from typing import NamedTuple
 
 from crm.records import Account, Crm, Person
 from routing.calendar import zone
@@ -18,8 +18,9 @@ from routing.state import AssignmentState, day_key, week_key
 from scoring.routing_schema import Pool, Rep, RoutingSection
 
 
-@dataclass(frozen=True, slots=True)
-class OwnerPick:
+class OwnerPick(NamedTuple):
+    """Who owns a lead and why; `counts_as_new` when it is a new assignment (caps count it)."""
+
     owner: str
     source: str
     counts_as_new: bool = True
