@@ -1,0 +1,467 @@
+"""Chaos: the hourly sync under the sandbox's faults, each case followed by normal runs, and the same
+invariants checked after every case:
+
+- no duplicate task (tasks counted per `LL_Key__c` / `ll_key` through the official clients);
+- every desired field value written exactly once (each completed run's written count, plus what a
+  killed run ledgered, equals the ledger entries the case changed), or rejected with the CRM's reason;
+  the ledger equals what the CRMs show, and a run after the rejection is cleared writes the value;
+- no record skipped by the cursors: every record in the CRMs is in the store at its latest version;
+- the store and the CRMs agree (the ledgers, the task ledgers and the snapshots).
+
+One sandbox (size tiny, small pages so that paging faults land mid-query) and one store serve the whole
+module; every case switches between two playbooks that differ in one rule's points, so each case has a
+model-version rewrite of every scored record to push through the faults. Fault cases run the hourly
+sync's flow body in-process with its Prefect tasks called as plain functions; the SIGKILL cases run
+the same body in a child process (this file run as a script) that stops at the named step and waits
+to be killed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+
+PROJECT = Path(__file__).resolve().parents[2]
+PLAYBOOK = PROJECT / "playbooks" / "semiconductor.yaml"
+SALESFORCE_PAGE = 200  # the smallest page Salesforce allows: paging faults land mid-query
+HUBSPOT_PAGE = 25
+PERSON_OBJECTS = {"Lead": "00Q", "Contact": "003", "Account": "001"}
+HUBSPOT_OBJECTS = {"contacts": "lastmodifieddate", "companies": "hs_lastmodifieddate", "deals": "hs_lastmodifieddate",
+                   "calls": "hs_lastmodifieddate", "meetings": "hs_lastmodifieddate",
+                   "tasks": "hs_lastmodifieddate"}
+SALESFORCE_OBJECTS = ("Lead", "Contact", "Account", "Opportunity", "Campaign", "CampaignMember", "Task", "Event")
+KILL_PHASES = ("pull", "score", "write-fields", "write-tasks")
+
+
+# -- the sync under test -----------------------------------------------------------------------------
+
+
+def _fast_policies() -> tuple[Any, Any]:
+    """Retry policies with the production shape but short waits, and a 1.5 s read timeout so that a
+    slow response counts as a timeout."""
+    from connectors.hubspot.retry import RetryPolicy as HubSpotPolicy
+    from connectors.salesforce.retry import RetryPolicy as SalesforcePolicy
+
+    return (SalesforcePolicy(attempts=6, initial_wait=0.2, max_wait=2.0, max_retry_after=3.0, timeout=(5, 1.5)),
+            HubSpotPolicy(attempts=6, initial_wait=0.2, max_wait=2.0, max_retry_after=3.0, timeout=(5, 1.5)))
+
+
+@contextlib.contextmanager
+def flow_body_without_prefect(hooks: dict[str, Callable[..., Any]] | None = None) -> Iterator[None]:
+    """The hourly_sync flow body with its Prefect tasks as plain calls, artifacts dropped, small pages
+    and fast retry policies on the connectors; `hooks` wrap pipeline steps by name."""
+    from connectors.hubspot.source import HubSpotSource
+    from connectors.salesforce.source import SalesforceSource
+    from crm.records import Crm
+    from flows import artifacts, hourly_sync, pipeline, tasks
+
+    opened = pipeline.open_runtime
+    salesforce_policy, hubspot_policy = _fast_policies()
+
+    def open_runtime(*args: Any, **kwargs: Any) -> Any:
+        runtime = opened(*args, **kwargs)
+        sf = runtime.sources.get(Crm.SALESFORCE)
+        if isinstance(sf, SalesforceSource):
+            sf.client.policy = salesforce_policy
+            runtime.sources[Crm.SALESFORCE] = SalesforceSource(
+                sf.client, runtime.mapping.salesforce, page_size=SALESFORCE_PAGE, bulk_threshold=None)
+        hs = runtime.sources.get(Crm.HUBSPOT)
+        if isinstance(hs, HubSpotSource):
+            hs.client.policy = hubspot_policy
+            runtime.sources[Crm.HUBSPOT] = HubSpotSource(hs.client, runtime.mapping.hubspot,
+                                                         page_size=HUBSPOT_PAGE, list_page_size=HUBSPOT_PAGE)
+        for name, hook in (hooks or {}).items():
+            if name.startswith("runtime."):
+                hook(runtime)
+        return runtime
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("pull_stream", "load_and_resolve", "save_identity", "score", "save_scores", "route",
+                     "plan_changes", "write_plan"):
+            step = getattr(tasks, name).fn
+            hook = (hooks or {}).get(name)
+            patch.setattr(tasks, name, hook(step) if hook else step)
+        patch.setattr(pipeline, "open_runtime", open_runtime)
+        patch.setattr(hourly_sync, "get_run_logger", lambda: logging.getLogger("leadloop.flow"))
+        patch.setattr(artifacts, "publish", lambda summary: None)
+        yield
+
+
+def run_sync(connection: Path, store_url: str, playbook: Path, at: datetime,
+             hooks: dict[str, Callable[..., Any]] | None = None) -> Any:
+    from flows.hourly_sync import hourly_sync
+    from flows.options import SyncOptions
+
+    options = SyncOptions(connection_file=str(connection), playbook=str(playbook), store_url=store_url, at=at)
+    with flow_body_without_prefect(hooks):
+        return hourly_sync.fn(options)
+
+
+# -- the sandbox, the CRMs through their official clients, the store ------------------------------------
+
+
+@dataclasses.dataclass
+class Chaos:
+    """The module's sandbox and store, and the case being run."""
+
+    handle: Any
+    connection: Path
+    store_url: str
+    workdir: Path
+    playbooks: tuple[Path, Path]
+    flip: int = 0
+    at: datetime = dataclasses.field(default_factory=lambda: datetime.now(UTC))
+    ledger_before: dict[str, dict[tuple[str, str], str]] = dataclasses.field(default_factory=dict)
+    summaries: list[Any] = dataclasses.field(default_factory=list)
+
+    @property
+    def playbook(self) -> Path:
+        return self.playbooks[self.flip % 2]
+
+    def http(self) -> requests.Session:
+        session = requests.Session()
+        session.trust_env = False
+        session.verify = str(self.handle.ca_path)
+        return session
+
+    def faults(self, *rules: dict[str, Any]) -> None:
+        self.http().post(f"{self.handle.admin_url}/faults", json={"rules": list(rules)},
+                         timeout=30).raise_for_status()
+
+    def clear_faults(self) -> None:
+        self.http().delete(f"{self.handle.admin_url}/faults", timeout=30).raise_for_status()
+
+    def stats(self) -> dict[str, Any]:
+        return self.http().get(f"{self.handle.admin_url}/stats", timeout=30).json()
+
+    def reset_stats(self) -> None:
+        self.http().post(f"{self.handle.admin_url}/stats/reset", json={}, timeout=30).raise_for_status()
+
+    def backend(self, name: str) -> Any:
+        return next(b for b in self.handle.core.backends if b.name == name)
+
+    def store(self) -> Any:
+        from store.db import open_store
+
+        return open_store(self.store_url)
+
+    def salesforce(self) -> Any:
+        from simple_salesforce import Salesforce
+
+        conn = self.handle.connection["salesforce"]
+        return Salesforce(instance_url=conn["instance_url"], session_id=conn["session_id"], session=self.http(),
+                          version=conn.get("api_version", "59.0"))
+
+    def hubspot(self) -> Any:
+        from hubspot import HubSpot
+
+        return HubSpot(access_token=self.handle.connection["hubspot"]["access_token"],
+                       host=self.handle.base_url, ssl_ca_cert=str(self.handle.ca_path))
+
+    # -- a case ----------------------------------------------------------------------------------------
+
+    def begin(self) -> None:
+        """A new case: the other playbook (every scored record gets a new model version), a fixed
+        scoring moment, the ledgers as they are."""
+        self.clear_faults()
+        self.flip += 1
+        self.at = datetime.now(UTC).replace(microsecond=0)
+        with contextlib.closing(self.store()) as store:
+            self.ledger_before = {crm: store.ledger(crm) for crm in ("salesforce", "hubspot")}
+        self.summaries = []
+        self.reset_stats()
+
+    def sync(self, hooks: dict[str, Callable[..., Any]] | None = None) -> Any:
+        summary = run_sync(self.connection, self.store_url, self.playbook, self.at, hooks)
+        self.summaries.append(summary)
+        return summary
+
+    def failing_sync(self, hooks: dict[str, Callable[..., Any]] | None = None) -> BaseException | None:
+        """A run under faults that may give up; returns what it raised, if anything."""
+        try:
+            self.sync(hooks)
+        except Exception as error:  # the run gave up: the next ones must pick up
+            return error
+        return None
+
+    def recover(self, runs: int = 4) -> None:
+        """Normal runs until one has nothing left to write."""
+        self.clear_faults()
+        for _ in range(runs):
+            summary = self.sync()
+            if summary.fields_written == 0 and summary.tasks_created == 0 and summary.rejections == 0:
+                return
+        raise AssertionError(f"still writing after {runs} normal runs: {summary.counts()}")
+
+
+# -- invariants --------------------------------------------------------------------------------------
+
+
+def _moment(value: str) -> datetime | None:
+    text = value.strip().replace("Z", "+00:00")
+    if len(text) > 5 and text[-5] in "+-" and text[-3] != ":":
+        text = text[:-2] + ":" + text[-2:]
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def same_value(ledgered: str, shown: Any) -> bool:
+    """A ledger text against a CRM value: numbers by value, datetimes by instant, empty as None."""
+    if shown is None or shown == "":
+        return ledgered == ""
+    if isinstance(shown, bool):
+        return ledgered == ("true" if shown else "false")
+    if isinstance(shown, int | float):
+        try:
+            return float(ledgered) == float(shown)
+        except ValueError:
+            return False
+    text = str(shown)
+    if text == ledgered:
+        return True
+    try:
+        return float(text) == float(ledgered)
+    except ValueError:
+        pass
+    left, right = _moment(ledgered), _moment(text)
+    return left is not None and left == right
+
+
+def salesforce_rows(chaos: Chaos, sobject: str, fields: list[str], where: str = "") -> dict[str, dict[str, Any]]:
+    soql = f"SELECT Id, {', '.join(fields)} FROM {sobject} {where}"
+    return {r["Id"]: r for r in chaos.salesforce().query_all(soql)["records"]}
+
+
+def hubspot_rows(chaos: Chaos, object_type: str, properties: list[str]) -> dict[str, dict[str, Any]]:
+    api = chaos.hubspot().crm.objects.basic_api
+    rows: dict[str, dict[str, Any]] = {}
+    after = None
+    while True:
+        page = api.get_page(object_type, limit=100, after=after, properties=properties)
+        for item in page.results:
+            rows[str(item.id)] = item.properties or {}
+        if page.paging is None or page.paging.next is None:
+            return rows
+        after = page.paging.next.after
+
+
+def crm_tasks(chaos: Chaos) -> dict[str, Counter[str]]:
+    """Task key → how many tasks carry it, in each CRM."""
+    sf = chaos.salesforce().query_all("SELECT LL_Key__c FROM Task WHERE LL_Key__c != null")["records"]
+    hs = hubspot_rows(chaos, "tasks", ["ll_key"])
+    return {"salesforce": Counter(t["LL_Key__c"] for t in sf),
+            "hubspot": Counter(p["ll_key"] for p in hs.values() if p.get("ll_key"))}
+
+
+def check_no_duplicate_task(chaos: Chaos) -> None:
+    tasks = crm_tasks(chaos)
+    with contextlib.closing(chaos.store()) as store:
+        for crm, keys in tasks.items():
+            twice = {k: n for k, n in keys.items() if n > 1}
+            assert not twice, f"{crm}: tasks created more than once: {twice}"
+            ledgered = set(store.task_ledger(crm))
+            assert ledgered == set(keys), (f"{crm}: task ledger and CRM differ: only ledgered "
+                                           f"{sorted(ledgered - set(keys))[:5]}, only in the CRM "
+                                           f"{sorted(set(keys) - ledgered)[:5]}")
+
+
+def check_ledger_matches_the_crms(chaos: Chaos) -> None:
+    with contextlib.closing(chaos.store()) as store:
+        ledgers = {crm: store.ledger(crm) for crm in ("salesforce", "hubspot")}
+    assert ledgers["salesforce"] and ledgers["hubspot"]
+    sf_fields = sorted({field for _, field in ledgers["salesforce"]})
+    shown: dict[str, dict[str, Any]] = {}
+    for sobject in PERSON_OBJECTS:
+        described = {f["name"] for f in chaos.salesforce().__getattr__(sobject).describe()["fields"]}
+        shown |= salesforce_rows(chaos, sobject, [f for f in sf_fields if f in described])
+    hs_fields = sorted({field for _, field in ledgers["hubspot"]})
+    for object_type in ("contacts", "companies"):
+        shown |= hubspot_rows(chaos, object_type, hs_fields)
+    wrong = []
+    for crm, ledger in ledgers.items():
+        for (record_id, field), value in ledger.items():
+            if record_id in shown and not same_value(value, shown[record_id].get(field)):
+                wrong.append((crm, record_id, field, value, shown[record_id].get(field)))
+    assert not wrong, f"ledger and CRM differ ({len(wrong)}), e.g. {wrong[:3]}"
+
+
+def check_written_exactly_once(chaos: Chaos, killed_runs: int = 0) -> None:
+    """Every ledger entry the case changed was reported written by exactly one run (a killed run's
+    entries are counted from the ledger's run ids), and nothing was left unwritten or unreported."""
+    from store.facade import LEDGER, RUNS
+    from sqlalchemy import select
+
+    reported = sum(s.fields_written for s in chaos.summaries)
+    with contextlib.closing(chaos.store()) as store:
+        changed = 0
+        by_run: Counter[str] = Counter()
+        for crm in ("salesforce", "hubspot"):
+            before = chaos.ledger_before[crm]
+            with store.engine.connect() as conn:
+                for record_id, field, value, run_id in conn.execute(
+                        select(LEDGER.c.record_id, LEDGER.c.field, LEDGER.c.value, LEDGER.c.run_id)
+                        .where(LEDGER.c.crm == crm)):
+                    if before.get((record_id, field)) != value:
+                        changed += 1
+                        by_run[run_id] += 1
+        with store.engine.connect() as conn:
+            unfinished = [r for (r,) in conn.execute(select(RUNS.c.id).where(RUNS.c.finished_at.is_(None)))]
+        open_failures = store.failures()
+    assert changed > 0, "the case wrote nothing: it exercised nothing"
+    by_killed = sum(by_run[r] for r in unfinished)
+    assert len(unfinished) == killed_runs, unfinished
+    assert reported + by_killed == changed, (reported, by_killed, changed)
+    assert not open_failures, [(f.record_id, f.target, f.reason) for f in open_failures[:3]]
+
+
+def check_store_holds_every_crm_record(chaos: Chaos) -> None:
+    """Every live record of the CRMs is in the store, at the version the CRM shows now."""
+    from sqlalchemy import select
+
+    from store.facade import QUARANTINE, SNAPSHOTS
+
+    with contextlib.closing(chaos.store()) as store, store.engine.connect() as conn:
+        stored = {(crm, crm_id): (updated_at, deleted) for crm, crm_id, updated_at, deleted in conn.execute(
+            select(SNAPSHOTS.c.crm, SNAPSHOTS.c.crm_id, SNAPSHOTS.c.updated_at, SNAPSHOTS.c.deleted))}
+        held = {(crm, crm_id.split(":", 1)[-1]) for crm, crm_id in conn.execute(
+            select(QUARANTINE.c.crm, QUARANTINE.c.crm_id).where(QUARANTINE.c.resolved_at.is_(None)))}
+    expected: dict[tuple[str, str], datetime | None] = {}
+    for sobject in SALESFORCE_OBJECTS:
+        own = "WHERE LL_Key__c = null" if sobject == "Task" else ""  # leadloop's own tasks are no activity
+        for record_id, row in salesforce_rows(chaos, sobject, ["SystemModstamp"], own).items():
+            expected[("salesforce", record_id)] = _moment(row["SystemModstamp"])
+    for object_type, cursor in HUBSPOT_OBJECTS.items():
+        for record_id, props in hubspot_rows(chaos, object_type, [cursor, "ll_key"]).items():
+            if not props.get("ll_key"):
+                expected[("hubspot", record_id)] = _moment(props[cursor]) if props.get(cursor) else None
+    missing = [key for key in expected if key not in stored and key not in held]
+    # records whose canonical form keeps no modification time (campaigns, opportunities) show presence
+    stale = [(key, stored[key][0], moment) for key, moment in expected.items()
+             if key in stored and key not in held
+             and (stored[key][1] or (stored[key][0] is not None and stored[key][0] != moment))]
+    versioned = sum(stored[key][0] is not None for key in expected if key in stored)
+    assert sum(crm == 'salesforce' for crm, _ in expected) > 50 and len(expected) > 120 and versioned > 80
+    assert not missing, f"{len(missing)} CRM records never reached the store, e.g. {missing[:5]}"
+    assert not stale, f"{len(stale)} stored records are not the CRM's latest version, e.g. {stale[:3]}"
+
+
+def check_invariants(chaos: Chaos, killed_runs: int = 0) -> None:
+    check_no_duplicate_task(chaos)
+    check_written_exactly_once(chaos, killed_runs)
+    check_ledger_matches_the_crms(chaos)
+    check_store_holds_every_crm_record(chaos)
+
+
+# -- the module's sandbox --------------------------------------------------------------------------
+
+
+def chaos_playbooks(workdir: Path, owners: list[tuple[str, str, str]]) -> tuple[Path, Path]:
+    """The example playbook with a low bar for the top tier (the tiny world's people are mostly a
+    poor fit, and the cases need tasks to write) and its reps replaced by the sandbox's; and the same
+    with one fit rule worth a point more, so switching between the two changes every model version."""
+    text = PLAYBOOK.read_text()
+    reps = list(dict.fromkeys(re.findall(r"[\w.]+@northwind-semi\.com", text)))
+    for index, rep in enumerate(reps):
+        text = text.replace(rep, owners[index % len(owners)][0])
+    book = yaml.safe_load(text)
+    book["tiers"][0].update(min_score=20, min_fit=15, min_intent=0)
+    by_email = {email: (sf, hs) for email, sf, hs in owners}
+    for rep in book["routing"]["reps"]:
+        if rep.get("email") in by_email:
+            rep["crm_ids"] = dict(zip(("salesforce", "hubspot"), by_email[rep["email"]], strict=True))
+    paths = []
+    for name in ("a", "b"):
+        path = workdir / f"chaos-{name}.yaml"
+        path.write_text(yaml.safe_dump(book, sort_keys=False, allow_unicode=True))
+        paths.append(path)
+        book["contact_fit"]["rules"][0]["points"] += 1
+    return paths[0], paths[1]
+
+
+def sandbox_owners(handle: Any) -> list[tuple[str, str, str]]:
+    """(email, Salesforce user id, HubSpot owner id) of the sandbox's reps."""
+    env = Chaos(handle, Path(), "", Path(), (PLAYBOOK, PLAYBOOK))
+    users = {u["Email"]: u["Id"] for u in env.salesforce().query_all(
+        "SELECT Id, Email FROM User WHERE IsActive = true")["records"]}
+    owners = env.hubspot().crm.owners.owners_api.get_page(limit=100).results
+    return sorted((o.email, users[o.email], str(o.id)) for o in owners if o.email in users)
+
+
+@pytest.fixture(scope="module")
+def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chaos]:
+    """A tiny sandbox after `crm setup` and one full sync, and its store."""
+    from connectors.hubspot.setup import setup as hubspot_setup
+    from connectors.mapping import load_mapping
+    from connectors.salesforce.setup import setup as salesforce_setup
+    from connectors.settings import load_connection
+    from sandbox.server import running_sandbox
+
+    workdir = tmp_path_factory.mktemp("chaos")
+    connection = workdir / "connection.json"
+    with running_sandbox(size="tiny", seed=5, connection_file=connection) as handle:
+        settings, mapping = load_connection(connection), load_mapping()
+        salesforce_setup(settings, mapping)
+        hubspot_setup(settings, mapping)
+        env = Chaos(handle, connection, f"sqlite:///{workdir / 'state.db'}", workdir,
+                    chaos_playbooks(workdir, sandbox_owners(handle)))
+        env.begin()
+        env.sync()
+        env.recover()
+        yield env
+
+
+class LogCapture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+@pytest.fixture
+def log() -> Iterator[LogCapture]:
+    capture = logging.getLogger("leadloop")
+    handler = LogCapture()
+    level = capture.level
+    capture.addHandler(handler)
+    capture.setLevel(logging.INFO)
+    try:
+        yield handler
+    finally:
+        capture.removeHandler(handler)
+        capture.setLevel(level)
+
+
+# -- the cases -------------------------------------------------------------------------------------
+
+
+def test_the_first_sync_leaves_every_invariant_holding(chaos):
+    assert chaos.summaries[0].fields_written > 0 and chaos.summaries[0].tasks_created > 0
+    assert all(s.fields_written == s.tasks_created == 0 for s in chaos.summaries[2:])
+    check_invariants(chaos)
