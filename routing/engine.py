@@ -102,7 +102,7 @@ class Router:
         self.actions = {a.tier: a for a in section.actions}
         self._tracks: dict[tuple[str | None, str | None, str | None], NurtureTrack | None] = {}
         self._dues: dict[tuple[str, str, datetime], datetime] = {}
-        self._texts: dict[object, tuple[str, ...]] = {}
+        self._texts: dict[object, tuple[str, ...]] = {}  # sentences many decisions of a batch share
         self._evaluating = frozenset(s.lower() for s in section.suppression.customer_evaluation.stages)
 
     def _segment(self, card: ScoreCard, account: Account | None) -> str | None:
