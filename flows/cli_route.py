@@ -13,7 +13,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from crm.dataset import Dataset, DatasetError, load_dataset
-from crm.records import Asset
+from flows.pipeline import catalog_assets
 from routing import Action, AssignmentState, Decision, RoutingResult, route_all
 from scoring.routing_schema import routing_problems
 
@@ -31,16 +31,6 @@ def parse_at(value: str | None) -> datetime:
     except ValueError:
         raise RouteInputError(f"--at {value!r} is not an ISO time such as 2025-06-11T10:00:00Z") from None
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
-
-
-def _catalog(playbook, dataset: Dataset) -> list[Asset]:
-    """The playbook's asset catalog as canonical assets, plus the dataset's own assets."""
-    assets = {a.id: a for a in dataset.assets}
-    for item in playbook.assets:
-        assets.setdefault(item.id, Asset(id=item.id, name=item.name, type=item.type,
-                                         product_family=item.product_family, segment=item.segment,
-                                         stage=item.stage))
-    return list(assets.values())
 
 
 def route_dataset(playbook_path: Path, data_path: Path, at: datetime,
@@ -77,7 +67,7 @@ def route_dataset(playbook_path: Path, data_path: Path, at: datetime,
         accounts={a.id: a for a in dataset.accounts},
         opportunities=dataset.opportunities,
         activities=dataset.activities,
-        assets=_catalog(playbook, dataset),
+        assets=catalog_assets(playbook, dataset.assets),
         section=section,
         state=AssignmentState(),
         now=at,

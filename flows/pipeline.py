@@ -19,7 +19,7 @@ from connectors.settings import ConnectionSettings, load_connection
 from crm.changes import FieldUpdate, ObjectType, TaskUpsert
 from crm.dataset import Dataset
 from crm.ports import CallCounter, CrmSink, CrmSource
-from crm.records import Crm, Person
+from crm.records import Asset, Crm, Person
 from routing.crm_changes import NURTURE_TRACK_FIELD, OwnerNotInDirectory, to_crm_changes
 from routing.engine import route_all
 from routing.model import OpenTask, RoutingResult
@@ -238,6 +238,24 @@ def open_tasks(store: Store) -> list[OpenTask]:
     return list(tasks.values())
 
 
+def catalog_assets(playbook: Playbook, assets: Iterable[Asset]) -> list[Asset]:
+    """The playbook's asset catalog as canonical assets, plus the assets the CRMs know."""
+    by_id = {a.id: a for a in assets}
+    for item in playbook.assets:
+        by_id.setdefault(item.id, Asset(id=item.id, name=item.name, type=item.type,
+                                        product_family=item.product_family, segment=item.segment,
+                                        stage=item.stage))
+    return list(by_id.values())
+
+
+def routing_directory(playbook: Playbook, dataset: Dataset) -> OwnerDirectory:
+    """The reps' and queues' CRM ids from the playbook, completed by the CRM users pulled by email."""
+    pulled = owner_directory(dataset)
+    if playbook.routing is None:
+        return pulled
+    return OwnerDirectory.from_section(playbook.routing, pulled.entries())
+
+
 def route(playbook: Playbook, dataset: Dataset, scoring: ScoringResult, previous: dict[str, ScoreCard],
           tasks: Sequence[OpenTask], state: AssignmentState, now: datetime) -> RoutingResult | None:
     """Routing decisions for every scored person, or None when the playbook has no routing section."""
@@ -247,7 +265,8 @@ def route(playbook: Playbook, dataset: Dataset, scoring: ScoringResult, previous
         scoring.cards.values(), people={p.id: p for p in dataset.people}, section=playbook.routing,
         state=state, now=now, accounts={a.id: a for a in dataset.accounts}, previous=previous,
         opportunities=dataset.opportunities, activities=dataset.activities, open_tasks=tasks,
-        assets=dataset.assets, directory=owner_directory(dataset),
+        assets=catalog_assets(playbook, dataset.assets), directory=routing_directory(playbook, dataset),
+        profile_segments={p.id: p.segments for p in playbook.profiles},
     )
 
 
@@ -305,7 +324,7 @@ def plan_changes(runtime: Runtime, dataset: Dataset, scoring: ScoringResult, rou
     new_tasks: dict[Crm, list[TaskUpsert]] = {crm: [] for crm in runtime.sinks}
     routing_problems: list[str] = []
     if routing is not None:
-        directory = owner_directory(dataset)
+        directory = routing_directory(runtime.playbook, dataset)
         fallback = runtime.playbook.routing.fallback_owner if runtime.playbook.routing else None
         for decision in routing.decisions:
             person = people.get(decision.person_id)

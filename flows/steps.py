@@ -142,7 +142,7 @@ def score_route_write(runtime: Runtime, summary: SyncSummary, now: datetime, *, 
         summary.suppressions = {kind.value: n for kind, n in sorted(routing.report.counts.items())}
 
     plans: dict[Crm, CrmPlan] = tasks.plan_changes(runtime, dataset, result, routing, min_change)
-    directory = pipeline.owner_directory(dataset)
+    directory = pipeline.routing_directory(runtime.playbook, dataset)
     owners: Counter[str] = Counter()
     seen_keys: set[str] = set()  # one task per person and reason, even when it lands in both CRMs
     for plan in plans.values():
