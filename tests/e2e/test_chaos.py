@@ -18,18 +18,11 @@ to be killed.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
-import json
 import logging
-import os
 import re
-import signal
-import subprocess
-import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -132,6 +125,8 @@ class Chaos:
     at: datetime = dataclasses.field(default_factory=lambda: datetime.now(UTC))
     ledger_before: dict[str, dict[tuple[str, str], str]] = dataclasses.field(default_factory=dict)
     summaries: list[Any] = dataclasses.field(default_factory=list)
+    started: datetime = dataclasses.field(default_factory=lambda: datetime.now(UTC))
+    fresh: int = 0
 
     @property
     def playbook(self) -> Path:
@@ -188,6 +183,7 @@ class Chaos:
         with contextlib.closing(self.store()) as store:
             self.ledger_before = {crm: store.ledger(crm) for crm in ("salesforce", "hubspot")}
         self.summaries = []
+        self.started = datetime.now(UTC)
         self.reset_stats()
 
     def sync(self, hooks: dict[str, Callable[..., Any]] | None = None) -> Any:
@@ -310,8 +306,9 @@ def check_ledger_matches_the_crms(chaos: Chaos) -> None:
 def check_written_exactly_once(chaos: Chaos, killed_runs: int = 0) -> None:
     """Every ledger entry the case changed was reported written by exactly one run (a killed run's
     entries are counted from the ledger's run ids), and nothing was left unwritten or unreported."""
-    from store.facade import LEDGER, RUNS
     from sqlalchemy import select
+
+    from store.facade import LEDGER, RUNS
 
     reported = sum(s.fields_written for s in chaos.summaries)
     with contextlib.closing(chaos.store()) as store:
@@ -327,7 +324,8 @@ def check_written_exactly_once(chaos: Chaos, killed_runs: int = 0) -> None:
                         changed += 1
                         by_run[run_id] += 1
         with store.engine.connect() as conn:
-            unfinished = [r for (r,) in conn.execute(select(RUNS.c.id).where(RUNS.c.finished_at.is_(None)))]
+            unfinished = [r for (r,) in conn.execute(select(RUNS.c.id).where(
+                RUNS.c.finished_at.is_(None), RUNS.c.started_at >= chaos.started))]
         open_failures = store.failures()
     assert changed > 0, "the case wrote nothing: it exercised nothing"
     by_killed = sum(by_run[r] for r in unfinished)
@@ -465,3 +463,140 @@ def test_the_first_sync_leaves_every_invariant_holding(chaos):
     assert chaos.summaries[0].fields_written > 0 and chaos.summaries[0].tasks_created > 0
     assert all(s.fields_written == s.tasks_created == 0 for s in chaos.summaries[2:])
     check_invariants(chaos)
+
+
+def fresh_leads(chaos: Chaos, n: int = 2) -> list[str]:
+    """New people in both CRMs, like the best-scored lead, each requesting an evaluation kit: new
+    records to pull and new tasks to write. Returns their emails."""
+    sf = chaos.salesforce()
+    model = sf.query("SELECT Email, Title, Company, Country FROM Lead WHERE Email != null "
+                     "ORDER BY LL_Score__c DESC LIMIT 1")["records"][0]
+    domain = model["Email"].split("@", 1)[1]
+    contacts = chaos.hubspot().crm.contacts.basic_api
+    emails = []
+    for _ in range(n):
+        chaos.fresh += 1
+        email = f"chaos.{chaos.fresh}@{domain}"
+        lead = sf.Lead.create({"LastName": f"Chaos {chaos.fresh}", "Email": email, "Title": model["Title"],
+                               "Company": model["Company"], "Country": model["Country"]})
+        sf.Task.create({"WhoId": lead["id"], "Subject": "Form fill: EVK-7710 evaluation kit",
+                        "Status": "Completed", "ActivityDate": chaos.at.date().isoformat()})
+        contacts.create({"properties": {"email": email, "lastname": f"Chaos {chaos.fresh}",
+                                        "jobtitle": model["Title"], "company": model["Company"]}})
+        emails.append(email)
+    return emails
+
+
+def retry_waits(log: LogCapture, crm: str) -> list[float]:
+    return [float(m.group(1)) for m in re.finditer(rf"^{crm} .* retry \d+/\d+ in ([\d.]+)s$", log.text(), re.M)]
+
+
+def test_a_429_burst_with_retry_after_loses_nothing(chaos, log):
+    chaos.begin()
+    fresh_leads(chaos)
+    chaos.faults({"crm": "salesforce", "status_429_every": 4, "retry_after": 1})
+    chaos.sync()
+    assert chaos.stats()["faults_injected"].get("status_429", 0) >= 3
+    waits = retry_waits(log, "salesforce")
+    assert waits and min(waits) >= 1.0, waits  # the server's Retry-After is honoured
+    chaos.recover()
+    check_invariants(chaos)
+    assert chaos.summaries[0].tasks_created > 0
+
+
+def test_a_429_burst_without_retry_after_loses_nothing(chaos, log):
+    chaos.begin()
+    fresh_leads(chaos)
+    chaos.faults({"crm": "hubspot", "status_429_every": 3})
+    chaos.sync()
+    assert chaos.stats()["faults_injected"].get("status_429", 0) >= 5
+    waits = retry_waits(log, "hubspot")
+    assert waits and max(waits) < 1.0, waits  # our own backoff, from its short first wait
+    chaos.recover()
+    check_invariants(chaos)
+
+
+def test_server_errors_lose_nothing(chaos):
+    chaos.begin()
+    fresh_leads(chaos)
+    chaos.faults({"error_5xx_ratio": 0.25, "seed": 3}, {"crm": "hubspot", "error_5xx_ratio": 0.25,
+                                                         "error_5xx_status": 502, "seed": 4})
+    chaos.failing_sync()
+    injected = chaos.stats()["faults_injected"]
+    assert injected.get("status_503", 0) + injected.get("status_502", 0) >= 5
+    chaos.recover()
+    check_invariants(chaos)
+
+
+def test_dropped_connections_lose_nothing(chaos):
+    chaos.begin()
+    fresh_leads(chaos)
+    chaos.faults({"drop_connection_every": 4})
+    chaos.failing_sync()
+    assert chaos.stats()["faults_injected"].get("dropped_connection", 0) >= 5
+    chaos.recover()
+    check_invariants(chaos)
+
+
+def test_responses_slower_than_the_client_timeout_lose_nothing(chaos, log):
+    """Writes answered after the client gave up were applied by the CRM all the same: the next
+    attempt sends the same values, and the ledger records them once."""
+    chaos.begin()
+    fresh_leads(chaos)
+    chaos.faults({"endpoint": "composite", "slow_response_ms": 2500},
+                 {"endpoint": "batch/update", "slow_response_ms": 2500},
+                 {"endpoint": "query", "slow_response_ms": 2500})
+    clear = threading.Timer(4.0, chaos.clear_faults)
+    clear.start()
+    try:
+        chaos.failing_sync()
+    finally:
+        clear.cancel()
+    assert "Timeout" in log.text() or "TIMEOUT" in log.text()
+    chaos.recover()
+    check_invariants(chaos)
+
+
+def test_a_salesforce_session_expiring_mid_query_is_renewed_and_loses_nothing(chaos, log):
+    chaos.begin()
+    fresh_leads(chaos)
+    chaos.faults({"crm": "salesforce", "endpoint": "query", "session_expire_after": 6})
+    chaos.sync()
+    assert "salesforce session renewed" in log.text()
+    chaos.recover()
+    check_invariants(chaos)
+
+
+def test_a_hubspot_token_expiring_mid_run_fails_the_run_and_the_next_one_loses_nothing(chaos):
+    chaos.begin()
+    fresh_leads(chaos)
+    chaos.faults({"crm": "hubspot", "session_expire_after": 8})
+    error = chaos.failing_sync()
+    assert error is not None and "401" in str(error)
+    chaos.recover()
+    check_invariants(chaos)
+
+
+def test_records_rejected_in_a_batch_are_reported_with_the_crm_reason_and_written_once_cleared(chaos):
+    chaos.begin()
+    emails = fresh_leads(chaos)
+    sf_lead = chaos.salesforce().query(f"SELECT Id FROM Lead WHERE Email = '{emails[0]}'")["records"][0]["Id"]
+    hs_contact = hubspot_rows(chaos, "contacts", ["email"])
+    contact_id = next(i for i, p in hs_contact.items() if p.get("email") == emails[1])
+    chaos.faults({"crm": "salesforce", "reject": [{"object": "Lead", "id": sf_lead,
+                                                   "message": "FIELD_CUSTOM_VALIDATION_EXCEPTION: chaos"}]},
+                 {"crm": "hubspot", "reject": [{"object": "contacts", "id": contact_id,
+                                                "message": "Property values were not valid: chaos"}]})
+    summary = chaos.sync()
+    assert summary.rejections > 0
+    with contextlib.closing(chaos.store()) as store:
+        failures = {(f.crm, f.record_id): f.reason for f in store.failures()}
+        ledgers = {crm: store.ledger(crm) for crm in ("salesforce", "hubspot")}
+    assert "chaos" in failures[("salesforce", sf_lead)] and "chaos" in failures[("hubspot", contact_id)]
+    assert not [k for k in ledgers["salesforce"] if k[0] == sf_lead]
+    assert not [k for k in ledgers["hubspot"] if k[0] == contact_id]
+    chaos.recover()  # the rejection is lifted: the next run writes what was refused
+    check_invariants(chaos)
+    with contextlib.closing(chaos.store()) as store:
+        assert [k for k in store.ledger("salesforce") if k[0] == sf_lead]
+        assert [k for k in store.ledger("hubspot") if k[0] == contact_id]
