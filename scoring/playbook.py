@@ -466,6 +466,12 @@ class Playbook(_Model):
 
         return CompiledPlaybook(self)
 
+    def __getstate__(self) -> dict[Any, Any]:
+        """Pickle the playbook, not its compiled form (closures); it recompiles on first use."""
+        state = super().__getstate__()
+        state["__dict__"] = {k: v for k, v in state["__dict__"].items() if k != "compiled"}
+        return state
+
     @property
     def top_tier(self) -> str:
         return self.tiers[0].name

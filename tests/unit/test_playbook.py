@@ -145,3 +145,12 @@ def test_assets_are_recognized_by_url_form_or_campaign():
 
 def test_activities_no_asset_rule_understands_classify_as_none():
     assert classify_activity(semiconductor(), _activity(kind="page_view", url=f"{SITE}/careers")) is None
+
+
+def test_a_compiled_playbook_pickles_and_recompiles_after():
+    import pickle
+
+    playbook = parse_playbook(SEMI_TEXT)
+    assert playbook.compiled is not None
+    copy = pickle.loads(pickle.dumps(playbook))
+    assert copy == playbook and classify_title(copy, "Buyer II").role == "procurement"
