@@ -211,7 +211,6 @@ def compute_intent(
             relevant_matrix[profile.index, s] = name in profile.segments
     relevant = relevant_matrix[person_profile[p], classes.segment[c]]
 
-    _intent_hits(cp, inputs, n_people, p, c, ts, age, relevant)
     _depth_hits(cp, inputs, p, c, age, relevant, activities, idx)
     for e, escalation in enumerate(cp.playbook.escalations):
         mask = classes.escalation[e][c] & (age <= escalation.within_days)
@@ -223,6 +222,10 @@ def compute_intent(
             mask &= age <= negative.within_days
         for trigger_p, trigger in _triggers(g, mask, p, c, ts, classes):
             inputs.negatives.setdefault(trigger_p, []).append(trigger)
+    # Last, and handing over the only references, so each array is freed as soon as it is replaced.
+    arrays = [p, c, ts, age, relevant]
+    del p, c, ts, age, relevant, idx
+    _intent_hits(cp, inputs, n_people, arrays)
     return inputs, report
 
 
@@ -244,44 +247,67 @@ def _intent_hits(
     cp: CompiledPlaybook,
     inputs: IntentInputs,
     n_people: int,
-    p: np.ndarray,
-    c: np.ndarray,
-    ts: np.ndarray,
-    age: np.ndarray,
-    relevant: np.ndarray,
+    arrays: list[np.ndarray],
 ) -> None:
+    """Rule hits per (person, rule); `arrays` (p, c, ts, age, relevant) is emptied to save memory."""
     classes = inputs.classes
     assert classes is not None
+    p, c, ts, age, relevant = arrays
+    arrays.clear()
     rule = classes.rule[c]
     mask = (rule >= 0) & (age <= cp.max_age_days)
     sel = np.nonzero(mask)[0]
     if not len(sel):
         return
-    p, c, ts, age, rule, relevant = p[sel], c[sel], ts[sel], age[sel], rule[sel], relevant[sel]
+    p = p[sel]
+    c = c[sel]
+    ts = ts[sel]
+    age = age[sel]
+    rule = rule[sel]
+    relevant = relevant[sel]
+    del sel, mask
 
     stage = classes.stage[c]
     staged = stage >= 0
     best = np.full(n_people, -1, dtype=np.int64)
     np.maximum.at(best, p[staged], stage[staged])
     inputs.stage = best.tolist()
+    del stage, staged, best
 
     base = np.asarray(cp.rule_points)[rule]
     bonus = base * cp.relevance_bonus * relevant
     half_life = np.asarray(cp.rule_half_life)[rule]
     value = (base + bonus) * np.exp2(-age / half_life)
+    del half_life
 
     n_classes = len(classes.keys)
     n_rules = len(cp.rule_points)
     key = p * n_rules + rule
+    del p  # the person is key // n_rules
     order = _group_order(key, ts, c, n_classes)
-    p, c, ts, age, rule, key, base, bonus, value, relevant = (
-        x[order] for x in (p, c, ts, age, rule, key, base, bonus, value, relevant)
-    )
+    # one array at a time, so that only one extra copy exists at any moment
+    key = key[order]
+    c = c[order]
+    ts = ts[order]
+    age = age[order]
+    rule = rule[order]
+    base = base[order]
+    bonus = bonus[order]
+    value = value[order]
+    relevant = relevant[order]
+    del order
     keep = _frequency_keep(cp, rule, key, age, ts, c, value, relevant, n_classes)
+    del age
     if keep is not None:
-        p, c, ts, rule, key, base, bonus, value, relevant = (
-            x[keep] for x in (p, c, ts, rule, key, base, bonus, value, relevant)
-        )
+        key = key[keep]
+        c = c[keep]
+        ts = ts[keep]
+        base = base[keep]
+        bonus = bonus[keep]
+        value = value[keep]
+        relevant = relevant[keep]
+        del keep
+    del rule
 
     # Activities are now grouped by (person, rule), oldest first within each group.
     starts = np.nonzero(np.r_[True, key[1:] != key[:-1]])[0]
