@@ -722,6 +722,7 @@ def _score_dataset(
     intents: list[tuple[float, list[Reason]]] = [
         writer(i, statics[i].intent_negatives) for i in range(len(people))
     ]
+    raw.release_hits()
     members: dict[str, list[_Member]] = {}
     for i, person in enumerate(people):
         if person.account_id in accounts:

@@ -73,6 +73,12 @@ class IntentInputs:
     escalations: dict[int, list[Trigger]] = field(default_factory=dict)
     negatives: dict[int, list[Trigger]] = field(default_factory=dict)
 
+    def release_hits(self) -> None:
+        """Drop the per-hit lists once intents are computed (stage and triggers stay)."""
+        self.hit_start, self.hit_end = [], []
+        self.rule, self.count, self.base, self.bonus, self.value = [], [], [], [], []
+        self.relevant, self.last_ts, self.last_class, self.assets = [], [], [], []
+
     def hits(self, person: int) -> range:
         if not self.hit_start:
             return range(0)
