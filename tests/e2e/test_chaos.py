@@ -18,14 +18,20 @@ to be killed.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import dataclasses
 import logging
+import os
 import re
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +44,11 @@ PLAYBOOK = PROJECT / "playbooks" / "semiconductor.yaml"
 SALESFORCE_PAGE = 200  # the smallest page Salesforce allows: paging faults land mid-query
 HUBSPOT_PAGE = 25
 PERSON_OBJECTS = {"Lead": "00Q", "Contact": "003", "Account": "001"}
-HUBSPOT_OBJECTS = {"contacts": "lastmodifieddate", "companies": "hs_lastmodifieddate", "deals": "hs_lastmodifieddate",
-                   "calls": "hs_lastmodifieddate", "meetings": "hs_lastmodifieddate",
-                   "tasks": "hs_lastmodifieddate"}
-SALESFORCE_OBJECTS = ("Lead", "Contact", "Account", "Opportunity", "Campaign", "CampaignMember", "Task", "Event")
+HUBSPOT_OBJECTS = {"contacts": "lastmodifieddate", "companies": "hs_lastmodifieddate",
+                   "deals": "hs_lastmodifieddate", "calls": "hs_lastmodifieddate",
+                   "meetings": "hs_lastmodifieddate", "tasks": "hs_lastmodifieddate"}
+SALESFORCE_OBJECTS = ("Lead", "Contact", "Account", "Opportunity", "Campaign", "CampaignMember", "Task",
+                      "Event")
 KILL_PHASES = ("pull", "score", "write-fields", "write-tasks")
 
 
@@ -54,8 +61,8 @@ def _fast_policies() -> tuple[Any, Any]:
     from connectors.hubspot.retry import RetryPolicy as HubSpotPolicy
     from connectors.salesforce.retry import RetryPolicy as SalesforcePolicy
 
-    return (SalesforcePolicy(attempts=6, initial_wait=0.2, max_wait=2.0, max_retry_after=3.0, timeout=(5, 1.5)),
-            HubSpotPolicy(attempts=6, initial_wait=0.2, max_wait=2.0, max_retry_after=3.0, timeout=(5, 1.5)))
+    fast = {"attempts": 6, "initial_wait": 0.2, "max_wait": 2.0, "max_retry_after": 3.0, "timeout": (5, 1.5)}
+    return SalesforcePolicy(**fast), HubSpotPolicy(**fast)
 
 
 @contextlib.contextmanager
@@ -163,8 +170,8 @@ class Chaos:
         from simple_salesforce import Salesforce
 
         conn = self.handle.connection["salesforce"]
-        return Salesforce(instance_url=conn["instance_url"], session_id=conn["session_id"], session=self.http(),
-                          version=conn.get("api_version", "59.0"))
+        return Salesforce(instance_url=conn["instance_url"], session_id=conn["session_id"],
+                          session=self.http(), version=conn.get("api_version", "59.0"))
 
     def hubspot(self) -> Any:
         from hubspot import HubSpot
@@ -245,7 +252,8 @@ def same_value(ledgered: str, shown: Any) -> bool:
     return left is not None and left == right
 
 
-def salesforce_rows(chaos: Chaos, sobject: str, fields: list[str], where: str = "") -> dict[str, dict[str, Any]]:
+def salesforce_rows(chaos: Chaos, sobject: str, fields: list[str], where: str = ""
+                    ) -> dict[str, dict[str, Any]]:
     soql = f"SELECT Id, {', '.join(fields)} FROM {sobject} {where}"
     return {r["Id"]: r for r in chaos.salesforce().query_all(soql)["records"]}
 
@@ -488,7 +496,8 @@ def fresh_leads(chaos: Chaos, n: int = 2) -> list[str]:
 
 
 def retry_waits(log: LogCapture, crm: str) -> list[float]:
-    return [float(m.group(1)) for m in re.finditer(rf"^{crm} .* retry \d+/\d+ in ([\d.]+)s$", log.text(), re.M)]
+    pattern = rf"^{crm} .* retry \d+/\d+ in ([\d.]+)s$"
+    return [float(m.group(1)) for m in re.finditer(pattern, log.text(), re.M)]
 
 
 def test_a_429_burst_with_retry_after_loses_nothing(chaos, log):
@@ -600,3 +609,231 @@ def test_records_rejected_in_a_batch_are_reported_with_the_crm_reason_and_writte
     with contextlib.closing(chaos.store()) as store:
         assert [k for k in store.ledger("salesforce") if k[0] == sf_lead]
         assert [k for k in store.ledger("hubspot") if k[0] == contact_id]
+
+
+# -- records tied at one timestamp, changed during a run, hidden by search lag --------------------------
+
+
+@contextlib.contextmanager
+def frozen_crm_clocks(chaos: Chaos) -> Iterator[datetime]:
+    """Both CRMs stamp every write with one instant (whole seconds, as Salesforce does), just ahead of
+    the real clock so that no record's modification time goes back; on leaving, the real clock has
+    passed it."""
+    moment = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    org, portal = chaos.backend("salesforce").org, chaos.backend("hubspot").portal.store
+    saved = org.now, portal.now
+    org.now = portal.now = lambda: moment
+    try:
+        yield moment
+    finally:
+        org.now, portal.now = saved
+        time.sleep(max(0.0, (moment - datetime.now(UTC)).total_seconds() + 0.05))
+
+
+def touch_salesforce(chaos: Chaos, sobject: str, rows: list[dict[str, Any]]) -> None:
+    """Insert or update rows through the composite sObject collections API, 200 per call."""
+    sf = chaos.salesforce()
+    for start in range(0, len(rows), 200):
+        chunk = [{"attributes": {"type": sobject}, **row} for row in rows[start:start + 200]]
+        method = "PATCH" if "Id" in chunk[0] else "POST"
+        answers = sf.restful("composite/sobjects", method=method, json={"allOrNone": True, "records": chunk})
+        assert all(a["success"] for a in answers), answers[:2]
+
+
+def test_records_tied_at_one_timestamp_across_pages_and_at_the_cursor_are_all_stored(chaos):
+    chaos.begin()
+    fresh_leads(chaos)
+    sf = chaos.salesforce()
+    who = [r["Id"] for r in sf.query_all("SELECT Id FROM Lead")["records"]]
+    contacts = hubspot_rows(chaos, "contacts", ["email"])
+    with frozen_crm_clocks(chaos):
+        # more than a page of Salesforce tasks and HubSpot contacts, all at the same instant
+        touch_salesforce(chaos, "Task", [{"WhoId": who[i % len(who)], "Subject": f"Call {i}",
+                                          "Status": "Completed", "ActivityDate": chaos.at.date().isoformat()}
+                                         for i in range(230)])
+        api = chaos.hubspot().crm.contacts.batch_api
+        ids = sorted(contacts, key=int)
+        api.update({"inputs": [{"id": i, "properties": {"firstname": f"Tied {i}"}}
+                               for i in ids[:HUBSPOT_PAGE + 5]]})
+        chaos.sync()  # the cursors end at the tied instant
+        # more records committed at that same instant after the run read it
+        touch_salesforce(chaos, "Task", [{"WhoId": who[i % len(who)], "Subject": f"Late call {i}",
+                                          "Status": "Completed", "ActivityDate": chaos.at.date().isoformat()}
+                                         for i in range(5)])
+        api.update({"inputs": [{"id": i, "properties": {"firstname": f"Late {i}"}} for i in ids[-3:]]})
+    chaos.recover()
+    check_invariants(chaos)
+    with contextlib.closing(chaos.store()) as store:
+        people = {p.hubspot_id: p.first_name for p in store.load_records().people if p.hubspot_id}
+    assert all(people[i] == f"Late {i}" for i in ids[-3:])
+
+
+def test_records_changed_during_a_run_reach_the_store_by_the_next_run(chaos):
+    chaos.begin()
+    fresh_leads(chaos)
+    sf = chaos.salesforce()
+    leads = [r["Id"] for r in sf.query_all("SELECT Id FROM Lead ORDER BY Id LIMIT 3")["records"]]
+    contacts = sorted(hubspot_rows(chaos, "contacts", ["email"]), key=int)[:3]
+
+    def change_what_was_just_pulled(step: Callable[..., Any]) -> Callable[..., Any]:
+        def pull(runtime: Any, crm: Any, stream: str) -> Any:
+            stats = step(runtime, crm, stream)
+            if stream == "Lead":
+                touch_salesforce(chaos, "Lead", [{"Id": i, "FirstName": "Changed"} for i in leads])
+            if stream == "contacts":
+                chaos.hubspot().crm.contacts.batch_api.update(
+                    {"inputs": [{"id": i, "properties": {"firstname": "Changed"}} for i in contacts]})
+            return stats
+        return pull
+
+    chaos.sync({"pull_stream": change_what_was_just_pulled})
+    chaos.recover()
+    check_invariants(chaos)
+    with contextlib.closing(chaos.store()) as store:
+        names = {p.id.split(":", 1)[1]: p.first_name for p in store.load_records().people}
+    assert [names[i] for i in leads + contacts] == ["Changed"] * 6
+
+
+def test_hubspot_search_lag_hides_nothing_from_the_next_run(chaos):
+    chaos.begin()
+    fresh_leads(chaos)
+    chaos.faults({"crm": "hubspot", "search_lag_seconds": 4})
+    lagged = sorted(hubspot_rows(chaos, "contacts", ["email"]), key=int)[-4:]
+    chaos.hubspot().crm.contacts.batch_api.update(
+        {"inputs": [{"id": i, "properties": {"firstname": "Lagged"}} for i in lagged]})
+    written_at = time.monotonic()
+    chaos.sync()
+    with contextlib.closing(chaos.store()) as store:
+        names = {p.hubspot_id: p.first_name for p in store.load_records().people if p.hubspot_id}
+    assert [names.get(i) for i in lagged] != ["Lagged"] * 4, "the search showed lagging records at once"
+    time.sleep(max(0.0, 4.5 - (time.monotonic() - written_at)))
+    chaos.recover()
+    check_invariants(chaos)
+    with contextlib.closing(chaos.store()) as store:
+        names = {p.hubspot_id: p.first_name for p in store.load_records().people if p.hubspot_id}
+    assert [names[i] for i in lagged] == ["Lagged"] * 4
+
+
+# -- the sync killed (SIGKILL) -------------------------------------------------------------------------
+
+
+def kill_during(chaos: Chaos, phase: str) -> None:
+    """Run the sync in a child process that stops inside `phase` and SIGKILL it there."""
+    marker = chaos.workdir / f"reached-{phase}-{chaos.flip}"
+    command = [sys.executable, __file__, "--phase", phase, "--connection", str(chaos.connection),
+               "--store-url", chaos.store_url, "--playbook", str(chaos.playbook),
+               "--at", chaos.at.isoformat(), "--marker", str(marker)]
+    child = subprocess.Popen(command, cwd=PROJECT, env=dict(os.environ, PYTHONPATH=str(PROJECT)),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    try:
+        while not marker.exists():
+            if child.poll() is not None:
+                raise AssertionError(f"the sync ended before reaching {phase}: "
+                                     f"{child.stderr.read().decode()[-2000:] if child.stderr else ''}")
+            assert time.monotonic() < deadline, f"the sync never reached {phase}"
+            time.sleep(0.05)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    assert child.returncode == -signal.SIGKILL
+
+
+def test_a_sync_killed_during_the_pull_loses_nothing(chaos):
+    chaos.begin()
+    fresh_leads(chaos)
+    kill_during(chaos, "pull")
+    chaos.recover()
+    check_invariants(chaos, killed_runs=1)
+
+
+def test_a_sync_killed_during_scoring_loses_nothing(chaos):
+    chaos.begin()
+    fresh_leads(chaos)
+    kill_during(chaos, "score")
+    chaos.recover()
+    check_invariants(chaos, killed_runs=1)
+
+
+def test_a_sync_killed_between_a_field_batch_and_its_ledger_writes_each_value_once(chaos):
+    chaos.begin()
+    fresh_leads(chaos)
+    kill_during(chaos, "write-fields")
+    with contextlib.closing(chaos.store()) as store:
+        assert store.ledger("salesforce") == chaos.ledger_before["salesforce"], "the batch was ledgered"
+    chaos.recover()
+    check_invariants(chaos, killed_runs=1)
+    with contextlib.closing(chaos.store()) as store:
+        ledger = store.ledger("salesforce")
+    before = chaos.ledger_before["salesforce"]
+    records = len({record for key, value in ledger.items() if before.get(key) != value for record in key[:1]})
+    written = chaos.stats()["records_written"]["salesforce"]
+    updates = sum(n for endpoint, n in written.items() if "composite/sobjects" in endpoint
+                  and "upsert" not in endpoint and "Task" not in endpoint)
+    assert records > 0 and updates <= records + 200  # the batch in flight sent once more, at most
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "known bug: HubSpotSink finds tasks created by a killed run only through the search index; while "
+    "it lags, the next run creates the same tasks again (a write-ahead of pending task keys is needed)"))
+def test_a_sync_killed_after_hubspot_created_its_tasks_under_search_lag_duplicates_none(chaos):
+    """HubSpot answered the task creation, the process died before the task ledger saw it, and the
+    search index has not caught up when the next run asks for those keys."""
+    chaos.begin()
+    fresh_leads(chaos, 3)
+    chaos.faults({"crm": "hubspot", "search_lag_seconds": 30})
+    kill_during(chaos, "write-tasks")
+    chaos.recover()
+    check_invariants(chaos, killed_runs=1)
+
+
+def _kill_hooks(phase: str, marker: Path) -> dict[str, Callable[..., Any]]:
+    """Hooks that stop the sync inside `phase` (after the CRM took a write, before the ledger did)."""
+
+    def stop_here() -> None:
+        marker.write_text(phase)
+        time.sleep(600)
+
+    if phase == "score":
+        def score(step: Callable[..., Any]) -> Callable[..., Any]:
+            return lambda *args, **kwargs: (step(*args, **kwargs), stop_here())[0]
+        return {"score": score}
+
+    def runtime_hook(runtime: Any) -> None:
+        from crm.records import Crm
+
+        if phase == "pull":
+            store, pages = runtime.store, [0]
+            upsert = store.upsert_snapshots
+
+            def upsert_snapshots(*args: Any, **kwargs: Any) -> Any:
+                stored = upsert(*args, **kwargs)
+                pages[0] += 1
+                if pages[0] == 12:  # a page stored, its cursor not yet moved
+                    stop_here()
+                return stored
+            store.upsert_snapshots = upsert_snapshots
+        elif phase == "write-fields":
+            sink = runtime.sinks[Crm.SALESFORCE]
+            write_fields = sink.write_fields
+            sink.write_fields = lambda updates: (write_fields(updates), stop_here())[0]
+        elif phase == "write-tasks":
+            sink = runtime.sinks[Crm.HUBSPOT]
+            upsert_tasks = sink.upsert_tasks
+            sink.upsert_tasks = lambda tasks: (upsert_tasks(tasks), stop_here())[0]
+    return {"runtime.kill": runtime_hook}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="One hourly sync that stops inside a step, to be killed.")
+    parser.add_argument("--phase", choices=KILL_PHASES, required=True)
+    for name in ("--connection", "--store-url", "--playbook", "--at", "--marker"):
+        parser.add_argument(name, required=True)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    run_sync(Path(args.connection), args.store_url, Path(args.playbook), datetime.fromisoformat(args.at),
+             _kill_hooks(args.phase, Path(args.marker)))
+
+
+if __name__ == "__main__":
+    main()
