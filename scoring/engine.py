@@ -300,9 +300,11 @@ class _IntentWriter:
             classes = self.inputs.classes
             rule = self.rules[rule_index]
             asset = classes.assets[cls] if classes else None
-            name = asset.name if asset is not None else rule.label
-            template = rule.says or VERBS.get(classes.kinds[cls] if classes else None, "engaged with {asset}")
-            found = fill(template, asset=name)
+            if asset is None:  # no catalog entry: the rule's own name reads better than a template
+                found = rule.label
+            else:
+                template = rule.says or VERBS.get(classes.kinds[cls] if classes else None, "engaged with {asset}")
+                found = fill(template, asset=asset.name)
             if n_assets > 1:
                 found += f" and {n_assets - 1} more"
             self.says[key] = found

@@ -1,17 +1,36 @@
 """`leadloop playbook check|docs`, `score` and `explain`: useful output, exit 2 with precise messages."""
 
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
 import typer
-from test_scoring_support import PLAYBOOKS
+from test_scoring_fixture import NORTHWIND_YAML
+from test_scoring_support import PLAYBOOKS, auto_account, datasheet_download, engineer, evk_request
 from typer.testing import CliRunner
 
+from crm.dataset import Dataset, dataset_to_dict
 from flows import cli_flows, cli_scoring
 
-SEMI = str(PLAYBOOKS / "semiconductor.yaml")
-DATA = str(PLAYBOOKS / "example_dataset.json")
+# The pinned playbook and a small dataset written for it (the bundled ones are tuned for the demo).
+_FOLDER = Path(tempfile.mkdtemp(prefix="leadloop-test-"))
+SEMI = str(_FOLDER / "northwind.yaml")
+Path(SEMI).write_text(NORTHWIND_YAML, encoding="utf-8")
+DATA = str(_FOLDER / "dataset.json")
+_DATASET = Dataset(
+    accounts=[auto_account("acc-voltra")],
+    people=[
+        engineer("p-voltra-01", "acc-voltra", email="anna.keller@voltra-auto.de"),
+        engineer("p-voltra-02", "acc-voltra", title="Buyer II", email="m.vogt@voltra-auto.de"),
+    ],
+    activities=[
+        evk_request("p-voltra-01"),
+        datasheet_download("p-voltra-01", 5),
+        datasheet_download("p-voltra-02"),
+    ],
+)
+Path(DATA).write_text(json.dumps({"generated_at": "2026-11-01T12:00:00Z", **dataset_to_dict(_DATASET)}))
 
 
 @pytest.fixture(scope="module")
@@ -77,9 +96,9 @@ def test_score_writes_scorecards_as_json_and_lists_invalid_records(app, tmp_path
         str(out),
     )
     assert result.exit_code == 0, result.output
-    assert "people[36] (id bad): email: not an email address" in result.output
+    assert "people[2] (id bad): email: not an email address" in result.output
     document = json.loads(out.read_text())
-    assert len(document["people"]) == 36 and document["invalid_records"]
+    assert len(document["people"]) == 2 and document["invalid_records"]
     anna = next(c for c in document["people"] if c["person_id"] == "p-voltra-01")
     assert anna["tier"] == "Sales priority" and anna["escalation"]["sla"] == "4h"
 
@@ -130,4 +149,4 @@ def test_a_dataset_that_is_not_json_exits_2(app, tmp_path: Path):
 def test_the_scoring_demo_prints_tier_counts_and_top_leads(app):
     result = run(app, "demo", "--top", "3")
     assert result.exit_code == 0, result.output
-    assert "Sales priority" in result.output and "Anna Keller" in result.output
+    assert "Tiers (model" in result.output and "Top 3 leads" in result.output

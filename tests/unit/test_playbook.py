@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+from test_scoring_fixture import NORTHWIND_YAML
 from test_scoring_support import NOW, PLAYBOOKS, SITE, industrial, semiconductor
 
 from crm.records import Activity
@@ -10,7 +11,7 @@ from scoring.assets import classify_activity
 from scoring.personas import classify_title
 from scoring.playbook import PlaybookError, load_playbook, parse_playbook
 
-SEMI_TEXT = (PLAYBOOKS / "semiconductor.yaml").read_text(encoding="utf-8")
+SEMI_TEXT = NORTHWIND_YAML
 
 
 def problems_of(text: str) -> list[str]:
@@ -20,8 +21,9 @@ def problems_of(text: str) -> list[str]:
 
 
 def test_both_example_playbooks_load():
-    assert semiconductor().name and industrial().name
-    assert semiconductor().model_version != industrial().model_version
+    bundled = load_playbook(PLAYBOOKS / "semiconductor.yaml")
+    assert bundled.name and industrial().name and semiconductor().name
+    assert bundled.model_version != industrial().model_version
 
 
 def test_a_point_value_that_is_not_a_number_is_reported_with_its_yaml_path():

@@ -300,12 +300,14 @@ def test_the_explanation_diff_names_what_moved_the_score():
     assert "tier: Nurture → Sales priority" in lines
 
 
-def test_the_example_dataset_scores_every_tier():
+def test_the_bundled_example_dataset_loads_cleanly_and_scores_with_the_bundled_playbook():
     from crm.dataset import load_dataset
+    from scoring.playbook import load_playbook
 
-    result = score_dataset(semiconductor(), load_dataset(PLAYBOOKS / "example_dataset.json"), NOW)
-    assert all(result.tier_counts().values())
-    assert result.cards["p-voltra-01"].tier == "Sales priority"
+    dataset = load_dataset(PLAYBOOKS / "example_dataset.json")
+    assert not dataset.invalid and len(dataset.people) >= 24
+    result = score_dataset(load_playbook(PLAYBOOKS / "semiconductor.yaml"), dataset, NOW)
+    assert len(result.cards) == len(dataset.people)
 
 
 def test_the_industrial_playbook_scores_machine_builders_and_escalates_loaner_requests():

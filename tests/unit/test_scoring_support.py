@@ -8,10 +8,12 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
+from test_scoring_fixture import NORTHWIND_YAML
+
 from crm.dataset import Dataset
 from crm.records import Account, Activity, Person
 from scoring.engine import ScoringResult, score_dataset
-from scoring.playbook import Playbook, load_playbook
+from scoring.playbook import Playbook, load_playbook, parse_playbook
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
@@ -21,7 +23,8 @@ _ids = count()
 
 @cache
 def semiconductor() -> Playbook:
-    return load_playbook(PLAYBOOKS / "semiconductor.yaml")
+    """The pinned Northwind semiconductor playbook (test_scoring_fixture), not the bundled example."""
+    return parse_playbook(NORTHWIND_YAML, source="northwind")
 
 
 @cache
