@@ -303,7 +303,9 @@ class _IntentWriter:
             if asset is None:  # no catalog entry: the rule's own name reads better than a template
                 found = rule.label
             else:
-                template = rule.says or VERBS.get(classes.kinds[cls] if classes else None, "engaged with {asset}")
+                template = rule.says or VERBS.get(
+                    classes.kinds[cls] if classes else None, "engaged with {asset}"
+                )
                 found = fill(template, asset=asset.name)
             if n_assets > 1:
                 found += f" and {n_assets - 1} more"
