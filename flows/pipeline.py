@@ -11,7 +11,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from connectors.mapping import Mapping, load_mapping
@@ -101,7 +101,8 @@ def open_runtime(connection_file: str | None, playbook_path: str, store_url: str
         counter = runtime.counters[Crm.HUBSPOT] = CallCounter()
         client = hubspot_client(settings.hubspot, ca, counter=counter)
         runtime.sources[Crm.HUBSPOT] = HubSpotSource(client, mapping.hubspot)
-        known = {key: row.crm_task_id for key, row in store.task_ledger(Crm.HUBSPOT.value).items()}
+        known = {key: row.crm_task_id for key, row in store.task_ledger(Crm.HUBSPOT.value).items()
+                 if row.crm_task_id}
         runtime.sinks[Crm.HUBSPOT] = HubSpotSink(client, mapping.hubspot, known_tasks=known)
     return runtime
 
@@ -273,6 +274,11 @@ def route(playbook: Playbook, dataset: Dataset, scoring: ScoringResult, previous
 # -- the write plan ---------------------------------------------------------------------------------
 
 
+PENDING_TASK, REJECTED_TASK = "pending", "rejected"
+# HubSpot's search typically trails writes by seconds; ten minutes matches the pull's overlap window.
+PENDING_GRACE = timedelta(minutes=10)
+
+
 @dataclass(slots=True)
 class CrmPlan:
     """What to write into one CRM: the field updates that change something, and the new tasks."""
@@ -282,6 +288,7 @@ class CrmPlan:
     tasks: list[TaskUpsert] = field(default_factory=list)
     desired_fields: int = 0
     skipped_tasks: int = 0
+    deferred_tasks: int = 0
     routing_problems: list[str] = field(default_factory=list)
 
 
@@ -300,7 +307,13 @@ def _person_targets(person: Person) -> list[tuple[Crm, str]]:
 def plan_changes(runtime: Runtime, dataset: Dataset, scoring: ScoringResult, routing: RoutingResult | None,
                  min_change: float) -> dict[Crm, CrmPlan]:
     """Desired owned-field values for every scored person and account, diffed against what leadloop
-    last wrote (the ledger); plus the tasks routing asked for that the CRM does not have yet."""
+    last wrote (the ledger); plus the tasks routing asked for that the CRM does not have yet.
+
+    A task whose creation was sent by a run that died before ledgering the answer is `pending`: it
+    is sent again only after PENDING_GRACE, when a lagging search index (HubSpot's) can find it by
+    key, so the rerun finds it instead of creating it twice. The grace is wall-clock time, whatever
+    moment a run scores as of."""
+    wall_clock = utc_now()
     people = {p.id: p for p in dataset.people}
     accounts = {a.id: a for a in dataset.accounts}
     desired: dict[Crm, list[FieldUpdate]] = {crm: [] for crm in runtime.sinks}
@@ -358,10 +371,15 @@ def plan_changes(runtime: Runtime, dataset: Dataset, scoring: ScoringResult, rou
         plan.updates = plan_writes(desired[crm], ledger, min_change=min_change, crm_field=namer)
         known = runtime.store.task_ledger(crm.value)
         for task in new_tasks[crm]:
-            if task.key in known:
-                plan.skipped_tasks += 1
-            else:
+            row = known.get(task.key)
+            if row is None or row.status == REJECTED_TASK:
                 plan.tasks.append(task)
+            elif row.status == PENDING_TASK and wall_clock - row.updated_at > PENDING_GRACE:
+                plan.tasks.append(task)  # the sink looks it up by key before creating anything
+            elif row.status == PENDING_TASK:
+                plan.deferred_tasks += 1
+            else:
+                plan.skipped_tasks += 1
         plans[crm] = plan
     return plans
 
@@ -425,9 +443,19 @@ def write_plan(runtime: Runtime, plan: CrmPlan, run_id: str) -> WriteStats:
     size = _records_per_call(sink, plan.crm, len(plan.tasks))
     for start in range(0, len(plan.tasks), size):
         chunk_tasks = plan.tasks[start:start + size]
+        for task in chunk_tasks:  # write-ahead: a crash after the CRM's answer leaves these pending
+            if (row := runtime.store.get_task(plan.crm.value, task.key)) is None or not row.crm_task_id:
+                runtime.store.put_task(plan.crm.value, task.key, "", person_id=task.person_id,
+                                       owner=task.owner_id, due=task.due_date, status=PENDING_TASK,
+                                       run_id=run_id)
         results = sink.upsert_tasks(chunk_tasks)
         written, rejected = runtime.store.record_task_results(plan.crm.value, chunk_tasks, results,
                                                               run_id=run_id)
+        for task, result in zip(chunk_tasks, results, strict=True):
+            if not result.ok:  # the CRM said no: retry it next run (its reason is in the failures)
+                runtime.store.put_task(plan.crm.value, task.key, "", person_id=task.person_id,
+                                       owner=task.owner_id, due=task.due_date, status=REJECTED_TASK,
+                                       run_id=run_id)
         stats.tasks_written += written
         stats.tasks_rejected += rejected
         stats.rejections += [f"task {t.key}: {r.error}" for t, r in zip(chunk_tasks, results, strict=True)

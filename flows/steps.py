@@ -147,7 +147,8 @@ def score_route_write(runtime: Runtime, summary: SyncSummary, now: datetime, *, 
     seen_keys: set[str] = set()  # one task per person and reason, even when it lands in both CRMs
     for plan in plans.values():
         summary.planned[plan.crm.value] = {"fields": len(plan.updates), "tasks": len(plan.tasks),
-                                           "tasks_already_there": plan.skipped_tasks}
+                                           "tasks_already_there": plan.skipped_tasks,
+                                           "tasks_awaiting_confirmation": plan.deferred_tasks}
         for task in plan.tasks:
             if task.key in seen_keys:
                 continue
