@@ -27,6 +27,7 @@ from rich.table import Table
 from connectors.mapping import load_mapping
 from connectors.settings import ConnectionSettings, load_connection
 from crm.dataset import Dataset
+from crm.records import ActivityKind
 from scoring.playbook import Playbook, load_playbook
 from scoring.scorecard import ScoreCard
 
@@ -98,16 +99,21 @@ class MarketingAutomation:
             )
         return response.json() if response.content else None
 
+    # What marketing automation logs when someone asks for an evaluation kit on the product page.
+    EVALUATION_KIT = "VoltEdge SiC MOSFETs evaluation kit"
+    EVALUATION_KIT_URL = "https://www.voltaris-semi.com/products/voltedge-sic/evaluation-kit"
+
     def request_evaluation_kit(self, who_id: str) -> str:
         return self._sf(
             "POST",
             "sobjects/Task",
             json={
                 "WhoId": who_id,
-                "Subject": "Form fill: EVK-7710 evaluation kit",
+                "Subject": f"Form fill: Request {self.EVALUATION_KIT}",
                 "Status": "Completed",
                 "ActivityDate": datetime.now(UTC).date().isoformat(),
-                "Description": "Requested on https://www.example.com/evk/evk-7710",
+                "Description": f"URL: {self.EVALUATION_KIT_URL}\nAsset: {self.EVALUATION_KIT}\n"
+                "Asset type: evaluation_kit\nForm: Evaluation kit request",
             },
         )["id"]
 
@@ -139,9 +145,20 @@ class MarketingAutomation:
             raise DemoError(f"HubSpot unsubscribe answered {response.status_code}: {response.text[:200]}")
 
 
+def escalation_min_fit(playbook: Playbook, kind: ActivityKind, asset_type: str) -> float | None:
+    """The lowest fit at which an activity of `kind` on an asset of `asset_type` escalates, or None."""
+    fits = [
+        rule.min_fit
+        for rule in playbook.escalations
+        if kind in rule.kinds and (rule.asset_types is None or asset_type in rule.asset_types)
+    ]
+    return min(fits, default=None)
+
+
 def pick_people(playbook: Playbook, dataset: Dataset, cards: dict[str, ScoreCard]) -> dict[str, Any]:
     """Who gets the fresh activity: well-fitting people not yet in the top tier (one for the
-    evaluation-kit request, one for the webinar) and a nurtured person who unsubscribes."""
+    evaluation-kit request, fitting enough for the playbook to escalate it, one for the webinar)
+    and a nurtured person who unsubscribes."""
     people = {p.id: p for p in dataset.people}
     ranked = sorted(
         (
@@ -159,11 +176,15 @@ def pick_people(playbook: Playbook, dataset: Dataset, cards: dict[str, ScoreCard
     in_hubspot = [
         c for c in ranked if people[c.person_id].hubspot_id and not people[c.person_id].unsubscribed
     ]
+    min_fit = escalation_min_fit(playbook, ActivityKind.EVAL_KIT_REQUEST, "evaluation_kit")
+    escalating = [c for c in in_salesforce if min_fit is not None and c.fit >= min_fit and c.account_id]
     chosen: dict[str, Any] = {}
-    if in_salesforce:
-        chosen["evk"] = people[in_salesforce[0].person_id]
-    if len(in_salesforce) > 1:
-        chosen["webinar"] = people[in_salesforce[1].person_id]
+    evk = (escalating or in_salesforce)[:1]
+    if evk:
+        chosen["evk"] = people[evk[0].person_id]
+    others = [c for c in in_salesforce if people[c.person_id] not in chosen.values()]
+    if others:
+        chosen["webinar"] = people[others[0].person_id]
     rest = [c for c in in_hubspot if people[c.person_id] not in chosen.values()]
     if rest:
         chosen["unsubscribe"] = people[rest[0].person_id]
@@ -226,7 +247,9 @@ def run_demo(console: Console, *, size: str, playbook: str, workdir: str) -> Non
         console.print("Fresh activity arrives in the CRMs:")
         if "evk" in chosen:
             automation.request_evaluation_kit(_sf_id(chosen["evk"]))
-            console.print(f"  {chosen['evk'].name} requested the EVK-7710 evaluation kit (Salesforce Task)")
+            console.print(
+                f"  {chosen['evk'].name} requested the {automation.EVALUATION_KIT} (Salesforce Task)"
+            )
         if "webinar" in chosen:
             webinar = automation.attend_webinar(_sf_id(chosen["webinar"]))
             if webinar:
