@@ -9,9 +9,10 @@ STAMP := $(VENV)/.installed-stamp
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@echo "installing leadloop and its dev extras into $(VENV) ..."
-	@$(BIN)/python -m pip install --quiet --upgrade pip
-	@$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@echo "installing leadloop and its dev extras into $(VENV) (log: $(VENV)/install.log) ..."
+	@$(BIN)/python -m pip install --quiet --upgrade pip > $(VENV)/install.log 2>&1 \
+		&& $(BIN)/python -m pip install -e '.[dev]' >> $(VENV)/install.log 2>&1 \
+		|| { tail -n 40 $(VENV)/install.log; echo "installation failed: see $(VENV)/install.log"; exit 1; }
 	@touch $(STAMP)
 
 demo: $(STAMP)

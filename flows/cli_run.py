@@ -44,7 +44,9 @@ def quiet_prefect(verbose: bool) -> None:
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "leadloop")
     import logging
 
-    logging.getLogger("leadloop").setLevel(logging.INFO if verbose else logging.WARNING)
+    # per-record warnings (a quarantined bad email, a retried call) are counted in the summary;
+    # --verbose shows each one
+    logging.getLogger("leadloop").setLevel(logging.INFO if verbose else logging.ERROR)
 
 
 def fail(message: str) -> typer.Exit:
@@ -92,6 +94,9 @@ def print_summary(summary: SyncSummary, title: str) -> None:
     table.add_row("records pulled", f"{summary.records_pulled:,}")
     table.add_row("people scored", f"{summary.people_scored:,}")
     table.add_row("accounts scored", f"{summary.accounts_scored:,}")
+    quarantined = sum(p.rejected for p in summary.pulls)
+    if quarantined:
+        table.add_row("quarantined (bad values)", f"{quarantined:,}")
     table.add_row("tier changes", f"{sum(summary.tier_changes.values()):,}")
     verb = "would write" if summary.dry_run else "written"
     planned_fields = sum(p["fields"] for p in summary.planned.values())
