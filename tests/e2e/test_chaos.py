@@ -158,6 +158,15 @@ class Chaos:
     def reset_stats(self) -> None:
         self.http().post(f"{self.handle.admin_url}/stats/reset", json={}, timeout=30).raise_for_status()
 
+    def sandbox_now(self) -> datetime:
+        health = self.http().get(f"{self.handle.admin_url}/health", timeout=30).json()
+        return datetime.fromisoformat(health["now"])
+
+    def let_time_pass(self, seconds: float) -> None:
+        """Move the sandbox's clock forward (the CRMs' timestamps and search index follow it)."""
+        self.http().post(f"{self.handle.admin_url}/clock", json={"advance_seconds": seconds},
+                         timeout=30).raise_for_status()
+
     def backend(self, name: str) -> Any:
         return next(b for b in self.handle.core.backends if b.name == name)
 
@@ -183,10 +192,10 @@ class Chaos:
 
     def begin(self) -> None:
         """A new case: the other playbook (every scored record gets a new model version), a fixed
-        scoring moment, the ledgers as they are."""
+        scoring moment (the CRMs' now), the ledgers as they are."""
         self.clear_faults()
         self.flip += 1
-        self.at = datetime.now(UTC).replace(microsecond=0)
+        self.at = self.sandbox_now().replace(microsecond=0)
         with contextlib.closing(self.store()) as store:
             self.ledger_before = {crm: store.ledger(crm) for crm in ("salesforce", "hubspot")}
         self.summaries = []
@@ -773,17 +782,37 @@ def test_a_sync_killed_between_a_field_batch_and_its_ledger_writes_each_value_on
     assert records > 0 and updates <= records + 200  # the batch in flight sent once more, at most
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "under investigation: no task is duplicated any more (pending task keys are written ahead), but "
-    "after recovery some HubSpot contacts written by the killed run are stored at an older version"))
+def hidden_from_search(chaos: Chaos, object_type: str, has_property: str) -> set[str]:
+    """Ids of the records carrying `has_property` that are listed but that search does not show yet."""
+    listed = {i for i, p in hubspot_rows(chaos, object_type, [has_property]).items() if p.get(has_property)}
+    api, found, after = chaos.hubspot().crm.objects.search_api, set(), "0"
+    while after is not None:
+        page = api.do_search(object_type, {
+            "filterGroups": [{"filters": [{"propertyName": has_property, "operator": "HAS_PROPERTY"}]}],
+            "properties": [has_property], "limit": 200, "after": after})
+        found |= {str(r.id) for r in page.results}
+        after = page.paging.next.after if page.paging and page.paging.next else None
+    return listed - found
+
+
 def test_a_sync_killed_after_hubspot_created_its_tasks_under_search_lag_duplicates_none(chaos):
     """HubSpot answered the task creation, the process died before the task ledger saw it, and the
-    search index has not caught up when the next run asks for those keys."""
+    search index has not caught up when the next run asks for those keys.
+
+    The killed run also wrote fields of HubSpot contacts under the lag; no search can show those
+    versions until the index catches up, so the recovery runs (inside the lag) cannot store them. The
+    store is compared with the CRMs once the index has caught up and one more normal run has pulled."""
+    lag = 30
     chaos.begin()
     fresh_leads(chaos, 3)
-    chaos.faults({"crm": "hubspot", "search_lag_seconds": 30})
+    chaos.faults({"crm": "hubspot", "search_lag_seconds": lag})
     kill_during(chaos, "write-tasks")
+    assert hidden_from_search(chaos, "tasks", "ll_key"), "the killed run's tasks were searchable at once"
     chaos.recover()
+    check_no_duplicate_task(chaos)
+    chaos.let_time_pass(lag + 1)
+    assert not hidden_from_search(chaos, "contacts", "lastmodifieddate")
+    assert chaos.sync().fields_written == 0
     check_invariants(chaos, killed_runs=1)
 
 
