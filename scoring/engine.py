@@ -24,11 +24,12 @@ from crm.records import Account, Activity, Person
 from scoring.assets import ActivityKey
 from scoring.compiled import CompiledPlaybook, CompiledProfile
 from scoring.conditions import Subject
-from scoring.intent import DAY, IntentInputs, Trigger, compute_intent
+from scoring.intent import DAY, Trigger, compute_intent
+from scoring.intent_lines import IntentWriter
 from scoring.personas import TitleMatch
 from scoring.playbook import Playbook
 from scoring.scorecard import AccountScore, Escalation, Reason, ReasonKind, ScoreCard
-from scoring.wording import VERBS, ago, days, fill, number, signed
+from scoring.wording import VERBS, ago, fill, number, signed
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -282,217 +283,6 @@ class _PersonFit:
         )
 
 
-class _IntentWriter:
-    """Contact intent and its reasons from IntentInputs: rule lines, one decay line, relevance,
-    rule/group/intent caps and negatives. Sentences shared by many people are built once."""
-
-    def __init__(self, cp: CompiledPlaybook, inputs: IntentInputs, now_ts: float) -> None:
-        self.cp, self.inputs, self.now_ts = cp, inputs, now_ts
-        self.rules = cp.playbook.intent.rules
-        self.says: dict[tuple[int, int, int], str] = {}
-        self.signed: dict[float, tuple[str, float]] = {}
-        self.ago: dict[int, str] = {}
-
-    def _says(self, rule_index: int, cls: int, n_assets: int) -> str:
-        key = (rule_index, cls, n_assets)
-        found = self.says.get(key)
-        if found is None:
-            classes = self.inputs.classes
-            rule = self.rules[rule_index]
-            asset = classes.assets[cls] if classes else None
-            if asset is None:  # no catalog entry: the rule's own name reads better than a template
-                found = rule.label
-            else:
-                template = rule.says or VERBS.get(
-                    classes.kinds[cls] if classes else None, "engaged with {asset}"
-                )
-                found = fill(template, asset=asset.name)
-            if n_assets > 1:
-                found += f" and {n_assets - 1} more"
-            self.says[key] = found
-        return found
-
-    def __call__(
-        self, person: int, negatives: tuple[tuple[float, Reason], ...]
-    ) -> tuple[float, list[Reason]]:
-        inputs, cp = self.inputs, self.cp
-        hits = inputs.hits(person)
-        depth = inputs.depth.get(person, ())
-        activity_negatives = inputs.negatives.get(person, ())
-        if not hits and not depth and not negatives and not activity_negatives:
-            return 0.0, []
-        pb = cp.playbook
-        now_ts = self.now_ts
-        classes = inputs.classes
-        rules = self.rules
-        group_totals = [0.0] * len(pb.intent.groups)
-        ungrouped = 0.0
-        bonus_total = 0.0
-        bonus_count = 0
-        decay_total = 0.0
-        worst_decay = (0.0, -1)
-        blocks: list[tuple[float, str, list[Reason]]] = []
-        for j in hits:
-            r = inputs.rule[j]
-            rule = rules[r]
-            base = inputs.base[j]
-            count = inputs.count[j]
-            last_ts = inputs.last_ts[j]
-            cls = inputs.last_class[j]
-            says = self._says(r, cls, inputs.assets[j])
-            seconds = now_ts - last_ts
-            hours = int(seconds // 3600)
-            when = self.ago.get(hours) if hours else None
-            if when is None:
-                when = ago(seconds)
-                if hours:
-                    self.ago[hours] = when
-            shown = self.signed.get(base)
-            if shown is None:
-                shown = self.signed[base] = (signed(base), _r(base))
-            points, rounded = shown
-            text = (
-                f"{points} {says} {when}" if count == 1 else f"{points} {says} ({count} times), last {when}"
-            )
-            asset = classes.assets[cls] if classes else None
-            lines = [
-                Reason(
-                    ReasonKind.INTENT,
-                    rule.id,
-                    rounded,
-                    text,
-                    datetime.fromtimestamp(last_ts, UTC),
-                    asset.id if asset is not None else None,
-                    rule.why,
-                )
-            ]
-            bonus = inputs.bonus[j]
-            if bonus:
-                bonus_total += bonus
-                bonus_count += inputs.relevant[j]
-            value = inputs.value[j]
-            decay = base + bonus - value
-            decay_total += decay
-            if decay > worst_decay[0]:
-                worst_decay = (decay, j)
-            if rule.cap is not None and value > rule.cap:
-                lines.append(
-                    Reason(
-                        ReasonKind.CAP,
-                        rule.id,
-                        _r(rule.cap - value),
-                        f"{signed(rule.cap - value)} capped at {number(rule.cap)}: {rule.label}",
-                    )
-                )
-                value = rule.cap
-            group = cp.rule_group[r]
-            if group >= 0:
-                group_totals[group] += value
-            else:
-                ungrouped += value
-            blocks.append((value, rule.id, lines))
-        for d, amount in depth:
-            rule = pb.intent.depth[d]
-            says = fill(
-                rule.says or rule.label + " ({count})", count=number(amount), window=number(rule.window_days)
-            )
-            blocks.append(
-                (
-                    rule.points,
-                    rule.id,
-                    [
-                        Reason(
-                            ReasonKind.INTENT,
-                            rule.id,
-                            _r(rule.points),
-                            f"{signed(rule.points)} {says}",
-                            why=rule.why,
-                        )
-                    ],
-                )
-            )
-            group = cp.depth_group[d]
-            if group >= 0:
-                group_totals[group] += rule.points
-            else:
-                ungrouped += rule.points
-        blocks.sort(key=lambda b: (-b[0], b[1]))
-        reasons = [line for block in blocks for line in block[2]]
-        if bonus_total:
-            relevance = pb.intent.relevance
-            percent = number(relevance.bonus_percent) if relevance else "0"
-            reasons.append(
-                Reason(
-                    ReasonKind.INTENT,
-                    "relevance",
-                    _r(bonus_total),
-                    f"{signed(bonus_total)} relevance: {bonus_count} "
-                    f"{'activity' if bonus_count == 1 else 'activities'} on their profile's segment "
-                    f"(+{percent}%)",
-                    why=relevance.why if relevance else None,
-                )
-            )
-        if decay_total >= 0.05:
-            j = worst_decay[1]
-            rule = rules[inputs.rule[j]]
-            half_life = cp.rule_half_life[inputs.rule[j]]
-            reasons.append(
-                Reason(
-                    ReasonKind.DECAY,
-                    "decay",
-                    _r(-decay_total),
-                    f"{signed(-decay_total)} decay: older activity counts less (most from {rule.label}, "
-                    f"last {ago(now_ts - inputs.last_ts[j])}, half-life {days(half_life)})",
-                )
-            )
-        total = ungrouped
-        for g, group in enumerate(pb.intent.groups):
-            value = group_totals[g]
-            if group.cap is not None and value > group.cap:
-                reasons.append(
-                    Reason(
-                        ReasonKind.CAP,
-                        group.id,
-                        _r(group.cap - value),
-                        f"{signed(group.cap - value)} capped at {number(group.cap)}: {group.name}",
-                    )
-                )
-                value = group.cap
-            total += value
-        if total > pb.intent.cap:
-            cut = pb.intent.cap - total
-            reasons.append(
-                Reason(
-                    ReasonKind.CAP,
-                    "intent",
-                    _r(cut),
-                    f"{signed(cut)} capped at {number(pb.intent.cap)}: contact intent",
-                )
-            )
-            total = pb.intent.cap
-        for trigger in activity_negatives:
-            negative = cp.activity_negatives[trigger.rule]
-            says = negative.says or VERBS.get(trigger.kind, negative.id)
-            reasons.append(
-                Reason(
-                    ReasonKind.NEGATIVE,
-                    negative.id,
-                    _r(negative.points),
-                    f"{signed(negative.points)} {says} {ago(now_ts - trigger.ts)}",
-                    datetime.fromtimestamp(trigger.ts, UTC),
-                    None,
-                    negative.why,
-                )
-            )
-            total += negative.points
-        for points, reason in negatives:
-            reasons.append(reason)
-            total += points
-        if total < 0:
-            total = 0.0
-        return _r(total), reasons
-
-
 def _rollup(
     cp: CompiledPlaybook,
     account_id: str,
@@ -722,10 +512,9 @@ def _score_dataset(
     catalog = cp.assets.with_dataset_assets(dataset.assets)
     raw, report = compute_intent(cp, catalog, person_index, profiles, dataset.activities, now)
 
-    writer = _IntentWriter(cp, raw, now_ts)
-    intents: list[tuple[float, list[Reason]]] = [
-        writer(i, statics[i].intent_negatives) for i in range(len(people))
-    ]
+    intent_totals, intent_lines = IntentWriter(cp, raw, now_ts)(
+        len(people), [static.intent_negatives for static in statics]
+    )
     raw.release_hits()
     members: dict[str, list[_Member]] = {}
     for i, person in enumerate(people):
@@ -733,7 +522,7 @@ def _score_dataset(
             members.setdefault(person.account_id, []).append(
                 _Member(
                     person.id,
-                    intents[i][0],
+                    intent_totals[i],
                     statics[i].role,
                     statics[i].disqualifier.rule if statics[i].disqualifier else None,
                     person.name,
@@ -753,7 +542,7 @@ def _score_dataset(
     model_version, stages, lowest = pb.model_version, pb.stages, pb.lowest_tier
     for i, person in enumerate(people):
         static = statics[i]
-        intent, intent_reasons = intents[i]
+        intent, intent_reasons = intent_totals[i], intent_lines[i]
         has_account = person.account_id in accounts
         fit_result = fits[person.account_id] if has_account else none_fit
         account_score = account_scores.get(person.account_id) if has_account else None

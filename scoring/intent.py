@@ -46,43 +46,43 @@ class Trigger:
     kind: ActivityKind
 
 
+def _empty(dtype: type = np.int64) -> np.ndarray:
+    return np.zeros(0, dtype=dtype)
+
+
 @dataclass(slots=True)
 class IntentInputs:
-    """The raw material of every person's intent, as parallel lists (no object per activity).
+    """The raw material of every person's intent, as parallel arrays (no object per activity).
 
-    Rule hits (one per person and intent rule with counted activities) are sorted by person;
-    person `i` owns hits `hit_start[i]:hit_end[i]`. A hit carries the count of counted activities,
-    points before decay (`base`), relevance bonus before decay, value after decay, how many were
-    relevant, the time and class of the most recent one, and how many distinct assets it spans.
+    Rule hits (one per person and intent rule with counted activities) are sorted by person, then
+    rule. A hit carries its person, the count of counted activities, points before decay (`base`),
+    relevance bonus before decay, value after decay, how many were relevant, the time, class and
+    `occurred_at` of the most recent one, and how many distinct assets it spans.
     """
 
     classes: _Classes | None = None
-    hit_start: list[int] = field(default_factory=list)
-    hit_end: list[int] = field(default_factory=list)
-    rule: list[int] = field(default_factory=list)
-    count: list[int] = field(default_factory=list)
-    base: list[float] = field(default_factory=list)
-    bonus: list[float] = field(default_factory=list)
-    value: list[float] = field(default_factory=list)
-    relevant: list[int] = field(default_factory=list)
-    last_ts: list[float] = field(default_factory=list)
-    last_class: list[int] = field(default_factory=list)
-    assets: list[int] = field(default_factory=list)
+    person: np.ndarray = field(default_factory=_empty)
+    rule: np.ndarray = field(default_factory=_empty)
+    count: np.ndarray = field(default_factory=_empty)
+    base: np.ndarray = field(default_factory=lambda: _empty(np.float64))
+    bonus: np.ndarray = field(default_factory=lambda: _empty(np.float64))
+    value: np.ndarray = field(default_factory=lambda: _empty(np.float64))
+    relevant: np.ndarray = field(default_factory=_empty)
+    last_ts: np.ndarray = field(default_factory=lambda: _empty(np.float64))
+    last_class: np.ndarray = field(default_factory=_empty)
+    last_when: list[datetime] = field(default_factory=list)
+    assets: np.ndarray = field(default_factory=_empty)
     stage: list[int] = field(default_factory=list)
     depth: dict[int, list[tuple[int, float]]] = field(default_factory=dict)
     escalations: dict[int, list[Trigger]] = field(default_factory=dict)
     negatives: dict[int, list[Trigger]] = field(default_factory=dict)
 
     def release_hits(self) -> None:
-        """Drop the per-hit lists once intents are computed (stage and triggers stay)."""
-        self.hit_start, self.hit_end = [], []
-        self.rule, self.count, self.base, self.bonus, self.value = [], [], [], [], []
-        self.relevant, self.last_ts, self.last_class, self.assets = [], [], [], []
-
-    def hits(self, person: int) -> range:
-        if not self.hit_start:
-            return range(0)
-        return range(self.hit_start[person], self.hit_end[person])
+        """Drop the per-hit arrays once intents are computed (stage and triggers stay)."""
+        self.person, self.rule, self.count, self.relevant = _empty(), _empty(), _empty(), _empty()
+        self.base, self.bonus, self.value = _empty(np.float64), _empty(np.float64), _empty(np.float64)
+        self.last_ts, self.last_class, self.assets = _empty(np.float64), _empty(), _empty()
+        self.last_when = []
 
 
 @dataclass(slots=True)
@@ -229,9 +229,9 @@ def compute_intent(
         for trigger_p, trigger in _triggers(g, mask, p, c, ts, classes):
             inputs.negatives.setdefault(trigger_p, []).append(trigger)
     # Last, and handing over the only references, so each array is freed as soon as it is replaced.
-    arrays = [p, c, ts, age, relevant]
+    arrays = [p, c, ts, age, relevant, idx]
     del p, c, ts, age, relevant, idx
-    _intent_hits(cp, inputs, n_people, arrays)
+    _intent_hits(cp, inputs, n_people, arrays, activities)
     return inputs, report
 
 
@@ -254,11 +254,13 @@ def _intent_hits(
     inputs: IntentInputs,
     n_people: int,
     arrays: list[np.ndarray],
+    activities: Sequence[Activity],
 ) -> None:
-    """Rule hits per (person, rule); `arrays` (p, c, ts, age, relevant) is emptied to save memory."""
+    """Rule hits per (person, rule); `arrays` (p, c, ts, age, relevant, activity index) is emptied to
+    save memory."""
     classes = inputs.classes
     assert classes is not None
-    p, c, ts, age, relevant = arrays
+    p, c, ts, age, relevant, idx = arrays
     arrays.clear()
     rule = classes.rule[c]
     mask = (rule >= 0) & (age <= cp.max_age_days)
@@ -271,6 +273,7 @@ def _intent_hits(
     age = age[sel]
     rule = rule[sel]
     relevant = relevant[sel]
+    idx = idx[sel]
     del sel, mask
 
     stage = classes.stage[c]
@@ -301,6 +304,7 @@ def _intent_hits(
     bonus = bonus[order]
     value = value[order]
     relevant = relevant[order]
+    idx = idx[order]
     del order
     keep = _frequency_keep(cp, rule, key, age, ts, c, value, relevant, n_classes)
     del age
@@ -312,6 +316,7 @@ def _intent_hits(
         bonus = bonus[keep]
         value = value[keep]
         relevant = relevant[keep]
+        idx = idx[keep]
         del keep
     del rule
 
@@ -319,25 +324,23 @@ def _intent_hits(
     starts = np.nonzero(np.r_[True, key[1:] != key[:-1]])[0]
     ends = np.r_[starts[1:], len(key)] - 1
     group_key = key[starts]
-    persons = group_key // n_rules
-    inputs.rule = (group_key % n_rules).tolist()
-    inputs.count = (ends - starts + 1).tolist()
-    inputs.base = np.add.reduceat(base, starts).tolist()
-    inputs.bonus = np.add.reduceat(bonus, starts).tolist()
-    inputs.value = np.add.reduceat(value, starts).tolist()
-    inputs.relevant = np.add.reduceat(relevant.astype(np.int64), starts).tolist()
-    inputs.last_ts = ts[ends].tolist()
-    inputs.last_class = c[ends].tolist()
+    inputs.person = group_key // n_rules
+    inputs.rule = group_key % n_rules
+    inputs.count = ends - starts + 1
+    inputs.base = np.add.reduceat(base, starts)
+    inputs.bonus = np.add.reduceat(bonus, starts)
+    inputs.value = np.add.reduceat(value, starts)
+    inputs.relevant = np.add.reduceat(relevant.astype(np.int64), starts)
+    inputs.last_ts = ts[ends]
+    inputs.last_class = c[ends]
+    # the most recent activity's own timestamp object, so that reasons need not rebuild one
+    inputs.last_when = list(map(_WHEN, map(activities.__getitem__, idx[ends].tolist())))
     n_assets = int(classes.asset_index.max()) + 1
     pairs = np.sort(key * n_assets + classes.asset_index[c])
     distinct_keys = pairs[np.r_[True, pairs[1:] != pairs[:-1]]] // n_assets
-    inputs.assets = (
-        np.searchsorted(distinct_keys, group_key, side="right")
-        - np.searchsorted(distinct_keys, group_key, side="left")
-    ).tolist()
-    everyone = np.arange(n_people)
-    inputs.hit_start = np.searchsorted(persons, everyone, side="left").tolist()
-    inputs.hit_end = np.searchsorted(persons, everyone, side="right").tolist()
+    inputs.assets = np.searchsorted(distinct_keys, group_key, side="right") - np.searchsorted(
+        distinct_keys, group_key, side="left"
+    )
 
 
 def _bits(upper: int) -> int:

@@ -1,0 +1,310 @@
+"""Contact intent and its reasons for everyone at once, from the rule hits of `scoring.intent`.
+
+Per person the reasons read: one block per rule hit (its line, then its rule-cap line) and per depth
+signal, most valuable first; then relevance, decay, group caps, the intent cap and the negatives.
+Totals are computed with arrays in exactly the order a per-person loop would add them (so float
+rounding is the same); sentences are built once per distinct wording (points, asset, age) and
+reason objects in batches (`scoring.batch`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from itertools import repeat
+from math import floor, inf
+
+import numpy as np
+
+from scoring.batch import build_many
+from scoring.compiled import CompiledPlaybook
+from scoring.intent import IntentInputs
+from scoring.scorecard import Reason, ReasonKind
+from scoring.wording import VERBS, ago, days, fill, number, signed
+
+
+def _r(value: float) -> float:
+    """One decimal, halves up, never -0.0 (the engine's rounding)."""
+    return floor(value * 10.0 + 0.5) / 10.0
+
+
+def _round_all(values: np.ndarray) -> list[float]:
+    return (np.floor(values * 10.0 + 0.5) / 10.0).tolist()
+
+
+def _age_keys(seconds: np.ndarray) -> np.ndarray:
+    """A key that determines `ago(seconds)`: minutes under an hour (negative), else hours."""
+    return np.where(seconds < 3600, -1 - np.floor_divide(seconds, 60), np.floor_divide(seconds, 3600)).astype(
+        np.int64
+    )
+
+
+def _ages(seconds: np.ndarray) -> list[str]:
+    """`ago(s)` for every value, each distinct wording computed once."""
+    _, first, inverse = np.unique(_age_keys(seconds), return_index=True, return_inverse=True)
+    words = [ago(s) for s in seconds[first].tolist()]
+    return [words[i] for i in inverse.tolist()]
+
+
+def _texts_of(values: np.ndarray, form: Callable[[float], str]) -> list[str]:
+    distinct, inverse = np.unique(values, return_inverse=True)
+    words = [form(v) for v in distinct.tolist()]
+    return [words[i] for i in inverse.tolist()]
+
+
+class IntentWriter:
+    """Sentences that many people share (asset wording per rule and class), remembered per run."""
+
+    def __init__(self, cp: CompiledPlaybook, inputs: IntentInputs, now_ts: float) -> None:
+        self.cp, self.inputs, self.now_ts = cp, inputs, now_ts
+        self.rules = cp.playbook.intent.rules
+        self.says: dict[tuple[int, int, int], str] = {}
+
+    def _says(self, rule_index: int, cls: int, n_assets: int) -> str:
+        key = (rule_index, cls, n_assets)
+        found = self.says.get(key)
+        if found is None:
+            classes = self.inputs.classes
+            rule = self.rules[rule_index]
+            asset = classes.assets[cls] if classes else None
+            if asset is None:  # no catalog entry: the rule's own name reads better than a template
+                found = rule.label
+            else:
+                template = rule.says or VERBS.get(
+                    classes.kinds[cls] if classes else None, "engaged with {asset}"
+                )
+                found = fill(template, asset=asset.name)
+            if n_assets > 1:
+                found += f" and {n_assets - 1} more"
+            self.says[key] = found
+        return found
+
+    def __call__(
+        self, n_people: int, field_negatives: Sequence[tuple[tuple[float, Reason], ...]]
+    ) -> tuple[list[float], list[list[Reason]]]:
+        """Every person's contact intent (rounded) and intent reasons, in person order."""
+        cp, inputs, now_ts = self.cp, self.inputs, self.now_ts
+        pb = cp.playbook
+        rules = self.rules
+        n_groups = len(pb.intent.groups)
+        lines: list[list[Reason]] = [[] for _ in range(n_people)]
+
+        hp = inputs.person
+        m = len(hp)
+        r = inputs.rule
+        value = inputs.value
+        rule_cap = np.array([inf if rule.cap is None else float(rule.cap) for rule in rules])[r]
+        capped = value > rule_cap
+        kept = np.where(capped, rule_cap, value)
+        decay = inputs.base + inputs.bonus - value
+        slot = np.array([g if g >= 0 else n_groups for g in cp.rule_group], dtype=np.int64)[r]
+        sums = np.bincount(hp * (n_groups + 1) + slot, weights=kept, minlength=n_people * (n_groups + 1))
+        sums = sums.reshape(n_people, n_groups + 1)
+
+        active = np.zeros(n_people, dtype=bool)
+        active[hp] = True
+        special = np.zeros(n_people, dtype=bool)  # people whose blocks need sorting with cap or depth lines
+        special[hp[capped]] = True
+
+        # Hit lines, in hit order.
+        r_list, cls_list, base_list = r.tolist(), inputs.last_class.tolist(), inputs.base.tolist()
+        says_of = self._says
+        says = list(map(says_of, r_list, cls_list, inputs.assets.tolist()))
+        whens = _ages(now_ts - inputs.last_ts)
+        shown = _texts_of(inputs.base, signed)
+        texts = [
+            f"{p} {s} {w}" if n == 1 else f"{p} {s} ({n} times), last {w}"
+            for p, s, w, n in zip(shown, says, whens, inputs.count.tolist(), strict=True)
+        ]
+        del says, whens, shown
+        rule_ids = [rule.id for rule in rules]
+        whys = [rule.why for rule in rules]
+        classes = inputs.classes
+        asset_ids = [a.id if a is not None else None for a in classes.assets] if classes else []
+        hit_lines = build_many(
+            Reason,
+            m,
+            {
+                "kind": repeat(ReasonKind.INTENT, m),
+                "rule": [rule_ids[x] for x in r_list],
+                "points": _round_all(inputs.base),
+                "text": texts,
+                "occurred_at": inputs.last_when,
+                "asset": [asset_ids[c] for c in cls_list],
+                "why": [whys[x] for x in r_list],
+            },
+        )
+        del texts, base_list
+        cap_lines: dict[int, Reason] = {}
+        for j in np.nonzero(capped)[0].tolist():
+            rule = rules[r_list[j]]
+            over = rule.cap - float(value[j])
+            cap_lines[j] = Reason(
+                ReasonKind.CAP,
+                rule.id,
+                _r(over),
+                f"{signed(over)} capped at {number(rule.cap)}: {rule.label}",
+            )
+
+        # Depth signals: points into their group, a block each.
+        depth_blocks: dict[int, list[tuple[float, str, list[Reason]]]] = {}
+        for person, found in sorted(inputs.depth.items()):
+            active[person] = special[person] = True
+            for d, amount in found:
+                rule = pb.intent.depth[d]
+                text = fill(
+                    rule.says or rule.label + " ({count})",
+                    count=number(amount),
+                    window=number(rule.window_days),
+                )
+                line = Reason(
+                    ReasonKind.INTENT, rule.id, _r(rule.points), f"{signed(rule.points)} {text}", why=rule.why
+                )
+                depth_blocks.setdefault(person, []).append((rule.points, rule.id, [line]))
+                group = cp.depth_group[d]
+                sums[person, group if group >= 0 else n_groups] += rule.points
+
+        # Blocks, most valuable first (ties by rule id): one sort for everyone.
+        id_rank = {rule_id: i for i, rule_id in enumerate(sorted(set(rule_ids)))}
+        order = np.lexsort((np.array([id_rank[x] for x in rule_ids], dtype=np.int64)[r], -kept, hp))
+        starts = np.searchsorted(hp, np.arange(n_people), side="left").tolist()
+        ends = np.searchsorted(hp, np.arange(n_people), side="right").tolist()
+        ordered = list(map(hit_lines.__getitem__, order.tolist()))
+        kept_list = kept.tolist()
+        for person in np.nonzero(active & ~special)[0].tolist():
+            lines[person] = ordered[starts[person] : ends[person]]
+        for person in np.nonzero(special)[0].tolist():
+            blocks = [
+                (
+                    kept_list[j],
+                    rule_ids[r_list[j]],
+                    [hit_lines[j], cap_lines[j]] if j in cap_lines else [hit_lines[j]],
+                )
+                for j in range(starts[person], ends[person])
+            ]
+            blocks.extend(depth_blocks.get(person, ()))
+            blocks.sort(key=lambda b: (-b[0], b[1]))
+            lines[person] = [line for block in blocks for line in block[2]]
+        del ordered, hit_lines, order
+
+        # Relevance: one line per person with a bonus.
+        bonus_total = np.bincount(hp, weights=inputs.bonus, minlength=n_people)
+        bonus_count = np.bincount(hp, weights=inputs.relevant * (inputs.bonus != 0), minlength=n_people)
+        with_bonus = np.nonzero(active & (bonus_total != 0))[0]
+        if len(with_bonus):
+            relevance = pb.intent.relevance
+            percent = number(relevance.bonus_percent) if relevance else "0"
+            totals = bonus_total[with_bonus]
+            counts = bonus_count[with_bonus].astype(np.int64).tolist()
+            texts = [
+                f"{s} relevance: {n} {'activity' if n == 1 else 'activities'} on their profile's segment "
+                f"(+{percent}%)"
+                for s, n in zip(map(signed, totals.tolist()), counts, strict=True)
+            ]
+            k = len(with_bonus)
+            made = build_many(
+                Reason,
+                k,
+                {
+                    "kind": repeat(ReasonKind.INTENT, k),
+                    "rule": repeat("relevance", k),
+                    "points": _round_all(totals),
+                    "text": texts,
+                    "why": repeat(relevance.why if relevance else None, k),
+                },
+            )
+            for person, line in zip(with_bonus.tolist(), made, strict=True):
+                lines[person].append(line)
+
+        # Decay: one line per person whose activity lost at least 0.05 points to age, naming the hit
+        # that lost most (the first such hit on ties).
+        decay_total = np.bincount(hp, weights=decay, minlength=n_people)
+        with_decay = np.nonzero(active & (decay_total >= 0.05))[0]
+        if len(with_decay):
+            worst = np.full(n_people, -inf)
+            np.maximum.at(worst, hp, decay)
+            candidates = np.nonzero(decay == worst[hp])[0]
+            people, first = np.unique(hp[candidates], return_index=True)
+            worst_hit = np.full(n_people, -1, dtype=np.int64)
+            worst_hit[people] = candidates[first]
+            js = worst_hit[with_decay]
+            totals = -decay_total[with_decay]
+            ages = _ages(now_ts - inputs.last_ts[js])
+            rule_part = {x: f"most from {rule.label}, last " for x, rule in enumerate(rules)}
+            life = {x: f", half-life {days(cp.rule_half_life[x])})" for x in range(len(rules))}
+            js_rules = r[js].tolist()
+            texts = [
+                f"{s} decay: older activity counts less ({rule_part[x]}{a}{life[x]}"
+                for s, x, a in zip(map(signed, totals.tolist()), js_rules, ages, strict=True)
+            ]
+            k = len(with_decay)
+            made = build_many(
+                Reason,
+                k,
+                {
+                    "kind": repeat(ReasonKind.DECAY, k),
+                    "rule": repeat("decay", k),
+                    "points": _round_all(totals),
+                    "text": texts,
+                },
+            )
+            for person, line in zip(with_decay.tolist(), made, strict=True):
+                lines[person].append(line)
+
+        # Group caps, then the intent cap.
+        total = sums[:, n_groups].copy()
+        for g, group in enumerate(pb.intent.groups):
+            value_g = sums[:, g]
+            if group.cap is not None:
+                over = active & (value_g > group.cap)
+                for person, amount in zip(np.nonzero(over)[0].tolist(), value_g[over].tolist(), strict=True):
+                    cut = group.cap - amount
+                    lines[person].append(
+                        Reason(
+                            ReasonKind.CAP,
+                            group.id,
+                            _r(cut),
+                            f"{signed(cut)} capped at {number(group.cap)}: {group.name}",
+                        )
+                    )
+                value_g = np.where(value_g > group.cap, float(group.cap), value_g)
+            total = total + value_g
+        cap = pb.intent.cap
+        over = active & (total > cap)
+        for person, amount in zip(np.nonzero(over)[0].tolist(), total[over].tolist(), strict=True):
+            cut = cap - amount
+            lines[person].append(
+                Reason(
+                    ReasonKind.CAP,
+                    "intent",
+                    _r(cut),
+                    f"{signed(cut)} capped at {number(cap)}: contact intent",
+                )
+            )
+        total = np.where(total > cap, float(cap), total)
+        total[~active] = 0.0
+        totals_list = total.tolist()
+
+        # Negatives last: from activities (unsubscribe, bounce), then from fields.
+        for person, triggers in sorted(inputs.negatives.items()):
+            for trigger in triggers:
+                negative = cp.activity_negatives[trigger.rule]
+                says_text = negative.says or VERBS.get(trigger.kind, negative.id)
+                lines[person].append(
+                    Reason(
+                        ReasonKind.NEGATIVE,
+                        negative.id,
+                        _r(negative.points),
+                        f"{signed(negative.points)} {says_text} {ago(now_ts - trigger.ts)}",
+                        datetime.fromtimestamp(trigger.ts, UTC),
+                        None,
+                        negative.why,
+                    )
+                )
+                totals_list[person] += negative.points
+        for person, negatives in enumerate(field_negatives):
+            for points, reason in negatives:
+                lines[person].append(reason)
+                totals_list[person] += points
+        final = np.array(totals_list, dtype=np.float64)
+        return _round_all(np.where(final < 0, 0.0, final)), lines
