@@ -17,7 +17,8 @@ Activities, and how their kind is decided (first match wins):
   occurred_at is FirstRespondedDate for responses, else CreatedDate.
 - Task: TaskSubtype Call → sales_call, Email/ListEmail → sales_email; otherwise the Subject's words
   (marketing automation logs "Form fill: Request EVK-7710 evaluation kit"): evaluation kit / EVK →
-  eval_kit_request, sample → sample_request, demo → demo_request, contact sales → contact_sales,
+  eval_kit_request, sample → sample_request, demo → demo_request, contact sales / a call from sales /
+  a quote or pricing → contact_sales,
   download → asset_download, webinar attended/registered, trade show / booth → trade_show_scan,
   workshop → workshop_attended, referral → partner_referral, form → form_fill, page view / visited →
   page_view, unsubscribe, bounce, email click/open, call, email, meeting. A Task leadloop created itself
@@ -242,7 +243,8 @@ _SUBJECT_KINDS: tuple[tuple[re.Pattern[str], ActivityKind], ...] = tuple(
         (r"evaluation kit|eval(uation)?[ -]kit|\bevk\b|\bevk-", ActivityKind.EVAL_KIT_REQUEST),
         (r"\bsamples?\b", ActivityKind.SAMPLE_REQUEST),
         (r"\bdemo\b", ActivityKind.DEMO_REQUEST),
-        (r"contact(ed)? sales|talk to sales|contact us", ActivityKind.CONTACT_SALES),
+        (r"contact(ed)? sales|talk to sales|contact us|call from sales|\bquote\b|pricing",
+         ActivityKind.CONTACT_SALES),
         (r"unsubscribe", ActivityKind.UNSUBSCRIBE),
         (r"bounce", ActivityKind.HARD_BOUNCE),
         (r"webinar.*attend|attend.*webinar", ActivityKind.WEBINAR_ATTENDED),

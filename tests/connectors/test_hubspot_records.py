@@ -99,7 +99,7 @@ def test_an_open_todo_task_is_no_activity():
 
 @pytest.mark.parametrize("name,kind", [
     ("Request a demo", ActivityKind.DEMO_REQUEST), ("Evaluation kit request", ActivityKind.EVAL_KIT_REQUEST),
-    ("Sample request", ActivityKind.SAMPLE_REQUEST), ("Request a quote", ActivityKind.SAMPLE_REQUEST),
+    ("Sample request", ActivityKind.SAMPLE_REQUEST), ("Request a quote", ActivityKind.CONTACT_SALES),
     ("Contact sales", ActivityKind.CONTACT_SALES), ("App note download", ActivityKind.ASSET_DOWNLOAD),
     ("Reference design download", ActivityKind.ASSET_DOWNLOAD), ("Newsletter signup", ActivityKind.FORM_FILL),
     ("Webinar registration", None)])

@@ -117,3 +117,13 @@ def test_a_user_becomes_an_owner_and_a_contact_role_links_a_person_to_an_opportu
     role = mapped("OpportunityContactRole", Id="00K000000000001AAA", OpportunityId="006000000000001AAA",
                   ContactId=CONTACT, Role="Technical Buyer", IsPrimary=True).record
     assert role.opportunity_id == "sf-opp:006000000000001AAA" and role.person_id == f"sf-contact:{CONTACT}"
+
+
+def test_a_quote_or_a_call_from_sales_is_a_sales_conversation_in_both_crms():
+    from connectors.hubspot.records import form_kind
+    from connectors.salesforce.records import task_kind
+    from crm.records import ActivityKind
+
+    for subject in ("Request a call from sales", "Request NanoPMIC volume pricing", "Request a quote"):
+        assert task_kind(None, f"Form fill: {subject}") == ActivityKind.CONTACT_SALES
+        assert form_kind(subject) == ActivityKind.CONTACT_SALES
