@@ -293,8 +293,10 @@ def _print_outcome(
     finally:
         store.close()
     ranked = sorted(cards.values(), key=lambda c: (book.tier_rank(c.tier), -c.score, c.person_id))
-    console.rule("Top leads")
-    for card in ranked[:5]:
+    fresh = [cards[p.id] for p in chosen.values() if p.id in cards]
+    top = [c for c in ranked if c not in fresh][: max(0, 5 - len(fresh))]
+    console.rule("The people with fresh activity, then the top leads")
+    for card in fresh + top:
         person = people.get(card.person_id)
         account = accounts.get(card.account_id or "")
         who = (

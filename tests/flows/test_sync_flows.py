@@ -205,9 +205,11 @@ def test_model_review_finds_real_signal_and_a_bad_candidate_scores_worse(synced,
     bad = workdir / "bad-candidate.yaml"
     bad.write_text(yaml.safe_dump(book, sort_keys=False))
     options = synced["options"]
+    # The sandbox's buyers open an opportunity 20–60 days after their evaluation starts, so a 60-day
+    # look-back is the horizon on which intent at the cut-off can be judged.
     reviews = model_review(ModelReviewOptions(
         connection_file=options.connection_file, playbook=options.playbook, store_url=options.store_url,
-        candidate_playbook=str(bad), reports_dir=str(workdir / "reports")))
+        candidate_playbook=str(bad), reports_dir=str(workdir / "reports"), lookback_days=60))
     current, candidate = reviews.values()
     assert current.converted > 10
     assert current.auc is not None and current.auc > 0.6
