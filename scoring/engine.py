@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import repeat
 from math import floor
 from typing import Protocol
 
@@ -22,9 +23,10 @@ import numpy as np
 from crm.dataset import Dataset
 from crm.records import Account, Activity, Person
 from scoring.assets import ActivityKey
+from scoring.batch import build_many
 from scoring.compiled import CompiledPlaybook, CompiledProfile
 from scoring.conditions import Subject
-from scoring.intent import DAY, Trigger, compute_intent
+from scoring.intent import DAY, IntentInputs, Trigger, compute_intent
 from scoring.intent_lines import IntentWriter
 from scoring.personas import TitleMatch
 from scoring.playbook import Playbook
@@ -114,7 +116,7 @@ class _Member:
     intent: float
     role: str | None
     disqualified: str | None
-    name: str
+    person: Person | None = None
 
 
 def _label(field_name: str) -> str:
@@ -142,7 +144,7 @@ def _fit_lines(
         if not hit.points:
             continue
         rule = compiled.rule
-        key = (rule.id, hit.value, hit.points)
+        key = (id(compiled), type(hit.value), hit.value, hit.points)
         reason = cache.get(key) if cache is not None else None
         if reason is None:
             band = f" ({hit.band.label})" if hit.band is not None and hit.band.label else ""
@@ -156,14 +158,19 @@ def _fit_lines(
 
 def account_fit(playbook: Playbook, account: Account | None) -> AccountFit:
     """The best account fit over the profiles that apply (ties: the profile listed first)."""
+    return _account_fit(playbook.compiled, account)
+
+
+def _account_fit(cp: CompiledPlaybook, account: Account | None, cache: dict | None = None) -> AccountFit:
+    """`account_fit`; identical reason lines are shared through `cache` across accounts."""
     if account is None:
         return AccountFit(None, 0.0)
     subject = Subject(None, account)
     best: AccountFit | None = None
-    for profile in playbook.compiled.profiles:
+    for profile in cp.profiles:
         if not profile.applies(subject):
             continue
-        total, reasons = _fit_lines(profile.rules, subject, ReasonKind.FIT)
+        total, reasons = _fit_lines(profile.rules, subject, ReasonKind.FIT, cache)
         cap = profile.profile.cap
         if total > cap:
             reasons.append(
@@ -176,13 +183,18 @@ def account_fit(playbook: Playbook, account: Account | None) -> AccountFit:
             )
         fit = _r(max(0.0, min(total, cap)))
         if best is None or fit > best.fit:
-            header = Reason(
-                ReasonKind.FIT,
-                profile.profile.id,
-                0.0,
-                f"best profile: {profile.profile.name} (account fit {number(fit)})",
-                why=profile.profile.why,
-            )
+            key = ("profile", profile.index, fit)
+            header = cache.get(key) if cache is not None else None
+            if header is None:
+                header = Reason(
+                    ReasonKind.FIT,
+                    profile.profile.id,
+                    0.0,
+                    f"best profile: {profile.profile.name} (account fit {number(fit)})",
+                    why=profile.profile.why,
+                )
+                if cache is not None:
+                    cache[key] = header
             best = AccountFit(profile, fit, (header, *reasons))
     return best or AccountFit(None, 0.0)
 
@@ -288,22 +300,26 @@ def _rollup(
     account_id: str,
     fit: AccountFit,
     members: Iterable[Member],
-    names: dict[str, str] | None = None,
 ) -> AccountScore:
-    """Account intent with diminishing returns plus buying-committee coverage; account tier."""
+    """Account intent with diminishing returns plus buying-committee coverage; account tier. People
+    are named by name when the members carry their Person, else by id."""
     pb = cp.playbook
     section = pb.account
     engaged = sorted(
-        ((m.intent, m.person_id, m.role) for m in members if not m.disqualified and m.intent > 0),
+        (
+            (m.intent, m.person_id, m.role, getattr(m, "person", None))
+            for m in members
+            if not m.disqualified and m.intent > 0
+        ),
         key=lambda t: (-t[0], t[1]),
     )
     reasons: list[Reason] = []
     rolled = 0.0
     factor = 1.0
-    for position, (intent, person_id, role) in enumerate(engaged[: section.intent.max_people]):
+    for position, (intent, person_id, role, person) in enumerate(engaged[: section.intent.max_people]):
         share = intent * factor
         rolled += share
-        who = (names or {}).get(person_id, person_id)
+        who = person.name if person is not None else person_id
         weight = "" if position == 0 else f" × {factor:.3g}"
         if position < 3:
             reasons.append(
@@ -332,7 +348,7 @@ def _rollup(
     if committee is not None:
         wanted = set(committee.roles)
         roles = tuple(
-            sorted({role for intent, _, role in engaged if role in wanted and intent >= committee.min_intent})
+            sorted({t[2] for t in engaged if t[2] in wanted and t[0] >= committee.min_intent})
         )
         if len(roles) > 1:
             bonus = min(committee.cap, committee.points_per_role * (len(roles) - 1))
@@ -380,40 +396,7 @@ def _rollup(
 
 def score_account(playbook: Playbook, account: Account, members: Iterable[Member]) -> AccountScore:
     """An account's fit and intent from its people's scorecards (or anything with intent and role)."""
-    return _rollup(playbook.compiled, account.id, account_fit(playbook, account), members)
-
-
-def _tier(pb: Playbook, score: float, fit: float, intent: float) -> str:
-    for tier in pb.tiers:
-        if (
-            (tier.min_score is None or score >= tier.min_score)
-            and (tier.min_fit is None or fit >= tier.min_fit)
-            and (tier.min_intent is None or intent >= tier.min_intent)
-        ):
-            return tier.name
-    return pb.tiers[-1].name
-
-
-class _Grader:
-    """Fit × intent grade (A1…D4), remembered per (fit, intent) pair."""
-
-    def __init__(self, pb: Playbook) -> None:
-        self.grid = pb.grid
-        self.seen: dict[tuple[float, float], str | None] = {}
-
-    def __call__(self, fit: float, intent: float) -> str | None:
-        found = self.seen.get((fit, intent), "")
-        if found != "":
-            return found
-        grid = self.grid
-        if grid is None:
-            label = None
-        else:
-            fit_label = next((b.label for b in grid.fit if fit >= b.min), grid.fit[-1].label)
-            intent_label = next((b.label for b in grid.intent if intent >= b.min), grid.intent[-1].label)
-            label = f"{fit_label}{intent_label}"
-        self.seen[(fit, intent)] = label
-        return label
+    return _rollup(playbook.compiled, account.id, _account_fit(playbook.compiled, account), members)
 
 
 def _escalation(
@@ -495,7 +478,8 @@ def _score_dataset(
     pb = playbook
     people: list[Person] = _sorted_unique(dataset.people, "updated_at")
     accounts: dict[str, Account] = {a.id: a for a in _sorted_unique(dataset.accounts, "updated_at")}
-    fits = {account_id: account_fit(pb, account) for account_id, account in accounts.items()}
+    shared_lines: dict = {}
+    fits = {account_id: _account_fit(cp, account, shared_lines) for account_id, account in accounts.items()}
     none_fit = AccountFit(None, 0.0)
 
     person_fit = _PersonFit(cp)
@@ -525,109 +509,27 @@ def _score_dataset(
                     intent_totals[i],
                     statics[i].role,
                     statics[i].disqualifier.rule if statics[i].disqualifier else None,
-                    person.name,
+                    person,
                 )
             )
-    names = {p.id: p.name for p in people}
     account_scores = {
-        account_id: _rollup(cp, account_id, fits[account_id], members.get(account_id, ()), names)
+        account_id: _rollup(cp, account_id, fits[account_id], members.get(account_id, ()))
         for account_id in accounts
     }
-
-    blend = pb.blend
-    fit_weight = blend.contact_fit + blend.account_fit
-    cards: dict[str, ScoreCard] = {}
-    account_lines: dict[tuple[str | None, float], Reason] = {}
-    grade = _Grader(pb)
-    model_version, stages, lowest = pb.model_version, pb.stages, pb.lowest_tier
-    for i, person in enumerate(people):
-        static = statics[i]
-        intent, intent_reasons = intent_totals[i], intent_lines[i]
-        has_account = person.account_id in accounts
-        fit_result = fits[person.account_id] if has_account else none_fit
-        account_score = account_scores.get(person.account_id) if has_account else None
-        account_intent = account_score.intent if account_score else 0.0
-        if account_intent_override and person.account_id in account_intent_override:
-            account_intent = _r(account_intent_override[person.account_id])
-        fit = _r(
-            (blend.contact_fit * static.contact_fit + blend.account_fit * fit_result.fit) / fit_weight
-            if fit_weight
-            else 0.0
-        )
-        static_points = blend.contact_fit * static.contact_fit + blend.account_fit * fit_result.fit
-        reasons: list[Reason] = []
-        tail: list[Reason] = []
-        if static_points > blend.static_cap:
-            cut = blend.static_cap - static_points
-            tail.append(
-                Reason(
-                    ReasonKind.CAP,
-                    "static_cap",
-                    _r(cut),
-                    f"{signed(cut)} capped at {number(blend.static_cap)}: lead-score points from fit "
-                    "(static fields)",
-                    why=blend.why,
-                )
-            )
-            static_points = blend.static_cap
-        if account_intent:
-            shared = account_lines.get((person.account_id, account_intent))
-            if shared is None:
-                roles = (
-                    ", ".join(r.replace("_", " ") for r in account_score.buying_roles)
-                    if account_score
-                    else ""
-                )
-                engaged = account_score.engaged_people if account_score else 0
-                shared = account_lines[(person.account_id, account_intent)] = Reason(
-                    ReasonKind.ACCOUNT,
-                    "account_intent",
-                    account_intent,
-                    f"{signed(account_intent)} account intent: {engaged} engaged "
-                    f"{'person' if engaged == 1 else 'people'}" + (f" ({roles})" if roles else ""),
-                )
-            tail.append(shared)
-        score = _r(static_points + blend.contact_intent * intent + blend.account_intent * account_intent)
-        tier = _tier(pb, score, fit, intent)
-        escalation = None
-        triggers = raw.escalations.get(i)
-        if static.disqualifier is not None:
-            reasons.append(static.disqualifier)
-            tier = lowest
-        elif triggers:
-            fired = _escalation(cp, triggers, fit, now_ts)
-            if fired is not None:
-                escalation, forced, reason = fired
-                reasons.append(reason)
-                if pb.tier_rank(forced) < pb.tier_rank(tier):
-                    tier = forced
-        reasons.extend(intent_reasons)
-        reasons.extend(fit_result.reasons)
-        reasons.extend(static.reasons)
-        reasons.extend(tail)
-        stage = raw.stage[i]
-        cards[person.id] = ScoreCard(
-            person.id,
-            person.account_id,
-            model_version,
-            now,
-            fit_result.profile.profile.id if fit_result.profile else None,
-            fit,
-            intent,
-            fit_result.fit,
-            account_intent,
-            score,
-            tier,
-            grade(fit, intent),
-            stages[stage] if stage >= 0 else None,
-            static.role,
-            static.seniority,
-            escalation,
-            static.disqualifier.rule if static.disqualifier else None,
-            reasons=tuple(reasons),
-            contact_fit=static.contact_fit,
-        )
-
+    del members
+    cards = _cards(
+        cp,
+        people,
+        accounts,
+        fits,
+        account_scores,
+        statics,
+        intent_totals,
+        intent_lines,
+        raw,
+        now,
+        account_intent_override,
+    )
     unknown = Counter(
         p.title for p, s in zip(people, statics, strict=True) if p.title and not s.title_matched
     )
@@ -644,6 +546,181 @@ def _score_dataset(
         tiers=tuple(t.name for t in pb.tiers),
         people={p.id: p for p in people},
     )
+
+
+def _cards(
+    cp: CompiledPlaybook,
+    people: list[Person],
+    accounts: dict[str, Account],
+    fits: dict[str, AccountFit],
+    account_scores: dict[str, AccountScore],
+    statics: list[_Static],
+    intent_totals: list[float],
+    intent_lines: list[list[Reason]],
+    raw: IntentInputs,
+    now: datetime,
+    account_intent_override: dict[str, float] | None,
+) -> dict[str, ScoreCard]:
+    """Blend, tier, grade, escalation and reasons of everyone; the arithmetic runs on arrays in the
+    order a per-person loop would use, so every float is the same."""
+    pb = cp.playbook
+    blend = pb.blend
+    n = len(people)
+    now_ts = now.timestamp()
+    account_ids = list(accounts)
+    position = {account_id: k for k, account_id in enumerate(account_ids)}
+    account_of = np.fromiter((position.get(p.account_id, -1) for p in people), dtype=np.int64, count=n)
+    # index -1 (no account) reads the last entry: no profile, no fit, no intent
+    account_fit = np.array([fits[a].fit for a in account_ids] + [0.0])[account_of]
+    account_intents = [account_scores[a].intent for a in account_ids] + [0.0]
+    account_intent = np.array(account_intents)[account_of]
+    if account_intent_override:
+        values = account_intent.tolist()
+        for i, person in enumerate(people):
+            if person.account_id in account_intent_override:
+                values[i] = _r(account_intent_override[person.account_id])
+        account_intent = np.array(values, dtype=np.float64)
+    contact_fit = np.array([s.contact_fit for s in statics], dtype=np.float64)
+    intent = np.array(intent_totals, dtype=np.float64)
+
+    fit_weight = blend.contact_fit + blend.account_fit
+    static_points = blend.contact_fit * contact_fit + blend.account_fit * account_fit
+    fit = _rounded(static_points / fit_weight) if fit_weight else np.zeros(n)
+    over = static_points > blend.static_cap
+    tails: list[list[Reason]] = [[] for _ in range(n)]
+    for i, points in zip(np.nonzero(over)[0].tolist(), static_points[over].tolist(), strict=True):
+        cut = blend.static_cap - points
+        tails[i].append(
+            Reason(
+                ReasonKind.CAP,
+                "static_cap",
+                _r(cut),
+                f"{signed(cut)} capped at {number(blend.static_cap)}: lead-score points from fit "
+                "(static fields)",
+                why=blend.why,
+            )
+        )
+    static_points = np.where(over, float(blend.static_cap), static_points)
+    score = _rounded(static_points + blend.contact_intent * intent + blend.account_intent * account_intent)
+    fit_list, score_list = fit.tolist(), score.tolist()
+    account_intent_list = account_intent.tolist()
+
+    shared: dict[tuple[str | None, float], Reason] = {}
+    for i in np.nonzero(account_intent)[0].tolist():
+        account_id = people[i].account_id
+        key = (account_id, account_intent_list[i])
+        line = shared.get(key)
+        if line is None:
+            line = shared[key] = _account_line(account_scores.get(account_id), account_intent_list[i])
+        tails[i].append(line)
+
+    tiers = [t.name for t in pb.tiers]
+    tier_index = np.full(n, len(tiers) - 1, dtype=np.int64)
+    undecided = np.ones(n, dtype=bool)
+    for k, t in enumerate(pb.tiers):
+        reached = undecided.copy()
+        if t.min_score is not None:
+            reached &= score >= t.min_score
+        if t.min_fit is not None:
+            reached &= fit >= t.min_fit
+        if t.min_intent is not None:
+            reached &= intent >= t.min_intent
+        tier_index[reached] = k
+        undecided &= ~reached
+    tier = [tiers[k] for k in tier_index.tolist()]
+    heads: dict[int, Reason] = {}
+    escalations: dict[int, Escalation] = {}
+    lowest = pb.lowest_tier
+    for i, static in enumerate(statics):
+        if static.disqualifier is not None:
+            heads[i] = static.disqualifier
+            tier[i] = lowest
+    for i, triggers in raw.escalations.items():
+        if i in heads or not triggers:
+            continue
+        fired = _escalation(cp, triggers, fit_list[i], now_ts)
+        if fired is not None:
+            escalations[i], forced, heads[i] = fired
+            if pb.tier_rank(forced) < pb.tier_rank(tier[i]):
+                tier[i] = forced
+
+    reasons = []
+    for i, lines in enumerate(intent_lines):
+        head = heads.get(i)
+        combined = [head, *lines] if head is not None else lines
+        account = account_of[i]
+        if account >= 0:
+            combined.extend(fits[account_ids[account]].reasons)
+        combined.extend(statics[i].reasons)
+        combined.extend(tails[i])
+        reasons.append(tuple(combined))
+    del tails, heads
+
+    stages = pb.stages
+    profiles = [fits[a].profile.profile.id if fits[a].profile else None for a in account_ids] + [None]
+    built = build_many(
+        ScoreCard,
+        n,
+        {
+            "person_id": [p.id for p in people],
+            "account_id": [p.account_id for p in people],
+            "model_version": repeat(pb.model_version, n),
+            "scored_at": repeat(now, n),
+            "profile": [profiles[k] for k in account_of.tolist()],
+            "fit": fit_list,
+            "intent": intent_totals,
+            "account_fit": account_fit.tolist(),
+            "account_intent": account_intent_list,
+            "score": score_list,
+            "tier": tier,
+            "grade": _grades(pb, fit, intent),
+            "stage": [stages[k] if k >= 0 else None for k in raw.stage],
+            "role": [s.role for s in statics],
+            "seniority": [s.seniority for s in statics],
+            "escalation": [escalations.get(i) for i in range(n)],
+            "disqualified": [s.disqualifier.rule if s.disqualifier else None for s in statics],
+            "reasons": reasons,
+            "contact_fit": contact_fit.tolist(),
+        },
+    )
+    return dict(zip((p.id for p in people), built, strict=True))
+
+
+def _rounded(values: np.ndarray) -> np.ndarray:
+    """`_r` on every value."""
+    return np.floor(values * 10.0 + 0.5) / 10.0
+
+
+def _account_line(account_score: AccountScore | None, account_intent: float) -> Reason:
+    roles = ", ".join(r.replace("_", " ") for r in account_score.buying_roles) if account_score else ""
+    engaged = account_score.engaged_people if account_score else 0
+    return Reason(
+        ReasonKind.ACCOUNT,
+        "account_intent",
+        account_intent,
+        f"{signed(account_intent)} account intent: {engaged} engaged "
+        f"{'person' if engaged == 1 else 'people'}" + (f" ({roles})" if roles else ""),
+    )
+
+
+def _grades(pb: Playbook, fit: np.ndarray, intent: np.ndarray) -> list[str | None]:
+    """Fit × intent grade (A1…D4): the first fit band and the first intent band reached."""
+    grid = pb.grid
+    if grid is None:
+        return [None] * len(fit)
+
+    def first_band(values: np.ndarray, bands: list) -> np.ndarray:
+        chosen = np.full(len(values), len(bands) - 1, dtype=np.int64)
+        undecided = np.ones(len(values), dtype=bool)
+        for k, band in enumerate(bands):
+            reached = undecided & (values >= band.min)
+            chosen[reached] = k
+            undecided &= ~reached
+        return chosen
+
+    labels = [f"{f.label}{i.label}" for f in grid.fit for i in grid.intent]
+    codes = first_band(fit, grid.fit) * len(grid.intent) + first_band(intent, grid.intent)
+    return [labels[k] for k in codes.tolist()]
 
 
 def _unmatched(found: dict[ActivityKey, int], examples: int = 20) -> UnmatchedActivities:
