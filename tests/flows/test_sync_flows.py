@@ -146,7 +146,12 @@ def test_a_second_run_with_no_changes_writes_nothing_and_reads_each_object_about
     assert summary.fields_written == 0 and summary.tasks_created == 0
     sf_queries = {e: n for e, n in report["by_endpoint"]["salesforce"].items() if "query" in e}
     assert sum(sf_queries.values()) <= 10, sf_queries  # one query per polled Salesforce object
-    assert report["by_crm"]["hubspot"] <= 40, report["by_endpoint"]["hubspot"]
+    # HubSpot: one archived listing per CRM object (HubSpot cannot list "archived since"), a search per
+    # object plus the pages that re-read the overlap window, one call per activity source: a small
+    # fraction of a full pull, never a re-pull
+    hubspot = report["by_endpoint"]["hubspot"]
+    assert hubspot.get("GET /crm/v3/objects/{object_type}", 0) <= 7, hubspot
+    assert report["by_crm"]["hubspot"] <= synced["first_stats"]["by_crm"]["hubspot"] * 0.15, hubspot
 
 
 def test_every_crm_field_outside_the_owned_ones_is_unchanged_after_a_sync(synced):
@@ -236,6 +241,11 @@ def test_a_run_killed_during_write_back_then_a_normal_run_duplicates_nothing(pre
         salesforce_setup(settings, load_mapping())
         hubspot_setup(settings, load_mapping())
         store_url = f"sqlite:///{connection.parent / 'state.db'}"
+        # the tiny world holds few sales-ready people: a lower bar gives write-back tasks to create
+        book = yaml.safe_load(Path(PLAYBOOK).read_text())
+        book["tiers"][0].update(min_score=26, min_fit=0, min_intent=0)
+        playbook = connection.parent / "low-bar.yaml"
+        playbook.write_text(yaml.safe_dump(book, sort_keys=False))
         session = http(handle)
         session.post(f"{handle.admin_url}/faults", json={"rules": [
             {"endpoint": "composite/sobjects", "latency_ms": 1500},
@@ -245,7 +255,7 @@ def test_a_run_killed_during_write_back_then_a_normal_run_duplicates_nothing(pre
         env = dict(os.environ, PREFECT_API_URL=prefect_harness)
         process = subprocess.Popen(
             [sys.executable, "-m", "flows.cli", "sync", "--connection-file", str(connection),
-             "--playbook", PLAYBOOK, "--store-url", store_url], env=env, cwd=PROJECT,
+             "--playbook", str(playbook), "--store-url", store_url], env=env, cwd=PROJECT,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 240
         while not write_calls(stats(handle)):
@@ -257,7 +267,7 @@ def test_a_run_killed_during_write_back_then_a_normal_run_duplicates_nothing(pre
         process.wait(timeout=30)
         session.delete(f"{handle.admin_url}/faults", timeout=30).raise_for_status()
 
-        hourly_sync(SyncOptions(connection_file=str(connection), playbook=PLAYBOOK, store_url=store_url))
+        hourly_sync(SyncOptions(connection_file=str(connection), playbook=str(playbook), store_url=store_url))
         sf = salesforce(handle)
         keys = Counter(t["LL_Key__c"] for t in sf.query_all(
             "SELECT LL_Key__c FROM Task WHERE LL_Key__c != null")["records"])
