@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from itertools import count
+from datetime import UTC, datetime
+from itertools import count, repeat
 from operator import attrgetter
 
 import numpy as np
@@ -229,9 +229,9 @@ def compute_intent(
         for trigger_p, trigger in _triggers(g, mask, p, c, ts, classes):
             inputs.negatives.setdefault(trigger_p, []).append(trigger)
     # Last, and handing over the only references, so each array is freed as soon as it is replaced.
-    arrays = [p, c, ts, age, relevant, idx]
+    arrays = [p, c, ts, age, relevant]
     del p, c, ts, age, relevant, idx
-    _intent_hits(cp, inputs, n_people, arrays, activities)
+    _intent_hits(cp, inputs, n_people, arrays)
     return inputs, report
 
 
@@ -254,13 +254,11 @@ def _intent_hits(
     inputs: IntentInputs,
     n_people: int,
     arrays: list[np.ndarray],
-    activities: Sequence[Activity],
 ) -> None:
-    """Rule hits per (person, rule); `arrays` (p, c, ts, age, relevant, activity index) is emptied to
-    save memory."""
+    """Rule hits per (person, rule); `arrays` (p, c, ts, age, relevant) is emptied to save memory."""
     classes = inputs.classes
     assert classes is not None
-    p, c, ts, age, relevant, idx = arrays
+    p, c, ts, age, relevant = arrays
     arrays.clear()
     rule = classes.rule[c]
     mask = (rule >= 0) & (age <= cp.max_age_days)
@@ -273,7 +271,6 @@ def _intent_hits(
     age = age[sel]
     rule = rule[sel]
     relevant = relevant[sel]
-    idx = idx[sel]
     del sel, mask
 
     stage = classes.stage[c]
@@ -304,7 +301,6 @@ def _intent_hits(
     bonus = bonus[order]
     value = value[order]
     relevant = relevant[order]
-    idx = idx[order]
     del order
     keep = _frequency_keep(cp, rule, key, age, ts, c, value, relevant, n_classes)
     del age
@@ -316,7 +312,6 @@ def _intent_hits(
         bonus = bonus[keep]
         value = value[keep]
         relevant = relevant[keep]
-        idx = idx[keep]
         del keep
     del rule
 
@@ -333,8 +328,7 @@ def _intent_hits(
     inputs.relevant = np.add.reduceat(relevant.astype(np.int64), starts)
     inputs.last_ts = ts[ends]
     inputs.last_class = c[ends]
-    # the most recent activity's own timestamp object, so that reasons need not rebuild one
-    inputs.last_when = list(map(_WHEN, map(activities.__getitem__, idx[ends].tolist())))
+    inputs.last_when = list(map(datetime.fromtimestamp, inputs.last_ts.tolist(), repeat(UTC)))
     n_assets = int(classes.asset_index.max()) + 1
     pairs = np.sort(key * n_assets + classes.asset_index[c])
     distinct_keys = pairs[np.r_[True, pairs[1:] != pairs[:-1]]] // n_assets
