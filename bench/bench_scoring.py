@@ -2,9 +2,9 @@
 
 Generates seeded canonical records (bench/generate_canonical.py; generation is not timed), scores
 them several times with the playbook the generator's vocabulary was written for (bench/northwind.yaml)
-and prints the median wall time, CPU time, people/s,
-activities/s and peak RSS. Loading from JSON is measured in a separate process (so its memory does
-not count against scoring) on a dataset written at `--json-fraction` of the scale.
+and prints the median wall time, CPU time, people/s, activities/s and peak RSS. Loading from JSON is
+measured in a separate process (so its memory does not count against scoring) on a dataset written at
+`--json-fraction` of the scale.
 
     .venv/bin/python bench/bench_scoring.py                      # 100k people, 20k accounts, 2M activities
     .venv/bin/python bench/bench_scoring.py --people 10000 --accounts 2000 --activities 200000 --runs 3
