@@ -1,0 +1,75 @@
+"""Reasons and scorecards built in batches are the same objects the constructor would build."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import repeat
+
+import pytest
+
+from scoring.batch import build_many
+from scoring.scorecard import Reason, ReasonKind, ScoreCard
+
+WHEN = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def test_batch_built_reasons_equal_constructed_ones():
+    built = build_many(
+        Reason,
+        2,
+        {
+            "kind": repeat(ReasonKind.INTENT, 2),
+            "rule": ["evk_request", "datasheet"],
+            "points": [25.0, 4.5],
+            "text": ["+25 requested EVK-7710 2 days ago", "+4.5 downloaded DS-1 (3 times), last 1 day ago"],
+            "occurred_at": [WHEN, None],
+        },
+    )
+    assert built == [
+        Reason(ReasonKind.INTENT, "evk_request", 25.0, "+25 requested EVK-7710 2 days ago", WHEN),
+        Reason(ReasonKind.INTENT, "datasheet", 4.5, "+4.5 downloaded DS-1 (3 times), last 1 day ago", None),
+    ]
+    assert built[0].why is None and built[1].asset is None
+
+
+def test_batch_built_scorecards_take_defaults_for_fields_without_a_column():
+    [card] = build_many(
+        ScoreCard,
+        1,
+        {
+            "person_id": ["p-1"],
+            "account_id": [None],
+            "model_version": ["abc"],
+            "scored_at": [WHEN],
+            "profile": [None],
+            "fit": [10.0],
+            "intent": [0.0],
+            "account_fit": [0.0],
+            "account_intent": [0.0],
+            "score": [5.0],
+            "tier": ["Nurture"],
+        },
+    )
+    assert card == ScoreCard("p-1", None, "abc", WHEN, None, 10.0, 0.0, 0.0, 0.0, 5.0, "Nurture")
+    assert card.reasons == () and card.contact_fit == 0.0
+
+
+def test_a_column_of_the_wrong_length_is_refused():
+    with pytest.raises(ValueError, match=r"Reason\.rule"):
+        build_many(
+            Reason,
+            2,
+            {"kind": repeat(ReasonKind.FIT, 2), "rule": ["a"], "points": [1.0, 2.0], "text": ["x", "y"]},
+        )
+
+
+def test_a_class_whose_init_does_more_than_assign_is_refused():
+    @dataclass(frozen=True, slots=True)
+    class Checked:
+        value: int
+
+        def __post_init__(self) -> None:
+            if self.value < 0:
+                raise ValueError("negative")
+
+    with pytest.raises(TypeError, match="only assigns"):
+        build_many(Checked, 1, {"value": [-1]})
