@@ -70,7 +70,6 @@ from flows.steps import SyncSummary  # noqa: E402
 from scoring.playbook import load_playbook  # noqa: E402
 from store.writeplan import DECAYING_FIELDS, TIER_FIELDS  # noqa: E402
 
-PLAYBOOK = "playbooks/semiconductor.yaml"
 PHASES = ("full", "incremental", "engine", "latency", "decay", "naive")
 
 # HubSpot's limits the sandbox enforces (private app, Professional).
@@ -207,7 +206,7 @@ class SyncRun:
     limiter_wait_seconds: float = 0.0
 
 
-def run_sync(sandbox: Sandbox, store_url: str, name: str, at: datetime | None,
+def run_sync(sandbox: Sandbox, store_url: str, playbook: str, name: str, at: datetime | None,
              min_change: float = 5.0) -> SyncRun:
     """One hourly sync as plain steps (what `hourly_sync` runs, minus Prefect), timed per step."""
     sandbox.reset_stats()
@@ -222,7 +221,7 @@ def run_sync(sandbox: Sandbox, store_url: str, name: str, at: datetime | None,
         plans.update({crm.value: plan for crm, plan in result.items()})
         return result
 
-    options = SyncOptions(connection_file=str(sandbox.connection_file), playbook=PLAYBOOK,
+    options = SyncOptions(connection_file=str(sandbox.connection_file), playbook=playbook,
                           store_url=store_url, at=at, min_change=min_change)
     started = time.perf_counter()
     with steps.recorded_run(options, "hourly_sync") as (runtime, summary):
@@ -451,7 +450,7 @@ def change_records(sandbox: Sandbox, store_url: str, fraction: float, seed: int)
 # -- the engine's overhead ------------------------------------------------------------------------------
 
 
-def run_flow(sandbox: Sandbox, store_url: str) -> dict[str, float]:
+def run_flow(sandbox: Sandbox, store_url: str, playbook: str) -> dict[str, float]:
     """Start Prefect's local server with a no-op flow, then time one `hourly_sync` flow run."""
     from prefect import flow
 
@@ -467,7 +466,7 @@ def run_flow(sandbox: Sandbox, store_url: str) -> dict[str, float]:
     sandbox.reset_stats()
     reset_peak_rss()
     started = time.perf_counter()
-    options = SyncOptions(connection_file=str(sandbox.connection_file), playbook=PLAYBOOK,
+    options = SyncOptions(connection_file=str(sandbox.connection_file), playbook=playbook,
                           store_url=store_url, at=sandbox.now())
     summary = hourly_sync(options)
     seconds = time.perf_counter() - started
@@ -698,6 +697,9 @@ def print_run(run: SyncRun) -> dict[str, Any]:
             f"{v['fewest_over_actual']:.1%}"] for g, v in by_api.items()])
     counters = summary.api_calls
     print("connector CallCounters: " + "; ".join(f"{crm} {sum(c.values()):,}" for crm, c in counters.items()))
+    causes = decay_causes(run.plans)
+    written = ", ".join(f"{k} {v:,}" for k, v in sorted(causes.items()))
+    print(f"records written by cause: {written or 'none'}")
     print(f"records pulled {summary.records_pulled:,}; people scored {summary.people_scored:,}; "
           f"fields written {summary.fields_written:,}; tasks created {summary.tasks_created:,}; "
           f"rejections {summary.rejections:,}")
@@ -705,7 +707,7 @@ def print_run(run: SyncRun) -> dict[str, Any]:
             "peak_rss_mb": round(run.peak_rss_mb), "limiter_wait_s": round(run.limiter_wait_seconds, 1),
             "sandbox_calls": run.sandbox_stats.get("calls", 0), "by_crm": run.sandbox_stats.get("by_crm", {}),
             "economy": rows, "economy_by_api": by_api, "connector_calls": counters,
-            "counts": summary.counts(),
+            "counts": summary.counts(), "written_by_cause": dict(causes),
             "sandbox_stats": run.sandbox_stats,
             "pulled_by_stream": {f"{p.crm} {p.stream}": p.records + p.deleted + p.rejected
                                  for p in summary.pulls}}
@@ -738,6 +740,7 @@ class Bench:
     args: argparse.Namespace
     sandbox: Sandbox
     store_url: str
+    playbook: str
     mapping: Mapping
     figures: dict[str, Any]
     full: SyncRun | None = None
@@ -746,7 +749,7 @@ class Bench:
     def sync(self, name: str, *, hours_later: int = 1) -> SyncRun:
         """A sync as of the CRMs' clock, `hours_later` hours after the previous one."""
         at = self.sandbox.advance_clock(3600 * hours_later) if hours_later else self.sandbox.now()
-        return run_sync(self.sandbox, self.store_url, name, at, self.args.min_change)
+        return run_sync(self.sandbox, self.store_url, self.playbook, name, at, self.args.min_change)
 
     def change(self, round_: int) -> dict[str, int]:
         self.sandbox.advance_clock(3600)
@@ -778,7 +781,7 @@ def phase_incremental(bench: Bench) -> None:
 
 def phase_engine(bench: Bench) -> None:
     plain = bench.sync("no-change sync as plain steps")
-    engine = run_flow(bench.sandbox, bench.store_url)
+    engine = run_flow(bench.sandbox, bench.store_url, bench.playbook)
     assert plain.summary is not None
     engine.update({"steps_s": round(plain.seconds, 1), "steps_api_calls": plain.sandbox_stats.get("calls", 0),
                    "steps_records_pulled": plain.summary.records_pulled,
@@ -857,6 +860,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--size", default="medium", choices=("tiny", "small", "medium", "large"))
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--playbook", default="playbooks/semiconductor.yaml")
     parser.add_argument("--phases", default=",".join(PHASES), help=f"comma-separated: {', '.join(PHASES)}")
     parser.add_argument("--change-fraction", type=float, default=0.01)
     parser.add_argument("--incremental-rounds", type=int, default=2)
@@ -890,12 +894,17 @@ def main() -> int:
             from connectors.hubspot.setup import setup as hubspot_setup
             from connectors.salesforce.setup import setup as salesforce_setup
 
-            mapping = load_mapping(load_playbook(PLAYBOOK).mapping)
+            # one copy for the whole run: the scores stay comparable if the file is edited meanwhile
+            playbook = str(workdir / Path(args.playbook).name)
+            shutil.copyfile(ROOT / args.playbook, playbook)
+            book = load_playbook(playbook)
+            figures["model_version"] = book.model_version
+            mapping = load_mapping(book.mapping)
             started = time.perf_counter()
             salesforce_setup(sandbox.settings, mapping)
             hubspot_setup(sandbox.settings, mapping)
             figures["crm_setup_s"] = round(time.perf_counter() - started, 1)
-            bench = Bench(args, sandbox, f"sqlite:///{workdir / 'state.db'}", mapping, figures)
+            bench = Bench(args, sandbox, f"sqlite:///{workdir / 'state.db'}", playbook, mapping, figures)
             for phase in phases:
                 started = time.perf_counter()
                 PHASE_RUNNERS[phase](bench)
