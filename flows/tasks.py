@@ -7,13 +7,16 @@ the connectors already retry 429s and 5xx with backoff, and validation errors ar
 
 from __future__ import annotations
 
+import functools
 import socket
+from collections.abc import Callable
 from typing import Any
 
 import requests
 import urllib3
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.utilities.annotations import quote
 
 from flows import pipeline
 
@@ -36,11 +39,24 @@ def step(name: str, *, retries: int = 0) -> Any:
                 retry_condition_fn=_retriable if retries else None, persist_result=False)
 
 
-pull_stream = step("pull", retries=2)(pipeline.pull_stream)
-load_and_resolve = step("identity")(pipeline.load_and_resolve)
-save_identity = step("save identity")(pipeline.save_identity)
-score = step("score")(pipeline.score)
-save_scores = step("save scores")(pipeline.save_scores)
-route = step("route")(pipeline.route)
-plan_changes = step("plan")(pipeline.plan_changes)
-write_plan = step("write back")(pipeline.write_plan)
+def unwalked(prefect_task: Any) -> Callable[..., Any]:
+    """Call a task with every argument quoted: Prefect otherwise walks each argument looking for
+    futures, and a dataset of millions of records made that walk cost more than the work itself."""
+
+    @functools.wraps(prefect_task.fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return prefect_task(*(quote(a) for a in args), **{k: quote(v) for k, v in kwargs.items()})
+
+    call.task = prefect_task  # type: ignore[attr-defined]
+    call.fn = prefect_task.fn  # type: ignore[attr-defined]  # the plain step, as on a Prefect task
+    return call
+
+
+pull_stream = unwalked(step("pull", retries=2)(pipeline.pull_stream))
+load_and_resolve = unwalked(step("identity")(pipeline.load_and_resolve))
+save_identity = unwalked(step("save identity")(pipeline.save_identity))
+score = unwalked(step("score")(pipeline.score))
+save_scores = unwalked(step("save scores")(pipeline.save_scores))
+route = unwalked(step("route")(pipeline.route))
+plan_changes = unwalked(step("plan")(pipeline.plan_changes))
+write_plan = unwalked(step("write back")(pipeline.write_plan))

@@ -243,7 +243,8 @@ def test_a_run_killed_during_write_back_then_a_normal_run_duplicates_nothing(pre
         store_url = f"sqlite:///{connection.parent / 'state.db'}"
         # the tiny world holds few sales-ready people: a lower bar gives write-back tasks to create
         book = yaml.safe_load(Path(PLAYBOOK).read_text())
-        book["tiers"][0].update(min_score=26, min_fit=0, min_intent=0)
+        book["tiers"][0].update(min_score=12, min_fit=0, min_intent=0)
+        book["tiers"][1].update(min_score=6)
         playbook = connection.parent / "low-bar.yaml"
         playbook.write_text(yaml.safe_dump(book, sort_keys=False))
         session = http(handle)
