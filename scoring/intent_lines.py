@@ -79,6 +79,19 @@ class IntentWriter:
             self.says[key] = found
         return found
 
+    def _all_says(self, rule: np.ndarray, cls: np.ndarray, n_assets: np.ndarray) -> list[str]:
+        """`_says` for every hit, each distinct (rule, class, asset count) worded once."""
+        if not len(rule):
+            return []
+        n_classes = int(cls.max()) + 1
+        most = int(n_assets.max()) + 1
+        codes = (rule * n_classes + cls) * most + n_assets
+        distinct, inverse = np.unique(codes, return_inverse=True)
+        words = [
+            self._says(c // most // n_classes, c // most % n_classes, c % most) for c in distinct.tolist()
+        ]
+        return [words[i] for i in inverse.tolist()]
+
     def __call__(
         self, n_people: int, field_negatives: Sequence[tuple[tuple[float, Reason], ...]]
     ) -> tuple[list[float], list[list[Reason]]]:
@@ -108,8 +121,7 @@ class IntentWriter:
 
         # Hit lines, in hit order.
         r_list, cls_list, base_list = r.tolist(), inputs.last_class.tolist(), inputs.base.tolist()
-        says_of = self._says
-        says = list(map(says_of, r_list, cls_list, inputs.assets.tolist()))
+        says = self._all_says(r, inputs.last_class, inputs.assets)
         whens = _ages(now_ts - inputs.last_ts)
         shown = _texts_of(inputs.base, signed)
         texts = [
