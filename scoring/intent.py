@@ -4,7 +4,7 @@ Per-activity work in Python is a few C-level map/lookup passes; each distinct (k
 campaign, asset id) is classified once. Everything after that runs on arrays: age, decay, relevance,
 frequency caps (the most valuable `max_count` per window counted back from `now`), and aggregation
 per (person, rule) with the most recent asset named. The small per-person remainder (rule caps,
-group caps, sentences) happens in `scoring.engine`.
+group caps, sentences) happens in `scoring.intent_lines`.
 
 Results never depend on record order: classes are numbered in sorted key order and every ranking
 and "most recent" pick breaks ties by time, then class.
