@@ -275,6 +275,8 @@ def route(playbook: Playbook, dataset: Dataset, scoring: ScoringResult, previous
 
 
 PENDING_TASK, REJECTED_TASK = "pending", "rejected"
+# Salesforce upserts tasks on the LL_Key__c external id: re-sending a pending one cannot duplicate it.
+UPSERTS_TASKS_BY_KEY = frozenset({Crm.SALESFORCE})
 # HubSpot's search typically trails writes by seconds; ten minutes matches the pull's overlap window.
 PENDING_GRACE = timedelta(minutes=10)
 
@@ -374,8 +376,9 @@ def plan_changes(runtime: Runtime, dataset: Dataset, scoring: ScoringResult, rou
             row = known.get(task.key)
             if row is None or row.status == REJECTED_TASK:
                 plan.tasks.append(task)
-            elif row.status == PENDING_TASK and wall_clock - row.updated_at > PENDING_GRACE:
-                plan.tasks.append(task)  # the sink looks it up by key before creating anything
+            elif row.status == PENDING_TASK and (crm in UPSERTS_TASKS_BY_KEY
+                                                 or wall_clock - row.updated_at > PENDING_GRACE):
+                plan.tasks.append(task)  # an upsert by key, or a lookup by key before creating
             elif row.status == PENDING_TASK:
                 plan.deferred_tasks += 1
             else:

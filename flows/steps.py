@@ -164,11 +164,13 @@ def score_route_write(runtime: Runtime, summary: SyncSummary, now: datetime, *, 
         return summary
 
     tasks.save_identity(store, identity)
+    for plan in plans.values():
+        summary.writes.append(tasks.write_plan(runtime, plan, summary.run_id))
+    # Only now do these cards become "the last score": routing compares against them, so saving them
+    # before the write-back would let a run that dies mid-way suppress its own tasks on the rerun.
     changed = pipeline.changed_cards(result, previous)
     summary.scorecards_saved = tasks.save_scores(store, summary.run_id, changed, result.accounts.values(),
                                                  now)
-    for plan in plans.values():
-        summary.writes.append(tasks.write_plan(runtime, plan, summary.run_id))
     if routing is not None:
         store.save_assignment_state(routing.state.to_dict())  # type: ignore[attr-defined]
     return summary
