@@ -32,8 +32,17 @@ def _email(value: str | None) -> str | None:
         return None
     value = value.strip().lower()
     if not _EMAIL.match(value):
-        raise ValueError(f"not an email address: {value[:80]!r}")
+        raise ValueError(f"not an email address: {_masked(value)!r}")
     return value
+
+
+def _masked(value: str) -> str:
+    """An invalid address as errors and logs may show it: its shape, not the person's name."""
+    for separator in ("@", " at "):
+        if separator in value:
+            local, domain = value.split(separator, 1)
+            return f"{local[:1]}***{separator}{domain[:60]}"
+    return f"{value[:1]}***"
 
 
 def _blank_to_none(value: Any) -> Any:
