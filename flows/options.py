@@ -28,7 +28,6 @@ class SyncOptions(_Params):
     min_change: float = Field(
         5.0, description="A decaying score is rewritten only when its tier changes or it moves this much."
     )
-    max_workers: int = Field(4, ge=1, le=16, description="Concurrent API calls per CRM at most.")
 
 
 class RescoreScope(BaseModel):
