@@ -146,10 +146,10 @@ class Account:
     updated_at: UtcDatetime | None = None
 
     def __post_init__(self) -> None:
-        if self.domain:
-            object.__setattr__(self, "domain", website_domain(self.domain))
-        elif self.website:
-            object.__setattr__(self, "domain", website_domain(self.website))
+        # a domain that normalizes to nothing falls back to the website's, so that normalizing an
+        # already-normalized account changes nothing
+        domain = website_domain(self.domain) if self.domain else None
+        object.__setattr__(self, "domain", domain or website_domain(self.website))
 
 
 @dataclass(frozen=True, slots=True, config=_CONFIG)

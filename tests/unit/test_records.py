@@ -63,3 +63,12 @@ def test_dataset_schema_documents_every_record_kind():
         "accounts", "people", "activities", "opportunities", "campaigns", "assets", "owners", "contact_roles"
     }
     assert "Person" in schema["$defs"]
+
+
+def test_an_unusable_domain_falls_back_to_the_website_and_normalizing_twice_changes_nothing():
+    from pydantic import TypeAdapter
+
+    account = Account(id="a1", domain="?", website="https://www.acme-semi.com/x")
+    assert account.domain == "acme-semi.com"
+    adapter = TypeAdapter(Account)
+    assert adapter.validate_python(adapter.dump_python(account)) == account
