@@ -24,6 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
+
+# In CI (CI=true) property tests replay the same examples every run, so a red build always means a
+# change, never a newly drawn case; local runs keep exploring fresh examples and no deadlines flake
+# on a busy 2-core machine.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("dev", deadline=None, print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 _PG_BIN_GLOBS = ("/usr/lib/postgresql/*/bin", "/usr/local/pgsql/bin", "/usr/pgsql-*/bin")
 _schemas = itertools.count(1)
