@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -277,6 +278,10 @@ class SandboxMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                # the CRMs' Date header is their clock, which the admin API can move
+                date = format_datetime(core.clock.now().astimezone(UTC), usegmt=True).encode()
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
+                message = {**message, "headers": [*headers, (b"date", date)]}
             await send(message)
 
         decision = _NO_FAULT
@@ -300,7 +305,11 @@ class SandboxMiddleware:
                     return
             await self._apply_faults(backend, decision, scope, receive, counting_send)
         finally:
-            core.stats.call(backend.name, endpoint_name(self.routes, scope), method, status)
+            target = None
+            if hasattr(backend, "call_target"):
+                query = scope.get("query_string", b"").decode("latin-1")
+                target = backend.call_target(method, scope["path"], query)
+            core.stats.call(backend.name, endpoint_name(self.routes, scope), method, status, target)
 
     async def _apply_faults(self, backend: Backend, decision: TransportDecision, scope: Scope,
                             receive: Receive, send: Send) -> None:

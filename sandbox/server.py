@@ -186,6 +186,7 @@ def start_sandbox(size: str = "tiny", seed: int = 7, empty: bool = False, data_d
         config = uvicorn.Config(
             create_app(core), ssl_certfile=str(scratch / "server.pem"), log_level="warning",
             access_log=False, lifespan="off", timeout_keep_alive=60, server_header=False,
+            date_header=False,  # the middleware sends the sandbox clock's Date
         )
         config.load()
         server = uvicorn.Server(config)

@@ -5,6 +5,8 @@ API overview: https://developers.hubspot.com/docs/api/overview
 
 from __future__ import annotations
 
+import re
+
 from typing import Any
 
 from fastapi import APIRouter
@@ -15,6 +17,9 @@ from sandbox.hubspot.errors import error_body, json_response
 from sandbox.hubspot.loader import load_world
 from sandbox.hubspot.portal import Portal, route_class
 from sandbox.hubspot.store import Record, Store
+
+
+_OBJECT_PATH = re.compile(r"^/crm/v[34]/(?:objects/|associations/)?([^/]+)")
 
 
 class HubSpotBackend:
@@ -30,6 +35,11 @@ class HubSpotBackend:
     @property
     def store(self) -> Store:
         return self.portal.store
+
+    def call_target(self, method: str, path: str, query_string: str) -> str | None:
+        """The object type a call reads or writes, for the statistics by object."""
+        found = _OBJECT_PATH.search(path)
+        return found.group(1) if found else None
 
     def router(self) -> APIRouter:
         router = APIRouter(route_class=route_class(self.portal))

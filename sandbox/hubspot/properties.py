@@ -185,6 +185,7 @@ def add_routes(router: APIRouter, portal: Portal) -> None:
         return Response(status_code=204)
 
     @router.get("/crm/v3/owners")
+    @router.get("/crm/v3/owners/")  # the official client asks with the slash: answer it, as HubSpot does
     async def list_owners(request: Request) -> Response:
         owners = [o for o in portal.store.owners.values() if o["archived"] == query_bool(request, "archived")]
         email = request.query_params.get("email")

@@ -68,6 +68,23 @@ class SalesforceBackend:
         bulk2.add_routes(routes, self)
         return router
 
+    def call_target(self, method: str, path: str, query_string: str) -> str | None:
+        """The object a call reads or writes, for the statistics by object: a query's FROM object
+        (its locator pages too), or the sObject in a REST path."""
+        from urllib.parse import parse_qs
+
+        parts = path.rstrip("/").split("/")
+        if "query" in parts or "queryAll" in parts:
+            kind = "queryAll" if "queryAll" in parts else "query"
+            if parts[-1] in ("query", "queryAll"):
+                text = " ".join(parse_qs(query_string).get("q", []))
+                return f"{kind} {rest.query_object(text) or '?'}"
+            cursor = self.cursors.open.get(parts[-1].partition("-")[0])
+            return f"{kind} {cursor.sobject if cursor is not None else '?'}"
+        if "sobjects" in parts and parts.index("sobjects") + 1 < len(parts):
+            return parts[parts.index("sobjects") + 1]
+        return None
+
     def load_world(self, world: Any) -> None:
         from sandbox.salesforce.world_loader import load_world
 

@@ -9,6 +9,8 @@ https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/intro_u
 
 from __future__ import annotations
 
+import re
+
 import base64
 import hashlib
 import hmac
@@ -46,6 +48,16 @@ class Cursor:
     version: str
     kind: str  # query | queryAll
     touched: datetime
+    sobject: str = ""  # the FROM object, for call statistics by object
+
+
+_FROM = re.compile(r"\bFROM\s+(\w+)", re.IGNORECASE)
+
+
+def query_object(text: str) -> str | None:
+    """The sObject a SOQL text reads (its first FROM), for statistics only."""
+    found = _FROM.search(text)
+    return found.group(1) if found else None
 
 
 class Cursors:
@@ -232,7 +244,8 @@ class _Rest:
             return json_response({"totalSize": len(rows), "done": True, "records": []})
         renderer = Renderer(self.org, compiled, version)
         cursor = Cursor(
-            rows, renderer, _batch_size(request), version, "queryAll" if include_deleted else "query", now
+            rows, renderer, _batch_size(request), version, "queryAll" if include_deleted else "query", now,
+            query_object(text) or "",
         )
         return self._page(request, cursor, None, 0)
 
