@@ -7,6 +7,10 @@ read again rather than lost; the store de-duplicates by id. Each page's cursor i
 `SystemModstamp` actually seen so far, never the clock. When the session is renewed mid-pull the
 query is issued again from that cursor, skipping the rows already given at it.
 
+The query asks for every mapped field without describing the object first (one call per object per
+run rather than two); only when the org answers INVALID_FIELD does the source describe the object and
+ask again without the missing fields (logged, as `crm check` reports them).
+
 A first pull (no cursor) of a stream whose query counts more rows than `bulk_threshold` (the first
 REST page's `totalSize`, so smaller streams pay no extra call) goes through a Bulk API 2.0 query
 job instead (see bulk.py); its cursor, the highest `SystemModstamp` of the whole job, comes with the
@@ -27,6 +31,7 @@ from connectors.mapping import CrmMapping
 from connectors.salesforce.bulk import DEFAULT_BULK_THRESHOLD, BulkApi
 from connectors.salesforce.client import MAX_QUERY_BATCH, QueryInterrupted, SalesforceClient
 from connectors.salesforce.records import canonical_id, map_row
+from connectors.salesforce.retry import SalesforceCallError
 from connectors.salesforce.streams import STREAMS, STREAMS_BY_NAME, Stream, existing_fields, wanted_fields
 from crm.ports import CrmSource, PulledPage
 from crm.records import Crm
@@ -77,14 +82,20 @@ class SalesforceSource(CrmSource):
         return self._streams
 
     def fields_for(self, stream: Stream) -> list[str]:
-        """The stream's fields that exist in this org (one describe per object per source)."""
-        if stream.name not in self._fields:
-            wanted = wanted_fields(stream, self.mapping.read)
-            describe = self.client.describe(stream.sobject)
-            self._fields[stream.name] = existing_fields(wanted, describe, stream.sobject)
+        """The fields to query: every wanted field until the org refuses one (`crm check` makes sure
+        it will not), then those its describe shows (one describe per object per source). Asking
+        first saves a describe per object on every run."""
+        return self._fields.get(stream.name) or wanted_fields(stream, self.mapping.read)
+
+    def _described_fields(self, stream: Stream) -> list[str]:
+        describe = self.client.describe(stream.sobject)
+        self._fields[stream.name] = existing_fields(wanted_fields(stream, self.mapping.read), describe,
+                                                    stream.sobject)
         return self._fields[stream.name]
 
-    def pull(self, stream: str, since: datetime | None) -> Iterator[PulledPage]:
+    def pull(self, stream: str, since: datetime | None, *,
+             deletions_checked: datetime | None = None) -> Iterator[PulledPage]:
+        # deletions come with every incremental query (queryAll, IsDeleted): nothing to check apart
         try:
             spec = STREAMS_BY_NAME[stream]
         except KeyError:
@@ -110,6 +121,11 @@ class SalesforceSource(CrmSource):
                     page, highest = self._page(spec, rows, highest, given_at_highest, resumed_at)
                     yield page
                 return
+            except SalesforceCallError as error:
+                if error.code != "INVALID_FIELD" or spec.name in self._fields:
+                    raise
+                fields = self._described_fields(spec)  # a mapped field this org lacks: ask without it
+                continue
             except QueryInterrupted as interruption:
                 resumes += 1
                 if resumes > MAX_RESUMES:

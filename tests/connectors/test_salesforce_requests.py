@@ -79,7 +79,6 @@ def soql_of(call) -> str:
 
 @responses.activate
 def test_a_pull_pages_through_query_all_with_the_locator_and_asks_for_full_batches(client, mapping):
-    responses.get(f"{BASE}/sobjects/Lead/describe/", json=describe(*LEAD_FIELDS))
     locator = "/services/data/v59.0/queryAll/01gXX0000000001-2000"
     responses.get(f"{BASE}/queryAll/", json={"totalSize": 3, "done": False, "nextRecordsUrl": locator,
                                              "records": [lead_row(1), lead_row(2)]})
@@ -90,33 +89,41 @@ def test_a_pull_pages_through_query_all_with_the_locator_and_asks_for_full_batch
 
     assert [len(p.records) for p in pages] == [2, 1]
     assert pages[-1].cursor == datetime(2024, 5, 1, 11, 0, tzinfo=UTC)
-    query = responses.calls[1]
+    query = responses.calls[0]  # no describe first: the mapped fields are asked for directly
     soql = soql_of(query)
     assert soql.startswith("SELECT Id, Email, FirstName")
     assert "FROM Lead WHERE SystemModstamp >= 2024-05-01T08:55:00+00:00" in soql  # 5-minute overlap
     assert soql.endswith("ORDER BY SystemModstamp ASC, Id ASC")
     assert query.request.headers["Sforce-Query-Options"] == "batchSize=2000"
     assert query.request.headers["Authorization"] == f"Bearer {SESSION}"
-    assert responses.calls[2].request.url == f"{INSTANCE}{locator}"
-    assert client.counter.calls == {"describe:Lead": 1, "query:Lead": 2}
+    assert responses.calls[1].request.url == f"{INSTANCE}{locator}"
+    assert client.counter.calls == {"query:Lead": 2}
 
 
 @responses.activate
 def test_a_first_pull_without_a_cursor_reads_everything(client, mapping):
-    responses.get(f"{BASE}/sobjects/Lead/describe/", json=describe(*LEAD_FIELDS))
     responses.get(f"{BASE}/queryAll/", json={"totalSize": 0, "done": True, "records": []})
     pages = list(SalesforceSource(client, mapping).pull("Lead", None))
-    assert "WHERE" not in soql_of(responses.calls[1])
+    assert "WHERE" not in soql_of(responses.calls[0])
     assert pages[0].records == [] and pages[0].cursor is None
 
 
 @responses.activate
 def test_a_mapped_custom_field_missing_from_the_org_is_left_out_of_the_query(client, mapping, caplog):
+    refusal = [{"errorCode": "INVALID_FIELD", "message": "No such column 'Partner_Owned__c' on entity "
+                "'Lead'. If you are attempting to use a custom field, be sure to append the '__c'"}]
+    responses.get(f"{BASE}/queryAll/", json=refusal, status=400)
     responses.get(f"{BASE}/sobjects/Lead/describe/", json=describe(*LEAD_FIELDS))  # no Partner_Owned__c
     responses.get(f"{BASE}/queryAll/", json={"totalSize": 1, "done": True, "records": [lead_row(1)]})
+    source = SalesforceSource(client, mapping)
     with caplog.at_level(logging.WARNING):
-        pages = list(SalesforceSource(client, mapping).pull("Lead", None))
-    assert "Partner_Owned__c" not in soql_of(responses.calls[1])
+        pages = list(source.pull("Lead", None))
+    assert "Partner_Owned__c" in soql_of(responses.calls[0])  # asked for first, refused, never retried
+    assert responses.calls[1].request.url.endswith("/sobjects/Lead/describe/")
+    assert "Partner_Owned__c" not in soql_of(responses.calls[2])
+    assert client.counter.calls == {"query:Lead": 2, "describe:Lead": 1}
+    list(source.pull("Lead", None))  # the source remembers what the org has
+    assert "Partner_Owned__c" not in soql_of(responses.calls[3]) and len(responses.calls) == 4
     assert "Lead.Partner_Owned__c does not exist" in caplog.text
     assert pages[0].records[0].partner_owned is False
 
