@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_STORE_URL = "sqlite:///.leadloop/state.db"
@@ -75,6 +75,8 @@ class HubSpotSettings(BaseModel):
 
     host: str = "https://api.hubapi.com"
     access_token: SecretStr
+    # HubSpot cannot list "archived since": deletions cost a listing per object, made at most this often
+    archived_check_minutes: int = Field(360, ge=0)
 
     _validate_host = field_validator("host")(_https)
 

@@ -20,8 +20,11 @@ from crm.records import Crm
 class PulledPage:
     """One page of one pulled stream, already mapped to canonical records.
 
-    `cursor` is the highest cursor value actually seen on this page; it may be stored only after
-    the records are stored. `deleted` lists CRM ids that became tombstones (deleted or merged).
+    `cursor` is the highest cursor value actually seen on this page (or a completed search's
+    horizon, see the HubSpot source); it may be stored only after the records are stored. `deleted`
+    lists CRM ids that became tombstones (deleted or merged). `deletions_checked` (a source whose
+    deletions are not part of its incremental read) says every deletion made before that moment is
+    in this page's `deleted` or an earlier page's; store it once they are stored.
     """
 
     stream: str
@@ -29,6 +32,7 @@ class PulledPage:
     cursor: datetime | None
     deleted: Sequence[str] = ()
     rejected: Sequence[tuple[str, str]] = ()  # (crm id, reason) for records that failed mapping
+    deletions_checked: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +70,10 @@ class CrmSource(ABC):
         """The stream names this source can pull, in dependency order."""
 
     @abstractmethod
-    def pull(self, stream: str, since: datetime | None) -> Iterator[PulledPage]:
-        """Pages of `stream` changed at or after `since` (everything when None), ascending."""
+    def pull(self, stream: str, since: datetime | None, *,
+             deletions_checked: datetime | None = None) -> Iterator[PulledPage]:
+        """Pages of `stream` changed at or after `since` (everything when None), ascending.
+        `deletions_checked` is the last `PulledPage.deletions_checked` stored for the stream."""
 
 
 class CrmSink(ABC):

@@ -100,7 +100,9 @@ def open_runtime(connection_file: str | None, playbook_path: str, store_url: str
 
         counter = runtime.counters[Crm.HUBSPOT] = CallCounter()
         client = hubspot_client(settings.hubspot, ca, counter=counter)
-        runtime.sources[Crm.HUBSPOT] = HubSpotSource(client, mapping.hubspot)
+        runtime.sources[Crm.HUBSPOT] = HubSpotSource(
+            client, mapping.hubspot,
+            archived_interval=timedelta(minutes=settings.hubspot.archived_check_minutes))
         known = {key: row.crm_task_id for key, row in store.task_ledger(Crm.HUBSPOT.value).items()
                  if row.crm_task_id}
         runtime.sinks[Crm.HUBSPOT] = HubSpotSink(client, mapping.hubspot, known_tasks=known)
@@ -108,6 +110,9 @@ def open_runtime(connection_file: str | None, playbook_path: str, store_url: str
 
 
 # -- pull ------------------------------------------------------------------------------------------------
+
+
+DELETIONS_CHECKED = "#deletions-checked"  # suffix of the cursor row remembering a stream's last deletion check
 
 
 @dataclass(slots=True)
@@ -127,8 +132,10 @@ def pull_stream(runtime: Runtime, crm: Crm, stream: str) -> PullStats:
     source = runtime.sources[crm]
     store = runtime.store
     since = store.get_cursor(crm.value, stream)
+    checked_key = f"{stream}{DELETIONS_CHECKED}"
+    checked = store.get_cursor(crm.value, checked_key)
     stats = PullStats(crm.value, stream)
-    for page in source.pull(stream, since):
+    for page in source.pull(stream, since, deletions_checked=checked):
         store.upsert_snapshots(crm.value, stream, page.records, cursor=page.cursor)
         if page.deleted:
             store.tombstone(crm.value, stream, page.deleted)
@@ -136,6 +143,8 @@ def pull_stream(runtime: Runtime, crm: Crm, stream: str) -> PullStats:
             store.quarantine_rejected(crm.value, stream, page.rejected)
         if page.cursor is not None:
             stats.cursor = store.set_cursor(crm.value, stream, page.cursor)
+        if page.deletions_checked is not None:
+            store.set_cursor(crm.value, checked_key, page.deletions_checked)
         stats.pages += 1
         stats.records += len(page.records)
         stats.deleted += len(page.deleted)

@@ -13,8 +13,11 @@ Submissions and email events name a person by email only: the contact ids come f
 of contacts by `idProperty=email` per 100 new emails (remembered for the run).
 
 Sources read newest first cannot hand out a cursor page by page (a run stopped halfway would skip
-the older rest), so their pages carry none and a last empty page carries the highest value seen.
-Each source re-reads the overlap window before its cursor; ids keep re-reads harmless.
+the older rest), so their pages carry none and a last empty page carries the highest value seen, or
+the source's horizon when that is later (HubSpot's clock when the source was first asked, as for the
+CRM objects: see `source`). Each source re-reads the overlap window before its cursor; ids keep
+re-reads harmless. A marketing event touched since then is read whole, since attendance is often
+recorded after the event took place.
 
 Docs: https://developers.hubspot.com/docs/api-reference/legacy/forms-v1/submissions/get-form-integrations-v1-submissions-forms-form_guid,
 https://developers.hubspot.com/docs/guides/api/analytics-and-events/event-analytics,
@@ -29,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connectors.hubspot.client import BATCH_MAX, HubSpotClient
+from connectors.hubspot.client import BATCH_MAX, HORIZON_MARGIN, HubSpotClient
 from connectors.hubspot.records import (
     BadRecord,
     activity_from_email_event,
@@ -110,9 +113,17 @@ class ActivityPuller:
                 return forms
             after = following
 
+    def _horizon(self) -> datetime | None:
+        """HubSpot's clock on the answer just received, less the Date header's precision: once a
+        source has been read through, anything older than this minus the overlap was there to read."""
+        answered = self.client.server_time
+        return answered - HORIZON_MARGIN if answered is not None else None
+
     def _submissions(self, start: datetime | None) -> Iterator[PulledPage]:
         highest: datetime | None = None
-        for form_id, form_name in self._forms():
+        forms = self._forms()
+        horizon = self._horizon()
+        for form_id, form_name in forms:
             after: str | None = None
             while True:
                 query = [("limit", SUBMISSIONS_PAGE_MAX)] + ([("after", after)] if after else [])
@@ -127,7 +138,7 @@ class ActivityPuller:
                 after = _next_after(body)
                 if after is None or len(fresh) < len(rows):  # newest first: the rest is older
                     break
-        yield PulledPage(stream=FORM_SUBMISSIONS, records=(), cursor=highest)
+        yield PulledPage(stream=FORM_SUBMISSIONS, records=(), cursor=_max(highest, [horizon] if horizon else []))
 
     def _submission_page(self, rows: Sequence[dict[str, Any]], form_name: str | None) -> PulledPage:
         contacts = self.contact_ids([e for e in (submission_email(r) for r in rows) if e])
@@ -151,6 +162,7 @@ class ActivityPuller:
 
     def _page_views(self, start: datetime | None) -> Iterator[PulledPage]:
         highest: datetime | None = None
+        horizon: datetime | None = None
         after: str | None = None
         given: set[str] = set()
         while True:
@@ -162,6 +174,7 @@ class ActivityPuller:
                 query.append(("after", after))
             body = self.client.request("GET", "/events/v3/events/", query=query,
                                        endpoint="GET /events/v3/events")
+            horizon = horizon or self._horizon()
             records: list[Activity] = []
             rejected: list[tuple[str, str]] = []
             for event in body.get("results") or []:
@@ -173,8 +186,10 @@ class ActivityPuller:
                 records.append(activity)
                 highest = _max(highest, [activity.occurred_at])
             after = _next_after(body)
-            yield PulledPage(stream=PAGE_VIEWS, records=records, cursor=highest, rejected=rejected)
-            if after is None or after in given:
+            done = after is None or after in given
+            cursor = _max(highest, [horizon] if done and horizon else [])
+            yield PulledPage(stream=PAGE_VIEWS, records=records, cursor=cursor, rejected=rejected)
+            if done:
                 return
             given.add(after)
 
@@ -182,6 +197,7 @@ class ActivityPuller:
 
     def _email_events(self, start: datetime | None) -> Iterator[PulledPage]:
         highest: datetime | None = None
+        horizon: datetime | None = None
         offset: str | None = None
         while True:
             query: list[tuple[str, Any]] = [("limit", EMAIL_EVENTS_PAGE_MAX)]
@@ -191,6 +207,7 @@ class ActivityPuller:
                 query.append(("offset", offset))
             body = self.client.request("GET", "/email/public/v1/events", query=query,
                                        endpoint="GET /email/public/v1/events")
+            horizon = horizon or self._horizon()
             events = body.get("events") or []
             contacts = self.contact_ids([str(e.get("recipient") or "") for e in events])
             records: list[Activity] = []
@@ -212,7 +229,7 @@ class ActivityPuller:
             if not body.get("hasMore") or not following or following == offset:
                 break
             offset = str(following)
-        yield PulledPage(stream=EMAIL_EVENTS, records=(), cursor=highest)
+        yield PulledPage(stream=EMAIL_EVENTS, records=(), cursor=_max(highest, [horizon] if horizon else []))
 
     # -- marketing event attendance ------------------------------------------------------------------
 
@@ -231,7 +248,9 @@ class ActivityPuller:
 
     def _attendance(self, start: datetime | None) -> Iterator[PulledPage]:
         highest: datetime | None = None
-        for event in self._marketing_events():
+        events = self._marketing_events()
+        horizon = self._horizon()
+        for event in events:
             if start is not None and not _touched_since(event, start):
                 continue  # HubSpot moves updatedAt when attendance is recorded
             after: str | None = None
@@ -248,8 +267,8 @@ class ActivityPuller:
                     except BadRecord as problem:
                         rejected.append((f"hs-mevent:{row.get('id')}", str(problem)))
                         continue
-                    if activity is not None and (start is None or activity.occurred_at >= start):
-                        records.append(activity)
+                    if activity is not None:  # the event was touched: all of it (attendance is
+                        records.append(activity)  # often recorded after the event took place)
                         highest = _max(highest, [activity.occurred_at])
                 if records or rejected:
                     yield PulledPage(stream=EVENT_ATTENDANCE, records=records, cursor=None,
@@ -258,7 +277,7 @@ class ActivityPuller:
                 if following is None or following == after:
                     break
                 after = following
-        yield PulledPage(stream=EVENT_ATTENDANCE, records=(), cursor=highest)
+        yield PulledPage(stream=EVENT_ATTENDANCE, records=(), cursor=_max(highest, [horizon] if horizon else []))
 
 
 def _iso(moment: datetime) -> str:

@@ -18,7 +18,10 @@ The access token lives only inside the official client; this wrapper's repr show
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +47,7 @@ SEARCH_PAGE_MAX = 200  # search: `limit` ≤ 200
 BATCH_MAX = 100  # batch read/create/update/upsert/archive: ≤ 100 inputs
 ASSOCIATIONS_BATCH_MAX = 1000  # associations v4 batch read: ≤ 1,000 ids
 SEARCH_RESULT_CAP = 10_000  # search paging beyond 10,000 results → 400
+HORIZON_MARGIN = timedelta(seconds=2)  # a Date header has whole seconds; the answer was computed before it
 
 NO_TRANSPORT_RETRIES = Retry(total=None, connect=0, read=0, status=0, other=0, redirect=5)
 _RESPONSE_TYPES = {200: "object", 201: "object", 207: "object", 204: None}
@@ -70,6 +74,12 @@ class HubSpotClient:
         self.property_groups = crm.properties.groups_api
         self.events = official.events.events_api
         self._raw = self.objects.api_client  # the official ApiClient, for paths without a typed API
+        self._answered = threading.local()
+
+    @property
+    def server_time(self) -> datetime | None:
+        """HubSpot's clock (its `Date` header, whole seconds) on the last answer this thread received."""
+        return getattr(self._answered, "at", None)
 
     def __repr__(self) -> str:
         return f"HubSpotClient(host={self.host!r})"
@@ -93,6 +103,7 @@ class HubSpotClient:
                     raise error_from_api_exception(endpoint, error) from None
                 raise
             self.limiter.observe(headers)
+            self._answered.at = server_date(headers)
             return data
 
         return call_with_retries(attempt, endpoint, self.policy, on_retry=self._on_retry)
@@ -116,6 +127,18 @@ class HubSpotClient:
         if error.status == 429:
             # everyone pauses, not only the thread that was refused
             self.limiter.hold(error.retry_after if error.retry_after is not None else wait)
+
+
+def server_date(headers: Any) -> datetime | None:
+    """The `Date` header of an answer as an aware datetime, or None when absent or unreadable."""
+    value = headers.get("Date") if headers is not None else None
+    if not value:
+        return None
+    try:
+        moment = parsedate_to_datetime(str(value))
+    except (TypeError, ValueError):
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def hubspot_client(settings: HubSpotSettings, ca_cert: str | Path | None, *,

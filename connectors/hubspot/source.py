@@ -8,14 +8,21 @@ starts over); the catch-up's pages carry the highest value seen, at least T0.
 
 Incremental (a cursor): keyset search windows (see `windowing`) from the cursor minus an overlap
 window (default 10 minutes, because HubSpot's search index lags behind writes), 200 per page, sorted
-ascending; each re-read is de-duplicated by id and cursor value. Then the archived records (list
-with `archived=true`) archived since the same point become tombstones. Every page's cursor is the
-highest value actually seen, never the clock.
+ascending; each re-read is de-duplicated by id and cursor value. Every page's cursor is the highest
+value actually seen, except that a completed search may end on its **horizon**: HubSpot's own clock
+(the `Date` header of the search's first answer, less 2 s for its whole-second precision). Whatever
+was modified before the horizon minus the lag the overlap allows for was already in the index when
+the search ran, so the next run's overlap, measured from the horizon, re-reads only what the index
+could have hidden, not everything the previous run wrote back (a run's own write-back would
+otherwise be re-read by every run for as long as it stays within the overlap).
 
 HubSpot has no way to ask for "archived since T" (search never returns archived records), so
-tombstones cost one list call of their own. A source lists each object's archived records at most
-once per `archived_interval` (default 5 minutes): a process polling every minute pays that call
-every fifth time, while a scheduled run, with a source of its own, checks every time.
+tombstones cost a list call of their own (`archived=true`). They are checked at most once per
+`archived_interval` (default 6 hours, the connection file's `archived_check_minutes`), measured on
+HubSpot's clock from the moment given as `deletions_checked` (the store keeps it; the last page of a
+check carries the new one). A first run's full list counts as a check. Between checks a deleted
+record can still be scored; a write to it is refused by HubSpot and reported, and the next check
+tombstones it.
 
 Docs: https://developers.hubspot.com/docs/api/crm/search, https://developers.hubspot.com/docs/api/crm/contacts
 (list, `archived`), https://developers.hubspot.com/docs/api/crm/associations/associations-v4 (batch read),
@@ -25,13 +32,18 @@ https://developers.hubspot.com/docs/api/crm/owners
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connectors.hubspot.activities import ACTIVITY_STREAMS, ActivityPuller
-from connectors.hubspot.client import ASSOCIATIONS_BATCH_MAX, LIST_PAGE_MAX, SEARCH_PAGE_MAX, HubSpotClient
+from connectors.hubspot.client import (
+    ASSOCIATIONS_BATCH_MAX,
+    HORIZON_MARGIN,
+    LIST_PAGE_MAX,
+    SEARCH_PAGE_MAX,
+    HubSpotClient,
+)
 from connectors.hubspot.records import (
     EXTRA_PROPERTIES,
     BadRecord,
@@ -54,7 +66,7 @@ from crm.records import Crm
 log = logging.getLogger("leadloop.connectors.hubspot")
 
 DEFAULT_OVERLAP = timedelta(minutes=10)
-DEFAULT_ARCHIVED_INTERVAL = timedelta(minutes=5)
+DEFAULT_ARCHIVED_INTERVAL = timedelta(hours=6)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -96,7 +108,6 @@ class HubSpotSource(CrmSource):
         self.list_page_size = list_page_size
         self.detect_archived = detect_archived
         self.archived_interval = archived_interval
-        self._archived_checked: dict[str, tuple[float, datetime]] = {}  # object → (monotonic, since)
         self.activities = ActivityPuller(client, overlap=overlap)
         declared = [OWNERS, *(s.name for s in OBJECT_STREAMS), *ACTIVITY_STREAMS]
         self._streams = tuple(streams) if streams is not None else tuple(declared)
@@ -110,11 +121,12 @@ class HubSpotSource(CrmSource):
     def streams(self) -> Sequence[str]:
         return self._streams
 
-    def pull(self, stream: str, since: datetime | None) -> Iterator[PulledPage]:
+    def pull(self, stream: str, since: datetime | None, *,
+             deletions_checked: datetime | None = None) -> Iterator[PulledPage]:
         if stream == OWNERS:
             yield from self._owners()
         elif stream in STREAMS_BY_NAME:
-            yield from self._objects(STREAMS_BY_NAME[stream], since)
+            yield from self._objects(STREAMS_BY_NAME[stream], since, deletions_checked)
         elif stream in ACTIVITY_STREAMS:
             yield from self.activities.pull(stream, since)
         else:
@@ -127,24 +139,33 @@ class HubSpotSource(CrmSource):
         extra = EXTRA_PROPERTIES.get(spec.object_type, ())
         return list(dict.fromkeys([*mapped, *extra, spec.cursor_property]))
 
-    def _objects(self, spec: ObjectStream, since: datetime | None) -> Iterator[PulledPage]:
+    def _objects(self, spec: ObjectStream, since: datetime | None,
+                 deletions_checked: datetime | None) -> Iterator[PulledPage]:
         seen: dict[str, int] = {}
         if since is None:
             newest = self._newest(spec)
+            listed_from: datetime | None = None
             for raws in self._list(spec, archived=False, properties=self.properties_for(spec),
                                    associations=spec.associations):
+                listed_from = listed_from or self._horizon()
                 for raw in raws:
                     moment = cursor_value(raw, spec.cursor_property)
                     seen[raw.id] = to_ms(moment) if moment is not None else -1
                 yield self._page(spec, raws, None)  # no cursor until the whole list is stored
             start = to_ms(newest) if newest is not None else 0
             yield from self._search(spec, Window(start), seen, floor=newest)
+            if listed_from is not None:  # anything archived before the list began was never listed
+                yield PulledPage(stream=spec.name, records=(), cursor=None, deletions_checked=listed_from)
             return
         start = since - self.overlap
         yield from self._search(spec, Window(to_ms(start)), seen, floor=None)
-        if self.detect_archived and self._archived_due(spec.object_type, start):
-            yield from self._archived(spec, start)
-            self._archived_checked[spec.object_type] = (time.monotonic(), start)
+        if self.detect_archived and self._archived_due(deletions_checked):
+            yield from self._archived(spec, (deletions_checked or since) - self.overlap)
+
+    def _horizon(self) -> datetime | None:
+        """HubSpot's clock on the answer just received, less the Date header's precision."""
+        answered = self.client.server_time
+        return answered - HORIZON_MARGIN if answered is not None else None
 
     def _newest(self, spec: ObjectStream) -> datetime | None:
         """The highest cursor value the search index knows now (one search, newest first)."""
@@ -183,6 +204,7 @@ class HubSpotSource(CrmSource):
     def _search(self, spec: ObjectStream, window: Window | None, seen: dict[str, int],
                 floor: datetime | None) -> Iterator[PulledPage]:
         highest = floor
+        horizon: datetime | None = None
         properties = self.properties_for(spec)
         endpoint = f"POST /crm/v3/objects/{spec.object_type}/search"
         yielded = False
@@ -190,6 +212,8 @@ class HubSpotSource(CrmSource):
             body = search_body(window, spec.cursor_property, properties, self.page_size)
             response = self.client.call(endpoint, self.client.search.do_search_with_http_info,
                                         spec.object_type, body, search=True)
+            if horizon is None:  # the first answer: the index as it stood when the search began
+                horizon = self._horizon()
             raws = [raw_object(m) for m in response.results or []]
             page_seen: list[Seen] = []
             fresh: list[RawObject] = []
@@ -206,6 +230,10 @@ class HubSpotSource(CrmSource):
             window = next_window(window, page_seen, self.page_size)
             if fresh and spec.associations:
                 fresh = self._with_associations(spec, fresh)
+            if window is None and horizon is not None and (highest is None or horizon > highest):
+                # the search is complete: the next run may measure its overlap from the horizon
+                yield self._page(spec, fresh, horizon)
+                return
             if fresh or (window is None and not yielded and highest is not None):
                 yield self._page(spec, fresh, highest)
                 yielded = True
@@ -233,18 +261,23 @@ class HubSpotSource(CrmSource):
                 out[origin] = tuple(dict.fromkeys(str(t.to_object_id) for t in item.to or []))
         return out
 
-    def _archived_due(self, object_type: str, start: datetime) -> bool:
-        last = self._archived_checked.get(object_type)
-        if last is None or start < last[1]:  # never checked, or asked about an earlier time
+    def _archived_due(self, checked: datetime | None) -> bool:
+        if checked is None:
             return True
-        return time.monotonic() - last[0] >= self.archived_interval.total_seconds()
+        now = self.client.server_time  # the search just made answered on HubSpot's clock
+        return now is None or now - checked >= self.archived_interval
 
     def _archived(self, spec: ObjectStream, since: datetime) -> Iterator[PulledPage]:
+        """Tombstones for the records archived since `since`, then the moment the check began."""
+        checked: datetime | None = None
         for raws in self._list(spec, archived=True, properties=[spec.cursor_property]):
+            checked = checked or self._horizon()
             gone = [f"{spec.tombstone_prefix}:{raw.id}" for raw in raws
                     if raw.archived_at is None or raw.archived_at >= since]
             if gone:
                 yield PulledPage(stream=spec.name, records=(), cursor=None, deleted=gone)
+        if checked is not None:
+            yield PulledPage(stream=spec.name, records=(), cursor=None, deletions_checked=checked)
 
     def _page(self, spec: ObjectStream, raws: Iterable[RawObject], cursor: datetime | None) -> PulledPage:
         records: list[Any] = []

@@ -5,10 +5,11 @@ lagging search, company write-back, task idempotency across a lost ledger, parti
 from __future__ import annotations
 
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
+from hubspot import HubSpot
 from contract_harness import unique_emails
 from harness_hubspot import FAST, HubSpotHarness
 
@@ -156,3 +157,59 @@ def test_the_client_never_shows_its_token(harness):
     token = harness.settings.hubspot.access_token.get_secret_value()
     source = HubSpotSource(client, harness.mapping, overlap=timedelta(0))
     assert token not in repr(client) and token not in repr(source) and token not in repr(harness.make_sink())
+
+
+def test_a_search_ends_on_hubspots_clock_and_deletions_are_checked_once_per_interval():
+    """A quiet incremental pull costs one search: its cursor is HubSpot's clock when the search ran
+    (so the next overlap does not re-read old changes), and the archived listing waits for its
+    interval, measured on HubSpot's clock from the last check the caller kept."""
+    import requests
+
+    mapping = load_mapping()
+    with running_sandbox(size="tiny", seed=5) as handle:
+        settings = ConnectionSettings(**handle.connection)
+        http = requests.Session()
+        http.trust_env, http.verify = False, str(handle.ca_path)
+
+        def advance(hours: float) -> datetime:
+            http.post(f"{handle.admin_url}/clock", json={"advance_seconds": hours * 3600},
+                      timeout=30).raise_for_status()
+            return datetime.fromisoformat(http.get(f"{handle.admin_url}/health", timeout=30).json()["now"])
+
+        def pull(since: datetime | None, checked: datetime | None) -> tuple[list[Any], dict[str, int]]:
+            client = hubspot_client(settings.hubspot, settings.ca_cert, policy=FAST)
+            source = HubSpotSource(client, mapping.hubspot, streams=["contacts"])
+            pages = list(source.pull("contacts", since, deletions_checked=checked))
+            return pages, dict(client.counter.calls)
+
+        def last(pages: list[Any], attribute: str) -> Any:
+            values = [getattr(p, attribute) for p in pages if getattr(p, attribute) is not None]
+            return max(values) if values else None
+
+        first, _ = pull(None, None)
+        cursor, checked = last(first, "cursor"), last(first, "deletions_checked")
+        assert checked is not None and cursor >= checked - timedelta(seconds=5)
+
+        now = advance(1)
+        quiet, calls = pull(cursor, checked)
+        assert calls == {"POST /crm/v3/objects/contacts/search": 1}, calls
+        assert last(quiet, "deletions_checked") is None  # (it re-read the first run's overlap)
+        horizon = last(quiet, "cursor")
+        assert now - timedelta(seconds=5) <= horizon <= now, (horizon, now)
+
+        contacts = HubSpot(access_token=handle.connection["hubspot"]["access_token"],
+                           host=handle.base_url, ssl_ca_cert=str(handle.ca_path)).crm.contacts
+        existing = sorted(str(c.id) for c in contacts.basic_api.get_page(limit=5).results)
+        contacts.basic_api.update(existing[0], {"properties": {"firstname": "Changed"}})
+        contacts.basic_api.archive(existing[1])
+        advance(1)
+        changed, calls = pull(horizon, checked)  # the change after the horizon is found; no listing yet
+        assert ids(changed) == {f"hs-contact:{existing[0]}"}
+        assert calls == {"POST /crm/v3/objects/contacts/search": 1}, calls
+        assert not [d for p in changed for d in p.deleted]
+
+        advance(5)  # six hours after the first run's list: the archived records are listed again
+        checking, calls = pull(last(changed, "cursor"), checked)
+        assert [d for p in checking for d in p.deleted] == [f"hs-contact:{existing[1]}"]
+        assert calls == {"POST /crm/v3/objects/contacts/search": 1, "GET /crm/v3/objects/contacts": 1}
+        assert last(checking, "deletions_checked") > checked + timedelta(hours=6, seconds=-5)
