@@ -120,9 +120,12 @@ class ActivityPuller:
         return answered - HORIZON_MARGIN if answered is not None else None
 
     def _submissions(self, start: datetime | None) -> Iterator[PulledPage]:
+        """Each form's submissions newest first. Their emails are resolved to contacts 100 at a time
+        across pages and forms (a page holds 50 submissions, often fewer new emails)."""
         highest: datetime | None = None
         forms = self._forms()
         horizon = self._horizon()
+        pending: list[tuple[dict[str, Any], str | None]] = []
         for form_id, form_name in forms:
             after: str | None = None
             while True:
@@ -133,18 +136,40 @@ class ActivityPuller:
                 rows = body.get("results") or []
                 fresh = [r for r in rows if start is None or _submitted(r) >= start]
                 highest = _max(highest, (_submitted(r) for r in rows))
-                if fresh:
-                    yield self._submission_page(fresh, form_name)
+                pending.extend((row, form_name) for row in fresh)
+                ready, pending = self._resolved(pending, final=False)
+                if ready:
+                    yield self._submission_page(ready)
                 after = _next_after(body)
                 if after is None or len(fresh) < len(rows):  # newest first: the rest is older
                     break
+        ready, _ = self._resolved(pending, final=True)
+        if ready:
+            yield self._submission_page(ready)
         yield PulledPage(stream=FORM_SUBMISSIONS, records=(), cursor=_max(highest, [horizon] if horizon else []))
 
-    def _submission_page(self, rows: Sequence[dict[str, Any]], form_name: str | None) -> PulledPage:
-        contacts = self.contact_ids([e for e in (submission_email(r) for r in rows) if e])
+    def _resolved(self, pending: list[tuple[dict[str, Any], str | None]], *, final: bool
+                  ) -> tuple[list[tuple[dict[str, Any], str | None]], list[tuple[dict[str, Any], str | None]]]:
+        """Look up the pending rows' unknown emails in full batches of 100 (all of them when `final`);
+        returns the rows whose contact is now known (or that name none) and those still waiting."""
+        unknown = list(dict.fromkeys(e for e in (submission_email(r) for r, _ in pending)
+                                     if e and e not in self._contact_by_email))
+        if not final:
+            unknown = unknown[:len(unknown) - len(unknown) % BATCH_MAX]
+        if unknown:
+            self.contact_ids(unknown)
+        ready: list[tuple[dict[str, Any], str | None]] = []
+        waiting: list[tuple[dict[str, Any], str | None]] = []
+        for item in pending:
+            email = submission_email(item[0])
+            (ready if not email or email in self._contact_by_email else waiting).append(item)
+        return ready, waiting
+
+    def _submission_page(self, rows: Sequence[tuple[dict[str, Any], str | None]]) -> PulledPage:
+        contacts = self.contact_ids([e for e in (submission_email(r) for r, _ in rows) if e])
         records: list[Activity] = []
         rejected: list[tuple[str, str]] = []
-        for row in rows:
+        for row, form_name in rows:
             email = submission_email(row)
             contact = contacts.get(email) if email else None
             if contact is None:
