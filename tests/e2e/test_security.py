@@ -106,7 +106,8 @@ def synced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         settings, mapping = load_connection(connection), load_mapping()
         salesforce_setup(settings, mapping)
         hubspot_setup(settings, mapping)
-        admin(handle, "POST", "faults", {"crm": "salesforce", "session_expire_after": 12})
+        # the session expires mid-pull (a quiet sync makes one query per object: ten in all)
+        admin(handle, "POST", "faults", {"crm": "salesforce", "session_expire_after": 6})
 
         capture, root = Capture(), logging.getLogger()
         level = root.level
