@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
+import time
 from datetime import date, datetime
 from enum import Enum
 from functools import partial
@@ -67,6 +69,20 @@ def parse_store_url(url: str) -> URL:
     return parsed
 
 
+def _switch_to_wal(cursor: Any, attempts: int = 200) -> None:
+    """WAL mode, which a database keeps once set. Switching a new database takes an exclusive lock
+    that SQLite's busy timeout does not wait for, so a second process opening the same new store at
+    that moment is told "database is locked" at once: wait for the first to finish instead."""
+    for attempt in range(attempts):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05)
+
+
 def _sqlite_engine(url: URL) -> Engine:
     database = url.database or ""
     in_memory = database in ("", ":memory:")
@@ -84,11 +100,11 @@ def _sqlite_engine(url: URL) -> Engine:
         # Autocommit at the driver level: leadloop emits BEGIN itself (see _on_begin).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout=30000")
         if not in_memory:
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _switch_to_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
     @event.listens_for(engine, "begin")
