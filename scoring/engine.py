@@ -63,6 +63,8 @@ class ScoringResult:
     future_activities: int = 0
     tiers: tuple[str, ...] = ()
     people: dict[str, Person] = field(default_factory=dict)
+    # what `unmatched_activities` summarizes, by activity key (for merging partitions' results)
+    unmatched_counts: dict[ActivityKey, int] = field(default_factory=dict, repr=False, compare=False)
 
     def tier_counts(self) -> dict[str, int]:
         """People per tier, in the playbook's tier order."""
@@ -545,6 +547,7 @@ def _score_dataset(
         future_activities=report.future,
         tiers=tuple(t.name for t in pb.tiers),
         people={p.id: p for p in people},
+        unmatched_counts=dict(report.unmatched),
     )
 
 
