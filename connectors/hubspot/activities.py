@@ -32,7 +32,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connectors.hubspot.client import BATCH_MAX, HORIZON_MARGIN, HubSpotClient
+from connectors import clock
+from connectors.hubspot.client import BATCH_MAX, HubSpotClient
 from connectors.hubspot.records import (
     BadRecord,
     activity_from_email_event,
@@ -116,8 +117,7 @@ class ActivityPuller:
     def _horizon(self) -> datetime | None:
         """HubSpot's clock on the answer just received, less the Date header's precision: once a
         source has been read through, anything older than this minus the overlap was there to read."""
-        answered = self.client.server_time
-        return answered - HORIZON_MARGIN if answered is not None else None
+        return clock.horizon(self.client.server_time)
 
     def _submissions(self, start: datetime | None) -> Iterator[PulledPage]:
         """Each form's submissions newest first. Their emails are resolved to contacts 100 at a time

@@ -20,14 +20,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from hubspot import HubSpot
 from urllib3.util.retry import Retry
 
+from connectors.clock import server_date
 from connectors.hubspot.ratelimit import RateLimiter, RateLimits
 from connectors.hubspot.retry import (
     TRANSPORT_ERRORS,
@@ -47,7 +47,6 @@ SEARCH_PAGE_MAX = 200  # search: `limit` ≤ 200
 BATCH_MAX = 100  # batch read/create/update/upsert/archive: ≤ 100 inputs
 ASSOCIATIONS_BATCH_MAX = 1000  # associations v4 batch read: ≤ 1,000 ids
 SEARCH_RESULT_CAP = 10_000  # search paging beyond 10,000 results → 400
-HORIZON_MARGIN = timedelta(seconds=2)  # a Date header has whole seconds; the answer was computed before it
 
 NO_TRANSPORT_RETRIES = Retry(total=None, connect=0, read=0, status=0, other=0, redirect=5)
 _RESPONSE_TYPES = {200: "object", 201: "object", 207: "object", 204: None}
@@ -127,18 +126,6 @@ class HubSpotClient:
         if error.status == 429:
             # everyone pauses, not only the thread that was refused
             self.limiter.hold(error.retry_after if error.retry_after is not None else wait)
-
-
-def server_date(headers: Any) -> datetime | None:
-    """The `Date` header of an answer as an aware datetime, or None when absent or unreadable."""
-    value = headers.get("Date") if headers is not None else None
-    if not value:
-        return None
-    try:
-        moment = parsedate_to_datetime(str(value))
-    except (TypeError, ValueError):
-        return None
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def hubspot_client(settings: HubSpotSettings, ca_cert: str | Path | None, *,

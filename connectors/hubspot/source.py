@@ -36,10 +36,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from connectors import clock
 from connectors.hubspot.activities import ACTIVITY_STREAMS, ActivityPuller
 from connectors.hubspot.client import (
     ASSOCIATIONS_BATCH_MAX,
-    HORIZON_MARGIN,
     LIST_PAGE_MAX,
     SEARCH_PAGE_MAX,
     HubSpotClient,
@@ -164,8 +164,7 @@ class HubSpotSource(CrmSource):
 
     def _horizon(self) -> datetime | None:
         """HubSpot's clock on the answer just received, less the Date header's precision."""
-        answered = self.client.server_time
-        return answered - HORIZON_MARGIN if answered is not None else None
+        return clock.horizon(self.client.server_time)
 
     def _newest(self, spec: ObjectStream) -> datetime | None:
         """The highest cursor value the search index knows now (one search, newest first)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 
+from connectors.clock import server_date
 from connectors.salesforce.retry import (
     ApiUsage,
     RetryPolicy,
@@ -154,6 +156,11 @@ class SalesforceClient:
     @property
     def base_url(self) -> str:
         return self.sf.base_url
+
+    @property
+    def server_time(self) -> datetime | None:
+        """Salesforce's clock (its `Date` header, whole seconds) on the last answer received."""
+        return server_date(self._last_headers)
 
     @property
     def can_renew(self) -> bool:

@@ -4,8 +4,11 @@ Each pull is one `queryAll` (deleted rows included) ordered by `SystemModstamp, 
 2,000 rows per page through the query locator. It starts an overlap window (default 5 minutes)
 before the saved cursor, so a row that shared the cursor's timestamp, or that committed late, is
 read again rather than lost; the store de-duplicates by id. Each page's cursor is the highest
-`SystemModstamp` actually seen so far, never the clock. When the session is renewed mid-pull the
-query is issued again from that cursor, skipping the rows already given at it.
+`SystemModstamp` actually seen so far; once the query is read through, a last empty page may carry
+its horizon instead (Salesforce's clock when the query began, see `connectors.clock`): a row that
+commits late does so within the overlap, so the next run need not re-read the newest rows again and
+again in a quiet org. When the session is renewed mid-pull the query is issued again from that
+cursor, skipping the rows already given at it.
 
 The query asks for every mapped field without describing the object first (one call per object per
 run rather than two); only when the org answers INVALID_FIELD does the source describe the object and
@@ -27,6 +30,7 @@ from typing import Any
 
 from simple_salesforce.format import format_soql
 
+from connectors import clock
 from connectors.mapping import CrmMapping
 from connectors.salesforce.bulk import DEFAULT_BULK_THRESHOLD, BulkApi
 from connectors.salesforce.client import MAX_QUERY_BATCH, QueryInterrupted, SalesforceClient
@@ -106,6 +110,7 @@ class SalesforceSource(CrmSource):
         given_at_highest: set[str] = set()  # ids already given whose cursor equals `highest`
         resumes = 0
         resumed_at: datetime | None = None
+        began: datetime | None = None  # the horizon of the first answer (see connectors.clock)
         while True:
             soql = build_query(spec, fields, start)
             totals: list[int] = []
@@ -114,12 +119,15 @@ class SalesforceSource(CrmSource):
                                                 batch_size=self.page_size, endpoint=f"query:{spec.sobject}",
                                                 on_total=totals.append)
                 for rows in pages:
+                    began = began or clock.horizon(self.client.server_time)
                     if start is None and self._bulk_sized(totals):
                         pages.close()
                         yield from self._bulk_pull(spec, fields, totals[0])
                         return
                     page, highest = self._page(spec, rows, highest, given_at_highest, resumed_at)
                     yield page
+                if began is not None and (highest is None or began > highest):
+                    yield PulledPage(stream=spec.name, records=(), cursor=began)
                 return
             except SalesforceCallError as error:
                 if error.code != "INVALID_FIELD" or spec.name in self._fields:
