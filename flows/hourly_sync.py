@@ -21,7 +21,8 @@ def hourly_sync(options: SyncOptions | None = None) -> SyncSummary:
         for crm, source in runtime.sources.items():
             for stream in source.streams():
                 summary.pulls.append(tasks.pull_stream(runtime, crm, stream))
-        score_route_write(runtime, summary, now, dry_run=options.dry_run, min_change=options.min_change)
+        score_route_write(runtime, summary, now, dry_run=options.dry_run, min_change=options.min_change,
+                          people_per_partition=options.people_per_partition)
     artifacts.publish(summary)
     get_run_logger().info("pulled %d records, scored %d people, wrote %d fields and %d tasks in %.1f s",
                           summary.records_pulled, summary.people_scored, summary.fields_written,

@@ -28,6 +28,10 @@ class SyncOptions(_Params):
     min_change: float = Field(
         5.0, description="A decaying score is rewritten only when its tier changes or it moves this much."
     )
+    people_per_partition: int = Field(
+        50_000, ge=100,
+        description="Scoring runs in account partitions of about this many people, as concurrent task runs.",
+    )
 
 
 class RescoreScope(BaseModel):

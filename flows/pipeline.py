@@ -26,6 +26,7 @@ from routing.model import OpenTask, RoutingResult
 from routing.owners import OwnerDirectory
 from routing.state import AssignmentState
 from scoring.engine import ScoringResult, score_dataset
+from scoring.partition import Partition, score_partitioned
 from scoring.playbook import Playbook, load_playbook
 from scoring.scorecard import AccountScore, Escalation, Reason, ReasonKind, ScoreCard
 from store.db import open_store
@@ -177,6 +178,24 @@ def merged_dataset(raw: Dataset, identity: IdentityResult) -> Dataset:
 
 def score(playbook: Playbook, dataset: Dataset, now: datetime) -> ScoringResult:
     return score_dataset(playbook, dataset, now)
+
+
+PEOPLE_PER_PARTITION = 50_000  # scoring splits larger datasets into account partitions of about this size
+
+
+def partitions_for(dataset: Dataset, people_per_partition: int = PEOPLE_PER_PARTITION) -> int:
+    return max(1, -(-len(dataset.people) // max(1, people_per_partition)))
+
+
+def score_partition(playbook: Playbook, partition: Partition, now: datetime) -> ScoringResult:
+    return score_dataset(playbook, partition.dataset, now)
+
+
+def score_partitions(playbook: Playbook, dataset: Dataset, now: datetime,
+                     people_per_partition: int = PEOPLE_PER_PARTITION) -> ScoringResult:
+    """The dataset scored in account partitions one after the other (the flow runs them as
+    concurrent task runs: see `flows.tasks.score_partitions`); the same result as one pass."""
+    return score_partitioned(playbook, dataset, now, partitions_for(dataset, people_per_partition))
 
 
 def scorecard_from_dict(data: dict[str, Any]) -> ScoreCard:

@@ -19,6 +19,7 @@ def rescore(options: RescoreOptions | None = None) -> SyncSummary:
     extra = {"reason": options.reason, "scope": options.scope.model_dump()}
     with recorded_run(options, "rescore", extra) as (runtime, summary):
         score_route_write(runtime, summary, now, dry_run=options.dry_run, min_change=options.min_change,
+                          people_per_partition=options.people_per_partition,
                           scope=options.scope)
     artifacts.publish(summary)
     planned_fields = sum(p["fields"] for p in summary.planned.values())

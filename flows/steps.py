@@ -121,13 +121,14 @@ def change_rows(runtime: Runtime, plan: CrmPlan, limit: int = 500) -> list[dict[
 
 
 def score_route_write(runtime: Runtime, summary: SyncSummary, now: datetime, *, dry_run: bool,
-                      min_change: float, scope: RescoreScope | None = None) -> SyncSummary:
+                      min_change: float, scope: RescoreScope | None = None,
+                      people_per_partition: int = pipeline.PEOPLE_PER_PARTITION) -> SyncSummary:
     """Everything after the pull; fills `summary` and returns it."""
     store = runtime.store
     raw, identity = tasks.load_and_resolve(store)
     dataset = pipeline.merged_dataset(raw, identity)
     previous = pipeline.previous_cards(store)
-    full = tasks.score(runtime.playbook, dataset, now)
+    full = tasks.score_partitions(runtime.playbook, dataset, now, people_per_partition)
     result = _in_scope(full, scope_filter(scope, dataset))
     summary.model_version = result.model_version
     summary.people_scored = len(result.cards)

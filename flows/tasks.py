@@ -19,6 +19,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
 from flows import pipeline
+from scoring.partition import score_partitioned
 
 RETRIABLE = (requests.ConnectionError, requests.Timeout, urllib3.exceptions.HTTPError, socket.timeout,
              ConnectionError, TimeoutError)
@@ -56,7 +57,25 @@ pull_stream = unwalked(step("pull", retries=2)(pipeline.pull_stream))
 load_and_resolve = unwalked(step("identity")(pipeline.load_and_resolve))
 save_identity = unwalked(step("save identity")(pipeline.save_identity))
 score = unwalked(step("score")(pipeline.score))
+score_partition = step("score partition")(pipeline.score_partition)
 save_scores = unwalked(step("save scores")(pipeline.save_scores))
 route = unwalked(step("route")(pipeline.route))
 plan_changes = unwalked(step("plan")(pipeline.plan_changes))
 write_plan = unwalked(step("write back")(pipeline.write_plan))
+
+
+def score_partitions(playbook: Any, dataset: Any, now: Any,
+                     people_per_partition: int = pipeline.PEOPLE_PER_PARTITION) -> Any:
+    """Scoring in account partitions, each its own task run: all are submitted at once, so they run
+    concurrently on the flow's task runner, and their results are merged into the one-pass result.
+    A dataset that fits one partition is scored by the single `score` task."""
+    parts = pipeline.partitions_for(dataset, people_per_partition)
+    if parts == 1:
+        return score(playbook, dataset, now)
+
+    def run(partitions: Any) -> list[Any]:
+        futures = [score_partition.with_options(task_run_name=f"score partition {p.index + 1}/{parts}")
+                   .submit(quote(playbook), quote(p), quote(now)) for p in partitions]
+        return [future.result() for future in futures]
+
+    return score_partitioned(playbook, dataset, now, parts, run=run)

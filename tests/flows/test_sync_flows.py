@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -215,6 +216,32 @@ def test_a_rescore_dry_run_writes_nothing_and_lists_what_would_change(synced, wo
         found = client.read_artifacts(artifact_filter=ArtifactFilter(
             key=ArtifactFilterKey(any_=["rescore-would-change"])))
     assert found and "field" in str(found[-1].data)
+
+
+def test_a_rescore_in_account_partitions_runs_each_as_a_task_and_plans_what_one_pass_does(synced):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, TaskRunFilter
+
+    from flows.options import RescoreOptions
+    from flows.rescore import rescore
+
+    options = synced["options"]
+    common = dict(connection_file=options.connection_file, playbook=options.playbook,
+                  store_url=options.store_url, dry_run=True, at=datetime(2026, 12, 1, tzinfo=UTC))
+    whole = rescore(RescoreOptions(**common))
+    state = rescore(RescoreOptions(**common, people_per_partition=500), return_state=True)
+    split = state.result()
+    assert split.people_scored == whole.people_scored > 1000
+    assert split.tier_counts == whole.tier_counts and split.planned == whole.planned
+    assert split.changes == whole.changes and split.handoff_notes == whole.handoff_notes
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])),
+                                     task_run_filter=TaskRunFilter())
+    partitions = [r for r in runs if r.name.startswith("score partition")]
+    expected = -(-whole.people_scored // 500)
+    assert len(partitions) >= expected - 1 and all(r.state_type.value == "COMPLETED" for r in partitions)
+    assert not [r for r in runs if r.name.startswith("score-") or r.name == "score"]
 
 
 def test_data_quality_finds_the_planted_problems(synced):
