@@ -8,6 +8,14 @@ measured in a separate process (so its memory does not count against scoring) on
 
     .venv/bin/python bench/bench_scoring.py                      # 100k people, 20k accounts, 2M activities
     .venv/bin/python bench/bench_scoring.py --people 10000 --accounts 2000 --activities 200000 --runs 3
+    .venv/bin/python bench/bench_scoring.py --people 1000000 --accounts 200000 --activities 20000000 \
+        --chunks 10 --runs 1 --json-fraction 0              # XL, scored account partition by partition
+
+With `--chunks K` the world is generated as K account partitions of equal size (ids prefixed per
+partition, so together they are one world of the given size) and scored the way the flow scores a
+large store: one partition at a time, its records dropped before the next is loaded, every card kept
+and the results merged at the end (`scoring.partition.merge_results`). Generating a partition is not
+timed; scoring and the merge are.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from generate_canonical import REFERENCE_TIME, generate  # noqa: E402
 
 from crm.dataset import dataset_to_dict, load_dataset  # noqa: E402
 from scoring.engine import score_dataset  # noqa: E402
+from scoring.partition import merge_results  # noqa: E402
 from scoring.playbook import load_playbook  # noqa: E402
 
 
@@ -90,6 +99,7 @@ def main() -> None:
         default=0.1,
         help="scale of the dataset written to JSON for the load measurement (0 to skip)",
     )
+    parser.add_argument("--chunks", type=int, default=1, help="score the world as this many account partitions")
     parser.add_argument("--load-json", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.load_json:
@@ -97,6 +107,9 @@ def main() -> None:
         return
 
     playbook = load_playbook(args.playbook)
+    if args.chunks > 1:
+        score_in_chunks(args, playbook)
+        return
     started = time.perf_counter()
     dataset = generate(args.people, args.accounts, args.activities, args.seed)
     print(
@@ -149,6 +162,38 @@ def main() -> None:
             f"({figures['cpu']:.2f} s CPU), "
             f"{records / figures['seconds']:,.0f} records/s, peak RSS {figures['peak_mb']:,.0f} MB"
         )
+
+
+def score_in_chunks(args: argparse.Namespace, playbook: object) -> None:
+    import gc
+
+    k = args.chunks
+    results, walls, cpus, generation = [], [], [], 0.0
+    people = activities = 0
+    for index in range(k):
+        started = time.perf_counter()
+        chunk = generate(args.people // k, args.accounts // k, args.activities // k, args.seed + index,
+                         prefix=f"c{index}-")
+        generation += time.perf_counter() - started
+        people, activities = people + len(chunk.people), activities + len(chunk.activities)
+        wall, cpu = time.perf_counter(), time.process_time()
+        results.append(score_dataset(playbook, chunk, REFERENCE_TIME))
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+        del chunk
+        gc.collect()
+        print(f"partition {index + 1}/{k}: {walls[-1]:.2f} s wall, {cpus[-1]:.2f} s CPU; "
+              f"RSS now {rss_mb():,.0f} MB, peak {peak_mb():,.0f} MB", flush=True)
+    wall, cpu = time.perf_counter(), time.process_time()
+    merged = merge_results(results)
+    merge_wall, merge_cpu = time.perf_counter() - wall, time.process_time() - cpu
+    total = sum(walls) + merge_wall
+    print(f"merged {len(merged.cards):,} scorecards and {len(merged.accounts):,} accounts in {merge_wall:.2f} s; "
+          f"tiers {merged.tier_counts()}")
+    print(f"{people:,} people, {activities:,} activities in {k} partitions (generated in {generation:.0f} s, "
+          f"not timed): scoring {sum(walls):.1f} s + merge {merge_wall:.1f} s = {total:.1f} s wall "
+          f"({sum(cpus) + merge_cpu:.1f} s CPU); {people / total:,.0f} people/s, {activities / total:,.0f} "
+          f"activities/s; peak RSS {peak_mb():,.0f} MB; load average {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

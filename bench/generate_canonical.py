@@ -173,7 +173,7 @@ def _validated(cls: type, rows: list[dict], chunk: int = 100_000) -> list:
     return out
 
 
-def generate_accounts(rng: np.random.Generator, n: int) -> list[Account]:
+def generate_accounts(rng: np.random.Generator, n: int, prefix: str = "") -> list[Account]:
     industries = list(INDUSTRIES)
     weights = np.array([14, 6, 6, 10, 8, 10, 6, 8, 16, 16], dtype=float)
     picks = rng.choice(len(industries), size=n, p=weights / weights.sum())
@@ -184,9 +184,9 @@ def generate_accounts(rng: np.random.Generator, n: int) -> list[Account]:
         region = regions[rng.integers(len(regions))]
         rows.append(
             {
-                "id": f"acc-{i:06d}",
+                "id": f"{prefix}acc-{i:06d}",
                 "name": f"Account {i:06d}",
-                "website": f"https://www.account{i:06d}.com",
+                "website": f"https://www.{prefix}account{i:06d}.com",
                 "industry": industry,
                 "application": INDUSTRIES[industry][rng.integers(len(INDUSTRIES[industry]))],
                 "device_type": DEVICE_TYPES[rng.integers(len(DEVICE_TYPES))],
@@ -205,7 +205,7 @@ def generate_accounts(rng: np.random.Generator, n: int) -> list[Account]:
     return _validated(Account, rows)
 
 
-def generate_people(rng: np.random.Generator, n: int, accounts: list[Account]) -> list[Person]:
+def generate_people(rng: np.random.Generator, n: int, accounts: list[Account], prefix: str = "") -> list[Person]:
     account_of = rng.integers(len(accounts), size=n) if accounts else np.zeros(n, dtype=np.int64)
     rows = []
     for i in range(n):
@@ -216,8 +216,8 @@ def generate_people(rng: np.random.Generator, n: int, accounts: list[Account]) -
             domain = PERSONAL[rng.integers(len(PERSONAL))]
         rows.append(
             {
-                "id": f"p-{i:07d}",
-                "email": f"person{i}@{domain}",
+                "id": f"{prefix}p-{i:07d}",
+                "email": f"{prefix}person{i}@{domain}",
                 "first_name": "Pat",
                 "last_name": f"Person{i}",
                 "title": TITLES[rng.integers(len(TITLES))],
@@ -232,7 +232,7 @@ def generate_people(rng: np.random.Generator, n: int, accounts: list[Account]) -
 
 
 def generate_activities(
-    rng: np.random.Generator, n: int, people: list[Person], now: datetime = REFERENCE_TIME
+    rng: np.random.Generator, n: int, people: list[Person], now: datetime = REFERENCE_TIME, prefix: str = ""
 ) -> list[Activity]:
     # A few heavy researchers and a long tail: person index drawn from a Zipf-like distribution.
     weights = 1.0 / np.arange(1, len(people) + 1) ** 0.6
@@ -252,7 +252,7 @@ def generate_activities(
             kind, _, field, values = KINDS[kinds[i]]
             value = values[choice[i] % len(values)] or None
             row = {
-                "id": f"act-{i:08d}",
+                "id": f"{prefix}act-{i:08d}",
                 "person_id": people[owner[i]].id,
                 "kind": kind,
                 "occurred_at": now - timedelta(seconds=int(seconds_ago[i])),
@@ -269,13 +269,15 @@ def generate_activities(
 
 
 def generate(
-    people: int, accounts: int, activities: int, seed: int = 7, now: datetime = REFERENCE_TIME
+    people: int, accounts: int, activities: int, seed: int = 7, now: datetime = REFERENCE_TIME,
+    prefix: str = "",
 ) -> Dataset:
-    """A seeded dataset: the same arguments always give the same records."""
+    """A seeded dataset: the same arguments always give the same records. `prefix` starts every id
+    (and domain and email), so that datasets generated apart can be scored as one world."""
     rng = np.random.default_rng(seed)
-    account_records = generate_accounts(rng, accounts)
-    people_records = generate_people(rng, people, account_records)
-    activity_records = generate_activities(rng, activities, people_records, now)
+    account_records = generate_accounts(rng, accounts, prefix)
+    people_records = generate_people(rng, people, account_records, prefix)
+    activity_records = generate_activities(rng, activities, people_records, now, prefix)
     return Dataset(accounts=account_records, people=people_records, activities=activity_records)
 
 
