@@ -7,7 +7,10 @@ the CRM will store it; `plan_writes` keeps only the updates that change somethin
 - a decaying score (`score`, `intent_score`, `account_intent`) is written only when the record's
   tier changed or the score moved by at least `min_change` points since it was last written;
 - `scored_at` and `reasons` ride along only when some other field of the same record is written,
-  so the passing of time alone rewrites nothing.
+  so the passing of time alone rewrites nothing;
+- an account's `buying_roles` is written when a role joins (someone new engaged) or the tier
+  changes; a role that only drops out (its engagement aged past the window: decay again) rides along
+  with the account's next write instead of costing one of its own.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from crm.records import Crm
 
 DECAYING_FIELDS = frozenset({"score", "intent_score", "account_intent"})
 ACCOMPANYING_FIELDS = frozenset({"scored_at", "reasons"})
+SHRINKING_FIELDS = frozenset({"buying_roles"})  # comma-separated sets that lose members with time
 TIER_FIELDS = {ObjectType.PERSON: "tier", ObjectType.ACCOUNT: "account_tier"}
 REASONS_MAX_CHARS = 1000
 TOP_REASONS = 6
@@ -161,6 +165,10 @@ def _number(text: str | None) -> float | None:
         return None
 
 
+def _members(text: str) -> set[str]:
+    return {part.strip() for part in text.split(",") if part.strip()}
+
+
 def plan_writes(
     desired: Sequence[FieldUpdate],
     ledger: Ledger,
@@ -195,12 +203,17 @@ def plan_writes(
             tier_changed = old_tier != ledger_text(new_tier.value)
 
         chosen: list[int] = []
+        riding: list[int] = []
         for index, update in zip(indexes, updates, strict=True):
             if update.field in ACCOMPANYING_FIELDS:
                 continue
             old = ledger.get((record_id, crm_field(update)))
             new = ledger_text(update.value)
             if old == new:
+                continue
+            if update.field in SHRINKING_FIELDS and not tier_changed and old is not None \
+                    and _members(new) < _members(old):
+                riding.append(index)
                 continue
             if update.field in decaying and not tier_changed:
                 old_points, new_points = _number(old), _number(new)
@@ -211,6 +224,7 @@ def plan_writes(
         if not chosen:
             continue
         keep.update(chosen)
+        keep.update(riding)
         for index, update in zip(indexes, updates, strict=True):
             if update.field in ACCOMPANYING_FIELDS \
                     and ledger.get((record_id, crm_field(update))) != ledger_text(update.value):

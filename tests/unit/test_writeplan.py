@@ -183,6 +183,23 @@ def test_account_intent_decays_like_a_person_score():
     assert fields(plan_writes(account(47, "aware"), ledger)) == ["account_intent", "account_tier"]
 
 
+def test_a_buying_role_that_only_ages_out_rides_along_with_the_accounts_next_write():
+    def account(roles: tuple[str, ...], fit: float = 70, tier: str = "engaged") -> list[FieldUpdate]:
+        score = AccountScore(account_id="account:acme-semi.com", model_version="m1", fit=fit, intent=50,
+                             tier=tier, buying_roles=roles)
+        return field_updates(SF, ObjectType.ACCOUNT, "001A", desired_account_fields(score))
+
+    ledger = ledger_after(account(("design_engineer", "procurement")))
+    assert plan_writes(account(("design_engineer",)), ledger) == []  # procurement aged out: decay
+    assert fields(plan_writes(account(("design_engineer", "procurement", "quality")), ledger)) == [
+        "buying_roles"]  # someone new engaged: written at once
+    assert fields(plan_writes(account(("procurement", "quality")), ledger)) == ["buying_roles"]
+    assert set(fields(plan_writes(account(("design_engineer",), fit=80), ledger))) == {
+        "account_fit", "buying_roles"}  # rides along with another change
+    assert set(fields(plan_writes(account(("design_engineer",), tier="aware"), ledger))) == {
+        "account_tier", "buying_roles"}
+
+
 def test_each_record_is_planned_on_its_own():
     a, b = desired(card(), "00QA"), desired(card(), "00QB")
     planned = plan_writes(a + desired(card(fit=50), "00QB"), ledger_after(a + b))
