@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from connectors import clock
 from connectors.hubspot.client import BATCH_MAX, HubSpotClient
@@ -55,6 +55,7 @@ SUBMISSIONS_PAGE_MAX = 50
 EVENTS_PAGE_MAX = 100
 EMAIL_EVENTS_PAGE_MAX = 1000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+T = TypeVar("T")
 
 
 def _ms(moment: datetime) -> int:
@@ -137,31 +138,30 @@ class ActivityPuller:
                 fresh = [r for r in rows if start is None or _submitted(r) >= start]
                 highest = _max(highest, (_submitted(r) for r in rows))
                 pending.extend((row, form_name) for row in fresh)
-                ready, pending = self._resolved(pending, final=False)
+                ready, pending = self._resolved(pending, _submitter, final=False)
                 if ready:
                     yield self._submission_page(ready)
                 after = _next_after(body)
                 if after is None or len(fresh) < len(rows):  # newest first: the rest is older
                     break
-        ready, _ = self._resolved(pending, final=True)
+        ready, _ = self._resolved(pending, _submitter, final=True)
         if ready:
             yield self._submission_page(ready)
         yield PulledPage(stream=FORM_SUBMISSIONS, records=(), cursor=_max(highest, [horizon] if horizon else []))
 
-    def _resolved(self, pending: list[tuple[dict[str, Any], str | None]], *, final: bool
-                  ) -> tuple[list[tuple[dict[str, Any], str | None]], list[tuple[dict[str, Any], str | None]]]:
+    def _resolved(self, pending: list[T], email_of: Callable[[T], str | None], *, final: bool
+                  ) -> tuple[list[T], list[T]]:
         """Look up the pending rows' unknown emails in full batches of 100 (all of them when `final`);
         returns the rows whose contact is now known (or that name none) and those still waiting."""
-        unknown = list(dict.fromkeys(e for e in (submission_email(r) for r, _ in pending)
-                                     if e and e not in self._contact_by_email))
+        unknown = list(dict.fromkeys(e for e in map(email_of, pending) if e and e not in self._contact_by_email))
         if not final:
             unknown = unknown[:len(unknown) - len(unknown) % BATCH_MAX]
         if unknown:
             self.contact_ids(unknown)
-        ready: list[tuple[dict[str, Any], str | None]] = []
-        waiting: list[tuple[dict[str, Any], str | None]] = []
+        ready: list[T] = []
+        waiting: list[T] = []
         for item in pending:
-            email = submission_email(item[0])
+            email = email_of(item)
             (ready if not email or email in self._contact_by_email else waiting).append(item)
         return ready, waiting
 
@@ -221,9 +221,12 @@ class ActivityPuller:
     # -- marketing email events ----------------------------------------------------------------------
 
     def _email_events(self, start: datetime | None) -> Iterator[PulledPage]:
+        """Marketing email events, newest first; recipients resolved to contacts 100 at a time
+        across pages, as for form submissions."""
         highest: datetime | None = None
         horizon: datetime | None = None
         offset: str | None = None
+        pending: list[dict[str, Any]] = []
         while True:
             query: list[tuple[str, Any]] = [("limit", EMAIL_EVENTS_PAGE_MAX)]
             if start is not None:
@@ -233,28 +236,41 @@ class ActivityPuller:
             body = self.client.request("GET", "/email/public/v1/events", query=query,
                                        endpoint="GET /email/public/v1/events")
             horizon = horizon or self._horizon()
-            events = body.get("events") or []
-            contacts = self.contact_ids([str(e.get("recipient") or "") for e in events])
-            records: list[Activity] = []
-            rejected: list[tuple[str, str]] = []
-            for event in events:
-                contact = contacts.get(str(event.get("recipient") or "").lower())
-                try:
-                    moment = parse_datetime(str(event.get("created")), "created")
-                    highest = _max(highest, [moment] if moment else [])
-                    activity = activity_from_email_event(event, contact) if contact else None
-                except BadRecord as problem:
-                    rejected.append((f"hs-email:{event.get('id')}", str(problem)))
-                    continue
-                if activity is not None:
-                    records.append(activity)
-            if records or rejected:
-                yield PulledPage(stream=EMAIL_EVENTS, records=records, cursor=None, rejected=rejected)
+            pending.extend(body.get("events") or [])
+            ready, pending = self._resolved(pending, _recipient, final=False)
+            page, highest = self._email_page(ready, highest)
+            if page is not None:
+                yield page
             following = body.get("offset")
             if not body.get("hasMore") or not following or following == offset:
                 break
             offset = str(following)
+        ready, _ = self._resolved(pending, _recipient, final=True)
+        page, highest = self._email_page(ready, highest)
+        if page is not None:
+            yield page
         yield PulledPage(stream=EMAIL_EVENTS, records=(), cursor=_max(highest, [horizon] if horizon else []))
+
+    def _email_page(self, events: Sequence[dict[str, Any]], highest: datetime | None
+                    ) -> tuple[PulledPage | None, datetime | None]:
+        contacts = self.contact_ids([e for e in map(_recipient, events) if e])
+        records: list[Activity] = []
+        rejected: list[tuple[str, str]] = []
+        for event in events:
+            recipient = _recipient(event)
+            contact = contacts.get(recipient) if recipient else None
+            try:
+                moment = parse_datetime(str(event.get("created")), "created")
+                highest = _max(highest, [moment] if moment else [])
+                activity = activity_from_email_event(event, contact) if contact else None
+            except BadRecord as problem:
+                rejected.append((f"hs-email:{event.get('id')}", str(problem)))
+                continue
+            if activity is not None:
+                records.append(activity)
+        if records or rejected:
+            return PulledPage(stream=EMAIL_EVENTS, records=records, cursor=None, rejected=rejected), highest
+        return None, highest
 
     # -- marketing event attendance ------------------------------------------------------------------
 
@@ -303,6 +319,14 @@ class ActivityPuller:
                     break
                 after = following
         yield PulledPage(stream=EVENT_ATTENDANCE, records=(), cursor=_max(highest, [horizon] if horizon else []))
+
+
+def _submitter(item: tuple[dict[str, Any], str | None]) -> str | None:
+    return submission_email(item[0])
+
+
+def _recipient(event: dict[str, Any]) -> str | None:
+    return str(event.get("recipient") or "").strip().lower() or None
 
 
 def _iso(moment: datetime) -> str:
