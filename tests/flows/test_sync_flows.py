@@ -184,6 +184,35 @@ def test_a_quiet_hourly_run_reads_each_object_once_and_writes_nothing(synced):
     assert report["calls"] < echo["calls"] < synced["first_stats"]["calls"] * 0.2
 
 
+def test_a_contact_deleted_in_hubspot_leaves_the_store_at_the_next_deletion_check(synced):
+    from flows.hourly_sync import hourly_sync
+    from store.db import open_store
+
+    handle = synced["handle"]
+    contacts = hubspot(handle).crm.contacts
+    gone = str(contacts.basic_api.get_page(limit=1).results[0].id)
+    contacts.basic_api.archive(gone)
+
+    def stored() -> bool:
+        store = open_store(synced["store_url"])
+        try:
+            return any(p.hubspot_id == gone for p in store.load_records().people)
+        finally:
+            store.close()
+
+    let_an_hour_pass(handle)
+    hourly_sync(synced["options"])  # within six hours of the last check: no listing of archived records
+    assert stored()
+    for _ in range(5):
+        let_an_hour_pass(handle)
+    reset_stats(handle)
+    hourly_sync(synced["options"])
+    assert not stored()
+    listings = stats(handle)["by_object"]["hubspot"]
+    assert all(listings[o].get("GET /crm/v3/objects/{object_type}", 0) == 1
+               for o in ("contacts", "companies", "deals")), listings
+
+
 def test_every_crm_field_outside_the_owned_ones_is_unchanged_after_a_sync(synced):
     after = owned_snapshot(synced["handle"])
     assert after == synced["before"]
