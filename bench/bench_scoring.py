@@ -99,7 +99,8 @@ def main() -> None:
         default=0.1,
         help="scale of the dataset written to JSON for the load measurement (0 to skip)",
     )
-    parser.add_argument("--chunks", type=int, default=1, help="score the world as this many account partitions")
+    parser.add_argument("--chunks", type=int, default=1,
+                        help="score the world as this many account partitions")
     parser.add_argument("--load-json", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.load_json:
@@ -188,7 +189,8 @@ def score_in_chunks(args: argparse.Namespace, playbook: object) -> None:
     merged = merge_results(results)
     merge_wall, merge_cpu = time.perf_counter() - wall, time.process_time() - cpu
     total = sum(walls) + merge_wall
-    print(f"merged {len(merged.cards):,} scorecards and {len(merged.accounts):,} accounts in {merge_wall:.2f} s; "
+    print(f"merged {len(merged.cards):,} scorecards and {len(merged.accounts):,} accounts "
+          f"in {merge_wall:.2f} s; "
           f"tiers {merged.tier_counts()}")
     print(f"{people:,} people, {activities:,} activities in {k} partitions (generated in {generation:.0f} s, "
           f"not timed): scoring {sum(walls):.1f} s + merge {merge_wall:.1f} s = {total:.1f} s wall "

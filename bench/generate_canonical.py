@@ -205,7 +205,9 @@ def generate_accounts(rng: np.random.Generator, n: int, prefix: str = "") -> lis
     return _validated(Account, rows)
 
 
-def generate_people(rng: np.random.Generator, n: int, accounts: list[Account], prefix: str = "") -> list[Person]:
+def generate_people(
+    rng: np.random.Generator, n: int, accounts: list[Account], prefix: str = ""
+) -> list[Person]:
     account_of = rng.integers(len(accounts), size=n) if accounts else np.zeros(n, dtype=np.int64)
     rows = []
     for i in range(n):

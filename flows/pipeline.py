@@ -113,7 +113,8 @@ def open_runtime(connection_file: str | None, playbook_path: str, store_url: str
 # -- pull ------------------------------------------------------------------------------------------------
 
 
-DELETIONS_CHECKED = "#deletions-checked"  # suffix of the cursor row remembering a stream's last deletion check
+# the suffix of the cursor row that remembers when a stream's deletions were last checked
+DELETIONS_CHECKED = "#deletions-checked"
 
 
 @dataclass(slots=True)

@@ -9,7 +9,8 @@ Optional for a backend: `world_ids() -> dict[str, dict[str, str]]`, the CRM id e
 by kind (`salesforce_account`, `salesforce_lead`, `salesforce_contact`, `salesforce_opportunity`,
 `hubspot_company`, `hubspot_contact`, `hubspot_deal`); `leadloop sandbox export` then fills the
 canonical records' CRM ids. Also optional: `call_target(method, path, query_string) -> str | None`,
-the object a call reads or writes; `GET /_sandbox/stats` then counts calls by object and endpoint (`by_object`).
+the object a call reads or writes; `GET /_sandbox/stats` then counts calls by object and endpoint
+(`by_object`).
 """
 
 from __future__ import annotations

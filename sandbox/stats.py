@@ -68,7 +68,8 @@ class CallStats:
                 "by_crm": dict(by_crm),
                 "by_endpoint": {crm: dict(c) for crm, c in by_endpoint.items()},
                 "by_method": {crm: dict(c) for crm, c in by_method.items()},
-                "by_object": {crm: {o: dict(c) for o, c in objects.items()} for crm, objects in by_object.items()},
+                "by_object": {crm: {o: dict(c) for o, c in objects.items()}
+                              for crm, objects in by_object.items()},
                 "by_status": dict(by_status),
                 "records_read": {crm: dict(c) for crm, c in self._read.items()},
                 "records_written": {crm: dict(c) for crm, c in self._written.items()},

@@ -147,13 +147,14 @@ class ActivityPuller:
         ready, _ = self._resolved(pending, _submitter, final=True)
         if ready:
             yield self._submission_page(ready)
-        yield PulledPage(stream=FORM_SUBMISSIONS, records=(), cursor=_max(highest, [horizon] if horizon else []))
+        yield PulledPage(stream=FORM_SUBMISSIONS, records=(), cursor=_later(highest, horizon))
 
     def _resolved(self, pending: list[T], email_of: Callable[[T], str | None], *, final: bool
                   ) -> tuple[list[T], list[T]]:
         """Look up the pending rows' unknown emails in full batches of 100 (all of them when `final`);
         returns the rows whose contact is now known (or that name none) and those still waiting."""
-        unknown = list(dict.fromkeys(e for e in map(email_of, pending) if e and e not in self._contact_by_email))
+        known = self._contact_by_email
+        unknown = list(dict.fromkeys(e for e in map(email_of, pending) if e and e not in known))
         if not final:
             unknown = unknown[:len(unknown) - len(unknown) % BATCH_MAX]
         if unknown:
@@ -249,7 +250,7 @@ class ActivityPuller:
         page, highest = self._email_page(ready, highest)
         if page is not None:
             yield page
-        yield PulledPage(stream=EMAIL_EVENTS, records=(), cursor=_max(highest, [horizon] if horizon else []))
+        yield PulledPage(stream=EMAIL_EVENTS, records=(), cursor=_later(highest, horizon))
 
     def _email_page(self, events: Sequence[dict[str, Any]], highest: datetime | None
                     ) -> tuple[PulledPage | None, datetime | None]:
@@ -318,7 +319,7 @@ class ActivityPuller:
                 if following is None or following == after:
                     break
                 after = following
-        yield PulledPage(stream=EVENT_ATTENDANCE, records=(), cursor=_max(highest, [horizon] if horizon else []))
+        yield PulledPage(stream=EVENT_ATTENDANCE, records=(), cursor=_later(highest, horizon))
 
 
 def _submitter(item: tuple[dict[str, Any], str | None]) -> str | None:
@@ -346,6 +347,10 @@ def _touched_since(event: dict[str, Any], start: datetime) -> bool:
         if moment is not None and moment >= start:
             return True
     return False
+
+
+def _later(first: datetime | None, second: datetime | None) -> datetime | None:
+    return _max(first, [second] if second is not None else [])
 
 
 def _max(current: datetime | None, moments: Iterable[datetime]) -> datetime | None:

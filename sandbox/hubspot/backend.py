@@ -6,7 +6,6 @@ API overview: https://developers.hubspot.com/docs/api/overview
 from __future__ import annotations
 
 import re
-
 from typing import Any
 
 from fastapi import APIRouter
@@ -17,7 +16,6 @@ from sandbox.hubspot.errors import error_body, json_response
 from sandbox.hubspot.loader import load_world
 from sandbox.hubspot.portal import Portal, route_class
 from sandbox.hubspot.store import Record, Store
-
 
 _OBJECT_PATH = re.compile(r"^/crm/v[34]/(?:objects/|associations/)?([^/]+)")
 

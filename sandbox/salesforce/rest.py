@@ -9,11 +9,10 @@ https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/intro_u
 
 from __future__ import annotations
 
-import re
-
 import base64
 import hashlib
 import hmac
+import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass

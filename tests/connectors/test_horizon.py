@@ -56,7 +56,8 @@ def touch(handle: SandboxHandle, crm: str) -> str:
         from simple_salesforce import Salesforce
 
         conn = handle.connection["salesforce"]
-        sf = Salesforce(instance_url=conn["instance_url"], session_id=conn["session_id"], session=admin(handle),
+        sf = Salesforce(instance_url=conn["instance_url"], session_id=conn["session_id"],
+                        session=admin(handle),
                         version=conn.get("api_version", "59.0"))
         lead = sf.query("SELECT Id FROM Lead ORDER BY Id LIMIT 1")["records"][0]["Id"]
         sf.Lead.update(lead, {"Title": "Principal Engineer"})

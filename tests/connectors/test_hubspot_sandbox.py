@@ -9,9 +9,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
-from hubspot import HubSpot
 from contract_harness import unique_emails
 from harness_hubspot import FAST, HubSpotHarness
+from hubspot import HubSpot
 
 from connectors.hubspot.client import hubspot_client
 from connectors.hubspot.setup import check, setup
@@ -219,7 +219,8 @@ def test_a_search_ends_on_hubspots_clock_and_deletions_are_checked_once_per_inte
     ("form_submissions", "GET /form-integrations/v1/submissions/forms/{formGuid}"),
     ("email_events", "GET /email/public/v1/events"),
 ])
-def test_activity_emails_are_resolved_to_contacts_in_full_batches_across_pages(harness, stream, pages_endpoint):
+def test_activity_emails_are_resolved_to_contacts_in_full_batches_across_pages(harness, stream,
+                                                                               pages_endpoint):
     source = harness.make_source(streams=[stream])
     pages = list(source.pull(stream, None))
     assert sum(len(p.records) for p in pages) > 0

@@ -10,8 +10,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import UTC, datetime
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -265,7 +265,8 @@ def test_a_rescore_in_account_partitions_runs_each_as_a_task_and_plans_what_one_
     assert split.changes == whole.changes and split.handoff_notes == whole.handoff_notes
 
     with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])),
+        this_run = FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
+        runs = client.read_task_runs(flow_run_filter=this_run,
                                      task_run_filter=TaskRunFilter())
     partitions = [r for r in runs if r.name.startswith("score partition")]
     expected = -(-whole.people_scored // 500)

@@ -95,6 +95,7 @@ def test_results_of_different_moments_are_not_merged():
     book = load_playbook(PLAYBOOKS / "semiconductor.yaml")
     dataset = load_dataset(PLAYBOOKS / "example_dataset.json")
     with pytest.raises(ValueError, match="different playbooks or moments"):
-        merge_results([score_dataset(book, dataset, NOW), score_dataset(book, dataset, NOW + timedelta(hours=1))])
+        later = NOW + timedelta(hours=1)
+        merge_results([score_dataset(book, dataset, NOW), score_dataset(book, dataset, later)])
     with pytest.raises(ValueError, match="at least one partition"):
         partition_dataset(dataset, 0)
