@@ -57,13 +57,14 @@ BENCHES: tuple[Bench, ...] = (
     Bench("scoring-L", ("bench/bench_scoring.py",), 1800, heavy=True,
           why="full rescore at size L (target ≤ 10 s, ≤ 1.5 GB)"),
     Bench("scoring-XL", ("bench/bench_scoring.py", "--people", "1000000", "--accounts", "200000",
-                         "--activities", "20000000", "--runs", "1"), 3600, heavy=True,
-          why="full rescore at size XL (target ≤ 100 s, ≤ 8 GB)"),
+                         "--activities", "20000000", "--runs", "1", "--chunks", "10", "--json-fraction", "0"),
+          3600, heavy=True, why="full rescore at size XL in ten account partitions (target ≤ 100 s, ≤ 8 GB)"),
     Bench("store-L", ("bench/bench_store.py", "--n", "100000"), 1800, heavy=True, why="store at 100,000"),
     Bench("sandbox-L", ("bench/bench_sandbox.py", "--sizes", "tiny", "--large", "--requests", "10"), 1200,
           heavy=True, why="generating the large world"),
-    Bench("sync-L", ("bench/bench_sync.py", "--size", "large", "--phases", "full", "--ready-timeout", "900"),
-          5400, heavy=True, why="full initial sync at size L"),
+    Bench("sync-L", ("bench/bench_sync.py", "--size", "large", "--phases", "full,incremental",
+                     "--ready-timeout", "900"),
+          5400, heavy=True, why="full initial and incremental syncs at size L"),
 )
 
 
