@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -50,13 +49,12 @@ class Cursor:
     sobject: str = ""  # the FROM object, for call statistics by object
 
 
-_FROM = re.compile(r"\bFROM\s+(\w+)", re.IGNORECASE)
-
-
 def query_object(text: str) -> str | None:
-    """The sObject a SOQL text reads (its first FROM), for statistics only."""
-    found = _FROM.search(text)
-    return found.group(1) if found else None
+    """The sObject a SOQL text reads, for statistics only (None when it does not parse)."""
+    try:
+        return parse(text).object_name
+    except SoqlError:
+        return None
 
 
 class Cursors:
@@ -244,7 +242,7 @@ class _Rest:
         renderer = Renderer(self.org, compiled, version)
         cursor = Cursor(
             rows, renderer, _batch_size(request), version, "queryAll" if include_deleted else "query", now,
-            query_object(text) or "",
+            compiled.query.object_name,
         )
         return self._page(request, cursor, None, 0)
 
