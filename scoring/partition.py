@@ -40,10 +40,6 @@ class Partition:
     index: int
     dataset: Dataset
 
-    @property
-    def size(self) -> int:
-        return len(self.dataset.people) + len(self.dataset.activities)
-
 
 def partition_dataset(dataset: Dataset, parts: int) -> list[Partition]:
     """`dataset` split into `parts` account partitions (see the module's docstring)."""
@@ -105,6 +101,8 @@ def score_partitioned(playbook: Playbook, dataset: Dataset, now: datetime, parts
                       ) -> ScoringResult:
     """Score `dataset` in `parts` account partitions and merge the results. `run` maps partitions
     to results (concurrently, in a flow); by default they are scored one after the other."""
+    if parts == 1:  # nothing to split: one pass, without copying the dataset into a partition
+        return score_dataset(playbook, dataset, now)
     partitions = partition_dataset(dataset, parts)
     if run is None:
         results = [score_dataset(playbook, p.dataset, now) for p in partitions]

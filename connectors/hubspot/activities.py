@@ -213,7 +213,7 @@ class ActivityPuller:
                 highest = _max(highest, [activity.occurred_at])
             after = _next_after(body)
             done = after is None or after in given
-            cursor = _max(highest, [horizon] if done and horizon else [])
+            cursor = _later(highest, horizon if done else None)
             yield PulledPage(stream=PAGE_VIEWS, records=records, cursor=cursor, rejected=rejected)
             if done:
                 return
