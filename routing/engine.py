@@ -8,16 +8,15 @@ updated copy goes out.
 
 from __future__ import annotations
 
-import gc
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from operator import attrgetter
 
 from crm.changes import Priority
+from crm.heap import cycle_collection_paused
 from crm.records import Account, Activity, Asset, CustomerType, Opportunity, Person
 from routing.calendar import BusinessCalendar, zone
 from routing.model import (
@@ -369,24 +368,6 @@ def routing_order(cards: Iterable[ScoreCard]) -> list[ScoreCard]:
     return ordered
 
 
-@contextmanager
-def _without_cycle_collection() -> Iterator[None]:
-    """Pause the cyclic garbage collector for a batch.
-
-    Routing makes many small acyclic objects (decisions, tuples, strings) next to a large live heap
-    of records; each automatic collection rescans that whole heap and finds nothing to free. At
-    100,000 people this was about a third of the run time. Reference counting still frees
-    everything routing drops; the collector is re-enabled afterwards (if it was on).
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def route_all(
     cards: Iterable[ScoreCard],
     *,
@@ -415,7 +396,7 @@ def route_all(
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    with _without_cycle_collection():
+    with cycle_collection_paused():  # see crm.heap: a third of the time at 100,000 people
         return _route_all(cards, people, section, state, now, accounts or {}, previous or {}, opportunities,
                           activities, open_tasks, assets, directory, profile_segments)
 

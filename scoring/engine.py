@@ -9,7 +9,6 @@ their order. Scores are rounded to one decimal so float noise never changes a ti
 
 from __future__ import annotations
 
-import gc
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from typing import Protocol
 import numpy as np
 
 from crm.dataset import Dataset
+from crm.heap import cycle_collection_paused
 from crm.records import Account, Activity, Person
 from scoring.assets import ActivityKey
 from scoring.batch import build_many
@@ -455,15 +455,8 @@ def score_dataset(
     account_intent_override: dict[str, float] | None = None,
 ) -> ScoringResult:
     """Score every person and account of a dataset as of `now`."""
-    # A run creates millions of small acyclic objects (reasons, lists of array values); the cyclic
-    # garbage collector would rescan every loaded record many times over, with nothing to collect.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with cycle_collection_paused():  # millions of small acyclic objects next to every loaded record
         return _score_dataset(playbook, dataset, now, account_intent_override)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _score_dataset(

@@ -3,6 +3,7 @@ conflicts recorded, never silently merged into the wrong record."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -106,6 +107,22 @@ def test_a_converted_lead_is_followed_to_its_contact_and_its_activities_come_alo
     assert "converted_to" not in person.attributes
     assert result.activities[0].person_id == person.id
     assert result.links[lead.id] == person.id
+
+
+def test_a_re_pointed_activity_keeps_every_other_field_and_the_pulled_one_is_untouched():
+    contact = sf_contact(email="ana@acme-semi.com")
+    pulled = Activity(id="sf-task:1", person_id=contact.id, kind=ActivityKind.SAMPLE_REQUEST, occurred_at=T0,
+                      url="https://acme.example/s", form_name="Sample", campaign_id="c1", campaign_name="Q3",
+                      asset_id="EVK-1", duration_seconds=12.5, source="salesforce")
+    stranger = Activity(id="sf-task:2", person_id="sf-contact:unknown", kind=ActivityKind.PAGE_VIEW,
+                        occurred_at=T0)
+
+    result = resolve_identity([contact], [], [pulled, stranger])
+
+    moved, kept = result.activities
+    assert moved == dataclasses.replace(pulled, person_id="person:ana@acme-semi.com")
+    assert pulled.person_id == contact.id  # the input record is not changed
+    assert kept is stranger
 
 
 def test_a_converted_lead_naming_its_contact_by_raw_id_is_followed_too():
