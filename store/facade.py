@@ -23,7 +23,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from crm.changes import FieldUpdate, TaskUpsert
-from crm.dataset import RECORD_TYPES, Dataset, validate_records
+from crm.dataset import RECORD_TYPES, Dataset, validate_payloads
+from crm.heap import cycle_collection_paused
 from crm.ports import WriteResult
 from store.identity import IdentityConflict
 from store.models import (
@@ -375,6 +376,7 @@ class Store:
         with self._read() as conn:
             return {(r.crm, r.stream): r.value for r in conn.execute(select(CURSORS))}
 
+    @cycle_collection_paused()  # millions of new records: see crm.heap
     def load_records(self, include_quarantined: bool = False) -> Dataset:
         """The current canonical records by kind (deleted ones left out; quarantined ones too unless
         asked). A stored payload that no longer validates lands in `Dataset.invalid`."""
@@ -384,13 +386,13 @@ class Store:
         ).order_by(SNAPSHOTS.c.kind, SNAPSHOTS.c.record_id, SNAPSHOTS.c.stored_at)
         if not include_quarantined:
             query = query.where(SNAPSHOTS.c.quarantine_reason.is_(None))
-        raw: dict[str, dict[str, Any]] = {kind: {} for kind in RECORD_TYPES}
+        raw: dict[str, dict[str, str]] = {kind: {} for kind in RECORD_TYPES}
         with self._read() as conn:
             for kind, record_id, payload in conn.execute(query):
-                raw[kind][record_id] = json.loads(payload)
+                raw[kind][record_id] = payload
         dataset = Dataset()
         for kind, by_id in raw.items():
-            good, bad = validate_records(kind, by_id.values())
+            good, bad = validate_payloads(kind, by_id.items())
             setattr(dataset, kind, good)
             dataset.invalid.extend(bad)
         return dataset

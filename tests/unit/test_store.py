@@ -58,6 +58,26 @@ def test_pulled_records_come_back_as_canonical_records_by_kind(store: Store):
     assert dataset.people[0].updated_at == T0
 
 
+def test_a_stored_payload_that_no_longer_loads_is_reported_and_the_rest_load(store: Store):
+    store.upsert_snapshots(SF, "Lead", [lead(1), lead(2), lead(3)], cursor=T0)
+    from sqlalchemy import update
+
+    from store.facade import SNAPSHOTS
+    with store._write() as conn:  # one payload cut short (not JSON any more), one no longer valid
+        conn.execute(update(SNAPSHOTS).where(SNAPSHOTS.c.record_id == lead(1).id)
+                     .values(payload='{"id": "sf-le'))
+        conn.execute(update(SNAPSHOTS).where(SNAPSHOTS.c.record_id == lead(2).id)
+                     .values(payload='{"id": "sf-lead:2", "email": "not-an-email"}'))
+
+    dataset = store.load_records()
+
+    assert dataset.people == [lead(3)]
+    problems = {(i.kind, i.record_id): " ".join(i.problems) for i in dataset.invalid}
+    assert sorted(problems) == [("people", lead(1).id), ("people", lead(2).id)]
+    assert "email: not an email address" in problems["people", lead(2).id]
+    assert "JSON" in problems["people", lead(1).id]
+
+
 def test_a_re_pulled_record_replaces_its_snapshot_instead_of_adding_one(store: Store):
     store.upsert_snapshots(SF, "Lead", [lead(1, title="Engineer")], cursor=T0)
     store.upsert_snapshots(SF, "Lead", [lead(1, title="Director", updated=T0 + timedelta(hours=1))],
