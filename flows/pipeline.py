@@ -169,6 +169,13 @@ def save_identity(store: Store, identity: IdentityResult) -> None:
     store.save_identity(identity.links, identity.conflicts)
 
 
+def release_pulled(raw: Dataset) -> None:
+    """Drop the per-CRM people, accounts, activities and opportunities once identity has made the
+    canonical ones (`merged_dataset` keeps only the other kinds of `raw`): at 2 million activities
+    the pulled copies are most of a sync's memory, and nothing after identity reads them."""
+    raw.people, raw.accounts, raw.activities, raw.opportunities = [], [], [], []
+
+
 def merged_dataset(raw: Dataset, identity: IdentityResult) -> Dataset:
     return Dataset(
         accounts=identity.accounts, people=identity.people, activities=identity.activities,

@@ -127,6 +127,7 @@ def score_route_write(runtime: Runtime, summary: SyncSummary, now: datetime, *, 
     store = runtime.store
     raw, identity = tasks.load_and_resolve(store)
     dataset = pipeline.merged_dataset(raw, identity)
+    pipeline.release_pulled(raw)
     previous = pipeline.previous_cards(store)
     full = tasks.score_partitions(runtime.playbook, dataset, now, people_per_partition)
     result = _in_scope(full, scope_filter(scope, dataset))

@@ -1,0 +1,117 @@
+"""Benchmark: reload the whole store and resolve identity, the step every sync runs before scoring.
+
+At size L an incremental hourly sync spends most of its time here (bench/RESULTS.md, Sync, size L):
+every stored snapshot is read back, validated into canonical records and merged across the CRMs.
+This fills a SQLite store once with seeded canonical records under CRM-qualified ids (people and
+accounts in Salesforce and HubSpot, a fifth of the people in both, so identity has merging to do),
+then times `Store.load_records` and `resolve_identity` several times, and prints medians and the
+peak RSS.
+
+    .venv/bin/python bench/bench_reload.py                                   # 20k people, 400k activities
+    .venv/bin/python bench/bench_reload.py --people 100000 --accounts 20000 --activities 2000000 --runs 3
+    .venv/bin/python bench/bench_reload.py --store /tmp/reload.db             # keep (or reuse) the store
+
+The store file is reused when it exists, so two versions of the code can be timed on the same data
+one after the other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_scoring import peak_mb, rss_mb  # noqa: E402
+from generate_canonical import REFERENCE_TIME, generate  # noqa: E402
+
+from crm.dataset import Dataset, dataset_from_dict, dataset_to_dict  # noqa: E402
+from crm.records import Crm  # noqa: E402
+from store.db import open_store  # noqa: E402
+from store.identity import resolve_identity  # noqa: E402
+
+PAGE = 10_000
+
+
+def crm_records(people: int, accounts: int, activities: int, seed: int) -> dict[Crm, Dataset]:
+    """The generated world as the two CRMs would hold it: every account and person in one CRM by
+    parity, a fifth of the people (and their accounts) also in the other; activities stay with
+    the CRM their person came from."""
+    world = dataset_to_dict(generate(people, accounts, activities, seed=seed))
+    both = {p["id"] for n, p in enumerate(world["people"]) if n % 5 == 0}
+    home = {p["id"]: Crm.SALESFORCE if n % 2 else Crm.HUBSPOT for n, p in enumerate(world["people"])}
+    prefix = {Crm.SALESFORCE: ("sf-account:", "sf-contact:", "sf-task:"),
+              Crm.HUBSPOT: ("hs-company:", "hs-contact:", "hs-event:")}
+    out: dict[Crm, dict[str, list]] = {crm: {"accounts": [], "people": [], "activities": []} for crm in Crm}
+    for crm, (account, contact, event) in prefix.items():
+        out[crm]["accounts"] = [{**a, "id": account + a["id"]} for a in world["accounts"]]
+        for person in world["people"]:
+            if home[person["id"]] is crm or person["id"] in both:
+                out[crm]["people"].append({
+                    **person, "id": contact + person["id"],
+                    "account_id": account + person["account_id"] if person.get("account_id") else None})
+        out[crm]["activities"] = [
+            {**a, "id": event + a["id"], "person_id": contact + a["person_id"]}
+            for a in world["activities"] if home.get(a["person_id"]) is crm]
+    return {crm: dataset_from_dict(data) for crm, data in out.items()}
+
+
+def fill(url: str, people: int, accounts: int, activities: int, seed: int) -> None:
+    started = time.perf_counter()
+    with open_store(url) as store:
+        for crm, dataset in crm_records(people, accounts, activities, seed).items():
+            for stream, records in (("accounts", dataset.accounts), ("people", dataset.people),
+                                    ("activities", dataset.activities)):
+                for start in range(0, len(records), PAGE):
+                    page = records[start:start + PAGE]
+                    store.upsert_snapshots(crm.value, stream, page, cursor=REFERENCE_TIME)
+    print(f"store filled in {time.perf_counter() - started:.1f} s (not timed below)", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--people", type=int, default=20_000)
+    parser.add_argument("--accounts", type=int, default=4_000)
+    parser.add_argument("--activities", type=int, default=400_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--store", type=Path, default=None,
+                        help="SQLite file to fill, or to reuse when it exists")
+    args = parser.parse_args()
+    path = args.store or Path(tempfile.mkdtemp(prefix="leadloop-reload-")) / "state.db"
+    url = f"sqlite:///{path}"
+    if not path.exists():
+        fill(url, args.people, args.accounts, args.activities, args.seed)
+    gc.collect()
+    print(f"RSS before the runs: {rss_mb():,.0f} MB", flush=True)
+    loads, resolves = [], []
+    with open_store(url) as store:
+        for run in range(1, args.runs + 1):
+            started = time.perf_counter()
+            raw = store.load_records()
+            loaded = time.perf_counter()
+            identity = resolve_identity(raw.people, raw.accounts, raw.activities, raw.opportunities)
+            resolved = time.perf_counter()
+            loads.append(loaded - started)
+            resolves.append(resolved - loaded)
+            print(f"run {run}: load {loads[-1]:.2f} s ({len(raw.people):,} people, {len(raw.accounts):,}"
+                  f" accounts, {len(raw.activities):,} activities, {len(raw.invalid)} invalid),"
+                  f" identity {resolves[-1]:.2f} s ({len(identity.people):,} people,"
+                  f" {len(identity.accounts):,} accounts)", flush=True)
+            del raw, identity
+            gc.collect()
+    together = [a + b for a, b in zip(loads, resolves, strict=True)]
+    print(f"median of {args.runs}: load {statistics.median(loads):.2f} s,"
+          f" identity {statistics.median(resolves):.2f} s, together {statistics.median(together):.2f} s;"
+          f" peak RSS {peak_mb():,.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
