@@ -19,6 +19,14 @@ def test_titles_are_trimmed_and_inner_whitespace_folded():
     assert Person(id="p1", title="  Sr.   HW  Eng. ").title == "Sr. HW Eng."
 
 
+def test_blank_text_becomes_none_and_a_non_text_value_is_refused_with_its_field():
+    assert Person(id="p1", title=" \t\n ", department="").title is None
+    assert Person(id="p1", department="").department is None
+    with pytest.raises(ValidationError) as info:
+        Person(id="p1", title=42)
+    assert "title" in str(info.value) and "string" in str(info.value)
+
+
 def test_website_domain_is_extracted_without_scheme_www_or_path():
     assert Account(id="a1", website="https://www.Acme-Semi.com/products?x=1").domain == "acme-semi.com"
 
