@@ -18,7 +18,20 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import Connection, Engine, Table, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -474,6 +487,15 @@ class Store:
         with self._read() as conn:
             return {r.person_id: r.card for r in conn.execute(
                 select(SCORES.c.person_id, SCORES.c.card).where(SCORES.c.id.in_(latest)))}
+
+    def latest_scorecards_json(self) -> dict[str, str]:
+        """`latest_scorecards` as the stored JSON text, for callers that decode many cards at once
+        (decoding 100,000 cards row by row through the JSON column cost more than the query)."""
+        latest = select(func.max(SCORES.c.id)).group_by(SCORES.c.person_id)
+        with self._read() as conn:
+            rows = conn.execute(select(SCORES.c.person_id, cast(SCORES.c.card, Text))
+                                .where(SCORES.c.id.in_(latest)))
+            return {person_id: text for person_id, text in rows}
 
     def score_history(self, person_id: str, limit: int = 50) -> list[dict[str, Any]]:
         """One person's stored cards, newest first, each with the `run_id` that produced it."""

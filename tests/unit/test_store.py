@@ -201,6 +201,36 @@ def test_every_scorecard_is_kept_and_the_latest_per_person_is_at_hand(store: Sto
     assert [(h["run_id"], h["score"]) for h in history] == [("run-2", 65), ("run-1", 50)]
 
 
+def test_the_latest_stored_cards_come_back_as_the_scorecards_that_were_saved(store: Store):
+    from crm.dataset import load_dataset
+    from flows.pipeline import previous_cards
+    from scoring.engine import score_dataset
+    from scoring.playbook import load_playbook
+
+    at = datetime(2026, 11, 2, 9, tzinfo=UTC)
+    result = score_dataset(load_playbook("playbooks/semiconductor.yaml"),
+                           load_dataset("playbooks/example_dataset.json"), at)
+    assert any(r.why for c in result.cards.values() for r in c.reasons)  # the rule's why travels too
+    assert any(c.escalation for c in result.cards.values())
+    store.save_scorecards("run-1", [card(pid, 10) for pid in result.cards])
+    store.save_scorecards("run-2", list(result.cards.values()))
+
+    assert previous_cards(store) == result.cards
+
+
+def test_a_card_stored_before_a_field_existed_loads_with_that_fields_default(store: Store):
+    from flows.pipeline import previous_cards
+
+    old = card("person:a@x.com", 50).to_dict()
+    del old["contact_fit"], old["reasons"][0]["why"]
+    store.save_scorecards("run-1", [old])
+
+    loaded = previous_cards(store)["person:a@x.com"]
+
+    assert loaded.contact_fit == 0.0 and loaded.reasons[0].why is None
+    assert loaded == card("person:a@x.com", 50)
+
+
 def test_pruning_history_keeps_each_persons_latest_card(store: Store):
     store.save_scorecards("r1", [card("person:a@x.com", 50, at=T0), card("person:b@x.com", 60, at=T0)])
     store.save_scorecards("r2", [card("person:a@x.com", 55, at=T0 + timedelta(days=40))])
