@@ -6,8 +6,10 @@ connectors apply them. Nothing else is ever written to a CRM.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from enum import StrEnum
+from typing import Any
 
 from pydantic import ConfigDict
 from pydantic.dataclasses import dataclass
@@ -15,6 +17,7 @@ from pydantic.dataclasses import dataclass
 from crm.records import Crm
 
 _CONFIG = ConfigDict(extra="forbid")
+_new = object.__new__
 
 
 class ObjectType(StrEnum):
@@ -42,6 +45,36 @@ class FieldUpdate:
     value: str | int | float | None
     reason: str = ""
     person_id: str | None = None
+
+
+_PLAIN_VALUES = frozenset({str, int, float, type(None)})
+_FIELD_UPDATE_SLOTS = tuple(getattr(FieldUpdate, name).__set__ for name in (
+    "crm", "object_type", "record_id", "field", "value", "reason", "person_id"))
+
+
+def field_updates_for(crm: Crm, object_type: ObjectType, record_id: str, fields: Mapping[str, Any],
+                      person_id: str | None = None, reason: str = "") -> list[FieldUpdate]:
+    """One FieldUpdate per (field, value) of one CRM record.
+
+    When every argument already has exactly the type the model declares (a Crm, an ObjectType,
+    strings, and str, int, float or None values), validation would return them unchanged, so the
+    updates are built slot by slot without it: pydantic's per-instance validation costs ~9 µs, and a
+    sync at 100,000 people builds 1.2 million desired values to diff against the ledger. Anything
+    else goes through the validating constructor and its errors."""
+    plain = (type(crm) is Crm and type(object_type) is ObjectType and type(record_id) is str
+             and type(reason) is str and (person_id is None or type(person_id) is str))
+    updates = []
+    for name, value in fields.items():
+        if not (plain and type(name) is str and type(value) in _PLAIN_VALUES):
+            updates.append(FieldUpdate(crm=crm, object_type=object_type, record_id=record_id, field=name,
+                                       value=value, reason=reason, person_id=person_id))
+            continue
+        update = _new(FieldUpdate)
+        for setter, part in zip(_FIELD_UPDATE_SLOTS,
+                                (crm, object_type, record_id, name, value, reason, person_id), strict=True):
+            setter(update, part)
+        updates.append(update)
+    return updates
 
 
 @dataclass(frozen=True, slots=True, config=_CONFIG)

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Protocol
 
-from crm.changes import FieldUpdate, ObjectType
+from crm.changes import FieldUpdate, ObjectType, field_updates_for
 from crm.records import Crm
 
 DECAYING_FIELDS = frozenset({"score", "intent_score", "account_intent"})
@@ -154,8 +154,7 @@ def desired_account_fields(score: AccountScoreLike) -> dict[str, str | int]:
 def field_updates(crm: Crm, object_type: ObjectType, record_id: str, fields: Mapping[str, str | int | None],
                   person_id: str | None = None, reason: str = "") -> list[FieldUpdate]:
     """One FieldUpdate per logical field of one CRM record, e.g. from `desired_person_fields`."""
-    return [FieldUpdate(crm=crm, object_type=object_type, record_id=record_id, field=name, value=value,
-                        reason=reason, person_id=person_id) for name, value in fields.items()]
+    return field_updates_for(crm, object_type, record_id, fields, person_id=person_id, reason=reason)
 
 
 def _number(text: str | None) -> float | None:

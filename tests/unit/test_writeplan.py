@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from crm.changes import FieldUpdate, ObjectType
 from crm.ports import WriteResult
@@ -226,3 +229,29 @@ def test_after_writing_through_the_store_ledger_the_next_hourly_run_writes_nothi
 
         assert len(first) == 7
         assert next_hour == []
+
+
+_VALUES = st.one_of(st.none(), st.text(max_size=30), st.integers(), st.booleans(),
+                    st.floats(allow_nan=False), st.dates(), st.lists(st.integers(), max_size=2))
+
+
+@given(fields=st.dictionaries(st.text(max_size=12), _VALUES, max_size=6),
+       record_id=st.one_of(st.text(max_size=12), st.integers()),
+       person_id=st.one_of(st.none(), st.text(max_size=12)), crm=st.sampled_from([SF, "hubspot"]))
+@settings(max_examples=300, deadline=None)
+def test_desired_updates_built_without_validation_equal_validated_ones_or_fail_like_them(
+        fields, record_id, person_id, crm):
+    def validated():
+        return [FieldUpdate(crm=crm, object_type=ObjectType.PERSON, record_id=record_id, field=name,
+                            value=value, person_id=person_id) for name, value in fields.items()]
+
+    try:
+        expected = validated()
+    except ValidationError as error:
+        with pytest.raises(ValidationError) as raised:
+            field_updates(crm, ObjectType.PERSON, record_id, fields, person_id=person_id)
+        assert raised.value.errors() == error.errors()
+        return
+    built = field_updates(crm, ObjectType.PERSON, record_id, fields, person_id=person_id)
+    assert built == expected
+    assert [(type(u.crm), type(u.value)) for u in built] == [(type(u.crm), type(u.value)) for u in expected]
