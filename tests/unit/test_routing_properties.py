@@ -119,3 +119,47 @@ def test_decisions_are_deterministic_and_independent_of_input_order(rows, rng):
     assert first.decisions == second.decisions
     assert first.state == second.state
     assert dict(first.report.counts) == dict(second.report.counts)
+
+
+def _committee_lines_by_rescanning(person: Person, colleagues: list[tuple[Person, ScoreCard | None]],
+                                   limit: int) -> list[str]:
+    """The buying-committee section worked out the plain way: rescan every colleague per note."""
+    engaged = sorted(((p, c) for p, c in colleagues if c is not None and c.intent > 0),
+                     key=lambda pc: (-pc[1].intent, pc[0].id))
+    others = []
+    for colleague, card in engaged:
+        if colleague.id != person.id:
+            what = " · ".join(x for x in (card.role, colleague.title) if x) or "role unknown"
+            others.append((card.role, f"- {colleague.name}: {what} (intent {card.intent:.0f}, {card.tier})"))
+    if not others:
+        return ["- No one else at this account has engaged yet."]
+    roles = sorted({role for role, _ in others if role})
+    lines = [f"- {len(others)} other engaged; roles: {', '.join(roles) or 'unknown'}"]
+    lines += [line for _, line in others[:limit]]
+    if len(others) > limit:
+        lines.append(f"- and {len(others) - limit} more")
+    return lines
+
+
+@st.composite
+def committees(draw: st.DrawFn) -> list[tuple[Person, ScoreCard | None]]:
+    members = []
+    for n in range(draw(st.integers(0, 12))):
+        pid = f"p{draw(st.integers(0, 8))}"  # the same person may be listed twice
+        person = Person(id=pid, first_name=f"N{n}", title=draw(st.sampled_from([None, "Engineer", "Buyer"])))
+        card = None if draw(st.booleans()) and draw(st.booleans()) else ScoreCard(
+            person_id=pid, account_id="a1", model_version="m", scored_at=NOW, profile=None, fit=10,
+            intent=draw(st.sampled_from([0.0, 5.0, 12.0, 30.0])), account_fit=0, account_intent=0, score=10,
+            tier=NURTURE, role=draw(st.sampled_from([None, "engineering", "procurement", "quality"])))
+        members.append((person, card))
+    return members
+
+
+@given(members=committees(), who=st.integers(0, 9), limit=st.integers(0, 5))
+@settings(max_examples=400, deadline=None)
+def test_the_shared_committee_picture_gives_every_note_what_rescanning_the_account_would(members, who, limit):
+    from routing.note import Committee, committee_lines
+
+    person = Person(id=f"p{who}")
+    committee = Committee(members)
+    assert committee_lines(person, committee, limit) == _committee_lines_by_rescanning(person, members, limit)
