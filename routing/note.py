@@ -7,7 +7,6 @@ no tables, no HTML, nothing either CRM would render differently.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator, Sequence
 
 from crm.records import Account, Asset, Person
@@ -54,19 +53,15 @@ def fit_lines(card: ScoreCard, person: Person, account: Account | None) -> list[
 class Committee(Sequence[tuple[Person, "ScoreCard | None"]]):
     """An account's people with their scorecards, as the buying-committee picture of a note.
 
-    The engaged members, their order, their note lines and the roles they cover are worked out
-    once per account and shared by the notes of all its people; each note leaves out its own
-    person without rescanning the account (at accounts with hundreds of engaged people, filtering
-    the whole list per note made notes quadratic).
+    The engaged members, their order and their note lines are worked out once per account and
+    shared by the notes of all its people (each note leaves out its own person).
     """
 
-    __slots__ = ("_lines", "_members", "_roles", "_roles_of")
+    __slots__ = ("_lines", "_members")
 
     def __init__(self, members: Sequence[tuple[Person, ScoreCard | None]]) -> None:
         self._members = members
         self._lines: list[tuple[str, str | None, str]] | None = None
-        self._roles: Counter[str] = Counter()
-        self._roles_of: dict[str, list[str | None]] = {}  # person id → role of each of their lines
 
     def __len__(self) -> int:
         return len(self._members)
@@ -87,34 +82,22 @@ class Committee(Sequence[tuple[Person, "ScoreCard | None"]]):
                 what = " · ".join(x for x in (card.role, colleague.title) if x) or "role unknown"
                 lines.append((colleague.id, card.role,
                               f"- {colleague.name}: {what} (intent {card.intent:.0f}, {card.tier})"))
-                self._roles_of.setdefault(colleague.id, []).append(card.role)
-            self._roles = Counter(role for _, role, _ in lines if role)
             self._lines = lines
         return self._lines
-
-    def others(self, person_id: str, limit: int) -> tuple[int, list[str], list[str]]:
-        """Without `person_id`: how many engaged, their roles (sorted), and the first `limit` lines."""
-        lines = self.engaged_lines()
-        own = self._roles_of.get(person_id, ())
-        roles = self._roles
-        if own:
-            roles = roles - Counter(role for role in own if role)  # keeps only roles still covered
-        first = [line for pid, _, line in lines[:limit + len(own)] if pid != person_id][:limit]
-        count = len(lines) - len(own)
-        return count, sorted(roles), first
 
 
 def committee_lines(person: Person, colleagues: Sequence[tuple[Person, ScoreCard | None]],
                     limit: int = COMMITTEE_LINES) -> list[str]:
     """The other engaged people of the account: roles covered, then the most engaged few."""
     committee = colleagues if isinstance(colleagues, Committee) else Committee(colleagues)
-    count, roles, first = committee.others(person.id, limit)
-    if not count:
+    others = [(role, line) for pid, role, line in committee.engaged_lines() if pid != person.id]
+    if not others:
         return ["- No one else at this account has engaged yet."]
-    lines = [f"- {count} other engaged; roles: {', '.join(roles) or 'unknown'}"]
-    lines += first
-    if count > limit:
-        lines.append(f"- and {count - limit} more")
+    roles = sorted({role for role, _ in others if role})
+    lines = [f"- {len(others)} other engaged; roles: {', '.join(roles) or 'unknown'}"]
+    lines += [line for _, line in others[:limit]]
+    if len(others) > limit:
+        lines.append(f"- and {len(others) - limit} more")
     return lines
 
 
