@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ConfigDict
 from pydantic.dataclasses import dataclass
 
+from crm.batch import slot_setters
 from crm.records import Crm
 
 _CONFIG = ConfigDict(extra="forbid")
@@ -48,8 +49,6 @@ class FieldUpdate:
 
 
 _PLAIN_VALUES = frozenset({str, int, float, type(None)})
-_FIELD_UPDATE_SLOTS = tuple(getattr(FieldUpdate, name).__set__ for name in (
-    "crm", "object_type", "record_id", "field", "value", "reason", "person_id"))
 
 
 def field_updates_for(crm: Crm, object_type: ObjectType, record_id: str, fields: Mapping[str, Any],
@@ -69,10 +68,11 @@ def field_updates_for(crm: Crm, object_type: ObjectType, record_id: str, fields:
             updates.append(FieldUpdate(crm=crm, object_type=object_type, record_id=record_id, field=name,
                                        value=value, reason=reason, person_id=person_id))
             continue
+        parts = {"crm": crm, "object_type": object_type, "record_id": record_id, "field": name,
+                 "value": value, "reason": reason, "person_id": person_id}
         update = _new(FieldUpdate)
-        for setter, part in zip(_FIELD_UPDATE_SLOTS,
-                                (crm, object_type, record_id, name, value, reason, person_id), strict=True):
-            setter(update, part)
+        for slot, setter in slot_setters(FieldUpdate):
+            setter(update, parts[slot])
         updates.append(update)
     return updates
 

@@ -21,6 +21,7 @@ import orjson
 
 from connectors.mapping import Mapping, load_mapping
 from connectors.settings import ConnectionSettings, load_connection
+from crm.batch import build_many
 from crm.changes import FieldUpdate, ObjectType, TaskUpsert
 from crm.dataset import Dataset
 from crm.heap import cycle_collection_paused
@@ -31,7 +32,6 @@ from routing.engine import route_all
 from routing.model import OpenTask, RoutingResult
 from routing.owners import OwnerDirectory
 from routing.state import AssignmentState
-from scoring.batch import build_many
 from scoring.engine import ScoringResult, score_dataset
 from scoring.partition import Partition, score_partitioned
 from scoring.playbook import Playbook, load_playbook
@@ -220,13 +220,14 @@ def _moment(value: Any) -> datetime | None:
 
 
 _CARD_FIELDS = [(f.name, f.default) for f in dataclasses.fields(ScoreCard) if f.name != "reasons"]
+_REQUIRED = dataclasses.MISSING
 
 
 @cycle_collection_paused()
 def scorecards_from_stored(stored: Map[str, str | dict[str, Any]]) -> dict[str, ScoreCard]:
     """ScoreCards back from the store's JSON (text or already decoded), keyed like `stored`.
 
-    Built column by column (`scoring.batch.build_many`): an incremental sync at 100,000 people
+    Built column by column (`crm.batch.build_many`): an incremental sync at 100,000 people
     reads ~1 million stored reasons, and a frozen dataclass's `__init__` per reason was most of
     the time. Fields a card was stored without take their defaults."""
     datas = [orjson.loads(v) if isinstance(v, str | bytes) else v for v in stored.values()]
@@ -245,17 +246,13 @@ def scorecards_from_stored(stored: Map[str, str | dict[str, Any]]) -> dict[str, 
         end = start + len(data.get("reasons", ()))
         per_card.append(tuple(reasons[start:end]))
         start = end
-    columns: dict[str, list[Any]] = {
-        name: [data.get(name, default) for data in datas] for name, default in _CARD_FIELDS}
+    columns: dict[str, list[Any]] = {  # a required field missing from a stored card is a KeyError
+        name: [data[name] if default is _REQUIRED else data.get(name, default) for data in datas]
+        for name, default in _CARD_FIELDS}
     columns["scored_at"] = [_moment(data["scored_at"]) for data in datas]
     columns["escalation"] = [Escalation(**e) if (e := data.get("escalation")) else None for data in datas]
     columns["reasons"] = per_card
     return dict(zip(stored, build_many(ScoreCard, len(datas), columns), strict=True))
-
-
-def scorecard_from_dict(data: dict[str, Any]) -> ScoreCard:
-    """A ScoreCard back from the store's JSON."""
-    return scorecards_from_stored({"card": data})["card"]
 
 
 def previous_cards(store: Store) -> dict[str, ScoreCard]:

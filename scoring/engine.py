@@ -19,11 +19,11 @@ from typing import Protocol
 
 import numpy as np
 
+from crm.batch import build_many
 from crm.dataset import Dataset
 from crm.heap import cycle_collection_paused
 from crm.records import Account, Activity, Person
 from scoring.assets import ActivityKey
-from scoring.batch import build_many
 from scoring.compiled import CompiledPlaybook, CompiledProfile
 from scoring.conditions import Subject
 from scoring.intent import DAY, IntentInputs, Trigger, compute_intent

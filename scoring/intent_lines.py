@@ -4,7 +4,7 @@ Per person the reasons read: one block per rule hit (its line, then its rule-cap
 signal, most valuable first; then relevance, decay, group caps, the intent cap and the negatives.
 Totals are computed with arrays in exactly the order a per-person loop would add them (so float
 rounding is the same); sentences are built once per distinct wording (points, asset, age) and
-reason objects in batches (`scoring.batch`).
+reason objects in batches (`crm.batch`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from math import floor, inf
 
 import numpy as np
 
-from scoring.batch import build_many
+from crm.batch import build_many
 from scoring.compiled import CompiledPlaybook
 from scoring.intent import IntentInputs
 from scoring.scorecard import Reason, ReasonKind

@@ -483,10 +483,7 @@ class Store:
 
     def latest_scorecards(self) -> dict[str, dict[str, Any]]:
         """person id → the most recently stored card (as stored: timestamps are ISO strings)."""
-        latest = select(func.max(SCORES.c.id)).group_by(SCORES.c.person_id)
-        with self._read() as conn:
-            return {r.person_id: r.card for r in conn.execute(
-                select(SCORES.c.person_id, SCORES.c.card).where(SCORES.c.id.in_(latest)))}
+        return {person_id: json.loads(text) for person_id, text in self.latest_scorecards_json().items()}
 
     def latest_scorecards_json(self) -> dict[str, str]:
         """`latest_scorecards` as the stored JSON text, for callers that decode many cards at once

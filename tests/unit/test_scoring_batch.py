@@ -6,7 +6,7 @@ from itertools import repeat
 
 import pytest
 
-from scoring.batch import build_many
+from crm.batch import build_many
 from scoring.scorecard import Reason, ReasonKind, ScoreCard
 
 WHEN = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
