@@ -51,18 +51,17 @@ def _blank_to_none(value: Any) -> Any:
     return value
 
 
-def _trimmed(value: Any) -> Any:
-    """Whitespace runs collapsed to one space, ends trimmed, blank → None; anything but a string
-    is left to the type check that follows. One call per field before validation: records are
-    re-validated on every reload of the store, and two calls per text field were a tenth of it."""
-    if isinstance(value, str):
-        return " ".join(value.split()) or None
-    return value
+def _folded(value: str) -> str | None:
+    """Whitespace runs collapsed to one space, ends trimmed, blank → None. It runs after the string
+    check and only on strings: a null, the usual value of most text fields, never reaches Python.
+    Records are re-validated on every reload of the store, and calling a validator for each null
+    field was a sixth of validating an activity."""
+    return " ".join(value.split()) or None
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 Email = Annotated[str | None, BeforeValidator(_blank_to_none), AfterValidator(_email)]
-Text = Annotated[str | None, BeforeValidator(_trimmed)]
+Text = Annotated[str, AfterValidator(_folded)] | None
 
 
 def email_domain(email: str | None) -> str | None:
