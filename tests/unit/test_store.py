@@ -58,6 +58,24 @@ def test_pulled_records_come_back_as_canonical_records_by_kind(store: Store):
     assert dataset.people[0].updated_at == T0
 
 
+
+def test_records_load_in_id_order_whatever_order_they_were_stored_in(store: Store):
+    store.upsert_snapshots(SF, "Lead", [lead(3), lead(1)], cursor=T0)
+    store.upsert_snapshots(SF, "Lead", [lead(2)], cursor=T0)
+
+    assert [p.id for p in store.load_records().people] == [lead(1).id, lead(2).id, lead(3).id]
+
+
+def test_a_record_id_stored_under_two_streams_loads_once_with_its_newest_payload(store: Store):
+    store.upsert_snapshots(SF, "Lead", [lead(1, title="Engineer"), lead(2)], cursor=T0, now=T0)
+    hour = timedelta(hours=1)
+    store.upsert_snapshots(SF, "LeadArchive", [lead(1, title="Director")], cursor=T0, now=T0 + hour)
+    store.upsert_snapshots(SF, "Archive", [lead(2, title="Buyer")], cursor=T0, now=T0 - hour)
+
+    people = store.load_records().people
+
+    assert [(p.id, p.title) for p in people] == [(lead(1).id, "Director"), (lead(2).id, None)]
+
 def test_a_stored_payload_that_no_longer_loads_is_reported_and_the_rest_load(store: Store):
     store.upsert_snapshots(SF, "Lead", [lead(1), lead(2), lead(3)], cursor=T0)
     from sqlalchemy import update
