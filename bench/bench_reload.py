@@ -97,7 +97,8 @@ def main() -> None:
             started = time.perf_counter()
             raw = store.load_records()
             loaded = time.perf_counter()
-            identity = resolve_identity(raw.people, raw.accounts, raw.activities, raw.opportunities)
+            identity = resolve_identity(raw.people, raw.accounts, raw.activities, raw.opportunities,
+                                        repoint_in_place=True)  # as a sync does (flows.pipeline)
             resolved = time.perf_counter()
             loads.append(loaded - started)
             resolves.append(resolved - loaded)

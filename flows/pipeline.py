@@ -168,7 +168,8 @@ def pull_stream(runtime: Runtime, crm: Crm, stream: str) -> PullStats:
 def load_and_resolve(store: Store) -> tuple[Dataset, IdentityResult]:
     """The stored per-CRM records and their merge into canonical people and accounts."""
     raw = store.load_records()
-    identity = resolve_identity(raw.people, raw.accounts, raw.activities, raw.opportunities)
+    identity = resolve_identity(raw.people, raw.accounts, raw.activities, raw.opportunities,
+                                repoint_in_place=True)  # nothing else holds the records just loaded
     return raw, identity
 
 

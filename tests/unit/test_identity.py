@@ -125,6 +125,21 @@ def test_a_re_pointed_activity_keeps_every_other_field_and_the_pulled_one_is_unt
     assert kept is stranger
 
 
+def test_re_pointing_in_place_gives_the_same_activities_without_copying_them():
+    contact = sf_contact(email="ana@acme-semi.com")
+    pulled = [Activity(id=f"sf-task:{n}", person_id=contact.id if n % 2 else "sf-contact:unknown",
+                       kind=ActivityKind.SAMPLE_REQUEST, occurred_at=T0, url=f"https://acme.example/{n}",
+                       asset_id="EVK-1", duration_seconds=float(n)) for n in range(6)]
+    copied = resolve_identity([contact], [], pulled).activities
+    owned = [dataclasses.replace(a) for a in pulled]
+
+    in_place = resolve_identity([contact], [], owned, repoint_in_place=True).activities
+
+    assert in_place == copied
+    assert all(a is b for a, b in zip(in_place, owned, strict=True))
+    assert [a.person_id for a in owned] == ["sf-contact:unknown", "person:ana@acme-semi.com"] * 3
+
+
 def test_a_converted_lead_naming_its_contact_by_raw_id_is_followed_too():
     lead = sf_lead(email="old@acme-semi.com", attributes={"converted_to": CONTACT_ID})
     result = resolve_identity([lead, sf_contact(email="ana@acme-semi.com")], [])
