@@ -370,6 +370,7 @@ def _person_targets(person: Person) -> list[tuple[Crm, str]]:
     return targets
 
 
+@cycle_collection_paused()  # ~10 new field values per person next to the whole store: see crm.heap
 def plan_changes(runtime: Runtime, dataset: Dataset, scoring: ScoringResult, routing: RoutingResult | None,
                  min_change: float) -> dict[Crm, CrmPlan]:
     """Desired owned-field values for every scored person and account, diffed against what leadloop

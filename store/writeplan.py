@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from typing import Protocol
 
 from crm.changes import FieldUpdate, ObjectType, field_updates_for
@@ -37,7 +38,7 @@ FieldNamer = Callable[[FieldUpdate], str]
 Ledger = Mapping[tuple[str, str], str]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
-_FIRST_KINDS = ("disqualifier", "escalation")
+_FIRST_KINDS = frozenset({"disqualifier", "escalation"})  # a StrEnum kind hashes as its text
 
 
 class ReasonLike(Protocol):
@@ -87,6 +88,7 @@ def whole_points(value: float) -> int:
     return int(Decimal(repr(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
+@lru_cache(maxsize=256)  # a run's cards share one scoring moment
 def iso_utc(moment: datetime) -> str:
     """`2024-05-01T12:00:00Z`: whole seconds, UTC, the form both CRMs accept for datetime fields."""
     moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
@@ -112,9 +114,9 @@ def reasons_text(reasons: Sequence[ReasonLike], disqualified: str | None = None,
     """
     ranked = sorted(
         reasons,
-        key=lambda r: (str(r.kind) not in _FIRST_KINDS, -abs(r.points)),
+        key=lambda r: (r.kind not in _FIRST_KINDS, -abs(r.points)),
     )
-    parts = [_CONTROL.sub(" ", r.text).strip() for r in ranked[:top]]
+    parts = [(r.text if r.text.isprintable() else _CONTROL.sub(" ", r.text)).strip() for r in ranked[:top]]
     if disqualified and not any(str(r.kind) == "disqualifier" for r in reasons):
         parts.insert(0, "disqualified: " + _CONTROL.sub(" ", disqualified).strip())
     text = ""

@@ -255,3 +255,14 @@ def test_desired_updates_built_without_validation_equal_validated_ones_or_fail_l
     built = field_updates(crm, ObjectType.PERSON, record_id, fields, person_id=person_id)
     assert built == expected
     assert [(type(u.crm), type(u.value)) for u in built] == [(type(u.crm), type(u.value)) for u in expected]
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts=st.lists(st.text(max_size=40), min_size=1, max_size=8))
+def test_reasons_text_never_carries_a_control_character_and_keeps_a_printable_reason_as_it_is(texts):
+    text = reasons_text([reason(10 - n, t) for n, t in enumerate(texts)])
+
+    assert not any(ord(ch) < 0x20 or ord(ch) == 0x7f for ch in text)
+    first = texts[0].strip()
+    if first and first.isprintable():  # the strongest reason comes first, unchanged
+        assert text.startswith(first)
