@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date
 from enum import StrEnum
-from functools import cache
 from typing import Any
 
 from pydantic import ConfigDict
@@ -51,15 +50,10 @@ class FieldUpdate:
 
 _PLAIN_VALUES = frozenset({str, int, float, type(None)})
 _SLOT_ORDER = ("crm", "object_type", "record_id", "field", "value", "reason", "person_id")
-
-
-@cache
-def _field_update_setters() -> tuple[Any, ...]:
-    """FieldUpdate's slot setters in `_SLOT_ORDER` (whatever the order its fields are declared in)."""
-    by_name = dict(slot_setters(FieldUpdate))
-    if set(by_name) != set(_SLOT_ORDER):  # a field added to FieldUpdate must be set here too
-        raise TypeError(f"FieldUpdate's fields {sorted(by_name)} are not {sorted(_SLOT_ORDER)}")
-    return tuple(by_name[name] for name in _SLOT_ORDER)
+_SETTER_OF = dict(slot_setters(FieldUpdate))
+if set(_SETTER_OF) != set(_SLOT_ORDER):  # a field added to FieldUpdate must be set below too
+    raise TypeError(f"FieldUpdate's fields {sorted(_SETTER_OF)} are not {sorted(_SLOT_ORDER)}")
+_FIELD_UPDATE_SETTERS = tuple(_SETTER_OF[name] for name in _SLOT_ORDER)
 
 
 def field_updates_for(crm: Crm, object_type: ObjectType, record_id: str, fields: Mapping[str, Any],
@@ -73,7 +67,7 @@ def field_updates_for(crm: Crm, object_type: ObjectType, record_id: str, fields:
     else goes through the validating constructor and its errors."""
     plain = (type(crm) is Crm and type(object_type) is ObjectType and type(record_id) is str
              and type(reason) is str and (person_id is None or type(person_id) is str))
-    set_crm, set_type, set_record, set_field, set_value, set_reason, set_person = _field_update_setters()
+    set_crm, set_type, set_record, set_field, set_value, set_reason, set_person = _FIELD_UPDATE_SETTERS
     updates = []
     for name, value in fields.items():
         if not (plain and type(name) is str and type(value) in _PLAIN_VALUES):

@@ -402,16 +402,16 @@ class Store:
         if not include_quarantined:
             live.append(SNAPSHOTS.c.quarantine_reason.is_(None))
         raw: dict[str, dict[str, str]] = {kind: {} for kind in RECORD_TYPES}
-        twice: list[tuple[str, str]] = []
+        twice: set[str] = set()  # ids read more than once (stored under two streams)
         with self._read() as conn:
             for kind, record_id, payload in conn.execute(
                     select(SNAPSHOTS.c.kind, SNAPSHOTS.c.record_id, SNAPSHOTS.c.payload).where(*live)):
                 by_id = raw[kind]
                 if record_id in by_id:
-                    twice.append((kind, record_id))
+                    twice.add(record_id)
                 by_id[record_id] = payload
             if twice:  # rare: settle each such id on its newest payload
-                ids = sorted({record_id for _, record_id in twice})
+                ids = sorted(twice)
                 for start in range(0, len(ids), 500):
                     for kind, record_id, payload in conn.execute(
                             select(SNAPSHOTS.c.kind, SNAPSHOTS.c.record_id, SNAPSHOTS.c.payload)

@@ -117,7 +117,7 @@ def reasons_text(reasons: Sequence[ReasonLike], disqualified: str | None = None,
         key=lambda r: (r.kind not in _FIRST_KINDS, -abs(r.points)),
     )
     parts = [(r.text if r.text.isprintable() else _CONTROL.sub(" ", r.text)).strip() for r in ranked[:top]]
-    if disqualified and not any(str(r.kind) == "disqualifier" for r in reasons):
+    if disqualified and not any(r.kind == "disqualifier" for r in reasons):
         parts.insert(0, "disqualified: " + _CONTROL.sub(" ", disqualified).strip())
     text = ""
     for part in (p for p in parts if p):

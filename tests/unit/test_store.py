@@ -58,7 +58,6 @@ def test_pulled_records_come_back_as_canonical_records_by_kind(store: Store):
     assert dataset.people[0].updated_at == T0
 
 
-
 def test_records_load_in_id_order_whatever_order_they_were_stored_in(store: Store):
     store.upsert_snapshots(SF, "Lead", [lead(3), lead(1)], cursor=T0)
     store.upsert_snapshots(SF, "Lead", [lead(2)], cursor=T0)
