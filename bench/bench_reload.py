@@ -10,6 +10,12 @@ peak RSS.
     .venv/bin/python bench/bench_reload.py                                   # 20k people, 400k activities
     .venv/bin/python bench/bench_reload.py --people 100000 --accounts 20000 --activities 2000000 --runs 3
     .venv/bin/python bench/bench_reload.py --store /tmp/reload.db             # keep (or reuse) the store
+    .venv/bin/python bench/bench_reload.py --store /tmp/reload.db --partitioned 50000
+
+With `--partitioned N`, it times what a sync does from the store to the score cards instead, twice
+side by side, each in its own process so that each reports its own peak RSS: every activity loaded
+and the store scored in one pass, then the activities left in the store and read partition by
+partition (about N people each, `flows.pipeline.score_from_store`), as a sync above N people does.
 
 The store file is reused when it exists, so two versions of the code can be timed on the same data
 one after the other.
@@ -75,7 +81,59 @@ def fill(url: str, people: int, accounts: int, activities: int, seed: int) -> No
     print(f"store filled in {time.perf_counter() - started:.1f} s (not timed below)", flush=True)
 
 
+def score_once(url: str, people_per_partition: int | None) -> None:
+    """Child-process entry: load, resolve and score the store once, then print the figures as JSON."""
+    import json
+
+    from flows import pipeline
+    from scoring.engine import score_dataset
+    from scoring.playbook import load_playbook
+
+    playbook = load_playbook(ROOT / "bench" / "northwind.yaml")
+    started, cpu = time.perf_counter(), time.process_time()
+    with open_store(url) as store:
+        raw, identity = pipeline.load_and_resolve(store, people_per_partition)
+        dataset = pipeline.merged_dataset(raw, identity)
+        pipeline.release_pulled(raw)
+        loaded = time.perf_counter()
+        parts = 1 if people_per_partition is None else pipeline.partitions_for(dataset, people_per_partition)
+        if parts == 1:
+            result = score_dataset(playbook, dataset, REFERENCE_TIME)
+        else:
+            result = pipeline.score_from_store(playbook, store, dataset, identity.links, REFERENCE_TIME,
+                                               parts)
+    print(json.dumps({"seconds": time.perf_counter() - started, "cpu": time.process_time() - cpu,
+                      "load": loaded - started, "parts": parts, "peak_mb": peak_mb(),
+                      "cards": len(result.cards), "tiers": result.tier_counts(),
+                      "kept_activities": len(dataset.activities)}))
+
+
+def compare_partitioned(url: str, people_per_partition: int, runs: int) -> None:
+    import json
+    import subprocess
+
+    figures: dict[str, list[dict]] = {"one pass": [], "partitioned": []}
+    for run in range(1, runs + 1):
+        for label, arg in (("one pass", "0"), ("partitioned", str(people_per_partition))):
+            out = subprocess.run([sys.executable, __file__, "--score-child", url, arg], check=True,
+                                 capture_output=True, text=True).stdout
+            figures[label].append(json.loads(out.strip().splitlines()[-1]))
+            f = figures[label][-1]
+            print(f"run {run}, {label}: {f['seconds']:.2f} s wall ({f['cpu']:.2f} s CPU; store read and"
+                  f" identity {f['load']:.2f} s), {f['parts']} partition(s), {f['cards']:,} cards,"
+                  f" tiers {f['tiers']},"
+                  f" activities kept after scoring {f['kept_activities']:,}, peak RSS {f['peak_mb']:,.0f} MB",
+                  flush=True)
+    for label, rows in figures.items():
+        print(f"{label}: median {statistics.median(r['seconds'] for r in rows):.2f} s, peak RSS"
+              f" {max(r['peak_mb'] for r in rows):,.0f} MB (max of {runs})")
+    assert figures["one pass"][0]["tiers"] == figures["partitioned"][0]["tiers"], "results differ"
+
+
 def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--score-child":
+        score_once(sys.argv[2], int(sys.argv[3]) or None)
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=20_000)
     parser.add_argument("--accounts", type=int, default=4_000)
@@ -84,11 +142,16 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--store", type=Path, default=None,
                         help="SQLite file to fill, or to reuse when it exists")
+    parser.add_argument("--partitioned", type=int, default=None, metavar="N",
+                        help="time store → score cards in one pass and in partitions of about N people")
     args = parser.parse_args()
     path = args.store or Path(tempfile.mkdtemp(prefix="leadloop-reload-")) / "state.db"
     url = f"sqlite:///{path}"
     if not path.exists():
         fill(url, args.people, args.accounts, args.activities, args.seed)
+    if args.partitioned:
+        compare_partitioned(url, args.partitioned, args.runs)
+        return
     gc.collect()
     print(f"RSS before the runs: {rss_mb():,.0f} MB", flush=True)
     loads, resolves = [], []

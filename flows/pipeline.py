@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Mapping as Map
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import orjson
@@ -23,22 +23,22 @@ from connectors.mapping import Mapping, load_mapping
 from connectors.settings import ConnectionSettings, load_connection
 from crm.batch import build_many
 from crm.changes import FieldUpdate, ObjectType, TaskUpsert
-from crm.dataset import Dataset
+from crm.dataset import RECORD_TYPES, Dataset
 from crm.heap import cycle_collection_paused
 from crm.ports import CallCounter, CrmSink, CrmSource
-from crm.records import Asset, Crm, Person
+from crm.records import Activity, Asset, Crm, Person
 from routing.crm_changes import NURTURE_TRACK_FIELD, OwnerNotInDirectory, to_crm_changes
 from routing.engine import route_all
 from routing.model import OpenTask, RoutingResult
 from routing.owners import OwnerDirectory
 from routing.state import AssignmentState
 from scoring.engine import ScoringResult, score_dataset
-from scoring.partition import Partition, score_partitioned
+from scoring.partition import Partition, activity_home, merge_results, partition_people, score_partitioned
 from scoring.playbook import Playbook, load_playbook
 from scoring.scorecard import AccountScore, Escalation, Reason, ReasonKind, ScoreCard
 from store.db import open_store
 from store.facade import Store
-from store.identity import IdentityResult, resolve_identity
+from store.identity import IdentityResult, repoint_activities, resolve_identity
 from store.writeplan import (
     desired_account_fields,
     desired_person_fields,
@@ -165,12 +165,24 @@ def pull_stream(runtime: Runtime, crm: Crm, stream: str) -> PullStats:
 # -- identity and scoring ----------------------------------------------------------------------------------
 
 
-def load_and_resolve(store: Store) -> tuple[Dataset, IdentityResult]:
-    """The stored per-CRM records and their merge into canonical people and accounts."""
-    raw = store.load_records()
-    identity = resolve_identity(raw.people, raw.accounts, raw.activities, raw.opportunities,
-                                repoint_in_place=True)  # nothing else holds the records just loaded
+def load_and_resolve(store: Store, people_per_partition: int | None = None) -> tuple[Dataset, IdentityResult]:
+    """The stored per-CRM records and their merge into canonical people and accounts.
+
+    With `people_per_partition`, the activities are read only when the canonical people fit one
+    partition; otherwise they stay in the store and each partition reads its own when it is scored
+    (`stored_partitions`), so a sync never holds every activity at once."""
+    raw = store.load_records(skip=("activities",))
+    identity = resolve_identity(raw.people, raw.accounts, (), raw.opportunities)
+    if people_per_partition is None or partitions_for(identity.people, people_per_partition) == 1:
+        loaded = store.load_records(skip=_ALL_BUT_ACTIVITIES)
+        raw.activities = loaded.activities
+        raw.invalid.extend(loaded.invalid)
+        # nothing else holds the records just loaded, so they are re-pointed in place
+        identity.activities = repoint_activities(raw.activities, identity.links)
     return raw, identity
+
+
+_ALL_BUT_ACTIVITIES = tuple(kind for kind in RECORD_TYPES if kind != "activities")
 
 
 def save_identity(store: Store, identity: IdentityResult) -> None:
@@ -197,14 +209,101 @@ def score(playbook: Playbook, dataset: Dataset, now: datetime) -> ScoringResult:
 
 
 PEOPLE_PER_PARTITION = 50_000  # scoring splits larger datasets into account partitions of about this size
+PARTITIONS_AT_ONCE = 2  # partitions read from the store and scored at once (each holds its activities)
 
 
-def partitions_for(dataset: Dataset, people_per_partition: int = PEOPLE_PER_PARTITION) -> int:
-    return max(1, -(-len(dataset.people) // max(1, people_per_partition)))
+def partitions_for(people: Dataset | Sequence[Person],
+                   people_per_partition: int = PEOPLE_PER_PARTITION) -> int:
+    count = len(people.people if isinstance(people, Dataset) else people)
+    return max(1, -(-count // max(1, people_per_partition)))
 
 
 def score_partition(playbook: Playbook, partition: Partition, now: datetime) -> ScoringResult:
     return score_dataset(playbook, partition.dataset, now)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPartition:
+    """One account partition whose activities are still in the store: its accounts and people, the
+    CRM person ids whose activities belong to it, and the activities stored under two streams
+    (settled on their newest payload once for all partitions, so none is read into two)."""
+
+    index: int
+    parts: int
+    dataset: Dataset  # without activities
+    persons: frozenset[str | None]
+    settled: tuple[Activity, ...]
+    skip: frozenset[str]
+
+
+def stored_partitions(store: Store, dataset: Dataset, links: Map[str, str], parts: int,
+                      ) -> list[StoredPartition]:
+    """`dataset` (canonical, its activities left in the store) split as `partition_dataset` would
+    split it with every activity loaded: each stored activity's person is mapped through the identity
+    `links` to the partition that person's activities go to."""
+    persons, twice = store.activity_persons()
+    pieces, home = partition_people(dataset, parts)
+    wanted: list[set[str | None]] = [set() for _ in range(parts)]
+    for person in persons:
+        if person is None:  # no person: such a payload does not validate; read it once
+            wanted[0].add(None)
+            continue
+        canonical = links.get(person, person)
+        wanted[activity_home(canonical, home, parts)].add(person)
+    settled: list[list[Activity]] = [[] for _ in range(parts)]
+    if twice:
+        activities, _invalid = store.load_activities(ids=twice)
+        for activity in repoint_activities(activities, links):
+            settled[activity_home(activity.person_id, home, parts)].append(activity)
+    return [StoredPartition(i, parts, pieces[i], frozenset(wanted[i]), tuple(settled[i]), frozenset(twice))
+            for i in range(parts)]
+
+
+def score_stored_partition(playbook: Playbook, store: Store, partition: StoredPartition,
+                           links: Map[str, str], now: datetime) -> tuple[ScoringResult, list[Activity]]:
+    """Read one partition's activities, score the partition, and let its activities go, keeping for
+    routing only one activity per person and asset (all routing reads of them: which assets a person
+    already had). Returns the result and those activities."""
+    activities, _invalid = store.load_activities(partition.persons, skip=partition.skip)
+    repoint_activities(activities, links)
+    if partition.settled:
+        activities = sorted([*activities, *partition.settled], key=attrgetter("id"))
+    result = score_dataset(playbook, dataclasses.replace(partition.dataset, activities=activities), now)
+    return result, assets_had(activities)
+
+
+StoredRun = Callable[[Sequence[StoredPartition]], Iterable[tuple[ScoringResult, list[Activity]]]]
+
+
+def score_from_store(playbook: Playbook, store: Store, dataset: Dataset, links: Map[str, str], now: datetime,
+                     parts: int, run: StoredRun | None = None) -> ScoringResult:
+    """`dataset`, its activities still in the store, scored in `parts` partitions that each read
+    their own activities: the result of loading them all and scoring in one pass. `run` maps the
+    partitions to `score_stored_partition`'s results (as task runs, in a flow); by default one after
+    the other. `dataset.activities` is set to what routing needs of them (`assets_had`)."""
+    partitions = stored_partitions(store, dataset, links, parts)
+    if run is None:
+        outcomes: Iterable[tuple[ScoringResult, list[Activity]]] = (
+            score_stored_partition(playbook, store, p, links, now) for p in partitions)
+    else:
+        outcomes = run(partitions)
+    results, had = [], []
+    for result, assets in outcomes:
+        results.append(result)
+        had.extend(assets)
+    dataset.activities = had
+    return merge_results(results)
+
+
+def assets_had(activities: Iterable[Activity]) -> list[Activity]:
+    """One activity per (person, asset) pair, in the order given."""
+    seen: set[tuple[str, str]] = set()
+    kept = []
+    for activity in activities:
+        if activity.asset_id and (pair := (activity.person_id, activity.asset_id)) not in seen:
+            seen.add(pair)
+            kept.append(activity)
+    return kept
 
 
 def score_partitions(playbook: Playbook, dataset: Dataset, now: datetime,

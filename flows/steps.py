@@ -125,11 +125,13 @@ def score_route_write(runtime: Runtime, summary: SyncSummary, now: datetime, *, 
                       people_per_partition: int = pipeline.PEOPLE_PER_PARTITION) -> SyncSummary:
     """Everything after the pull; fills `summary` and returns it."""
     store = runtime.store
-    raw, identity = tasks.load_and_resolve(store)
+    raw, identity = tasks.load_and_resolve(store, people_per_partition)
     dataset = pipeline.merged_dataset(raw, identity)
     pipeline.release_pulled(raw)
     previous = pipeline.previous_cards(store)
-    full = tasks.score_partitions(runtime.playbook, dataset, now, people_per_partition)
+    # more than one partition: the activities are still in the store, and each partition reads its own
+    full = tasks.score_partitions(runtime.playbook, dataset, now, people_per_partition,
+                                  store=store, links=identity.links)
     result = _in_scope(full, scope_filter(scope, dataset))
     summary.model_version = result.model_version
     summary.people_scored = len(result.cards)

@@ -58,23 +58,43 @@ load_and_resolve = unwalked(step("identity")(pipeline.load_and_resolve))
 save_identity = unwalked(step("save identity")(pipeline.save_identity))
 score = unwalked(step("score")(pipeline.score))
 score_partition = step("score partition")(pipeline.score_partition)
+score_stored_partition = step("score partition")(pipeline.score_stored_partition)
 save_scores = unwalked(step("save scores")(pipeline.save_scores))
 route = unwalked(step("route")(pipeline.route))
 plan_changes = unwalked(step("plan")(pipeline.plan_changes))
 write_plan = unwalked(step("write back")(pipeline.write_plan))
 
 
+def _partition_name(index: int, parts: int) -> str:
+    return f"score partition {index + 1}/{parts}"
+
+
 def score_partitions(playbook: Any, dataset: Any, now: Any,
-                     people_per_partition: int = pipeline.PEOPLE_PER_PARTITION) -> Any:
-    """Scoring in account partitions, each its own task run: all are submitted at once, so they run
-    concurrently on the flow's task runner, and their results are merged into the one-pass result.
-    A dataset that fits one partition is scored by the single `score` task."""
+                     people_per_partition: int = pipeline.PEOPLE_PER_PARTITION,
+                     store: Any = None, links: Any = None) -> Any:
+    """Scoring in account partitions, each its own task run, their results merged into the one-pass
+    result. A dataset that fits one partition is scored by the single `score` task.
+
+    With `store` (and the identity `links`), the dataset's activities are still in the store, as
+    `pipeline.load_and_resolve` leaves them for more than one partition: each partition's task run
+    reads its own, `pipeline.PARTITIONS_AT_ONCE` at a time, and `dataset.activities` is then set to
+    what routing needs of them (`pipeline.assets_had`). Otherwise all partitions are submitted at
+    once and run concurrently on the flow's task runner."""
     parts = pipeline.partitions_for(dataset, people_per_partition)
     if parts == 1:
         return score(playbook, dataset, now)
+    if store is not None:
+        def run_stored(partitions: Any) -> Any:
+            for start in range(0, len(partitions), pipeline.PARTITIONS_AT_ONCE):
+                futures = [score_stored_partition.with_options(task_run_name=_partition_name(p.index, parts))
+                           .submit(quote(playbook), quote(store), quote(p), quote(links or {}), quote(now))
+                           for p in partitions[start:start + pipeline.PARTITIONS_AT_ONCE]]
+                yield from (future.result() for future in futures)
+
+        return pipeline.score_from_store(playbook, store, dataset, links or {}, now, parts, run=run_stored)
 
     def run(partitions: Any) -> list[Any]:
-        futures = [score_partition.with_options(task_run_name=f"score partition {p.index + 1}/{parts}")
+        futures = [score_partition.with_options(task_run_name=_partition_name(p.index, parts))
                    .submit(quote(playbook), quote(p), quote(now)) for p in partitions]
         return [future.result() for future in futures]
 

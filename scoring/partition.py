@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -41,8 +41,9 @@ class Partition:
     dataset: Dataset
 
 
-def partition_dataset(dataset: Dataset, parts: int) -> list[Partition]:
-    """`dataset` split into `parts` account partitions (see the module's docstring)."""
+def partition_people(dataset: Dataset, parts: int) -> tuple[list[Dataset], dict[str, int]]:
+    """The accounts and people of `dataset` split as `partition_dataset` splits them, without the
+    activities, and the partition of each person id (for placing activities with `activity_home`)."""
     if parts < 1:
         raise ValueError("a dataset is split into at least one partition")
     accounts = _sorted_unique(dataset.accounts, "updated_at")
@@ -56,11 +57,21 @@ def partition_dataset(dataset: Dataset, parts: int) -> list[Partition]:
         key = person.account_id if person.account_id in known_accounts else person.id
         home[person.id] = index = partition_of(key, parts)
         pieces[index].people.append(person)
+    return pieces, home
+
+
+def activity_home(person_id: str, home: Mapping[str, int], parts: int) -> int:
+    """The partition an activity of `person_id` goes to: its person's, or by the person id itself
+    when the person is unknown (so an orphan is counted once)."""
+    index = home.get(person_id)
+    return partition_of(person_id, parts) if index is None else index
+
+
+def partition_dataset(dataset: Dataset, parts: int) -> list[Partition]:
+    """`dataset` split into `parts` account partitions (see the module's docstring)."""
+    pieces, home = partition_people(dataset, parts)
     for activity in dataset.activities:
-        index = home.get(activity.person_id)
-        if index is None:
-            index = partition_of(activity.person_id, parts)
-        pieces[index].activities.append(activity)
+        pieces[activity_home(activity.person_id, home, parts)].activities.append(activity)
     return [Partition(i, piece) for i, piece in enumerate(pieces)]
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any
@@ -36,9 +36,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from crm.changes import FieldUpdate, TaskUpsert
-from crm.dataset import RECORD_TYPES, Dataset, validate_payloads
+from crm.dataset import RECORD_TYPES, Dataset, InvalidRecord, validate_payloads
 from crm.heap import cycle_collection_paused
 from crm.ports import WriteResult
+from crm.records import Activity
 from store.identity import IdentityConflict
 from store.models import (
     AccountScoreHistory,
@@ -61,7 +62,7 @@ _BATCH = 5000
 _IN_CHUNK = 500  # ids per IN (...) list: well under SQLite's bound-parameter limit
 _KIND_BY_TYPE = {cls: kind for kind, cls in RECORD_TYPES.items()}
 _SNAPSHOT_COLUMNS = ("crm", "stream", "record_id", "crm_id", "kind", "payload", "cursor", "updated_at",
-                     "deleted", "stored_at", "quarantine_reason")
+                     "deleted", "stored_at", "quarantine_reason", "person_ref")
 _SCORE_COLUMNS = ("run_id", "person_id", "account_id", "model_version", "tier", "score", "fit", "intent",
                   "scored_at", "card")
 _ACCOUNT_SCORE_COLUMNS = ("run_id", "account_id", "model_version", "tier", "fit", "intent", "scored_at",
@@ -209,7 +210,8 @@ class Store:
             kind = _KIND_BY_TYPE.get(type(record)) or (
                 stream if isinstance(record, Mapping) else type(record).__name__.lower())
             rows[record_id] = (crm, stream, record_id, raw_crm_id(record_id), kind, self._dump(record),
-                               page_cursor, at(getattr(record, "updated_at", None)), False, stored_at, None)
+                               page_cursor, at(getattr(record, "updated_at", None)), False, stored_at, None,
+                               getattr(record, "person_id", None) if kind == "activities" else None)
         if not rows:
             return 0
         table = SNAPSHOTS
@@ -389,19 +391,26 @@ class Store:
         with self._read() as conn:
             return {(r.crm, r.stream): r.value for r in conn.execute(select(CURSORS))}
 
-    @cycle_collection_paused()  # millions of new records: see crm.heap
-    def load_records(self, include_quarantined: bool = False) -> Dataset:
-        """The current canonical records by kind, each kind in record-id order (deleted ones left
-        out; quarantined ones too unless asked). A stored payload that no longer validates lands in
-        `Dataset.invalid`. A record id stored under two streams keeps its most recently stored payload.
-
-        The rows are read unordered and sorted by id here: ordering them in SQL sorted every payload
-        along with its id (a temporary B-tree the size of the store), most of the read's time."""
-        live = [SNAPSHOTS.c.deleted.is_(False), SNAPSHOTS.c.kind.in_(list(RECORD_TYPES)),
+    @staticmethod
+    def _live(include_quarantined: bool, kinds: Iterable[str] = RECORD_TYPES) -> list[Any]:
+        live = [SNAPSHOTS.c.deleted.is_(False), SNAPSHOTS.c.kind.in_(list(kinds)),
                 SNAPSHOTS.c.payload.is_not(None)]
         if not include_quarantined:
             live.append(SNAPSHOTS.c.quarantine_reason.is_(None))
-        raw: dict[str, dict[str, str]] = {kind: {} for kind in RECORD_TYPES}
+        return live
+
+    @cycle_collection_paused()  # millions of new records: see crm.heap
+    def load_records(self, include_quarantined: bool = False, *, skip: Collection[str] = ()) -> Dataset:
+        """The current canonical records by kind, each kind in record-id order (deleted ones left
+        out; quarantined ones too unless asked), except the kinds in `skip`. A stored payload that no
+        longer validates lands in `Dataset.invalid`. A record id stored under two streams keeps its
+        most recently stored payload.
+
+        The rows are read unordered and sorted by id here: ordering them in SQL sorted every payload
+        along with its id (a temporary B-tree the size of the store), most of the read's time."""
+        kinds = [kind for kind in RECORD_TYPES if kind not in skip]
+        live = self._live(include_quarantined, kinds)
+        raw: dict[str, dict[str, str]] = {kind: {} for kind in kinds}
         twice: set[str] = set()  # ids read more than once (stored under two streams)
         with self._read() as conn:
             for kind, record_id, payload in conn.execute(
@@ -411,19 +420,69 @@ class Store:
                     twice.add(record_id)
                 by_id[record_id] = payload
             if twice:  # rare: settle each such id on its newest payload
-                ids = sorted(twice)
-                for start in range(0, len(ids), 500):
-                    for kind, record_id, payload in conn.execute(
-                            select(SNAPSHOTS.c.kind, SNAPSHOTS.c.record_id, SNAPSHOTS.c.payload)
-                            .where(*live, SNAPSHOTS.c.record_id.in_(ids[start:start + 500]))
-                            .order_by(SNAPSHOTS.c.stored_at, SNAPSHOTS.c.stream)):
-                        raw[kind][record_id] = payload
+                self._settle_newest(conn, live, SNAPSHOTS.c.record_id, sorted(twice), raw)
         dataset = Dataset()
         for kind, by_id in raw.items():
             good, bad = validate_payloads(kind, ((rid, by_id[rid]) for rid in sorted(by_id)))
             setattr(dataset, kind, good)
             dataset.invalid.extend(bad)
         return dataset
+
+    @staticmethod
+    def _settle_newest(conn: Connection, live: list[Any], column: Any, values: Sequence[Any],
+                       raw: dict[str, dict[str, str]]) -> None:
+        """Re-read the live rows whose `column` is one of `values`, oldest stored first, so that each
+        record id ends on its most recently stored payload."""
+        for chunk in _chunks(values, _IN_CHUNK):
+            for kind, record_id, payload in conn.execute(
+                    select(SNAPSHOTS.c.kind, SNAPSHOTS.c.record_id, SNAPSHOTS.c.payload)
+                    .where(*live, column.in_(chunk)).order_by(SNAPSHOTS.c.stored_at, SNAPSHOTS.c.stream)):
+                raw[kind][record_id] = payload
+
+    # -- activities one partition at a time ---------------------------------------------------------
+
+    def activity_persons(self, include_quarantined: bool = False) -> tuple[set[str | None], set[str]]:
+        """The persons (CRM-qualified ids) the live activities name, None for an activity stored
+        without one, and the ids of activities stored under more than one stream: what a sync needs
+        to read activities partition by partition (`load_activities`) with the result of one read."""
+        live = self._live(include_quarantined, ("activities",))
+        with self._read() as conn:
+            persons = set(conn.execute(select(SNAPSHOTS.c.person_ref).where(*live).distinct()).scalars())
+            twice = set(conn.execute(select(SNAPSHOTS.c.record_id).where(*live)
+                                     .group_by(SNAPSHOTS.c.record_id).having(func.count() > 1)).scalars())
+        return persons, twice
+
+    @cycle_collection_paused()
+    def load_activities(self, persons: Iterable[str | None] = (), ids: Iterable[str] = (), *,
+                        skip: Collection[str] = (), include_quarantined: bool = False,
+                        ) -> tuple[list[Activity], list[InvalidRecord]]:
+        """The live activities of the given persons (None: those stored without a person) and those
+        with the given record ids, except the ids in `skip`, in record-id order; each id on its most
+        recently stored payload, as in `load_records`."""
+        live = self._live(include_quarantined, ("activities",))
+        persons = set(persons)
+        wanted = sorted(p for p in persons if p is not None)
+        by_id: dict[str, str] = {}
+        twice: set[str] = set()
+        query = select(SNAPSHOTS.c.record_id, SNAPSHOTS.c.payload)
+        with self._read() as conn:
+            def read(condition: Any) -> None:
+                for record_id, payload in conn.execute(query.where(*live, condition)):
+                    if record_id in skip:
+                        continue
+                    if record_id in by_id:
+                        twice.add(record_id)
+                    by_id[record_id] = payload
+
+            if None in persons:
+                read(SNAPSHOTS.c.person_ref.is_(None))
+            for chunk in _chunks(wanted, _IN_CHUNK):
+                read(SNAPSHOTS.c.person_ref.in_(chunk))
+            for chunk in _chunks(sorted(set(ids)), _IN_CHUNK):
+                read(SNAPSHOTS.c.record_id.in_(chunk))
+            if twice:
+                self._settle_newest(conn, live, SNAPSHOTS.c.record_id, sorted(twice), {"activities": by_id})
+        return validate_payloads("activities", ((rid, by_id[rid]) for rid in sorted(by_id)))
 
     def load_kind(self, kind: str) -> list[dict[str, Any]]:
         """Stored payloads of a non-canonical kind (e.g. CRM users), as plain dicts."""

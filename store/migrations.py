@@ -196,10 +196,23 @@ def _v2(conn: Connection) -> None:
     _v2_new_tables().create_all(conn)
 
 
+def _v3(conn: Connection) -> None:
+    """Each stored activity names its person in a column, so a sync can read the activities of one
+    account partition at a time instead of every activity at once. Existing rows are filled from
+    their payloads (leadloop wrote them, so they are JSON)."""
+    add_column(conn, "snapshots", Column("person_ref", Text))
+    extract = ("payload::json ->> 'person_id'" if conn.dialect.name == "postgresql"
+               else "json_extract(payload, '$.person_id')")
+    conn.exec_driver_sql(f"UPDATE snapshots SET person_ref = {extract} "
+                         "WHERE kind = 'activities' AND payload IS NOT NULL")
+    conn.exec_driver_sql("CREATE INDEX ix_snapshots_person_ref ON snapshots (kind, person_ref)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "snapshots, cursors, identity, score history, ledgers, write failures, runs", _v1),
     Migration(2, "quarantine, data-quality findings, assignment state, account score history, "
                  "API calls per run, retriable write failures", _v2),
+    Migration(3, "the person of each stored activity, for reading the store one partition at a time", _v3),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

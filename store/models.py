@@ -50,7 +50,8 @@ class Snapshot(SQLModel, table=True):
 
     __tablename__ = "snapshots"
     __table_args__ = (Index("ix_snapshots_kind_live", "kind", "deleted"),
-                      Index("ix_snapshots_crm_id", "crm", "stream", "crm_id"))
+                      Index("ix_snapshots_crm_id", "crm", "stream", "crm_id"),
+                      Index("ix_snapshots_person_ref", "kind", "person_ref"))
 
     crm: str = Field(primary_key=True, sa_type=Text)
     stream: str = Field(primary_key=True, sa_type=Text)
@@ -63,6 +64,7 @@ class Snapshot(SQLModel, table=True):
     deleted: bool = Field(default=False, sa_type=Boolean)
     stored_at: datetime = Field(sa_type=UtcDateTime)
     quarantine_reason: str | None = Field(default=None, sa_type=Text)
+    person_ref: str | None = Field(default=None, sa_type=Text)  # an activity's person (CRM-qualified id)
 
 
 class Cursor(SQLModel, table=True):

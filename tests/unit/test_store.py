@@ -75,6 +75,36 @@ def test_a_record_id_stored_under_two_streams_loads_once_with_its_newest_payload
 
     assert [(p.id, p.title) for p in people] == [(lead(1).id, "Director"), (lead(2).id, None)]
 
+def call(n: int, person: str, minutes: int = 0) -> Activity:
+    return Activity(id=f"sf-task:00T{n:015d}", person_id=person, kind=ActivityKind.SALES_CALL,
+                    occurred_at=T0 - timedelta(minutes=minutes))
+
+
+def test_activities_are_read_by_the_persons_they_name_as_loading_them_all_would(store: Store):
+    ana, bo, cy = lead(1).id, lead(2).id, "hs-contact:3"
+    store.upsert_snapshots(SF, "Task", [call(n, (ana, bo, cy)[n % 3], n) for n in range(1, 1201)],
+                           cursor=T0, now=T0)
+    hour = timedelta(hours=1)
+    # stored again under another stream: the newer copy names another person, the older one is stale
+    store.upsert_snapshots(SF, "TaskArchive", [call(4, cy, minutes=99)], cursor=T0, now=T0 + hour)
+    store.upsert_snapshots(SF, "OldTasks", [call(5, ana)], cursor=T0, now=T0 - hour)
+    store.tombstone(SF, "Task", [call(6, ana).id.split(":")[1]])
+    everything = store.load_records().activities
+
+    persons, twice = store.activity_persons()
+    assert persons == {ana, bo, cy}
+    assert twice == {call(4, ana).id, call(5, ana).id}
+    settled, _ = store.load_activities(ids=twice)
+    assert [(a.id, a.person_id) for a in settled] == [(call(4, ana).id, cy), (call(5, ana).id, cy)]
+
+    # reading by person over many IN lists, without the twice-stored ids, plus those settled ones
+    parts = [store.load_activities([ana], skip=twice)[0], store.load_activities([bo, cy], skip=twice)[0]]
+    assert all(a.person_id == ana for a in parts[0]) and len(parts[0]) == 400 - 1  # one tombstoned
+    assert [a.id for a in parts[1]] == sorted(a.id for a in parts[1])
+    assert sorted([*parts[0], *parts[1], *settled], key=lambda a: a.id) == everything
+    assert store.load_activities([None, "sf-lead:nobody"]) == ([], [])
+
+
 def test_a_stored_payload_that_no_longer_loads_is_reported_and_the_rest_load(store: Store):
     store.upsert_snapshots(SF, "Lead", [lead(1), lead(2), lead(3)], cursor=T0)
     from sqlalchemy import update

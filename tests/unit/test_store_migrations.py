@@ -28,6 +28,12 @@ def _make_v1_database_with_rows(url: str) -> None:
             "kind": "people", "payload": '{"id": "sf-lead:00QA", "email": "ana@acme-semi.com"}',
             "cursor": T0, "updated_at": T0, "deleted": False, "stored_at": T0,
         })
+        conn.execute(v1["snapshots"].insert(), {
+            "crm": "salesforce", "stream": "Task", "record_id": "sf-task:00TA", "crm_id": "00TA",
+            "kind": "activities", "payload": '{"id": "sf-task:00TA", "person_id": "sf-lead:00QA", '
+                                             '"kind": "sales_call", "occurred_at": "2024-05-01T12:00:00Z"}',
+            "cursor": T0, "updated_at": T0, "deleted": False, "stored_at": T0,
+        })
         conn.execute(v1["cursors"].insert(), {"crm": "salesforce", "stream": "Lead", "value": T0,
                                               "updated_at": T0})
         conn.execute(v1["written_ledger"].insert(), {"crm": "salesforce", "record_id": "00QA",
@@ -58,6 +64,10 @@ def test_a_version_1_database_opens_with_its_rows_and_gains_the_new_columns(empt
         assert (failure.attempts, failure.retriable) == (3, False)  # new column, filled by its default
         run = opened.get_run("r1")
         assert run is not None and run.counts == {"pulled": 1} and run.api_calls is None
+        # version 3 filled in the person of each stored activity, so it can be read by its person
+        assert opened.activity_persons() == ({"sf-lead:00QA"}, set())
+        [call], invalid = opened.load_activities(["sf-lead:00QA"])
+        assert (call.id, invalid) == ("sf-task:00TA", [])
         # the tables and columns version 2 added are usable at once
         opened.quarantine(Crm.SALESFORCE, "Lead", "00QA", "bad email")
         assert opened.load_records().people == []
@@ -66,7 +76,7 @@ def test_a_version_1_database_opens_with_its_rows_and_gains_the_new_columns(empt
         with opened.engine.connect() as conn:
             assert current_version(conn) == LATEST_VERSION
             versions = conn.execute(text("SELECT version FROM schema_version ORDER BY version")).scalars()
-            assert list(versions) == [1, 2]
+            assert list(versions) == [1, 2, 3]
 
 
 def test_a_migrated_database_matches_the_models_column_for_column(empty_store_url):
@@ -130,5 +140,5 @@ def test_two_processes_opening_a_new_store_at_once_migrate_it_once(empty_store_u
     engine = create_store_engine(empty_store_url)
     with engine.connect() as conn:
         versions = conn.execute(text("SELECT version FROM schema_version ORDER BY version")).scalars()
-        assert list(versions) == [1, 2]
+        assert list(versions) == [1, 2, 3]
     engine.dispose()

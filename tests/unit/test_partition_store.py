@@ -1,0 +1,86 @@
+"""A sync above one partition reads each partition's activities from the store when it scores it, and
+gets what loading every activity and scoring in one pass gets: the same cards and the same routing."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from crm.records import Activity, ActivityKind, Crm
+from flows import pipeline
+from routing.state import AssignmentState
+from scoring.engine import score_dataset
+from scoring.playbook import load_playbook
+from store import open_store
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_reload import crm_records  # noqa: E402
+from generate_canonical import REFERENCE_TIME  # noqa: E402
+from test_scoring_partition import assert_same  # noqa: E402
+
+NOW = REFERENCE_TIME
+
+
+@pytest.fixture(scope="module")
+def playbook():
+    return load_playbook(ROOT / "bench" / "northwind.yaml")
+
+
+@pytest.fixture
+def filled(store_url: str):
+    """People and accounts in both CRMs (identity merges a fifth of the people), their activities,
+    and awkward ones: activities of nobody, an activity stored under two streams whose newer copy
+    names another person, one tombstoned."""
+    with open_store(store_url) as store:
+        crms = crm_records(2400, 400, 48_000, seed=5)
+        for crm, data in crms.items():
+            for stream, records in (("accounts", data.accounts), ("people", data.people),
+                                    ("activities", data.activities)):
+                store.upsert_snapshots(crm.value, stream, records, cursor=NOW, now=NOW)
+        sf = crms[Crm.SALESFORCE]
+        ghosts = [Activity(id=f"sf-task:ghost-{i}", person_id=f"sf-contact:ghost-{i % 7}",
+                           kind=ActivityKind.SAMPLE_REQUEST, occurred_at=NOW - timedelta(days=i))
+                  for i in range(20)]
+        store.upsert_snapshots(Crm.SALESFORCE.value, "activities", ghosts, cursor=NOW, now=NOW)
+        moved = replace(sf.activities[10], person_id=sf.people[-1].id)
+        store.upsert_snapshots(Crm.SALESFORCE.value, "activities-archive", [moved], cursor=NOW,
+                               now=NOW + timedelta(minutes=5))
+        store.tombstone(Crm.SALESFORCE.value, "activities", [sf.activities[11].id.split(":", 1)[1]])
+        yield store
+
+
+def test_scoring_partition_by_partition_from_the_store_equals_one_pass(filled, playbook):
+    raw, identity = pipeline.load_and_resolve(filled)
+    whole_dataset = pipeline.merged_dataset(raw, identity)
+    whole = score_dataset(playbook, whole_dataset, NOW)
+    assert whole.orphan_activities == 20 and len(whole_dataset.activities) > 40_000
+    assert len(identity.people) < len(raw.people)  # identity merged people across the CRMs
+
+    for people_per_partition in (700, 2000):
+        raw, identity = pipeline.load_and_resolve(filled, people_per_partition)
+        assert raw.activities == [] and identity.activities == []  # left in the store
+        dataset = pipeline.merged_dataset(raw, identity)
+        parts = pipeline.partitions_for(dataset, people_per_partition)
+        assert parts > 1
+        result = pipeline.score_from_store(playbook, filled, dataset, identity.links, NOW, parts)
+        assert_same(result, whole)
+        # routing gets one activity per person and asset, which is all it reads of them
+        assert {(a.person_id, a.asset_id) for a in dataset.activities} == {
+            (a.person_id, a.asset_id) for a in whole_dataset.activities if a.asset_id}
+        assert len(dataset.activities) < len(whole_dataset.activities) / 3
+        state = AssignmentState()
+        assert pipeline.route(playbook, dataset, result, {}, [], state, NOW) == \
+            pipeline.route(playbook, whole_dataset, whole, {}, [], state, NOW)
+
+
+def test_a_store_that_fits_one_partition_is_read_whole(filled):
+    raw, identity = pipeline.load_and_resolve(filled, people_per_partition=1_000_000)
+    assert len(raw.activities) == len(identity.activities) > 40_000
+    again, _ = pipeline.load_and_resolve(filled)
+    assert [a.person_id for a in identity.activities] == [a.person_id for a in again.activities]
