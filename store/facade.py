@@ -442,12 +442,15 @@ class Store:
     # -- activities one partition at a time ---------------------------------------------------------
 
     def activity_persons(self, include_quarantined: bool = False) -> tuple[set[str | None], set[str]]:
-        """The persons (CRM-qualified ids) the live activities name, None for an activity stored
+        """The persons (CRM-qualified ids) the undeleted activities name, None for an activity stored
         without one, and the ids of activities stored under more than one stream: what a sync needs
         to read activities partition by partition (`load_activities`) with the result of one read."""
         live = self._live(include_quarantined, ("activities",))
         with self._read() as conn:
-            persons = set(conn.execute(select(SNAPSHOTS.c.person_ref).where(*live).distinct()).scalars())
+            # (kind, deleted) only: the index answers that alone; a person whose activities are all
+            # quarantined or empty is listed for nothing, since reading them finds none
+            persons = set(conn.execute(select(SNAPSHOTS.c.person_ref).distinct().where(
+                SNAPSHOTS.c.kind == "activities", SNAPSHOTS.c.deleted.is_(False))).scalars())
             twice = set(conn.execute(select(SNAPSHOTS.c.record_id).where(*live)
                                      .group_by(SNAPSHOTS.c.record_id).having(func.count() > 1)).scalars())
         return persons, twice

@@ -205,7 +205,8 @@ def _v3(conn: Connection) -> None:
                else "json_extract(payload, '$.person_id')")
     conn.exec_driver_sql(f"UPDATE snapshots SET person_ref = {extract} "
                          "WHERE kind = 'activities' AND payload IS NOT NULL")
-    conn.exec_driver_sql("CREATE INDEX ix_snapshots_person_ref ON snapshots (kind, person_ref)")
+    # deleted too: with both equalities SQLite picks this index over (kind, deleted)
+    conn.exec_driver_sql("CREATE INDEX ix_snapshots_person_ref ON snapshots (kind, person_ref, deleted)")
 
 
 MIGRATIONS: tuple[Migration, ...] = (

@@ -51,7 +51,7 @@ class Snapshot(SQLModel, table=True):
     __tablename__ = "snapshots"
     __table_args__ = (Index("ix_snapshots_kind_live", "kind", "deleted"),
                       Index("ix_snapshots_crm_id", "crm", "stream", "crm_id"),
-                      Index("ix_snapshots_person_ref", "kind", "person_ref"))
+                      Index("ix_snapshots_person_ref", "kind", "person_ref", "deleted"))
 
     crm: str = Field(primary_key=True, sa_type=Text)
     stream: str = Field(primary_key=True, sa_type=Text)
