@@ -24,7 +24,7 @@ from store.facade import Store
 @step("assess data quality")
 def assess(runtime: pipeline.Runtime, now: datetime) -> list[Finding]:
     store, playbook = runtime.store, runtime.playbook
-    raw = store.load_records()
+    raw = store.load_records(skip=("activities",))  # the activities are read a few thousand people at a time
     quarantined = [(f"{q.crm}:{q.stream}:{q.crm_id}", q.reason) for q in store.quarantined()]
     conflicts = store.identity_conflicts()
     extra = [Finding("identity_conflicts", "records identity could not settle alone", len(conflicts),
@@ -32,7 +32,7 @@ def assess(runtime: pipeline.Runtime, now: datetime) -> list[Finding]:
                      tuple(f"{c.kind}: {c.detail}"[:120] for c in conflicts[:5]), "warning",
                      "fix the cross-ids or merge the records in the CRM")]
     return assess_quality(QualityInputs(
-        people=raw.people, accounts=raw.accounts, activities=raw.activities,
+        people=raw.people, accounts=raw.accounts, activities=store.iter_activities(),
         fields_used=fields_used(playbook),
         classify_title=lambda title: classify_title(playbook, title).matched,
         classify_activity=lambda activity: classify_activity(playbook, activity) is not None,

@@ -51,7 +51,7 @@ class Trend:
 class QualityInputs:
     people: Sequence[Person]
     accounts: Sequence[Account]
-    activities: Sequence[Activity]
+    activities: Iterable[Activity]  # read once, in any order: a store can stream them in pieces
     fields_used: dict[str, Sequence[str]]  # {"person": [...], "account": [...]} canonical field names
     classify_title: Callable[[str], bool]  # True when the persona taxonomy places the title
     classify_activity: Callable[[Activity], bool]  # True when some asset or rule understands it
@@ -142,10 +142,16 @@ def assess_quality(inputs: QualityInputs) -> list[Finding]:
     ))
 
     last_activity: dict[str, datetime] = {}
-    for activity in inputs.activities:
+    unmatched: Counter[str] = Counter()
+    activity_count = 0
+    for activity in inputs.activities:  # one pass: the activities may be streamed
+        activity_count += 1
         seen = last_activity.get(activity.person_id)
         if seen is None or activity.occurred_at > seen:
             last_activity[activity.person_id] = activity.occurred_at
+        if not inputs.classify_activity(activity):
+            a = activity
+            unmatched[a.url or a.form_name or a.campaign_name or a.kind.value] += 1
     if inputs.now is not None:
         cutoff = inputs.now - inputs.stale_after
         stale = [p for p in people
@@ -163,13 +169,11 @@ def assess_quality(inputs: QualityInputs) -> list[Finding]:
         tuple(f"{t} ×{c}" for t, c in titles.most_common(n)), "warning",
         "add patterns for them under personas in the playbook",
     ))
-    unmatched = Counter(
-        a.url or a.form_name or a.campaign_name or a.kind.value
-        for a in inputs.activities if not inputs.classify_activity(a)
-    )
+    # ties by name, so the examples do not depend on the order the activities came in
+    commonest = sorted(unmatched.items(), key=lambda kc: (-kc[1], kc[0]))[:n]
     findings.append(Finding(
         "unmatched_activities", "activities no asset rule understands", sum(unmatched.values()),
-        len(inputs.activities), tuple(f"{k} ×{c}" for k, c in unmatched.most_common(n)), "info",
+        activity_count, tuple(f"{k} ×{c}" for k, c in commonest), "info",
         "add the URL, form or campaign to the asset catalog if it signals intent",
     ))
     invalid = [(rid, why) for rid, why in inputs.quarantined if "email" in why.lower()]
@@ -179,7 +183,7 @@ def assess_quality(inputs: QualityInputs) -> list[Finding]:
     ))
     findings.append(Finding(
         "quarantined", "records quarantined for bad values", len(inputs.quarantined),
-        len(people) + len(accounts) + len(inputs.activities),
+        len(people) + len(accounts) + activity_count,
         tuple(f"{rid}: {why[:80]}" for rid, why in inputs.quarantined[:n]), "error",
         "fix the values in the CRM; the next sync picks them up",
     ))

@@ -487,6 +487,19 @@ class Store:
                 self._settle_newest(conn, live, SNAPSHOTS.c.record_id, sorted(twice), {"activities": by_id})
         return validate_payloads("activities", ((rid, by_id[rid]) for rid in sorted(by_id)))
 
+    def iter_activities(self, persons_per_read: int = 5000, include_quarantined: bool = False,
+                        ) -> Iterator[Activity]:
+        """Every live activity once, on its newest payload, read `persons_per_read` persons at a time:
+        for a caller that counts or aggregates them and so never needs them all in memory. Not in
+        record-id order; payloads that no longer validate are left out, as `load_records` leaves
+        them out of `Dataset.activities`."""
+        persons, twice = self.activity_persons(include_quarantined)
+        if twice:
+            yield from self.load_activities(ids=twice, include_quarantined=include_quarantined)[0]
+        ordered = sorted(persons, key=lambda p: (p is not None, p or ""))
+        for chunk in _chunks(ordered, max(1, persons_per_read)):
+            yield from self.load_activities(chunk, skip=twice, include_quarantined=include_quarantined)[0]
+
     def load_kind(self, kind: str) -> list[dict[str, Any]]:
         """Stored payloads of a non-canonical kind (e.g. CRM users), as plain dicts."""
         with self._read() as conn:

@@ -103,6 +103,8 @@ def test_activities_are_read_by_the_persons_they_name_as_loading_them_all_would(
     assert [a.id for a in parts[1]] == sorted(a.id for a in parts[1])
     assert sorted([*parts[0], *parts[1], *settled], key=lambda a: a.id) == everything
     assert store.load_activities([None, "sf-lead:nobody"]) == ([], [])
+    # or all of them, a couple of persons at a time
+    assert sorted(store.iter_activities(persons_per_read=2), key=lambda a: a.id) == everything
 
 
 def test_a_stored_payload_that_no_longer_loads_is_reported_and_the_rest_load(store: Store):
