@@ -6,6 +6,8 @@ suggested weight changes — for the current playbook and, side by side, a candi
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 from crm.dataset import Dataset
+from crm.records import Activity
 from flows import pipeline
 from flows.options import ModelReviewOptions
 from flows.reports import review_markdown, write_review_html
@@ -29,6 +32,8 @@ from scoring.review import (
     review_model,
     sla_report,
 )
+from store.facade import Store
+from store.identity import repoint_activities
 
 
 def as_of(dataset: Dataset, cutoff: datetime) -> Dataset:
@@ -48,21 +53,37 @@ def rule_points(playbook: Playbook) -> dict[str, float]:
     return {rule.id: float(rule.points) for rule in playbook.intent.rules}
 
 
+@dataclass(frozen=True, slots=True)
+class StoredActivities:
+    """Where a dataset's activities are when they were left in the store (a store above one
+    partition: see `pipeline.load_and_resolve`), and how to split it to read them."""
+
+    store: Store
+    links: Mapping[str, str]
+    people_per_partition: int
+
+
 @step("review a playbook")
-def review_playbook(playbook: Playbook, dataset: Dataset, cutoff: datetime, outcomes: dict[str, Outcome]
-                    ) -> ModelReview:
+def review_playbook(playbook: Playbook, dataset: Dataset, cutoff: datetime, outcomes: dict[str, Outcome],
+                    stored: StoredActivities | None = None) -> ModelReview:
     past = as_of(dataset, cutoff)
-    result = score_dataset(playbook, past, cutoff)
+    if stored is None:
+        result = score_dataset(playbook, past, cutoff)
+    else:  # each partition reads its own activities, those that happened by the cut-off
+        parts = pipeline.partitions_for(past, stored.people_per_partition)
+        result = pipeline.score_from_store(playbook, stored.store, past, stored.links, cutoff, parts,
+                                           until=cutoff)
     segments = {a.id: a.segment for a in past.accounts}
     return review_model(list(result.cards.values()), outcomes,
                         lambda card: segments.get(card.account_id or ""), rule_points(playbook))
 
 
-def sla_summary(runtime: pipeline.Runtime, dataset: Dataset, now: datetime) -> str:
+def sla_summary(runtime: pipeline.Runtime, activities: Sequence[Activity], now: datetime) -> str:
     """Follow-up on leadloop's tasks. The CRMs' task status is not pulled, so a task counts as done
-    at the person's first sales touch (call, sales email, meeting) after it was created."""
+    at the person's first sales touch (call, sales email, meeting) after it was created; only the
+    sales touches among `activities` count."""
     touches: dict[str, list[datetime]] = {}
-    for activity in dataset.activities:
+    for activity in activities:
         if activity.kind in SALES_TOUCHES:
             touches.setdefault(activity.person_id, []).append(activity.occurred_at)
     tasks = []
@@ -74,7 +95,7 @@ def sla_summary(runtime: pipeline.Runtime, dataset: Dataset, now: datetime) -> s
                 tasks.append(TaskOutcome(row.person_id, row.created_at, due, first))
     if not tasks:
         return "No leadloop tasks yet, so no follow-up to measure."
-    report = sla_report(tasks, dataset.activities, now)
+    report = sla_report(tasks, activities, now)
     hours = report.median_hours_to_first_touch
     return (f"{report.completed_on_time} of {report.tasks} tasks got a sales touch before their due date "
             f"({report.adherence:.0%}); {report.open_overdue} are overdue without one; median time to first "
@@ -92,16 +113,24 @@ def model_review(options: ModelReviewOptions | None = None) -> dict[str, ModelRe
     run_id = run_id_for("model-review")
     runtime.store.start_run("model_review", run_id=run_id)
     try:
-        raw, identity = pipeline.load_and_resolve(runtime.store)
+        store = runtime.store
+        raw, identity = pipeline.load_and_resolve(store, options.people_per_partition)
         dataset = pipeline.merged_dataset(raw, identity)
+        pipeline.release_pulled(raw)
+        stored = None
+        touches: Sequence[Activity] = dataset.activities
+        if pipeline.partitions_for(dataset, options.people_per_partition) > 1:  # activities left in the store
+            stored = StoredActivities(store, identity.links, options.people_per_partition)
+            touches = repoint_activities([a for a in store.iter_activities() if a.kind in SALES_TOUCHES],
+                                         identity.links)
         outcomes = outcomes_after(dataset.people, dataset.opportunities, cutoff, now - cutoff)
         reviews = {f"current ({Path(options.playbook).name})":
-                   review_playbook(runtime.playbook, dataset, cutoff, outcomes)}
+                   review_playbook(runtime.playbook, dataset, cutoff, outcomes, stored)}
         if options.candidate_playbook:
             candidate = load_playbook(options.candidate_playbook)
             reviews[f"candidate ({Path(options.candidate_playbook).name})"] = review_playbook(
-                candidate, dataset, cutoff, outcomes)
-        follow_up = sla_summary(runtime, dataset, now)
+                candidate, dataset, cutoff, outcomes, stored)
+        follow_up = sla_summary(runtime, touches, now)
         path = write_review_html(reviews, options.lookback_days, options.reports_dir, now, follow_up)
         runtime.store.finish_run(run_id, counts={
             name: {"auc": r.auc, "people": r.people, "converted": r.converted} for name, r in reviews.items()

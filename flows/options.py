@@ -30,7 +30,8 @@ class SyncOptions(_Params):
     )
     people_per_partition: int = Field(
         50_000, ge=100,
-        description="Scoring runs in account partitions of about this many people, as concurrent task runs.",
+        description="Above this many people, scoring runs in account partitions of about this size, each a "
+                    "task run reading its own activities from the store.",
     )
 
 
@@ -60,3 +61,8 @@ class ModelReviewOptions(_Params):
         120, ge=7, description="Score as of N days ago, then see what happened."
     )
     reports_dir: str = Field("reports", description="Where the HTML report is written.")
+    people_per_partition: int = Field(
+        50_000, ge=100,
+        description="Above this many people, each playbook is scored in account partitions of about this "
+                    "size, each reading its own activities from the store.",
+    )

@@ -234,10 +234,11 @@ class StoredPartition:
     persons: frozenset[str | None]
     settled: tuple[Activity, ...]
     skip: frozenset[str]
+    until: datetime | None = None  # only the activities that happened by then (a look back)
 
 
-def stored_partitions(store: Store, dataset: Dataset, links: Map[str, str], parts: int,
-                      ) -> list[StoredPartition]:
+def stored_partitions(store: Store, dataset: Dataset, links: Map[str, str], parts: int, *,
+                      until: datetime | None = None) -> list[StoredPartition]:
     """`dataset` (canonical, its activities left in the store) split as `partition_dataset` would
     split it with every activity loaded: each stored activity's person is mapped through the identity
     `links` to the partition that person's activities go to."""
@@ -255,19 +256,21 @@ def stored_partitions(store: Store, dataset: Dataset, links: Map[str, str], part
         activities, _invalid = store.load_activities(ids=twice)
         for activity in repoint_activities(activities, links):
             settled[activity_home(activity.person_id, home, parts)].append(activity)
-    return [StoredPartition(i, parts, pieces[i], frozenset(wanted[i]), tuple(settled[i]), frozenset(twice))
-            for i in range(parts)]
+    return [StoredPartition(i, parts, pieces[i], frozenset(wanted[i]), tuple(settled[i]), frozenset(twice),
+                            until) for i in range(parts)]
 
 
 def score_stored_partition(playbook: Playbook, store: Store, partition: StoredPartition,
                            links: Map[str, str], now: datetime) -> tuple[ScoringResult, list[Activity]]:
-    """Read one partition's activities, score the partition, and let its activities go, keeping for
-    routing only one activity per person and asset (all routing reads of them: which assets a person
-    already had). Returns the result and those activities."""
+    """Read one partition's activities (those up to its `until`, when set), score the partition, and
+    let its activities go, keeping for routing only one activity per person and asset (all routing
+    reads of them: which assets a person already had). Returns the result and those activities."""
     activities, _invalid = store.load_activities(partition.persons, skip=partition.skip)
     repoint_activities(activities, links)
     if partition.settled:
         activities = sorted([*activities, *partition.settled], key=attrgetter("id"))
+    if partition.until is not None:
+        activities = [a for a in activities if a.occurred_at <= partition.until]
     result = score_dataset(playbook, dataclasses.replace(partition.dataset, activities=activities), now)
     return result, assets_had(activities)
 
@@ -276,16 +279,18 @@ StoredRun = Callable[[Sequence[StoredPartition]], Iterable[tuple[ScoringResult, 
 
 
 def score_from_store(playbook: Playbook, store: Store, dataset: Dataset, links: Map[str, str], now: datetime,
-                     parts: int, run: StoredRun | None = None) -> ScoringResult:
+                     parts: int, run: StoredRun | None = None, *, until: datetime | None = None,
+                     ) -> ScoringResult:
     """`dataset`, its activities still in the store, scored in `parts` partitions that each read
     their own activities: the result of loading them all and scoring in one pass. `run` maps the
     partitions to `score_stored_partition`'s results (as task runs, in a flow); by default one after
-    the other. `dataset.activities` is set to what routing needs of them (`assets_had`).
+    the other. `dataset.activities` is set to what routing needs of them (`assets_had`). With `until`,
+    only the activities that happened by then are scored (the model review's look back).
 
     One partition at a time (`PARTITIONS_AT_ONCE`): at 100,000 people in two partitions, two task
     threads at once took 67.9 s and peaked at 1,863 MB, one at a time 52.7 s and 1,306 MB: the
     threads share one interpreter lock, so running together only overlaps their memory."""
-    partitions = stored_partitions(store, dataset, links, parts)
+    partitions = stored_partitions(store, dataset, links, parts, until=until)
     if run is None:
         outcomes: Iterable[tuple[ScoringResult, list[Activity]]] = (
             score_stored_partition(playbook, store, p, links, now) for p in partitions)

@@ -298,15 +298,24 @@ def test_model_review_finds_real_signal_and_a_bad_candidate_scores_worse(synced,
     options = synced["options"]
     # The sandbox's buyers open an opportunity 20–60 days after their evaluation starts, so a 60-day
     # look-back is the horizon on which intent at the cut-off can be judged.
+    moment = datetime.now(UTC)  # both reviews below look back from the same moment
     reviews = model_review(ModelReviewOptions(
         connection_file=options.connection_file, playbook=options.playbook, store_url=options.store_url,
-        candidate_playbook=str(bad), reports_dir=str(workdir / "reports"), lookback_days=60))
+        candidate_playbook=str(bad), reports_dir=str(workdir / "reports"), lookback_days=60, at=moment))
     current, candidate = reviews.values()
     assert current.converted > 10
     assert current.auc is not None and current.auc > 0.6
     assert candidate.auc is not None and candidate.auc < current.auc - 0.05
     report = next((workdir / "reports").glob("model-review-*.html")).read_text()
     assert "<svg" in report and "Conversion by tier" in report
+
+    # the same review with the activities left in the store and read partition by partition
+    split = model_review(ModelReviewOptions(
+        connection_file=options.connection_file, playbook=options.playbook, store_url=options.store_url,
+        candidate_playbook=str(bad), reports_dir=str(workdir / "split"), lookback_days=60, at=moment,
+        people_per_partition=500))
+    assert split == reviews
+    assert next((workdir / "split").glob("model-review-*.html")).read_text() == report
 
 
 def test_a_run_killed_during_write_back_then_a_normal_run_duplicates_nothing(prefect_harness, workdir):

@@ -79,6 +79,20 @@ def test_scoring_partition_by_partition_from_the_store_equals_one_pass(filled, p
             pipeline.route(playbook, whole_dataset, whole, {}, [], state, NOW)
 
 
+def test_a_look_back_from_the_store_scores_only_what_had_happened_by_then(filled, playbook):
+    from flows.model_review import as_of
+
+    cutoff = NOW - timedelta(days=60)
+    raw, identity = pipeline.load_and_resolve(filled)
+    whole = score_dataset(playbook, as_of(pipeline.merged_dataset(raw, identity), cutoff), cutoff)
+    raw, identity = pipeline.load_and_resolve(filled, 700)
+    past = as_of(pipeline.merged_dataset(raw, identity), cutoff)
+    result = pipeline.score_from_store(playbook, filled, past, identity.links, cutoff,
+                                       pipeline.partitions_for(past, 700), until=cutoff)
+    assert_same(result, whole)
+    assert result.future_activities == 0 and len(result.cards) == len(whole.cards) > 0
+
+
 def test_a_store_that_fits_one_partition_is_read_whole(filled):
     raw, identity = pipeline.load_and_resolve(filled, people_per_partition=1_000_000)
     assert len(raw.activities) == len(identity.activities) > 40_000
