@@ -100,8 +100,8 @@ def score_once(url: str, people_per_partition: int | None) -> None:
         if parts == 1:
             result = score_dataset(playbook, dataset, REFERENCE_TIME)
         else:
-            result = pipeline.score_from_store(playbook, store, dataset, identity.links, REFERENCE_TIME,
-                                               parts)
+            result = pipeline.score_from_store(playbook, store, dataset, identity.person_links,
+                                               REFERENCE_TIME, parts)
     print(json.dumps({"seconds": time.perf_counter() - started, "cpu": time.process_time() - cpu,
                       "load": loaded - started, "parts": parts, "peak_mb": peak_mb(),
                       "cards": len(result.cards), "tiers": result.tier_counts(),

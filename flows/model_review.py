@@ -120,9 +120,9 @@ def model_review(options: ModelReviewOptions | None = None) -> dict[str, ModelRe
         stored = None
         touches: Sequence[Activity] = dataset.activities
         if pipeline.partitions_for(dataset, options.people_per_partition) > 1:  # activities left in the store
-            stored = StoredActivities(store, identity.links, options.people_per_partition)
+            stored = StoredActivities(store, identity.person_links, options.people_per_partition)
             touches = repoint_activities([a for a in store.iter_activities() if a.kind in SALES_TOUCHES],
-                                         identity.links)
+                                         identity.person_links)
         outcomes = outcomes_after(dataset.people, dataset.opportunities, cutoff, now - cutoff)
         reviews = {f"current ({Path(options.playbook).name})":
                    review_playbook(runtime.playbook, dataset, cutoff, outcomes, stored)}

@@ -178,7 +178,7 @@ def load_and_resolve(store: Store, people_per_partition: int | None = None) -> t
         raw.activities = loaded.activities
         raw.invalid.extend(loaded.invalid)
         # nothing else holds the records just loaded, so they are re-pointed in place
-        identity.activities = repoint_activities(raw.activities, identity.links)
+        identity.activities = repoint_activities(raw.activities, identity.person_links)
     return raw, identity
 
 
@@ -240,8 +240,8 @@ class StoredPartition:
 def stored_partitions(store: Store, dataset: Dataset, links: Map[str, str], parts: int, *,
                       until: datetime | None = None) -> list[StoredPartition]:
     """`dataset` (canonical, its activities left in the store) split as `partition_dataset` would
-    split it with every activity loaded: each stored activity's person is mapped through the identity
-    `links` to the partition that person's activities go to."""
+    split it with every activity loaded: each stored activity's person is mapped through `links` (the
+    people's identity links) to the partition that person's activities go to."""
     persons, twice = store.activity_persons()
     pieces, home = partition_people(dataset, parts)
     wanted: list[set[str | None]] = [set() for _ in range(parts)]

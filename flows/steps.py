@@ -131,7 +131,7 @@ def score_route_write(runtime: Runtime, summary: SyncSummary, now: datetime, *, 
     previous = pipeline.previous_cards(store)
     # more than one partition: the activities are still in the store, and each partition reads its own
     full = tasks.score_partitions(runtime.playbook, dataset, now, people_per_partition,
-                                  store=store, links=identity.links)
+                                  store=store, links=identity.person_links)
     result = _in_scope(full, scope_filter(scope, dataset))
     summary.model_version = result.model_version
     summary.people_scored = len(result.cards)

@@ -75,10 +75,11 @@ def score_partitions(playbook: Any, dataset: Any, now: Any,
     """Scoring in account partitions, each its own task run, their results merged into the one-pass
     result. A dataset that fits one partition is scored by the single `score` task.
 
-    With `store` (and the identity `links`), the dataset's activities are still in the store, as
-    `pipeline.load_and_resolve` leaves them for more than one partition: each partition's task run
-    reads its own, `pipeline.PARTITIONS_AT_ONCE` at a time (one: see `pipeline.score_from_store`),
-    and `dataset.activities` is then set to what routing needs of them (`pipeline.assets_had`).
+    With `store` (and `links`, the people's identity links), the dataset's activities are still in
+    the store, as `pipeline.load_and_resolve` leaves them for more than one partition: each
+    partition's task run reads its own, `pipeline.PARTITIONS_AT_ONCE` at a time (one: see
+    `pipeline.score_from_store`), and `dataset.activities` is then set to what routing needs of them
+    (`pipeline.assets_had`).
     Otherwise (a dataset already in memory) all partitions are submitted at once and run
     concurrently on the flow's task runner."""
     parts = pipeline.partitions_for(dataset, people_per_partition)

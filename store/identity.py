@@ -89,6 +89,7 @@ class IdentityResult:
     opportunities: list[Opportunity]
     links: dict[str, str] = field(default_factory=dict)  # CRM-qualified id → canonical id
     conflicts: list[IdentityConflict] = field(default_factory=list)
+    person_links: dict[str, str] = field(default_factory=dict)  # the people's part of `links`
 
 
 def source_of(record_id: str) -> str:
@@ -287,7 +288,7 @@ def _merge_account(canonical: str, members: Sequence[Account]) -> Account:
 @cycle_collection_paused()  # millions of record copies next to the whole store in memory
 def repoint_activities(activities: list[Activity], links: Mapping[str, str]) -> list[Activity]:
     """Point each activity at its person's canonical id, in place: for activities the caller has just
-    loaded, read after identity was resolved (`links` as in `IdentityResult.links`)."""
+    loaded, read after identity was resolved (`links`: `IdentityResult.person_links`)."""
     return _with_person_ids(activities, links, in_place=True)
 
 
@@ -319,6 +320,7 @@ def resolve_identity(
     return IdentityResult(
         people=merged_people, accounts=merged_accounts, activities=repointed_activities,
         opportunities=repointed_opportunities, links={**account_links, **person_links}, conflicts=conflicts,
+        person_links=person_links,
     )
 
 

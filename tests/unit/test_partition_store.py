@@ -68,7 +68,7 @@ def test_scoring_partition_by_partition_from_the_store_equals_one_pass(filled, p
         dataset = pipeline.merged_dataset(raw, identity)
         parts = pipeline.partitions_for(dataset, people_per_partition)
         assert parts > 1
-        result = pipeline.score_from_store(playbook, filled, dataset, identity.links, NOW, parts)
+        result = pipeline.score_from_store(playbook, filled, dataset, identity.person_links, NOW, parts)
         assert_same(result, whole)
         # routing gets one activity per person and asset, which is all it reads of them
         assert {(a.person_id, a.asset_id) for a in dataset.activities} == {
@@ -87,7 +87,7 @@ def test_a_look_back_from_the_store_scores_only_what_had_happened_by_then(filled
     whole = score_dataset(playbook, as_of(pipeline.merged_dataset(raw, identity), cutoff), cutoff)
     raw, identity = pipeline.load_and_resolve(filled, 700)
     past = as_of(pipeline.merged_dataset(raw, identity), cutoff)
-    result = pipeline.score_from_store(playbook, filled, past, identity.links, cutoff,
+    result = pipeline.score_from_store(playbook, filled, past, identity.person_links, cutoff,
                                        pipeline.partitions_for(past, 700), until=cutoff)
     assert_same(result, whole)
     assert result.future_activities == 0 and len(result.cards) == len(whole.cards) > 0
