@@ -248,6 +248,7 @@ def run_sync(sandbox: Sandbox, store_url: str, playbook: str, name: str, at: dat
 
 
 _STEP_NAMES = {"load_and_resolve": "load + identity", "score": "score", "route": "route",
+               "score_partitions": "score",  # with more than one partition, reading their activities too
                "plan_changes": "plan", "save_identity": "save identity", "save_scores": "save scores",
                "write_plan": "write back"}
 

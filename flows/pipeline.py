@@ -316,10 +316,16 @@ def assets_had(activities: Iterable[Activity]) -> list[Activity]:
 
 
 def score_partitions(playbook: Playbook, dataset: Dataset, now: datetime,
-                     people_per_partition: int = PEOPLE_PER_PARTITION) -> ScoringResult:
-    """The dataset scored in account partitions one after the other (the flow runs them as
-    concurrent task runs: see `flows.tasks.score_partitions`); the same result as one pass."""
-    return score_partitioned(playbook, dataset, now, partitions_for(dataset, people_per_partition))
+                     people_per_partition: int = PEOPLE_PER_PARTITION, store: Store | None = None,
+                     links: Map[str, str] | None = None) -> ScoringResult:
+    """The dataset scored in account partitions one after the other (the flow runs them as task runs:
+    see `flows.tasks.score_partitions`, which takes the same arguments); the same result as one pass.
+    With `store`, a dataset above one partition has its activities still in the store
+    (`score_from_store`)."""
+    parts = partitions_for(dataset, people_per_partition)
+    if store is not None and parts > 1:
+        return score_from_store(playbook, store, dataset, links or {}, now, parts)
+    return score_partitioned(playbook, dataset, now, parts)
 
 
 def _moment(value: Any) -> datetime | None:
