@@ -33,7 +33,7 @@ from routing.model import OpenTask, RoutingResult
 from routing.owners import OwnerDirectory
 from routing.state import AssignmentState
 from scoring.engine import ScoringResult, score_dataset
-from scoring.partition import Partition, activity_home, merge_results, partition_people, score_partitioned
+from scoring.partition import activity_home, merge_results, partition_people, score_partitioned
 from scoring.playbook import Playbook, load_playbook
 from scoring.scorecard import AccountScore, Escalation, Reason, ReasonKind, ScoreCard
 from store.db import open_store
@@ -216,10 +216,6 @@ def partitions_for(people: Dataset | Sequence[Person],
                    people_per_partition: int = PEOPLE_PER_PARTITION) -> int:
     count = len(people.people if isinstance(people, Dataset) else people)
     return max(1, -(-count // max(1, people_per_partition)))
-
-
-def score_partition(playbook: Playbook, partition: Partition, now: datetime) -> ScoringResult:
-    return score_dataset(playbook, partition.dataset, now)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,6 @@ from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
 from flows import pipeline
-from scoring.partition import score_partitioned
 
 RETRIABLE = (requests.ConnectionError, requests.Timeout, urllib3.exceptions.HTTPError, socket.timeout,
              ConnectionError, TimeoutError)
@@ -57,7 +56,6 @@ pull_stream = unwalked(step("pull", retries=2)(pipeline.pull_stream))
 load_and_resolve = unwalked(step("identity")(pipeline.load_and_resolve))
 save_identity = unwalked(step("save identity")(pipeline.save_identity))
 score = unwalked(step("score")(pipeline.score))
-score_partition = step("score partition")(pipeline.score_partition)
 score_stored_partition = step("score partition")(pipeline.score_stored_partition)
 save_scores = unwalked(step("save scores")(pipeline.save_scores))
 route = unwalked(step("route")(pipeline.route))
@@ -69,35 +67,25 @@ def _partition_name(index: int, parts: int) -> str:
     return f"score partition {index + 1}/{parts}"
 
 
-def score_partitions(playbook: Any, dataset: Any, now: Any,
-                     people_per_partition: int = pipeline.PEOPLE_PER_PARTITION,
-                     store: Any = None, links: Any = None) -> Any:
+def score_partitions(playbook: Any, dataset: Any, now: Any, people_per_partition: int, store: Any,
+                     links: Any) -> Any:
     """Scoring in account partitions, each its own task run, their results merged into the one-pass
     result. A dataset that fits one partition is scored by the single `score` task.
 
-    With `store` (and `links`, the people's identity links), the dataset's activities are still in
-    the store, as `pipeline.load_and_resolve` leaves them for more than one partition: each
+    Above one partition, the dataset's activities are still in `store`, as
+    `pipeline.load_and_resolve` leaves them (`links`: the people's identity links): each
     partition's task run reads its own, `pipeline.PARTITIONS_AT_ONCE` at a time (one: see
     `pipeline.score_from_store`), and `dataset.activities` is then set to what routing needs of them
-    (`pipeline.assets_had`).
-    Otherwise (a dataset already in memory) all partitions are submitted at once and run
-    concurrently on the flow's task runner."""
+    (`pipeline.assets_had`)."""
     parts = pipeline.partitions_for(dataset, people_per_partition)
     if parts == 1:
         return score(playbook, dataset, now)
-    if store is not None:
-        def run_stored(partitions: Any) -> Any:
-            for start in range(0, len(partitions), pipeline.PARTITIONS_AT_ONCE):
-                futures = [score_stored_partition.with_options(task_run_name=_partition_name(p.index, parts))
-                           .submit(quote(playbook), quote(store), quote(p), quote(links or {}), quote(now))
-                           for p in partitions[start:start + pipeline.PARTITIONS_AT_ONCE]]
-                yield from (future.result() for future in futures)
 
-        return pipeline.score_from_store(playbook, store, dataset, links or {}, now, parts, run=run_stored)
+    def run_stored(partitions: Any) -> Any:
+        for start in range(0, len(partitions), pipeline.PARTITIONS_AT_ONCE):
+            futures = [score_stored_partition.with_options(task_run_name=_partition_name(p.index, parts))
+                       .submit(quote(playbook), quote(store), quote(p), quote(links), quote(now))
+                       for p in partitions[start:start + pipeline.PARTITIONS_AT_ONCE]]
+            yield from (future.result() for future in futures)
 
-    def run(partitions: Any) -> list[Any]:
-        futures = [score_partition.with_options(task_run_name=_partition_name(p.index, parts))
-                   .submit(quote(playbook), quote(p), quote(now)) for p in partitions]
-        return [future.result() for future in futures]
-
-    return score_partitioned(playbook, dataset, now, parts, run=run)
+    return pipeline.score_from_store(playbook, store, dataset, links, now, parts, run=run_stored)
