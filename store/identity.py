@@ -285,13 +285,13 @@ def _merge_account(canonical: str, members: Sequence[Account]) -> Account:
     )
 
 
-@cycle_collection_paused()  # millions of record copies next to the whole store in memory
 def repoint_activities(activities: list[Activity], links: Mapping[str, str]) -> list[Activity]:
     """Point each activity at its person's canonical id, in place: for activities the caller has just
     loaded, read after identity was resolved (`links`: `IdentityResult.person_links`)."""
     return _with_person_ids(activities, links, in_place=True)
 
 
+@cycle_collection_paused()  # millions of record copies next to the whole store in memory
 def resolve_identity(
     people: Sequence[Person],
     accounts: Sequence[Account],
