@@ -33,7 +33,7 @@ from routing.model import OpenTask, RoutingResult
 from routing.owners import OwnerDirectory
 from routing.state import AssignmentState
 from scoring.engine import ScoringResult, score_dataset
-from scoring.partition import activity_home, merge_results, partition_people, score_partitioned
+from scoring.partition import activity_home, merge_results, partition_people
 from scoring.playbook import Playbook, load_playbook
 from scoring.scorecard import AccountScore, Escalation, Reason, ReasonKind, ScoreCard
 from store.db import open_store
@@ -225,7 +225,6 @@ class StoredPartition:
     (settled on their newest payload once for all partitions, so none is read into two)."""
 
     index: int
-    parts: int
     dataset: Dataset  # without activities
     persons: frozenset[str | None]
     settled: tuple[Activity, ...]
@@ -252,8 +251,9 @@ def stored_partitions(store: Store, dataset: Dataset, links: Map[str, str], part
         activities, _invalid = store.load_activities(ids=twice)
         for activity in repoint_activities(activities, links):
             settled[activity_home(activity.person_id, home, parts)].append(activity)
-    return [StoredPartition(i, parts, pieces[i], frozenset(wanted[i]), tuple(settled[i]), frozenset(twice),
-                            until) for i in range(parts)]
+    skip = frozenset(twice)
+    return [StoredPartition(i, pieces[i], frozenset(wanted[i]), tuple(settled[i]), skip, until)
+            for i in range(parts)]
 
 
 def score_stored_partition(playbook: Playbook, store: Store, partition: StoredPartition,
@@ -311,17 +311,14 @@ def assets_had(activities: Iterable[Activity]) -> list[Activity]:
     return kept
 
 
-def score_partitions(playbook: Playbook, dataset: Dataset, now: datetime,
-                     people_per_partition: int = PEOPLE_PER_PARTITION, store: Store | None = None,
-                     links: Map[str, str] | None = None) -> ScoringResult:
-    """The dataset scored in account partitions one after the other (the flow runs them as task runs:
-    see `flows.tasks.score_partitions`, which takes the same arguments); the same result as one pass.
-    With `store`, a dataset above one partition has its activities still in the store
-    (`score_from_store`)."""
+def score_partitions(playbook: Playbook, dataset: Dataset, now: datetime, people_per_partition: int,
+                     store: Store, links: Map[str, str]) -> ScoringResult:
+    """`flows.tasks.score_partitions` without Prefect: one pass when the dataset fits one partition,
+    otherwise its partitions read their activities from `store` one after the other."""
     parts = partitions_for(dataset, people_per_partition)
-    if store is not None and parts > 1:
-        return score_from_store(playbook, store, dataset, links or {}, now, parts)
-    return score_partitioned(playbook, dataset, now, parts)
+    if parts == 1:
+        return score(playbook, dataset, now)
+    return score_from_store(playbook, store, dataset, links, now, parts)
 
 
 def _moment(value: Any) -> datetime | None:

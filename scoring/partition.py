@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -107,17 +107,9 @@ def merge_results(results: Sequence[ScoringResult]) -> ScoringResult:
     )
 
 
-def score_partitioned(playbook: Playbook, dataset: Dataset, now: datetime, parts: int,
-                      run: Callable[[Iterable[Partition]], Iterable[ScoringResult]] | None = None
-                      ) -> ScoringResult:
-    """Score `dataset` in `parts` account partitions and merge the results. `run` maps partitions
-    to results (concurrently, in a flow); by default they are scored one after the other."""
+def score_partitioned(playbook: Playbook, dataset: Dataset, now: datetime, parts: int) -> ScoringResult:
+    """Score `dataset` in `parts` account partitions, one after the other, and merge the results (a
+    flow reads each partition's activities from the store instead: `flows.pipeline.score_from_store`)."""
     if parts == 1:  # nothing to split: one pass, without copying the dataset into a partition
         return score_dataset(playbook, dataset, now)
-    partitions = partition_dataset(dataset, parts)
-    if run is None:
-        results = [score_dataset(playbook, p.dataset, now) for p in partitions]
-    else:
-        results = list(run(partitions))
-    return merge_results(results)
-
+    return merge_results([score_dataset(playbook, p.dataset, now) for p in partition_dataset(dataset, parts)])
