@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from crm.records import Account, Person
 from scoring.playbook import Band, Condition, FitRule
@@ -14,9 +13,9 @@ Getter = Callable[["Subject"], Any]
 Test = Callable[["Subject"], bool]
 
 
-@dataclass(frozen=True, slots=True)
-class Subject:
-    """What a condition may look at: the person, their account (or None), and the derived persona."""
+class Subject(NamedTuple):
+    """What a condition may look at: the person, their account (or None), and the derived persona.
+    A named tuple: one is built per person and per account, and a tuple is the cheapest to build."""
 
     person: Person | None
     account: Account | None
@@ -122,8 +121,9 @@ def compile_all(conditions: list[Condition], lists: Mapping[str, list[str]]) -> 
     return every
 
 
-@dataclass(frozen=True, slots=True)
-class FitHit:
+class FitHit(NamedTuple):
+    """A fit rule's points for a subject, and the value that earned them (built per rule per person)."""
+
     points: float
     value: Any
     band: Band | None = None

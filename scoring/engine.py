@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import repeat
 from math import floor
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -86,9 +86,9 @@ class AccountFit:
     reasons: tuple[Reason, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class _Static:
-    """Everything about a person that does not depend on activities."""
+class _Static(NamedTuple):
+    """Everything about a person that does not depend on activities (one per person: a tuple is the
+    cheapest to build)."""
 
     role: str
     seniority: str
@@ -112,8 +112,7 @@ class Member(Protocol):
     def disqualified(self) -> str | None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class _Member:
+class _Member(NamedTuple):
     person_id: str
     intent: float
     role: str | None
