@@ -64,6 +64,23 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def reference_seconds() -> float:
+    """Wall time of a fixed piece of interpreter work shaped like scoring's (string-keyed dict
+    lookups in random order, sorting, small objects): the same work every time, so it shows how fast
+    this machine ran around the runs (its speed drifts by up to 2x within an hour)."""
+    import random
+
+    draw = random.Random(1)
+    keys = [f"person-{i:08d}" for i in range(100_000)]
+    index = {key: i for i, key in enumerate(keys)}
+    probes = [keys[draw.randrange(len(keys))] for _ in range(1_000_000)]
+    started = time.perf_counter()
+    total = sum(map(index.__getitem__, probes))
+    rows = sorted((str(total % (i + 7)), i) for i in range(200_000))
+    del rows
+    return time.perf_counter() - started
+
+
 def measure_json_load(path: Path) -> None:
     """Child-process entry: load a JSON dataset once and print the figures as JSON."""
     started, cpu = time.perf_counter(), time.process_time()
@@ -120,6 +137,7 @@ def main() -> None:
     loaded_rss = rss_mb()
     print(f"RSS with the records loaded: {loaded_rss:,.0f} MB (peak so far {peak_mb():,.0f} MB)")
 
+    reference_before = reference_seconds()
     walls, cpus = [], []
     for run in range(1, args.runs + 1):
         wall, cpu = time.perf_counter(), time.process_time()
@@ -137,6 +155,8 @@ def main() -> None:
         f"{len(dataset.people) / wall:,.0f} people/s, {len(dataset.activities) / wall:,.0f} activities/s; "
         f"peak RSS {peak_mb():,.0f} MB; load average {os.getloadavg()[0]:.1f}"
     )
+    print(f"reference workload (fixed, for the machine's speed): {reference_before:.2f} s before the runs, "
+          f"{reference_seconds():.2f} s after")
 
     if args.json_fraction > 0:
         small = generate(
