@@ -320,9 +320,9 @@ def _rollup(
     for position, (intent, person_id, role, person) in enumerate(engaged[: section.intent.max_people]):
         share = intent * factor
         rolled += share
-        who = person.name if person is not None else person_id
-        weight = "" if position == 0 else f" × {factor:.3g}"
-        if position < 3:
+        if position < 3:  # the first three are named; the rest are summed in one line below
+            who = person.name if person is not None else person_id
+            weight = "" if position == 0 else f" × {factor:.3g}"
             reasons.append(
                 Reason(
                     ReasonKind.ACCOUNT,
