@@ -11,9 +11,11 @@ PostgreSQL cases are skipped with the reason shown.
 from __future__ import annotations
 
 import glob
+import importlib
 import itertools
 import os
 import pwd
+import random
 import shutil
 import socket
 import subprocess
@@ -32,6 +34,19 @@ from hypothesis import settings
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 settings.register_profile("dev", deadline=None, print_blob=True)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+# Prefect's events client keeps a websocket to the test server open from a background thread, and
+# websockets draws its ping payloads (and reconnect delays) from the global `random`. Hypothesis takes
+# any change of the global random state while it draws an example for the strategy's doing and warns
+# ("Do not use the `random` module inside strategies"), now and then, whenever a ping lands mid-draw.
+# Those modules get a generator of their own, so the global state changes only when a test changes it.
+for _name in ("websockets.asyncio.connection", "websockets.client"):
+    try:
+        _module = importlib.import_module(_name)
+    except ImportError:
+        continue
+    if getattr(_module, "random", None) is random:
+        _module.random = random.Random()
 
 _PG_BIN_GLOBS = ("/usr/lib/postgresql/*/bin", "/usr/local/pgsql/bin", "/usr/pgsql-*/bin")
 _schemas = itertools.count(1)
