@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import resource
 import statistics
 import subprocess
@@ -68,16 +69,13 @@ def reference_seconds() -> float:
     """Wall time of a fixed piece of interpreter work shaped like scoring's (string-keyed dict
     lookups in random order, sorting, small objects): the same work every time, so it shows how fast
     this machine ran around the runs (its speed drifts by up to 2x within an hour)."""
-    import random
-
     draw = random.Random(1)
     keys = [f"person-{i:08d}" for i in range(100_000)]
     index = {key: i for i, key in enumerate(keys)}
     probes = [keys[draw.randrange(len(keys))] for _ in range(1_000_000)]
     started = time.perf_counter()
     total = sum(map(index.__getitem__, probes))
-    rows = sorted((str(total % (i + 7)), i) for i in range(200_000))
-    del rows
+    sorted((str(total % (i + 7)), i) for i in range(200_000))
     return time.perf_counter() - started
 
 
