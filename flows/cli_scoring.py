@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from crm.dataset import Dataset, DatasetError, dataset_from_dict, dataset_json_schema
+from crm.dataset import Dataset, DatasetError, dataset_json_schema, load_dataset_file
 from scoring.playbook import Playbook, PlaybookError, load_playbook
 
 _err = Console(stderr=True, soft_wrap=True)
@@ -41,18 +41,10 @@ def read_playbook(path: Path) -> Playbook:
 def read_dataset(path: Path) -> tuple[Dataset, str | None]:
     """The dataset and its `generated_at` reference time (if it has one)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        fail(f"cannot read {path}: {error.strerror or error}")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        fail(f"{path} is not valid JSON (line {error.lineno}: {error.msg})")
-    try:
-        dataset = dataset_from_dict(data)
+        dataset, extras = load_dataset_file(path)
     except DatasetError as error:
-        fail(f"{path}: {error}")
-    reference = data.get("generated_at")
+        fail(str(error))
+    reference = extras.get("generated_at")
     return dataset, reference if isinstance(reference, str) else None
 
 
