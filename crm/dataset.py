@@ -11,6 +11,7 @@ finds and reports each problem and loads the rest; both ways give the same recor
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -152,6 +153,7 @@ def load_dataset_file(path: str | Path) -> tuple[Dataset, dict[str, Any]]:
         data = path.read_bytes()
     except OSError as error:
         raise DatasetError(f"cannot read {path}: {error.strerror or error}") from None
+    data = data.removeprefix(codecs.BOM_UTF8)  # as some editors and spreadsheet exports save UTF-8
     try:
         whole = _WHOLE_FILE.validate_json(data)
     except ValidationError:

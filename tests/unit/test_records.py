@@ -188,3 +188,12 @@ def test_an_unusable_file_is_refused_with_its_name_and_the_reason(tmp_path, cont
     with pytest.raises(DatasetError) as info:
         load_dataset_file(path)
     assert str(path) in str(info.value) and message in str(info.value)
+
+
+def test_a_file_saved_with_a_byte_order_mark_loads(tmp_path):
+    from crm.dataset import load_dataset_file
+
+    path = tmp_path / "data.json"
+    path.write_text('{"people": [{"id": "p1", "email": "A@B.com"}]}', encoding="utf-8-sig")
+    dataset, _ = load_dataset_file(path)
+    assert [(p.id, p.email) for p in dataset.people] == [("p1", "a@b.com")] and not dataset.invalid
