@@ -124,7 +124,7 @@ def validate_payloads(kind: str, payloads: Iterable[tuple[str, str | bytes]],
 def dataset_from_dict(data: Any) -> Dataset:
     if not isinstance(data, dict):
         raise DatasetError("the dataset must be a JSON object with lists such as 'people'")
-    unknown = sorted(set(data) - set(RECORD_TYPES) - {"$schema", "generated_at", "description"})
+    unknown = sorted(set(data) - set(RECORD_TYPES) - set(_EXTRAS))
     if unknown:
         raise DatasetError(
             f"unknown top-level keys {unknown}; expected some of {sorted(RECORD_TYPES)}"
@@ -160,7 +160,7 @@ def load_dataset_file(path: str | Path) -> tuple[Dataset, dict[str, Any]]:
         pass  # read it again record by record: that says what is wrong where, and keeps the rest
     else:
         dataset = Dataset(**{kind: whole.get(kind, []) for kind in RECORD_TYPES})
-        return dataset, {key: whole[key] for key in _EXTRAS if key in whole}
+        return dataset, _extras_of(whole)
     try:
         parsed = json.loads(data.decode("utf-8"))
     except UnicodeDecodeError as error:
@@ -171,7 +171,11 @@ def load_dataset_file(path: str | Path) -> tuple[Dataset, dict[str, Any]]:
         dataset = dataset_from_dict(parsed)
     except DatasetError as error:
         raise DatasetError(f"{path}: {error}") from None
-    return dataset, {key: parsed[key] for key in _EXTRAS if key in parsed}
+    return dataset, _extras_of(parsed)
+
+
+def _extras_of(top: dict[str, Any]) -> dict[str, Any]:
+    return {key: top[key] for key in _EXTRAS if key in top}
 
 
 def dataset_to_dict(dataset: Dataset) -> dict[str, list[Any]]:

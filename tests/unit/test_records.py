@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from crm.dataset import dataset_from_dict, dataset_json_schema
+from crm.dataset import _WHOLE_FILE, DatasetError, dataset_from_dict, dataset_json_schema, load_dataset_file
 from crm.records import Account, Activity, ActivityKind, Person
 
 
@@ -109,8 +109,6 @@ _BAD = {
 
 
 def _file_and_record_by_record(tmp_path, data):
-    from crm.dataset import load_dataset_file
-
     path = tmp_path / "dataset.json"
     path.write_text(json.dumps(data), encoding="utf-8")
     return load_dataset_file(path), dataset_from_dict(json.loads(path.read_text(encoding="utf-8")))
@@ -132,8 +130,6 @@ def _values(draw):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=_values())
 def test_a_dataset_file_loads_to_the_same_records_either_way(tmp_path, case):
-    from crm.dataset import _WHOLE_FILE
-
     broken, v = case
     data = {
         "generated_at": "2026-11-01T12:00:00Z",
@@ -155,8 +151,6 @@ def test_a_dataset_file_loads_to_the_same_records_either_way(tmp_path, case):
 
 
 def test_a_valid_file_is_read_whole_and_a_bad_record_is_reported_with_the_rest_loaded(tmp_path):
-    from crm.dataset import _WHOLE_FILE
-
     example = json.loads(Path("playbooks/example_dataset.json").read_text(encoding="utf-8"))
     assert _WHOLE_FILE.validate_json(json.dumps(example))["people"]  # the whole-file path takes it
     (dataset, extras), expected = _file_and_record_by_record(tmp_path, example)
@@ -181,8 +175,6 @@ def test_a_valid_file_is_read_whole_and_a_bad_record_is_reported_with_the_rest_l
     ],
 )
 def test_an_unusable_file_is_refused_with_its_name_and_the_reason(tmp_path, content, message):
-    from crm.dataset import DatasetError, load_dataset_file
-
     path = tmp_path / "data.json"
     path.write_bytes(content)
     with pytest.raises(DatasetError) as info:
@@ -191,8 +183,6 @@ def test_an_unusable_file_is_refused_with_its_name_and_the_reason(tmp_path, cont
 
 
 def test_a_file_saved_with_a_byte_order_mark_loads(tmp_path):
-    from crm.dataset import load_dataset_file
-
     path = tmp_path / "data.json"
     path.write_text('{"people": [{"id": "p1", "email": "A@B.com"}]}', encoding="utf-8-sig")
     dataset, _ = load_dataset_file(path)
