@@ -10,7 +10,7 @@ their order. Scores are rounded to one decimal so float noise never changes a ti
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import repeat
@@ -110,14 +110,6 @@ class Member(Protocol):
     def role(self) -> str | None: ...
     @property
     def disqualified(self) -> str | None: ...
-
-
-class _Member(NamedTuple):
-    person_id: str
-    intent: float
-    role: str | None
-    disqualified: str | None
-    person: Person | None = None
 
 
 def _label(field_name: str) -> str:
@@ -296,108 +288,203 @@ class _PersonFit:
         )
 
 
-def _rollup(
+class _Engaged(NamedTuple):
+    """The people an account roll-up counts (intent above zero, not disqualified), per account: most
+    engaged first, ties by person id. Arrays over those people, grouped by account."""
+
+    member: np.ndarray  # position in the caller's member order
+    account: np.ndarray
+    intent: np.ndarray
+    share: np.ndarray  # intent × the diminishing factor of its rank (counted up to max_people)
+    starts: np.ndarray  # per account: first position in the arrays above
+    counts: np.ndarray  # per account: how many engaged people
+
+
+def _engaged(
+    cp: CompiledPlaybook, n_accounts: int, account: np.ndarray, intent: np.ndarray, disqualified: np.ndarray
+) -> tuple[_Engaged, list[float]]:
+    """`account[i]` is member i's account position (-1: none); members come in person-id order. Also
+    returns the diminishing factors by rank, multiplied out one by one as a running product."""
+    section = cp.playbook.account.intent
+    member = np.nonzero((account >= 0) & ~disqualified & (intent > 0))[0]
+    order = np.lexsort((member, -intent[member], account[member]))
+    member = member[order]
+    acc = account[member]
+    value = intent[member]
+    counts = np.bincount(acc, minlength=n_accounts)
+    starts = np.cumsum(counts) - counts
+    rank = np.arange(len(member)) - starts[acc]
+    factors = [1.0]
+    for _ in range(section.max_people - 1):
+        factors.append(factors[-1] * section.decay_factor)
+    share = value * np.array(factors)[np.minimum(rank, section.max_people - 1)]
+    return _Engaged(member, acc, value, share, starts, counts), factors
+
+
+def _rollups(
     cp: CompiledPlaybook,
-    account_id: str,
-    fit: AccountFit,
-    members: Iterable[Member],
-) -> AccountScore:
-    """Account intent with diminishing returns plus buying-committee coverage; account tier. People
-    are named by name when the members carry their Person, else by id."""
+    account_ids: list[str],
+    fits: list[AccountFit],
+    account: np.ndarray,
+    intent: np.ndarray,
+    disqualified: np.ndarray,
+    person_ids: list[str],
+    roles: list[str | None],
+    name_of: Callable[[int], str],
+) -> list[AccountScore]:
+    """Every account's intent (its people's intent with diminishing returns, plus buying-committee
+    coverage) and tier, with reasons. Members are given column-wise, in person-id order: their
+    account position (-1: none), intent, whether disqualified, id and role; `name_of(i)` is how a
+    reason names member i (asked only for the three people an account line shows)."""
     pb = cp.playbook
     section = pb.account
-    engaged = sorted(
-        (
-            (m.intent, m.person_id, m.role, getattr(m, "person", None))
-            for m in members
-            if not m.disqualified and m.intent > 0
-        ),
-        key=lambda t: (-t[0], t[1]),
-    )
-    reasons: list[Reason] = []
-    rolled = 0.0
-    factor = 1.0
-    for position, (intent, person_id, role, person) in enumerate(engaged[: section.intent.max_people]):
-        share = intent * factor
-        rolled += share
-        if position < 3:  # the first three are named; the rest are summed in one line below
-            who = person.name if person is not None else person_id
-            weight = "" if position == 0 else f" × {factor:.3g}"
-            reasons.append(
-                Reason(
-                    ReasonKind.ACCOUNT,
-                    person_id,
-                    _r(share),
-                    f"{signed(share)} {who} ({(role or 'other').replace('_', ' ')}, "
-                    f"intent {number(intent)}{weight})",
-                    why=section.intent.why,
-                )
-            )
-        factor *= section.intent.decay_factor
-    if len(engaged) > 3:
-        rest = rolled - sum(r.points for r in reasons)
-        reasons.append(
-            Reason(
-                ReasonKind.ACCOUNT,
-                "more_people",
-                _r(rest),
-                f"{signed(rest)} {len(engaged) - 3} more engaged people (diminishing)",
-            )
-        )
-    roles: tuple[str, ...] = ()
+    n_accounts = len(account_ids)
+    engaged, factors = _engaged(cp, n_accounts, account, intent, disqualified)
+    member_list = engaged.member.tolist()
+    intent_list = engaged.intent.tolist()
+    share_list = engaged.share.tolist()
+    # The sum of the counted shares, added in rank order (as a running total would), for all at once.
+    rolled = np.zeros(n_accounts)
+    most = int(engaged.counts.max()) if n_accounts else 0
+    for k in range(min(most, section.intent.max_people)):
+        with_k = np.nonzero(engaged.counts > k)[0]
+        rolled[with_k] += engaged.share[engaged.starts[with_k] + k]
+    rolled_list = rolled.tolist()
+
+    # The committee roles each account has engaged, as a bit set over the sorted role names.
     committee = section.committee
+    wanted = sorted(set(committee.roles)) if committee is not None else []
+    bits_type = np.int64 if len(wanted) < 63 else object  # Python ints past 62 roles
+    role_bits = np.zeros(n_accounts, dtype=bits_type)
     if committee is not None:
-        wanted = set(committee.roles)
-        roles = tuple(
-            sorted({t[2] for t in engaged if t[2] in wanted and t[0] >= committee.min_intent})
-        )
-        if len(roles) > 1:
-            bonus = min(committee.cap, committee.points_per_role * (len(roles) - 1))
-            rolled += bonus
-            capped = " (capped)" if bonus == committee.cap else ""
+        bit = {role: 1 << j for j, role in enumerate(wanted)}
+        member_bit = np.array([bit.get(roles[m], 0) for m in member_list], dtype=bits_type)
+        member_bit[engaged.intent < committee.min_intent] = 0
+        np.bitwise_or.at(role_bits, engaged.account, member_bit)
+    role_sets: dict[int, tuple[str, ...]] = {}
+    bits_list = role_bits.tolist()
+
+    decay_why = section.intent.why
+    intent_cap = section.intent.cap
+    max_people = section.intent.max_people
+    finals: list[float] = []
+    roles_of: list[tuple[str, ...]] = []
+    reasons_of: list[tuple[Reason, ...]] = []
+    starts, counts = engaged.starts.tolist(), engaged.counts.tolist()
+    for a in range(n_accounts):
+        start, count = starts[a], counts[a]
+        reasons: list[Reason] = []
+        total = rolled_list[a]
+        for position in range(min(count, 3, max_people)):  # three named, the rest summed in one line
+            j = start + position
+            m = member_list[j]
+            share = share_list[j]
+            weight = "" if position == 0 else f" × {factors[position]:.3g}"
             reasons.append(
                 Reason(
                     ReasonKind.ACCOUNT,
-                    "committee",
-                    _r(bonus),
-                    f"{signed(bonus)} buying committee: {', '.join(r.replace('_', ' ') for r in roles)}"
-                    f" engaged{capped}",
-                    why=committee.why,
+                    person_ids[m],
+                    _r(share),
+                    f"{signed(share)} {name_of(m)} ({(roles[m] or 'other').replace('_', ' ')}, "
+                    f"intent {number(intent_list[j])}{weight})",
+                    why=decay_why,
                 )
             )
-    if rolled > section.intent.cap:
-        reasons.append(
-            Reason(
-                ReasonKind.CAP,
-                "account_intent",
-                _r(section.intent.cap - rolled),
-                f"{signed(section.intent.cap - rolled)} capped at {number(section.intent.cap)}: "
-                "account intent",
+        if count > 3:
+            rest = total - sum(r.points for r in reasons)
+            reasons.append(
+                Reason(
+                    ReasonKind.ACCOUNT,
+                    "more_people",
+                    _r(rest),
+                    f"{signed(rest)} {count - 3} more engaged people (diminishing)",
+                )
             )
-        )
-        rolled = section.intent.cap
-    intent = _r(rolled)
-    tier = next(
-        t.name
-        for t in section.tiers
-        if (t.min_fit is None or fit.fit >= t.min_fit) and (t.min_intent is None or intent >= t.min_intent)
-    )
-    return AccountScore(
-        account_id,
-        pb.model_version,
-        fit.fit,
-        intent,
-        tier,
-        roles,
-        len(engaged),
-        (*fit.reasons, *reasons),
-        fit.profile.profile.id if fit.profile else None,
+        engaged_roles: tuple[str, ...] = ()
+        if committee is not None and count:
+            bits = bits_list[a]
+            engaged_roles = role_sets.get(bits)
+            if engaged_roles is None:
+                engaged_roles = role_sets[bits] = tuple(r for j, r in enumerate(wanted) if bits >> j & 1)
+            if len(engaged_roles) > 1:
+                bonus = min(committee.cap, committee.points_per_role * (len(engaged_roles) - 1))
+                total += bonus
+                capped = " (capped)" if bonus == committee.cap else ""
+                reasons.append(
+                    Reason(
+                        ReasonKind.ACCOUNT,
+                        "committee",
+                        _r(bonus),
+                        f"{signed(bonus)} buying committee: "
+                        f"{', '.join(r.replace('_', ' ') for r in engaged_roles)} engaged{capped}",
+                        why=committee.why,
+                    )
+                )
+        if total > intent_cap:
+            reasons.append(
+                Reason(
+                    ReasonKind.CAP,
+                    "account_intent",
+                    _r(intent_cap - total),
+                    f"{signed(intent_cap - total)} capped at {number(intent_cap)}: account intent",
+                )
+            )
+            total = intent_cap
+        finals.append(_r(total))
+        roles_of.append(engaged_roles)
+        reasons_of.append((*fits[a].reasons, *reasons) if reasons else fits[a].reasons)
+
+    fit = np.array([f.fit for f in fits], dtype=np.float64)
+    final = np.array(finals, dtype=np.float64)
+    names_of_tiers = [t.name for t in section.tiers]
+    tier_index = np.full(n_accounts, len(names_of_tiers) - 1, dtype=np.int64)
+    undecided = np.ones(n_accounts, dtype=bool)
+    for k, t in enumerate(section.tiers):
+        reached = undecided.copy()
+        if t.min_fit is not None:
+            reached &= fit >= t.min_fit
+        if t.min_intent is not None:
+            reached &= final >= t.min_intent
+        tier_index[reached] = k
+        undecided &= ~reached
+    return build_many(
+        AccountScore,
+        n_accounts,
+        {
+            "account_id": account_ids,
+            "model_version": repeat(pb.model_version, n_accounts),
+            "fit": [f.fit for f in fits],
+            "intent": finals,
+            "tier": [names_of_tiers[k] for k in tier_index.tolist()],
+            "buying_roles": roles_of,
+            "engaged_people": counts,
+            "reasons": reasons_of,
+            "profile": [f.profile.profile.id if f.profile else None for f in fits],
+        },
     )
 
 
 def score_account(playbook: Playbook, account: Account, members: Iterable[Member]) -> AccountScore:
     """An account's fit and intent from its people's scorecards (or anything with intent and role)."""
-    return _rollup(playbook.compiled, account.id, _account_fit(playbook.compiled, account), members)
+    ordered = sorted(members, key=lambda m: m.person_id)
+    n = len(ordered)
+    return _rollups(
+        playbook.compiled,
+        [account.id],
+        [_account_fit(playbook.compiled, account)],
+        np.zeros(n, dtype=np.int64),
+        np.array([m.intent for m in ordered], dtype=np.float64),
+        np.array([bool(m.disqualified) for m in ordered], dtype=bool),
+        [m.person_id for m in ordered],
+        [m.role for m in ordered],
+        lambda i: _name(ordered[i]),
+    )[0]
+
+
+def _name(member: Member) -> str:
+    """A person as an account line names them: by name when the member carries its Person."""
+    person = getattr(member, "person", None)
+    return person.name if person is not None else member.person_id
 
 
 def _escalation(
@@ -494,23 +581,28 @@ def _score_dataset(
         len(people), [static.intent_negatives for static in statics]
     )
     raw.release_hits()
-    members: dict[str, list[_Member]] = {}
-    for i, person in enumerate(people):
-        if person.account_id in accounts:
-            members.setdefault(person.account_id, []).append(
-                _Member(
-                    person.id,
-                    intent_totals[i],
-                    statics[i].role,
-                    statics[i].disqualifier.rule if statics[i].disqualifier else None,
-                    person,
-                )
-            )
-    account_scores = {
-        account_id: _rollup(cp, account_id, fits[account_id], members.get(account_id, ()))
-        for account_id in accounts
-    }
-    del members
+    account_ids = list(accounts)
+    position = {account_id: k for k, account_id in enumerate(account_ids)}
+    account_of = np.fromiter(
+        (position.get(p.account_id, -1) for p in people), dtype=np.int64, count=len(people)
+    )
+    account_scores = dict(
+        zip(
+            account_ids,
+            _rollups(
+                cp,
+                account_ids,
+                [fits[a] for a in account_ids],
+                account_of,
+                np.array(intent_totals, dtype=np.float64),
+                np.array([s.disqualifier is not None for s in statics], dtype=bool),
+                [p.id for p in people],
+                [s.role for s in statics],
+                lambda i: people[i].name,
+            ),
+            strict=True,
+        )
+    )
     cards = _cards(
         cp,
         people,
@@ -523,6 +615,7 @@ def _score_dataset(
         raw,
         now,
         account_intent_override,
+        account_of,
     )
     unknown = Counter(
         p.title for p, s in zip(people, statics, strict=True) if p.title and not s.title_matched
@@ -555,16 +648,16 @@ def _cards(
     raw: IntentInputs,
     now: datetime,
     account_intent_override: dict[str, float] | None,
+    account_of: np.ndarray,
 ) -> dict[str, ScoreCard]:
-    """Blend, tier, grade, escalation and reasons of everyone; the arithmetic runs on arrays in the
-    order a per-person loop would use, so every float is the same."""
+    """Blend, tier, grade, escalation and reasons of everyone (`account_of[i]`: person i's position in
+    `accounts`, -1 for none); the arithmetic runs on arrays in the order a per-person loop would use,
+    so every float is the same."""
     pb = cp.playbook
     blend = pb.blend
     n = len(people)
     now_ts = now.timestamp()
     account_ids = list(accounts)
-    position = {account_id: k for k, account_id in enumerate(account_ids)}
-    account_of = np.fromiter((position.get(p.account_id, -1) for p in people), dtype=np.int64, count=n)
     # index -1 (no account) reads the last entry: no profile, no fit, no intent
     account_fit = np.array([fits[a].fit for a in account_ids] + [0.0])[account_of]
     account_intents = [account_scores[a].intent for a in account_ids] + [0.0]
