@@ -733,12 +733,11 @@ def _cards(
                 tier[i] = forced
 
     reasons = []
-    for i, lines in enumerate(intent_lines):
+    account_lines = [fits[a].reasons for a in account_ids] + [()]  # -1 (no account): none
+    for i, (lines, account) in enumerate(zip(intent_lines, account_of.tolist(), strict=True)):
         head = heads.get(i)
         combined = [head, *lines] if head is not None else lines
-        account = account_of[i]
-        if account >= 0:
-            combined.extend(fits[account_ids[account]].reasons)
+        combined.extend(account_lines[account])
         combined.extend(statics[i].reasons)
         combined.extend(tails[i])
         reasons.append(tuple(combined))
