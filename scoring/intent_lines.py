@@ -40,10 +40,20 @@ def _age_keys(seconds: np.ndarray) -> np.ndarray:
 
 
 def _ages(seconds: np.ndarray) -> list[str]:
-    """`ago(s)` for every value, each distinct wording computed once."""
-    _, first, inverse = np.unique(_age_keys(seconds), return_index=True, return_inverse=True)
-    words = [ago(s) for s in seconds[first].tolist()]
-    return [words[i] for i in inverse.tolist()]
+    """`ago(s)` for every value, each distinct wording computed once. The keys are small integers
+    (minutes, then hours up to the oldest activity counted), so a table indexed by key finds them
+    without sorting."""
+    if not len(seconds):
+        return []
+    keys = _age_keys(seconds)
+    keys -= keys.min()
+    example = np.zeros(int(keys.max()) + 1)
+    example[keys] = seconds  # any value of a key words the same
+    present = np.flatnonzero(np.bincount(keys))
+    words: list[str | None] = [None] * len(example)
+    for key, value in zip(present.tolist(), example[present].tolist(), strict=True):
+        words[key] = ago(value)
+    return list(map(words.__getitem__, keys.tolist()))
 
 
 def _texts_of(values: np.ndarray, form: Callable[[float], str]) -> list[str]:

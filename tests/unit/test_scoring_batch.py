@@ -4,10 +4,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import repeat
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crm.batch import build_many
+from scoring.intent_lines import _ages
 from scoring.scorecard import Reason, ReasonKind, ScoreCard
+from scoring.wording import ago
 
 WHEN = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -73,3 +78,13 @@ def test_a_class_whose_init_does_more_than_assign_is_refused():
 
     with pytest.raises(TypeError, match="only assigns"):
         build_many(Checked, 1, {"value": [-1]})
+
+
+@given(
+    st.lists(
+        st.one_of(st.floats(0, 7200), st.floats(0, 90 * 86400), st.floats(0, 3000 * 86400)), max_size=300
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_ages_worded_for_many_hits_at_once_read_as_each_alone(seconds):
+    assert _ages(np.array(seconds, dtype=np.float64)) == [ago(s) for s in seconds]
