@@ -10,12 +10,12 @@ their order. Scores are rounded to one decimal so float noise never changes a ti
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import repeat
 from math import floor
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -435,18 +435,7 @@ def _rollups(
         reasons_of.append((*fits[a].reasons, *reasons) if reasons else fits[a].reasons)
 
     fit = np.array([f.fit for f in fits], dtype=np.float64)
-    final = np.array(finals, dtype=np.float64)
-    names_of_tiers = [t.name for t in section.tiers]
-    tier_index = np.full(n_accounts, len(names_of_tiers) - 1, dtype=np.int64)
-    undecided = np.ones(n_accounts, dtype=bool)
-    for k, t in enumerate(section.tiers):
-        reached = undecided.copy()
-        if t.min_fit is not None:
-            reached &= fit >= t.min_fit
-        if t.min_intent is not None:
-            reached &= final >= t.min_intent
-        tier_index[reached] = k
-        undecided &= ~reached
+    tiers = _tiers_reached(section.tiers, n_accounts, fit=fit, intent=np.array(finals, dtype=np.float64))
     return build_many(
         AccountScore,
         n_accounts,
@@ -455,7 +444,7 @@ def _rollups(
             "model_version": repeat(pb.model_version, n_accounts),
             "fit": [f.fit for f in fits],
             "intent": finals,
-            "tier": [names_of_tiers[k] for k in tier_index.tolist()],
+            "tier": tiers,
             "buying_roles": roles_of,
             "engaged_people": counts,
             "reasons": reasons_of,
@@ -702,20 +691,7 @@ def _cards(
             line = shared[key] = _account_line(account_scores.get(account_id), account_intent_list[i])
         tails[i].append(line)
 
-    tiers = [t.name for t in pb.tiers]
-    tier_index = np.full(n, len(tiers) - 1, dtype=np.int64)
-    undecided = np.ones(n, dtype=bool)
-    for k, t in enumerate(pb.tiers):
-        reached = undecided.copy()
-        if t.min_score is not None:
-            reached &= score >= t.min_score
-        if t.min_fit is not None:
-            reached &= fit >= t.min_fit
-        if t.min_intent is not None:
-            reached &= intent >= t.min_intent
-        tier_index[reached] = k
-        undecided &= ~reached
-    tier = [tiers[k] for k in tier_index.tolist()]
+    tier = _tiers_reached(pb.tiers, n, score=score, fit=fit, intent=intent)
     heads: dict[int, Reason] = {}
     escalations: dict[int, Escalation] = {}
     lowest = pb.lowest_tier
@@ -771,6 +747,22 @@ def _cards(
         },
     )
     return dict(zip((p.id for p in people), built, strict=True))
+
+
+def _tiers_reached(tiers: Sequence[Any], n: int, **values: np.ndarray) -> list[str]:
+    """For each of `n` rows, the name of the first tier whose minimums it reaches (a tier's `min_fit`
+    against `values["fit"]`, and so on), else the last tier's."""
+    index = np.full(n, len(tiers) - 1, dtype=np.int64)
+    undecided = np.ones(n, dtype=bool)
+    for k, tier in enumerate(tiers):
+        reached = undecided.copy()
+        for name, column in values.items():
+            low = getattr(tier, f"min_{name}")
+            if low is not None:
+                reached &= column >= low
+        index[reached] = k
+        undecided &= ~reached
+    return [tiers[k].name for k in index.tolist()]
 
 
 def _rounded(values: np.ndarray) -> np.ndarray:
