@@ -346,7 +346,8 @@ def _rollups(
     # The sum of the counted shares, added in rank order (as a running total would), for all at once.
     rolled = np.zeros(n_accounts)
     most = int(engaged.counts.max()) if n_accounts else 0
-    for k in range(min(most, section.intent.max_people)):
+    max_people = section.intent.max_people
+    for k in range(min(most, max_people)):
         with_k = np.nonzero(engaged.counts > k)[0]
         rolled[with_k] += engaged.share[engaged.starts[with_k] + k]
     rolled_list = rolled.tolist()
@@ -366,7 +367,6 @@ def _rollups(
 
     decay_why = section.intent.why
     intent_cap = section.intent.cap
-    max_people = section.intent.max_people
     finals: list[float] = []
     roles_of: list[tuple[str, ...]] = []
     reasons_of: list[tuple[Reason, ...]] = []
@@ -442,7 +442,7 @@ def _rollups(
         {
             "account_id": account_ids,
             "model_version": repeat(pb.model_version, n_accounts),
-            "fit": [f.fit for f in fits],
+            "fit": fit.tolist(),
             "intent": finals,
             "tier": tiers,
             "buying_roles": roles_of,
