@@ -337,17 +337,33 @@ def _intent_hits(
     )
 
 
-def _bits(upper: int) -> int:
+def bits(upper: int) -> int:
+    """How many bits a non-negative integer up to `upper` needs (at least one)."""
     return max(1, int(upper).bit_length())
+
+
+def stable_argsort(keys: np.ndarray) -> np.ndarray:
+    """`np.argsort(keys, kind="stable")` for integer keys, about three times faster: numpy's default
+    sort is vectorized and the stable one is not, so sort unstably, then put each run of equal keys
+    back in position order (equal keys are rare where this is used, but they do occur)."""
+    order = np.argsort(keys)
+    ranked = keys[order]
+    tie = ranked[1:] == ranked[:-1]
+    if tie.any():
+        members = np.flatnonzero(np.r_[tie, False] | np.r_[False, tie])
+        run = np.cumsum(np.r_[True, ~tie])[members]
+        at = order[members]
+        order[members] = at[np.lexsort((at, run))]
+    return order
 
 
 def _group_order(key: np.ndarray, ts: np.ndarray, c: np.ndarray, n_classes: int) -> np.ndarray:
     """Order by (key, time to the second, class): one int64 sort when the three fit in 63 bits."""
     seconds = np.floor(ts - ts.min()).astype(np.int64)
-    key_bits, time_bits, class_bits = _bits(int(key.max())), _bits(int(seconds.max())), _bits(n_classes)
+    key_bits, time_bits, class_bits = bits(int(key.max())), bits(int(seconds.max())), bits(n_classes)
     if key_bits + time_bits + class_bits <= 63:
         combined = (key << (time_bits + class_bits)) | (seconds << class_bits) | c
-        return np.argsort(combined, kind="stable")
+        return stable_argsort(combined)
     return np.lexsort((c, seconds, key))
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from crm.batch import build_many
 from scoring.compiled import CompiledPlaybook
-from scoring.intent import IntentInputs
+from scoring.intent import IntentInputs, bits, stable_argsort
 from scoring.scorecard import Reason, ReasonKind
 from scoring.wording import VERBS, ago, days, fill, number, signed
 
@@ -60,6 +60,22 @@ def _texts_of(values: np.ndarray, form: Callable[[float], str]) -> list[str]:
     distinct, inverse = np.unique(values, return_inverse=True)
     words = [form(v) for v in distinct.tolist()]
     return [words[i] for i in inverse.tolist()]
+
+
+def _block_order(hp: np.ndarray, kept: np.ndarray, rule_ids: list[str], r: np.ndarray) -> np.ndarray:
+    """Hits by person, most valuable first, ties by rule id: `np.lexsort((id rank, -kept, hp))` as
+    one integer sort when the person, the rank of the value and the rank of the id fit in 63 bits."""
+    id_rank = {rule_id: i for i, rule_id in enumerate(sorted(set(rule_ids)))}
+    ranks = np.array([id_rank[x] for x in rule_ids], dtype=np.int64)[r]
+    if not len(hp):
+        return np.zeros(0, dtype=np.int64)
+    distinct, value_rank = np.unique(kept, return_inverse=True)
+    k = len(distinct)
+    person_bits, value_bits, id_bits = bits(int(hp.max())), bits(k - 1), bits(len(id_rank) - 1)
+    if person_bits + value_bits + id_bits > 63:
+        return np.lexsort((ranks, -kept, hp))
+    combined = (hp << (value_bits + id_bits)) | ((k - 1 - value_rank) << id_bits) | ranks
+    return stable_argsort(combined)
 
 
 class IntentWriter:
@@ -187,8 +203,7 @@ class IntentWriter:
                 sums[person, group if group >= 0 else n_groups] += rule.points
 
         # Blocks, most valuable first (ties by rule id): one sort for everyone.
-        id_rank = {rule_id: i for i, rule_id in enumerate(sorted(set(rule_ids)))}
-        order = np.lexsort((np.array([id_rank[x] for x in rule_ids], dtype=np.int64)[r], -kept, hp))
+        order = _block_order(hp, kept, rule_ids, r)
         starts = np.searchsorted(hp, np.arange(n_people), side="left").tolist()
         ends = np.searchsorted(hp, np.arange(n_people), side="right").tolist()
         ordered = list(map(hit_lines.__getitem__, order.tolist()))

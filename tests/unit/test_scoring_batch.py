@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crm.batch import build_many
-from scoring.intent_lines import _ages
+from scoring.intent import stable_argsort
+from scoring.intent_lines import _ages, _block_order
 from scoring.scorecard import Reason, ReasonKind, ScoreCard
 from scoring.wording import ago
 
@@ -88,3 +89,31 @@ def test_a_class_whose_init_does_more_than_assign_is_refused():
 @settings(max_examples=200, deadline=None)
 def test_ages_worded_for_many_hits_at_once_read_as_each_alone(seconds):
     assert _ages(np.array(seconds, dtype=np.float64)) == [ago(s) for s in seconds]
+
+
+@given(st.lists(st.integers(min_value=0, max_value=6), max_size=300))
+@settings(max_examples=300, deadline=None)
+def test_the_fast_stable_sort_orders_like_numpys_stable_sort_ties_included(values):
+    keys = np.array(values, dtype=np.int64)
+    assert stable_argsort(keys).tolist() == np.argsort(keys, kind="stable").tolist()
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=5),
+            st.sampled_from([0.0, 1.5, 2.25, 7.0, 30.0]),
+            st.integers(min_value=0, max_value=3),
+        ),
+        max_size=200,
+    ).map(sorted),
+    st.permutations(["datasheet", "evk_request", "app_note", "webinar"]),
+)
+@settings(max_examples=300, deadline=None)
+def test_reason_blocks_order_by_person_then_value_then_rule_id(hits, rule_ids):
+    hp = np.array([h[0] for h in hits], dtype=np.int64)
+    kept = np.array([h[1] for h in hits], dtype=np.float64)
+    r = np.array([h[2] for h in hits], dtype=np.int64)
+    by_id = np.array([sorted(rule_ids).index(x) for x in rule_ids], dtype=np.int64)
+    expected = np.lexsort((by_id[r] if len(r) else r, -kept, hp))
+    assert _block_order(hp, kept, rule_ids, r).tolist() == expected.tolist()
