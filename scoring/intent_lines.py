@@ -3,8 +3,8 @@
 Per person the reasons read: one block per rule hit (its line, then its rule-cap line) and per depth
 signal, most valuable first; then relevance, decay, group caps, the intent cap and the negatives.
 Totals are computed with arrays in exactly the order a per-person loop would add them (so float
-rounding is the same); sentences are built once per distinct wording (points, asset, age) and
-reason objects in batches (`crm.batch`).
+rounding is the same); each distinct sentence is built once from its parts (points, asset, age,
+count), each part worded once per distinct value, and reason objects in batches (`crm.batch`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from itertools import repeat
-from math import floor, inf
+from math import floor, inf, prod
+from typing import NamedTuple
 
 import numpy as np
 
@@ -39,12 +40,28 @@ def _age_keys(seconds: np.ndarray) -> np.ndarray:
     )
 
 
-def _ages(seconds: np.ndarray) -> list[str]:
+class _Words(NamedTuple):
+    """A wording per item, stored once per distinct wording: item i reads `words[code[i]]`."""
+
+    words: list
+    code: np.ndarray
+
+    def expand(self) -> list:
+        return list(map(self.words.__getitem__, self.code.tolist()))
+
+    def compact(self) -> _Words:
+        """The same wordings with one code per distinct word (different keys often read the same)."""
+        index: dict = {}
+        recode = np.array([index.setdefault(word, len(index)) for word in self.words], dtype=np.int64)
+        return _Words(list(index), recode[self.code])
+
+
+def _age_words(seconds: np.ndarray) -> _Words:
     """`ago(s)` for every value, each distinct wording computed once. The keys are small integers
     (minutes, then hours up to the oldest activity counted), so a table indexed by key finds them
     without sorting."""
     if not len(seconds):
-        return []
+        return _Words([], np.zeros(0, dtype=np.int64))
     keys = _age_keys(seconds)
     keys -= keys.min()
     example = np.zeros(int(keys.max()) + 1)
@@ -53,13 +70,56 @@ def _ages(seconds: np.ndarray) -> list[str]:
     words: list[str | None] = [None] * len(example)
     for key, value in zip(present.tolist(), example[present].tolist(), strict=True):
         words[key] = ago(value)
-    return list(map(words.__getitem__, keys.tolist()))
+    return _Words(words, keys)
 
 
-def _texts_of(values: np.ndarray, form: Callable[[float], str]) -> list[str]:
+def _ages(seconds: np.ndarray) -> list[str]:
+    return _age_words(seconds).expand()
+
+
+def _value_words(values: np.ndarray, form: Callable[[float], object] = lambda v: v) -> _Words:
+    """`form(v)` for every value, called once per distinct value."""
     distinct, inverse = np.unique(values, return_inverse=True)
-    words = [form(v) for v in distinct.tolist()]
-    return [words[i] for i in inverse.tolist()]
+    return _Words([form(v) for v in distinct.tolist()], inverse)
+
+
+def _signed_words(values: np.ndarray) -> _Words:
+    """`signed(v)` for every value. It shows one decimal, so values are keyed by their tenths and each
+    key worded once; a value within a hair of a rounding boundary (x.x5) is worded on its own, so that
+    the text is always exactly `signed(v)`."""
+    tenths = values * 10.0
+    with np.errstate(invalid="ignore"):  # inf and nan are worded alone
+        fraction = tenths - np.floor(tenths)
+    # below 1e9 the float error of `values * 10` is far smaller than the margin
+    alone = ~(np.abs(tenths) < 1e9) | (np.abs(fraction - 0.5) < 1e-6)
+    keyed = np.flatnonzero(~alone)
+    distinct, inverse = np.unique(np.rint(tenths[keyed]), return_inverse=True)
+    words = [signed(t / 10.0) for t in distinct.tolist()]
+    code = np.empty(len(values), dtype=np.int64)
+    code[keyed] = inverse
+    single = np.flatnonzero(alone)
+    code[single] = len(words) + np.arange(len(single))
+    words += [signed(v) for v in values[single].tolist()]
+    return _Words(words, code)
+
+
+def _sentences(parts: Sequence[_Words], make: Callable[..., str]) -> list[str]:
+    """`make(*part words)` for every item, called once per distinct combination of the parts (reasons
+    repeat: 618,000 hit lines at L read 25,000 ways), so equal sentences are also one string."""
+    parts = [part.compact() for part in parts]
+    sizes = [max(1, len(part.words)) for part in parts]
+    if prod(sizes) >= 2**63:
+        return list(map(make, *(part.expand() for part in parts)))
+    code = np.zeros(len(parts[0].code), dtype=np.int64)
+    for part, size in zip(parts, sizes, strict=True):
+        code = code * size + part.code
+    distinct, inverse = np.unique(code, return_inverse=True)
+    columns = []
+    for part, size in zip(reversed(parts), reversed(sizes), strict=True):
+        columns.append(list(map(part.words.__getitem__, (distinct % size).tolist())))
+        distinct = distinct // size
+    texts = list(map(make, *reversed(columns)))
+    return list(map(texts.__getitem__, inverse.tolist()))
 
 
 def _block_order(hp: np.ndarray, kept: np.ndarray, rule_ids: list[str], r: np.ndarray) -> np.ndarray:
@@ -105,10 +165,10 @@ class IntentWriter:
             self.says[key] = found
         return found
 
-    def _all_says(self, rule: np.ndarray, cls: np.ndarray, n_assets: np.ndarray) -> list[str]:
+    def _all_says(self, rule: np.ndarray, cls: np.ndarray, n_assets: np.ndarray) -> _Words:
         """`_says` for every hit, each distinct (rule, class, asset count) worded once."""
         if not len(rule):
-            return []
+            return _Words([], np.zeros(0, dtype=np.int64))
         n_classes = int(cls.max()) + 1
         most = int(n_assets.max()) + 1
         codes = (rule * n_classes + cls) * most + n_assets
@@ -116,7 +176,7 @@ class IntentWriter:
         words = [
             self._says(c // most // n_classes, c // most % n_classes, c % most) for c in distinct.tolist()
         ]
-        return [words[i] for i in inverse.tolist()]
+        return _Words(words, inverse)
 
     def __call__(
         self, n_people: int, field_negatives: Sequence[tuple[tuple[float, Reason], ...]]
@@ -146,15 +206,16 @@ class IntentWriter:
         special[hp[capped]] = True
 
         # Hit lines, in hit order.
-        r_list, cls_list, base_list = r.tolist(), inputs.last_class.tolist(), inputs.base.tolist()
-        says = self._all_says(r, inputs.last_class, inputs.assets)
-        whens = _ages(now_ts - inputs.last_ts)
-        shown = _texts_of(inputs.base, signed)
-        texts = [
-            f"{p} {s} {w}" if n == 1 else f"{p} {s} ({n} times), last {w}"
-            for p, s, w, n in zip(shown, says, whens, inputs.count.tolist(), strict=True)
-        ]
-        del says, whens, shown
+        r_list, cls_list = r.tolist(), inputs.last_class.tolist()
+        texts = _sentences(
+            [
+                _value_words(inputs.base, signed),
+                self._all_says(r, inputs.last_class, inputs.assets),
+                _age_words(now_ts - inputs.last_ts),
+                _value_words(inputs.count),
+            ],
+            lambda p, s, w, n: f"{p} {s} {w}" if n == 1 else f"{p} {s} ({n} times), last {w}",
+        )
         rule_ids = [rule.id for rule in rules]
         whys = [rule.why for rule in rules]
         classes = inputs.classes
@@ -164,15 +225,15 @@ class IntentWriter:
             m,
             {
                 "kind": repeat(ReasonKind.INTENT, m),
-                "rule": [rule_ids[x] for x in r_list],
+                "rule": list(map(rule_ids.__getitem__, r_list)),
                 "points": _round_all(inputs.base),
                 "text": texts,
                 "occurred_at": inputs.last_when,
-                "asset": [asset_ids[c] for c in cls_list],
-                "why": [whys[x] for x in r_list],
+                "asset": list(map(asset_ids.__getitem__, cls_list)),
+                "why": list(map(whys.__getitem__, r_list)),
             },
         )
-        del texts, base_list
+        del texts
         cap_lines: dict[int, Reason] = {}
         for j in np.nonzero(capped)[0].tolist():
             rule = rules[r_list[j]]
@@ -232,12 +293,13 @@ class IntentWriter:
             relevance = pb.intent.relevance
             percent = number(relevance.bonus_percent) if relevance else "0"
             totals = bonus_total[with_bonus]
-            counts = bonus_count[with_bonus].astype(np.int64).tolist()
-            texts = [
-                f"{s} relevance: {n} {'activity' if n == 1 else 'activities'} on their profile's segment "
-                f"(+{percent}%)"
-                for s, n in zip(map(signed, totals.tolist()), counts, strict=True)
-            ]
+            texts = _sentences(
+                [_signed_words(totals), _value_words(bonus_count[with_bonus].astype(np.int64))],
+                lambda s, n: (
+                    f"{s} relevance: {n} {'activity' if n == 1 else 'activities'} "
+                    f"on their profile's segment (+{percent}%)"
+                ),
+            )
             k = len(with_bonus)
             made = build_many(
                 Reason,
@@ -266,14 +328,14 @@ class IntentWriter:
             worst_hit[people] = candidates[first]
             js = worst_hit[with_decay]
             totals = -decay_total[with_decay]
-            ages = _ages(now_ts - inputs.last_ts[js])
-            rule_part = {x: f"most from {rule.label}, last " for x, rule in enumerate(rules)}
-            life = {x: f", half-life {days(cp.rule_half_life[x])})" for x in range(len(rules))}
-            js_rules = r[js].tolist()
-            texts = [
-                f"{s} decay: older activity counts less ({rule_part[x]}{a}{life[x]}"
-                for s, x, a in zip(map(signed, totals.tolist()), js_rules, ages, strict=True)
+            rule_part = [
+                (f"most from {rule.label}, last ", f", half-life {days(cp.rule_half_life[x])})")
+                for x, rule in enumerate(rules)
             ]
+            texts = _sentences(
+                [_signed_words(totals), _Words(rule_part, r[js]), _age_words(now_ts - inputs.last_ts[js])],
+                lambda s, part, a: f"{s} decay: older activity counts less ({part[0]}{a}{part[1]}",
+            )
             k = len(with_decay)
             made = build_many(
                 Reason,

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from crm.batch import build_many
 from scoring.intent import stable_argsort
-from scoring.intent_lines import _ages, _block_order
+from scoring.intent_lines import _ages, _block_order, _sentences, _signed_words, _value_words, _Words
 from scoring.scorecard import Reason, ReasonKind, ScoreCard
-from scoring.wording import ago
+from scoring.wording import ago, signed
 
 WHEN = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -117,3 +117,41 @@ def test_reason_blocks_order_by_person_then_value_then_rule_id(hits, rule_ids):
     by_id = np.array([sorted(rule_ids).index(x) for x in rule_ids], dtype=np.int64)
     expected = np.lexsort((by_id[r] if len(r) else r, -kept, hp))
     assert _block_order(hp, kept, rule_ids, r).tolist() == expected.tolist()
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.floats(-1e6, 1e6),
+            st.integers(-2000, 2000).map(lambda k: k * 0.05),  # on or beside the x.x5 boundaries
+            st.sampled_from(
+                [0.0, -0.0, -0.04, 0.05, -0.05, 0.25, 2.45, 0.45, 1e9, 123456789.25, -1e13, float("inf")]
+            ),
+        ),
+        max_size=300,
+    )
+)
+@settings(max_examples=300, deadline=None)
+def test_signed_points_worded_once_per_tenth_read_exactly_as_each_alone(values):
+    assert _signed_words(np.array(values, dtype=np.float64)).expand() == [signed(v) for v in values]
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([1.0, 2.5, 4.0]), st.integers(1, 4), st.integers(0, 3)),
+        max_size=200,
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_sentences_built_once_per_combination_read_as_each_built_alone(rows):
+    points = np.array([row[0] for row in rows], dtype=np.float64)
+    counts = np.array([row[1] for row in rows], dtype=np.int64)
+    # four keys, two wordings: as with asset wordings, different keys may read the same
+    names = _Words(["DS-1", "DS-1", "EVK-7", "DS-1"], np.array([row[2] for row in rows], dtype=np.int64))
+
+    def make(p, n, x):
+        return f"{p} {x} ({n} times)"
+
+    texts = _sentences([_value_words(points, signed), _value_words(counts), names], make)
+    assert texts == [make(signed(p), n, names.words[k]) for p, n, k in rows]
+    assert len({id(t) for t in texts}) == len(set(texts))  # equal sentences are one string
