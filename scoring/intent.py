@@ -96,51 +96,54 @@ class ActivityReport:
 
 
 class _Classes:
-    """Per distinct activity key: asset, intent rule, stage, segment, and rule memberships."""
+    """Per distinct activity key: asset, intent rule, stage, segment, and rule memberships.
+
+    All of these depend on the key without its URL query (tracking parameters make many keys of one
+    page), so each such plain key is classified once and its row repeated for its keys."""
 
     def __init__(self, cp: CompiledPlaybook, catalog: AssetCatalog, keys: list[ActivityKey]) -> None:
         pb = cp.playbook
-        n = len(keys)
         self.keys = keys
-        seen: dict[ActivityKey, AssetInfo | None] = {}
-        self.assets: list[AssetInfo | None] = []
-        for key in keys:
-            plain = _without_query(key)
-            if plain not in seen:
-                seen[plain] = catalog.classify_key(plain)
-            self.assets.append(seen[plain])
         self.kinds = [k[0] for k in keys]
+        row_of: dict[ActivityKey, int] = {}
+        rows = np.fromiter(
+            (row_of.setdefault(_without_query(key), len(row_of)) for key in keys), np.int64, len(keys)
+        )
+        plain = list(row_of)
+        n = len(plain)
+        assets = [catalog.classify_key(key) for key in plain]
         seg_index = {s: i for i, s in enumerate(cp.segments)}
-        self.rule = np.full(n, -1, dtype=np.int64)
-        self.stage = np.full(n, -1, dtype=np.int64)
-        self.segment = np.full(n, len(cp.segments), dtype=np.int64)  # the last column means "none"
-        self.asset_index = np.zeros(n, dtype=np.int64)
+        rule = np.full(n, -1, dtype=np.int64)
+        stage = np.full(n, -1, dtype=np.int64)
+        segment = np.full(n, len(cp.segments), dtype=np.int64)  # the last column means "none"
+        asset_index = np.zeros(n, dtype=np.int64)
         distinct: dict[str | None, int] = {}
-        for i, (key, asset) in enumerate(zip(keys, self.assets, strict=True)):
-            kind = key[0]
-            rule = cp.rule_for(
-                kind,
+        for i, (key, asset) in enumerate(zip(plain, assets, strict=True)):
+            rule[i] = found = cp.rule_for(
+                key[0],
                 asset.type if asset else None,
                 asset.stage if asset else None,
                 asset.product_family if asset else None,
             )
-            self.rule[i] = rule
-            if rule >= 0:
-                stage = asset.stage if asset else pb.intent.rules[rule].stage
-                self.stage[i] = cp.stage_index.get(stage, -1) if stage else -1
+            if found >= 0:
+                reached = asset.stage if asset else pb.intent.rules[found].stage
+                stage[i] = cp.stage_index.get(reached, -1) if reached else -1
             if asset is not None and asset.segment:
-                self.segment[i] = seg_index.get(asset.segment.lower(), len(cp.segments))
-            self.asset_index[i] = distinct.setdefault(asset.id if asset else None, len(distinct))
+                segment[i] = seg_index.get(asset.segment.lower(), len(cp.segments))
+            asset_index[i] = distinct.setdefault(asset.id if asset else None, len(distinct))
+        self.assets: list[AssetInfo | None] = list(map(assets.__getitem__, rows.tolist()))
+        self.rule, self.stage = rule[rows], stage[rows]
+        self.segment, self.asset_index = segment[rows], asset_index[rows]
 
         def member(kinds: Sequence[ActivityKind], types: Sequence[str] | None) -> np.ndarray:
             kinds = frozenset(kinds)
             return np.array(
                 [
                     k[0] in kinds and (types is None or (a is not None and a.type in types))
-                    for k, a in zip(keys, self.assets, strict=True)
+                    for k, a in zip(plain, assets, strict=True)
                 ],
                 dtype=bool,
-            )
+            )[rows]
 
         self.depth = [member(d.kinds, d.asset_types) for d in pb.intent.depth]
         self.escalation = [member(e.kinds, e.asset_types) for e in pb.escalations]

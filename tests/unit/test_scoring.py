@@ -58,6 +58,30 @@ def test_segment_relevant_assets_earn_the_relevance_bonus():
     assert any(r.rule == "relevance" and "+25%" in r.text for r in automotive.reasons)
 
 
+def test_tracking_parameters_do_not_change_what_an_activity_is():
+    # The same page, download and application page, with and without query strings and fragments,
+    # interleaved with other activity, read and count the same for two people.
+    plain, tracked = f"{SITE}/docs/ds/pmic-77.pdf", f"{SITE}/docs/ds/pmic-77.pdf?utm_source=mail&utm_id="
+    activities = [evk_request("p1"), evk_request("p2")]
+    for k in range(4):
+        activities += [
+            activity("p1", "asset_download", 2 + k, url=plain),
+            activity("p2", "asset_download", 2 + k, url=f"{tracked}{k}"),
+            page_view("p1", 3 + k),
+            page_view("p2", 3 + k, path=f"/applications/automotive/bms?utm_id={k}#specs"),
+        ]
+    result = score([engineer("p1"), engineer("p2")], activities, [auto_account()])
+    one, two = result.cards["p1"], result.cards["p2"]
+    assert one.intent == two.intent > 0 and one.stage == two.stage and one.escalation == two.escalation
+    assert texts(one) == texts(two)
+    assert result.unmatched_activities.total == 0
+    assert {r.rule for r in two.reasons if r.kind == "intent"} >= {
+        "evk_request",
+        "technical_download",
+        "application_visit",
+    }
+
+
 def test_frequency_caps_count_only_the_most_valuable_occurrences_per_window():
     three = [datasheet_download(days_ago=d) for d in (1, 2, 3)]
     five = three + [datasheet_download(days_ago=d) for d in (10, 12)]
