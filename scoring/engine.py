@@ -562,7 +562,8 @@ def _score_dataset(
         if fit.profile is not None:
             profiles[i] = fit.profile.index
 
-    person_index = {p.id: i for i, p in enumerate(people)}
+    person_ids = [p.id for p in people]
+    person_index = {person_id: i for i, person_id in enumerate(person_ids)}
     catalog = cp.assets.with_dataset_assets(dataset.assets)
     raw, report = compute_intent(cp, catalog, person_index, profiles, dataset.activities, now)
 
@@ -585,7 +586,7 @@ def _score_dataset(
                 account_of,
                 np.array(intent_totals, dtype=np.float64),
                 np.array([s.disqualifier is not None for s in statics], dtype=bool),
-                [p.id for p in people],
+                person_ids,
                 [s.role for s in statics],
                 lambda i: people[i].name,
             ),
@@ -605,6 +606,7 @@ def _score_dataset(
         now,
         account_intent_override,
         account_of,
+        person_ids,
     )
     unknown = Counter(
         p.title for p, s in zip(people, statics, strict=True) if p.title and not s.title_matched
@@ -638,10 +640,11 @@ def _cards(
     now: datetime,
     account_intent_override: dict[str, float] | None,
     account_of: np.ndarray,
+    person_ids: list[str],
 ) -> dict[str, ScoreCard]:
     """Blend, tier, grade, escalation and reasons of everyone (`account_of[i]`: person i's position in
-    `accounts`, -1 for none); the arithmetic runs on arrays in the order a per-person loop would use,
-    so every float is the same."""
+    `accounts`, -1 for none; `person_ids[i]`: their id); the arithmetic runs on arrays in the order a
+    per-person loop would use, so every float is the same."""
     pb = cp.playbook
     blend = pb.blend
     n = len(people)
@@ -725,7 +728,7 @@ def _cards(
         ScoreCard,
         n,
         {
-            "person_id": [p.id for p in people],
+            "person_id": person_ids,
             "account_id": [p.account_id for p in people],
             "model_version": repeat(pb.model_version, n),
             "scored_at": repeat(now, n),
@@ -746,7 +749,7 @@ def _cards(
             "contact_fit": contact_fit.tolist(),
         },
     )
-    return dict(zip((p.id for p in people), built, strict=True))
+    return dict(zip(person_ids, built, strict=True))
 
 
 def _tiers_reached(tiers: Sequence[Any], n: int, **values: np.ndarray) -> list[str]:

@@ -73,10 +73,6 @@ def _age_words(seconds: np.ndarray) -> _Words:
     return _Words(words, keys)
 
 
-def _ages(seconds: np.ndarray) -> list[str]:
-    return _age_words(seconds).expand()
-
-
 def _value_words(values: np.ndarray, form: Callable[[float], object] = lambda v: v) -> _Words:
     """`form(v)` for every value, called once per distinct value."""
     distinct, inverse = np.unique(values, return_inverse=True)

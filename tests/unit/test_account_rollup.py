@@ -13,7 +13,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_scoring_fixture import NORTHWIND_YAML
-from test_scoring_support import auto_account, engineer, evk_request, score, semiconductor
+from test_scoring_support import auto_account, committee, evk_request, score, semiconductor
 
 from scoring.engine import score_account
 from scoring.playbook import Playbook, parse_playbook
@@ -117,11 +117,7 @@ def test_account_intent_is_capped_with_a_reason():
 
 
 def test_a_whole_dataset_rolls_up_like_its_accounts_scored_one_by_one():
-    people = [
-        engineer("p1"),
-        engineer("p2", title="Buyer II"),
-        engineer("p3", title="Supplier Quality Engineer"),
-    ]
+    people = committee()
     acts = [evk_request("p1"), evk_request("p2"), evk_request("p3")]
     result = score(people, acts, [auto_account()])
     whole = result.accounts["acc-auto"]

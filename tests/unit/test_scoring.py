@@ -9,6 +9,7 @@ from test_scoring_support import (
     activity,
     auto_account,
     card,
+    committee,
     datasheet_download,
     engineer,
     evk_request,
@@ -239,11 +240,7 @@ def test_no_escalation_below_the_minimum_fit():
 
 
 def test_account_intent_has_diminishing_returns_and_a_committee_bonus():
-    people = [
-        engineer("p1"),
-        engineer("p2", title="Buyer II"),
-        engineer("p3", title="Supplier Quality Engineer"),
-    ]
+    people = committee()
     acts = [evk_request("p1"), datasheet_download("p2"), datasheet_download("p3")]
     result = score(people, acts, [auto_account()])
     account = result.accounts["acc-auto"]

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from crm.batch import build_many
 from scoring.intent import stable_argsort
-from scoring.intent_lines import _ages, _block_order, _sentences, _signed_words, _value_words, _Words
+from scoring.intent_lines import _age_words, _block_order, _sentences, _signed_words, _value_words, _Words
 from scoring.scorecard import Reason, ReasonKind, ScoreCard
 from scoring.wording import ago, signed
 
@@ -88,7 +88,7 @@ def test_a_class_whose_init_does_more_than_assign_is_refused():
 )
 @settings(max_examples=200, deadline=None)
 def test_ages_worded_for_many_hits_at_once_read_as_each_alone(seconds):
-    assert _ages(np.array(seconds, dtype=np.float64)) == [ago(s) for s in seconds]
+    assert _age_words(np.array(seconds, dtype=np.float64)).expand() == [ago(s) for s in seconds]
 
 
 @given(st.lists(st.integers(min_value=0, max_value=6), max_size=300))

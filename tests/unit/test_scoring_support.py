@@ -87,6 +87,15 @@ def activity(person_id: str, kind: str, days_ago: float, **fields: Any) -> Activ
     )
 
 
+def committee() -> list[Person]:
+    """Three people at the automotive account in three buying roles: engineering, procurement, quality."""
+    return [
+        engineer("p1"),
+        engineer("p2", title="Buyer II"),
+        engineer("p3", title="Supplier Quality Engineer"),
+    ]
+
+
 def evk_request(person_id: str = "p1", days_ago: float = 2) -> Activity:
     return activity(person_id, "eval_kit_request", days_ago, form_name="EVK-7710 request")
 
