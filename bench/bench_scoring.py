@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from generate_canonical import REFERENCE_TIME, generate  # noqa: E402
 
 from crm.dataset import dataset_to_dict, load_dataset  # noqa: E402
+from scoring import intent  # noqa: E402
 from scoring.engine import score_dataset  # noqa: E402
 from scoring.partition import merge_results  # noqa: E402
 from scoring.playbook import load_playbook  # noqa: E402
@@ -134,6 +135,7 @@ def main() -> None:
     )
     loaded_rss = rss_mb()
     print(f"RSS with the records loaded: {loaded_rss:,.0f} MB (peak so far {peak_mb():,.0f} MB)")
+    print(f"first pass over activities: {'C (scoring._columns)' if intent._read_activities_c else 'Python'}")
 
     reference_before = reference_seconds()
     walls, cpus = [], []

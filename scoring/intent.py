@@ -1,10 +1,10 @@
 """Contact intent from activities, in bulk: classify, decay, frequency-cap and aggregate with numpy.
 
-Per-activity work in Python is a few C-level map/lookup passes; each distinct (kind, url, form,
-campaign, asset id) is classified once. Everything after that runs on arrays: age, decay, relevance,
-frequency caps (the most valuable `max_count` per window counted back from `now`), and aggregation
-per (person, rule) with the most recent asset named. The small per-person remainder (rule caps,
-group caps, sentences) happens in `scoring.intent_lines`.
+Each activity is read once, by `read_activities` (in C when `scoring/_columns.c` is built); each
+distinct (kind, url, form, campaign, asset id) is classified once. Everything after that runs on
+arrays: age, decay, relevance, frequency caps (the most valuable `max_count` per window counted
+back from `now`), and aggregation per (person, rule) with the most recent asset named. The small
+per-person remainder (rule caps, group caps, sentences) happens in `scoring.intent_lines`.
 
 Results never depend on record order: classes are numbered in sorted key order and every ranking
 and "most recent" pick breaks ties by time, then class.
@@ -23,6 +23,11 @@ import numpy as np
 from crm.records import Activity, ActivityKind
 from scoring.assets import ActivityKey, AssetCatalog, AssetInfo, has_something_to_classify
 from scoring.compiled import CompiledPlaybook
+
+try:
+    from scoring._columns import read_activities as _read_activities_c
+except ImportError:  # not built (no C compiler where it was installed): read_activities_python
+    _read_activities_c = None
 
 DAY = 86400.0
 _KEY = attrgetter("kind", "url", "form_name", "campaign_name", "asset_id")
@@ -183,15 +188,9 @@ def compute_intent(
     if not activities:
         return inputs, report
     n = len(activities)
-    lookup = _MissingIsMinusOne(person_index)
-    p_all = np.fromiter(map(lookup.__getitem__, map(_PERSON, activities)), dtype=np.int64, count=n)
-    ts_all = np.fromiter(map(datetime.timestamp, map(_WHEN, activities)), dtype=np.float64, count=n)
-    # One hashing pass: each key maps to the position where it was first seen ...
     first_seen: dict[ActivityKey, int] = {}
-    positions = np.fromiter(
-        map(first_seen.setdefault, map(_KEY, activities), count()), dtype=np.int64, count=n
-    )
-    # ... then classes are numbered in sorted key order, so nothing depends on record order.
+    p_all, ts_all, positions = read_activities(activities, person_index, first_seen)
+    # Classes are numbered in sorted key order, so nothing depends on record order.
     distinct = _sort_keys(first_seen)
     remap = np.zeros(n, dtype=np.int64)
     remap[[first_seen[k] for k in distinct]] = np.arange(len(distinct))
@@ -236,6 +235,33 @@ def compute_intent(
     del p, c, ts, age, relevant, idx
     _intent_hits(cp, inputs, n_people, arrays)
     return inputs, report
+
+
+def read_activities(
+    activities: Sequence[Activity], person_index: dict[str, int], first_seen: dict[ActivityKey, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The first pass over every activity: its person's position in `person_index` (-1 when
+    unknown), its time in POSIX seconds, and the position where its key (kind, url, form, campaign,
+    asset id) was first seen; `first_seen` gets each new key. In C (`scoring/_columns.c`) when that
+    is built, else `read_activities_python`: same results, in under half the time at two million."""
+    if _read_activities_c is None:
+        return read_activities_python(activities, person_index, first_seen)
+    n = len(activities)
+    person, when, key = np.empty(n, np.int64), np.empty(n, np.float64), np.empty(n, np.int64)
+    _read_activities_c(activities, Activity, person_index, first_seen, person, when, key)
+    return person, when, key
+
+
+def read_activities_python(
+    activities: Sequence[Activity], person_index: dict[str, int], first_seen: dict[ActivityKey, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`read_activities` in Python: a few C-level map passes."""
+    n = len(activities)
+    lookup = _MissingIsMinusOne(person_index)
+    person = np.fromiter(map(lookup.__getitem__, map(_PERSON, activities)), dtype=np.int64, count=n)
+    when = np.fromiter(map(datetime.timestamp, map(_WHEN, activities)), dtype=np.float64, count=n)
+    key = np.fromiter(map(first_seen.setdefault, map(_KEY, activities), count()), dtype=np.int64, count=n)
+    return person, when, key
 
 
 def _triggers(
