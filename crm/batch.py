@@ -7,6 +7,9 @@ same objects in less than half the time. Scoring builds ~10 reasons and one Scor
 The same goes for a validating (pydantic) dataclass when the caller knows its values are already
 what validation would return: identity re-points activities, the write plan builds field updates.
 `slot_setters` gives the per-field setters for building or copying one instance at a time.
+
+The two inner loops (object.__new__ per instance, a slot's __set__ per instance) are in C
+(`crm/_batch.c`) when that is built; `_new_instances` and `_fill_slot` are the same in Python.
 """
 
 from __future__ import annotations
@@ -22,6 +25,21 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 _new = object.__new__
+
+
+def _new_instances(cls: type[T], n: int) -> list[T]:
+    return list(map(_new, repeat(cls, n)))
+
+
+def _fill_slot(instances: list, descriptor: Any, column: Iterable[Any]) -> None:
+    deque(map(descriptor.__set__, instances, column), maxlen=0)
+
+
+try:
+    from crm._batch import fill_slot as fill_slot
+    from crm._batch import new_instances as new_instances
+except ImportError:  # not built (no C compiler where it was installed)
+    new_instances, fill_slot = _new_instances, _fill_slot
 
 
 @cache
@@ -42,8 +60,7 @@ def build_many(cls: type[T], n: int, columns: Mapping[str, Iterable[Any]]) -> li
     unknown = set(columns) - {f.name for f in fields}
     if unknown:
         raise TypeError(f"{cls.__name__} has no field {sorted(unknown)[0]!r}")
-    setters = dict(slot_setters(cls))
-    instances = list(map(_new, repeat(cls, n)))
+    instances = new_instances(cls, n)
     for f in fields:
         column = columns.get(f.name)
         if column is None:
@@ -55,5 +72,5 @@ def build_many(cls: type[T], n: int, columns: Mapping[str, Iterable[Any]]) -> li
                 raise TypeError(f"{cls.__name__}.{f.name} has no default and no column")
         elif length_hint(column, -1) != n:
             raise ValueError(f"{cls.__name__}.{f.name}: expected {n} values")
-        deque(map(setters[f.name], instances, column), maxlen=0)
+        fill_slot(instances, getattr(cls, f.name), column)
     return instances

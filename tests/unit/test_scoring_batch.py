@@ -1,5 +1,6 @@
 """Reasons and scorecards built in batches are the same objects the constructor would build."""
 
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import repeat
@@ -9,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import crm.batch
 from crm.batch import build_many
 from scoring.intent import stable_argsort
 from scoring.intent_lines import _age_words, _block_order, _sentences, _signed_words, _value_words, _Words
@@ -17,8 +19,27 @@ from scoring.wording import ago, signed
 
 WHEN = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
+try:
+    from crm import _batch
+except ImportError:  # not built here: the Python loops are the only ones
+    _batch = None
 
-def test_batch_built_reasons_equal_constructed_ones():
+
+@pytest.fixture(params=["C", "Python"])
+def loops(request, monkeypatch):
+    """build_many with its inner loops in C (crm/_batch.c) and in Python: the same objects."""
+    if request.param == "C":
+        if _batch is None:
+            pytest.skip("crm._batch is not built here (no compiler at install)")
+        monkeypatch.setattr(crm.batch, "new_instances", _batch.new_instances)
+        monkeypatch.setattr(crm.batch, "fill_slot", _batch.fill_slot)
+    else:
+        monkeypatch.setattr(crm.batch, "new_instances", crm.batch._new_instances)
+        monkeypatch.setattr(crm.batch, "fill_slot", crm.batch._fill_slot)
+    return request.param
+
+
+def test_batch_built_reasons_equal_constructed_ones(loops):
     built = build_many(
         Reason,
         2,
@@ -37,7 +58,7 @@ def test_batch_built_reasons_equal_constructed_ones():
     assert built[0].why is None and built[1].asset is None
 
 
-def test_batch_built_scorecards_take_defaults_for_fields_without_a_column():
+def test_batch_built_scorecards_take_defaults_for_fields_without_a_column(loops):
     [card] = build_many(
         ScoreCard,
         1,
@@ -59,7 +80,7 @@ def test_batch_built_scorecards_take_defaults_for_fields_without_a_column():
     assert card.reasons == () and card.contact_fit == 0.0
 
 
-def test_a_column_of_the_wrong_length_is_refused():
+def test_a_column_of_the_wrong_length_is_refused(loops):
     with pytest.raises(ValueError, match=r"Reason\.rule"):
         build_many(
             Reason,
@@ -68,7 +89,7 @@ def test_a_column_of_the_wrong_length_is_refused():
         )
 
 
-def test_a_class_whose_init_does_more_than_assign_is_refused():
+def test_a_class_whose_init_does_more_than_assign_is_refused(loops):
     @dataclass(frozen=True, slots=True)
     class Checked:
         value: int
@@ -79,6 +100,48 @@ def test_a_class_whose_init_does_more_than_assign_is_refused():
 
     with pytest.raises(TypeError, match="only assigns"):
         build_many(Checked, 1, {"value": [-1]})
+
+
+def test_batch_built_instances_hold_their_values_and_let_go_of_them(loops):
+    first, second = ("".join(["a reason line no one else holds", mark]) for mark in "!?")
+    held = sys.getrefcount(first), sys.getrefcount(second)
+    built = build_many(
+        Reason,
+        1000,
+        {
+            "kind": repeat(ReasonKind.FIT, 1000),
+            "rule": repeat("r", 1000),
+            "points": repeat(1.0, 1000),
+            "text": repeat(first, 1000),
+        },
+    )
+    assert sys.getrefcount(first) == held[0] + 1000
+    assert all(reason.text is first for reason in built)
+    crm.batch.fill_slot(built, Reason.text, repeat(second, 1000))  # overwriting lets go of the old
+    assert (sys.getrefcount(first), sys.getrefcount(second)) == (held[0], held[1] + 1000)
+    del built
+    assert sys.getrefcount(second) == held[1]
+
+
+@pytest.mark.skipif(_batch is None, reason="crm._batch is not built here (no compiler at install)")
+def test_the_c_loops_refuse_what_the_python_setters_would_refuse():
+    @dataclass(frozen=True, slots=True)
+    class Other:
+        rule: str
+
+    reasons = _batch.new_instances(Reason, 2)
+    assert [type(r) for r in reasons] == [Reason, Reason]
+    with pytest.raises(TypeError, match="writable slot"):
+        _batch.fill_slot(reasons, Reason.__init__, ["a", "b"])
+    with pytest.raises(TypeError, match="instance 1 is a Other, not a Reason"):
+        _batch.fill_slot([reasons[0], Other("x")], Reason.rule, ["a", "b"])
+    with pytest.raises(ValueError, match="the column ends after 1 values"):
+        _batch.fill_slot(reasons, Reason.rule, ["a"])
+    _batch.fill_slot(reasons, Reason.rule, ["a", "b"])
+    _batch.fill_slot(reasons, Reason.rule, ["c", "d"])  # overwriting releases the old values
+    assert [r.rule for r in reasons] == ["c", "d"]
+    with pytest.raises(ValueError):
+        _batch.new_instances(Reason, -1)
 
 
 @given(
