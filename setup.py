@@ -9,7 +9,7 @@ from setuptools import Extension, setup
 
 setup(
     ext_modules=[
-        Extension("scoring._columns", ["scoring/_columns.c"], optional=True),
+        Extension("scoring._columns", ["scoring/_columns.c"], libraries=["m"], optional=True),
         Extension("crm._batch", ["crm/_batch.c"], optional=True),
     ]
 )

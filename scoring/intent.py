@@ -26,8 +26,9 @@ from scoring.compiled import CompiledPlaybook
 
 try:
     from scoring._columns import read_activities as _read_activities_c
-except ImportError:  # not built (no C compiler where it was installed): read_activities_python
-    _read_activities_c = None
+    from scoring._columns import utc_datetimes as _utc_datetimes_c
+except ImportError:  # not built (no C compiler where it was installed): the same in Python
+    _read_activities_c = _utc_datetimes_c = None
 
 DAY = 86400.0
 _KEY = attrgetter("kind", "url", "form_name", "campaign_name", "asset_id")
@@ -264,6 +265,17 @@ def read_activities_python(
     return person, when, key
 
 
+def utc_datetimes(seconds: np.ndarray) -> list[datetime]:
+    """`datetime.fromtimestamp(s, UTC)` for every value (in C when `scoring/_columns.c` is built)."""
+    if _utc_datetimes_c is None:
+        return utc_datetimes_python(seconds)
+    return _utc_datetimes_c(np.ascontiguousarray(seconds, dtype=np.float64))
+
+
+def utc_datetimes_python(seconds: np.ndarray) -> list[datetime]:
+    return list(map(datetime.fromtimestamp, seconds.tolist(), repeat(UTC)))
+
+
 def _triggers(
     rule: int, mask: np.ndarray, p: np.ndarray, c: np.ndarray, ts: np.ndarray, classes: _Classes
 ) -> list[tuple[int, Trigger]]:
@@ -357,7 +369,7 @@ def _intent_hits(
     inputs.relevant = np.add.reduceat(relevant.astype(np.int64), starts)
     inputs.last_ts = ts[ends]
     inputs.last_class = c[ends]
-    inputs.last_when = list(map(datetime.fromtimestamp, inputs.last_ts.tolist(), repeat(UTC)))
+    inputs.last_when = utc_datetimes(inputs.last_ts)
     n_assets = int(classes.asset_index.max()) + 1
     pairs = np.sort(key * n_assets + classes.asset_index[c])
     distinct_keys = pairs[np.r_[True, pairs[1:] != pairs[:-1]]] // n_assets

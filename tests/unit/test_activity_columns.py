@@ -120,3 +120,42 @@ def test_the_output_buffers_must_fit_the_activities():
     person, when, key = np.empty(2, np.int64), np.empty(1, np.float64), np.empty(1, np.int64)
     with pytest.raises(ValueError, match="person must be a contiguous buffer of 1"):
         columns.read_activities([record], Activity, dict(PEOPLE), {}, person, when, key)
+
+
+def same_datetimes_or_the_same_error(seconds: list[float]) -> None:
+    array = np.array(seconds, dtype=np.float64)
+    try:
+        expected = intent.utc_datetimes_python(array)
+    except (ValueError, OverflowError, OSError) as error:
+        with pytest.raises(type(error)):
+            columns.utc_datetimes(array)
+        return
+    found = columns.utc_datetimes(array)
+    assert found == expected
+    assert [(w.tzinfo, w.fold, type(w)) for w in found] == [(UTC, 0, datetime)] * len(found)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(min_value=-7e10, max_value=2.6e11), max_size=30))
+def test_times_back_to_datetimes_as_fromtimestamp_makes_them(seconds):
+    same_datetimes_or_the_same_error(seconds)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(min_value=-(10**15), max_value=10**16), max_size=30))
+def test_microsecond_times_and_halfway_roundings_come_back_exactly(microseconds):
+    same_datetimes_or_the_same_error(
+        [us / 1e6 for us in microseconds] + [(2 * us + 1) / 2e6 for us in microseconds]
+    )
+
+
+def test_times_outside_the_calendar_fail_as_fromtimestamp_fails():
+    for bad in (float("nan"), float("inf"), 1e20, -1e20, 253402300800.0, -62135596801.0):
+        same_datetimes_or_the_same_error([bad])
+    assert columns.utc_datetimes(np.array([0.0, -0.5e-6, 1e9 + 0.9999995])) == [
+        datetime(1970, 1, 1, tzinfo=UTC),
+        datetime(1970, 1, 1, tzinfo=UTC),
+        datetime(2001, 9, 9, 1, 46, 41, tzinfo=UTC),
+    ]
+    with pytest.raises(ValueError, match="float64"):
+        columns.utc_datetimes(np.array([1, 2], dtype=np.int64))
