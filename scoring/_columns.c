@@ -5,10 +5,9 @@
    first seen. `scoring.intent.read_activities` does the same in Python and is used when this module
    is not built; a unit test holds the two to the same output.
 
-   At two million activities the Python loop costs seconds, nearly all of it memory traffic: every
-   attribute read writes a reference count into the value it reads. Here, activities of the exact
-   record class are read through their slot offsets as borrowed references, so the person and time
-   pass only reads memory, and times in UTC are computed from the datetime's fields without
+   At two million activities the Python loop costs seconds: a call through `map` per field, a float
+   and two temporary objects per timestamp. Here activities of the exact record class are read
+   straight from their slots, and times in UTC are computed from the datetime's fields without
    creating objects. Anything else (another class, another time zone) goes the generic way, with
    the same results.
 
@@ -75,29 +74,34 @@ static void slot_offsets(PyObject *cls, Py_ssize_t offsets[N_FIELDS]) {
     }
 }
 
-/* Fields `first` to `last - 1` of one activity: borrowed from its slots when it is of the exact
-   record class (`*owned` = 0), else new references from attribute access (`*owned` = 1). */
+/* Fields `first` to `last - 1` of one activity, as new references: read from its slots when it is
+   of the exact record class, else by attribute access. */
 static int read_fields(PyObject *activity, PyTypeObject *cls, const Py_ssize_t offsets[N_FIELDS],
-                       int first, int last, PyObject *fields[N_FIELDS], int *owned) {
-    *owned = !(offsets[0] && Py_TYPE(activity) == cls);
+                       int first, int last, PyObject *fields[N_FIELDS]) {
+    int slots = offsets[0] && Py_TYPE(activity) == cls;
     for (int j = first; j < last; j++) {
-        if (*owned) {
+        if (!slots) {
             fields[j] = PyObject_GetAttr(activity, field_names[j]);
-        } else if ((fields[j] = *(PyObject **)((char *)activity + offsets[j])) == NULL) {
+        } else if ((fields[j] = Py_XNewRef(*(PyObject **)((char *)activity + offsets[j]))) == NULL) {
             PyErr_Format(PyExc_AttributeError, "activity has no %s", FIELD_NAMES[j]);
         }
         if (fields[j] == NULL) {
-            if (*owned)
-                for (int i = first; i < j; i++) Py_DECREF(fields[i]);
+            for (int i = first; i < j; i++) Py_DECREF(fields[i]);
             return -1;
         }
     }
     return 0;
 }
 
-static void release_fields(PyObject *fields[N_FIELDS], int first, int last, int owned) {
-    if (owned)
-        for (int j = first; j < last; j++) Py_DECREF(fields[j]);
+static void release_fields(PyObject *fields[N_FIELDS], int first, int last) {
+    for (int j = first; j < last; j++) Py_DECREF(fields[j]);
+}
+
+/* Activity `i` as a new reference, or NULL with an error when the sequence has shrunk meanwhile. */
+static PyObject *next_activity(PyObject *items_owner, Py_ssize_t i) {
+    if (i < PySequence_Fast_GET_SIZE(items_owner)) return Py_NewRef(PySequence_Fast_GET_ITEM(items_owner, i));
+    PyErr_SetString(PyExc_RuntimeError, "the activities changed size while they were read");
+    return NULL;
 }
 
 static int writable(Py_buffer *view, Py_ssize_t n, const char *name) {
@@ -112,7 +116,8 @@ static PyObject *read_activities(PyObject *module, PyObject *args) {
     if (!PyArg_ParseTuple(args, "OOO!O!w*w*w*:read_activities", &activities, &cls, &PyDict_Type, &person_index,
                           &PyDict_Type, &first_seen, &person, &when, &key))
         return NULL;
-    PyObject *result = NULL, *items_owner = PySequence_Fast(activities, "activities must be a sequence");
+    PyObject *result = NULL, *activity = NULL;
+    PyObject *items_owner = PySequence_Fast(activities, "activities must be a sequence");
     if (items_owner == NULL) goto done;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(items_owner);
     if (writable(&person, n, "person") || writable(&when, n, "when") || writable(&key, n, "key")) goto done;
@@ -122,27 +127,34 @@ static PyObject *read_activities(PyObject *module, PyObject *args) {
     }
     Py_ssize_t offsets[N_FIELDS];
     slot_offsets(cls, offsets);
-    PyObject **items = PySequence_Fast_ITEMS(items_owner);
     int64_t *person_out = person.buf, *key_out = key.buf;
     double *when_out = when.buf;
     PyObject *fields[N_FIELDS];
-    int owned;
 
-    /* Person and time first, key second: two short loops keep fewer cache lines in flight. */
+    /* Person and time first, key second: two short loops keep fewer cache lines in flight. All
+       that is read is held while it is used, and the sequence is looked at again for each activity,
+       since a lookup or an attribute of another class may run Python code. */
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (read_fields(items[i], (PyTypeObject *)cls, offsets, 0, 2, fields, &owned)) goto done;
+        if ((activity = next_activity(items_owner, i)) == NULL ||
+            read_fields(activity, (PyTypeObject *)cls, offsets, 0, 2, fields))
+            goto done;
+        Py_CLEAR(activity);
         PyObject *found = PyDict_GetItemWithError(person_index, fields[0]);
-        int failed = (found == NULL && PyErr_Occurred()) || timestamp_of(fields[1], &when_out[i]);
         person_out[i] = found ? PyLong_AsLongLong(found) : -1;
-        release_fields(fields, 0, 2, owned);
-        if (failed || (person_out[i] == -1 && PyErr_Occurred())) goto done;
+        int failed = (person_out[i] == -1 && PyErr_Occurred()) || timestamp_of(fields[1], &when_out[i]);
+        release_fields(fields, 0, 2);
+        if (failed) goto done;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (read_fields(items[i], (PyTypeObject *)cls, offsets, 2, N_FIELDS, fields, &owned)) goto done;
+        if ((activity = next_activity(items_owner, i)) == NULL ||
+            read_fields(activity, (PyTypeObject *)cls, offsets, 2, N_FIELDS, fields))
+            goto done;
+        Py_CLEAR(activity);
         PyObject *k = PyTuple_New(N_FIELDS - 2);
         if (k != NULL)
-            for (int j = 2; j < N_FIELDS; j++) PyTuple_SET_ITEM(k, j - 2, Py_NewRef(fields[j]));
-        release_fields(fields, 2, N_FIELDS, owned);
+            for (int j = 2; j < N_FIELDS; j++) PyTuple_SET_ITEM(k, j - 2, fields[j]); /* steals */
+        else
+            release_fields(fields, 2, N_FIELDS);
         if (k == NULL) goto done;
         PyObject *seen = PyDict_GetItemWithError(first_seen, k);
         if (seen != NULL) {
@@ -162,6 +174,7 @@ static PyObject *read_activities(PyObject *module, PyObject *args) {
     }
     result = Py_NewRef(Py_None);
 done:
+    Py_XDECREF(activity);
     Py_XDECREF(items_owner);
     PyBuffer_Release(&person);
     PyBuffer_Release(&when);

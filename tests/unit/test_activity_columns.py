@@ -159,3 +159,24 @@ def test_times_outside_the_calendar_fail_as_fromtimestamp_fails():
     ]
     with pytest.raises(ValueError, match="float64"):
         columns.utc_datetimes(np.array([1, 2], dtype=np.int64))
+
+
+def test_a_list_emptied_while_it_is_read_is_an_error_not_a_crash():
+    class Emptying:
+        person_id, occurred_at = "p1", datetime(2026, 3, 1, tzinfo=UTC)
+        url = form_name = campaign_name = asset_id = None
+
+        @property
+        def kind(self):  # runs while the C pass reads this activity's key
+            records.clear()
+            return "page_view"
+
+    records = [Emptying() for _ in range(3)]
+    with pytest.raises(RuntimeError, match="changed size"):
+        columns.read_activities(
+            records,
+            Activity,
+            dict(PEOPLE),
+            {},
+            *(np.empty(3, dtype) for dtype in (np.int64, np.float64, np.int64)),
+        )
