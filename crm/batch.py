@@ -24,11 +24,9 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-_new = object.__new__
-
 
 def _new_instances(cls: type[T], n: int) -> list[T]:
-    return list(map(_new, repeat(cls, n)))
+    return list(map(object.__new__, repeat(cls, n)))
 
 
 def _fill_slot(instances: list, descriptor: Any, column: Iterable[Any]) -> None:

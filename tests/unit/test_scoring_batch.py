@@ -124,7 +124,7 @@ def test_batch_built_instances_hold_their_values_and_let_go_of_them(loops):
 
 
 @pytest.mark.skipif(_batch is None, reason="crm._batch is not built here (no compiler at install)")
-def test_the_c_loops_refuse_what_the_python_setters_would_refuse():
+def test_the_c_loops_refuse_a_wrong_descriptor_a_wrong_instance_and_a_short_column():
     @dataclass(frozen=True, slots=True)
     class Other:
         rule: str
