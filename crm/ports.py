@@ -44,6 +44,7 @@ class WriteResult:
     crm_id: str | None = None
     error: str | None = None
     retriable: bool = False
+    unknown: bool = False  # the call may have reached the CRM (a timeout): confirm by key, never resend
 
 
 @dataclass(slots=True)

@@ -2,14 +2,19 @@
 
 SQLite (the default, `.leadloop/state.db`) runs in WAL mode with foreign keys on and a busy
 timeout, and leadloop issues its own `BEGIN` so that DDL is transactional and writers take the
-write lock up front. PostgreSQL gets a small pre-pinged connection pool. A URL's password is never
-logged or shown: every message uses the redacted form.
+write lock up front; its file (and so its -wal and -shm files, which SQLite creates with the same
+mode) is readable by its owner alone. PostgreSQL gets a small pre-pinged connection pool.
+
+A URL's password is never logged or shown: every message uses the redacted form. It need not be in
+the URL at all: a URL that names a user but no password takes it from `LEADLOOP_STORE_PASSWORD`, so
+the URL can travel as a flow parameter (which Prefect stores and shows) and the password cannot.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import time
 from datetime import date, datetime
@@ -29,6 +34,7 @@ from store.migrations import SchemaError, migrate
 log = logging.getLogger(__name__)
 
 DEFAULT_STORE_URL = "sqlite:///.leadloop/state.db"
+STORE_PASSWORD_ENV = "LEADLOOP_STORE_PASSWORD"
 
 
 def _json_default(value: Any) -> Any:
@@ -69,6 +75,27 @@ def parse_store_url(url: str) -> URL:
     return parsed
 
 
+def split_password(url: str) -> tuple[str, str | None]:
+    """(the URL without its password, the password or None). A URL that cannot be parsed is returned
+    as it is: opening it reports the problem."""
+    try:
+        parsed = make_url(url) if "://" in url else None
+    except (ArgumentError, ValueError):
+        return url, None
+    if parsed is None or not parsed.password:
+        return url, None
+    # URL.set() ignores password=None; the URL is a named tuple, so _replace is its public API
+    return parsed._replace(password=None).render_as_string(hide_password=False), str(parsed.password)
+
+
+def _password_from_environment(url: URL) -> URL:
+    """The URL with the password of `LEADLOOP_STORE_PASSWORD` when it names a user but no password
+    (what `split_password` leaves, and what a deployment's parameters should hold)."""
+    if url.username and url.password is None and (password := os.environ.get(STORE_PASSWORD_ENV)):
+        return url.set(password=password)
+    return url
+
+
 def _switch_to_wal(cursor: Any, attempts: int = 200) -> None:
     """WAL mode, which a database keeps once set. Switching a new database takes an exclusive lock
     that SQLite's busy timeout does not wait for, so a second process opening the same new store at
@@ -83,11 +110,24 @@ def _switch_to_wal(cursor: Any, attempts: int = 200) -> None:
             time.sleep(0.05)
 
 
+def _create_private(path: Path) -> None:
+    """Create the store's folder (0700) and empty file (0600) unless they exist, before SQLite opens
+    it: scores, emails and the ledger are nobody else's business on a shared machine. An existing
+    file keeps its mode (its owner chose it)."""
+    if not path.parent.is_dir():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not path.exists():
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:  # another process created it a moment ago
+            pass
+
+
 def _sqlite_engine(url: URL) -> Engine:
     database = url.database or ""
     in_memory = database in ("", ":memory:")
     if not in_memory:
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        _create_private(Path(database).expanduser())
     engine = create_engine(
         url,
         json_serializer=json_dumps,
@@ -130,7 +170,7 @@ def _postgres_engine(url: URL) -> Engine:
 
 def create_store_engine(url: str) -> Engine:
     """An engine for `url` without touching the schema (migrations and tests use it directly)."""
-    parsed = parse_store_url(url)
+    parsed = _password_from_environment(parse_store_url(url))
     try:
         if parsed.get_backend_name() == "sqlite":
             return _sqlite_engine(parsed)

@@ -209,11 +209,31 @@ def _v3(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX ix_snapshots_person_ref ON snapshots (kind, person_ref, deleted)")
 
 
+def _v4(conn: Connection) -> None:
+    """The task ledger becomes an outbox (each entry keeps the task it must deliver, its attempts and
+    last error), and one lease row lets a single writing run hold the store at a time."""
+    add_column(conn, "task_ledger", Column("payload", Text))
+    add_column(conn, "task_ledger", Column("attempts", Integer, nullable=False), default_sql="0")
+    add_column(conn, "task_ledger", Column("last_error", Text))
+    conn.exec_driver_sql("CREATE INDEX ix_task_ledger_status ON task_ledger (crm, status)")
+    md = MetaData()
+    Table("run_lease", md,
+          _pk("name"),
+          Column("holder", Text),
+          Column("kind", Text),
+          Column("host", Text),
+          Column("pid", Integer),
+          Column("acquired_at", UtcDateTime),
+          Column("heartbeat_at", UtcDateTime))
+    md.create_all(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "snapshots, cursors, identity, score history, ledgers, write failures, runs", _v1),
     Migration(2, "quarantine, data-quality findings, assignment state, account score history, "
                  "API calls per run, retriable write failures", _v2),
     Migration(3, "the person of each stored activity, for reading the store one partition at a time", _v3),
+    Migration(4, "the task outbox (payload, attempts, last error) and the writers' run lease", _v4),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -145,9 +145,13 @@ class WrittenValue(SQLModel, table=True):
 
 
 class TaskLedger(SQLModel, table=True):
-    """Task idempotency: leadloop's deterministic key → the task the CRM created for it."""
+    """The task outbox and ledger: leadloop's deterministic key → the task it must deliver (`payload`)
+    and, once the CRM confirmed it, the task the CRM created for it (`crm_task_id`, status `open`).
+    `pending`: sent or about to be, outcome not known yet; `rejected`: the CRM said no, retried each
+    run; `failed`: given up after too many attempts (the reason stays in `last_error`)."""
 
     __tablename__ = "task_ledger"
+    __table_args__ = (Index("ix_task_ledger_status", "crm", "status"),)
 
     crm: str = Field(primary_key=True, sa_type=Text)
     key: str = Field(primary_key=True, sa_type=Text)
@@ -159,6 +163,9 @@ class TaskLedger(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UtcDateTime)
     updated_at: datetime = Field(sa_type=UtcDateTime)
     run_id: str | None = Field(default=None, sa_type=Text)
+    payload: str | None = Field(default=None, sa_type=Text)  # the TaskUpsert as JSON, until delivered
+    attempts: int = Field(default=0, sa_type=Integer)
+    last_error: str | None = Field(default=None, sa_type=Text)
 
 
 class WriteFailure(SQLModel, table=True):
@@ -196,6 +203,20 @@ class Run(SQLModel, table=True):
         if self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()
+
+
+class RunLease(SQLModel, table=True):
+    """The one writer of the store: which run holds it, where, and when it last said it was alive."""
+
+    __tablename__ = "run_lease"
+
+    name: str = Field(primary_key=True, sa_type=Text)
+    holder: str | None = Field(default=None, sa_type=Text)
+    kind: str | None = Field(default=None, sa_type=Text)
+    host: str | None = Field(default=None, sa_type=Text)
+    pid: int | None = Field(default=None, sa_type=Integer)
+    acquired_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    heartbeat_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
 class AssignmentStateRow(SQLModel, table=True):

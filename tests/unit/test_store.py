@@ -355,17 +355,62 @@ def test_the_task_ledger_maps_each_key_to_the_crm_task_and_failed_tasks_await_re
     results = [WriteResult(tasks[0].key, True, "00TA"),
                WriteResult(tasks[1].key, False, error="INVALID_CROSS_REFERENCE_KEY: owner inactive")]
 
-    assert store.record_task_results(SF, tasks, results, run_id="r1", now=T0) == (1, 1)
+    store.queue_tasks(SF, tasks, run_id="r1", now=T0)
+    assert set(store.task_outbox(SF)) == {tasks[0].key, tasks[1].key}
+    outcome = store.record_task_results(SF, tasks, results, run_id="r1", now=T0)
+    assert (outcome.written, outcome.rejected, outcome.given_up) == (1, 1, 0)
 
     entry = store.get_task(SF, tasks[0].key)
     assert entry is not None
-    assert (entry.crm_task_id, entry.person_id, entry.owner, entry.due) == (
-        "00TA", "person:a@x.com", "005A", date(2024, 5, 2))
-    assert store.get_task(SF, tasks[1].key) is None
+    assert (entry.crm_task_id, entry.person_id, entry.owner, entry.due, entry.status, entry.payload) == (
+        "00TA", "person:a@x.com", "005A", date(2024, 5, 2), "open", None)
+    rejected = store.task_outbox(SF)[tasks[1].key]  # kept with its payload, to be sent again
+    assert (rejected.status, rejected.attempts, rejected.last_error) == (
+        "rejected", 1, "INVALID_CROSS_REFERENCE_KEY: owner inactive")
+    assert store.outbox_task(rejected) == tasks[1]
     assert [f.target for f in store.failures(SF)] == [f"task:{tasks[1].key}"]
+
+    store.queue_tasks(SF, tasks[1:], run_id="r2", now=T0)
+    outcome = store.record_task_results(SF, tasks[1:], results[1:], run_id="r2", now=T0, max_attempts=2)
+    assert (outcome.rejected, outcome.given_up) == (1, 1)
+    assert store.get_task(SF, tasks[1].key).status == "failed" and not store.task_outbox(SF)
 
     store.put_task(SF, tasks[1].key, "00TB", person_id="person:b@x.com", status="open")
     assert set(store.task_ledger(SF)) == {tasks[0].key, tasks[1].key}
+
+
+def test_a_task_whose_outcome_is_unknown_stays_pending_and_a_search_confirms_it(store: Store):
+    task = TaskUpsert(crm=Crm.HUBSPOT, key="ll:k1", owner_id="7", subject="Call", body="note",
+                      due_date=date(2024, 5, 2), person_record_id="501", person_id="p1")
+    store.queue_tasks(Crm.HUBSPOT, [task], run_id="r1", now=T0)
+    outcome = store.record_task_results(Crm.HUBSPOT, [task], [WriteResult(task.key, False, error="TIMEOUT",
+                                                                          unknown=True)], run_id="r1", now=T0)
+    assert (outcome.unconfirmed, outcome.rejected) == (1, 0) and not store.failures(Crm.HUBSPOT)
+    assert store.task_outbox(Crm.HUBSPOT)[task.key].status == "pending"
+    assert store.confirm_tasks(Crm.HUBSPOT, {task.key: "9001"}, run_id="r2", now=T0) == 1
+    entry = store.get_task(Crm.HUBSPOT, task.key)
+    assert (entry.status, entry.crm_task_id, entry.payload) == ("open", "9001", None)
+    assert not store.task_outbox(Crm.HUBSPOT)
+
+
+def test_one_run_holds_the_store_and_a_dead_holder_is_taken_over_and_marked_crashed(store: Store):
+    from store.facade import StoreLocked
+
+    ttl = timedelta(seconds=90)
+    store.start_run("hourly_sync", run_id="first", now=T0)
+    store.acquire_lease("first", "hourly_sync", ttl, now=T0)
+    with pytest.raises(StoreLocked, match="in use by run first"):
+        store.acquire_lease("second", "hourly_sync", ttl, now=T0 + timedelta(seconds=30))
+    assert store.renew_lease("first", now=T0 + timedelta(seconds=60))
+    with pytest.raises(StoreLocked):  # renewed: alive for another ttl
+        store.acquire_lease("second", "rescore", ttl, now=T0 + timedelta(seconds=120))
+    # the holder stopped renewing: after ttl the lease lapses, the holder's run is marked crashed
+    store.acquire_lease("second", "rescore", ttl, now=T0 + timedelta(seconds=151))
+    assert store.lease().holder == "second" and not store.renew_lease("first")
+    crashed = store.get_run("first")
+    assert crashed.status == "crashed" and "took over" in crashed.error
+    store.release_lease("second")
+    assert store.lease() is None
 
 
 # -- runs, routing state, data quality ---------------------------------------------------------------------

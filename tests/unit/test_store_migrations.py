@@ -59,7 +59,9 @@ def test_a_version_1_database_opens_with_its_rows_and_gains_the_new_columns(empt
         assert [p.email for p in opened.load_records().people] == ["ana@acme-semi.com"]
         assert opened.get_cursor(Crm.SALESFORCE, "Lead") == T0
         assert opened.ledger(Crm.SALESFORCE) == {("00QA", "LL_Score__c"): "72"}
-        assert opened.get_task(Crm.SALESFORCE, "ll:k1").crm_task_id == "00TA"
+        task = opened.get_task(Crm.SALESFORCE, "ll:k1")
+        assert task.crm_task_id == "00TA"
+        assert (task.payload, task.attempts, task.last_error) == (None, 0, None)  # version 4's outbox
         [failure] = opened.failures()
         assert (failure.attempts, failure.retriable) == (3, False)  # new column, filled by its default
         run = opened.get_run("r1")
@@ -76,7 +78,7 @@ def test_a_version_1_database_opens_with_its_rows_and_gains_the_new_columns(empt
         with opened.engine.connect() as conn:
             assert current_version(conn) == LATEST_VERSION
             versions = conn.execute(text("SELECT version FROM schema_version ORDER BY version")).scalars()
-            assert list(versions) == [1, 2, 3]
+            assert list(versions) == [1, 2, 3, 4]
 
 
 def test_a_migrated_database_matches_the_models_column_for_column(empty_store_url):
@@ -140,5 +142,5 @@ def test_two_processes_opening_a_new_store_at_once_migrate_it_once(empty_store_u
     engine = create_store_engine(empty_store_url)
     with engine.connect() as conn:
         versions = conn.execute(text("SELECT version FROM schema_version ORDER BY version")).scalars()
-        assert list(versions) == [1, 2, 3]
+        assert list(versions) == [1, 2, 3, 4]
     engine.dispose()
