@@ -3,7 +3,7 @@
 Inputs in, decisions out: no I/O, no clock (`now` is a parameter), no CRM calls.
 """
 
-from routing.crm_changes import OwnerNotInDirectory, person_records, to_crm_changes
+from routing.crm_changes import TASKS_IN, RoutedChanges, TaskPlacement, person_records, to_crm_changes
 from routing.engine import PersonContext, Router, open_opportunity, route_all, route_person, task_key
 from routing.model import (
     Action,
@@ -20,20 +20,22 @@ from routing.owners import OwnerDirectory
 from routing.state import AssignmentState
 
 __all__ = [
+    "TASKS_IN",
     "Action",
     "AssignmentState",
     "Decision",
     "OpenTask",
     "OwnerDirectory",
-    "OwnerNotInDirectory",
     "PersonContext",
     "PlannedTask",
+    "RoutedChanges",
     "Router",
     "RoutingResult",
     "Suppression",
     "SuppressionKind",
     "SuppressionReport",
     "TaskKind",
+    "TaskPlacement",
     "open_opportunity",
     "person_records",
     "route_all",

@@ -2,11 +2,14 @@
 for each CRM where the person has a record.
 
 Routing owns two person fields (logical names `owner` and `nurture_track`) and the tasks it
-creates; the scoring fields are written by the flows from ScoreCards. The task body is the same
-handoff note in both CRMs.
+creates; the scoring fields are written by the flows from ScoreCards. Where a task goes is the
+playbook's `routing.tasks_in`: by default one task, in the CRM where the routed owner works.
 """
 
 from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
 
 from crm.changes import FieldUpdate, ObjectType, TaskUpsert
 from crm.records import Crm, Person
@@ -17,8 +20,24 @@ OWNER_FIELD = "owner"
 NURTURE_TRACK_FIELD = "nurture_track"
 
 
-class OwnerNotInDirectory(LookupError):
-    """An owner has no id in a CRM the person lives in, and the directory has no fallback there."""
+TASKS_IN = ("owner_crm", "salesforce", "hubspot", "both")
+
+
+@dataclass(frozen=True, slots=True)
+class TaskPlacement:
+    """Where one decision's task went: the CRMs, whether the fallback owner stood in, or why no CRM
+    could take it (the run summary names these people)."""
+
+    person_id: str
+    crms: tuple[Crm, ...] = ()
+    fallback: bool = False
+    problem: str | None = None
+
+
+@dataclass(slots=True)
+class RoutedChanges:
+    changes: list[FieldUpdate | TaskUpsert] = field(default_factory=list)
+    placement: TaskPlacement | None = None  # None when the decision asks for no task
 
 
 def person_records(person: Person) -> list[tuple[Crm, str]]:
@@ -32,41 +51,89 @@ def person_records(person: Person) -> list[tuple[Crm, str]]:
     return records
 
 
-def _owner_id(directory: OwnerDirectory, owner: str, crm: Crm, fallback: str | None) -> tuple[str, str]:
+def _owner_id(directory: OwnerDirectory, owner: str, crm: Crm, fallback: str | None
+              ) -> tuple[str, str, bool] | None:
+    """(CRM owner id, a note, whether the fallback stands in), or None when neither has a user there."""
     owner_id = directory.crm_owner_id(owner, crm)
     if owner_id is not None:
-        return owner_id, ""
+        return owner_id, "", False
     if fallback is not None and (fallback_id := directory.crm_owner_id(fallback, crm)) is not None:
-        return fallback_id, f" ({owner} has no {crm.value} user: the fallback owner {fallback} stands in)"
-    raise OwnerNotInDirectory(f"owner {owner!r} has no {crm.value} owner id in the directory")
+        note = f" ({owner} has no {crm.value} user: the fallback owner {fallback} stands in)"
+        return fallback_id, note, True
+    return None
+
+
+def _task_targets(records: list[tuple[Crm, str]], owner: str, directory: OwnerDirectory, tasks_in: str,
+                  preferred: Crm | None, fallback: str | None) -> list[tuple[Crm, str]]:
+    """The records that get the task, in the CRMs `tasks_in` names.
+
+    `owner_crm`: one task, in the first CRM where the routed owner is a user — the CRM holding the
+    person's open opportunity or account ownership (`preferred`) first, then Salesforce, then
+    HubSpot — else where the fallback owner is one. A named CRM where the person has no record gives
+    way to the other: a task somewhere beats none."""
+    if tasks_in == "both":
+        return records
+    if tasks_in in ("salesforce", "hubspot"):
+        named = [r for r in records if r[0].value == tasks_in]
+        return named or records[:1]
+    ordered = sorted(records, key=lambda r: (r[0] != preferred, r[0] != Crm.SALESFORCE))
+    for record in ordered:
+        if directory.crm_owner_id(owner, record[0]) is not None:
+            return [record]
+    for record in ordered:
+        if fallback is not None and directory.crm_owner_id(fallback, record[0]) is not None:
+            return [record]
+    return ordered[:1]
 
 
 def to_crm_changes(decision: Decision, person: Person, directory: OwnerDirectory,
-                   fallback_owner: str | None = None) -> list[FieldUpdate | TaskUpsert]:
-    """The FieldUpdate/TaskUpsert changes that carry out `decision` in each of the person's CRMs.
+                   fallback_owner: str | None = None, *, tasks_in: str = "owner_crm",
+                   preferred: Crm | None = None, connected: Collection[Crm] | None = None) -> RoutedChanges:
+    """The FieldUpdate/TaskUpsert changes that carry out `decision` in the person's CRMs (those in
+    `connected`, when given), and where its task went.
 
-    Owners are mapped to CRM owner ids through `directory`; an owner missing in one CRM falls back
-    to `fallback_owner` there, else OwnerNotInDirectory is raised (a configuration error to fix,
-    never a lead silently dropped).
-    """
-    changes: list[FieldUpdate | TaskUpsert] = []
-    for crm, record_id in person_records(person):
-        if decision.owner is not None:
-            owner_id, note = _owner_id(directory, decision.owner, crm, fallback_owner)
-            changes.append(FieldUpdate(crm=crm, object_type=ObjectType.PERSON, record_id=record_id,
-                                       field=OWNER_FIELD, value=owner_id, person_id=person.id,
-                                       reason=f"owner {decision.owner}: {decision.owner_source}{note}"))
+    Owners are mapped to CRM owner ids through `directory`; an owner with no user in a CRM is
+    replaced there by `fallback_owner`. An owner missing in one CRM never drops the task in another:
+    the placement says where it went, or why nowhere (no CRM the person is in has a user for the owner
+    or the fallback)."""
+    records = [r for r in person_records(person) if connected is None or r[0] in connected]
+    routed = RoutedChanges()
+    for crm, record_id in records:
+        if decision.owner is not None and (
+                owner := _owner_id(directory, decision.owner, crm, fallback_owner)) is not None:
+            routed.changes.append(FieldUpdate(
+                crm=crm, object_type=ObjectType.PERSON, record_id=record_id, field=OWNER_FIELD,
+                value=owner[0], person_id=person.id,
+                reason=f"owner {decision.owner}: {decision.owner_source}{owner[1]}"))
         if decision.nurture_track is not None or decision.clear_nurture_track:
             left = "; ".join(s.text for s in decision.suppressions) or f"left nurture: now {decision.tier}"
             why = f"nurture track {decision.nurture_track}" if decision.nurture_track else left
-            changes.append(FieldUpdate(crm=crm, object_type=ObjectType.PERSON, record_id=record_id,
-                                       field=NURTURE_TRACK_FIELD, value=decision.nurture_track,
-                                       person_id=person.id, reason=why))
-        task = decision.task
-        if task is not None:
-            owner_id, note = _owner_id(directory, task.owner, crm, fallback_owner)
-            changes.append(TaskUpsert(crm=crm, key=task.key, owner_id=owner_id, subject=task.subject,
-                                      body=task.note, due_date=task.due, priority=task.priority,
-                                      person_record_id=record_id, person_id=person.id,
-                                      reason=f"{task.kind.value}, SLA {task.sla}{note}"))
-    return changes
+            routed.changes.append(FieldUpdate(crm=crm, object_type=ObjectType.PERSON, record_id=record_id,
+                                              field=NURTURE_TRACK_FIELD, value=decision.nurture_track,
+                                              person_id=person.id, reason=why))
+    task = decision.task
+    if task is None:
+        return routed
+    if not records:
+        routed.placement = TaskPlacement(person.id, problem="the person has no record in a connected CRM")
+        return routed
+    placed, used_fallback = [], False
+    for crm, record_id in _task_targets(records, task.owner, directory, tasks_in, preferred, fallback_owner):
+        owner = _owner_id(directory, task.owner, crm, fallback_owner)
+        if owner is None:
+            continue
+        owner_id, note, used = owner
+        used_fallback |= used
+        placed.append(crm)
+        routed.changes.append(TaskUpsert(crm=crm, key=task.key, owner_id=owner_id, subject=task.subject,
+                                         body=task.note, due_date=task.due, priority=task.priority,
+                                         person_record_id=record_id, person_id=person.id,
+                                         reason=f"{task.kind.value}, SLA {task.sla}{note}"))
+    problem = None
+    if not placed:
+        where = " or ".join(crm.value for crm, _ in records)
+        problem = (f"{task.owner} has no {where} user" + (
+            f" and neither has the fallback owner {fallback_owner}" if fallback_owner else
+            " and the playbook names no fallback_owner"))
+    routed.placement = TaskPlacement(person.id, tuple(placed), used_fallback, problem)
+    return routed

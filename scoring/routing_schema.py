@@ -307,6 +307,12 @@ class RoutingSection(BaseModel):
     fallback_owner: str | None = Field(
         None, description="Takes any lead nobody else can: a lead is never left unassigned."
     )
+    tasks_in: Literal["owner_crm", "salesforce", "hubspot", "both"] = Field(
+        "owner_crm",
+        description="Where a routed lead's task goes. owner_crm: one task, in the CRM where the routed "
+                    "owner is a user (the CRM of the person's open opportunity or account owner first, "
+                    "then Salesforce); salesforce or hubspot: that CRM; both: every CRM the person is in.",
+    )
     suppression: Suppression = Suppression()
     stage_order: tuple[str, ...] = ("learn", "evaluate", "validate", "buy")
     stages: dict[str, StageGuidance] = Field(default_factory=dict)

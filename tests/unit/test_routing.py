@@ -17,7 +17,6 @@ from routing import (
     AssignmentState,
     OpenTask,
     OwnerDirectory,
-    OwnerNotInDirectory,
     PersonContext,
     SuppressionKind,
     TaskKind,
@@ -477,7 +476,7 @@ def test_decisions_become_owner_and_task_changes_in_each_crm_the_person_is_in():
     acme = Account(id="a1", name="Acme", owner_id="ann@vendor.com")
     p1 = person("p1", salesforce_contact_id="003P1", hubspot_id="501")
     decision, _ = route_one(card("p1", account_id="a1"), p1, account=acme)
-    changes = to_crm_changes(decision, p1, directory)
+    changes = to_crm_changes(decision, p1, directory, tasks_in="both").changes
     owners = {(c.crm, c.record_id, c.value) for c in changes if isinstance(c, FieldUpdate)}
     assert owners == {(Crm.SALESFORCE, "003P1", "005ANN"), (Crm.HUBSPOT, "501", "77")}
     tasks = [c for c in changes if isinstance(c, TaskUpsert)]
@@ -486,14 +485,49 @@ def test_decisions_become_owner_and_task_changes_in_each_crm_the_person_is_in():
     assert tasks[0].owner_id == "005ANN" and tasks[1].owner_id == "77"
 
 
-def test_an_owner_missing_from_a_crm_directory_is_a_clear_error_unless_a_fallback_stands_in():
-    decision, _ = route_one(card("p1"), person("p1", region="EMEA", hubspot_id="501"))
-    directory = OwnerDirectory({decision.owner: {"salesforce": "005X"}, "sales-queue": {"hubspot": "1"}})
-    with pytest.raises(OwnerNotInDirectory, match="hubspot"):
-        to_crm_changes(decision, person("p1", hubspot_id="501"), directory)
-    changes = to_crm_changes(decision, person("p1", hubspot_id="501"), directory,
-                             fallback_owner="sales-queue")
-    assert {c.owner_id for c in changes if isinstance(c, TaskUpsert)} == {"005X", "1"}
+def _tasks(routed) -> list[tuple[Crm, str]]:
+    return [(c.crm, c.owner_id) for c in routed.changes if isinstance(c, TaskUpsert)]
+
+
+def test_by_default_one_task_goes_to_the_crm_where_the_owner_works():
+    p1 = person("p1", salesforce_contact_id="003P1", hubspot_id="501")
+    decision, _ = route_one(card("p1"), p1)
+    both = OwnerDirectory({decision.owner: {"salesforce": "005X", "hubspot": "77"}})
+    assert _tasks(to_crm_changes(decision, p1, both)) == [(Crm.SALESFORCE, "005X")]
+    # the CRM holding the person's open opportunity or account ownership comes first
+    assert _tasks(to_crm_changes(decision, p1, both, preferred=Crm.HUBSPOT)) == [(Crm.HUBSPOT, "77")]
+    # an owner who is a user in HubSpot only gets the task there
+    hubspot_only = OwnerDirectory({decision.owner: {"hubspot": "77"}})
+    routed = to_crm_changes(decision, p1, hubspot_only)
+    assert _tasks(routed) == [(Crm.HUBSPOT, "77")] and routed.placement.crms == (Crm.HUBSPOT,)
+    # a CRM this run does not write to is not a place for the task
+    assert _tasks(to_crm_changes(decision, p1, both, connected={Crm.HUBSPOT})) == [(Crm.HUBSPOT, "77")]
+    assert _tasks(to_crm_changes(decision, p1, both, tasks_in="hubspot")) == [(Crm.HUBSPOT, "77")]
+
+
+def test_an_owner_missing_in_one_crm_never_drops_the_task_in_the_other():
+    p1 = person("p1", salesforce_contact_id="003P1", hubspot_id="501")
+    decision, _ = route_one(card("p1"), p1)
+    salesforce_only = OwnerDirectory({decision.owner: {"salesforce": "005X"}})
+    routed = to_crm_changes(decision, p1, salesforce_only, tasks_in="both")
+    assert _tasks(routed) == [(Crm.SALESFORCE, "005X")] and routed.placement.problem is None
+    # a named CRM where the owner has no user: the fallback owner stands in there, and says so
+    with_queue = OwnerDirectory({decision.owner: {"salesforce": "005X"}, "sales-queue": {"hubspot": "1"}})
+    routed = to_crm_changes(decision, p1, with_queue, "sales-queue", tasks_in="hubspot")
+    assert _tasks(routed) == [(Crm.HUBSPOT, "1")] and routed.placement.fallback
+    assert "fallback owner sales-queue stands in" in routed.changes[-1].reason
+
+
+def test_an_owner_known_in_no_crm_goes_to_the_fallback_or_is_named_as_unplaced():
+    p1 = person("p1", hubspot_id="501")
+    decision, _ = route_one(card("p1"), p1)
+    queue = OwnerDirectory({"sales-queue": {"hubspot": "1"}})
+    routed = to_crm_changes(decision, p1, queue, fallback_owner="sales-queue")
+    assert _tasks(routed) == [(Crm.HUBSPOT, "1")] and routed.placement.fallback
+    routed = to_crm_changes(decision, p1, OwnerDirectory(), fallback_owner="sales-queue")
+    assert _tasks(routed) == [] and routed.placement.crms == ()
+    assert "has no salesforce or hubspot user and neither has the fallback owner sales-queue" in (
+        routed.placement.problem)
 
 
 def test_task_keys_are_the_same_within_a_week_and_differ_the_next():
@@ -507,10 +541,10 @@ def test_task_keys_are_the_same_within_a_week_and_differ_the_next():
 def test_nurture_decisions_write_the_track_and_clearing_writes_an_empty_value():
     p1 = person("p1", hubspot_id="501", salesforce_lead_id=None)
     nurtured, _ = route_one(card("p1", NURTURE), p1)
-    [update] = to_crm_changes(nurtured, p1, OwnerDirectory())
+    [update] = to_crm_changes(nurtured, p1, OwnerDirectory()).changes
     assert (update.field, update.value) == ("nurture_track", "general-education")
     gone, _ = route_one(card("p1", UNQUALIFIED), p1, previous=card("p1", NURTURE))
-    [cleared] = to_crm_changes(gone, p1, OwnerDirectory())
+    [cleared] = to_crm_changes(gone, p1, OwnerDirectory()).changes
     assert (cleared.field, cleared.value) == ("nurture_track", None)
 
 
