@@ -19,6 +19,9 @@ def summary_markdown(summary: SyncSummary) -> str:
             ["tier changes", sum(summary.tier_changes.values())],
             ["fields written", summary.fields_written], ["tasks created", summary.tasks_created],
             ["rejected by the CRM", summary.rejections],
+            ["tasks awaiting confirmation", summary.tasks_unconfirmed],
+            ["tasks given up", summary.tasks_given_up],
+            ["routed people without a task", len(summary.tasks_unplaced)],
         ]), "",
         "## People per tier", "", markdown_table(["tier", "people"], summary.tier_counts.items()),
     ]
@@ -33,9 +36,20 @@ def summary_markdown(summary: SyncSummary) -> str:
     calls = [[crm, endpoint, n] for crm, by in summary.api_calls.items() for endpoint, n in by.items()]
     if calls:
         lines += ["", "## API calls", "", markdown_table(["CRM", "endpoint", "calls"], calls)]
-    rejected = [r for w in summary.writes for r in w.rejections]
-    if rejected:
-        lines += ["", "## Rejected by the CRM (retried next run)", ""] + [f"- {r}" for r in rejected[:50]]
+    groups = summary.rejection_groups(examples=5)
+    if groups:
+        lines += ["", "## Not written (retried next run)", "", markdown_table(
+            ["CRM", "object", "reason", "count", "examples"],
+            [[g["crm"], g["object"], g["reason"][:300], g["count"], ", ".join(g["examples"])]
+             for g in groups[:30]])]
+    if summary.failed_writes():
+        lines += ["", f"**Every write failed for {', '.join(summary.failed_writes())}.**"]
+    if summary.tasks_unconfirmed:
+        lines += ["", f"{summary.tasks_unconfirmed} task creates got no answer: the next run looks for them "
+                      "by key before sending anything again."]
+    if summary.tasks_fallback:
+        lines += ["", f"The fallback owner took the tasks of {len(summary.tasks_fallback)} people: "
+                      + ", ".join(summary.tasks_fallback[:20])]
     return "\n".join(lines)
 
 

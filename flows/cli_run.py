@@ -87,6 +87,37 @@ class progress_bars:
         self.progress.stop()
 
 
+def print_problems(summary: SyncSummary) -> None:
+    """What went wrong, grouped by reason with a few example records; people routed to a task that
+    no CRM could take, by id. Nothing when everything was written."""
+    groups = summary.rejection_groups()
+    if groups:
+        table = Table(title="Not written (retried next run)", title_justify="left")
+        for column in ("CRM", "object", "reason", "count", "examples"):
+            table.add_column(column, overflow="fold", justify="right" if column == "count" else "left")
+        for group in groups[:10]:
+            table.add_row(group["crm"], group["object"], group["reason"][:160], f"{group['count']:,}",
+                          ", ".join(group["examples"]))
+        console.print(table)
+        if len(groups) > 10:
+            console.print(f"… and {len(groups) - 10} more reasons (see the run's artifact)")
+    if summary.failed_writes():
+        err.print(f"[red]failed:[/red] every write failed for {', '.join(summary.failed_writes())}",
+                  highlight=False)
+    if summary.tasks_unconfirmed:
+        err.print(f"{summary.tasks_unconfirmed} task creates got no answer from the CRM: the next run "
+                  "looks for them by key before sending anything again", highlight=False)
+
+
+# The exit codes of `sync` and `rescore` (see the README): all written; failed; bad input or
+# configuration; completed with rejected, unconfirmed or unplaceable writes.
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_REJECTIONS = 0, 1, 2, 3
+
+
+def exit_code(summary: SyncSummary) -> int:
+    return {"ok": EXIT_OK, "failed": EXIT_FAILED, "rejections": EXIT_REJECTIONS}[summary.outcome]
+
+
 def print_summary(summary: SyncSummary, title: str) -> None:
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column(style="bold")
@@ -104,6 +135,12 @@ def print_summary(summary: SyncSummary, title: str) -> None:
     table.add_row(f"fields {verb}", f"{planned_fields if summary.dry_run else summary.fields_written:,}")
     table.add_row(f"tasks {verb}", f"{planned_tasks if summary.dry_run else summary.tasks_created:,}")
     table.add_row("rejected by the CRM", f"{summary.rejections:,}")
+    if summary.tasks_unconfirmed:
+        table.add_row("tasks awaiting confirmation", f"{summary.tasks_unconfirmed:,}")
+    if summary.tasks_given_up:
+        table.add_row("tasks given up", f"{summary.tasks_given_up:,}")
+    if summary.tasks_fallback:
+        table.add_row("tasks to the fallback owner", f"{len(summary.tasks_fallback):,}")
     for crm, calls in summary.api_calls.items():
         table.add_row(f"API calls ({crm})", f"{sum(calls.values()):,}")
     table.add_row("time", f"{summary.seconds:.1f} s")
@@ -114,6 +151,7 @@ def print_summary(summary: SyncSummary, title: str) -> None:
     for tier, n in summary.tier_counts.items():
         tiers.add_row(tier, f"{n:,}")
     console.print(tiers)
+    print_problems(summary)
     if summary.dry_run and summary.changes:
         changes = Table(
             title=f"What would change (first {min(len(summary.changes), 25)})", title_justify="left"
@@ -149,6 +187,17 @@ def _run_flow(kind: Literal["sync", "rescore"], **params: object) -> SyncSummary
         raise fail(str(error)) from None
 
 
+def _summary_even_if_failed(kind: Literal["sync", "rescore"], **params: object) -> SyncSummary:
+    """The run's summary, also when its writes failed for a whole object or CRM (the flow run is
+    then Failed, and the exit code says so after the summary is shown)."""
+    from flows.steps import WritesFailed
+
+    try:
+        return _run_flow(kind, **params)
+    except WritesFailed as failed:
+        return failed.summary
+
+
 ConnectionOpt = Annotated[str | None, typer.Option("--connection-file", help="Connection file (JSON).")]
 PlaybookOpt = Annotated[str, typer.Option("--playbook", help="Playbook YAML.")]
 StoreOpt = Annotated[str | None, typer.Option("--store-url", help="State store URL (default SQLite).")]
@@ -170,7 +219,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run one hourly sync now: pull what changed, score, route, write back the difference."""
         quiet_prefect(verbose)
-        summary = _run_flow(
+        summary = _summary_even_if_failed(
             "sync",
             connection_file=connection_file,
             playbook=playbook,
@@ -180,6 +229,7 @@ def register(app: typer.Typer) -> None:
             min_change=min_change,
         )
         print_summary(summary, "leadloop sync" + (" (dry run)" if dry_run else ""))
+        raise typer.Exit(exit_code(summary))
 
     @app.command()
     def rescore(
@@ -199,7 +249,7 @@ def register(app: typer.Typer) -> None:
             raise fail(f"unknown scope {scope!r}: use all, accounts, emails, profile or segment")
         if scope != "all" and not value:
             raise fail(f"--scope {scope} needs at least one --value")
-        summary = _run_flow(
+        summary = _summary_even_if_failed(
             "rescore",
             connection_file=connection_file,
             playbook=playbook,
@@ -210,6 +260,7 @@ def register(app: typer.Typer) -> None:
             scope={"kind": scope, "values": value or []},
         )
         print_summary(summary, "leadloop rescore" + (" (dry run)" if dry_run else ""))
+        raise typer.Exit(exit_code(summary))
 
     @app.command()
     def demo(

@@ -9,7 +9,7 @@ from prefect import flow, get_run_logger
 
 from flows import artifacts, pipeline, tasks
 from flows.options import SyncOptions
-from flows.steps import SyncSummary, recorded_run, score_route_write
+from flows.steps import SyncSummary, final_state, recorded_run, score_route_write
 
 
 @flow(name="hourly-sync", log_prints=False)
@@ -27,4 +27,4 @@ def hourly_sync(options: SyncOptions | None = None) -> SyncSummary:
     get_run_logger().info("pulled %d records, scored %d people, wrote %d fields and %d tasks in %.1f s",
                           summary.records_pulled, summary.people_scored, summary.fields_written,
                           summary.tasks_created, summary.seconds)
-    return summary
+    return final_state(summary)

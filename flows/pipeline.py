@@ -27,7 +27,7 @@ from crm.dataset import RECORD_TYPES, Dataset
 from crm.heap import cycle_collection_paused
 from crm.ports import CallCounter, CrmSink, CrmSource
 from crm.records import Activity, Asset, Crm, Person
-from routing.crm_changes import NURTURE_TRACK_FIELD, OwnerNotInDirectory, to_crm_changes
+from routing.crm_changes import NURTURE_TRACK_FIELD, TaskPlacement, to_crm_changes
 from routing.engine import route_all
 from routing.model import OpenTask, RoutingResult
 from routing.owners import OwnerDirectory
@@ -37,7 +37,7 @@ from scoring.partition import activity_home, merge_results, partition_people
 from scoring.playbook import Playbook, load_playbook
 from scoring.scorecard import AccountScore, Escalation, Reason, ReasonKind, ScoreCard
 from store.db import open_store
-from store.facade import Store
+from store.facade import FAILED, PENDING, REJECTED, Store
 from store.identity import IdentityResult, repoint_activities, resolve_identity
 from store.writeplan import (
     desired_account_fields,
@@ -445,24 +445,29 @@ def route(playbook: Playbook, dataset: Dataset, scoring: ScoringResult, previous
 # -- the write plan ---------------------------------------------------------------------------------
 
 
-PENDING_TASK, REJECTED_TASK = "pending", "rejected"
 # Salesforce upserts tasks on the LL_Key__c external id: re-sending a pending one cannot duplicate it.
 UPSERTS_TASKS_BY_KEY = frozenset({Crm.SALESFORCE})
 # HubSpot's search typically trails writes by seconds; ten minutes matches the pull's overlap window.
+# Within it, a task whose create may have reached HubSpot is looked for by key, never created again.
 PENDING_GRACE = timedelta(minutes=10)
+# A task the CRM keeps rejecting is tried on this many runs (a day of hourly runs), then given up
+# with its reason in the run summary.
+MAX_TASK_ATTEMPTS = 24
 
 
 @dataclass(slots=True)
 class CrmPlan:
-    """What to write into one CRM: the field updates that change something, and the new tasks."""
+    """What to write into one CRM: the field updates that change something, and the tasks to deliver
+    (routing's new ones and the outbox's outstanding ones)."""
 
     crm: Crm
     updates: list[FieldUpdate] = field(default_factory=list)
     tasks: list[TaskUpsert] = field(default_factory=list)
+    confirm: list[TaskUpsert] = field(default_factory=list)  # outcome unknown: look for them by key
     desired_fields: int = 0
     skipped_tasks: int = 0
-    deferred_tasks: int = 0
-    routing_problems: list[str] = field(default_factory=list)
+    retried_tasks: int = 0  # from the outbox: interrupted, rejected or unconfirmed in an earlier run
+    placements: list[TaskPlacement] = field(default_factory=list)  # the whole run's, on every plan
 
 
 def _person_targets(person: Person) -> list[tuple[Crm, str]]:
@@ -477,16 +482,96 @@ def _person_targets(person: Person) -> list[tuple[Crm, str]]:
     return targets
 
 
+def _crm_of(record_id: str | None) -> Crm | None:
+    if not record_id:
+        return None
+    if record_id.startswith("sf-"):
+        return Crm.SALESFORCE
+    return Crm.HUBSPOT if record_id.startswith("hs-") else None
+
+
+def task_crm_preferences(dataset: Dataset) -> dict[str, Crm]:
+    """Account id → the CRM its tasks belong in: the CRM of an open opportunity on the account, else
+    the CRM of the account's owner."""
+    preferred = {a.id: crm for a in dataset.accounts if (crm := _crm_of(a.owner_id)) is not None}
+    for opportunity in dataset.opportunities:
+        if opportunity.account_id and not opportunity.is_closed:
+            crm = (Crm.SALESFORCE if opportunity.salesforce_id else
+                   Crm.HUBSPOT if opportunity.hubspot_id else _crm_of(opportunity.id))
+            if crm is not None:
+                preferred[opportunity.account_id] = crm
+    return preferred
+
+
+def _routed_tasks(runtime: Runtime, dataset: Dataset, routing: RoutingResult, people: Map[str, Person],
+                  desired: dict[Crm, list[FieldUpdate]]) -> tuple[dict[Crm, dict[str, TaskUpsert]],
+                                                                   list[TaskPlacement]]:
+    """Routing's decisions as tasks per CRM (placed by the playbook's `tasks_in`) and nurture-track
+    updates (added to `desired`); and where each task went."""
+    section = runtime.playbook.routing
+    assert section is not None
+    directory = routing_directory(runtime.playbook, dataset)
+    preferred = task_crm_preferences(dataset)
+    new_tasks: dict[Crm, dict[str, TaskUpsert]] = {crm: {} for crm in runtime.sinks}
+    placements = []
+    for decision in routing.decisions:
+        person = people.get(decision.person_id)
+        if person is None:
+            continue
+        routed = to_crm_changes(decision, person, directory, section.fallback_owner,
+                                tasks_in=section.tasks_in, preferred=preferred.get(person.account_id or ""),
+                                connected=runtime.sinks)
+        if routed.placement is not None:
+            placements.append(routed.placement)
+        for change in routed.changes:
+            if isinstance(change, TaskUpsert):
+                new_tasks[change.crm][change.key] = change
+            elif change.field == NURTURE_TRACK_FIELD:
+                # leadloop owns the nurture track; record ownership stays with the CRM's own
+                # assignment rules (it is not an owned field): the rep is reached through the task.
+                desired[change.crm].append(change)
+    unplaced = [p for p in placements if p.problem]
+    if unplaced:
+        log.warning("%d routed people got no task: %s: %s", len(unplaced), unplaced[0].person_id,
+                    unplaced[0].problem)
+    return new_tasks, placements
+
+
+def _plan_tasks(runtime: Runtime, plan: CrmPlan, routed: dict[str, TaskUpsert], wall_clock: datetime) -> None:
+    """Routing's tasks plus the outbox's outstanding entries, each sent, confirmed or skipped by what
+    the ledger knows of its key. Reads only the routed keys and the outbox, never the whole ledger."""
+    store, crm = runtime.store, plan.crm
+    outbox = store.task_outbox(crm.value)
+    wanted = dict(routed)
+    for key, row in outbox.items():
+        if key not in wanted and (task := store.outbox_task(row)) is not None:
+            wanted[key] = task
+            plan.retried_tasks += 1
+    known = {**store.task_rows(crm.value, [k for k in wanted if k not in outbox]), **outbox}
+    for key, task in wanted.items():
+        row = known.get(key)
+        if row is None or row.status == REJECTED or (row.status == FAILED and key in routed):
+            plan.tasks.append(task)
+        elif row.status == PENDING and (crm in UPSERTS_TASKS_BY_KEY
+                                        or wall_clock - row.updated_at > PENDING_GRACE):
+            plan.tasks.append(task)  # an upsert by key, or a lookup by key before creating
+        elif row.status == PENDING:
+            plan.confirm.append(task)  # may be in the CRM already, not yet searchable: look, never create
+        else:
+            plan.skipped_tasks += 1
+
+
 @cycle_collection_paused()  # ~10 new field values per person next to the whole store: see crm.heap
 def plan_changes(runtime: Runtime, dataset: Dataset, scoring: ScoringResult, routing: RoutingResult | None,
                  min_change: float) -> dict[Crm, CrmPlan]:
     """Desired owned-field values for every scored person and account, diffed against what leadloop
-    last wrote (the ledger); plus the tasks routing asked for that the CRM does not have yet.
+    last wrote (the ledger); plus the tasks to deliver: the ones routing asked for that the CRM does
+    not have yet, and every outstanding outbox entry, whether routing asked again or not.
 
-    A task whose creation was sent by a run that died before ledgering the answer is `pending`: it
-    is sent again only after PENDING_GRACE, when a lagging search index (HubSpot's) can find it by
-    key, so the rerun finds it instead of creating it twice. The grace is wall-clock time, whatever
-    moment a run scores as of."""
+    A task whose creation was sent by a run that died before ledgering the answer, or whose create
+    timed out, is `pending`. In HubSpot it is looked for by key; it is created again only after
+    PENDING_GRACE, when a lagging search index can show it, so a rerun finds it instead of creating
+    it twice. The grace is wall-clock time, whatever moment a run scores as of."""
     wall_clock = utc_now()
     people = {p.id: p for p in dataset.people}
     accounts = {a.id: a for a in dataset.accounts}
@@ -508,58 +593,33 @@ def plan_changes(runtime: Runtime, dataset: Dataset, scoring: ScoringResult, rou
             if record_id and crm in desired:
                 desired[crm] += field_updates(crm, ObjectType.ACCOUNT, record_id, values)
 
-    new_tasks: dict[Crm, list[TaskUpsert]] = {crm: [] for crm in runtime.sinks}
-    routing_problems: list[str] = []
+    new_tasks: dict[Crm, dict[str, TaskUpsert]] = {crm: {} for crm in runtime.sinks}
+    placements: list[TaskPlacement] = []
     if routing is not None:
-        directory = routing_directory(runtime.playbook, dataset)
-        fallback = runtime.playbook.routing.fallback_owner if runtime.playbook.routing else None
-        for decision in routing.decisions:
-            person = people.get(decision.person_id)
-            if person is None:
-                continue
-            try:
-                changes = to_crm_changes(decision, person, directory, fallback_owner=fallback)
-            except OwnerNotInDirectory as error:
-                # a playbook naming a rep the CRM does not know: report it, keep the rest of the run
-                routing_problems.append(f"{decision.person_id}: {error}")
-                continue
-            for change in changes:
-                if change.crm not in desired:
-                    continue
-                if isinstance(change, TaskUpsert):
-                    new_tasks[change.crm].append(change)
-                elif change.field == NURTURE_TRACK_FIELD:
-                    # leadloop owns the nurture track; record ownership stays with the CRM's own
-                    # assignment rules (it is not an owned field): the rep is reached through the task.
-                    desired[change.crm].append(change)
-
-    if routing_problems:
-        log.warning("%d routing decisions name an owner the CRMs do not know, e.g. %s",
-                    len(routing_problems), routing_problems[0])
+        new_tasks, placements = _routed_tasks(runtime, dataset, routing, people, desired)
     plans = {}
     for crm in runtime.sinks:
         crm_mapping = getattr(runtime.mapping, crm.value)
         namer = mapped_fields(crm_mapping.owned_person, crm_mapping.owned_account)
         ledger = runtime.store.ledger(crm.value)
-        plan = CrmPlan(crm, desired_fields=len(desired[crm]), routing_problems=routing_problems)
+        plan = CrmPlan(crm, desired_fields=len(desired[crm]), placements=placements)
         plan.updates = plan_writes(desired[crm], ledger, min_change=min_change, crm_field=namer)
-        known = runtime.store.task_ledger(crm.value)
-        for task in new_tasks[crm]:
-            row = known.get(task.key)
-            if row is None or row.status == REJECTED_TASK:
-                plan.tasks.append(task)
-            elif row.status == PENDING_TASK and (crm in UPSERTS_TASKS_BY_KEY
-                                                 or wall_clock - row.updated_at > PENDING_GRACE):
-                plan.tasks.append(task)  # an upsert by key, or a lookup by key before creating
-            elif row.status == PENDING_TASK:
-                plan.deferred_tasks += 1
-            else:
-                plan.skipped_tasks += 1
+        _plan_tasks(runtime, plan, new_tasks[crm], wall_clock)
         plans[crm] = plan
     return plans
 
 
 # -- write-back -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """One write the CRM refused: what (`field` or `task`), which record, and the CRM's reason."""
+
+    kind: str
+    object_type: str
+    target: str
+    reason: str
 
 
 @dataclass(slots=True)
@@ -569,7 +629,21 @@ class WriteStats:
     fields_rejected: int = 0
     tasks_written: int = 0
     tasks_rejected: int = 0
-    rejections: list[str] = field(default_factory=list)
+    tasks_confirmed: int = 0  # found in the CRM by key after an interrupted or timed-out create
+    tasks_unconfirmed: int = 0  # may be in the CRM: looked for by key next run, never sent blindly
+    tasks_given_up: int = 0
+    attempted: dict[str, int] = field(default_factory=dict)  # object type → writes sent
+    written: dict[str, int] = field(default_factory=dict)  # object type → writes accepted
+    rejections: list[Rejection] = field(default_factory=list)
+
+    def count(self, object_type: str, sent: int, accepted: int) -> None:
+        self.attempted[object_type] = self.attempted.get(object_type, 0) + sent
+        self.written[object_type] = self.written.get(object_type, 0) + accepted
+
+    def failed_objects(self) -> list[str]:
+        """Object types of which more than one write was sent and none was accepted: an outage of
+        that object or of the whole CRM, not a record's own problem."""
+        return [o for o, n in self.attempted.items() if n > 1 and not self.written.get(o)]
 
 
 BATCH_RECORDS = {Crm.SALESFORCE: 200, Crm.HUBSPOT: 100}  # each API's batch maximum
@@ -596,8 +670,11 @@ def _records_per_call(sink: CrmSink, crm: Crm, records: int) -> int:
 
 def write_plan(runtime: Runtime, plan: CrmPlan, run_id: str) -> WriteStats:
     """Apply one CRM's plan one API batch at a time, ledgering each batch's answers before the next
-    is sent: a run killed here re-sends at most the one batch in flight (same values), and tasks are
-    upserted by key, so a rerun never duplicates one."""
+    is sent: a run killed here re-sends at most the one batch in flight (same values).
+
+    Tasks go through the outbox: each batch is queued `pending` (with its payload) before the CRM is
+    called, so a kill at any point leaves entries the next run delivers; Salesforce upserts them by
+    key and HubSpot looks them up by key first, so nothing is created twice."""
     sink = runtime.sinks[plan.crm]
     stats = WriteStats(plan.crm.value)
     crm_mapping = getattr(runtime.mapping, plan.crm.value)
@@ -611,32 +688,46 @@ def write_plan(runtime: Runtime, plan: CrmPlan, run_id: str) -> WriteStats:
                                                         crm_field=namer)
         stats.fields_written += written
         stats.fields_rejected += rejected
-        stats.rejections += [f"{u.record_id} {u.field}: {r.error}"
-                             for u, r in zip(chunk, results, strict=True) if not r.ok]
+        for update, result in zip(chunk, results, strict=True):
+            stats.count(update.object_type.value, 1, int(result.ok))
+            if not result.ok:
+                stats.rejections.append(Rejection("field", update.object_type.value,
+                                                  f"{update.record_id} {namer(update)}", result.error or ""))
         done += len(chunk)
         report_progress(f"write {plan.crm.value} fields", done, len(plan.updates))
+    if plan.confirm:
+        _confirm_tasks(runtime, plan, stats, run_id)
     size = _records_per_call(sink, plan.crm, len(plan.tasks))
     for start in range(0, len(plan.tasks), size):
         chunk_tasks = plan.tasks[start:start + size]
-        for task in chunk_tasks:  # write-ahead: a crash after the CRM's answer leaves these pending
-            if (row := runtime.store.get_task(plan.crm.value, task.key)) is None or not row.crm_task_id:
-                runtime.store.put_task(plan.crm.value, task.key, "", person_id=task.person_id,
-                                       owner=task.owner_id, due=task.due_date, status=PENDING_TASK,
-                                       run_id=run_id)
+        runtime.store.queue_tasks(plan.crm.value, chunk_tasks, run_id)  # write-ahead: see the docstring
         results = sink.upsert_tasks(chunk_tasks)
-        written, rejected = runtime.store.record_task_results(plan.crm.value, chunk_tasks, results,
-                                                              run_id=run_id)
-        for task, result in zip(chunk_tasks, results, strict=True):
-            if not result.ok:  # the CRM said no: retry it next run (its reason is in the failures)
-                runtime.store.put_task(plan.crm.value, task.key, "", person_id=task.person_id,
-                                       owner=task.owner_id, due=task.due_date, status=REJECTED_TASK,
-                                       run_id=run_id)
-        stats.tasks_written += written
-        stats.tasks_rejected += rejected
-        stats.rejections += [f"task {t.key}: {r.error}" for t, r in zip(chunk_tasks, results, strict=True)
-                             if not r.ok]
+        outcome = runtime.store.record_task_results(plan.crm.value, chunk_tasks, results, run_id=run_id,
+                                                    max_attempts=MAX_TASK_ATTEMPTS)
+        stats.tasks_written += outcome.written
+        stats.tasks_rejected += outcome.rejected
+        stats.tasks_unconfirmed += outcome.unconfirmed
+        stats.tasks_given_up += outcome.given_up
+        stats.count("task", len(chunk_tasks) - outcome.unconfirmed, outcome.written)
+        stats.rejections += [Rejection("task", "task", t.person_record_id or t.key, r.error or "")
+                             for t, r in zip(chunk_tasks, results, strict=True) if not r.ok and not r.unknown]
         report_progress(f"write {plan.crm.value} tasks", start + len(chunk_tasks), len(plan.tasks))
+    if stats.tasks_unconfirmed:
+        log.warning("%s: %d task creates may or may not have reached the CRM (no answer): the next run "
+                    "looks for them by key before sending anything", plan.crm.value, stats.tasks_unconfirmed)
     return stats
+
+
+def _confirm_tasks(runtime: Runtime, plan: CrmPlan, stats: WriteStats, run_id: str) -> None:
+    """Look for the tasks whose create may have reached the CRM, by key: the ones found are ledgered
+    `open`; the others stay `pending` until the search can be trusted (PENDING_GRACE)."""
+    find = getattr(runtime.sinks[plan.crm], "find_tasks", None)
+    if find is None:
+        stats.tasks_unconfirmed += len(plan.confirm)
+        return
+    found = find([task.key for task in plan.confirm])
+    stats.tasks_confirmed += runtime.store.confirm_tasks(plan.crm.value, found, run_id=run_id)
+    stats.tasks_unconfirmed += len(plan.confirm) - len(found)
 
 
 def utc_now() -> datetime:

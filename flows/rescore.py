@@ -8,7 +8,7 @@ from prefect import flow, get_run_logger
 
 from flows import artifacts, pipeline
 from flows.options import RescoreOptions
-from flows.steps import SyncSummary, recorded_run, score_route_write
+from flows.steps import SyncSummary, final_state, recorded_run, score_route_write
 
 
 @flow(name="rescore", log_prints=False)
@@ -27,4 +27,4 @@ def rescore(options: RescoreOptions | None = None) -> SyncSummary:
     get_run_logger().info("rescored %d people (%s); %d field changes and %d tasks %s", summary.people_scored,
                           options.reason or "no reason given", planned_fields, planned_tasks,
                           "would be written" if options.dry_run else "planned")
-    return summary
+    return final_state(summary)

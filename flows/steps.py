@@ -8,12 +8,14 @@ packages and the write plan, never here.
 from __future__ import annotations
 
 import dataclasses
+import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from crm.dataset import Dataset
@@ -24,7 +26,10 @@ from flows.pipeline import CrmPlan, PullStats, Runtime, WriteStats
 from routing.state import AssignmentState
 from scoring.engine import ScoringResult
 from scoring.scorecard import ScoreCard
+from store.facade import Store
 from store.writeplan import ledger_text, mapped_fields
+
+log = logging.getLogger("leadloop.sync")
 
 
 @dataclass(slots=True)
@@ -49,6 +54,8 @@ class SyncSummary:
     handoff_notes: dict[str, str] = field(default_factory=dict)  # person id → note, first few tasks
     api_calls: dict[str, dict[str, int]] = field(default_factory=dict)
     seconds: float = 0.0
+    tasks_fallback: list[str] = field(default_factory=list)  # person ids whose task the fallback owner took
+    tasks_unplaced: dict[str, str] = field(default_factory=dict)  # person id → why no CRM could take its task
 
     @property
     def records_pulled(self) -> int:
@@ -66,12 +73,50 @@ class SyncSummary:
     def rejections(self) -> int:
         return sum(w.fields_rejected + w.tasks_rejected for w in self.writes)
 
+    @property
+    def tasks_unconfirmed(self) -> int:
+        return sum(w.tasks_unconfirmed for w in self.writes)
+
+    @property
+    def tasks_given_up(self) -> int:
+        return sum(w.tasks_given_up for w in self.writes)
+
+    def failed_writes(self) -> list[str]:
+        """`crm object` for each object of which every write failed (an outage, not a bad record)."""
+        return [f"{w.crm} {o}" for w in self.writes for o in w.failed_objects()]
+
+    @property
+    def outcome(self) -> str:
+        """`failed`: writes failed for a whole object or CRM; `rejections`: some writes were refused,
+        a task is unconfirmed or a routed person got no task; `ok`: everything was written."""
+        if self.failed_writes():
+            return "failed"
+        if self.rejections or self.tasks_unconfirmed or self.tasks_unplaced:
+            return "rejections"
+        return "ok"
+
+    def rejection_groups(self, examples: int = 3) -> list[dict[str, Any]]:
+        """Rejections grouped by CRM, object and reason, largest first, with a few example records."""
+        groups: dict[tuple[str, str, str], list[str]] = {}
+        for write in self.writes:
+            for r in write.rejections:
+                key = (write.crm, r.object_type, r.reason or "no reason given")
+                groups.setdefault(key, []).append(r.target)
+        if self.tasks_unplaced:
+            for person_id, why in self.tasks_unplaced.items():
+                groups.setdefault(("-", "task", f"no CRM can take the task: {why}"), []).append(person_id)
+        return [{"crm": crm, "object": obj, "reason": reason, "count": len(targets),
+                 "examples": targets[:examples]}
+                for (crm, obj, reason), targets in sorted(groups.items(), key=lambda g: (-len(g[1]), g[0]))]
+
     def counts(self) -> dict[str, Any]:
         return {
             "records_pulled": self.records_pulled, "people_scored": self.people_scored,
             "accounts_scored": self.accounts_scored, "tier_changes": sum(self.tier_changes.values()),
             "fields_written": self.fields_written, "tasks_created": self.tasks_created,
-            "rejections": self.rejections, "dry_run": self.dry_run,
+            "rejections": self.rejections, "tasks_unconfirmed": self.tasks_unconfirmed,
+            "tasks_given_up": self.tasks_given_up, "tasks_unplaced": len(self.tasks_unplaced),
+            "dry_run": self.dry_run, "outcome": self.outcome,
         }
 
 
@@ -152,7 +197,10 @@ def score_route_write(runtime: Runtime, summary: SyncSummary, now: datetime, *, 
     for plan in plans.values():
         summary.planned[plan.crm.value] = {"fields": len(plan.updates), "tasks": len(plan.tasks),
                                            "tasks_already_there": plan.skipped_tasks,
-                                           "tasks_awaiting_confirmation": plan.deferred_tasks}
+                                           "tasks_retried": plan.retried_tasks,
+                                           "tasks_to_confirm": len(plan.confirm)}
+        summary.tasks_fallback = sorted(p.person_id for p in plan.placements if p.fallback)
+        summary.tasks_unplaced = {p.person_id: p.problem for p in plan.placements if p.problem}
         for task in plan.tasks:
             if task.key in seen_keys:
                 continue
@@ -187,26 +235,101 @@ def run_id_for(kind: str) -> str:
     return str(flow_run.get_id() or f"{kind}-{int(time.time() * 1000)}")
 
 
+# A writing run renews its lease every LEASE_RENEW; a lease not renewed for LEASE_TTL has lapsed (its
+# holder died on another host; on the same host a dead holder's lease is taken at once).
+LEASE_TTL = timedelta(seconds=120)
+LEASE_RENEW = 20.0
+
+
+class _Heartbeat(threading.Thread):
+    """Renews the run's lease while the run works, from its own thread: a step that blocks for
+    minutes (a rate-limited pull) does not let the lease lapse."""
+
+    def __init__(self, store: Store, run_id: str) -> None:
+        super().__init__(name=f"lease-{run_id}", daemon=True)
+        self.store, self.run_id, self.stopped = store, run_id, threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(LEASE_RENEW):
+            try:
+                if not self.store.renew_lease(self.run_id):
+                    log.error("run %s lost its lease on the store", self.run_id)
+                    return
+            except Exception as error:  # the store is briefly unreachable: try again next beat
+                log.warning("could not renew the lease of run %s: %s", self.run_id, error)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=LEASE_RENEW)
+
+
+class WritesFailed(RuntimeError):
+    """The run finished, but writes failed for a whole object or CRM; carries the run's summary."""
+
+    def __init__(self, summary: SyncSummary) -> None:
+        self.summary = summary
+        super().__init__(f"writes failed for all of: {', '.join(summary.failed_writes())}")
+
+
+def final_state(summary: SyncSummary) -> Any:
+    """What a flow returns: the summary when everything was written; a Completed state named
+    "Completed with rejections" when some writes were refused; a Failed state when writes failed for
+    a whole object or CRM (so the UI, automations and the CLI's exit code all see it)."""
+    from prefect.states import Completed, Failed
+
+    if summary.outcome == "failed":
+        return Failed(message=str(WritesFailed(summary)), data=WritesFailed(summary))
+    if summary.outcome == "rejections":
+        groups = summary.rejection_groups()
+        top = groups[0] if groups else None
+        message = (f"{summary.rejections} writes rejected, {summary.tasks_unconfirmed} tasks unconfirmed, "
+                   f"{len(summary.tasks_unplaced)} routed people without a task"
+                   + (f"; most often: {top['reason'][:200]} ({top['count']})" if top else ""))
+        return Completed(name="Completed with rejections", message=message, data=summary)
+    return summary
+
+
+def summary_of(result: Any) -> SyncSummary:
+    """The summary inside whatever a flow's body returned (`final_state`)."""
+    if isinstance(result, SyncSummary):
+        return result
+    data = getattr(result, "data", None)
+    return data.summary if isinstance(data, WritesFailed) else data
+
+
 @contextmanager
 def recorded_run(options: SyncOptions, kind: str, extra_counts: dict[str, Any] | None = None
                  ) -> Iterator[tuple[Runtime, SyncSummary]]:
-    """Open the runtime, record the run as started, and on the way out (success or not) record its
-    outcome, counts and API calls, close the store; the summary's timing covers the whole run."""
+    """Open the runtime, take the store's writer lease (or fail at once naming who holds it), record
+    the run as started, and on the way out (success or not) record its outcome, counts and API calls,
+    release the lease and close the store; the summary's timing covers the whole run."""
     started = time.monotonic()
     runtime = pipeline.open_runtime(options.connection_file, options.playbook, options.store_url)
     summary = SyncSummary(kind, run_id_for(kind.replace("_", "-")), options.dry_run)
-    runtime.store.start_run(kind, run_id=summary.run_id)
+    try:
+        runtime.store.acquire_lease(summary.run_id, kind, LEASE_TTL)
+    except BaseException:
+        runtime.close()
+        raise
+    heartbeat = _Heartbeat(runtime.store, summary.run_id)
+    heartbeat.start()
     status, error = "failed", None
     try:
+        runtime.store.start_run(kind, run_id=summary.run_id)
         yield runtime, summary
-        status = "ok"
+        status = summary.outcome
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         raise
     finally:
+        heartbeat.stop()
         summary.api_calls = runtime.api_calls()
         summary.seconds = time.monotonic() - started
         counts = {**summary.counts(), **(extra_counts or {})}
-        runtime.store.finish_run(summary.run_id, status=status, counts=counts, api_calls=summary.api_calls,
-                                 error=error)
-        runtime.close()
+        try:
+            if runtime.store.get_run(summary.run_id) is not None:
+                runtime.store.finish_run(summary.run_id, status=status, counts=counts,
+                                         api_calls=summary.api_calls, error=error)
+        finally:
+            runtime.store.release_lease(summary.run_id)
+            runtime.close()

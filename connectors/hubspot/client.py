@@ -84,9 +84,10 @@ class HubSpotClient:
         return f"HubSpotClient(host={self.host!r})"
 
     def call(self, endpoint: str, method: Callable[..., Any], *args: Any, search: bool = False,
-             **kwargs: Any) -> Any:
+             idempotent: bool = True, **kwargs: Any) -> Any:
         """`method(*args, **kwargs)` — a `*_with_http_info` API method — limited, retried and counted;
-        returns the response data. `endpoint` names the call in counts and logs (`POST /crm/v3/...`)."""
+        returns the response data. `endpoint` names the call in counts and logs (`POST /crm/v3/...`).
+        A call that is not `idempotent` is not retried after it may have reached HubSpot."""
 
         def attempt() -> Any:
             self.limiter.acquire(search=search)
@@ -105,7 +106,8 @@ class HubSpotClient:
             self._answered.at = server_date(headers)
             return data
 
-        return call_with_retries(attempt, endpoint, self.policy, on_retry=self._on_retry)
+        return call_with_retries(attempt, endpoint, self.policy, on_retry=self._on_retry,
+                                 idempotent=idempotent)
 
     def request(self, method: str, path: str, *, query: Sequence[tuple[str, Any]] = (),
                 body: Any = None, endpoint: str | None = None, search: bool = False) -> Any:

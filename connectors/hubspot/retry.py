@@ -46,6 +46,14 @@ class HubSpotError(Exception):
     def retriable(self) -> bool:
         return is_retriable(self)
 
+    @property
+    def may_have_applied(self) -> bool:
+        """No answer after the request was sent (a read timeout, a dropped connection) or a 5xx: HubSpot
+        may have carried the call out. A create that failed so must be confirmed, never resent blindly."""
+        if self.status is None:
+            return self.category != "TLS" and self.message not in NOT_SENT
+        return self.status >= 500
+
 
 def is_retriable(error: BaseException) -> bool:
     """True for failures worth another attempt: 429 (not the daily limit), 5xx, no response."""
@@ -104,6 +112,9 @@ def error_from_transport(endpoint: str, error: BaseException) -> HubSpotError:
     return HubSpotError(endpoint, None, kind, type(error).__name__)
 
 
+# Transport failures that happen before a request leaves: resending cannot duplicate anything.
+NOT_SENT = frozenset({"NewConnectionError", "ConnectTimeoutError", "NameResolutionError"})
+
 TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
     urllib3.exceptions.HTTPError,  # ProtocolError, NewConnectionError, timeouts, MaxRetryError
     ConnectionError,
@@ -147,9 +158,17 @@ def describe(error: BaseException | None) -> str:
 
 
 def call_with_retries(fn: Callable[[], T], endpoint: str, policy: RetryPolicy,
-                      on_retry: Callable[[HubSpotError, float], None] | None = None) -> T:
+                      on_retry: Callable[[HubSpotError, float], None] | None = None,
+                      idempotent: bool = True) -> T:
     """`fn()` retried on retriable failures; fatal ones, and the last retriable one, are raised.
-    `on_retry(error, wait)` runs before each wait (the client uses it to hold the rate limiter)."""
+    `on_retry(error, wait)` runs before each wait (the client uses it to hold the rate limiter).
+    A call that is not `idempotent` (a create) is retried only when HubSpot surely did not carry it
+    out (a 429, a connection never made): any other failure is raised for the caller to confirm."""
+
+    def worth_retrying(error: BaseException) -> bool:
+        if not is_retriable(error):
+            return False
+        return idempotent or not getattr(error, "may_have_applied", False)
 
     def before_sleep(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
@@ -160,7 +179,7 @@ def call_with_retries(fn: Callable[[], T], endpoint: str, policy: RetryPolicy,
             on_retry(error, wait)
 
     retrying = Retrying(
-        retry=retry_if_exception(is_retriable),
+        retry=retry_if_exception(worth_retrying),
         wait=_Wait(policy),
         stop=stop_after_attempt(policy.attempts),
         before_sleep=before_sleep,

@@ -10,7 +10,9 @@ looked up, in order, in the keys the caller already knows (the task ledger), in 
 memory of what it created in this run (HubSpot's search lags behind writes), and then by a search on
 `ll_key`; only keys found nowhere are created, through `batch/create` with the task's associations
 to its contact (type 204) and company (type 192). So a crash between HubSpot's answer and the ledger's
-commit never yields a second task: the next run's search finds the first. Known tasks get their
+commit never yields a second task: the next run's search finds the first. A create that got no
+answer (a timeout, a dropped connection, a 5xx) is not retried: its tasks are reported with an
+unknown outcome, and the caller looks them up by key before anything is sent again. Known tasks get their
 subject, note, due date, priority and owner updated, never their status (a rep may have closed it).
 The allowlist is checked for the whole input before any request is built.
 
@@ -219,11 +221,14 @@ class HubSpotSink(CrmSink):
         keys = [task.key for task in tasks]
         try:
             answer = self.client.call(endpoint, self.client.batch.create_with_http_info, "tasks",
-                                      {"inputs": inputs})
+                                      {"inputs": inputs}, idempotent=False)
         except HubSpotError as error:
             log.error("hubspot %s failed for %d tasks: %s", endpoint, len(tasks), error)
             reason = f"{error.category or error.status}: {error.message}"
-            return {key: WriteResult(key, False, error=reason, retriable=error.retriable) for key in keys}
+            # no answer, or a 5xx: the tasks may exist now; they are looked up by key, not resent
+            unknown = error.may_have_applied
+            return {key: WriteResult(key, False, error=reason, retriable=error.retriable, unknown=unknown)
+                    for key in keys}
         results: dict[str, WriteResult] = {}
         for item in _get(answer, "results") or []:
             key = (_get(item, "properties") or {}).get(self.mapping.task_key) or _get(
