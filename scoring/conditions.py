@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from crm.records import Account, Person
-from scoring.playbook import Band, Condition, FitRule
+from scoring.playbook import Band, Condition, FitRule, compile_patterns
 
 Getter = Callable[["Subject"], Any]
 Test = Callable[["Subject"], bool]
@@ -84,11 +84,16 @@ def compile_condition(cond: Condition, lists: Mapping[str, list[str]]) -> Test:
 
         return contains
     if cond.matches is not None:
-        pattern = re.compile(cond.matches, re.IGNORECASE)
+        pattern = compile_patterns([cond.matches])
+
+        @lru_cache(maxsize=4096)
+        def found_in(text: str) -> bool:
+            """Remembered: a call into RE2 costs microseconds, and values repeat (domains, industries)."""
+            return pattern.search(text) is not None
 
         def matches(subject: Subject) -> bool:
             value = get(subject)
-            return value is not None and pattern.search(str(value)) is not None
+            return value is not None and found_in(str(value))
 
         return matches
     if cond.min is not None or cond.max is not None:

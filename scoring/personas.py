@@ -1,8 +1,9 @@
 """Personas: messy job titles ("Sr. HW Eng.", "Buyer II", "VP Supply Chain") → role and seniority.
 
-Patterns are compiled once per playbook and matched against the normalized title (lower case,
-punctuation as spaces). The first role whose patterns match wins; a title no role understands is
-`matched=False` so the data-quality flow can report it.
+Patterns are compiled once per playbook (RE2: time linear in the title, whatever the pattern) and
+matched against the normalized title (lower case, punctuation as spaces). The first role whose
+patterns match wins; a title no role understands is `matched=False` so the data-quality flow can
+report it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from scoring.playbook import Personas, Playbook
+from scoring.playbook import Personas, Playbook, compile_patterns
 
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 
@@ -26,16 +27,12 @@ def normalize_title(title: str) -> str:
     return _NOT_ALNUM.sub(" ", title.lower()).strip()
 
 
-def _alternation(patterns: list[str]) -> re.Pattern[str]:
-    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
-
-
 class TitleClassifier:
     """A playbook's persona taxonomy, compiled; remembers every title it has classified."""
 
     def __init__(self, personas: Personas) -> None:
-        self.roles = [(r.role, _alternation(r.patterns)) for r in personas.roles]
-        self.levels = [(s.level, _alternation(s.patterns)) for s in personas.seniority]
+        self.roles = [(r.role, compile_patterns(r.patterns)) for r in personas.roles]
+        self.levels = [(s.level, compile_patterns(s.patterns)) for s in personas.seniority]
         self.role_weight = {r.role: r.weight for r in personas.roles}
         self.role_weight.setdefault(personas.unknown_role, personas.unknown_role_weight)
         self.role_why = {r.role: r.why for r in personas.roles}

@@ -1,6 +1,7 @@
 """Path-precise playbook problems: YAML reading with line numbers, pydantic errors translated into
 `intent.rules[3].points: must be a number (line 88)`, and the cross-reference checks the models
-alone cannot make (asset types, stages, groups, tiers, lists, field names)."""
+alone cannot make (asset types, stages, groups, tiers, lists, field names, pattern lists too large
+together)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ import typing
 from collections.abc import Iterator
 from typing import Any
 
+import re2
 import yaml
 from pydantic import BaseModel
 
 from crm.records import Account, Person
-from scoring.playbook import Condition, FitRule, Playbook, PlaybookError
+from scoring.playbook import Condition, FitRule, Playbook, PlaybookError, compile_patterns
 
 PERSON_FIELDS = frozenset(Person.__dataclass_fields__) | {"role", "seniority"}
 ACCOUNT_FIELDS = frozenset(Account.__dataclass_fields__)
@@ -178,6 +180,17 @@ def _conditions(playbook: Playbook) -> Iterator[tuple[str, Condition, str]]:
             yield f"disqualifiers[{i}].when[{j}]", cond, "any"
 
 
+def _pattern_lists(playbook: Playbook) -> Iterator[tuple[str, list[str]]]:
+    """Every list of patterns that scoring compiles into one regex, with its path."""
+    for i, role in enumerate(playbook.personas.roles):
+        yield f"personas.roles[{i}].patterns", role.patterns
+    for i, level in enumerate(playbook.personas.seniority):
+        yield f"personas.seniority[{i}].patterns", level.patterns
+    for i, asset in enumerate(playbook.assets):
+        for name in ("urls", "forms", "campaigns"):
+            yield f"assets[{i}].match.{name}", getattr(asset.match, name)
+
+
 def _check_field(path: str, cond: Condition, allowed: str) -> Iterator[tuple[str, str]]:
     record, _, name = cond.field.partition(".")
     if record not in ("person", "account") or not name:
@@ -248,6 +261,14 @@ def check_references(pb: Playbook) -> list[tuple[str, str]]:
         if cond.field == "person.role" and cond.in_:
             for value in sorted(set(cond.in_) - roles):
                 add((f"{path}.in", f"unknown role {value!r}; personas define {sorted(roles)}"))
+
+    for path, patterns in _pattern_lists(pb):
+        # Each pattern compiled alone when the models were validated; only their sum can be too big.
+        if len(patterns) > 1:
+            try:
+                compile_patterns(patterns)
+            except re2.error:
+                add((path, "these patterns together are too large for the linear-time matcher; shorten them"))
 
     for i, asset in enumerate(pb.assets):
         if asset.stage not in stages:
