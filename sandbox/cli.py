@@ -15,6 +15,8 @@ from typing import Annotated, Any
 
 import typer
 
+from sandbox.files import write_private
+
 DEFAULT_CONNECTION_FILE = Path(".leadloop/sandbox/connection.json")
 SIZES = ("tiny", "small", "medium", "large")
 
@@ -83,7 +85,7 @@ def export(
     size: Annotated[str | None, typer.Option(help="Or generate a world of this size in-process.")] = None,
     seed: Annotated[int, typer.Option(help="Seed for --size.")] = 7,
 ) -> None:
-    """Write the sandbox world as a canonical dataset (for `leadloop score` and the model review)."""
+    """Write the sandbox world as a canonical dataset (for `leadloop score` and the model review), 0600."""
     if (connection_file is None) == (size is None):
         raise _fail("give either --connection-file (a running sandbox) or --size (generate in-process)")
     if size is not None:
@@ -95,8 +97,7 @@ def export(
     else:
         body = _fetch_export(connection_file)  # type: ignore[arg-type]
         data = json.loads(body)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(body)
+    write_private(out, body)  # the world's people: personal data, even if synthetic
     typer.echo(f"wrote {out}: {len(data['people'])} people, {len(data['accounts'])} accounts, "
                f"{len(data['activities'])} activities, {len(data['opportunities'])} opportunities")
 

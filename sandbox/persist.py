@@ -1,5 +1,6 @@
 """State kept across restarts in DATA_DIR/sandbox.db (SQLite): one JSON blob per part (the core's
-metadata, the sessions, each backend's snapshot), written in one transaction."""
+metadata, the sessions, each backend's snapshot), written in one transaction. It holds the world's
+personal data and the session tokens, so the file is 0600 (and DATA_DIR 0700 when created here)."""
 
 from __future__ import annotations
 
@@ -10,18 +11,20 @@ from typing import Any
 
 import orjson
 
+from sandbox.files import make_private_dir, private_file
+
 DB_NAME = "sandbox.db"
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path)
+    db = sqlite3.connect(private_file(path))
     db.execute("CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, body BLOB NOT NULL, saved_at TEXT)")
     return db
 
 
 def save_state(data_dir: Path, state: dict[str, Any]) -> Path:
     """Replace the stored state with `state`; returns the database path."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(data_dir)
     path = data_dir / DB_NAME
     saved_at = datetime.now(UTC).isoformat()
     rows = [

@@ -3,7 +3,8 @@
 `running_sandbox(...)` is the in-process context manager for the demo and the tests;
 `start_sandbox(...)` returns the same handle for callers that manage its lifetime (the CLI).
 Once the server answers, the connection file (mode 0600, written atomically) and the CA PEM beside
-it are in place. With a data directory, the CA and the CRM state survive restarts.
+it are in place. With a data directory, the CA and the CRM state survive restarts. Everything holding
+a token, a key or personal data is created 0600 in directories created 0700 (`sandbox.files`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
-import os
 import shutil
 import socket
 import tempfile
@@ -28,6 +28,7 @@ import uvicorn
 from sandbox import persist
 from sandbox.app import Context, SandboxCore, create_app
 from sandbox.contract import Backend
+from sandbox.files import make_private_dir, write_private
 from sandbox.world import SIZES
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
@@ -48,21 +49,6 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Write atomically with mode 0600: a temporary file in the same directory, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def _certificate_authority(data_dir: Path | None) -> trustme.CA:
     """The data directory's CA when it has one (so clients keep trusting a restarted sandbox)."""
     if data_dir is not None:
@@ -71,8 +57,8 @@ def _certificate_authority(data_dir: Path | None) -> trustme.CA:
             return trustme.CA.from_pem(cert.read_bytes(), key.read_bytes())
     ca = trustme.CA(organization_name="leadloop sandbox")
     if data_dir is not None:
-        _write_private(data_dir / CA_KEY_NAME, ca.private_key_pem.bytes())
-        _write_private(data_dir / CA_CERT_NAME, ca.cert_pem.bytes())
+        write_private(data_dir / CA_KEY_NAME, ca.private_key_pem.bytes())
+        write_private(data_dir / CA_CERT_NAME, ca.cert_pem.bytes())
     return ca
 
 
@@ -140,7 +126,7 @@ def start_sandbox(size: str = "tiny", seed: int = 7, empty: bool = False, data_d
     data_path = Path(data_dir) if data_dir is not None else None
     connection_path = Path(connection_file) if connection_file is not None else None
     if data_path is not None:
-        data_path.mkdir(parents=True, exist_ok=True)
+        make_private_dir(data_path)
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP explicitly: asyncio turns Nagle off only for sockets whose proto says TCP, and Nagle
@@ -162,7 +148,7 @@ def start_sandbox(size: str = "tiny", seed: int = 7, empty: bool = False, data_d
         ca = _certificate_authority(data_path)
         identities = list(dict.fromkeys([*LOOPBACK_NAMES, host]))
         leaf = ca.issue_cert(*identities)
-        _write_private(scratch / "server.pem", leaf.private_key_and_cert_chain_pem.bytes())
+        write_private(scratch / "server.pem", leaf.private_key_and_cert_chain_pem.bytes())
         if connection_path is not None:
             ca_path = connection_path.parent / CA_CERT_NAME
         elif data_path is not None:
@@ -170,8 +156,8 @@ def start_sandbox(size: str = "tiny", seed: int = 7, empty: bool = False, data_d
         else:
             ca_path = scratch / CA_CERT_NAME
         if not (ca_path.exists() and ca_path.read_bytes() == ca.cert_pem.bytes()):
-            ca_path.parent.mkdir(parents=True, exist_ok=True)
-            ca.cert_pem.write_to_path(str(ca_path))
+            make_private_dir(ca_path.parent)  # the connection file's directory too
+            ca.cert_pem.write_to_path(str(ca_path))  # a certificate: public, unlike what sits beside it
 
         core = SandboxCore(base_url, data_path, backend_factories)
         try:
@@ -206,7 +192,7 @@ def start_sandbox(size: str = "tiny", seed: int = 7, empty: bool = False, data_d
 
     connection = _connection(core, base_url, ca_path)
     if connection_path is not None:
-        _write_private(connection_path, json.dumps(connection, indent=2).encode())
+        write_private(connection_path, json.dumps(connection, indent=2).encode())
     return SandboxHandle(base_url=base_url, admin_url=f"{base_url}/_sandbox", ca_path=ca_path,
                          connection_file=connection_path, core=core, connection=connection,
                          _server=server, _thread=thread, _scratch=scratch)
