@@ -8,11 +8,12 @@ in one clear message with exit code 2, never a traceback.
 from __future__ import annotations
 
 import os
-from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Literal
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -24,18 +25,28 @@ from rich.progress import (
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from flows.options import SyncOptions
     from flows.steps import SyncSummary
 
 console = Console()
 err = Console(stderr=True)
 
 
+# whether the command was given --verbose (quiet_prefect is told first): a failure then shows its traceback
+_verbose = False
+
+
 def quiet_prefect(verbose: bool) -> None:
-    """Set before Prefect is imported: its own logs only when asked."""
+    """Set before Prefect is imported: its own logs only when asked. Without --verbose that includes
+    Prefect's report of a failed task or flow run (a traceback each): the command says what failed
+    itself, in one screen (`_run_flow`)."""
+    global _verbose
+    _verbose = verbose
     level = "INFO" if verbose else "WARNING"
+    runs = "INFO" if verbose else "CRITICAL"
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", level)
-    os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL", level)
-    os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL", level)
+    os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL", runs)
+    os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL", runs)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # Prefect's local mode starts a temporary server on first use; on a busy 2-core machine that can
     # take longer than Prefect's default 20 s.
@@ -49,9 +60,13 @@ def quiet_prefect(verbose: bool) -> None:
     logging.getLogger("leadloop").setLevel(logging.INFO if verbose else logging.ERROR)
 
 
-def fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    return typer.Exit(2)
+def fail(message: str, hint: str | None = None, code: int = 2) -> typer.Exit:
+    """Print `error: message` (and `hint: …`) on stderr; the exit to raise. Code 2, bad input or
+    configuration, unless told otherwise (1: the run failed)."""
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
+    if hint:
+        err.print(f"hint: {escape(hint)}", highlight=False)
+    return typer.Exit(code)
 
 
 class progress_bars:
@@ -163,28 +178,114 @@ def print_summary(summary: SyncSummary, title: str) -> None:
         console.print(changes)
 
 
-def _run_flow(kind: Literal["sync", "rescore"], **params: object) -> SyncSummary:
+def flow_options(kind: Literal["sync", "rescore"], **params: Any) -> SyncOptions:
+    """The flow's options from the command's. `--at` without a time zone is taken as UTC, and said
+    so: scoring compares it with the CRMs' UTC times. A password in `--store-url` moves to
+    LEADLOOP_STORE_PASSWORD, where the flow (in this process) finds it: Prefect keeps a run's
+    parameters and shows them in its UI and API, so the URL it gets has none."""
+    from flows.options import RescoreOptions, SyncOptions
+    from store.db import STORE_PASSWORD_ENV, split_password
+
+    at = params.get("at")
+    if isinstance(at, datetime) and at.tzinfo is None:
+        params["at"] = at = at.replace(tzinfo=UTC)
+        err.print(f"--at has no time zone: taken as UTC ({at.isoformat()})", highlight=False)
+    if params.get("store_url"):
+        params["store_url"], password = split_password(str(params["store_url"]))
+        if password is not None:
+            os.environ[STORE_PASSWORD_ENV] = password
+    return (SyncOptions if kind == "sync" else RescoreOptions)(**params)
+
+
+def _check_inputs(options: SyncOptions) -> None:
+    """Read what the run reads before its first CRM call: the connection settings, the playbook and
+    its mapping, the store (opened, migrated if need be, closed). A problem there is bad input,
+    reported at once with exit 2, not after a flow run started and the CRMs were called."""
+    from connectors.mapping import MappingError, load_mapping
+    from connectors.settings import ConnectionFileError, load_connection
+    from scoring.playbook import PlaybookError, load_playbook
+    from store.db import open_store
+    from store.facade import StoreError
+
+    try:
+        settings = load_connection(options.connection_file)
+        load_mapping(load_playbook(options.playbook).mapping)
+    except (ConnectionFileError, PlaybookError, MappingError) as error:
+        raise fail(str(error)) from None
+    try:
+        open_store(options.store_url or settings.store_url).close()
+    except StoreError as error:  # SchemaError arrives as a StoreError too
+        raise fail(str(error), "check --store-url (or LEADLOOP_STORE_URL); leadloop left the store as it "
+                               "was: a damaged file can be moved aside to start afresh") from None
+
+
+def explain_failure(error: Exception, *, wrote: bool, connection: str) -> tuple[str, str, int] | None:
+    """What to tell the user about an error that stopped a run: (message, what to do, exit code), or
+    None for an error leadloop does not know (its traceback says more). A CRM refusing the
+    credentials is configuration (2) while nothing has been written yet; once something has, the
+    run failed half-way (1), like any other failure. No message holds a secret: the connectors'
+    errors never do."""
+    from connectors.hubspot.retry import HubSpotError
     from connectors.mapping import MappingError
+    from connectors.salesforce.bulk import BulkJobError
+    from connectors.salesforce.client import AuthenticationError
+    from connectors.salesforce.retry import SalesforceCallError
     from connectors.settings import ConnectionFileError
     from crm.dataset import DatasetError
     from scoring.playbook import PlaybookError
+    from store.facade import StoreError
 
+    again = "the next run picks up where this one stopped (what was written is in the ledger)"
+    credentials, then = (1, f"; {again}") if wrote else (2, "")
+    if isinstance(error, ConnectionFileError | PlaybookError | MappingError | DatasetError):
+        return str(error), "correct it and run again", 2
+    if isinstance(error, AuthenticationError):
+        return str(error), f"correct the salesforce section of {connection}{then}", credentials
+    if isinstance(error, HubSpotError) and error.status in (401, 403):
+        answer = " ".join(str(part) for part in (error.status, error.category) if part)
+        if error.status == 401:
+            return (f"HubSpot rejected the access token ({answer} on {error.endpoint})",
+                    f"give a valid private app token as hubspot.access_token in {connection}{then}",
+                    credentials)
+        return (f"HubSpot refused {error.endpoint} ({answer}): {error.message}",
+                f"the private app lacks a scope: see docs/least-privilege.md{then}", credentials)
+    if isinstance(error, HubSpotError | SalesforceCallError | BulkJobError):
+        crm = "HubSpot" if isinstance(error, HubSpotError) else "Salesforce"
+        if getattr(error, "status", "") is None:  # no answer at all, after the retries
+            hint = f"no answer from {crm}: check the network and the {crm.lower()} settings in {connection}"
+            return f"{crm} call failed: {error}", f"{hint}; {again}", 1
+        return f"{crm} call failed: {error}", again, 1
+    if isinstance(error, StoreError):
+        return str(error), again, 1
+    return None
+
+
+def _run_flow(kind: Literal["sync", "rescore"], **params: object) -> SyncSummary:
+    """Check the inputs, run the flow with a progress display, and report a known failure in one
+    screen with its exit code (the traceback too with --verbose)."""
+    options = flow_options(kind, **params)
+    _check_inputs(options)
+    bars = progress_bars()
     try:
-        if kind == "sync":
-            from flows.hourly_sync import hourly_sync
-            from flows.options import SyncOptions
+        with bars:
+            if kind == "sync":
+                from flows.hourly_sync import hourly_sync
 
-            options = SyncOptions(**params)  # type: ignore[arg-type]
-            with progress_bars():
                 return hourly_sync(options)
-        from flows.options import RescoreOptions
-        from flows.rescore import rescore
+            from flows.rescore import rescore
 
-        options = RescoreOptions(**params)  # type: ignore[arg-type]
-        with progress_bars():
-            return rescore(options)
-    except (ConnectionFileError, PlaybookError, MappingError, DatasetError) as error:
-        raise fail(str(error)) from None
+            return rescore(options)  # type: ignore[arg-type]
+    except Exception as error:
+        # flows.pipeline reports a `write …` step only once a batch went out
+        wrote = any(step.startswith("write ") for step in bars.tasks)
+        connection = (f"connection file {options.connection_file}" if options.connection_file
+                      else "the LEADLOOP_ environment variables")
+        explained = explain_failure(error, wrote=wrote, connection=connection)
+        if explained is None:
+            raise
+        if _verbose:
+            err.print_exception()
+        raise fail(*explained) from None
 
 
 def _summary_even_if_failed(kind: Literal["sync", "rescore"], **params: object) -> SyncSummary:

@@ -5,22 +5,40 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from store.db import split_password
 
 DEFAULT_PLAYBOOK = "playbooks/semiconductor.yaml"
 
+# A URL with `user:password@`, as SQLAlchemy reads one. In the JSON schema, so that the Prefect UI and
+# server refuse such a parameter before a flow run (whose parameters they keep and show) is created.
+_NO_PASSWORD = r"^(?![\w+]+://[^:/]*:[^@]+@)"
+
 
 class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # a refused value is not echoed back: it may be a URL with a password
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     connection_file: str | None = Field(
         None, description="Connection file (JSON); without it the LEADLOOP_ environment variables are used."
     )
     playbook: str = Field(DEFAULT_PLAYBOOK, description="Playbook YAML file.")
     store_url: str | None = Field(
-        None, description="State store URL (default: LEADLOOP_STORE_URL, else SQLite)."
+        None, description="State store URL without a password (default: LEADLOOP_STORE_URL, else SQLite); "
+                          "the password comes from LEADLOOP_STORE_PASSWORD.",
+        json_schema_extra={"pattern": _NO_PASSWORD},
     )
     at: datetime | None = Field(None, description="Score as of this moment (default: now). For backfills.")
+
+    @field_validator("store_url")
+    @classmethod
+    def _no_password(cls, url: str | None) -> str | None:
+        """Prefect keeps a run's parameters and shows them in its UI and API: no password among them."""
+        if url is not None and split_password(url)[1] is not None:
+            raise ValueError("the store URL carries a password: put the password in LEADLOOP_STORE_PASSWORD "
+                             "or a Prefect Secret block, not in the URL")
+        return url
 
 
 class SyncOptions(_Params):

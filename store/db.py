@@ -12,6 +12,7 @@ the URL can travel as a flow parameter (which Prefect stores and shows) and the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -117,10 +118,8 @@ def _create_private(path: Path) -> None:
     if not path.parent.is_dir():
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not path.exists():
-        try:
+        with contextlib.suppress(FileExistsError):  # another process created it a moment ago
             os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-        except FileExistsError:  # another process created it a moment ago
-            pass
 
 
 def _sqlite_engine(url: URL) -> Engine:

@@ -8,7 +8,9 @@ URL, or the OAuth username-password or JWT-bearer flow against `{auth_url}/servi
 
 When a session expires the client logs in again (when it has credentials) and repeats the call. A
 query locator belongs to the session that opened it, so an expiry in the middle of paging raises
-`QueryInterrupted` instead: the caller resumes the query from the last cursor value it saw.
+`QueryInterrupted` instead: the caller resumes the query from the last cursor value it saw. Salesforce
+answers a wrong session id and an expired one alike (401 INVALID_SESSION_ID); the client tells them
+apart by whether any call of its own succeeded before, and says "rejected" or "expired" accordingly.
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ JWT_LIFETIME_SECONDS = 180
 
 
 class AuthenticationError(RuntimeError):
-    """Salesforce refused the credentials; the message names the flow, never a secret."""
+    """Salesforce refused the credentials, or a session ended and could not be renewed; the message
+    names the flow, never a secret."""
 
 
 class QueryInterrupted(RuntimeError):
@@ -61,14 +64,15 @@ def _token_request(session: requests.Session, url: str, data: dict[str, str], fl
     try:
         response = session.post(url, data=data, timeout=timeout)
     except requests.RequestException as error:
-        raise AuthenticationError(f"cannot reach {url} for the {flow} flow: {type(error).__name__}") from None
+        raise AuthenticationError(f"cannot reach {url} for the Salesforce {flow} login: "
+                                  f"{type(error).__name__}") from None
     if response.status_code != 200:
         try:
             body = response.json()
         except ValueError:
             body = response.text
         code, message = error_from_body(body)
-        raise AuthenticationError(f"the {flow} login at {url} was refused: {response.status_code} "
+        raise AuthenticationError(f"the Salesforce {flow} login at {url} was refused: {response.status_code} "
                                   f"{code or ''} {message}".strip())
     body = response.json()
     return body["access_token"], body.get("instance_url") or url.split("/services/", 1)[0]
@@ -104,7 +108,8 @@ def authenticator_for(settings: SalesforceSettings, timeout: tuple[float, float]
                 pem = key_file.read_bytes()
             except OSError as error:
                 raise AuthenticationError(
-                    f"cannot read the private key file {key_file}: {error.strerror}") from None
+                    f"cannot read the private key file {key_file} of the Salesforce JWT bearer flow: "
+                    f"{error.strerror}") from None
             assertion = _sign_jwt(claims, pem)
             data = {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion}
             return _token_request(session, url, data, "JWT bearer", timeout)
@@ -142,6 +147,7 @@ class SalesforceClient:
         self._authenticator = authenticator
         self._describes: dict[str, dict[str, Any]] = {}
         self._last_headers: Any = None
+        self._accepted = False  # has Salesforce answered any call of this client yet?
         self._connect(instance_url, session_id)
         session.hooks["response"].append(self._observe)
 
@@ -176,12 +182,25 @@ class SalesforceClient:
             self.usage = usage
 
     def renew_session(self) -> None:
-        """Log in again with the configured credentials; raises AuthenticationError without them."""
+        """Log in again with the configured credentials; raises AuthenticationError without them, or
+        when the login is refused. A session that never worked was rejected, not expired: the
+        message says which, since the fix differs (correct the settings, or start a new session)."""
         if self._authenticator is None:
+            if not self._accepted:
+                raise AuthenticationError(
+                    "Salesforce rejected the configured session id (401 INVALID_SESSION_ID on the first "
+                    "call): it is wrong or no longer valid, and no credentials are configured to log in "
+                    "instead; give a valid session_id, or username + password, or the JWT bearer settings")
             raise AuthenticationError(
                 "the Salesforce session expired and no credentials are configured to renew it; give a new "
                 "session_id, or username + password, or the JWT bearer settings")
-        token, instance_url = self._authenticator(self.session)
+        try:
+            token, instance_url = self._authenticator(self.session)
+        except AuthenticationError as error:
+            if self._accepted:
+                raise AuthenticationError(f"the Salesforce session expired and logging in again failed: "
+                                          f"{error}") from None
+            raise
         self.counter.add("oauth2/token")
         self._connect(instance_url, token)
         log.info("salesforce session renewed")
@@ -190,7 +209,7 @@ class SalesforceClient:
         self.counter.add(endpoint)
         self._last_headers = None
         try:
-            return fn()
+            answer = fn()
         except SalesforceError as error:
             code, message = error_from_body(error.content)
             headers = self._last_headers
@@ -200,6 +219,8 @@ class SalesforceClient:
                                       retry_after_seconds(headers)) from None
         except requests.RequestException as error:
             raise SalesforceCallError(endpoint, None, type(error).__name__, "no response") from error
+        self._accepted = True
+        return answer
 
     def _call(self, endpoint: str, fn: Callable[[], Any], *, renew: bool = True) -> Any:
         try:

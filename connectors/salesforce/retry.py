@@ -44,7 +44,8 @@ class SalesforceCallError(Exception):
 
 
 class SessionExpiredError(SalesforceCallError):
-    """The session id is no longer valid (401 INVALID_SESSION_ID)."""
+    """The session id was refused (401 INVALID_SESSION_ID): expired, or never valid. Salesforce does
+    not say which; the client, which knows whether the session worked before, does."""
 
 
 def is_retriable(error: BaseException) -> bool:

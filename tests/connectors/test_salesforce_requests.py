@@ -319,9 +319,34 @@ def test_a_session_expiring_mid_query_resumes_from_the_cursor_not_the_locator(po
 
 @responses.activate
 def test_without_credentials_an_expired_session_is_a_clear_error(client):
+    responses.get(f"{BASE}/limits/", json={"ok": True})
     responses.get(f"{BASE}/limits/", status=401, json=[{"errorCode": "INVALID_SESSION_ID", "message": "x"}])
-    with pytest.raises(AuthenticationError, match="no credentials are configured"):
+    client.request("GET", "limits/", "limits")
+    with pytest.raises(AuthenticationError, match="session expired and no credentials are configured"):
         client.request("GET", "limits/", "limits")
+
+
+@responses.activate
+def test_a_session_id_refused_on_the_first_call_is_rejected_not_expired(client):
+    responses.get(f"{BASE}/limits/", status=401, json=[{"errorCode": "INVALID_SESSION_ID", "message": "x"}])
+    with pytest.raises(AuthenticationError) as raised:
+        client.request("GET", "limits/", "limits")
+    assert "rejected the configured session id" in str(raised.value)
+    assert "expired" not in str(raised.value) and SESSION not in str(raised.value)
+
+
+@responses.activate
+def test_a_refused_login_after_the_session_worked_says_it_expired(policy):
+    client = salesforce_client(_password_settings(), None, policy=policy)
+    responses.get(f"{BASE}/limits/", json={"ok": True})
+    responses.get(f"{BASE}/limits/", status=401, json=[{"errorCode": "INVALID_SESSION_ID", "message": "x"}])
+    responses.post("https://login.example.test/services/oauth2/token", status=400,
+                   json={"error": "invalid_grant", "error_description": "authentication failure"})
+    client.request("GET", "limits/", "limits")
+    with pytest.raises(AuthenticationError) as raised:
+        client.request("GET", "limits/", "limits")
+    assert str(raised.value).startswith("the Salesforce session expired and logging in again failed: "
+                                        "the Salesforce username-password login")
 
 
 @responses.activate
