@@ -45,6 +45,7 @@ class WriteResult:
     error: str | None = None
     retriable: bool = False
     unknown: bool = False  # the call may have reached the CRM (a timeout): confirm by key, never resend
+    call_failed: bool = False  # the whole call failed (an outage), not this record's own values
 
 
 @dataclass(slots=True)

@@ -25,7 +25,7 @@ from crm.batch import build_many
 from crm.changes import FieldUpdate, ObjectType, TaskUpsert
 from crm.dataset import RECORD_TYPES, Dataset
 from crm.heap import cycle_collection_paused
-from crm.ports import CallCounter, CrmSink, CrmSource
+from crm.ports import CallCounter, CrmSink, CrmSource, WriteResult
 from crm.records import Activity, Asset, Crm, Person
 from routing.crm_changes import NURTURE_TRACK_FIELD, TaskPlacement, to_crm_changes
 from routing.engine import route_all
@@ -632,18 +632,21 @@ class WriteStats:
     tasks_confirmed: int = 0  # found in the CRM by key after an interrupted or timed-out create
     tasks_unconfirmed: int = 0  # may be in the CRM: looked for by key next run, never sent blindly
     tasks_given_up: int = 0
-    attempted: dict[str, int] = field(default_factory=dict)  # object type → writes sent
     written: dict[str, int] = field(default_factory=dict)  # object type → writes accepted
+    calls_failed: dict[str, int] = field(default_factory=dict)  # object type → writes lost to failed calls
     rejections: list[Rejection] = field(default_factory=list)
 
-    def count(self, object_type: str, sent: int, accepted: int) -> None:
-        self.attempted[object_type] = self.attempted.get(object_type, 0) + sent
-        self.written[object_type] = self.written.get(object_type, 0) + accepted
+    def count(self, object_type: str, results: Iterable[WriteResult]) -> None:
+        for result in results:
+            if result.ok:
+                self.written[object_type] = self.written.get(object_type, 0) + 1
+            elif result.call_failed:
+                self.calls_failed[object_type] = self.calls_failed.get(object_type, 0) + 1
 
     def failed_objects(self) -> list[str]:
-        """Object types of which more than one write was sent and none was accepted: an outage of
-        that object or of the whole CRM, not a record's own problem."""
-        return [o for o, n in self.attempted.items() if n > 1 and not self.written.get(o)]
+        """Object types of which no write was accepted because the CRM's calls failed (an outage of
+        that object or of the whole CRM), as opposed to records the CRM answered and refused."""
+        return [o for o in self.calls_failed if not self.written.get(o)]
 
 
 BATCH_RECORDS = {Crm.SALESFORCE: 200, Crm.HUBSPOT: 100}  # each API's batch maximum
@@ -689,7 +692,7 @@ def write_plan(runtime: Runtime, plan: CrmPlan, run_id: str) -> WriteStats:
         stats.fields_written += written
         stats.fields_rejected += rejected
         for update, result in zip(chunk, results, strict=True):
-            stats.count(update.object_type.value, 1, int(result.ok))
+            stats.count(update.object_type.value, [result])
             if not result.ok:
                 stats.rejections.append(Rejection("field", update.object_type.value,
                                                   f"{update.record_id} {namer(update)}", result.error or ""))
@@ -708,7 +711,7 @@ def write_plan(runtime: Runtime, plan: CrmPlan, run_id: str) -> WriteStats:
         stats.tasks_rejected += outcome.rejected
         stats.tasks_unconfirmed += outcome.unconfirmed
         stats.tasks_given_up += outcome.given_up
-        stats.count("task", len(chunk_tasks) - outcome.unconfirmed, outcome.written)
+        stats.count("task", [r for r in results if not r.unknown])
         stats.rejections += [Rejection("task", "task", t.person_record_id or t.key, r.error or "")
                              for t, r in zip(chunk_tasks, results, strict=True) if not r.ok and not r.unknown]
         report_progress(f"write {plan.crm.value} tasks", start + len(chunk_tasks), len(plan.tasks))

@@ -121,7 +121,8 @@ class HubSpotSink(CrmSink):
         except HubSpotError as error:
             log.error("hubspot %s failed for %d records: %s", endpoint, len(ids), error)
             reason = f"{error.category or error.status}: {error.message}"
-            return {rid: WriteResult(rid, False, error=reason, retriable=error.retriable) for rid in ids}
+            return {rid: WriteResult(rid, False, error=reason, retriable=error.retriable, call_failed=True)
+                    for rid in ids}
         done = {str(_get(item, "id")) for item in _get(answer, "results") or []}
         failed: dict[str, str] = {}
         unattributed: list[str] = []
@@ -148,7 +149,7 @@ class HubSpotSink(CrmSink):
     @staticmethod
     def _for_update(update: FieldUpdate, result: WriteResult) -> WriteResult:
         return WriteResult(key=f"{update.record_id}:{update.field}", ok=result.ok, crm_id=result.crm_id,
-                           error=result.error, retriable=result.retriable)
+                           error=result.error, retriable=result.retriable, call_failed=result.call_failed)
 
     # -- tasks ---------------------------------------------------------------------------------------
 
@@ -180,7 +181,7 @@ class HubSpotSink(CrmSink):
             for key in batch:
                 answer = answers[self.known_tasks[key]]
                 results[key] = WriteResult(key, answer.ok, crm_id=answer.crm_id, error=answer.error,
-                                           retriable=answer.retriable)
+                                           retriable=answer.retriable, call_failed=answer.call_failed)
         return [results[task.key] for task in tasks]
 
     def find_tasks(self, keys: Sequence[str]) -> dict[str, str]:
@@ -227,8 +228,8 @@ class HubSpotSink(CrmSink):
             reason = f"{error.category or error.status}: {error.message}"
             # no answer, or a 5xx: the tasks may exist now; they are looked up by key, not resent
             unknown = error.may_have_applied
-            return {key: WriteResult(key, False, error=reason, retriable=error.retriable, unknown=unknown)
-                    for key in keys}
+            return {key: WriteResult(key, False, error=reason, retriable=error.retriable, unknown=unknown,
+                                     call_failed=True) for key in keys}
         results: dict[str, WriteResult] = {}
         for item in _get(answer, "results") or []:
             key = (_get(item, "properties") or {}).get(self.mapping.task_key) or _get(

@@ -121,13 +121,14 @@ class SalesforceSink(CrmSink):
     def _all_failed(what: str, keys: Sequence[str], error: SalesforceCallError) -> dict[str, WriteResult]:
         log.error("salesforce %s failed for %d records: %s", what, len(keys), error)
         reason = f"{error.code or error.status}: {error.message}"
-        return {k: WriteResult(key=k, ok=False, error=reason, retriable=error.retriable) for k in keys}
+        return {k: WriteResult(key=k, ok=False, error=reason, retriable=error.retriable, call_failed=True)
+                for k in keys}
 
     @staticmethod
     def _for_update(update: FieldUpdate, record_result: WriteResult) -> WriteResult:
         return WriteResult(key=f"{update.record_id}:{update.field}", ok=record_result.ok,
                            crm_id=record_result.crm_id, error=record_result.error,
-                           retriable=record_result.retriable)
+                           retriable=record_result.retriable, call_failed=record_result.call_failed)
 
     def _task_row(self, task: TaskUpsert) -> dict[str, Any]:
         if task.crm != Crm.SALESFORCE:
@@ -155,14 +156,14 @@ class SalesforceSink(CrmSink):
             except SalesforceCallError as error:
                 by_key = self._all_failed("bulk upsert Task", [str(r[key]) for r in rows], error)
             results = [by_key[str(row[key])] for row in rows]
-            return [WriteResult(key=task.key, ok=r.ok, crm_id=r.crm_id, error=r.error, retriable=r.retriable)
-                    for task, r in zip(tasks, results, strict=True)]
+            return [WriteResult(key=task.key, ok=r.ok, crm_id=r.crm_id, error=r.error, retriable=r.retriable,
+                                call_failed=r.call_failed) for task, r in zip(tasks, results, strict=True)]
         path = f"composite/sobjects/Task/{self.mapping.task_key}"
         results = []
         for batch in chunks(rows):
             results.extend(self._send("PATCH", path, "composite/sobjects:upsert Task", batch))
-        return [WriteResult(key=task.key, ok=r.ok, crm_id=r.crm_id, error=r.error, retriable=r.retriable)
-                for task, r in zip(tasks, results, strict=True)]
+        return [WriteResult(key=task.key, ok=r.ok, crm_id=r.crm_id, error=r.error, retriable=r.retriable,
+                            call_failed=r.call_failed) for task, r in zip(tasks, results, strict=True)]
 
     def _send(self, method: str, path: str, endpoint: str, batch: Sequence[dict[str, Any]]
               ) -> list[WriteResult]:
@@ -174,7 +175,8 @@ class SalesforceSink(CrmSink):
         except SalesforceCallError as error:
             log.error("salesforce %s failed for %d records: %s", endpoint, len(batch), error)
             reason = f"{error.code or error.status}: {error.message}"
-            return [WriteResult(key=k, ok=False, error=reason, retriable=error.retriable) for k in keys]
+            return [WriteResult(key=k, ok=False, error=reason, retriable=error.retriable, call_failed=True)
+                    for k in keys]
         items = answer if isinstance(answer, list) else []
         if len(items) != len(batch):
             reason = f"Salesforce answered {len(items)} results for {len(batch)} records"
