@@ -338,7 +338,22 @@ class SandboxMiddleware:
                                               "The server failed to handle the request (sandbox fault)")
             await response(scope, receive, send)
             return
+        if decision.answer_delay_seconds:
+            await self.app(scope, receive, _answer_late(send, decision.answer_delay_seconds, stats))
+            return
         await self.app(scope, receive, send)
+
+
+def _answer_late(send: Send, seconds: float, stats: Any) -> Send:
+    """`send` that holds the response back after the app has done its work."""
+
+    async def late(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            stats.fault("answered_late")
+            await asyncio.sleep(seconds)
+        await send(message)
+
+    return late
 
 
 _KINDS = {401: "unauthorized", 404: "not_found", 429: "rate_limited"}

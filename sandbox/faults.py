@@ -66,6 +66,9 @@ class FaultRule(BaseModel):
     error_5xx_status: int = Field(503, ge=500, le=599)
     drop_connection_every: int | None = Field(None, ge=1)
     slow_response_ms: float = Field(0, ge=0)
+    # the call is carried out at once and its answer held back: a client that gives up meanwhile
+    # sees a timeout although the CRM completed the write
+    answer_late_ms: float = Field(0, ge=0)
     session_expire_after: int | None = Field(None, ge=0)
     reject: list[Rejection] = Field(default_factory=list)
     search_lag_seconds: float = Field(0, ge=0)
@@ -106,6 +109,7 @@ class TransportDecision:
     """What the middleware does to one call."""
 
     delay_seconds: float = 0.0
+    answer_delay_seconds: float = 0.0
     status_429: bool = False
     retry_after: float | None = None
     status_5xx: int | None = None
@@ -165,6 +169,7 @@ class FaultInjector:
                 if rule.jitter_ms:
                     delay += active.rng.uniform(0, rule.jitter_ms)
                 decision.delay_seconds += (delay + rule.slow_response_ms) / 1000
+                decision.answer_delay_seconds += rule.answer_late_ms / 1000
                 if rule.status_429_every and n % rule.status_429_every == 0:
                     decision.status_429 = True
                     decision.retry_after = rule.retry_after

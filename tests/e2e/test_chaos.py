@@ -49,7 +49,7 @@ HUBSPOT_OBJECTS = {"contacts": "lastmodifieddate", "companies": "hs_lastmodified
                    "meetings": "hs_lastmodifieddate", "tasks": "hs_lastmodifieddate"}
 SALESFORCE_OBJECTS = ("Lead", "Contact", "Account", "Opportunity", "Campaign", "CampaignMember", "Task",
                       "Event")
-KILL_PHASES = ("pull", "score", "write-fields", "write-tasks")
+KILL_PHASES = ("pull", "score", "write-fields", "write-tasks", "task-search", "tasks-sent-salesforce")
 
 
 # -- the sync under test -----------------------------------------------------------------------------
@@ -107,13 +107,19 @@ def flow_body_without_prefect(hooks: dict[str, Callable[..., Any]] | None = None
 
 
 def run_sync(connection: Path, store_url: str, playbook: Path, at: datetime,
-             hooks: dict[str, Callable[..., Any]] | None = None) -> Any:
+             hooks: dict[str, Callable[..., Any]] | None = None, grace: float = 0.0) -> Any:
+    """One hourly sync; returns its summary (also when the flow ends Failed for failed writes).
+    `grace`: seconds a task whose create may have reached HubSpot waits for the search index before it
+    is sent again. The sandbox's search has no lag unless a case injects one, so 0 unless a case says."""
+    from flows import pipeline
     from flows.hourly_sync import hourly_sync
     from flows.options import SyncOptions
+    from flows.steps import summary_of
 
     options = SyncOptions(connection_file=str(connection), playbook=str(playbook), store_url=store_url, at=at)
-    with flow_body_without_prefect(hooks):
-        return hourly_sync.fn(options)
+    with flow_body_without_prefect(hooks), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipeline, "PENDING_GRACE", timedelta(seconds=grace))
+        return summary_of(hourly_sync.fn(options))
 
 
 # -- the sandbox, the CRMs through their official clients, the store ------------------------------------
@@ -134,6 +140,8 @@ class Chaos:
     summaries: list[Any] = dataclasses.field(default_factory=list)
     started: datetime = dataclasses.field(default_factory=lambda: datetime.now(UTC))
     fresh: int = 0
+    fresh_before: int = 0  # fresh leads made before this case
+    fresh_domain: str = ""
 
     @property
     def playbook(self) -> Path:
@@ -199,28 +207,45 @@ class Chaos:
         with contextlib.closing(self.store()) as store:
             self.ledger_before = {crm: store.ledger(crm) for crm in ("salesforce", "hubspot")}
         self.summaries = []
+        self.fresh_before = self.fresh
         self.started = datetime.now(UTC)
         self.reset_stats()
 
-    def sync(self, hooks: dict[str, Callable[..., Any]] | None = None) -> Any:
-        summary = run_sync(self.connection, self.store_url, self.playbook, self.at, hooks)
+    def sync(self, hooks: dict[str, Callable[..., Any]] | None = None, grace: float = 0.0) -> Any:
+        summary = run_sync(self.connection, self.store_url, self.playbook, self.at, hooks, grace)
         self.summaries.append(summary)
         return summary
 
-    def failing_sync(self, hooks: dict[str, Callable[..., Any]] | None = None) -> BaseException | None:
-        """A run under faults that may give up; returns what it raised, if anything."""
+    def failing_sync(self, hooks: dict[str, Callable[..., Any]] | None = None, grace: float = 0.0
+                     ) -> BaseException | None:
+        """A run under faults that may give up; returns what it raised, if anything. A run that
+        completes must say in its outcome (the exit code's source) whether anything was left unwritten."""
         try:
-            self.sync(hooks)
+            summary = self.sync(hooks, grace)
         except Exception as error:  # the run gave up: the next ones must pick up
             return error
+        self.check_outcome_tells_the_truth(summary)
         return None
 
-    def recover(self, runs: int = 4) -> None:
+    def check_outcome_tells_the_truth(self, summary: Any) -> None:
+        from flows.cli_run import exit_code
+
+        left = summary.rejections + summary.tasks_unconfirmed + len(summary.tasks_unplaced)
+        code = exit_code(summary)
+        assert (code == 0) == (left == 0), (code, summary.counts())
+        if summary.failed_writes():
+            assert code == 1
+        if summary.rejections:
+            assert sum(g["count"] for g in summary.rejection_groups()) >= summary.rejections
+
+    def recover(self, runs: int = 4, grace: float = 0.0) -> None:
         """Normal runs until one has nothing left to write."""
         self.clear_faults()
         for _ in range(runs):
-            summary = self.sync()
-            if summary.fields_written == 0 and summary.tasks_created == 0 and summary.rejections == 0:
+            summary = self.sync(grace=grace)
+            self.check_outcome_tells_the_truth(summary)
+            if summary.fields_written == 0 and summary.tasks_created == 0 and summary.rejections == 0 \
+                    and summary.tasks_unconfirmed == 0:
                 return
         raise AssertionError(f"still writing after {runs} normal runs: {summary.counts()}")
 
@@ -341,12 +366,15 @@ def check_written_exactly_once(chaos: Chaos, killed_runs: int = 0) -> None:
                         changed += 1
                         by_run[run_id] += 1
         with store.engine.connect() as conn:
-            unfinished = [r for (r,) in conn.execute(select(RUNS.c.id).where(
-                RUNS.c.finished_at.is_(None), RUNS.c.started_at >= chaos.started))]
+            runs = {run_id: status for run_id, status in conn.execute(
+                select(RUNS.c.id, RUNS.c.status).where(RUNS.c.started_at >= chaos.started))}
         open_failures = store.failures()
     assert changed > 0, "the case wrote nothing: it exercised nothing"
-    by_killed = sum(by_run[r] for r in unfinished)
-    assert len(unfinished) == killed_runs, unfinished
+    # a killed run is marked crashed by the run that took the store over after it; none stays running
+    assert "running" not in runs.values(), runs
+    crashed = [r for r, status in runs.items() if status == "crashed"]
+    by_killed = sum(by_run[r] for r in crashed)
+    assert len(crashed) == killed_runs, runs
     assert reported + by_killed == changed, (reported, by_killed, changed)
     assert not open_failures, [(f.record_id, f.target, f.reason) for f in open_failures[:3]]
 
@@ -382,7 +410,36 @@ def check_store_holds_every_crm_record(chaos: Chaos) -> None:
     assert not stale, f"{len(stale)} stored records are not the CRM's latest version, e.g. {stale[:3]}"
 
 
+def check_every_routed_task_delivered(chaos: Chaos) -> None:
+    """Nothing is left in the outbox, every ledgered task is open in the CRM under its key, each
+    person's task stands in every CRM the playbook's `tasks_in` names (here: both) and nowhere twice,
+    and each of the case's fresh leads (evaluation-kit requests: the hottest kind) has its task."""
+    from sqlalchemy import select
+
+    from store.facade import TASKS
+
+    tasks = crm_tasks(chaos)
+    with contextlib.closing(chaos.store()) as store:
+        with store.engine.connect() as conn:
+            rows = list(conn.execute(select(TASKS.c.crm, TASKS.c.key, TASKS.c.status, TASKS.c.person_id,
+                                            TASKS.c.last_error)))
+        links = store.identity_links()
+        ids_by_email: dict[str, set[str]] = {}
+        for p in store.load_records().people:
+            if p.email:
+                ids_by_email.setdefault(p.email, set()).update({p.id, links.get(p.id, p.id)})
+    outstanding = [(crm, key, status, error) for crm, key, status, _, error in rows if status != "open"]
+    assert not outstanding, f"{len(outstanding)} tasks never delivered, e.g. {outstanding[:3]}"
+    for crm, key, _, _, _ in rows:
+        assert tasks[crm][key] == 1, (crm, key, tasks[crm][key])
+    for n in range(chaos.fresh_before + 1, chaos.fresh + 1):
+        email = f"chaos.{n}@{chaos.fresh_domain}"
+        mine = {crm for crm, _, _, pid, _ in rows if pid in ids_by_email[email]}
+        assert mine == {"salesforce", "hubspot"}, (email, mine)
+
+
 def check_invariants(chaos: Chaos, killed_runs: int = 0) -> None:
+    check_every_routed_task_delivered(chaos)
     check_no_duplicate_task(chaos)
     check_written_exactly_once(chaos, killed_runs)
     check_ledger_matches_the_crms(chaos)
@@ -394,7 +451,8 @@ def check_invariants(chaos: Chaos, killed_runs: int = 0) -> None:
 
 def chaos_playbooks(workdir: Path, owners: list[tuple[str, str, str]]) -> tuple[Path, Path]:
     """The example playbook with a low bar for the top tier (the tiny world's people are mostly a
-    poor fit, and the cases need tasks to write) and its reps replaced by the sandbox's; and the same
+    poor fit, and the cases need tasks to write), tasks in both CRMs, and its reps replaced by the
+    sandbox's; and the same
     with one fit rule worth a point more, so switching between the two changes every model version."""
     text = PLAYBOOK.read_text()
     reps = list(dict.fromkeys(re.findall(r"[\w.]+@northwind-semi\.com", text)))
@@ -402,6 +460,8 @@ def chaos_playbooks(workdir: Path, owners: list[tuple[str, str, str]]) -> tuple[
         text = text.replace(rep, owners[index % len(owners)][0])
     book = yaml.safe_load(text)
     book["tiers"][0].update(min_score=20, min_fit=15, min_intent=0)
+    # every task in both CRMs: each case then drives both task sinks through its faults
+    book["routing"]["tasks_in"] = "both"
     by_email = {email: (sf, hs) for email, sf, hs in owners}
     for rep in book["routing"]["reps"]:
         if rep.get("email") in by_email:
@@ -488,7 +548,7 @@ def fresh_leads(chaos: Chaos, n: int = 2) -> list[str]:
     sf = chaos.salesforce()
     model = sf.query("SELECT Email, Title, Company, Country FROM Lead WHERE Email != null "
                      "ORDER BY LL_Score__c DESC LIMIT 1")["records"][0]
-    domain = model["Email"].split("@", 1)[1]
+    domain = chaos.fresh_domain = model["Email"].split("@", 1)[1]
     contacts = chaos.hubspot().crm.contacts.basic_api
     emails = []
     for _ in range(n):
@@ -729,11 +789,13 @@ def test_hubspot_search_lag_hides_nothing_from_the_next_run(chaos):
 # -- the sync killed (SIGKILL) -------------------------------------------------------------------------
 
 
-def kill_during(chaos: Chaos, phase: str) -> None:
-    """Run the sync in a child process that stops inside `phase` and SIGKILL it there."""
-    marker = chaos.workdir / f"reached-{phase}-{chaos.flip}"
-    command = [sys.executable, __file__, "--phase", phase, "--connection", str(chaos.connection),
-               "--store-url", chaos.store_url, "--playbook", str(chaos.playbook),
+@contextlib.contextmanager
+def held_child(chaos: Chaos, phase: str, connection: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """A sync in a child process, held inside `phase` while the block runs, then SIGKILLed there."""
+    marker = chaos.workdir / f"reached-{phase}-{chaos.flip}-{time.monotonic_ns()}"
+    command = [sys.executable, __file__, "--phase", phase,
+               "--connection", str(connection or chaos.connection), "--store-url", chaos.store_url,
+               "--playbook", str(chaos.playbook),
                "--at", chaos.at.isoformat(), "--marker", str(marker)]
     child = subprocess.Popen(command, cwd=PROJECT, env=dict(os.environ, PYTHONPATH=str(PROJECT)),
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -745,10 +807,21 @@ def kill_during(chaos: Chaos, phase: str) -> None:
                                      f"{child.stderr.read().decode()[-2000:] if child.stderr else ''}")
             assert time.monotonic() < deadline, f"the sync never reached {phase}"
             time.sleep(0.05)
+        yield child
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
     assert child.returncode == -signal.SIGKILL
+
+
+def kill_during(chaos: Chaos, phase: str) -> None:
+    """Run the sync in a child process that stops inside `phase` and SIGKILL it there; the killed
+    run's lease stays behind in the store."""
+    with held_child(chaos, phase):
+        pass
+    with contextlib.closing(chaos.store()) as store:
+        lease = store.lease()
+    assert lease is not None and lease.kind == "hourly_sync", "the killed run held no lease"
 
 
 def test_a_sync_killed_during_the_pull_loses_nothing(chaos):
@@ -817,21 +890,193 @@ def test_a_sync_killed_after_hubspot_created_its_tasks_under_search_lag_duplicat
     """HubSpot answered the task creation, the process died before the task ledger saw it, and the
     search index has not caught up when the next run asks for those keys.
 
+    Inside the search grace the next run looks the keys up, finds nothing yet, and creates nothing:
+    the tasks await confirmation, and the summary says so. Once the index has caught up, a run finds
+    and ledgers them.
+
     The killed run also wrote fields of HubSpot contacts under the lag; no search can show those
     versions until the index catches up, so the recovery runs (inside the lag) cannot store them. The
     store is compared with the CRMs once the index has caught up and one more normal run has pulled."""
-    lag = 30
+    lag, grace = 30, 600.0
     chaos.begin()
     fresh_leads(chaos, 3)
     chaos.faults({"crm": "hubspot", "search_lag_seconds": lag})
     kill_during(chaos, "write-tasks")
     assert hidden_from_search(chaos, "tasks", "ll_key"), "the killed run's tasks were searchable at once"
-    chaos.recover()
+    waiting = chaos.sync(grace=grace)
+    assert waiting.tasks_unconfirmed >= 3 and waiting.outcome == "rejections"
     check_no_duplicate_task(chaos)
     chaos.let_time_pass(lag + 1)
     assert not hidden_from_search(chaos, "contacts", "lastmodifieddate")
-    assert chaos.sync().fields_written == 0
+    chaos.recover(grace=grace)
+    assert sum(w.tasks_confirmed for s in chaos.summaries for w in s.writes) >= 3
     check_invariants(chaos, killed_runs=1)
+
+
+def test_a_sync_killed_during_the_hubspot_task_search_creates_each_task_once(chaos):
+    chaos.begin()
+    fresh_leads(chaos)
+    kill_during(chaos, "task-search")
+    with contextlib.closing(chaos.store()) as store:
+        assert store.task_outbox("hubspot"), "the killed run queued no task"
+    chaos.recover()
+    check_invariants(chaos, killed_runs=1)
+
+
+def test_a_sync_killed_after_salesforce_took_its_tasks_upserts_them_once(chaos):
+    chaos.begin()
+    fresh_leads(chaos)
+    kill_during(chaos, "tasks-sent-salesforce")
+    with contextlib.closing(chaos.store()) as store:
+        assert store.task_outbox("salesforce"), "the killed run left no task pending"
+    chaos.recover()
+    check_invariants(chaos, killed_runs=1)
+
+
+# -- tasks: rejected, answered late, an outage, two runs at once -----------------------------------------
+
+
+TASK_RULES = (
+    {"crm": "salesforce", "reject": [{"object": "Task", "field": "Status", "value": "Not Started",
+                                      "message": "FIELD_CUSTOM_VALIDATION_EXCEPTION: chaos task rule"}]},
+    {"crm": "hubspot", "reject": [{"object": "tasks", "field": "hs_task_type", "value": "TODO",
+                                   "message": "Property values were not valid: chaos task rule"}]},
+)
+
+
+def test_tasks_both_crms_reject_are_reported_and_delivered_once_the_rule_is_lifted(chaos):
+    """Routing asks for a task once (the score does not change again): the outbox keeps asking."""
+    chaos.begin()
+    fresh_leads(chaos)
+    chaos.faults(*TASK_RULES)
+    summary = chaos.sync()
+    assert summary.tasks_created == 0 and summary.outcome == "rejections"
+    [group] = [g for g in summary.rejection_groups() if g["object"] == "task" and g["crm"] == "hubspot"]
+    assert "chaos task rule" in group["reason"] and group["examples"]
+    again = chaos.sync()  # still rejected: still visible, still queued, nothing created
+    assert again.tasks_created == 0 and again.outcome == "rejections"
+    with contextlib.closing(chaos.store()) as store:
+        outbox = {crm: store.task_outbox(crm) for crm in ("salesforce", "hubspot")}
+    assert all(row.status == "rejected" and row.attempts == 2
+               for rows in outbox.values() for row in rows.values())
+    assert outbox["salesforce"] and outbox["hubspot"]
+    chaos.recover()
+    assert chaos.summaries[2].tasks_created == sum(len(rows) for rows in outbox.values())
+    check_invariants(chaos)
+
+
+def test_a_task_create_answered_after_the_client_gave_up_is_confirmed_by_key_never_sent_twice(chaos):
+    """HubSpot created the tasks and answered after the client's timeout. The create is not retried;
+    the next run, inside the search grace, finds them by key and ledgers them."""
+    chaos.begin()
+    fresh_leads(chaos, 3)
+    chaos.faults({"crm": "hubspot", "endpoint": "tasks/batch/create", "answer_late_ms": 2500})
+    grace = 600.0
+    summary = chaos.sync(grace=grace)
+    assert chaos.stats()["faults_injected"].get("answered_late") == 1, "the create was retried blindly"
+    assert summary.tasks_unconfirmed >= 3 and summary.outcome == "rejections"
+    chaos.check_outcome_tells_the_truth(summary)
+    chaos.recover(grace=grace)
+    confirmed = sum(w.tasks_confirmed for s in chaos.summaries[1:] for w in s.writes)
+    assert confirmed == summary.tasks_unconfirmed
+    check_invariants(chaos)
+
+
+def test_a_whole_crm_write_outage_fails_the_run_and_the_next_run_writes_everything(chaos):
+    from flows.cli_run import exit_code
+
+    chaos.begin()
+    fresh_leads(chaos)
+    chaos.faults({"crm": "hubspot", "endpoint": "batch/update", "error_5xx_ratio": 1.0})
+    summary = chaos.sync()
+    assert summary.outcome == "failed" and exit_code(summary) == 1
+    assert "hubspot person" in summary.failed_writes()
+    with contextlib.closing(chaos.store()) as store:
+        assert store.get_run(summary.run_id).status == "failed"
+    chaos.recover()
+    check_invariants(chaos)
+
+
+def test_a_salesforce_session_expiring_without_renewal_credentials_fails_the_run_and_loses_nothing(chaos):
+    import json
+
+    chaos.begin()
+    fresh_leads(chaos)
+    settings = json.loads(chaos.connection.read_text())
+    settings["salesforce"] = {k: v for k, v in settings["salesforce"].items()
+                              if k in ("instance_url", "session_id", "api_version")}
+    bare = chaos.workdir / "connection-session-only.json"
+    bare.write_text(json.dumps(settings))
+    chaos.faults({"crm": "salesforce", "endpoint": "query", "session_expire_after": 6})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(chaos, "connection", bare)
+        error = chaos.failing_sync()
+    assert error is not None and "expired" in str(error) and "renew" in str(error)
+    chaos.recover()
+    check_invariants(chaos)
+
+
+def test_a_second_sync_exits_at_once_naming_the_holder_and_a_killed_holders_lease_is_taken_over(chaos):
+    """Two syncs on one store: the second (the CLI, as a user or a second scheduler starts it) fails
+    at once and says who holds the store; the holder is then killed, and the next run takes its lease
+    over and marks it crashed."""
+    chaos.begin()
+    fresh_leads(chaos)
+    with held_child(chaos, "score") as holder:
+        started = time.monotonic()
+        from store.facade import StoreLocked
+        with pytest.raises(StoreLocked, match=f"process {holder.pid} on"):
+            chaos.sync()
+        assert time.monotonic() - started < 30
+        cli = subprocess.run(
+            [str(Path(sys.executable).with_name("leadloop")), "sync",
+             "--connection-file", str(chaos.connection), "--store-url", chaos.store_url,
+             "--playbook", str(chaos.playbook)],
+            cwd=chaos.workdir, capture_output=True, text=True, timeout=300,
+            env=dict(os.environ, PREFECT_HOME=str(chaos.workdir / "prefect-cli")))
+        assert cli.returncode == 1, (cli.returncode, cli.stdout[-1500:], cli.stderr[-1500:])
+        assert "in use by run" in cli.stderr and "Traceback" not in cli.stderr + cli.stdout
+    chaos.recover()
+    check_invariants(chaos, killed_runs=1)
+
+
+# -- seeded random schedules ---------------------------------------------------------------------------
+
+
+def _random_rule(rng: Any) -> dict[str, Any]:
+    crm = rng.choice(["salesforce", "hubspot"])
+    kind = rng.choice(["429", "5xx", "drop", "late-create", "reject-tasks", "outage", "slow"])
+    if kind == "429":
+        return {"crm": crm, "status_429_every": rng.randint(3, 6), "retry_after": rng.choice([None, 1])}
+    if kind == "5xx":
+        return {"crm": crm, "error_5xx_ratio": rng.choice([0.1, 0.2]), "seed": rng.randint(0, 999)}
+    if kind == "drop":
+        return {"crm": crm, "drop_connection_every": rng.randint(5, 9)}
+    if kind == "late-create":
+        return {"crm": "hubspot", "endpoint": "tasks/batch/create", "answer_late_ms": 2500}
+    if kind == "reject-tasks":
+        return TASK_RULES[0] if crm == "salesforce" else TASK_RULES[1]
+    if kind == "outage":
+        return {"crm": crm, "endpoint": "composite/sobjects" if crm == "salesforce" else "batch/update",
+                "error_5xx_ratio": 1.0}
+    return {"crm": crm, "endpoint": rng.choice(["composite", "batch/update", "query", "search"]),
+            "slow_response_ms": 2500}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(20))
+def test_a_seeded_random_schedule_of_faults_ends_with_every_invariant_holding(chaos, seed):
+    import random
+
+    rng = random.Random(seed)
+    chaos.begin()
+    fresh_leads(chaos, rng.randint(1, 2))
+    rules = [_random_rule(rng) for _ in range(rng.randint(1, 3))]
+    chaos.faults(*rules)
+    for _ in range(rng.randint(1, 2)):
+        chaos.failing_sync(grace=rng.choice([0.0, 600.0]))
+    chaos.recover()
+    check_invariants(chaos)
 
 
 def _kill_hooks(phase: str, marker: Path) -> dict[str, Callable[..., Any]]:
@@ -868,6 +1113,13 @@ def _kill_hooks(phase: str, marker: Path) -> dict[str, Callable[..., Any]]:
             sink = runtime.sinks[Crm.HUBSPOT]
             upsert_tasks = sink.upsert_tasks
             sink.upsert_tasks = lambda tasks: (upsert_tasks(tasks), stop_here())[0]
+        elif phase == "task-search":  # tasks queued, the search by key in flight, nothing created yet
+            sink = runtime.sinks[Crm.HUBSPOT]
+            sink.find_tasks = lambda keys: stop_here()
+        elif phase == "tasks-sent-salesforce":  # Salesforce took the upserts, the ledger did not
+            sink = runtime.sinks[Crm.SALESFORCE]
+            upsert = sink.upsert_tasks
+            sink.upsert_tasks = lambda tasks: (upsert(tasks), stop_here())[0]
     return {"runtime.kill": runtime_hook}
 
 
