@@ -128,6 +128,8 @@ def test_the_hourly_sync_writes_scores_and_tasks_that_the_official_clients_see(s
     sf_tasks = sf.query_all("SELECT Id, LL_Key__c, OwnerId, ActivityDate, Description FROM Task "
                             "WHERE LL_Key__c != null")["records"]
     assert sf_tasks and all(t["OwnerId"] and t["ActivityDate"] and t["Description"] for t in sf_tasks)
+    # tasks_in: owner_crm (the default): one task per person and decision, in one CRM only
+    assert tasks and not {t["LL_Key__c"] for t in sf_tasks} & set(tasks), "a task landed in both CRMs"
     hs = hubspot(synced["handle"])
     some_task = next(iter(tasks.values()))
     task = hs.crm.objects.basic_api.get_by_id("tasks", some_task.crm_task_id,
@@ -412,3 +414,44 @@ def test_the_deployments_register_and_a_triggered_rescore_completes_on_a_process
     with get_client(sync_client=True) as client:
         state = client.read_flow_run(run.id).state
     assert state is not None and state.is_completed(), (state, worker.stdout[-2000:], worker.stderr[-2000:])
+
+
+def test_rejected_writes_end_the_flow_run_completed_with_rejections_and_the_next_run_writes_them(
+        synced, workdir):
+    """Runs last: it rewrites every score under a playbook one point different."""
+    from prefect.client.orchestration import get_client
+
+    from flows.hourly_sync import hourly_sync
+    from store.db import open_store
+
+    handle, options = synced["handle"], synced["options"]
+    book = yaml.safe_load(Path(PLAYBOOK).read_text())
+    book["contact_fit"]["rules"][0]["points"] += 1  # a new model version: every score is rewritten
+    changed = workdir / "one-point-more.yaml"
+    changed.write_text(yaml.safe_dump(book, sort_keys=False, allow_unicode=True))
+    options = options.model_copy(update={"playbook": str(changed)})
+    [row] = salesforce(handle).query("SELECT Id FROM Lead WHERE LL_Tier__c != null LIMIT 1")["records"]
+    lead = row["Id"]
+    session = http(handle)
+    session.post(f"{handle.admin_url}/faults", json={"crm": "salesforce", "reject": [
+        {"object": "Lead", "id": lead, "message": "FIELD_CUSTOM_VALIDATION_EXCEPTION: flow state test"}]},
+        timeout=30).raise_for_status()
+    try:
+        state = hourly_sync(options, return_state=True)
+    finally:
+        session.delete(f"{handle.admin_url}/faults", timeout=30).raise_for_status()
+    assert state.is_completed() and state.name == "Completed with rejections", state
+    with get_client(sync_client=True) as client:
+        shown = client.read_flow_run(state.state_details.flow_run_id).state
+    assert shown.name == "Completed with rejections" and "flow state test" in shown.message
+    summary = state.result()
+    [group] = [g for g in summary.rejection_groups() if g["crm"] == "salesforce"]
+    assert group["examples"][0].startswith(lead) and group["count"] >= 1
+    with open_store(options.store_url) as store:
+        assert store.get_run(summary.run_id).status == "rejections"
+
+    again = hourly_sync(options, return_state=True)
+    assert again.is_completed() and again.name == "Completed"
+    with open_store(options.store_url) as store:
+        assert [key for key in store.ledger("salesforce") if key[0] == lead]
+        assert not store.failures("salesforce")
