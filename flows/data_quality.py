@@ -88,12 +88,13 @@ def data_quality(options: DataQualityOptions | None = None) -> list[Finding]:
             owner = runtime.playbook.routing.fallback_owner
             ids = {crm: i for crm in runtime.sinks if (i := directory.crm_owner_id(owner, crm))}
             for crm, sink in runtime.sinks.items():
-                batch = [t for t in steward_tasks(findings, [crm], ids, now.date())
-                         if t.key not in runtime.store.task_ledger(crm.value)]
-                if batch:
+                wanted = steward_tasks(findings, [crm], ids, now.date())
+                known = runtime.store.task_rows(crm.value, [t.key for t in wanted])
+                batch = [t for t in wanted if t.key not in known]
+                if batch:  # through the outbox, as every task: a rejected one is sent again by the sync
+                    runtime.store.queue_tasks(crm.value, batch, run_id)
                     results = sink.upsert_tasks(batch)
-                    ok, _ = runtime.store.record_task_results(crm.value, batch, results, run_id)
-                    created += ok
+                    created += runtime.store.record_task_results(crm.value, batch, results, run_id).written
         runtime.store.finish_run(run_id, counts={"findings": sum(1 for f in findings if f.count),
                                                  "steward_tasks": created},
                                  api_calls=runtime.api_calls())

@@ -281,11 +281,16 @@ def test_data_quality_finds_the_planted_problems(synced):
     from flows.options import DataQualityOptions
 
     options = synced["options"]
-    findings = {f.check: f for f in data_quality(DataQualityOptions(
-        connection_file=options.connection_file, playbook=options.playbook, store_url=options.store_url))}
+    dq = DataQualityOptions(connection_file=options.connection_file, playbook=options.playbook,
+                            store_url=options.store_url, steward_tasks=True)
+    findings = {f.check: f for f in data_quality(dq)}
     assert findings["duplicates.people"].count > 0
     assert findings["invalid_emails"].count > 0
     assert findings["unknown_titles"].count > 0
+    data_quality(dq)  # the same week again: the steward's tasks are there already, none is added
+    keys = Counter(t["LL_Key__c"] for t in salesforce(synced["handle"]).query_all(
+        "SELECT LL_Key__c FROM Task WHERE LL_Key__c LIKE 'dq:%'")["records"])
+    assert keys and set(keys.values()) == {1}, keys
 
 
 def test_model_review_finds_real_signal_and_a_bad_candidate_scores_worse(synced, workdir):
