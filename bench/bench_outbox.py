@@ -456,7 +456,7 @@ def main() -> int:
             from connectors.hubspot.setup import setup as hubspot_setup
             from connectors.mapping import load_mapping
             from connectors.salesforce.setup import setup as salesforce_setup
-            from scoring.playbook import load_playbook
+            from playbook.load import load_playbook
 
             mapping = load_mapping(load_playbook(str(ROOT / "playbooks" / "semiconductor.yaml")).mapping)
             t0 = time.perf_counter()

@@ -86,8 +86,8 @@ def score_once(url: str, people_per_partition: int | None) -> None:
     import json
 
     from flows import pipeline
+    from playbook.load import load_playbook
     from scoring.engine import score_dataset
-    from scoring.playbook import load_playbook
 
     playbook = load_playbook(ROOT / "bench" / "northwind.yaml")
     started, cpu = time.perf_counter(), time.process_time()

@@ -21,8 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from crm.records import Account, Asset, CustomerType, Opportunity, Person
+from playbook.routing import RoutingSection
 from routing import Action, AssignmentState, route_all
-from scoring.routing_schema import RoutingSection
 from scoring.scorecard import Escalation, Reason, ReasonKind, ScoreCard
 
 NOW = datetime(2025, 6, 11, 10, 0, tzinfo=UTC)

@@ -67,7 +67,7 @@ from flows import pipeline, steps  # noqa: E402
 from flows.options import SyncOptions  # noqa: E402
 from flows.pipeline import CrmPlan, Runtime  # noqa: E402
 from flows.steps import SyncSummary  # noqa: E402
-from scoring.playbook import load_playbook  # noqa: E402
+from playbook.load import load_playbook  # noqa: E402
 from store.writeplan import DECAYING_FIELDS, TIER_FIELDS  # noqa: E402
 
 PHASES = ("full", "incremental", "engine", "latency", "decay", "naive")

@@ -41,7 +41,8 @@ def _inputs(connection_file: Path | None, playbook: Path | None) -> tuple[Connec
         settings = load_connection(connection_file)
         override: dict[str, Any] | None = None
         if playbook is not None:
-            from scoring.playbook import PlaybookError, load_playbook
+            from playbook.load import load_playbook
+            from playbook.model import PlaybookError
 
             try:
                 override = load_playbook(playbook).mapping

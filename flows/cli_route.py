@@ -14,8 +14,8 @@ from rich.table import Table
 
 from crm.dataset import Dataset, DatasetError, load_dataset
 from flows.pipeline import catalog_assets
+from playbook.routing import routing_problems
 from routing import Action, AssignmentState, Decision, RoutingResult, route_all
-from scoring.routing_schema import routing_problems
 
 
 class RouteInputError(ValueError):
@@ -36,8 +36,9 @@ def parse_at(value: str | None) -> datetime:
 def route_dataset(playbook_path: Path, data_path: Path, at: datetime,
                   ) -> tuple[RoutingResult, Dataset, list[str]]:
     """Score and route a dataset file; raises RouteInputError with a printable message."""
+    from playbook.load import load_playbook
+    from playbook.model import PlaybookError
     from scoring.engine import score_dataset
-    from scoring.playbook import PlaybookError, load_playbook
 
     try:
         playbook = load_playbook(playbook_path)

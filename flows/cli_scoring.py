@@ -18,7 +18,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from crm.dataset import Dataset, DatasetError, dataset_json_schema, load_dataset_file
-from scoring.playbook import Playbook, PlaybookError, load_playbook
+from playbook.load import load_playbook
+from playbook.model import Playbook, PlaybookError
 
 _err = Console(stderr=True, soft_wrap=True)
 
@@ -110,7 +111,7 @@ def register(app: typer.Typer) -> None:
         out: Path | None = typer.Option(None, "--out", help="Write the Markdown here instead of stdout."),
     ) -> None:
         """Print a Markdown table of every signal: meaning, points, cap, decay, routing consequence."""
-        from scoring.docs import playbook_markdown
+        from playbook.docs import playbook_markdown
 
         text = playbook_markdown(read_playbook(file))
         if out is None:

@@ -15,8 +15,7 @@ from flows.options import DataQualityOptions
 from flows.reports import quality_markdown
 from flows.steps import run_id_for
 from flows.tasks import step
-from scoring.assets import classify_activity
-from scoring.personas import classify_title
+from playbook.compiled import classify_activity, classify_title
 from scoring.quality import Finding, QualityInputs, assess_quality, fields_used, trends
 from store.facade import Store
 

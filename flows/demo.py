@@ -28,7 +28,8 @@ from connectors.mapping import load_mapping
 from connectors.settings import ConnectionSettings, load_connection
 from crm.dataset import Dataset
 from crm.records import ActivityKind
-from scoring.playbook import Playbook, load_playbook
+from playbook.load import load_playbook
+from playbook.model import Playbook
 from scoring.scorecard import ScoreCard
 
 
@@ -206,7 +207,7 @@ def _stats(settings: ConnectionSettings) -> dict[str, Any]:
 
 def run_demo(console: Console, *, size: str, playbook: str, workdir: str) -> None:
     from flows import pipeline
-    from flows.cli_run import print_summary, progress_bars
+    from flows.cli_output import print_summary, progress_bars
     from flows.hourly_sync import hourly_sync
     from flows.options import SyncOptions
 

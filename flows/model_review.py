@@ -21,8 +21,9 @@ from flows.options import ModelReviewOptions
 from flows.reports import review_markdown, write_review_html
 from flows.steps import run_id_for
 from flows.tasks import step
+from playbook.load import load_playbook
+from playbook.model import Playbook
 from scoring.engine import score_dataset
-from scoring.playbook import Playbook, load_playbook
 from scoring.review import (
     SALES_TOUCHES,
     ModelReview,

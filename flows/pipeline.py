@@ -27,6 +27,8 @@ from crm.dataset import RECORD_TYPES, Dataset
 from crm.heap import cycle_collection_paused
 from crm.ports import CallCounter, CrmSink, CrmSource, WriteResult
 from crm.records import Activity, Asset, Crm, Person
+from playbook.load import load_playbook
+from playbook.model import Playbook
 from routing.crm_changes import NURTURE_TRACK_FIELD, TaskPlacement, to_crm_changes
 from routing.engine import route_all
 from routing.model import OpenTask, RoutingResult
@@ -34,7 +36,6 @@ from routing.owners import OwnerDirectory
 from routing.state import AssignmentState
 from scoring.engine import ScoringResult, score_dataset
 from scoring.partition import activity_home, merge_results, partition_people
-from scoring.playbook import Playbook, load_playbook
 from scoring.scorecard import AccountScore, Escalation, Reason, ReasonKind, ScoreCard
 from store.db import open_store
 from store.facade import FAILED, PENDING, REJECTED, Store

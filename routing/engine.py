@@ -18,6 +18,15 @@ from operator import attrgetter
 from crm.changes import Priority
 from crm.heap import cycle_collection_paused
 from crm.records import Account, Activity, Asset, CustomerType, Opportunity, Person
+from playbook.routing import (
+    ActionKind,
+    NurtureTrack,
+    PartnerAction,
+    PartnerRule,
+    RoutingSection,
+    Sla,
+    sla_from_label,
+)
 from routing.calendar import BusinessCalendar, zone
 from routing.model import (
     Action,
@@ -34,15 +43,6 @@ from routing.note import Committee, handoff_note
 from routing.nurture import AssetCatalog, nurture_track
 from routing.owners import OwnerDirectory, OwnerPick, OwnerRules
 from routing.state import AssignmentState
-from scoring.routing_schema import (
-    ActionKind,
-    NurtureTrack,
-    PartnerAction,
-    PartnerRule,
-    RoutingSection,
-    Sla,
-    sla_from_label,
-)
 from scoring.scorecard import ScoreCard
 
 _PRIORITY = {"low": Priority.LOW, "normal": Priority.NORMAL, "high": Priority.HIGH}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from crm.records import Account, Asset, Person
-from scoring.routing_schema import StageGuidance
+from playbook.routing import StageGuidance
 from scoring.scorecard import ReasonKind, ScoreCard
 
 TOP_SIGNALS = 3

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from crm.records import Asset
-from scoring.routing_schema import NurtureTrack, RoutingSection
+from playbook.routing import NurtureTrack, RoutingSection
 
 
 def nurture_track(section: RoutingSection, segment: str | None, stage: str | None,

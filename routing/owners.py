@@ -13,9 +13,9 @@ from datetime import date, datetime
 from typing import NamedTuple
 
 from crm.records import Account, Crm, Person
+from playbook.routing import Pool, Rep, RoutingSection
 from routing.calendar import zone
 from routing.state import AssignmentState, day_key, week_key
-from scoring.routing_schema import Pool, Rep, RoutingSection
 
 
 class OwnerPick(NamedTuple):

@@ -23,15 +23,15 @@ from crm.batch import build_many
 from crm.dataset import Dataset
 from crm.heap import cycle_collection_paused
 from crm.records import Account, Activity, Person
-from scoring.assets import ActivityKey
-from scoring.compiled import CompiledPlaybook, CompiledProfile
-from scoring.conditions import Subject
+from playbook.assets import ActivityKey
+from playbook.compiled import CompiledPlaybook, CompiledProfile, compile_playbook
+from playbook.conditions import Subject
+from playbook.model import Playbook
+from playbook.personas import TitleMatch
+from playbook.wording import VERBS, ago, fill, number, signed
 from scoring.intent import DAY, IntentInputs, Trigger, compute_intent
 from scoring.intent_lines import IntentWriter
-from scoring.personas import TitleMatch
-from scoring.playbook import Playbook
 from scoring.scorecard import AccountScore, Escalation, Reason, ReasonKind, ScoreCard
-from scoring.wording import VERBS, ago, fill, number, signed
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -151,7 +151,7 @@ def _fit_lines(
 
 def account_fit(playbook: Playbook, account: Account | None) -> AccountFit:
     """The best account fit over the profiles that apply (ties: the profile listed first)."""
-    return _account_fit(playbook.compiled, account)
+    return _account_fit(compile_playbook(playbook), account)
 
 
 def _account_fit(cp: CompiledPlaybook, account: Account | None, cache: dict | None = None) -> AccountFit:
@@ -458,9 +458,9 @@ def score_account(playbook: Playbook, account: Account, members: Iterable[Member
     ordered = sorted(members, key=lambda m: m.person_id)
     n = len(ordered)
     return _rollups(
-        playbook.compiled,
+        compile_playbook(playbook),
         [account.id],
-        [_account_fit(playbook.compiled, account)],
+        [_account_fit(compile_playbook(playbook), account)],
         np.zeros(n, dtype=np.int64),
         np.array([m.intent for m in ordered], dtype=np.float64),
         np.array([bool(m.disqualified) for m in ordered], dtype=bool),
@@ -544,7 +544,7 @@ def _score_dataset(
         now = now.replace(tzinfo=UTC)
     now = now.astimezone(UTC)
     now_ts = now.timestamp()
-    cp = playbook.compiled
+    cp = compile_playbook(playbook)
     pb = playbook
     people: list[Person] = _sorted_unique(dataset.people, "updated_at")
     accounts: dict[str, Account] = {a.id: a for a in _sorted_unique(dataset.accounts, "updated_at")}

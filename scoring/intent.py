@@ -21,8 +21,8 @@ from operator import attrgetter
 import numpy as np
 
 from crm.records import Activity, ActivityKind
-from scoring.assets import ActivityKey, AssetCatalog, AssetInfo, has_something_to_classify
-from scoring.compiled import CompiledPlaybook
+from playbook.assets import ActivityKey, AssetCatalog, AssetInfo, has_something_to_classify
+from playbook.compiled import CompiledPlaybook
 
 try:
     from scoring._columns import read_activities as _read_activities_c

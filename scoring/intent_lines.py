@@ -18,10 +18,10 @@ from typing import NamedTuple
 import numpy as np
 
 from crm.batch import build_many
-from scoring.compiled import CompiledPlaybook
+from playbook.compiled import CompiledPlaybook
+from playbook.wording import VERBS, ago, days, fill, number, signed
 from scoring.intent import IntentInputs, bits, stable_argsort
 from scoring.scorecard import Reason, ReasonKind
-from scoring.wording import VERBS, ago, days, fill, number, signed
 
 
 def _r(value: float) -> float:

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from crm.dataset import Dataset
+from playbook.model import Playbook
 from scoring.engine import ScoringResult, _sorted_unique, _unmatched, score_dataset
-from scoring.playbook import Playbook
 
 
 def partition_of(key: str, parts: int) -> int:

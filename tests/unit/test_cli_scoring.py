@@ -11,7 +11,7 @@ from test_scoring_support import PLAYBOOKS, auto_account, datasheet_download, en
 from typer.testing import CliRunner
 
 from crm.dataset import Dataset, dataset_to_dict
-from flows import cli_flows, cli_scoring
+from flows import cli_scoring
 
 # The pinned playbook and a small dataset written for it (the bundled ones are tuned for the demo).
 _FOLDER = Path(tempfile.mkdtemp(prefix="leadloop-test-"))
@@ -37,7 +37,6 @@ Path(DATA).write_text(json.dumps({"generated_at": "2026-11-01T12:00:00Z", **data
 def app() -> typer.Typer:
     app = typer.Typer()
     cli_scoring.register(app)
-    cli_flows.register(app)
     return app
 
 
@@ -144,9 +143,3 @@ def test_a_dataset_that_is_not_json_exits_2(app, tmp_path: Path):
     bad.write_text("{not json")
     result = run(app, "score", "--playbook", SEMI, "--data", str(bad))
     assert result.exit_code == 2 and "is not valid JSON (line 1" in result.output
-
-
-def test_the_scoring_demo_prints_tier_counts_and_top_leads(app):
-    result = run(app, "demo", "--top", "3")
-    assert result.exit_code == 0, result.output
-    assert "Tiers (model" in result.output and "Top 3 leads" in result.output

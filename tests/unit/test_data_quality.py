@@ -105,7 +105,7 @@ def test_trend_compares_with_the_previous_run():
 
 
 def test_the_fields_a_playbook_reads_are_found_wherever_its_conditions_are():
-    from scoring.playbook import load_playbook
+    from playbook.load import load_playbook
     from scoring.quality import fields_used
 
     used = fields_used(load_playbook("playbooks/semiconductor.yaml"))

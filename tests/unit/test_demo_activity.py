@@ -11,9 +11,9 @@ from connectors.salesforce.records import to_task
 from crm.dataset import Dataset, load_dataset
 from crm.records import ActivityKind
 from flows.demo import MarketingAutomation, escalation_min_fit, pick_people
-from scoring.assets import classify_activity
+from playbook.compiled import classify_activity
+from playbook.load import load_playbook
 from scoring.engine import score_dataset
-from scoring.playbook import load_playbook
 
 PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)

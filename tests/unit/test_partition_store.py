@@ -12,9 +12,9 @@ import pytest
 
 from crm.records import Activity, ActivityKind, Crm
 from flows import pipeline
+from playbook.load import load_playbook
 from routing.state import AssignmentState
 from scoring.engine import score_dataset
-from scoring.playbook import load_playbook
 from store import open_store
 from store.identity import resolve_identity
 

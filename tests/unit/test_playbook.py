@@ -7,9 +7,9 @@ from test_scoring_fixture import NORTHWIND_YAML
 from test_scoring_support import NOW, PLAYBOOKS, SITE, industrial, semiconductor
 
 from crm.records import Activity
-from scoring.assets import classify_activity
-from scoring.personas import classify_title
-from scoring.playbook import PlaybookError, load_playbook, parse_playbook
+from playbook.compiled import classify_activity, classify_title, compile_playbook
+from playbook.load import load_playbook, parse_playbook
+from playbook.model import PlaybookError
 
 SEMI_TEXT = NORTHWIND_YAML
 
@@ -153,6 +153,6 @@ def test_a_compiled_playbook_pickles_and_recompiles_after():
     import pickle
 
     playbook = parse_playbook(SEMI_TEXT)
-    assert playbook.compiled is not None
+    assert compile_playbook(playbook) is compile_playbook(playbook)  # compiled once, kept
     copy = pickle.loads(pickle.dumps(playbook))
     assert copy == playbook and classify_title(copy, "Buyer II").role == "procurement"

@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 
 from crm.records import Account, Activity
 from flows import cli_scoring
-from scoring.assets import classify_activity
-from scoring.conditions import Subject, compile_condition
-from scoring.personas import classify_title
-from scoring.playbook import Condition, PlaybookError, parse_playbook
+from playbook.compiled import classify_activity, classify_title
+from playbook.conditions import Subject, compile_condition
+from playbook.load import parse_playbook
+from playbook.model import Condition, PlaybookError
 
 _DATASHEET_URLS = "urls: ['/docs/ds/pmic-?77']"  # assets[6], the PMIC-77 datasheet
 

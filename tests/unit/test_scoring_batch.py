@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 
 import crm.batch
 from crm.batch import build_many
+from playbook.wording import ago, signed
 from scoring.intent import stable_argsort
 from scoring.intent_lines import _age_words, _block_order, _sentences, _signed_words, _value_words, _Words
 from scoring.scorecard import Reason, ReasonKind, ScoreCard
-from scoring.wording import ago, signed
 
 WHEN = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 

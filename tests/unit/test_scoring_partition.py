@@ -11,9 +11,9 @@ import pytest
 
 from crm.dataset import Dataset, load_dataset
 from crm.records import Activity, ActivityKind, Person
+from playbook.load import load_playbook
 from scoring.engine import ScoringResult, score_dataset
 from scoring.partition import merge_results, partition_dataset, score_partitioned
-from scoring.playbook import load_playbook
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOKS = ROOT / "playbooks"

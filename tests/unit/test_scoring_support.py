@@ -12,8 +12,9 @@ from test_scoring_fixture import NORTHWIND_YAML
 
 from crm.dataset import Dataset
 from crm.records import Account, Activity, Person
+from playbook.load import load_playbook, parse_playbook
+from playbook.model import Playbook
 from scoring.engine import ScoringResult, score_dataset
-from scoring.playbook import Playbook, load_playbook, parse_playbook
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"

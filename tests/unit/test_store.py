@@ -253,8 +253,8 @@ def test_every_scorecard_is_kept_and_the_latest_per_person_is_at_hand(store: Sto
 def test_the_latest_stored_cards_come_back_as_the_scorecards_that_were_saved(store: Store):
     from crm.dataset import load_dataset
     from flows.pipeline import previous_cards
+    from playbook.load import load_playbook
     from scoring.engine import score_dataset
-    from scoring.playbook import load_playbook
 
     at = datetime(2026, 11, 2, 9, tzinfo=UTC)
     result = score_dataset(load_playbook("playbooks/semiconductor.yaml"),

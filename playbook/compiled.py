@@ -1,7 +1,7 @@
 """A playbook compiled for fast scoring: regexes, predicates and per-rule constants, built once.
 
-`Playbook.compiled` builds this lazily and keeps it, so every run with the same playbook object
-reuses the compiled patterns.
+`compile_playbook` builds this once per playbook object and keeps it on the object, so every run
+with the same playbook reuses the compiled patterns.
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from crm.records import ActivityKind
-from scoring.assets import AssetCatalog
-from scoring.conditions import FitHit, Subject, Test, compile_all, compile_fit_rule
-from scoring.personas import TitleClassifier
-from scoring.playbook import FitRule, Playbook, Profile
+from crm.records import Activity, ActivityKind
+from playbook.assets import AssetCatalog, AssetInfo, activity_key
+from playbook.conditions import FitHit, Subject, Test, compile_all, compile_fit_rule
+from playbook.model import FitRule, Playbook, Profile
+from playbook.personas import TitleClassifier, TitleMatch
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,3 +96,22 @@ class CompiledPlaybook:
                 continue
             return index
         return -1
+
+
+def compile_playbook(playbook: Playbook) -> CompiledPlaybook:
+    """The playbook compiled, built on first use and kept with the playbook object (a frozen model:
+    kept in its `__dict__`, as `functools.cached_property` would; dropped when it is pickled)."""
+    found = playbook.__dict__.get("compiled")
+    if found is None:
+        found = playbook.__dict__["compiled"] = CompiledPlaybook(playbook)
+    return found
+
+
+def classify_activity(playbook: Playbook, activity: Activity) -> AssetInfo | None:
+    """The catalog asset an activity was about, or None when no asset rule understands it."""
+    return compile_playbook(playbook).assets.classify_key(activity_key(activity))
+
+
+def classify_title(playbook: Playbook, title: str | None) -> TitleMatch:
+    """(role, seniority, matched) of a job title under the playbook's personas."""
+    return compile_playbook(playbook).titles(title)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from scoring.playbook import Personas, Playbook, compile_patterns
+from playbook.model import Personas, compile_patterns
 
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 
@@ -54,8 +54,3 @@ class TitleClassifier:
         role = next((name for name, pattern in self.roles if pattern.search(text)), None)
         level = next((name for name, pattern in self.levels if pattern.search(text)), self.default_seniority)
         return TitleMatch(role or self.unknown_role, level, role is not None)
-
-
-def classify_title(playbook: Playbook, title: str | None) -> TitleMatch:
-    """(role, seniority, matched) of a job title under the playbook's personas."""
-    return playbook.compiled.titles(title)

@@ -6,8 +6,8 @@ sales and revenue operations can review the model without reading YAML.
 
 from __future__ import annotations
 
-from scoring.playbook import Condition, FitRule, Playbook
-from scoring.wording import days, number, signed
+from playbook.model import Condition, FitRule, Playbook
+from playbook.wording import days, number, signed
 
 
 def _cell(text: object) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from crm.records import Activity, ActivityKind, Asset
-from scoring.playbook import CatalogAsset, Matcher, Playbook, compile_patterns
+from playbook.model import CatalogAsset, Matcher, Playbook, compile_patterns
 
 ActivityKey = tuple[ActivityKind, str | None, str | None, str | None, str | None]
 
@@ -117,8 +117,3 @@ _CONTENTLESS = frozenset(
 def has_something_to_classify(key: ActivityKey) -> bool:
     """Whether an activity is about content at all (names a URL, form, campaign or asset id)."""
     return key[0] not in _CONTENTLESS and any(part for part in key[1:])
-
-
-def classify_activity(playbook: Playbook, activity: Activity) -> AssetInfo | None:
-    """The catalog asset an activity was about, or None when no asset rule understands it."""
-    return playbook.compiled.assets.classify_key(activity_key(activity))

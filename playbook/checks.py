@@ -17,7 +17,8 @@ import yaml
 from pydantic import BaseModel
 
 from crm.records import Account, Person
-from scoring.playbook import Condition, FitRule, Playbook, PlaybookError, compile_patterns
+from playbook.model import Condition, FitRule, Playbook, PlaybookError, compile_patterns
+from playbook.routing import routing_problems
 
 PERSON_FIELDS = frozenset(Person.__dataclass_fields__) | {"role", "seniority"}
 ACCOUNT_FIELDS = frozenset(Account.__dataclass_fields__)
@@ -340,8 +341,6 @@ def check_references(pb: Playbook) -> list[tuple[str, str]]:
             if [b.min for b in bands] != sorted((b.min for b in bands), reverse=True):
                 add((f"grid.{axis}", "bands must be listed from the highest min down"))
     if pb.routing is not None:
-        from scoring.routing_schema import routing_problems
-
         names = [p.id for p in pb.profiles] + [p.name for p in pb.profiles]
         for line in routing_problems(pb.routing, tiers, names, [e.sla for e in pb.escalations], pb.stages):
             where, _, message = line.partition(": ")

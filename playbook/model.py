@@ -3,7 +3,7 @@
 `load_playbook(path)` parses and validates a playbook; every problem is reported with its YAML path
 (`intent.rules[3].points: must be a number (line 88)`) through `PlaybookError.problems`, never as a
 traceback. Structural checks come from the models; cross-references (asset types, stages, groups,
-tiers, lists, fields) are checked in `scoring.playbook_checks` with the same path-precise messages.
+tiers, lists, fields) are checked in `playbook.checks` with the same path-precise messages.
 """
 
 from __future__ import annotations
@@ -13,17 +13,13 @@ import json
 import re
 from collections.abc import Iterable
 from functools import cached_property
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 import re2
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
 from crm.records import ActivityKind
-from scoring.routing_schema import RoutingSection
-
-if TYPE_CHECKING:
-    from scoring.compiled import CompiledPlaybook
+from playbook.routing import RoutingSection
 
 Number = Annotated[float, Strict()]
 PositiveNumber = Annotated[float, Strict(), Field(gt=0)]
@@ -531,15 +527,9 @@ class Playbook(_Model):
         text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
-    @cached_property
-    def compiled(self) -> CompiledPlaybook:
-        """Regexes, predicates and per-rule constants, compiled once for this playbook."""
-        from scoring.compiled import CompiledPlaybook
-
-        return CompiledPlaybook(self)
-
     def __getstate__(self) -> dict[Any, Any]:
-        """Pickle the playbook, not its compiled form (closures); it recompiles on first use."""
+        """Pickle the playbook, not its compiled form (closures, kept by `playbook.compiled`); it
+        recompiles on first use."""
         state = super().__getstate__()
         state["__dict__"] = {k: v for k, v in state["__dict__"].items() if k != "compiled"}
         return state
@@ -567,32 +557,3 @@ class PlaybookError(ValueError):
         self.source = source
         self.problems = problems
         super().__init__(f"{source}: {len(problems)} problem(s)\n" + "\n".join(f"  {p}" for p in problems))
-
-
-def load_playbook(path: str | Path) -> Playbook:
-    """Read, parse and validate a playbook file; raises PlaybookError listing every problem."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise PlaybookError(str(path), [f"cannot read the file: {error.strerror or error}"]) from None
-    return parse_playbook(text, source=str(path))
-
-
-def parse_playbook(text: str, source: str = "<playbook>") -> Playbook:
-    """Validate playbook YAML text; raises PlaybookError listing every problem."""
-    from scoring.playbook_checks import check_references, locate, read_yaml, translate_error
-
-    data, root = read_yaml(text, source)
-    if not isinstance(data, dict):
-        problem = "(top level): must be a mapping of sections (name, profiles, intent, ...)"
-        raise PlaybookError(source, [problem])
-    try:
-        playbook = Playbook.model_validate(data)
-    except ValidationError as error:
-        problems = [translate_error(item, root, Playbook) for item in error.errors()]
-        raise PlaybookError(source, problems) from None
-    problems = [f"{where}: {message}" + locate(root, where) for where, message in check_references(playbook)]
-    if problems:
-        raise PlaybookError(source, problems)
-    return playbook

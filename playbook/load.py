@@ -1,0 +1,38 @@
+"""Reading a playbook: the file, its YAML (with line numbers for messages), the model's validation
+and the cross-references the model alone cannot check, every problem reported with its path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from playbook.checks import check_references, locate, read_yaml, translate_error
+from playbook.model import Playbook, PlaybookError
+
+
+def load_playbook(path: str | Path) -> Playbook:
+    """Read, parse and validate a playbook file; raises PlaybookError listing every problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise PlaybookError(str(path), [f"cannot read the file: {error.strerror or error}"]) from None
+    return parse_playbook(text, source=str(path))
+
+
+def parse_playbook(text: str, source: str = "<playbook>") -> Playbook:
+    """Validate playbook YAML text; raises PlaybookError listing every problem."""
+    data, root = read_yaml(text, source)
+    if not isinstance(data, dict):
+        problem = "(top level): must be a mapping of sections (name, profiles, intent, ...)"
+        raise PlaybookError(source, [problem])
+    try:
+        playbook = Playbook.model_validate(data)
+    except ValidationError as error:
+        problems = [translate_error(item, root, Playbook) for item in error.errors()]
+        raise PlaybookError(source, problems) from None
+    problems = [f"{where}: {message}" + locate(root, where) for where, message in check_references(playbook)]
+    if problems:
+        raise PlaybookError(source, problems)
+    return playbook
