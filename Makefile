@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test bench serve lint clean
+.PHONY: demo test check bench serve lint clean
 
 $(STAMP): pyproject.toml setup.py scoring/_columns.c crm/_batch.c
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The quick lane for day-to-day work: the linter, then every test not marked slow (tests/conftest.py
+# marks the ones that start a sandbox, a Prefect engine or PostgreSQL). `make test` runs everything.
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -m "not slow and not postgres"
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py $(ARGS)

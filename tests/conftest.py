@@ -189,3 +189,27 @@ def empty_store_url(request: pytest.FixtureRequest) -> str:
     if request.param == "sqlite":
         return str(request.getfixturevalue("sqlite_url"))
     return str(request.getfixturevalue("postgres_empty_url"))
+
+
+# -- the quick lane ----------------------------------------------------------------------------------
+# `make check` runs the tests not marked slow. Slow, without each test having to say so: everything
+# under tests/flows and tests/e2e (a Prefect engine, a sandbox, subprocesses), and every test that uses
+# the sandbox, by fixture or by starting one itself.
+_SLOW_FOLDERS = frozenset({"flows", "e2e"})
+_SLOW_FIXTURES = frozenset({"sandbox", "sf", "hs", "harness", "prefect_harness", "synced", "chaos"})
+_STARTS_A_SANDBOX = ("running_sandbox(", "start_sandbox(", "SandboxCore(")
+
+
+def _starts_a_sandbox(path: Path, seen: dict[Path, bool] = {}) -> bool:  # noqa: B006 (a cache)
+    if path not in seen:
+        text = path.read_text(encoding="utf-8")
+        seen[path] = any(marker in text for marker in _STARTS_A_SANDBOX)
+    return seen[path]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        path = Path(str(item.fspath))
+        if (path.parent.name in _SLOW_FOLDERS or _SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))
+                or _starts_a_sandbox(path)):
+            item.add_marker(pytest.mark.slow)
