@@ -97,10 +97,11 @@ def worker(args: argparse.Namespace) -> int:
     logging.getLogger("leadloop").propagate = False
 
     import flows
-    from flows import artifacts, pipeline, steps, tasks
+    from flows import artifacts, steps, tasks
     from flows import hourly_sync as hourly_module
     from flows.options import SyncOptions
     from store.facade import Store
+    from sync import pipeline
 
     here = Path(flows.__file__).resolve()
     if not here.is_relative_to(root):

@@ -15,7 +15,7 @@ peak RSS.
 With `--partitioned N`, it times what a sync does from the store to the score cards instead, twice
 side by side, each in its own process so that each reports its own peak RSS: every activity loaded
 and the store scored in one pass, then the activities left in the store and read partition by
-partition (about N people each, `flows.pipeline.score_from_store`), as a sync above N people does.
+partition (about N people each, `sync.pipeline.score_from_store`), as a sync above N people does.
 
 The store file is reused when it exists, so two versions of the code can be timed on the same data
 one after the other.
@@ -39,9 +39,9 @@ from bench_scoring import peak_mb, rss_mb  # noqa: E402
 from generate_canonical import REFERENCE_TIME, generate  # noqa: E402
 
 from crm.dataset import Dataset, dataset_from_dict, dataset_to_dict  # noqa: E402
+from crm.identity import resolve_identity  # noqa: E402
 from crm.records import Crm  # noqa: E402
 from store.db import open_store  # noqa: E402
-from store.identity import resolve_identity  # noqa: E402
 
 PAGE = 10_000
 
@@ -85,9 +85,9 @@ def score_once(url: str, people_per_partition: int | None) -> None:
     """Child-process entry: load, resolve and score the store once, then print the figures as JSON."""
     import json
 
-    from flows import pipeline
     from playbook.load import load_playbook
     from scoring.engine import score_dataset
+    from sync import pipeline
 
     playbook = load_playbook(ROOT / "bench" / "northwind.yaml")
     started, cpu = time.perf_counter(), time.process_time()
@@ -161,7 +161,7 @@ def main() -> None:
             raw = store.load_records()
             loaded = time.perf_counter()
             identity = resolve_identity(raw.people, raw.accounts, raw.activities, raw.opportunities,
-                                        repoint_in_place=True)  # as a sync does (flows.pipeline)
+                                        repoint_in_place=True)  # as a sync does (sync.pipeline)
             resolved = time.perf_counter()
             loads.append(loaded - started)
             resolves.append(resolved - loaded)

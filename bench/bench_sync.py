@@ -63,12 +63,13 @@ from connectors.mapping import Mapping, load_mapping  # noqa: E402
 from connectors.settings import ConnectionSettings, load_connection  # noqa: E402
 from crm.changes import FieldUpdate, ObjectType  # noqa: E402
 from crm.records import Crm  # noqa: E402
-from flows import pipeline, steps  # noqa: E402
+from flows import steps  # noqa: E402
 from flows.options import SyncOptions  # noqa: E402
-from flows.pipeline import CrmPlan, Runtime  # noqa: E402
 from flows.steps import SyncSummary  # noqa: E402
 from playbook.load import load_playbook  # noqa: E402
 from store.writeplan import DECAYING_FIELDS, TIER_FIELDS  # noqa: E402
+from sync import pipeline  # noqa: E402
+from sync.pipeline import CrmPlan, Runtime  # noqa: E402
 
 PHASES = ("full", "incremental", "engine", "latency", "decay", "naive")
 
@@ -106,7 +107,7 @@ def load_average() -> str:
 
 class TimedSteps:
     """Stands in for `flows.tasks` inside `flows.steps`: each Prefect task's plain function from
-    `flows.pipeline`, timed. The sequence run is the flow's own, without Prefect's engine."""
+    `sync.pipeline`, timed. The sequence run is the flow's own, without Prefect's engine."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)

@@ -24,10 +24,10 @@ err = Console(stderr=True)
 
 
 class progress_bars:
-    """A rich progress display fed by flows.pipeline's progress hook."""
+    """A rich progress display fed by sync.pipeline's progress hook."""
 
     def __enter__(self) -> progress_bars:
-        from flows import pipeline
+        from sync import pipeline
 
         self.progress = Progress(
             SpinnerColumn(),
@@ -50,7 +50,7 @@ class progress_bars:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        from flows import pipeline
+        from sync import pipeline
 
         pipeline.set_progress(None)
         self.progress.stop()

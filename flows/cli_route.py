@@ -13,9 +13,9 @@ from rich.panel import Panel
 from rich.table import Table
 
 from crm.dataset import Dataset, DatasetError, load_dataset
-from flows.pipeline import catalog_assets
 from playbook.routing import routing_problems
 from routing import Action, AssignmentState, Decision, RoutingResult, route_all
+from sync.pipeline import catalog_assets
 
 
 class RouteInputError(ValueError):

@@ -156,7 +156,7 @@ def _run_flow(kind: Literal["sync", "rescore"], **params: object) -> SyncSummary
 
             return rescore(options)  # type: ignore[arg-type]
     except Exception as error:
-        # flows.pipeline reports a `write …` step only once a batch went out
+        # sync.pipeline reports a `write …` step only once a batch went out
         wrote = any(step.startswith("write ") for step in bars.tasks)
         connection = (f"connection file {options.connection_file}" if options.connection_file
                       else "the LEADLOOP_ environment variables")

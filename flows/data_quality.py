@@ -10,7 +10,6 @@ from prefect import flow, get_run_logger
 
 from crm.changes import Priority, TaskUpsert
 from crm.records import Crm
-from flows import pipeline
 from flows.options import DataQualityOptions
 from flows.reports import quality_markdown
 from flows.steps import run_id_for
@@ -18,6 +17,7 @@ from flows.tasks import step
 from playbook.compiled import classify_activity, classify_title
 from scoring.quality import Finding, QualityInputs, assess_quality, fields_used, trends
 from store.facade import Store
+from sync import pipeline
 
 
 @step("assess data quality")

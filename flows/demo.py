@@ -206,10 +206,10 @@ def _stats(settings: ConnectionSettings) -> dict[str, Any]:
 
 
 def run_demo(console: Console, *, size: str, playbook: str, workdir: str) -> None:
-    from flows import pipeline
     from flows.cli_output import print_summary, progress_bars
     from flows.hourly_sync import hourly_sync
     from flows.options import SyncOptions
+    from sync import pipeline
 
     started = time.monotonic()
     folder = Path(workdir).resolve()
@@ -282,8 +282,8 @@ def _print_outcome(
     stats: dict[str, Any],
     chosen: dict[str, Any],
 ) -> None:
-    from flows import pipeline
     from store.db import open_store
+    from sync import pipeline
 
     store = open_store(store_url)
     try:

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
-from flows import artifacts, pipeline, tasks
+from flows import artifacts, tasks
 from flows.options import SyncOptions
 from flows.steps import SyncSummary, final_state, recorded_run, score_route_write
+from sync import pipeline
 
 
 @flow(name="hourly-sync", log_prints=False)

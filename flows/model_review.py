@@ -15,8 +15,8 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 from crm.dataset import Dataset
+from crm.identity import repoint_activities
 from crm.records import Activity
-from flows import pipeline
 from flows.options import ModelReviewOptions
 from flows.reports import review_markdown, write_review_html
 from flows.steps import run_id_for
@@ -34,7 +34,7 @@ from scoring.review import (
     sla_report,
 )
 from store.facade import Store
-from store.identity import repoint_activities
+from sync import pipeline
 
 
 def as_of(dataset: Dataset, cutoff: datetime) -> Dataset:

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
-from flows import artifacts, pipeline
+from flows import artifacts
 from flows.options import RescoreOptions
 from flows.steps import SyncSummary, final_state, recorded_run, score_route_write
+from sync import pipeline
 
 
 @flow(name="rescore", log_prints=False)

@@ -20,14 +20,15 @@ from typing import Any
 
 from crm.dataset import Dataset
 from crm.records import Crm
-from flows import pipeline, tasks
+from flows import tasks
 from flows.options import RescoreScope, SyncOptions
-from flows.pipeline import CrmPlan, PullStats, Runtime, WriteStats
 from routing.state import AssignmentState
 from scoring.engine import ScoringResult
 from scoring.scorecard import ScoreCard
 from store.facade import Store
 from store.writeplan import ledger_text, mapped_fields
+from sync import pipeline
+from sync.pipeline import CrmPlan, PullStats, Runtime, WriteStats
 
 log = logging.getLogger("leadloop.sync")
 

@@ -1,4 +1,4 @@
-"""Prefect tasks: each wraps one step of flows.pipeline (one I/O call or one pure call).
+"""Prefect tasks: each wraps one step of sync.pipeline (one I/O call or one pure call).
 
 Runtime objects (clients, the store) are passed between tasks in-process, so results are never
 cached or persisted (`NO_CACHE`). Only pulls retry at this level, and only on transport failures:
@@ -18,7 +18,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
-from flows import pipeline
+from sync import pipeline
 
 RETRIABLE = (requests.ConnectionError, requests.Timeout, urllib3.exceptions.HTTPError, socket.timeout,
              ConnectionError, TimeoutError)

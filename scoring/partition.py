@@ -109,7 +109,7 @@ def merge_results(results: Sequence[ScoringResult]) -> ScoringResult:
 
 def score_partitioned(playbook: Playbook, dataset: Dataset, now: datetime, parts: int) -> ScoringResult:
     """Score `dataset` in `parts` account partitions, one after the other, and merge the results (a
-    flow reads each partition's activities from the store instead: `flows.pipeline.score_from_store`)."""
+    flow reads each partition's activities from the store instead: `sync.pipeline.score_from_store`)."""
     if parts == 1:  # nothing to split: one pass, without copying the dataset into a partition
         return score_dataset(playbook, dataset, now)
     return merge_results([score_dataset(playbook, p.dataset, now) for p in partition_dataset(dataset, parts)])

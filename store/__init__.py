@@ -1,7 +1,8 @@
 """The state store: what was pulled, who is who, what was scored and what was written.
 
 `open_store(url)` gives a `Store` on SQLite (default `.leadloop/state.db`) or PostgreSQL.
-`store.identity` and `store.writeplan` are pure helpers that work without a database.
+`store.writeplan` is a pure helper that works without a database (identity resolution, pure too,
+is `crm.identity`).
 """
 
 from store.db import DEFAULT_STORE_URL, open_store, redact

@@ -41,9 +41,9 @@ from sqlalchemy.exc import IntegrityError
 from crm.changes import FieldUpdate, TaskUpsert
 from crm.dataset import RECORD_TYPES, Dataset, InvalidRecord, validate_payloads
 from crm.heap import cycle_collection_paused
+from crm.identity import IdentityConflict
 from crm.ports import WriteResult
 from crm.records import Activity
-from store.identity import IdentityConflict
 from store.models import (
     AccountScoreHistory,
     AssignmentStateRow,

@@ -72,7 +72,8 @@ def flow_body_without_prefect(hooks: dict[str, Callable[..., Any]] | None = None
     from connectors.hubspot.source import HubSpotSource
     from connectors.salesforce.source import SalesforceSource
     from crm.records import Crm
-    from flows import artifacts, hourly_sync, pipeline, tasks
+    from flows import artifacts, hourly_sync, tasks
+    from sync import pipeline
 
     opened = pipeline.open_runtime
     salesforce_policy, hubspot_policy = _fast_policies()
@@ -111,10 +112,10 @@ def run_sync(connection: Path, store_url: str, playbook: Path, at: datetime,
     """One hourly sync; returns its summary (also when the flow ends Failed for failed writes).
     `grace`: seconds a task whose create may have reached HubSpot waits for the search index before it
     is sent again. The sandbox's search has no lag unless a case injects one, so 0 unless a case says."""
-    from flows import pipeline
     from flows.hourly_sync import hourly_sync
     from flows.options import SyncOptions
     from flows.steps import summary_of
+    from sync import pipeline
 
     options = SyncOptions(connection_file=str(connection), playbook=str(playbook), store_url=store_url, at=at)
     with flow_body_without_prefect(hooks), pytest.MonkeyPatch.context() as patch:

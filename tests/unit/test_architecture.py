@@ -24,11 +24,12 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "routing": frozenset({"crm", "playbook", "scoring"}),
     "connectors": frozenset({"crm"}),
     "store": frozenset({"crm"}),
-    "flows": frozenset({"crm", "playbook", "scoring", "routing", "connectors", "store"}),
+    "sync": frozenset({"crm", "playbook", "scoring", "routing", "connectors", "store"}),
+    "flows": frozenset({"crm", "playbook", "scoring", "routing", "connectors", "store", "sync"}),
     "deployments": frozenset({"flows"}),
     "sandbox": frozenset(),  # the test CRM stands alone: it speaks the CRMs' wire formats only
 }
-PRODUCTION = ("crm", "playbook", "scoring", "routing", "connectors", "store", "flows", "deployments")
+PRODUCTION = ("crm", "playbook", "scoring", "routing", "connectors", "store", "sync", "flows", "deployments")
 # the functional core works on records in memory: no network, database, clock service or Prefect
 PURE = ("crm", "playbook", "scoring", "routing")
 IO_LIBRARIES = frozenset({"prefect", "requests", "urllib3", "httpx", "sqlalchemy", "sqlmodel", "psycopg",
@@ -145,6 +146,15 @@ def test_no_production_module_imports_itself_back_not_even_through_a_deferred_im
     assert not loops, "import loops:\n" + "\n".join(" ↔ ".join(loop) for loop in loops)
 
 
+def test_only_the_flows_know_prefect():
+    """Everything below flows/ runs without a Prefect engine: the CLI, tests and benchmarks call it
+    directly, and the flows only sequence it."""
+    problems = [f"{module_name(path)} (line {line}) imports {name}"
+                for path in source_files(tuple(p for p in PRODUCTION if p not in ("flows", "deployments")))
+                for name, line in imports_of(path) if name.split(".")[0] == "prefect"]
+    assert not problems, "\n".join(problems)
+
+
 def test_production_code_never_names_the_sandbox():
     """Not even by string (importlib): the sandbox is a test CRM, installed for development only."""
     problems = [f"{module_name(p)}: {line.strip()}" for p in source_files(PRODUCTION)
@@ -155,7 +165,7 @@ def test_production_code_never_names_the_sandbox():
 
 @pytest.mark.parametrize(("package", "target", "rule"), [
     ("scoring", "store.facade", "scoring may import only ['crm', 'playbook']"),
-    ("connectors", "flows.pipeline", "connectors may import only ['crm']"),
+    ("connectors", "sync.pipeline", "connectors may import only ['crm']"),
 ])
 def test_a_broken_rule_is_reported_with_the_module_and_the_line(tmp_path, monkeypatch, package, target, rule):
     """The checks above can fail: a module added to a package with a forbidden import is named."""

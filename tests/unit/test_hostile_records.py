@@ -263,9 +263,9 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     from connectors.salesforce.source import SalesforceSource
     from connectors.settings import ConnectionSettings
     from crm.records import Crm
-    from flows.pipeline import Runtime, pull_stream
     from sandbox.server import running_sandbox
     from store.db import open_store
+    from sync.pipeline import Runtime, pull_stream
 
     with running_sandbox(empty=True) as handle:
         backends = {b.name: b for b in handle.core.backends}

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from crm.identity import resolve_identity
 from crm.records import Activity, ActivityKind, Crm
-from flows import pipeline
 from playbook.load import load_playbook
 from routing.state import AssignmentState
 from scoring.engine import score_dataset
 from store import open_store
-from store.identity import resolve_identity
+from sync import pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))

@@ -9,11 +9,11 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from crm.changes import FieldUpdate, ObjectType, TaskUpsert
+from crm.identity import IdentityConflict
 from crm.ports import WriteResult
 from crm.records import Account, Activity, ActivityKind, Crm, Person
 from scoring.scorecard import Reason, ReasonKind, ScoreCard
 from store import Store, StoreError, open_store, redact
-from store.identity import IdentityConflict
 from store.writeplan import mapped_fields
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -252,9 +252,9 @@ def test_every_scorecard_is_kept_and_the_latest_per_person_is_at_hand(store: Sto
 
 def test_the_latest_stored_cards_come_back_as_the_scorecards_that_were_saved(store: Store):
     from crm.dataset import load_dataset
-    from flows.pipeline import previous_cards
     from playbook.load import load_playbook
     from scoring.engine import score_dataset
+    from sync.pipeline import previous_cards
 
     at = datetime(2026, 11, 2, 9, tzinfo=UTC)
     result = score_dataset(load_playbook("playbooks/semiconductor.yaml"),
@@ -268,7 +268,7 @@ def test_the_latest_stored_cards_come_back_as_the_scorecards_that_were_saved(sto
 
 
 def test_a_card_stored_before_a_field_existed_loads_with_that_fields_default(store: Store):
-    from flows.pipeline import previous_cards
+    from sync.pipeline import previous_cards
 
     old = card("person:a@x.com", 50).to_dict()
     del old["contact_fit"], old["reasons"][0]["why"]

@@ -25,6 +25,7 @@ from crm.batch import build_many
 from crm.changes import FieldUpdate, ObjectType, TaskUpsert
 from crm.dataset import RECORD_TYPES, Dataset
 from crm.heap import cycle_collection_paused
+from crm.identity import IdentityResult, repoint_activities, resolve_identity
 from crm.ports import CallCounter, CrmSink, CrmSource, WriteResult
 from crm.records import Activity, Asset, Crm, Person
 from playbook.load import load_playbook
@@ -39,7 +40,6 @@ from scoring.partition import activity_home, merge_results, partition_people
 from scoring.scorecard import AccountScore, Escalation, Reason, ReasonKind, ScoreCard
 from store.db import open_store
 from store.facade import FAILED, PENDING, REJECTED, Store
-from store.identity import IdentityResult, repoint_activities, resolve_identity
 from store.writeplan import (
     desired_account_fields,
     desired_person_fields,
