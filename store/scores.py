@@ -1,0 +1,136 @@
+"""Who is who and what was scored: identity links and conflicts, person and account score history."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Text,
+    cast,
+    delete,
+    func,
+    select,
+)
+
+from crm.identity import IdentityConflict
+from store.base import StoreBase
+from store.tables import (
+    _ACCOUNT_PREFIXES,
+    _ACCOUNT_SCORE_COLUMNS,
+    _IN_CHUNK,
+    _SCORE_COLUMNS,
+    ACCOUNT_SCORES,
+    CONFLICTS,
+    LINKS,
+    SCORES,
+    _chunks,
+    _now,
+    _scored_at,
+)
+
+
+class ScoreStore(StoreBase):
+    """Identity links and score history."""
+
+    # -- identity ---------------------------------------------------------------------------------
+
+    def save_identity(self, links: Mapping[str, str], conflicts: Sequence[IdentityConflict] = (),
+                      now: datetime | None = None) -> None:
+        """Replace the identity links (CRM-qualified id → canonical id) and the current conflicts."""
+        moment = _now(now)
+        with self._write() as conn:
+            existing = {rid: canonical for rid, canonical in conn.execute(
+                select(LINKS.c.record_id, LINKS.c.canonical_id))}
+            gone = [r for r in existing if r not in links]
+            for chunk in _chunks(gone, _IN_CHUNK):
+                conn.execute(delete(LINKS).where(LINKS.c.record_id.in_(chunk)))
+            changed = [
+                {"record_id": record_id, "canonical_id": canonical, "linked_at": moment,
+                 "kind": "account" if record_id.startswith(_ACCOUNT_PREFIXES) else "person"}
+                for record_id, canonical in links.items() if existing.get(record_id) != canonical
+            ]
+            self._upsert(conn, LINKS, changed, ("record_id",), ("canonical_id", "kind", "linked_at"))
+            conn.execute(delete(CONFLICTS))
+            if conflicts:
+                conn.execute(CONFLICTS.insert(), [
+                    {"kind": c.kind, "record_ids": list(c.record_ids), "detail": c.detail,
+                     "detected_at": moment}
+                    for c in conflicts
+                ])
+
+    def identity_links(self) -> dict[str, str]:
+        with self._read() as conn:
+            return {rid: canonical for rid, canonical in conn.execute(
+                select(LINKS.c.record_id, LINKS.c.canonical_id))}
+
+    def identity_conflicts(self) -> list[IdentityConflict]:
+        with self._read() as conn:
+            return [IdentityConflict(r.kind, tuple(r.record_ids), r.detail)
+                    for r in conn.execute(select(CONFLICTS).order_by(CONFLICTS.c.id))]
+
+    # -- score history ------------------------------------------------------------------------------
+
+    def save_scorecards(self, run_id: str | None, cards: Iterable[Any]) -> int:
+        """Append every ScoreCard (or its `to_dict()`) to the score history; returns how many."""
+        at = self._time_param
+        rows = []
+        for card in cards:
+            data, text = self._as_json(card)
+            rows.append((run_id, data["person_id"], data.get("account_id"), data["model_version"],
+                         data["tier"], float(data["score"]), float(data["fit"]), float(data["intent"]),
+                         at(_scored_at(data["scored_at"])), text))
+        with self._write() as conn:
+            self._bulk_insert(conn, SCORES, _SCORE_COLUMNS, rows)
+        return len(rows)
+
+    def latest_scorecards(self) -> dict[str, dict[str, Any]]:
+        """person id → the most recently stored card (as stored: timestamps are ISO strings)."""
+        return {person_id: json.loads(text) for person_id, text in self.latest_scorecards_json().items()}
+
+    def latest_scorecards_json(self) -> dict[str, str]:
+        """`latest_scorecards` as the stored JSON text, for callers that decode many cards at once
+        (decoding 100,000 cards row by row through the JSON column cost more than the query)."""
+        latest = select(func.max(SCORES.c.id)).group_by(SCORES.c.person_id)
+        with self._read() as conn:
+            rows = conn.execute(select(SCORES.c.person_id, cast(SCORES.c.card, Text))
+                                .where(SCORES.c.id.in_(latest)))
+            return {person_id: text for person_id, text in rows}
+
+    def score_history(self, person_id: str, limit: int = 50) -> list[dict[str, Any]]:
+        """One person's stored cards, newest first, each with the `run_id` that produced it."""
+        with self._read() as conn:
+            rows = conn.execute(select(SCORES.c.run_id, SCORES.c.card).where(SCORES.c.person_id == person_id)
+                                .order_by(SCORES.c.id.desc()).limit(limit))
+            return [{**r.card, "run_id": r.run_id} for r in rows]
+
+    def save_account_scores(self, run_id: str | None, scores: Iterable[Any], scored_at: datetime) -> int:
+        moment = self._time_param(scored_at)
+        rows = []
+        for score in scores:
+            data, text = self._as_json(score)
+            rows.append((run_id, data["account_id"], data["model_version"], data["tier"], float(data["fit"]),
+                         float(data["intent"]), moment, text))
+        with self._write() as conn:
+            self._bulk_insert(conn, ACCOUNT_SCORES, _ACCOUNT_SCORE_COLUMNS, rows)
+        return len(rows)
+
+    def latest_account_scores(self) -> dict[str, dict[str, Any]]:
+        latest = select(func.max(ACCOUNT_SCORES.c.id)).group_by(ACCOUNT_SCORES.c.account_id)
+        with self._read() as conn:
+            return {r.account_id: r.score for r in conn.execute(
+                select(ACCOUNT_SCORES.c.account_id, ACCOUNT_SCORES.c.score)
+                .where(ACCOUNT_SCORES.c.id.in_(latest)))}
+
+    def prune_score_history(self, before: datetime) -> int:
+        """Delete person and account cards scored before `before`, except each one's latest."""
+        removed = 0
+        with self._write() as conn:
+            for table, key in ((SCORES, SCORES.c.person_id), (ACCOUNT_SCORES, ACCOUNT_SCORES.c.account_id)):
+                latest = select(func.max(table.c.id)).group_by(key)
+                result = conn.execute(delete(table).where(table.c.scored_at < _now(before),
+                                                          table.c.id.not_in(latest)))
+                removed += result.rowcount or 0
+        return removed

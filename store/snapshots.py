@@ -1,0 +1,374 @@
+"""What was pulled: snapshots of canonical records, cursors, quarantine, and the activities of one
+account partition at a time."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Table,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    update,
+)
+
+from crm.dataset import RECORD_TYPES, Dataset, InvalidRecord, validate_payloads
+from crm.heap import cycle_collection_paused
+from crm.records import Activity
+from store.base import StoreBase
+from store.models import (
+    Quarantine,
+)
+from store.tables import (
+    _BATCH,
+    _IN_CHUNK,
+    _KIND_BY_TYPE,
+    _SNAPSHOT_COLUMNS,
+    CURSORS,
+    QUARANTINE,
+    SNAPSHOTS,
+    _chunks,
+    _now,
+    _record_id,
+    raw_crm_id,
+)
+
+
+class SnapshotStore(StoreBase):
+    """Snapshots, cursors and quarantine."""
+
+    # -- snapshots, cursors, quarantine --------------------------------------------------------------
+
+    def upsert_snapshots(self, crm: str, stream: str, records: Iterable[Any],
+                         cursor: datetime | None = None, now: datetime | None = None) -> int:
+        """Store the canonical records of one pulled page; returns how many were given.
+
+        A record older than the stored one (by its own `updated_at`, e.g. from a lagging search
+        index) never overwrites it. Storing a record un-deletes and un-quarantines it.
+        """
+        moment = _now(now)
+        at = self._time_param
+        stored_at, page_cursor, crm = at(moment), at(cursor), str(crm)
+        rows: dict[str, tuple[Any, ...]] = {}
+        for record in records:
+            record_id = _record_id(record)
+            kind = _KIND_BY_TYPE.get(type(record)) or (
+                stream if isinstance(record, Mapping) else type(record).__name__.lower())
+            rows[record_id] = (crm, stream, record_id, raw_crm_id(record_id), kind, self._dump(record),
+                               page_cursor, at(getattr(record, "updated_at", None)), False, stored_at, None,
+                               getattr(record, "person_id", None) if kind == "activities" else None)
+        if not rows:
+            return 0
+        table = SNAPSHOTS
+        stmt = self._insert(table).values({name: bindparam(name) for name in _SNAPSHOT_COLUMNS})
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["crm", "stream", "record_id"],
+            set_={name: stmt.excluded[name] for name in _SNAPSHOT_COLUMNS[3:]},
+            # not older than what is stored, and something to change: an overlap re-read of
+            # unchanged records then costs reads only
+            where=and_(
+                or_(table.c.updated_at.is_(None), stmt.excluded.updated_at.is_(None),
+                    stmt.excluded.updated_at >= table.c.updated_at),
+                or_(table.c.payload.is_distinct_from(stmt.excluded.payload), table.c.deleted.is_(True),
+                    table.c.quarantine_reason.is_not(None)),
+            ),
+        )
+        with self._write() as conn:
+            if conn.dialect.name == "postgresql":
+                self._copy_upsert_snapshots(conn, list(rows.values()))
+            else:
+                self._executemany_raw(conn, stmt, _SNAPSHOT_COLUMNS, list(rows.values()))
+            self._resolve_quarantine(conn, crm, stream, list(rows), moment)
+        return len(rows)
+
+    @staticmethod
+    def _copy_upsert_snapshots(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+        """PostgreSQL: COPY the page into a session temp table, then one INSERT ... SELECT ... ON
+        CONFLICT, several times faster than executemany for large pages."""
+        columns = ", ".join(_SNAPSHOT_COLUMNS)
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in _SNAPSHOT_COLUMNS[3:])
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cursor:  # type: ignore[union-attr]
+            cursor.execute("CREATE TEMP TABLE IF NOT EXISTS leadloop_snapshots_in "
+                           "(LIKE snapshots INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+            with cursor.copy(f"COPY leadloop_snapshots_in ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(
+                f"INSERT INTO snapshots ({columns}) SELECT {columns} FROM leadloop_snapshots_in "
+                f"ON CONFLICT (crm, stream, record_id) DO UPDATE SET {updates} "
+                "WHERE (snapshots.updated_at IS NULL OR EXCLUDED.updated_at IS NULL "
+                "OR EXCLUDED.updated_at >= snapshots.updated_at) "
+                "AND (snapshots.payload IS DISTINCT FROM EXCLUDED.payload OR snapshots.deleted "
+                "OR snapshots.quarantine_reason IS NOT NULL)")
+            cursor.execute("TRUNCATE leadloop_snapshots_in")
+
+    def _time_param(self, value: datetime | None) -> Any:
+        """A timestamp as the driver takes it for a UtcDateTime column (for `_executemany_raw`)."""
+        if value is None:
+            return None
+        value = _now(value)
+        if self.engine.dialect.name == "sqlite":
+            # the text form SQLAlchemy's SQLite DateTime type writes and parses back
+            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+        return value
+
+    def _bulk_insert(self, conn: Connection, table: Table, columns: Sequence[str],
+                     rows: list[tuple[Any, ...]]) -> None:
+        """Plain appends of driver-ready rows (JSON already as text): COPY on PostgreSQL,
+        executemany on SQLite."""
+        if not rows:
+            return
+        if conn.dialect.name == "postgresql":
+            raw = conn.connection.driver_connection
+            with raw.cursor() as cursor, cursor.copy(  # type: ignore[union-attr]
+                    f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        stmt = table.insert().values({name: bindparam(name) for name in columns})
+        self._executemany_raw(conn, stmt, columns, rows)
+
+    @staticmethod
+    def _executemany_raw(conn: Connection, stmt: Any, columns: Sequence[str],
+                         rows: list[tuple[Any, ...]]) -> None:
+        """executemany straight to the driver: the hot path for snapshots, where SQLAlchemy's per-row
+        parameter processing costs more than the database. Rows hold driver-ready values in
+        `columns` order."""
+        compiled = stmt.compile(dialect=conn.dialect)
+        sql = str(compiled)
+        names = compiled.positiontup
+        if names is not None and list(names) != list(columns):
+            order = [list(columns).index(n) for n in names]
+            rows = [tuple(row[i] for i in order) for row in rows]
+        for batch in _chunks(rows, _BATCH):
+            if names is not None:
+                conn.exec_driver_sql(sql, list(batch))
+            else:
+                conn.exec_driver_sql(sql, [dict(zip(columns, row, strict=True)) for row in batch])
+
+    def _resolve_quarantine(self, conn: Connection, crm: str, stream: str, record_ids: list[str],
+                            moment: datetime) -> None:
+        open_rows = conn.execute(
+            select(func.count()).select_from(QUARANTINE).where(
+                QUARANTINE.c.crm == crm, QUARANTINE.c.stream == stream, QUARANTINE.c.resolved_at.is_(None))
+        ).scalar_one()
+        if not open_rows:
+            return
+        ids = record_ids + [raw_crm_id(r) for r in record_ids]
+        for chunk in _chunks(ids, _IN_CHUNK):
+            conn.execute(update(QUARANTINE).where(
+                QUARANTINE.c.crm == crm, QUARANTINE.c.stream == stream, QUARANTINE.c.crm_id.in_(chunk),
+                QUARANTINE.c.resolved_at.is_(None)).values(resolved_at=moment))
+
+    def _matching(self, crm: str, stream: str, ids: Sequence[str]) -> Any:
+        raw = [raw_crm_id(i) for i in ids]
+        return and_(SNAPSHOTS.c.crm == crm, SNAPSHOTS.c.stream == stream,
+                    or_(SNAPSHOTS.c.crm_id.in_(raw), SNAPSHOTS.c.record_id.in_(list(ids))))
+
+    def tombstone(self, crm: str, stream: str, ids: Iterable[str], now: datetime | None = None) -> int:
+        """Mark records deleted (or merged away) in the CRM; `ids` may be raw or CRM-qualified.
+        Returns how many stored records were marked."""
+        ids = list(dict.fromkeys(ids))
+        moment = _now(now)
+        marked = 0
+        with self._write() as conn:
+            for chunk in _chunks(ids, _IN_CHUNK):
+                result = conn.execute(update(SNAPSHOTS).where(self._matching(str(crm), stream, chunk))
+                                      .values(deleted=True, stored_at=moment))
+                marked += result.rowcount or 0
+        return marked
+
+    def quarantine(self, crm: str, stream: str, crm_id: str, reason: str,
+                   run_id: str | None = None, now: datetime | None = None) -> None:
+        """Hold one record out of scoring because its CRM values could not be mapped."""
+        self.quarantine_rejected(crm, stream, [(crm_id, reason)], run_id=run_id, now=now)
+
+    def quarantine_rejected(self, crm: str, stream: str, rejected: Iterable[tuple[str, str]],
+                            run_id: str | None = None, now: datetime | None = None) -> int:
+        """Quarantine a page's `rejected` (crm id, reason) pairs; returns how many."""
+        moment = _now(now)
+        rows = {crm_id: {"crm": str(crm), "stream": stream, "crm_id": crm_id, "reason": reason[:2000],
+                         "times_seen": 1, "first_seen": moment, "last_seen": moment, "resolved_at": None,
+                         "run_id": run_id}
+                for crm_id, reason in rejected}
+        if not rows:
+            return 0
+        with self._write() as conn:
+            self._upsert(conn, QUARANTINE, list(rows.values()), ("crm", "stream", "crm_id"), {
+                "reason": lambda s: s.excluded.reason,
+                "last_seen": lambda s: s.excluded.last_seen,
+                "run_id": lambda s: s.excluded.run_id,
+                "resolved_at": None,
+                "times_seen": QUARANTINE.c.times_seen + 1,
+            })
+            for crm_id, row in rows.items():
+                conn.execute(update(SNAPSHOTS).where(self._matching(str(crm), stream, [crm_id]))
+                             .values(quarantine_reason=row["reason"]))
+        return len(rows)
+
+    def quarantined(self, crm: str | None = None, include_resolved: bool = False) -> list[Quarantine]:
+        query = select(QUARANTINE).order_by(QUARANTINE.c.crm, QUARANTINE.c.stream, QUARANTINE.c.crm_id)
+        if crm is not None:
+            query = query.where(QUARANTINE.c.crm == str(crm))
+        if not include_resolved:
+            query = query.where(QUARANTINE.c.resolved_at.is_(None))
+        with self._read() as conn:
+            return [Quarantine(**row._mapping) for row in conn.execute(query)]
+
+    def get_cursor(self, crm: str, stream: str) -> datetime | None:
+        with self._read() as conn:
+            return conn.execute(select(CURSORS.c.value).where(
+                CURSORS.c.crm == str(crm), CURSORS.c.stream == stream)).scalar_one_or_none()
+
+    def set_cursor(self, crm: str, stream: str, value: datetime, now: datetime | None = None) -> datetime:
+        """Move a stream's cursor forward to `value` (never back); returns the cursor now stored."""
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        row = {"crm": str(crm), "stream": stream, "value": value, "updated_at": _now(now)}
+        with self._write() as conn:
+            self._upsert(conn, CURSORS, [row], ("crm", "stream"), ("value", "updated_at"),
+                         where=lambda stmt: stmt.excluded.value > CURSORS.c.value)
+            return conn.execute(select(CURSORS.c.value).where(
+                CURSORS.c.crm == str(crm), CURSORS.c.stream == stream)).scalar_one()
+
+    def cursors(self) -> dict[tuple[str, str], datetime]:
+        with self._read() as conn:
+            return {(r.crm, r.stream): r.value for r in conn.execute(select(CURSORS))}
+
+    @staticmethod
+    def _live(include_quarantined: bool, kinds: Iterable[str] = RECORD_TYPES) -> list[Any]:
+        live = [SNAPSHOTS.c.deleted.is_(False), SNAPSHOTS.c.kind.in_(list(kinds)),
+                SNAPSHOTS.c.payload.is_not(None)]
+        if not include_quarantined:
+            live.append(SNAPSHOTS.c.quarantine_reason.is_(None))
+        return live
+
+    @cycle_collection_paused()  # millions of new records: see crm.heap
+    def load_records(self, include_quarantined: bool = False, *, skip: Collection[str] = ()) -> Dataset:
+        """The current canonical records by kind, each kind in record-id order (deleted ones left
+        out; quarantined ones too unless asked), except the kinds in `skip`. A stored payload that no
+        longer validates lands in `Dataset.invalid`. A record id stored under two streams keeps its
+        most recently stored payload.
+
+        The rows are read unordered and sorted by id here: ordering them in SQL sorted every payload
+        along with its id (a temporary B-tree the size of the store), most of the read's time."""
+        kinds = [kind for kind in RECORD_TYPES if kind not in skip]
+        live = self._live(include_quarantined, kinds)
+        raw: dict[str, dict[str, str]] = {kind: {} for kind in kinds}
+        twice: set[str] = set()  # ids read more than once (stored under two streams)
+        with self._read() as conn:
+            for kind, record_id, payload in conn.execute(
+                    select(SNAPSHOTS.c.kind, SNAPSHOTS.c.record_id, SNAPSHOTS.c.payload).where(*live)):
+                by_id = raw[kind]
+                if record_id in by_id:
+                    twice.add(record_id)
+                by_id[record_id] = payload
+            if twice:  # rare: settle each such id on its newest payload
+                self._settle_newest(conn, live, SNAPSHOTS.c.record_id, sorted(twice), raw)
+        dataset = Dataset()
+        for kind, by_id in raw.items():
+            good, bad = validate_payloads(kind, ((rid, by_id[rid]) for rid in sorted(by_id)))
+            setattr(dataset, kind, good)
+            dataset.invalid.extend(bad)
+        return dataset
+
+    @staticmethod
+    def _settle_newest(conn: Connection, live: list[Any], column: Any, values: Sequence[Any],
+                       raw: dict[str, dict[str, str]]) -> None:
+        """Re-read the live rows whose `column` is one of `values`, oldest stored first, so that each
+        record id ends on its most recently stored payload."""
+        for chunk in _chunks(values, _IN_CHUNK):
+            for kind, record_id, payload in conn.execute(
+                    select(SNAPSHOTS.c.kind, SNAPSHOTS.c.record_id, SNAPSHOTS.c.payload)
+                    .where(*live, column.in_(chunk)).order_by(SNAPSHOTS.c.stored_at, SNAPSHOTS.c.stream)):
+                raw[kind][record_id] = payload
+
+    # -- activities one partition at a time ---------------------------------------------------------
+
+    def activity_persons(self, include_quarantined: bool = False) -> tuple[set[str | None], set[str]]:
+        """The persons (CRM-qualified ids) the undeleted activities name, None for an activity stored
+        without one, and the ids of activities stored under more than one stream: what a sync needs
+        to read activities partition by partition (`load_activities`) with the result of one read."""
+        live = self._live(include_quarantined, ("activities",))
+        with self._read() as conn:
+            # (kind, deleted) only: the index answers that alone; a person whose activities are all
+            # quarantined or empty is listed for nothing, since reading them finds none
+            persons = set(conn.execute(select(SNAPSHOTS.c.person_ref).distinct().where(
+                SNAPSHOTS.c.kind == "activities", SNAPSHOTS.c.deleted.is_(False))).scalars())
+            twice = set(conn.execute(select(SNAPSHOTS.c.record_id).where(*live)
+                                     .group_by(SNAPSHOTS.c.record_id).having(func.count() > 1)).scalars())
+        return persons, twice
+
+    @cycle_collection_paused()
+    def load_activities(self, persons: Iterable[str | None] = (), ids: Iterable[str] = (), *,
+                        skip: Collection[str] = (), include_quarantined: bool = False,
+                        ) -> tuple[list[Activity], list[InvalidRecord]]:
+        """The live activities of the given persons (None: those stored without a person) and those
+        with the given record ids, except the ids in `skip`, in record-id order; each id on its most
+        recently stored payload, as in `load_records`."""
+        live = self._live(include_quarantined, ("activities",))
+        persons = set(persons)
+        wanted = sorted(p for p in persons if p is not None)
+        by_id: dict[str, str] = {}
+        twice: set[str] = set()
+        query = select(SNAPSHOTS.c.record_id, SNAPSHOTS.c.payload)
+        with self._read() as conn:
+            def read(condition: Any) -> None:
+                for record_id, payload in conn.execute(query.where(*live, condition)):
+                    if record_id in skip:
+                        continue
+                    if record_id in by_id:
+                        twice.add(record_id)
+                    by_id[record_id] = payload
+
+            if None in persons:
+                read(SNAPSHOTS.c.person_ref.is_(None))
+            for chunk in _chunks(wanted, _IN_CHUNK):
+                read(SNAPSHOTS.c.person_ref.in_(chunk))
+            for chunk in _chunks(sorted(set(ids)), _IN_CHUNK):
+                read(SNAPSHOTS.c.record_id.in_(chunk))
+            if twice:
+                self._settle_newest(conn, live, SNAPSHOTS.c.record_id, sorted(twice), {"activities": by_id})
+        return validate_payloads("activities", ((rid, by_id[rid]) for rid in sorted(by_id)))
+
+    def iter_activities(self, persons_per_read: int = 5000, include_quarantined: bool = False,
+                        ) -> Iterator[Activity]:
+        """Every live activity once, on its newest payload, read `persons_per_read` persons at a time:
+        for a caller that counts or aggregates them and so never needs them all in memory. Not in
+        record-id order; payloads that no longer validate are left out, as `load_records` leaves
+        them out of `Dataset.activities`."""
+        persons, twice = self.activity_persons(include_quarantined)
+        if twice:
+            yield from self.load_activities(ids=twice, include_quarantined=include_quarantined)[0]
+        ordered = sorted(persons, key=lambda p: (p is not None, p or ""))
+        for chunk in _chunks(ordered, max(1, persons_per_read)):
+            yield from self.load_activities(chunk, skip=twice, include_quarantined=include_quarantined)[0]
+
+    def load_kind(self, kind: str) -> list[dict[str, Any]]:
+        """Stored payloads of a non-canonical kind (e.g. CRM users), as plain dicts."""
+        with self._read() as conn:
+            rows = conn.execute(select(SNAPSHOTS.c.payload).where(
+                SNAPSHOTS.c.kind == kind, SNAPSHOTS.c.deleted.is_(False), SNAPSHOTS.c.payload.is_not(None),
+            ).order_by(SNAPSHOTS.c.record_id))
+            return [json.loads(payload) for (payload,) in rows]
+
+    def snapshot_counts(self) -> dict[tuple[str, str], dict[str, int]]:
+        """(crm, stream) → live, deleted and quarantined record counts."""
+        query = select(
+            SNAPSHOTS.c.crm, SNAPSHOTS.c.stream, SNAPSHOTS.c.deleted,
+            SNAPSHOTS.c.quarantine_reason.is_not(None).label("held"), func.count(),
+        ).group_by(SNAPSHOTS.c.crm, SNAPSHOTS.c.stream, SNAPSHOTS.c.deleted, "held")
+        counts: dict[tuple[str, str], dict[str, int]] = {}
+        with self._read() as conn:
+            for crm, stream, deleted, held, n in conn.execute(query):
+                slot = counts.setdefault((crm, stream), {"live": 0, "deleted": 0, "quarantined": 0})
+                slot["deleted" if deleted else "quarantined" if held else "live"] += n
+        return counts
