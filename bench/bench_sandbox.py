@@ -86,7 +86,7 @@ def cli_ready_seconds(size: str, seed: int) -> float:
         connection_file = Path(tmp) / "connection.json"
         started = time.perf_counter()
         process = subprocess.Popen(
-            [sys.executable, "-m", "flows.cli", "sandbox", "serve", "--size", size, "--seed", str(seed),
+            [sys.executable, "-m", "cli.app", "sandbox", "serve", "--size", size, "--seed", str(seed),
              "--port", "0", "--connection-file", str(connection_file)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=Path(__file__).parents[1])
         try:

@@ -167,7 +167,7 @@ def sandbox_process(size: str, seed: int, workdir: Path, timeout: float) -> Iter
     log = (workdir / "sandbox.log").open("w")
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "sandbox", "serve", "--size", size, "--seed", str(seed),
+        [sys.executable, "-m", "cli.app", "sandbox", "serve", "--size", size, "--seed", str(seed),
          "--port", "0", "--connection-file", str(connection_file)],
         stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     try:

@@ -13,9 +13,9 @@ import requests
 from simple_salesforce import Salesforce
 from typer.testing import CliRunner
 
+from cli.app import app
 from connectors.mapping import load_mapping
 from connectors.salesforce.setup import owned_fields, write_metadata
-from flows.cli import app
 from sandbox.server import running_sandbox
 
 NS = "{http://soap.sforce.com/2006/04/metadata}"

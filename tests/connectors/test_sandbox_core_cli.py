@@ -13,8 +13,8 @@ from pathlib import Path
 import requests
 from typer.testing import CliRunner
 
+from cli.app import app
 from crm.dataset import load_dataset
-from flows.cli import app
 
 runner = CliRunner()
 
@@ -49,7 +49,7 @@ def test_export_in_process_writes_a_loadable_dataset(tmp_path: Path) -> None:
 def test_serve_writes_the_connection_file_serves_exports_and_saves_state_on_sigterm(tmp_path: Path) -> None:
     connection_file, data_dir = tmp_path / "conn.json", tmp_path / "data"
     process = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "sandbox", "serve", "--size", "tiny", "--port", "0",
+        [sys.executable, "-m", "cli.app", "sandbox", "serve", "--size", "tiny", "--port", "0",
          "--connection-file", str(connection_file), "--data-dir", str(data_dir)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=Path(__file__).parents[2],
         env={**os.environ, "PYTHONUNBUFFERED": "1"},

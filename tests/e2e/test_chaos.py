@@ -229,7 +229,7 @@ class Chaos:
         return None
 
     def check_outcome_tells_the_truth(self, summary: Any) -> None:
-        from flows.cli_output import exit_code
+        from cli.output import exit_code
 
         left = summary.rejections + summary.tasks_unconfirmed + len(summary.tasks_unplaced)
         code = exit_code(summary)
@@ -984,7 +984,7 @@ def test_a_task_create_answered_after_the_client_gave_up_is_confirmed_by_key_nev
 
 
 def test_a_whole_crm_write_outage_fails_the_run_and_the_next_run_writes_everything(chaos):
-    from flows.cli_output import exit_code
+    from cli.output import exit_code
 
     chaos.begin()
     fresh_leads(chaos)

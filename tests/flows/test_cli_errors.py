@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 import requests
 
+from cli.run import explain_failure
 from connectors.hubspot.retry import HubSpotError
 from connectors.salesforce.client import AuthenticationError
 from connectors.salesforce.retry import SalesforceCallError
-from flows.cli_run import explain_failure
 from sandbox.server import SandboxHandle, running_sandbox
 from store.facade import StoreError
 
@@ -36,7 +36,7 @@ def leadloop(*args: str, home: Path, api_url: str | None = None) -> subprocess.C
     env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", COLUMNS="120")
     if api_url is not None:
         env["PREFECT_API_URL"] = api_url
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], env=env, cwd=PROJECT,
+    return subprocess.run([sys.executable, "-m", "cli.app", *args], env=env, cwd=PROJECT,
                           capture_output=True, text=True, timeout=600)
 
 
@@ -281,7 +281,7 @@ def test_a_password_in_the_store_url_never_reaches_the_flow_run_parameters(synce
 
     from prefect.client.orchestration import get_client
 
-    from flows.cli_run import flow_options
+    from cli.run import flow_options
     from flows.hourly_sync import hourly_sync
     from store.db import STORE_PASSWORD_ENV, open_store
 

@@ -357,7 +357,7 @@ def test_a_run_killed_during_write_back_then_a_normal_run_duplicates_nothing(pre
         reset_stats(handle)
         env = dict(os.environ, PREFECT_API_URL=prefect_harness)
         process = subprocess.Popen(
-            [sys.executable, "-m", "flows.cli", "sync", "--connection-file", str(connection),
+            [sys.executable, "-m", "cli.app", "sync", "--connection-file", str(connection),
              "--playbook", str(playbook), "--store-url", store_url], env=env, cwd=PROJECT,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 240

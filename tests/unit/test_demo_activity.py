@@ -7,10 +7,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from cli.demo import MarketingAutomation, escalation_min_fit, pick_people
 from connectors.salesforce.records import to_task
 from crm.dataset import Dataset, load_dataset
 from crm.records import ActivityKind
-from flows.demo import MarketingAutomation, escalation_min_fit, pick_people
 from playbook.compiled import classify_activity
 from playbook.load import load_playbook
 from scoring.engine import score_dataset

@@ -10,8 +10,8 @@ from test_scoring_fixture import NORTHWIND_YAML
 from test_scoring_support import NOW, SITE, activity, engineer, score
 from typer.testing import CliRunner
 
+from cli import scoring as cli_scoring
 from crm.records import Account, Activity
-from flows import cli_scoring
 from playbook.compiled import classify_activity, classify_title
 from playbook.conditions import Subject, compile_condition
 from playbook.load import parse_playbook

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from flows.cli_run import flow_options
+from cli.run import flow_options
 from flows.options import RescoreOptions, SyncOptions
 from store.db import STORE_PASSWORD_ENV, create_store_engine, open_store, split_password
 

@@ -47,7 +47,7 @@ def sandbox_process(workdir: Path, size: str) -> Iterator[Path]:
         [
             sys.executable,
             "-m",
-            "flows.cli",
+            "cli.app",
             "sandbox",
             "serve",
             "--port",
@@ -206,7 +206,7 @@ def _stats(settings: ConnectionSettings) -> dict[str, Any]:
 
 
 def run_demo(console: Console, *, size: str, playbook: str, workdir: str) -> None:
-    from flows.cli_output import print_summary, progress_bars
+    from cli.output import print_summary, progress_bars
     from flows.hourly_sync import hourly_sync
     from flows.options import SyncOptions
     from sync import pipeline

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import typer
 from rich.markup import escape
 
-from flows.cli_output import console, err, exit_code, print_summary, progress_bars
+from cli.output import console, err, exit_code, print_summary, progress_bars
 
 if TYPE_CHECKING:
     from flows.options import SyncOptions
@@ -252,12 +252,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """The whole loop on the embedded sandbox: set-up, full sync, fresh activity, incremental sync."""
         quiet_prefect(verbose)
-        from flows.demo import run_demo
+        from cli.demo import run_demo
 
         if size not in ("tiny", "small", "medium"):
             raise fail(f"unknown size {size!r}: use tiny, small or medium")
+        from cli.demo import DemoError
         from connectors.settings import ConnectionFileError
-        from flows.demo import DemoError
         from playbook.model import PlaybookError
 
         try:

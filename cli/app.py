@@ -6,7 +6,7 @@ from importlib.metadata import entry_points
 
 import typer
 
-from flows import cli_crm, cli_route, cli_run, cli_scoring
+from cli import crm, route, run, scoring
 
 app = typer.Typer(
     name="leadloop",
@@ -26,7 +26,7 @@ def version() -> None:
     typer.echo(_version("leadloop"))
 
 
-for module in (cli_scoring, cli_route, cli_crm, cli_run):
+for module in (scoring, route, crm, run):
     module.register(app)
 
 # Command plugins installed beside leadloop (the sandbox's `leadloop sandbox serve|export`).
