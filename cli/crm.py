@@ -9,7 +9,6 @@ exits 2 with the reason.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,7 +18,9 @@ from rich.console import Console
 from rich.table import Table
 
 from connectors.checks import CheckItem
+from connectors.hubspot import setup as hubspot_setup
 from connectors.mapping import Mapping, MappingError, load_mapping
+from connectors.salesforce import setup as salesforce_setup
 from connectors.settings import ConnectionFileError, ConnectionSettings, load_connection
 
 crm_app = typer.Typer(help="Check that the CRMs have what leadloop reads and owns; create its fields.",
@@ -54,15 +55,12 @@ def _inputs(connection_file: Path | None, playbook: Path | None) -> tuple[Connec
     return settings, mapping
 
 
-def _crm_module(crm: str) -> Any | None:
-    try:
-        return importlib.import_module(f"connectors.{crm}.setup")
-    except ModuleNotFoundError:
-        return None
+# Each connector's setup and check, by the name of its section in the connection settings.
+SETUPS = {"salesforce": salesforce_setup, "hubspot": hubspot_setup}
 
 
 def _configured(settings: ConnectionSettings) -> list[str]:
-    return [crm for crm in ("salesforce", "hubspot") if getattr(settings, crm) is not None]
+    return [crm for crm in SETUPS if getattr(settings, crm) is not None]
 
 
 def _run(crm: str, action: Callable[[], Any]) -> Any:
@@ -78,12 +76,7 @@ def check_command(connection_file: ConnectionFile = None, playbook: PlaybookFile
     settings, mapping = _inputs(connection_file, playbook)
     items: list[CheckItem] = []
     for crm in _configured(settings):
-        module = _crm_module(crm)
-        if module is None:
-            missing = CheckItem(crm, "connector installed", False, f"this leadloop has no {crm} connector")
-            items.append(missing)
-            continue
-        items += _run(crm, lambda m=module: m.check(settings, mapping))
+        items += _run(crm, lambda m=SETUPS[crm]: m.check(settings, mapping))
     table = Table("CRM", "Check", "OK", "How to fix", show_lines=False)
     for item in items:
         table.add_row(item.crm, item.what, "yes" if item.ok else "[red]MISSING[/red]", item.fix or "")
@@ -106,13 +99,10 @@ def setup_command(
     """Create the owned fields each configured CRM lacks, and print what was done."""
     settings, mapping = _inputs(connection_file, playbook)
     for crm in _configured(settings):
-        module = _crm_module(crm)
-        if module is None:
-            raise _fail(f"{crm}: this leadloop has no {crm} connector", 1)
         if crm == "salesforce":
-            actions = _run(crm, lambda m=module: m.setup(settings, mapping, metadata_dir=metadata_dir))
+            actions = _run(crm, lambda: salesforce_setup.setup(settings, mapping, metadata_dir=metadata_dir))
         else:
-            actions = _run(crm, lambda m=module: m.setup(settings, mapping))
+            actions = _run(crm, lambda m=SETUPS[crm]: m.setup(settings, mapping))
         for line in actions or [f"nothing to do: every owned field exists in {crm}"]:
             typer.echo(f"{crm}: {line}")
 
