@@ -1,4 +1,5 @@
-"""HubSpot failures, sorted once into retriable and fatal, and the tenacity policy that retries them.
+"""HubSpot failures, sorted once into retriable and fatal, and the retries (the shared loop of
+`connectors.retry`).
 
 Retriable: HTTP 429 (except the DAILY policy: tomorrow is too far to wait), any 5xx, dropped
 connections and timeouts. Fatal: every other 4xx, VALIDATION_ERROR above all (a bad value sent again
@@ -14,11 +15,12 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import urllib3
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from connectors.retry import RetryPolicy
+from connectors.retry import call_with_retries as shared_call_with_retries
 
 log = logging.getLogger("leadloop.connectors.hubspot")
 
@@ -122,34 +124,6 @@ TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How hard to try. `max_retry_after` caps a server's Retry-After so one odd header cannot stall a
-    run; `timeout` is (connect, read) seconds per request."""
-
-    attempts: int = 6
-    initial_wait: float = 0.5
-    max_wait: float = 30.0
-    max_retry_after: float = 120.0
-    timeout: tuple[float, float] = (10.0, 120.0)
-
-
-class _Wait:
-    def __init__(self, policy: RetryPolicy) -> None:
-        self._policy = policy
-        # jitter in proportion to the first wait, so a fast policy stays fast
-        self._backoff = wait_exponential_jitter(initial=policy.initial_wait, max=policy.max_wait,
-                                                jitter=policy.initial_wait)
-
-    def __call__(self, state: RetryCallState) -> float:
-        backoff = self._backoff(state)
-        error = state.outcome.exception() if state.outcome else None
-        server = getattr(error, "retry_after", None)
-        if server is not None:
-            return max(backoff, min(server, self._policy.max_retry_after))
-        return backoff
-
-
 def describe(error: BaseException | None) -> str:
     """Status and category only: what may be logged."""
     if isinstance(error, HubSpotError):
@@ -160,36 +134,25 @@ def describe(error: BaseException | None) -> str:
 def call_with_retries(fn: Callable[[], T], endpoint: str, policy: RetryPolicy,
                       on_retry: Callable[[HubSpotError, float], None] | None = None,
                       idempotent: bool = True) -> T:
-    """`fn()` retried on retriable failures; fatal ones, and the last retriable one, are raised.
-    `on_retry(error, wait)` runs before each wait (the client uses it to hold the rate limiter).
-    A call that is not `idempotent` (a create) is retried only when HubSpot surely did not carry it
-    out (a 429, a connection never made): any other failure is raised for the caller to confirm."""
+    """`fn()` retried on retriable failures (the shared loop, `connectors.retry`); fatal ones, and the
+    last retriable one, are raised. `on_retry(error, wait)` runs before each wait (the client uses it
+    to hold the rate limiter). A call that is not `idempotent` (a create) is retried only when HubSpot
+    surely did not carry it out (a 429, a connection never made): any other failure is raised for the
+    caller to confirm."""
 
     def worth_retrying(error: BaseException) -> bool:
         if not is_retriable(error):
             return False
         return idempotent or not getattr(error, "may_have_applied", False)
 
-    def before_sleep(state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome else None
-        wait = state.next_action.sleep if state.next_action else 0.0
-        log.warning("hubspot %s failed (%s); retry %d/%d in %.2fs", endpoint, describe(error),
-                    state.attempt_number, policy.attempts - 1, wait)
+    def held(error: BaseException, wait: float) -> None:
         if on_retry is not None and isinstance(error, HubSpotError):
             on_retry(error, wait)
 
-    retrying = Retrying(
-        retry=retry_if_exception(worth_retrying),
-        wait=_Wait(policy),
-        stop=stop_after_attempt(policy.attempts),
-        before_sleep=before_sleep,
-        reraise=True,
-    )
     try:
-        return retrying(fn)
+        return shared_call_with_retries(fn, endpoint, policy, crm="hubspot", retriable=worth_retrying,
+                                        describe=describe, on_retry=held)
     except HubSpotError as error:
-        if is_retriable(error):
-            log.error("hubspot %s gave up after %d attempts (%s)", endpoint, policy.attempts, describe(error))
-        elif error.status == 429:
+        if error.status == 429 and not is_retriable(error):
             log.error("hubspot %s: the %s rate limit is spent; not retrying", endpoint, error.policy)
         raise

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import requests
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from connectors.retry import RetryPolicy
+from connectors.retry import call_with_retries as shared_call_with_retries
 
 log = logging.getLogger("leadloop.connectors.salesforce")
 
@@ -81,32 +82,6 @@ def retry_after_seconds(headers: Any) -> float | None:
         return None  # an HTTP date: fall back to our own backoff
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How hard to try. `max_retry_after` caps a server's Retry-After so one odd header cannot stall a run."""
-
-    attempts: int = 6
-    initial_wait: float = 0.5
-    max_wait: float = 30.0
-    max_retry_after: float = 120.0
-    timeout: tuple[float, float] = (10.0, 120.0)  # (connect, read) seconds per request
-    sleep: Callable[[float], None] = field(default=time.sleep, repr=False, compare=False)
-
-
-class _Wait:
-    def __init__(self, policy: RetryPolicy) -> None:
-        self._policy = policy
-        self._backoff = wait_exponential_jitter(initial=policy.initial_wait, max=policy.max_wait)
-
-    def __call__(self, state: RetryCallState) -> float:
-        backoff = self._backoff(state)
-        error = state.outcome.exception() if state.outcome else None
-        server = getattr(error, "retry_after", None)
-        if server is not None:
-            return max(backoff, min(server, self._policy.max_retry_after))
-        return backoff
-
-
 def _describe(error: BaseException | None) -> str:
     if isinstance(error, SalesforceCallError):
         return f"{error.status or 'no response'} {error.code or ''}".strip()
@@ -114,29 +89,10 @@ def _describe(error: BaseException | None) -> str:
 
 
 def call_with_retries(fn: Callable[[], T], endpoint: str, policy: RetryPolicy) -> T:
-    """`fn()` retried on retriable failures; fatal ones and the last retriable one are raised."""
-
-    def before_sleep(state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome else None
-        wait = state.next_action.sleep if state.next_action else 0.0
-        log.warning("salesforce %s failed (%s); retry %d/%d in %.2fs", endpoint, _describe(error),
-                    state.attempt_number, policy.attempts - 1, wait)
-
-    retrying = Retrying(
-        retry=retry_if_exception(is_retriable),
-        wait=_Wait(policy),
-        stop=stop_after_attempt(policy.attempts),
-        before_sleep=before_sleep,
-        sleep=policy.sleep,
-        reraise=True,
-    )
-    try:
-        return retrying(fn)
-    except Exception as error:
-        if is_retriable(error):
-            log.error("salesforce %s gave up after %d attempts (%s)", endpoint, policy.attempts,
-                      _describe(error))
-        raise
+    """`fn()` retried on retriable failures (the shared loop, `connectors.retry`); fatal ones and the
+    last retriable one are raised."""
+    return shared_call_with_retries(fn, endpoint, policy, crm="salesforce", retriable=is_retriable,
+                                    describe=_describe)
 
 
 _USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
