@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from crm.records import Activity, ActivityKind, Asset
-from playbook.model import CatalogAsset, Matcher, Playbook, compile_patterns
+from playbook.model import CatalogAsset, Playbook
+from playbook.patterns import Matcher, compile_patterns
 
 ActivityKey = tuple[ActivityKind, str | None, str | None, str | None, str | None]
 

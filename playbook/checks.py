@@ -17,7 +17,8 @@ import yaml
 from pydantic import BaseModel
 
 from crm.records import Account, Person
-from playbook.model import Condition, FitRule, Playbook, PlaybookError, compile_patterns
+from playbook.model import Condition, FitRule, Playbook, PlaybookError
+from playbook.patterns import compile_patterns
 from playbook.routing import routing_problems
 
 PERSON_FIELDS = frozenset(Person.__dataclass_fields__) | {"role", "seniority"}

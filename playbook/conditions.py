@@ -7,7 +7,8 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from crm.records import Account, Person
-from playbook.model import Band, Condition, FitRule, compile_patterns
+from playbook.model import Band, Condition, FitRule
+from playbook.patterns import compile_patterns
 
 Getter = Callable[["Subject"], Any]
 Test = Callable[["Subject"], bool]

@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from playbook.model import Personas, compile_patterns
+from playbook.model import Personas
+from playbook.patterns import compile_patterns
 
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 

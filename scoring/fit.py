@@ -1,0 +1,214 @@
+"""Fit: an account's under its best applicable profile, a person's from persona and person rules,
+each with its reasons; the static part of a person's card (everything activities do not change)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from crm.records import Account, Person
+from playbook.compiled import CompiledPlaybook, CompiledProfile, compile_playbook
+from playbook.conditions import Subject
+from playbook.model import Playbook
+from playbook.personas import TitleMatch
+from playbook.wording import number, signed
+from scoring.scorecard import Reason, ReasonKind
+from scoring.tiers import _r
+
+
+@dataclass(frozen=True, slots=True)
+class AccountFit:
+    profile: CompiledProfile | None
+    fit: float
+    reasons: tuple[Reason, ...] = ()
+
+
+class _Static(NamedTuple):
+    """Everything about a person that does not depend on activities (one per person: a tuple is the
+    cheapest to build)."""
+
+    role: str
+    seniority: str
+    title_matched: bool
+    contact_fit: float
+    reasons: tuple[Reason, ...]
+    intent_negatives: tuple[tuple[float, Reason], ...]
+    disqualifier: Reason | None
+
+
+def _label(field_name: str) -> str:
+    return field_name.partition(".")[2].removeprefix("attributes.").replace("_", " ")
+
+
+def _show(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return f"{int(value):,}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def _fit_lines(
+    rules, subject: Subject, kind: ReasonKind, cache: dict | None = None
+) -> tuple[float, list[Reason]]:
+    """Points and reason lines of fit rules; lines are shared through `cache` by (rule, value)."""
+    total, reasons = 0.0, []
+    for compiled in rules:
+        hit = compiled.evaluate(subject)
+        if hit is None:
+            continue
+        total += hit.points
+        if not hit.points:
+            continue
+        rule = compiled.rule
+        key = (id(compiled), type(hit.value), hit.value, hit.points)
+        reason = cache.get(key) if cache is not None else None
+        if reason is None:
+            band = f" ({hit.band.label})" if hit.band is not None and hit.band.label else ""
+            text = f"{signed(hit.points)} {_label(rule.field)}: {_show(hit.value)}{band}"
+            reason = Reason(kind, rule.id, _r(hit.points), text, why=rule.why)
+            if cache is not None:
+                cache[key] = reason
+        reasons.append(reason)
+    return total, reasons
+
+
+def account_fit(playbook: Playbook, account: Account | None) -> AccountFit:
+    """The best account fit over the profiles that apply (ties: the profile listed first)."""
+    return _account_fit(compile_playbook(playbook), account)
+
+
+def _account_fit(cp: CompiledPlaybook, account: Account | None, cache: dict | None = None) -> AccountFit:
+    """`account_fit`; identical reason lines are shared through `cache` across accounts."""
+    if account is None:
+        return AccountFit(None, 0.0)
+    subject = Subject(None, account)
+    best: AccountFit | None = None
+    for profile in cp.profiles:
+        if not profile.applies(subject):
+            continue
+        total, reasons = _fit_lines(profile.rules, subject, ReasonKind.FIT, cache)
+        cap = profile.profile.cap
+        if total > cap:
+            reasons.append(
+                Reason(
+                    ReasonKind.CAP,
+                    profile.profile.id,
+                    _r(cap - total),
+                    f"{signed(cap - total)} capped at {number(cap)}: account fit points",
+                )
+            )
+        fit = _r(max(0.0, min(total, cap)))
+        if best is None or fit > best.fit:
+            key = ("profile", profile.index, fit)
+            header = cache.get(key) if cache is not None else None
+            if header is None:
+                header = Reason(
+                    ReasonKind.FIT,
+                    profile.profile.id,
+                    0.0,
+                    f"best profile: {profile.profile.name} (account fit {number(fit)})",
+                    why=profile.profile.why,
+                )
+                if cache is not None:
+                    cache[key] = header
+            best = AccountFit(profile, fit, (header, *reasons))
+    return best or AccountFit(None, 0.0)
+
+
+class _PersonFit:
+    """Contact fit, field negatives and disqualifiers per person; shares identical reason lines."""
+
+    def __init__(self, cp: CompiledPlaybook) -> None:
+        self.cp = cp
+        self.lines: dict = {}
+        self.persona: dict[str | None, tuple[TitleMatch, tuple[Reason, ...], float]] = {}
+
+    def _persona(self, title: str | None) -> tuple[TitleMatch, tuple[Reason, ...], float]:
+        found = self.persona.get(title)
+        if found is not None:
+            return found
+        titles = self.cp.titles
+        match = titles(title)
+        reasons = []
+        role_weight = titles.role_weight.get(match.role, 0.0)
+        level_weight = titles.level_weight.get(match.seniority, 0.0)
+        shown = f" ({title})" if title else ""
+        if role_weight:
+            reasons.append(
+                Reason(
+                    ReasonKind.PERSONA,
+                    f"role:{match.role}",
+                    _r(role_weight),
+                    f"{signed(role_weight)} role: {match.role.replace('_', ' ')}{shown}",
+                    why=titles.role_why.get(match.role),
+                )
+            )
+        if level_weight:
+            reasons.append(
+                Reason(
+                    ReasonKind.PERSONA,
+                    f"seniority:{match.seniority}",
+                    _r(level_weight),
+                    f"{signed(level_weight)} seniority: {match.seniority.replace('_', ' ')}",
+                )
+            )
+        found = self.persona[title] = (match, tuple(reasons), role_weight + level_weight)
+        return found
+
+    def __call__(self, person: Person, account: Account | None) -> _Static:
+        cp = self.cp
+        match, persona_reasons, persona_points = self._persona(person.title)
+        subject = Subject(person, account, match.role, match.seniority)
+        total, reasons = _fit_lines(cp.contact_rules, subject, ReasonKind.FIT, self.lines)
+        reasons[:0] = persona_reasons
+        total += persona_points
+        cap = cp.playbook.contact_fit.cap
+        if total > cap:
+            reasons.append(
+                Reason(
+                    ReasonKind.CAP,
+                    "contact_fit",
+                    _r(cap - total),
+                    f"{signed(cap - total)} capped at {number(cap)}: contact fit points",
+                )
+            )
+            total = cap
+        intent_negatives = []
+        for negative, test in cp.field_negatives:
+            if test(subject):
+                reason = self.lines.get(negative.id)
+                if reason is None:
+                    text = f"{signed(negative.points)} {negative.says or negative.id.replace('_', ' ')}"
+                    reason = self.lines[negative.id] = Reason(
+                        ReasonKind.NEGATIVE, negative.id, _r(negative.points), text, why=negative.why
+                    )
+                if negative.target == "fit":
+                    total += negative.points
+                    reasons.append(reason)
+                else:
+                    intent_negatives.append((negative.points, reason))
+        disqualifier = None
+        for rule, test in cp.disqualifiers:
+            if test(subject):
+                disqualifier = self.lines.get(("disqualifier", rule.id))
+                if disqualifier is None:
+                    disqualifier = self.lines[("disqualifier", rule.id)] = Reason(
+                        ReasonKind.DISQUALIFIER,
+                        rule.id,
+                        0.0,
+                        f"disqualified: {rule.says or rule.id.replace('_', ' ')}",
+                        why=rule.why,
+                    )
+                break
+        return _Static(
+            match.role,
+            match.seniority,
+            match.matched,
+            _r(max(0.0, total)),
+            tuple(reasons),
+            tuple(intent_negatives),
+            disqualifier,
+        )
+
+
