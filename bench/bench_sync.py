@@ -69,7 +69,8 @@ from flows.steps import SyncSummary  # noqa: E402
 from playbook.load import load_playbook  # noqa: E402
 from store.writeplan import DECAYING_FIELDS, TIER_FIELDS  # noqa: E402
 from sync import pipeline  # noqa: E402
-from sync.pipeline import CrmPlan, Runtime  # noqa: E402
+from sync.pipeline import Runtime  # noqa: E402
+from sync.writeback import CrmPlan  # noqa: E402
 
 PHASES = ("full", "incremental", "engine", "latency", "decay", "naive")
 

@@ -28,7 +28,8 @@ from scoring.scorecard import ScoreCard
 from store.facade import Store
 from store.writeplan import ledger_text, mapped_fields
 from sync import pipeline
-from sync.pipeline import CrmPlan, PullStats, Runtime, WriteStats
+from sync.pipeline import PullStats, Runtime
+from sync.writeback import CrmPlan, WriteStats
 
 log = logging.getLogger("leadloop.sync")
 

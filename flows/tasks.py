@@ -18,7 +18,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
-from sync import pipeline
+from sync import pipeline, writeback
 
 RETRIABLE = (requests.ConnectionError, requests.Timeout, urllib3.exceptions.HTTPError, socket.timeout,
              ConnectionError, TimeoutError)
@@ -59,8 +59,8 @@ score = unwalked(step("score")(pipeline.score))
 score_stored_partition = step("score partition")(pipeline.score_stored_partition)
 save_scores = unwalked(step("save scores")(pipeline.save_scores))
 route = unwalked(step("route")(pipeline.route))
-plan_changes = unwalked(step("plan")(pipeline.plan_changes))
-write_plan = unwalked(step("write back")(pipeline.write_plan))
+plan_changes = unwalked(step("plan")(writeback.plan_changes))
+write_plan = unwalked(step("write back")(writeback.write_plan))
 
 
 def _partition_name(index: int, parts: int) -> str:

@@ -115,11 +115,11 @@ def run_sync(connection: Path, store_url: str, playbook: Path, at: datetime,
     from flows.hourly_sync import hourly_sync
     from flows.options import SyncOptions
     from flows.steps import summary_of
-    from sync import pipeline
+    from sync import writeback
 
     options = SyncOptions(connection_file=str(connection), playbook=str(playbook), store_url=store_url, at=at)
     with flow_body_without_prefect(hooks), pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pipeline, "PENDING_GRACE", timedelta(seconds=grace))
+        patch.setattr(writeback, "PENDING_GRACE", timedelta(seconds=grace))
         return summary_of(hourly_sync.fn(options))
 
 

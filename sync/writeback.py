@@ -1,0 +1,322 @@
+"""The write plan and the write-back: what to write into each CRM (the owned-field values that
+changed since leadloop last wrote them, routing's new tasks and every outstanding task of the outbox),
+then applying it one API batch at a time, each batch's answers ledgered before the next is sent."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from collections.abc import Mapping as Map
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from crm.changes import FieldUpdate, ObjectType, TaskUpsert
+from crm.dataset import Dataset
+from crm.heap import cycle_collection_paused
+from crm.ports import CrmSink, WriteResult
+from crm.records import Crm, Person
+from routing.crm_changes import NURTURE_TRACK_FIELD, TaskPlacement, to_crm_changes
+from routing.model import RoutingResult
+from scoring.engine import ScoringResult
+from store.facade import FAILED, PENDING, REJECTED
+from store.writeplan import (
+    desired_account_fields,
+    desired_person_fields,
+    field_updates,
+    mapped_fields,
+    plan_writes,
+)
+from sync.pipeline import Runtime, report_progress, routing_directory, utc_now
+
+log = logging.getLogger("leadloop.sync")
+
+
+# -- the write plan ---------------------------------------------------------------------------------
+
+
+# Salesforce upserts tasks on the LL_Key__c external id: re-sending a pending one cannot duplicate it.
+UPSERTS_TASKS_BY_KEY = frozenset({Crm.SALESFORCE})
+# HubSpot's search typically trails writes by seconds; ten minutes matches the pull's overlap window.
+# Within it, a task whose create may have reached HubSpot is looked for by key, never created again.
+PENDING_GRACE = timedelta(minutes=10)
+# A task the CRM keeps rejecting is tried on this many runs (a day of hourly runs), then given up
+# with its reason in the run summary.
+MAX_TASK_ATTEMPTS = 24
+
+
+@dataclass(slots=True)
+class CrmPlan:
+    """What to write into one CRM: the field updates that change something, and the tasks to deliver
+    (routing's new ones and the outbox's outstanding ones)."""
+
+    crm: Crm
+    updates: list[FieldUpdate] = field(default_factory=list)
+    tasks: list[TaskUpsert] = field(default_factory=list)
+    confirm: list[TaskUpsert] = field(default_factory=list)  # outcome unknown: look for them by key
+    desired_fields: int = 0
+    skipped_tasks: int = 0
+    retried_tasks: int = 0  # from the outbox: interrupted, rejected or unconfirmed in an earlier run
+    placements: list[TaskPlacement] = field(default_factory=list)  # the whole run's, on every plan
+
+
+def _person_targets(person: Person) -> list[tuple[Crm, str]]:
+    """Every CRM record that shows this person: a Salesforce Contact and its converted Lead alike."""
+    targets = []
+    if person.salesforce_contact_id:
+        targets.append((Crm.SALESFORCE, person.salesforce_contact_id))
+    elif person.salesforce_lead_id:
+        targets.append((Crm.SALESFORCE, person.salesforce_lead_id))
+    if person.hubspot_id:
+        targets.append((Crm.HUBSPOT, person.hubspot_id))
+    return targets
+
+
+def _crm_of(record_id: str | None) -> Crm | None:
+    if not record_id:
+        return None
+    if record_id.startswith("sf-"):
+        return Crm.SALESFORCE
+    return Crm.HUBSPOT if record_id.startswith("hs-") else None
+
+
+def task_crm_preferences(dataset: Dataset) -> dict[str, Crm]:
+    """Account id → the CRM its tasks belong in: the CRM of an open opportunity on the account, else
+    the CRM of the account's owner."""
+    preferred = {a.id: crm for a in dataset.accounts if (crm := _crm_of(a.owner_id)) is not None}
+    for opportunity in dataset.opportunities:
+        if opportunity.account_id and not opportunity.is_closed:
+            crm = (Crm.SALESFORCE if opportunity.salesforce_id else
+                   Crm.HUBSPOT if opportunity.hubspot_id else _crm_of(opportunity.id))
+            if crm is not None:
+                preferred[opportunity.account_id] = crm
+    return preferred
+
+
+def _routed_tasks(runtime: Runtime, dataset: Dataset, routing: RoutingResult, people: Map[str, Person],
+                  desired: dict[Crm, list[FieldUpdate]]) -> tuple[dict[Crm, dict[str, TaskUpsert]],
+                                                                   list[TaskPlacement]]:
+    """Routing's decisions as tasks per CRM (placed by the playbook's `tasks_in`) and nurture-track
+    updates (added to `desired`); and where each task went."""
+    section = runtime.playbook.routing
+    assert section is not None
+    directory = routing_directory(runtime.playbook, dataset)
+    preferred = task_crm_preferences(dataset)
+    new_tasks: dict[Crm, dict[str, TaskUpsert]] = {crm: {} for crm in runtime.sinks}
+    placements = []
+    for decision in routing.decisions:
+        person = people.get(decision.person_id)
+        if person is None:
+            continue
+        routed = to_crm_changes(decision, person, directory, section.fallback_owner,
+                                tasks_in=section.tasks_in, preferred=preferred.get(person.account_id or ""),
+                                connected=runtime.sinks)
+        if routed.placement is not None:
+            placements.append(routed.placement)
+        for change in routed.changes:
+            if isinstance(change, TaskUpsert):
+                new_tasks[change.crm][change.key] = change
+            elif change.field == NURTURE_TRACK_FIELD:
+                # leadloop owns the nurture track; record ownership stays with the CRM's own
+                # assignment rules (it is not an owned field): the rep is reached through the task.
+                desired[change.crm].append(change)
+    unplaced = [p for p in placements if p.problem]
+    if unplaced:
+        log.warning("%d routed people got no task: %s: %s", len(unplaced), unplaced[0].person_id,
+                    unplaced[0].problem)
+    return new_tasks, placements
+
+
+def _plan_tasks(runtime: Runtime, plan: CrmPlan, routed: dict[str, TaskUpsert], wall_clock: datetime) -> None:
+    """Routing's tasks plus the outbox's outstanding entries, each sent, confirmed or skipped by what
+    the ledger knows of its key. Reads only the routed keys and the outbox, never the whole ledger."""
+    store, crm = runtime.store, plan.crm
+    outbox = store.task_outbox(crm.value)
+    wanted = dict(routed)
+    for key, row in outbox.items():
+        if key not in wanted and (task := store.outbox_task(row)) is not None:
+            wanted[key] = task
+            plan.retried_tasks += 1
+    known = {**store.task_rows(crm.value, [k for k in wanted if k not in outbox]), **outbox}
+    for key, task in wanted.items():
+        row = known.get(key)
+        if row is None or row.status == REJECTED or (row.status == FAILED and key in routed):
+            plan.tasks.append(task)
+        elif row.status == PENDING and (crm in UPSERTS_TASKS_BY_KEY
+                                        or wall_clock - row.updated_at > PENDING_GRACE):
+            plan.tasks.append(task)  # an upsert by key, or a lookup by key before creating
+        elif row.status == PENDING:
+            plan.confirm.append(task)  # may be in the CRM already, not yet searchable: look, never create
+        else:
+            plan.skipped_tasks += 1
+
+
+@cycle_collection_paused()  # ~10 new field values per person next to the whole store: see crm.heap
+def plan_changes(runtime: Runtime, dataset: Dataset, scoring: ScoringResult, routing: RoutingResult | None,
+                 min_change: float) -> dict[Crm, CrmPlan]:
+    """Desired owned-field values for every scored person and account, diffed against what leadloop
+    last wrote (the ledger); plus the tasks to deliver: the ones routing asked for that the CRM does
+    not have yet, and every outstanding outbox entry, whether routing asked again or not.
+
+    A task whose creation was sent by a run that died before ledgering the answer, or whose create
+    timed out, is `pending`. In HubSpot it is looked for by key; it is created again only after
+    PENDING_GRACE, when a lagging search index can show it, so a rerun finds it instead of creating
+    it twice. The grace is wall-clock time, whatever moment a run scores as of."""
+    wall_clock = utc_now()
+    people = {p.id: p for p in dataset.people}
+    accounts = {a.id: a for a in dataset.accounts}
+    desired: dict[Crm, list[FieldUpdate]] = {crm: [] for crm in runtime.sinks}
+    for person_id, card in scoring.cards.items():
+        person = people.get(person_id)
+        if person is None:
+            continue
+        values = desired_person_fields(card)
+        for crm, record_id in _person_targets(person):
+            if crm in desired:
+                desired[crm] += field_updates(crm, ObjectType.PERSON, record_id, values, person_id=person_id)
+    for account_id, account_score in scoring.accounts.items():
+        account = accounts.get(account_id)
+        if account is None:
+            continue
+        values = desired_account_fields(account_score)
+        for crm, record_id in ((Crm.SALESFORCE, account.salesforce_id), (Crm.HUBSPOT, account.hubspot_id)):
+            if record_id and crm in desired:
+                desired[crm] += field_updates(crm, ObjectType.ACCOUNT, record_id, values)
+
+    new_tasks: dict[Crm, dict[str, TaskUpsert]] = {crm: {} for crm in runtime.sinks}
+    placements: list[TaskPlacement] = []
+    if routing is not None:
+        new_tasks, placements = _routed_tasks(runtime, dataset, routing, people, desired)
+    plans = {}
+    for crm in runtime.sinks:
+        crm_mapping = getattr(runtime.mapping, crm.value)
+        namer = mapped_fields(crm_mapping.owned_person, crm_mapping.owned_account)
+        ledger = runtime.store.ledger(crm.value)
+        plan = CrmPlan(crm, desired_fields=len(desired[crm]), placements=placements)
+        plan.updates = plan_writes(desired[crm], ledger, min_change=min_change, crm_field=namer)
+        _plan_tasks(runtime, plan, new_tasks[crm], wall_clock)
+        plans[crm] = plan
+    return plans
+
+
+# -- write-back -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """One write the CRM refused: what (`field` or `task`), which record, and the CRM's reason."""
+
+    kind: str
+    object_type: str
+    target: str
+    reason: str
+
+
+@dataclass(slots=True)
+class WriteStats:
+    crm: str
+    fields_written: int = 0
+    fields_rejected: int = 0
+    tasks_written: int = 0
+    tasks_rejected: int = 0
+    tasks_confirmed: int = 0  # found in the CRM by key after an interrupted or timed-out create
+    tasks_unconfirmed: int = 0  # may be in the CRM: looked for by key next run, never sent blindly
+    tasks_given_up: int = 0
+    written: dict[str, int] = field(default_factory=dict)  # object type → writes accepted
+    calls_failed: dict[str, int] = field(default_factory=dict)  # object type → writes lost to failed calls
+    rejections: list[Rejection] = field(default_factory=list)
+
+    def count(self, object_type: str, results: Iterable[WriteResult]) -> None:
+        for result in results:
+            if result.ok:
+                self.written[object_type] = self.written.get(object_type, 0) + 1
+            elif result.call_failed:
+                self.calls_failed[object_type] = self.calls_failed.get(object_type, 0) + 1
+
+    def failed_objects(self) -> list[str]:
+        """Object types of which no write was accepted because the CRM's calls failed (an outage of
+        that object or of the whole CRM), as opposed to records the CRM answered and refused."""
+        return [o for o in self.calls_failed if not self.written.get(o)]
+
+
+BATCH_RECORDS = {Crm.SALESFORCE: 200, Crm.HUBSPOT: 100}  # each API's batch maximum
+
+
+def _record_chunks(updates: Sequence[FieldUpdate], size: int) -> Iterable[list[FieldUpdate]]:
+    """Updates in chunks that hold at most `size` records, each record's fields kept together."""
+    by_record: dict[tuple[str, str], list[FieldUpdate]] = {}
+    for update in updates:
+        by_record.setdefault((update.object_type.value, update.record_id), []).append(update)
+    groups = list(by_record.values())
+    for start in range(0, len(groups), size):
+        yield [u for group in groups[start:start + size] for u in group]
+
+
+def _records_per_call(sink: CrmSink, crm: Crm, records: int) -> int:
+    """The API's batch maximum, or every record at once when the sink has a bulk path (Salesforce
+    Bulk API 2.0) and there are more than its threshold: one job is then the batch."""
+    threshold = getattr(sink, "bulk_threshold", None)
+    if threshold is not None and records > threshold:
+        return records
+    return BATCH_RECORDS[crm]
+
+
+def write_plan(runtime: Runtime, plan: CrmPlan, run_id: str) -> WriteStats:
+    """Apply one CRM's plan one API batch at a time, ledgering each batch's answers before the next
+    is sent: a run killed here re-sends at most the one batch in flight (same values).
+
+    Tasks go through the outbox: each batch is queued `pending` (with its payload) before the CRM is
+    called, so a kill at any point leaves entries the next run delivers; Salesforce upserts them by
+    key and HubSpot looks them up by key first, so nothing is created twice."""
+    sink = runtime.sinks[plan.crm]
+    stats = WriteStats(plan.crm.value)
+    crm_mapping = getattr(runtime.mapping, plan.crm.value)
+    namer = mapped_fields(crm_mapping.owned_person, crm_mapping.owned_account)
+    records = len({(u.object_type, u.record_id) for u in plan.updates})
+    size = _records_per_call(sink, plan.crm, records)
+    done = 0
+    for chunk in _record_chunks(plan.updates, size):
+        results = sink.write_fields(chunk)
+        written, rejected = runtime.store.record_writes(plan.crm.value, chunk, results, run_id=run_id,
+                                                        crm_field=namer)
+        stats.fields_written += written
+        stats.fields_rejected += rejected
+        for update, result in zip(chunk, results, strict=True):
+            stats.count(update.object_type.value, [result])
+            if not result.ok:
+                stats.rejections.append(Rejection("field", update.object_type.value,
+                                                  f"{update.record_id} {namer(update)}", result.error or ""))
+        done += len(chunk)
+        report_progress(f"write {plan.crm.value} fields", done, len(plan.updates))
+    if plan.confirm:
+        _confirm_tasks(runtime, plan, stats, run_id)
+    size = _records_per_call(sink, plan.crm, len(plan.tasks))
+    for start in range(0, len(plan.tasks), size):
+        chunk_tasks = plan.tasks[start:start + size]
+        runtime.store.queue_tasks(plan.crm.value, chunk_tasks, run_id)  # write-ahead: see the docstring
+        results = sink.upsert_tasks(chunk_tasks)
+        outcome = runtime.store.record_task_results(plan.crm.value, chunk_tasks, results, run_id=run_id,
+                                                    max_attempts=MAX_TASK_ATTEMPTS)
+        stats.tasks_written += outcome.written
+        stats.tasks_rejected += outcome.rejected
+        stats.tasks_unconfirmed += outcome.unconfirmed
+        stats.tasks_given_up += outcome.given_up
+        stats.count("task", [r for r in results if not r.unknown])
+        stats.rejections += [Rejection("task", "task", t.person_record_id or t.key, r.error or "")
+                             for t, r in zip(chunk_tasks, results, strict=True) if not r.ok and not r.unknown]
+        report_progress(f"write {plan.crm.value} tasks", start + len(chunk_tasks), len(plan.tasks))
+    if stats.tasks_unconfirmed:
+        log.warning("%s: %d task creates may or may not have reached the CRM (no answer): the next run "
+                    "looks for them by key before sending anything", plan.crm.value, stats.tasks_unconfirmed)
+    return stats
+
+
+def _confirm_tasks(runtime: Runtime, plan: CrmPlan, stats: WriteStats, run_id: str) -> None:
+    """Look for the tasks whose create may have reached the CRM, by key: the ones found are ledgered
+    `open`; the others stay `pending` until the search can be trusted (PENDING_GRACE)."""
+    find = getattr(runtime.sinks[plan.crm], "find_tasks", None)
+    if find is None:
+        stats.tasks_unconfirmed += len(plan.confirm)
+        return
+    found = find([task.key for task in plan.confirm])
+    stats.tasks_confirmed += runtime.store.confirm_tasks(plan.crm.value, found, run_id=run_id)
+    stats.tasks_unconfirmed += len(plan.confirm) - len(found)
