@@ -228,17 +228,28 @@ def _check_says(path: str, says: str | None) -> Iterator[tuple[str, str]]:
         yield path, f"unknown placeholder(s) {sorted(unknown)}; use {{asset}}, {{count}} or {{window}}"
 
 
-def check_references(pb: Playbook) -> list[tuple[str, str]]:
+Problem = tuple[str, str]  # (path in the playbook, message)
+
+
+def check_references(pb: Playbook) -> list[Problem]:
     """Cross-reference problems as (path, message); empty when the playbook is coherent."""
-    problems: list[tuple[str, str]] = []
-    add = problems.append
-    stages = set(pb.stages)
-    asset_types = {a.type for a in pb.assets}
-    families = {a.product_family for a in pb.assets if a.product_family}
-    groups = {g.id for g in pb.intent.groups}
     roles = {r.role for r in pb.personas.roles} | {pb.personas.unknown_role}
     tiers = [t.name for t in pb.tiers]
+    return [*_duplicate_ids(pb), *_condition_problems(pb, roles), *_pattern_problems(pb),
+            *_catalog_problems(pb), *_intent_problems(pb, tiers), *_tier_problems(pb, tiers, roles),
+            *_blend_problems(pb), *_routing_references(pb, tiers)]
 
+
+def _unknown(path: str, values: list[str] | None, known: set[str], what: str) -> Iterator[Problem]:
+    """Each value not among `known`, with the closest known one as a hint."""
+    for value in values or []:
+        if value not in known:
+            close = difflib.get_close_matches(value, sorted(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f"; known: {sorted(known)}"
+            yield path, f"unknown {what} {value!r}{hint}"
+
+
+def _duplicate_ids(pb: Playbook) -> Iterator[Problem]:
     seen_ids: dict[str, str] = {}
     for section, rules in (
         ("profiles", pb.profiles),
@@ -253,97 +264,102 @@ def check_references(pb: Playbook) -> list[tuple[str, str]]:
     ):
         for i, rule in enumerate(rules):
             if rule.id in seen_ids:
-                add((f"{section}[{i}].id", f"duplicate id {rule.id!r} (also {seen_ids[rule.id]})"))
+                yield f"{section}[{i}].id", f"duplicate id {rule.id!r} (also {seen_ids[rule.id]})"
             seen_ids.setdefault(rule.id, f"{section}[{i}]")
 
+
+def _condition_problems(pb: Playbook, roles: set[str]) -> Iterator[Problem]:
     for path, cond, record in _conditions(pb):
-        problems.extend(_check_field(path, cond, record))
+        yield from _check_field(path, cond, record)
         if cond.in_list is not None and cond.in_list not in pb.lists:
-            add((f"{path}.in_list", f"no list named {cond.in_list!r} under 'lists'"))
+            yield f"{path}.in_list", f"no list named {cond.in_list!r} under 'lists'"
         if cond.field == "person.role" and cond.in_:
             for value in sorted(set(cond.in_) - roles):
-                add((f"{path}.in", f"unknown role {value!r}; personas define {sorted(roles)}"))
+                yield f"{path}.in", f"unknown role {value!r}; personas define {sorted(roles)}"
 
+
+def _pattern_problems(pb: Playbook) -> Iterator[Problem]:
     for path, patterns in _pattern_lists(pb):
         # Each pattern compiled alone when the models were validated; only their sum can be too big.
         if len(patterns) > 1:
             try:
                 compile_patterns(patterns)
             except re2.error:
-                add((path, "these patterns together are too large for the linear-time matcher; shorten them"))
+                yield path, "these patterns together are too large for the linear-time matcher; shorten them"
 
+
+def _catalog_problems(pb: Playbook) -> Iterator[Problem]:
     for i, asset in enumerate(pb.assets):
-        if asset.stage not in stages:
-            add((f"assets[{i}].stage", f"unknown stage {asset.stage!r}; stages are {pb.stages}"))
+        if asset.stage not in pb.stages:
+            yield f"assets[{i}].stage", f"unknown stage {asset.stage!r}; stages are {pb.stages}"
 
-    def check_list(path: str, values: list[str] | None, known: set[str], what: str) -> None:
-        for value in values or []:
-            if value not in known:
-                close = difflib.get_close_matches(value, sorted(known), n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else f"; known: {sorted(known)}"
-                add((path, f"unknown {what} {value!r}{hint}"))
 
+def _intent_problems(pb: Playbook, tiers: list[str]) -> Iterator[Problem]:
+    stages = set(pb.stages)
+    asset_types = {a.type for a in pb.assets}
+    families = {a.product_family for a in pb.assets if a.product_family}
+    groups = {g.id for g in pb.intent.groups}
     for i, rule in enumerate(pb.intent.rules):
         path = f"intent.rules[{i}]"
-        check_list(f"{path}.asset_types", rule.asset_types, asset_types, "asset type")
-        check_list(f"{path}.stages", rule.stages, stages, "stage")
-        check_list(f"{path}.product_families", rule.product_families, families, "product family")
+        yield from _unknown(f"{path}.asset_types", rule.asset_types, asset_types, "asset type")
+        yield from _unknown(f"{path}.stages", rule.stages, stages, "stage")
+        yield from _unknown(f"{path}.product_families", rule.product_families, families, "product family")
         if rule.group is not None and rule.group not in groups:
-            add((f"{path}.group", f"no intent group {rule.group!r} under intent.groups"))
+            yield f"{path}.group", f"no intent group {rule.group!r} under intent.groups"
         if rule.stage is not None and rule.stage not in stages:
-            add((f"{path}.stage", f"unknown stage {rule.stage!r}; stages are {pb.stages}"))
-        problems.extend(_check_says(f"{path}.says", rule.says))
+            yield f"{path}.stage", f"unknown stage {rule.stage!r}; stages are {pb.stages}"
+        yield from _check_says(f"{path}.says", rule.says)
     for i, depth in enumerate(pb.intent.depth):
         path = f"intent.depth[{i}]"
-        check_list(f"{path}.asset_types", depth.asset_types, asset_types, "asset type")
+        yield from _unknown(f"{path}.asset_types", depth.asset_types, asset_types, "asset type")
         if depth.group is not None and depth.group not in groups:
-            add((f"{path}.group", f"no intent group {depth.group!r} under intent.groups"))
-        problems.extend(_check_says(f"{path}.says", depth.says))
+            yield f"{path}.group", f"no intent group {depth.group!r} under intent.groups"
+        yield from _check_says(f"{path}.says", depth.says)
     for i, negative in enumerate(pb.negatives):
-        problems.extend(_check_says(f"negatives[{i}].says", negative.says))
+        yield from _check_says(f"negatives[{i}].says", negative.says)
     for i, escalation in enumerate(pb.escalations):
-        check_list(f"escalations[{i}].asset_types", escalation.asset_types, asset_types, "asset type")
+        yield from _unknown(f"escalations[{i}].asset_types", escalation.asset_types, asset_types,
+                            "asset type")
         if escalation.tier is not None and escalation.tier not in tiers:
-            add((f"escalations[{i}].tier", f"unknown tier {escalation.tier!r}; tiers are {tiers}"))
+            yield f"escalations[{i}].tier", f"unknown tier {escalation.tier!r}; tiers are {tiers}"
 
+
+def _tier_problems(pb: Playbook, tiers: list[str], roles: set[str]) -> Iterator[Problem]:
     if len(set(tiers)) != len(tiers):
-        add(("tiers", "tier names must be unique"))
+        yield "tiers", "tier names must be unique"
     if pb.tiers[-1].has_thresholds:
-        add(
-            (
-                f"tiers[{len(pb.tiers) - 1}]",
-                "the last tier is the catch-all: it takes no min_score/min_fit/min_intent",
-            )
-        )
+        yield (f"tiers[{len(pb.tiers) - 1}]",
+               "the last tier is the catch-all: it takes no min_score/min_fit/min_intent")
     if pb.disqualified_tier is not None:
         if pb.disqualified_tier not in tiers:
-            add(("disqualified_tier", f"unknown tier {pb.disqualified_tier!r}; tiers are {tiers}"))
+            yield "disqualified_tier", f"unknown tier {pb.disqualified_tier!r}; tiers are {tiers}"
         elif pb.disqualified_tier == tiers[0]:
-            add(("disqualified_tier", "disqualified people can never be in the top tier"))
+            yield "disqualified_tier", "disqualified people can never be in the top tier"
     last_account_tier = pb.account.tiers[-1]
     if last_account_tier.min_fit is not None or last_account_tier.min_intent is not None:
-        add(
-            (
-                f"account.tiers[{len(pb.account.tiers) - 1}]",
-                "the last account tier is the catch-all: no thresholds",
-            )
-        )
+        yield (f"account.tiers[{len(pb.account.tiers) - 1}]",
+               "the last account tier is the catch-all: no thresholds")
     if pb.account.committee is not None:
-        check_list("account.committee.roles", pb.account.committee.roles, roles, "role")
+        yield from _unknown("account.committee.roles", pb.account.committee.roles, roles, "role")
 
+
+def _blend_problems(pb: Playbook) -> Iterator[Problem]:
     weights = pb.blend.contact_fit + pb.blend.account_fit + pb.blend.contact_intent + pb.blend.account_intent
     if abs(weights - 1.0) > 1e-6:
-        add(("blend", f"the four weights must add up to 1 (they add up to {weights:g})"))
+        yield "blend", f"the four weights must add up to 1 (they add up to {weights:g})"
     if pb.grid is not None:
         for axis in ("fit", "intent"):
             bands = getattr(pb.grid, axis)
             if bands[-1].min != 0:
-                add((f"grid.{axis}[{len(bands) - 1}].min", "the last band must start at 0"))
+                yield f"grid.{axis}[{len(bands) - 1}].min", "the last band must start at 0"
             if [b.min for b in bands] != sorted((b.min for b in bands), reverse=True):
-                add((f"grid.{axis}", "bands must be listed from the highest min down"))
-    if pb.routing is not None:
-        names = [p.id for p in pb.profiles] + [p.name for p in pb.profiles]
-        for line in routing_problems(pb.routing, tiers, names, [e.sla for e in pb.escalations], pb.stages):
-            where, _, message = line.partition(": ")
-            add((where, message))
-    return problems
+                yield f"grid.{axis}", "bands must be listed from the highest min down"
+
+
+def _routing_references(pb: Playbook, tiers: list[str]) -> Iterator[Problem]:
+    if pb.routing is None:
+        return
+    names = [p.id for p in pb.profiles] + [p.name for p in pb.profiles]
+    for line in routing_problems(pb.routing, tiers, names, [e.sla for e in pb.escalations], pb.stages):
+        where, _, message = line.partition(": ")
+        yield where, message

@@ -49,8 +49,7 @@ def _fit_points(rule: FitRule) -> str:
 
 def playbook_markdown(pb: Playbook) -> str:
     """The playbook as Markdown: a table of every signal, then tiers, blend and account roll-up."""
-    top = pb.top_tier
-    raises = f"raises the score toward {_tier_consequence(pb, top)}"
+    raises = f"raises the score toward {_tier_consequence(pb, pb.top_tier)}"
     lines = [
         f"# {pb.name}",
         "",
@@ -61,56 +60,40 @@ def playbook_markdown(pb: Playbook) -> str:
         _row("Signal", "Kind", "What it means", "Points", "Cap", "Decay", "Routing consequence"),
         _row(*["---"] * 7),
     ]
+    lines += _fit_rows(pb, raises)
+    lines += _intent_rows(pb, raises)
+    lines += _override_rows(pb)
+    lines += _tier_rows(pb)
+    lines += _blend_and_rollup(pb)
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _fit_rows(pb: Playbook, raises: str) -> list[str]:
+    """Account fit per profile, personas (role and seniority) and contact fit rules."""
+    rows = []
     for profile in pb.profiles:
         scope = f"profile {profile.name} (when {_when(profile.applies_when)})"
         for rule in profile.fit:
-            lines.append(
-                _row(
-                    f"`{rule.id}`: {rule.describe() if rule.bands is None else rule.field}",
-                    f"account fit, {scope}",
-                    rule.why,
-                    _fit_points(rule),
-                    f"{number(profile.cap)} per profile",
-                    "none (static field)",
-                    raises,
-                )
-            )
+            rows.append(_row(f"`{rule.id}`: {rule.describe() if rule.bands is None else rule.field}",
+                             f"account fit, {scope}", rule.why, _fit_points(rule),
+                             f"{number(profile.cap)} per profile", "none (static field)", raises))
     for persona in pb.personas.roles:
-        lines.append(
-            _row(
-                f"role `{persona.role}`",
-                "contact fit (persona)",
-                persona.why,
-                signed(persona.weight),
-                number(pb.contact_fit.cap),
-                "none",
-                raises,
-            )
-        )
+        rows.append(_row(f"role `{persona.role}`", "contact fit (persona)", persona.why,
+                         signed(persona.weight), number(pb.contact_fit.cap), "none", raises))
     for level in pb.personas.seniority:
-        lines.append(
-            _row(
-                f"seniority `{level.level}`",
-                "contact fit (persona)",
-                "seniority from the title",
-                signed(level.weight),
-                number(pb.contact_fit.cap),
-                "none",
-                raises,
-            )
-        )
+        rows.append(_row(f"seniority `{level.level}`", "contact fit (persona)", "seniority from the title",
+                         signed(level.weight), number(pb.contact_fit.cap), "none", raises))
     for rule in pb.contact_fit.rules:
-        lines.append(
-            _row(
-                f"`{rule.id}`: {rule.describe() if rule.bands is None else rule.field}",
-                "contact fit",
-                rule.why,
-                _fit_points(rule),
-                number(pb.contact_fit.cap),
-                "none (static field)",
-                raises,
-            )
-        )
+        rows.append(_row(f"`{rule.id}`: {rule.describe() if rule.bands is None else rule.field}",
+                         "contact fit", rule.why, _fit_points(rule), number(pb.contact_fit.cap),
+                         "none (static field)", raises))
+    return rows
+
+
+def _intent_rows(pb: Playbook, raises: str) -> list[str]:
+    """Intent rules with their caps and decay, depth rules and the relevance bonus."""
+    rows = []
     groups = {g.id: g for g in pb.intent.groups}
     for rule in pb.intent.rules:
         group = groups.get(rule.group or "")
@@ -130,17 +113,8 @@ def playbook_markdown(pb: Playbook) -> str:
             or pb.intent.default_half_life_days
         )
         decay = f"half-life {days(half_life)}" if half_life else "none"
-        lines.append(
-            _row(
-                f"`{rule.id}`: {what}",
-                "contact intent",
-                rule.why,
-                signed(rule.points),
-                "; ".join(caps) or "—",
-                decay,
-                raises,
-            )
-        )
+        rows.append(_row(f"`{rule.id}`: {what}", "contact intent", rule.why, signed(rule.points),
+                         "; ".join(caps) or "—", decay, raises))
     for rule in pb.intent.depth:
         threshold = (
             f"≥ {rule.min_visits} visits"
@@ -148,95 +122,52 @@ def playbook_markdown(pb: Playbook) -> str:
             else f"≥ {number((rule.min_seconds or 0) / 60)} minutes"
         )
         group = groups.get(rule.group or "")
-        lines.append(
-            _row(
-                f"`{rule.id}`: {threshold} in {days(rule.window_days)}",
-                "contact intent (depth)",
-                rule.why,
-                signed(rule.points),
-                f"{number(group.cap)} for {group.name}" if group and group.cap is not None else "—",
-                f"window {days(rule.window_days)}",
-                raises,
-            )
-        )
+        rows.append(_row(f"`{rule.id}`: {threshold} in {days(rule.window_days)}", "contact intent (depth)",
+                         rule.why, signed(rule.points),
+                         f"{number(group.cap)} for {group.name}" if group and group.cap is not None else "—",
+                         f"window {days(rule.window_days)}", raises))
     if pb.intent.relevance is not None:
-        lines.append(
-            _row(
-                "relevance bonus",
-                "contact intent",
-                pb.intent.relevance.why,
-                f"+{number(pb.intent.relevance.bonus_percent)}% on assets of the profile's segments",
-                "as the rule",
-                "as the rule",
-                raises,
-            )
-        )
+        rows.append(_row("relevance bonus", "contact intent", pb.intent.relevance.why,
+                         f"+{number(pb.intent.relevance.bonus_percent)}% on assets of the profile's segments",
+                         "as the rule", "as the rule", raises))
+    return rows
+
+
+def _override_rows(pb: Playbook) -> list[str]:
+    """Negatives, disqualifiers and escalations: what lowers a score or forces a tier."""
+    rows = []
     for negative in pb.negatives:
         trigger = _when(negative.when) if negative.when else ", ".join(k.value for k in negative.kinds)
         if negative.within_days:
             trigger += f" within {days(negative.within_days)}"
-        lines.append(
-            _row(
-                f"`{negative.id}`: {trigger}",
-                f"negative ({negative.target})",
-                negative.why,
-                signed(negative.points),
-                "—",
-                "none",
-                f"lowers {negative.target}",
-            )
-        )
+        rows.append(_row(f"`{negative.id}`: {trigger}", f"negative ({negative.target})", negative.why,
+                         signed(negative.points), "—", "none", f"lowers {negative.target}"))
     for rule in pb.disqualifiers:
-        lines.append(
-            _row(
-                f"`{rule.id}`: {_when(rule.when)}",
-                "disqualifier",
-                rule.why,
-                "—",
-                "—",
-                "—",
-                f"forces {_tier_consequence(pb, pb.lowest_tier)}; never {top}",
-            )
-        )
+        rows.append(_row(f"`{rule.id}`: {_when(rule.when)}", "disqualifier", rule.why, "—", "—", "—",
+                         f"forces {_tier_consequence(pb, pb.lowest_tier)}; never {pb.top_tier}"))
     for rule in pb.escalations:
-        tier = rule.tier or top
+        tier = rule.tier or pb.top_tier
         what = ", ".join(k.value for k in rule.kinds) + f" within {days(rule.within_days)}"
-        lines.append(
-            _row(
-                f"`{rule.id}`: {what}, fit ≥ {number(rule.min_fit)}",
-                "escalation",
-                rule.why,
-                "—",
-                "—",
-                "—",
-                f"forces {_tier_consequence(pb, tier)}, escalation SLA {rule.sla}",
-            )
-        )
-    committee = pb.account.committee
-    lines += [
-        "",
-        "## Tiers",
-        "",
-        _row("Tier", "Score ≥", "Fit ≥", "Intent ≥", "Meaning", "Routing"),
-        _row(*["---"] * 6),
-    ]
+        rows.append(_row(f"`{rule.id}`: {what}, fit ≥ {number(rule.min_fit)}", "escalation", rule.why,
+                         "—", "—", "—", f"forces {_tier_consequence(pb, tier)}, escalation SLA {rule.sla}"))
+    return rows
 
+
+def _tier_rows(pb: Playbook) -> list[str]:
     def show(value: float | None) -> str:
         return number(value) if value is not None else "—"
 
+    rows = ["", "## Tiers", "", _row("Tier", "Score ≥", "Fit ≥", "Intent ≥", "Meaning", "Routing"),
+            _row(*["---"] * 6)]
     for tier in pb.tiers:
-        lines.append(
-            _row(
-                tier.name,
-                show(tier.min_score),
-                show(tier.min_fit),
-                show(tier.min_intent),
-                tier.why or "",
-                _routing_action(pb, tier.name) or "—",
-            )
-        )
-    blend = pb.blend
-    lines += [
+        rows.append(_row(tier.name, show(tier.min_score), show(tier.min_fit), show(tier.min_intent),
+                         tier.why or "", _routing_action(pb, tier.name) or "—"))
+    return rows
+
+
+def _blend_and_rollup(pb: Playbook) -> list[str]:
+    blend, committee = pb.blend, pb.account.committee
+    rows = [
         "",
         "## Blend",
         "",
@@ -251,10 +182,9 @@ def playbook_markdown(pb: Playbook) -> str:
         f"(at most {pb.account.intent.max_people} people), capped at {number(pb.account.intent.cap)}.",
     ]
     if committee is not None:
-        lines.append(
+        rows.append(
             f"Buying committee: {signed(committee.points_per_role)} per distinct role engaged beyond the "
             f"first among {', '.join(committee.roles)} (intent ≥ {number(committee.min_intent)}), "
             f"capped at {number(committee.cap)}. {committee.why}"
         )
-    lines.append("")
-    return "\n".join(lines)
+    return rows
