@@ -460,3 +460,43 @@ def test_rejected_writes_end_the_flow_run_completed_with_rejections_and_the_next
     with open_store(options.store_url) as store:
         assert [key for key in store.ledger("salesforce") if key[0] == lead]
         assert not store.failures("salesforce")
+
+
+def test_a_whole_crm_write_outage_ends_the_flow_run_failed_and_the_next_run_writes_everything(
+        synced, workdir, monkeypatch):
+    """Runs last: HubSpot's batch update answers 5xx for the whole run (retried quickly here), so every
+    HubSpot field write fails; the flow run ends Failed, with the summary still recorded."""
+    from prefect.client.orchestration import get_client
+
+    from connectors.retry import RetryPolicy
+    from flows.hourly_sync import hourly_sync
+    from flows.steps import WritesFailed
+    from store.db import open_store
+
+    handle, options = synced["handle"], synced["options"]
+    book = yaml.safe_load(Path(PLAYBOOK).read_text())
+    book["contact_fit"]["rules"][0]["points"] += 2  # another model version: every score is rewritten
+    changed = workdir / "two-points-more.yaml"
+    changed.write_text(yaml.safe_dump(book, sort_keys=False, allow_unicode=True))
+    options = options.model_copy(update={"playbook": str(changed)})
+    monkeypatch.setattr("connectors.hubspot.client.RetryPolicy",
+                        lambda: RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.02))
+    session = http(handle)
+    session.post(f"{handle.admin_url}/faults", json={"crm": "hubspot", "endpoint": "batch/update",
+                                                     "error_5xx_ratio": 1.0}, timeout=30).raise_for_status()
+    try:
+        state = hourly_sync(options, return_state=True)
+    finally:
+        session.delete(f"{handle.admin_url}/faults", timeout=30).raise_for_status()
+    assert state.is_failed(), state
+    with get_client(sync_client=True) as client:
+        shown = client.read_flow_run(state.state_details.flow_run_id).state
+    assert shown.is_failed() and "writes failed for all of: hubspot" in shown.message
+    failed = state.result(raise_on_failure=False)
+    assert isinstance(failed, WritesFailed) and failed.summary.fields_written > 0  # Salesforce's went through
+    with open_store(options.store_url) as store:
+        assert store.get_run(failed.summary.run_id).status == "failed"
+
+    again = hourly_sync(options, return_state=True)
+    assert again.is_completed() and again.name == "Completed"
+    assert again.result().fields_written >= failed.summary.rejections > 0
