@@ -84,20 +84,21 @@ class StoreBase:
         for batch in _chunks(rows, _BATCH):
             conn.execute(stmt, list(batch))
 
+    def _adapter(self, cls: type) -> TypeAdapter[Any]:
+        """pydantic's (de)serializer for `cls`, built once per store."""
+        adapter = self._adapters.get(cls)
+        if adapter is None:
+            adapter = self._adapters[cls] = TypeAdapter(cls)
+        return adapter
+
     def _dump(self, record: Any) -> str:
         if isinstance(record, Mapping):
             return json.dumps(record, default=str, separators=(",", ":"))
-        adapter = self._adapters.get(type(record))
-        if adapter is None:
-            adapter = self._adapters[type(record)] = TypeAdapter(type(record))
-        return adapter.dump_json(record).decode()
+        return self._adapter(type(record)).dump_json(record).decode()
 
     def _as_json(self, value: Any) -> tuple[Mapping[str, Any], str]:
         """A score (dataclass or dict) → (its fields, its JSON text). pydantic's serializer is
         far faster than `dataclasses.asdict` + `json.dumps`, which deep-copies every reason."""
         if isinstance(value, Mapping):
             return value, _json(value)
-        adapter = self._adapters.get(type(value))
-        if adapter is None:
-            adapter = self._adapters[type(value)] = TypeAdapter(type(value))
-        return _Fields(value), adapter.dump_json(value).decode()
+        return _Fields(value), self._adapter(type(value)).dump_json(value).decode()

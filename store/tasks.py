@@ -8,7 +8,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from pydantic import TypeAdapter
 from sqlalchemy import (
     Connection,
     bindparam,
@@ -76,12 +75,7 @@ class TaskStore(LedgerStore):
     def outbox_task(self, row: TaskLedger) -> TaskUpsert | None:
         """The task an outbox entry must deliver, or None for an entry written before the outbox
         kept payloads."""
-        if not row.payload:
-            return None
-        adapter = self._adapters.get(TaskUpsert)
-        if adapter is None:
-            adapter = self._adapters[TaskUpsert] = TypeAdapter(TaskUpsert)
-        return adapter.validate_json(row.payload)
+        return self._adapter(TaskUpsert).validate_json(row.payload) if row.payload else None
 
     def get_task(self, crm: str, key: str) -> TaskLedger | None:
         with self._read() as conn:
@@ -113,13 +107,7 @@ class TaskStore(LedgerStore):
         if not tasks:
             return
         moment = _now(now)
-        known = {}
-        with self._read() as conn:
-            for batch in _chunks(list(dict.fromkeys(t.key for t in tasks)), _IN_CHUNK):
-                known |= {r.key: r for r in conn.execute(
-                    select(TASKS.c.key, TASKS.c.crm_task_id, TASKS.c.status, TASKS.c.attempts,
-                           TASKS.c.created_at)
-                    .where(TASKS.c.crm == str(crm), TASKS.c.key.in_(batch)))}
+        known = self.task_rows(crm, (t.key for t in tasks))
         rows = []
         for task in tasks:
             row = known.get(task.key)
@@ -128,16 +116,10 @@ class TaskStore(LedgerStore):
                          "person_id": task.person_id, "owner": task.owner_id, "due": task.due_date,
                          "status": OPEN if confirmed else PENDING,
                          "created_at": row.created_at if row else moment, "updated_at": moment,
-                         "run_id": run_id, "payload": self._dump_task(task),
+                         "run_id": run_id, "payload": self._dump(task),
                          "attempts": (row.attempts if row else 0) + 1, "last_error": None})
         with self._write() as conn:
             self._put_tasks(conn, rows)
-
-    def _dump_task(self, task: TaskUpsert) -> str:
-        adapter = self._adapters.get(TaskUpsert)
-        if adapter is None:
-            adapter = self._adapters[TaskUpsert] = TypeAdapter(TaskUpsert)
-        return adapter.dump_json(task).decode()
 
     def record_task_results(self, crm: str, tasks: Sequence[TaskUpsert], results: Sequence[WriteResult],
                             run_id: str | None = None, now: datetime | None = None,
@@ -154,18 +136,14 @@ class TaskStore(LedgerStore):
             raise StoreError(f"{len(results)} task results for {len(tasks)} tasks")
         moment = _now(now)
         outcome = TaskOutcomes()
-        attempts: dict[str, int] = {}
-        with self._read() as conn:
-            for batch in _chunks(list(dict.fromkeys(t.key for t in tasks)), _IN_CHUNK):
-                attempts |= {k: n for k, n in conn.execute(select(TASKS.c.key, TASKS.c.attempts).where(
-                    TASKS.c.crm == str(crm), TASKS.c.key.in_(batch)))}
+        attempts = {key: row.attempts for key, row in self.task_rows(crm, (t.key for t in tasks)).items()}
         rows, failed, resolved = [], [], []
         for task, result in zip(tasks, results, strict=True):
             record_id = task.person_record_id or task.account_record_id or task.key
             row = {"crm": str(crm), "key": task.key, "crm_task_id": result.crm_id or "",
                    "person_id": task.person_id, "owner": task.owner_id, "due": task.due_date,
                    "created_at": moment, "updated_at": moment, "run_id": run_id,
-                   "payload": self._dump_task(task), "attempts": attempts.get(task.key, 1),
+                   "payload": self._dump(task), "attempts": attempts.get(task.key, 1),
                    "last_error": (result.error or "")[:2000] or None}
             if result.ok:  # an accepted task is ledgered even if the CRM did not echo its id
                 rows.append(row | {"status": OPEN, "payload": None, "last_error": None})
