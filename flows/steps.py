@@ -201,8 +201,6 @@ def score_route_write(runtime: Runtime, summary: SyncSummary, now: datetime, *, 
                                            "tasks_already_there": plan.skipped_tasks,
                                            "tasks_retried": plan.retried_tasks,
                                            "tasks_to_confirm": len(plan.confirm)}
-        summary.tasks_fallback = sorted(p.person_id for p in plan.placements if p.fallback)
-        summary.tasks_unplaced = {p.person_id: p.problem for p in plan.placements if p.problem}
         for task in plan.tasks:
             if task.key in seen_keys:
                 continue
@@ -211,6 +209,9 @@ def score_route_write(runtime: Runtime, summary: SyncSummary, now: datetime, *, 
             if task.person_id and len(summary.handoff_notes) < 20:
                 summary.handoff_notes.setdefault(task.person_id, task.body)
     summary.tasks_by_owner = dict(owners.most_common())
+    placements = next(iter(plans.values())).placements if plans else []  # the run's, on every plan
+    summary.tasks_fallback = sorted(p.person_id for p in placements if p.fallback)
+    summary.tasks_unplaced = {p.person_id: p.problem for p in placements if p.problem}
 
     if dry_run:
         for plan in plans.values():

@@ -15,7 +15,7 @@ from crm.dataset import Dataset
 from crm.heap import cycle_collection_paused
 from crm.ports import CrmSink, WriteResult
 from crm.records import Crm, Person
-from routing.crm_changes import NURTURE_TRACK_FIELD, TaskPlacement, to_crm_changes
+from routing.crm_changes import NURTURE_TRACK_FIELD, TaskPlacement, person_records, to_crm_changes
 from routing.model import RoutingResult
 from scoring.engine import ScoringResult
 from store.facade import FAILED, PENDING, REJECTED
@@ -57,18 +57,6 @@ class CrmPlan:
     skipped_tasks: int = 0
     retried_tasks: int = 0  # from the outbox: interrupted, rejected or unconfirmed in an earlier run
     placements: list[TaskPlacement] = field(default_factory=list)  # the whole run's, on every plan
-
-
-def _person_targets(person: Person) -> list[tuple[Crm, str]]:
-    """Every CRM record that shows this person: a Salesforce Contact and its converted Lead alike."""
-    targets = []
-    if person.salesforce_contact_id:
-        targets.append((Crm.SALESFORCE, person.salesforce_contact_id))
-    elif person.salesforce_lead_id:
-        targets.append((Crm.SALESFORCE, person.salesforce_lead_id))
-    if person.hubspot_id:
-        targets.append((Crm.HUBSPOT, person.hubspot_id))
-    return targets
 
 
 def _crm_of(record_id: str | None) -> Crm | None:
@@ -170,7 +158,7 @@ def plan_changes(runtime: Runtime, dataset: Dataset, scoring: ScoringResult, rou
         if person is None:
             continue
         values = desired_person_fields(card)
-        for crm, record_id in _person_targets(person):
+        for crm, record_id in person_records(person):
             if crm in desired:
                 desired[crm] += field_updates(crm, ObjectType.PERSON, record_id, values, person_id=person_id)
     for account_id, account_score in scoring.accounts.items():
