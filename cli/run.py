@@ -113,7 +113,7 @@ def explain_failure(error: Exception, *, wrote: bool, connection: str) -> tuple[
     from connectors.settings import ConnectionFileError
     from crm.dataset import DatasetError
     from playbook.model import PlaybookError
-    from store.facade import StoreError
+    from store.facade import StoreError, StoreLocked
 
     again = "the next run picks up where this one stopped (what was written is in the ledger)"
     credentials, then = (1, f"; {again}") if wrote else (2, "")
@@ -135,6 +135,8 @@ def explain_failure(error: Exception, *, wrote: bool, connection: str) -> tuple[
             hint = f"no answer from {crm}: check the network and the {crm.lower()} settings in {connection}"
             return f"{crm} call failed: {error}", f"{hint}; {again}", 1
         return f"{crm} call failed: {error}", again, 1
+    if isinstance(error, StoreLocked):  # this run never started: nothing to pick up after it
+        return str(error), "run it again once that run has finished", 1
     if isinstance(error, StoreError):
         return str(error), again, 1
     return None

@@ -914,22 +914,16 @@ def test_a_sync_killed_after_hubspot_created_its_tasks_under_search_lag_duplicat
     check_invariants(chaos, killed_runs=1)
 
 
-def test_a_sync_killed_during_the_hubspot_task_search_creates_each_task_once(chaos):
+@pytest.mark.parametrize(("phase", "crm"), [
+    ("task-search", "hubspot"),  # queued, the search by key in flight, nothing created yet
+    ("tasks-sent-salesforce", "salesforce"),  # Salesforce took the upserts, the ledger did not
+])
+def test_a_sync_killed_while_writing_tasks_delivers_each_task_once(chaos, phase, crm):
     chaos.begin()
     fresh_leads(chaos)
-    kill_during(chaos, "task-search")
+    kill_during(chaos, phase)
     with contextlib.closing(chaos.store()) as store:
-        assert store.task_outbox("hubspot"), "the killed run queued no task"
-    chaos.recover()
-    check_invariants(chaos, killed_runs=1)
-
-
-def test_a_sync_killed_after_salesforce_took_its_tasks_upserts_them_once(chaos):
-    chaos.begin()
-    fresh_leads(chaos)
-    kill_during(chaos, "tasks-sent-salesforce")
-    with contextlib.closing(chaos.store()) as store:
-        assert store.task_outbox("salesforce"), "the killed run left no task pending"
+        assert store.task_outbox(crm), "the killed run left no task pending"
     chaos.recover()
     check_invariants(chaos, killed_runs=1)
 
@@ -1037,6 +1031,7 @@ def test_a_second_sync_exits_at_once_naming_the_holder_and_a_killed_holders_leas
             env=dict(os.environ, PREFECT_HOME=str(chaos.workdir / "prefect-cli")))
         assert cli.returncode == 1, (cli.returncode, cli.stdout[-1500:], cli.stderr[-1500:])
         assert "in use by run" in cli.stderr and "Traceback" not in cli.stderr + cli.stdout
+        assert "run it again once that run has finished" in cli.stderr
     chaos.recover()
     check_invariants(chaos, killed_runs=1)
 
