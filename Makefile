@@ -31,7 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/run_all.py $(ARGS)
 
 serve: $(STAMP)
-	$(BIN)/python -m deployments.serve
+	$(BIN)/python -m leadloop.deployments.serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

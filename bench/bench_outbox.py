@@ -96,12 +96,12 @@ def worker(args: argparse.Namespace) -> int:
     logging.getLogger("leadloop").setLevel(logging.WARNING)
     logging.getLogger("leadloop").propagate = False
 
-    import flows
-    from flows import artifacts, steps, tasks
-    from flows import hourly_sync as hourly_module
-    from flows.options import SyncOptions
-    from store.facade import Store
-    from sync import pipeline
+    import leadloop.flows as flows
+    from leadloop.flows import artifacts, steps, tasks
+    from leadloop.flows import hourly_sync as hourly_module
+    from leadloop.flows.options import SyncOptions
+    from leadloop.store.facade import Store
+    from leadloop.sync import pipeline
 
     here = Path(flows.__file__).resolve()
     if not here.is_relative_to(root):
@@ -136,7 +136,7 @@ def worker(args: argparse.Namespace) -> int:
         def capturing(runtime: Any, plan: Any, *a: Any, **k: Any) -> Any:
             from pydantic import TypeAdapter
 
-            from crm.changes import TaskUpsert
+            from leadloop.crm.changes import TaskUpsert
 
             adapter = TypeAdapter(TaskUpsert)
             for task in plan.tasks:  # outside the timer: the payloads a killed run would leave queued
@@ -187,12 +187,12 @@ def _fields(obj: Any) -> dict[str, Any]:
 def _c_modules() -> list[str]:
     built = []
     with contextlib.suppress(Exception):
-        from scoring import intent
+        from leadloop.scoring import intent
 
         if getattr(intent, "_read_activities_c", None):
             built.append("scoring._columns")
     with contextlib.suppress(Exception):
-        from crm import batch
+        from leadloop.crm import batch
 
         if batch.fill_slot is not batch._fill_slot:
             built.append("crm._batch")
@@ -454,10 +454,10 @@ def main() -> int:
         with sandbox_process(args.size, args.seed, workdir, args.ready_timeout) as sandbox:
             figures["sandbox_ready_s"] = round(sandbox.ready_seconds, 1)
             print(f"sandbox ({args.size}) ready in {sandbox.ready_seconds:.1f} s")
-            from connectors.hubspot.setup import setup as hubspot_setup
-            from connectors.mapping import load_mapping
-            from connectors.salesforce.setup import setup as salesforce_setup
-            from playbook.load import load_playbook
+            from leadloop.connectors.hubspot.setup import setup as hubspot_setup
+            from leadloop.connectors.mapping import load_mapping
+            from leadloop.connectors.salesforce.setup import setup as salesforce_setup
+            from leadloop.playbook.load import load_playbook
 
             mapping = load_mapping(load_playbook(str(ROOT / "playbooks" / "semiconductor.yaml")).mapping)
             t0 = time.perf_counter()

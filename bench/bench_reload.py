@@ -38,10 +38,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 from bench_scoring import peak_mb, rss_mb  # noqa: E402
 from generate_canonical import REFERENCE_TIME, generate  # noqa: E402
 
-from crm.dataset import Dataset, dataset_from_dict, dataset_to_dict  # noqa: E402
-from crm.identity import resolve_identity  # noqa: E402
-from crm.records import Crm  # noqa: E402
-from store.db import open_store  # noqa: E402
+from leadloop.crm.dataset import Dataset, dataset_from_dict, dataset_to_dict  # noqa: E402
+from leadloop.crm.identity import resolve_identity  # noqa: E402
+from leadloop.crm.records import Crm  # noqa: E402
+from leadloop.store.db import open_store  # noqa: E402
 
 PAGE = 10_000
 
@@ -85,9 +85,9 @@ def score_once(url: str, people_per_partition: int | None) -> None:
     """Child-process entry: load, resolve and score the store once, then print the figures as JSON."""
     import json
 
-    from playbook.load import load_playbook
-    from scoring.engine import score_dataset
-    from sync import pipeline
+    from leadloop.playbook.load import load_playbook
+    from leadloop.scoring.engine import score_dataset
+    from leadloop.sync import pipeline
 
     playbook = load_playbook(ROOT / "bench" / "northwind.yaml")
     started, cpu = time.perf_counter(), time.process_time()

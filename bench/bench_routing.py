@@ -20,10 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from crm.records import Account, Asset, CustomerType, Opportunity, Person
-from playbook.routing import RoutingSection
-from routing import Action, AssignmentState, route_all
-from scoring.scorecard import Escalation, Reason, ReasonKind, ScoreCard
+from leadloop.crm.records import Account, Asset, CustomerType, Opportunity, Person
+from leadloop.playbook.routing import RoutingSection
+from leadloop.routing import Action, AssignmentState, route_all
+from leadloop.scoring.scorecard import Escalation, Reason, ReasonKind, ScoreCard
 
 NOW = datetime(2025, 6, 11, 10, 0, tzinfo=UTC)
 REGIONS = ("EMEA", "Americas", "APAC")

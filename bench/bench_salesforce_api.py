@@ -14,16 +14,16 @@ import json
 import time
 from datetime import date
 
-from connectors.mapping import load_mapping
-from connectors.salesforce.client import salesforce_client
-from connectors.salesforce.setup import setup
-from connectors.salesforce.sink import COLLECTION_LIMIT, SalesforceSink
-from connectors.salesforce.source import SalesforceSource
-from connectors.settings import ConnectionSettings
-from crm.changes import FieldUpdate, ObjectType, Priority, TaskUpsert
-from crm.ports import CallCounter
-from crm.records import Crm
-from sandbox.server import running_sandbox
+from leadloop.connectors.mapping import load_mapping
+from leadloop.connectors.salesforce.client import salesforce_client
+from leadloop.connectors.salesforce.setup import setup
+from leadloop.connectors.salesforce.sink import COLLECTION_LIMIT, SalesforceSink
+from leadloop.connectors.salesforce.source import SalesforceSource
+from leadloop.connectors.settings import ConnectionSettings
+from leadloop.crm.changes import FieldUpdate, ObjectType, Priority, TaskUpsert
+from leadloop.crm.ports import CallCounter
+from leadloop.crm.records import Crm
+from leadloop.sandbox.server import running_sandbox
 
 QUERY_MAX = 2000
 UPDATE = "composite/sobjects:update"

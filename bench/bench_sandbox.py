@@ -28,8 +28,8 @@ from hubspot import HubSpot
 from hubspot.crm.contacts import BatchReadInputSimplePublicObjectId
 from simple_salesforce import Salesforce
 
-from sandbox.server import running_sandbox
-from sandbox.world import generate_world
+from leadloop.sandbox.server import running_sandbox
+from leadloop.sandbox.world import generate_world
 
 SOQL = "SELECT Id, FirstName, LastName, Email, Title, Company, Status, OwnerId, SystemModstamp FROM Lead"
 HS_PROPERTIES = ["email", "firstname", "lastname", "jobtitle", "lifecyclestage", "hs_lastmodifieddate"]
@@ -86,8 +86,8 @@ def cli_ready_seconds(size: str, seed: int) -> float:
         connection_file = Path(tmp) / "connection.json"
         started = time.perf_counter()
         process = subprocess.Popen(
-            [sys.executable, "-m", "cli.app", "sandbox", "serve", "--size", size, "--seed", str(seed),
-             "--port", "0", "--connection-file", str(connection_file)],
+            [sys.executable, "-m", "leadloop.cli.app", "sandbox", "serve", "--size", size,
+             "--seed", str(seed), "--port", "0", "--connection-file", str(connection_file)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=Path(__file__).parents[1])
         try:
             while not connection_file.exists():

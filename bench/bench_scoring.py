@@ -38,12 +38,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from generate_canonical import REFERENCE_TIME, generate  # noqa: E402
 
-from crm import batch  # noqa: E402
-from crm.dataset import dataset_to_dict, load_dataset  # noqa: E402
-from playbook.load import load_playbook  # noqa: E402
-from scoring import intent  # noqa: E402
-from scoring.engine import score_dataset  # noqa: E402
-from scoring.partition import merge_results  # noqa: E402
+from leadloop.crm import batch  # noqa: E402
+from leadloop.crm.dataset import dataset_to_dict, load_dataset  # noqa: E402
+from leadloop.playbook.load import load_playbook  # noqa: E402
+from leadloop.scoring import intent  # noqa: E402
+from leadloop.scoring.engine import score_dataset  # noqa: E402
+from leadloop.scoring.partition import merge_results  # noqa: E402
 
 
 def rss_mb() -> float:

@@ -19,10 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from crm.changes import FieldUpdate, ObjectType
-from crm.ports import WriteResult
-from crm.records import Crm, Person
-from store import open_store
+from leadloop.crm.changes import FieldUpdate, ObjectType
+from leadloop.crm.ports import WriteResult
+from leadloop.crm.records import Crm, Person
+from leadloop.store import open_store
 
 
 def main() -> None:

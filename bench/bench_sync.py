@@ -59,18 +59,18 @@ for _name, _value in (("PREFECT_LOGGING_LEVEL", "WARNING"), ("PREFECT_SERVER_ANA
 import requests  # noqa: E402
 from naive import NaiveHubSpot, NaiveSalesforce, spread  # noqa: E402
 
-from connectors.mapping import Mapping, load_mapping  # noqa: E402
-from connectors.settings import ConnectionSettings, load_connection  # noqa: E402
-from crm.changes import FieldUpdate, ObjectType  # noqa: E402
-from crm.records import Crm  # noqa: E402
-from flows import steps  # noqa: E402
-from flows.options import SyncOptions  # noqa: E402
-from flows.steps import SyncSummary  # noqa: E402
-from playbook.load import load_playbook  # noqa: E402
-from store.writeplan import DECAYING_FIELDS, TIER_FIELDS  # noqa: E402
-from sync import pipeline  # noqa: E402
-from sync.pipeline import Runtime  # noqa: E402
-from sync.writeback import CrmPlan  # noqa: E402
+from leadloop.connectors.mapping import Mapping, load_mapping  # noqa: E402
+from leadloop.connectors.settings import ConnectionSettings, load_connection  # noqa: E402
+from leadloop.crm.changes import FieldUpdate, ObjectType  # noqa: E402
+from leadloop.crm.records import Crm  # noqa: E402
+from leadloop.flows import steps  # noqa: E402
+from leadloop.flows.options import SyncOptions  # noqa: E402
+from leadloop.flows.steps import SyncSummary  # noqa: E402
+from leadloop.playbook.load import load_playbook  # noqa: E402
+from leadloop.store.writeplan import DECAYING_FIELDS, TIER_FIELDS  # noqa: E402
+from leadloop.sync import pipeline  # noqa: E402
+from leadloop.sync.pipeline import Runtime  # noqa: E402
+from leadloop.sync.writeback import CrmPlan  # noqa: E402
 
 PHASES = ("full", "incremental", "engine", "latency", "decay", "naive")
 
@@ -168,7 +168,7 @@ def sandbox_process(size: str, seed: int, workdir: Path, timeout: float) -> Iter
     log = (workdir / "sandbox.log").open("w")
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "cli.app", "sandbox", "serve", "--size", size, "--seed", str(seed),
+        [sys.executable, "-m", "leadloop.cli.app", "sandbox", "serve", "--size", size, "--seed", str(seed),
          "--port", "0", "--connection-file", str(connection_file)],
         stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     try:
@@ -385,7 +385,7 @@ def economy_by_api(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def change_records(sandbox: Sandbox, store_url: str, fraction: float, seed: int) -> dict[str, int]:
     """Edit a fraction of people (title) and accounts (industry) in both CRMs through their APIs
     (Salesforce sObject Collections, HubSpot batch update): data leadloop reads, never writes."""
-    from store.db import open_store
+    from leadloop.store.db import open_store
 
     store = open_store(store_url)
     try:
@@ -457,7 +457,7 @@ def run_flow(sandbox: Sandbox, store_url: str, playbook: str) -> dict[str, float
     """Start Prefect's local server with a no-op flow, then time one `hourly_sync` flow run."""
     from prefect import flow
 
-    from flows.hourly_sync import hourly_sync
+    from leadloop.flows.hourly_sync import hourly_sync
 
     @flow(name="bench-noop")
     def noop() -> int:
@@ -535,7 +535,7 @@ def _write_calls(stats: dict[str, Any]) -> int:
 def naive_phase(sandbox: Sandbox, mapping: Mapping, full: SyncRun, incremental: SyncRun | None,
                 store_url: str, sample: int) -> dict[str, Any]:
     """Measure per-call times of the naive connector on a sample, count its calls for the whole runs."""
-    from store.db import open_store
+    from leadloop.store.db import open_store
 
     settings = sandbox.settings
     sf_conn, hs_conn = settings.salesforce, settings.hubspot
@@ -894,8 +894,8 @@ def main() -> int:
         with sandbox_process(args.size, args.seed, workdir, args.ready_timeout) as sandbox:
             figures["sandbox_ready_s"] = round(sandbox.ready_seconds, 1)
             print(f"sandbox ({args.size}) ready in {sandbox.ready_seconds:.1f} s")
-            from connectors.hubspot.setup import setup as hubspot_setup
-            from connectors.salesforce.setup import setup as salesforce_setup
+            from leadloop.connectors.hubspot.setup import setup as hubspot_setup
+            from leadloop.connectors.salesforce.setup import setup as salesforce_setup
 
             # one copy for the whole run: the scores stay comparable if the file is edited meanwhile
             playbook = str(workdir / Path(args.playbook).name)

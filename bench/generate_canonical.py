@@ -22,8 +22,8 @@ from pydantic import TypeAdapter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from crm.dataset import Dataset, dataset_to_dict
-from crm.records import Account, Activity, Person
+from leadloop.crm.dataset import Dataset, dataset_to_dict
+from leadloop.crm.records import Account, Activity, Person
 
 REFERENCE_TIME = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 SITE = "https://www.northwind-semi.com"

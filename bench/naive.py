@@ -26,7 +26,7 @@ from hubspot.crm.objects import (
 from hubspot.crm.objects.exceptions import ApiException
 from simple_salesforce import Salesforce
 
-from crm.changes import FieldUpdate, ObjectType, Priority, TaskUpsert
+from leadloop.crm.changes import FieldUpdate, ObjectType, Priority, TaskUpsert
 
 T = TypeVar("T")
 

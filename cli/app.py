@@ -6,7 +6,7 @@ from importlib.metadata import entry_points
 
 import typer
 
-from cli import crm, route, run, scoring
+from leadloop.cli import crm, route, run, scoring
 
 app = typer.Typer(
     name="leadloop",

@@ -17,11 +17,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from connectors.checks import CheckItem
-from connectors.hubspot import setup as hubspot_setup
-from connectors.mapping import Mapping, MappingError, load_mapping
-from connectors.salesforce import setup as salesforce_setup
-from connectors.settings import ConnectionFileError, ConnectionSettings, load_connection
+from leadloop.connectors.checks import CheckItem
+from leadloop.connectors.hubspot import setup as hubspot_setup
+from leadloop.connectors.mapping import Mapping, MappingError, load_mapping
+from leadloop.connectors.salesforce import setup as salesforce_setup
+from leadloop.connectors.settings import ConnectionFileError, ConnectionSettings, load_connection
 
 crm_app = typer.Typer(help="Check that the CRMs have what leadloop reads and owns; create its fields.",
                       no_args_is_help=True)
@@ -42,8 +42,8 @@ def _inputs(connection_file: Path | None, playbook: Path | None) -> tuple[Connec
         settings = load_connection(connection_file)
         override: dict[str, Any] | None = None
         if playbook is not None:
-            from playbook.load import load_playbook
-            from playbook.model import PlaybookError
+            from leadloop.playbook.load import load_playbook
+            from leadloop.playbook.model import PlaybookError
 
             try:
                 override = load_playbook(playbook).mapping

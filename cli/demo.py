@@ -24,13 +24,13 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from connectors.mapping import load_mapping
-from connectors.settings import ConnectionSettings, load_connection
-from crm.dataset import Dataset
-from crm.records import ActivityKind
-from playbook.load import load_playbook
-from playbook.model import Playbook
-from scoring.scorecard import ScoreCard
+from leadloop.connectors.mapping import load_mapping
+from leadloop.connectors.settings import ConnectionSettings, load_connection
+from leadloop.crm.dataset import Dataset
+from leadloop.crm.records import ActivityKind
+from leadloop.playbook.load import load_playbook
+from leadloop.playbook.model import Playbook
+from leadloop.scoring.scorecard import ScoreCard
 
 
 class DemoError(RuntimeError):
@@ -47,7 +47,7 @@ def sandbox_process(workdir: Path, size: str) -> Iterator[Path]:
         [
             sys.executable,
             "-m",
-            "cli.app",
+            "leadloop.cli.app",
             "sandbox",
             "serve",
             "--port",
@@ -64,7 +64,9 @@ def sandbox_process(workdir: Path, size: str) -> Iterator[Path]:
         deadline = time.monotonic() + 120
         while not connection.exists():
             if process.poll() is not None:
-                raise DemoError(f"the sandbox stopped at start; see {workdir / 'sandbox.log'}")
+                said = (workdir / "sandbox.log").read_text(errors="replace").strip().splitlines()
+                last = f": {said[-1]}" if said and said[-1].startswith("error:") else ""
+                raise DemoError(f"the sandbox stopped at start{last}; see {workdir / 'sandbox.log'}")
             if time.monotonic() > deadline:
                 raise DemoError("the sandbox did not start within 120 s")
             time.sleep(0.2)
@@ -206,10 +208,10 @@ def _stats(settings: ConnectionSettings) -> dict[str, Any]:
 
 
 def run_demo(console: Console, *, size: str, playbook: str, workdir: str) -> None:
-    from cli.output import print_summary, progress_bars
-    from flows.hourly_sync import hourly_sync
-    from flows.options import SyncOptions
-    from sync import pipeline
+    from leadloop.cli.output import print_summary, progress_bars
+    from leadloop.flows.hourly_sync import hourly_sync
+    from leadloop.flows.options import SyncOptions
+    from leadloop.sync import pipeline
 
     started = time.monotonic()
     folder = Path(workdir).resolve()
@@ -226,8 +228,8 @@ def run_demo(console: Console, *, size: str, playbook: str, workdir: str) -> Non
             f"({time.monotonic() - started:.1f} s). Creating leadloop's fields (crm setup) ..."
         )
         mapping = load_mapping(book.mapping)
-        from connectors.hubspot.setup import setup as hubspot_setup
-        from connectors.salesforce.setup import setup as salesforce_setup
+        from leadloop.connectors.hubspot.setup import setup as hubspot_setup
+        from leadloop.connectors.salesforce.setup import setup as salesforce_setup
 
         actions = salesforce_setup(settings, mapping) + hubspot_setup(settings, mapping)
         console.print(f"  {len(actions)} fields and property groups created")
@@ -282,8 +284,8 @@ def _print_outcome(
     stats: dict[str, Any],
     chosen: dict[str, Any],
 ) -> None:
-    from store.db import open_store
-    from sync import pipeline
+    from leadloop.store.db import open_store
+    from leadloop.sync import pipeline
 
     store = open_store(store_url)
     try:

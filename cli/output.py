@@ -17,7 +17,7 @@ from rich.progress import (
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from flows.steps import SyncSummary
+    from leadloop.flows.steps import SyncSummary
 
 console = Console()
 err = Console(stderr=True)
@@ -27,7 +27,7 @@ class progress_bars:
     """A rich progress display fed by sync.pipeline's progress hook."""
 
     def __enter__(self) -> progress_bars:
-        from sync import pipeline
+        from leadloop.sync import pipeline
 
         self.progress = Progress(
             SpinnerColumn(),
@@ -50,7 +50,7 @@ class progress_bars:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        from sync import pipeline
+        from leadloop.sync import pipeline
 
         pipeline.set_progress(None)
         self.progress.stop()

@@ -12,10 +12,10 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from crm.dataset import Dataset, DatasetError, load_dataset
-from playbook.routing import routing_problems
-from routing import Action, AssignmentState, Decision, RoutingResult, route_all
-from sync.pipeline import catalog_assets
+from leadloop.crm.dataset import Dataset, DatasetError, load_dataset
+from leadloop.playbook.routing import routing_problems
+from leadloop.routing import Action, AssignmentState, Decision, RoutingResult, route_all
+from leadloop.sync.pipeline import catalog_assets
 
 
 class RouteInputError(ValueError):
@@ -36,9 +36,9 @@ def parse_at(value: str | None) -> datetime:
 def route_dataset(playbook_path: Path, data_path: Path, at: datetime,
                   ) -> tuple[RoutingResult, Dataset, list[str]]:
     """Score and route a dataset file; raises RouteInputError with a printable message."""
-    from playbook.load import load_playbook
-    from playbook.model import PlaybookError
-    from scoring.engine import score_dataset
+    from leadloop.playbook.load import load_playbook
+    from leadloop.playbook.model import PlaybookError
+    from leadloop.scoring.engine import score_dataset
 
     try:
         playbook = load_playbook(playbook_path)

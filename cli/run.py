@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import typer
 from rich.markup import escape
 
-from cli.output import console, err, exit_code, print_summary, progress_bars
+from leadloop.cli.output import console, err, exit_code, print_summary, progress_bars
+from leadloop.playbooks import DEFAULT as DEFAULT_PLAYBOOK
 
 if TYPE_CHECKING:
-    from flows.options import SyncOptions
-    from flows.steps import SyncSummary
+    from leadloop.flows.options import SyncOptions
+    from leadloop.flows.steps import SyncSummary
 
 # whether the command was given --verbose (quiet_prefect is told first): a failure then shows its traceback
 _verbose = False
@@ -62,8 +63,8 @@ def flow_options(kind: Literal["sync", "rescore"], **params: Any) -> SyncOptions
     so: scoring compares it with the CRMs' UTC times. A password in `--store-url` moves to
     LEADLOOP_STORE_PASSWORD, where the flow (in this process) finds it: Prefect keeps a run's
     parameters and shows them in its UI and API, so the URL it gets has none."""
-    from flows.options import RescoreOptions, SyncOptions
-    from store.db import STORE_PASSWORD_ENV, split_password
+    from leadloop.flows.options import RescoreOptions, SyncOptions
+    from leadloop.store.db import STORE_PASSWORD_ENV, split_password
 
     at = params.get("at")
     if isinstance(at, datetime) and at.tzinfo is None:
@@ -80,12 +81,12 @@ def _check_inputs(options: SyncOptions) -> None:
     """Read what the run reads before its first CRM call: the connection settings, the playbook and
     its mapping, the store (opened, migrated if need be, closed). A problem there is bad input,
     reported at once with exit 2, not after a flow run started and the CRMs were called."""
-    from connectors.mapping import MappingError, load_mapping
-    from connectors.settings import ConnectionFileError, load_connection
-    from playbook.load import load_playbook
-    from playbook.model import PlaybookError
-    from store.db import open_store
-    from store.facade import StoreError
+    from leadloop.connectors.mapping import MappingError, load_mapping
+    from leadloop.connectors.settings import ConnectionFileError, load_connection
+    from leadloop.playbook.load import load_playbook
+    from leadloop.playbook.model import PlaybookError
+    from leadloop.store.db import open_store
+    from leadloop.store.facade import StoreError
 
     try:
         settings = load_connection(options.connection_file)
@@ -105,15 +106,15 @@ def explain_failure(error: Exception, *, wrote: bool, connection: str) -> tuple[
     credentials is configuration (2) while nothing has been written yet; once something has, the
     run failed half-way (1), like any other failure. No message holds a secret: the connectors'
     errors never do."""
-    from connectors.hubspot.retry import HubSpotError
-    from connectors.mapping import MappingError
-    from connectors.salesforce.bulk import BulkJobError
-    from connectors.salesforce.client import AuthenticationError
-    from connectors.salesforce.retry import SalesforceCallError
-    from connectors.settings import ConnectionFileError
-    from crm.dataset import DatasetError
-    from playbook.model import PlaybookError
-    from store.facade import StoreError, StoreLocked
+    from leadloop.connectors.hubspot.retry import HubSpotError
+    from leadloop.connectors.mapping import MappingError
+    from leadloop.connectors.salesforce.bulk import BulkJobError
+    from leadloop.connectors.salesforce.client import AuthenticationError
+    from leadloop.connectors.salesforce.retry import SalesforceCallError
+    from leadloop.connectors.settings import ConnectionFileError
+    from leadloop.crm.dataset import DatasetError
+    from leadloop.playbook.model import PlaybookError
+    from leadloop.store.facade import StoreError, StoreLocked
 
     again = "the next run picks up where this one stopped (what was written is in the ledger)"
     credentials, then = (1, f"; {again}") if wrote else (2, "")
@@ -151,10 +152,10 @@ def _run_flow(kind: Literal["sync", "rescore"], **params: object) -> SyncSummary
     try:
         with bars:
             if kind == "sync":
-                from flows.hourly_sync import hourly_sync
+                from leadloop.flows.hourly_sync import hourly_sync
 
                 return hourly_sync(options)
-            from flows.rescore import rescore
+            from leadloop.flows.rescore import rescore
 
             return rescore(options)  # type: ignore[arg-type]
     except Exception as error:
@@ -173,7 +174,7 @@ def _run_flow(kind: Literal["sync", "rescore"], **params: object) -> SyncSummary
 def _summary_even_if_failed(kind: Literal["sync", "rescore"], **params: object) -> SyncSummary:
     """The run's summary, also when its writes failed for a whole object or CRM (the flow run is
     then Failed, and the exit code says so after the summary is shown)."""
-    from flows.steps import WritesFailed
+    from leadloop.flows.steps import WritesFailed
 
     try:
         return _run_flow(kind, **params)
@@ -182,7 +183,9 @@ def _summary_even_if_failed(kind: Literal["sync", "rescore"], **params: object) 
 
 
 ConnectionOpt = Annotated[str | None, typer.Option("--connection-file", help="Connection file (JSON).")]
-PlaybookOpt = Annotated[str, typer.Option("--playbook", help="Playbook YAML.")]
+PlaybookOpt = Annotated[
+    str, typer.Option("--playbook", help="Playbook: a shipped name (semiconductor, industrial) or YAML file")
+]
 StoreOpt = Annotated[str | None, typer.Option("--store-url", help="State store URL (default SQLite).")]
 AtOpt = Annotated[datetime | None, typer.Option("--at", help="Score as of this ISO time (default now).")]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Compute everything, write nothing.")]
@@ -193,7 +196,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def sync(
         connection_file: ConnectionOpt = None,
-        playbook: PlaybookOpt = "playbooks/semiconductor.yaml",
+        playbook: PlaybookOpt = DEFAULT_PLAYBOOK,
         store_url: StoreOpt = None,
         at: AtOpt = None,
         dry_run: DryRunOpt = False,
@@ -217,7 +220,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def rescore(
         connection_file: ConnectionOpt = None,
-        playbook: PlaybookOpt = "playbooks/semiconductor.yaml",
+        playbook: PlaybookOpt = DEFAULT_PLAYBOOK,
         store_url: StoreOpt = None,
         at: AtOpt = None,
         dry_run: DryRunOpt = False,
@@ -248,19 +251,19 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def demo(
         size: Annotated[str, typer.Option(help="Sandbox size: tiny, small or medium.")] = "small",
-        playbook: PlaybookOpt = "playbooks/semiconductor.yaml",
+        playbook: PlaybookOpt = DEFAULT_PLAYBOOK,
         workdir: Annotated[str, typer.Option(help="Where the demo keeps its files.")] = ".leadloop/demo",
         verbose: VerboseOpt = False,
     ) -> None:
         """The whole loop on the embedded sandbox: set-up, full sync, fresh activity, incremental sync."""
         quiet_prefect(verbose)
-        from cli.demo import run_demo
+        from leadloop.cli.demo import run_demo
 
         if size not in ("tiny", "small", "medium"):
             raise fail(f"unknown size {size!r}: use tiny, small or medium")
-        from cli.demo import DemoError
-        from connectors.settings import ConnectionFileError
-        from playbook.model import PlaybookError
+        from leadloop.cli.demo import DemoError
+        from leadloop.connectors.settings import ConnectionFileError
+        from leadloop.playbook.model import PlaybookError
 
         try:
             run_demo(console, size=size, playbook=playbook, workdir=workdir)

@@ -17,9 +17,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from crm.dataset import Dataset, DatasetError, dataset_json_schema, load_dataset_file
-from playbook.load import load_playbook
-from playbook.model import Playbook, PlaybookError
+from leadloop.crm.dataset import Dataset, DatasetError, dataset_json_schema, load_dataset_file
+from leadloop.playbook.load import load_playbook
+from leadloop.playbook.model import Playbook, PlaybookError
 
 _err = Console(stderr=True, soft_wrap=True)
 
@@ -30,6 +30,9 @@ def fail(message: str, lines: list[str] | None = None) -> NoReturn:
     for line in lines or []:
         _err.print(f"  {escape(line)}")
     raise typer.Exit(2)
+
+
+PLAYBOOK_HELP = "Playbook: a YAML file or a shipped name (semiconductor, industrial)."
 
 
 def read_playbook(path: Path) -> Playbook:
@@ -92,7 +95,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(playbook_app, name="playbook")
 
     @playbook_app.command("check")
-    def check(file: Path = typer.Argument(..., help="Playbook YAML file.")) -> None:
+    def check(file: Path = typer.Argument(..., help=PLAYBOOK_HELP)) -> None:
         """Validate a playbook: exit 0 when valid, else list every problem with its YAML path (exit 2)."""
         playbook = read_playbook(file)
         intent = playbook.intent
@@ -107,11 +110,11 @@ def register(app: typer.Typer) -> None:
 
     @playbook_app.command("docs")
     def docs(
-        file: Path = typer.Argument(..., help="Playbook YAML file."),
+        file: Path = typer.Argument(..., help=PLAYBOOK_HELP),
         out: Path | None = typer.Option(None, "--out", help="Write the Markdown here instead of stdout."),
     ) -> None:
         """Print a Markdown table of every signal: meaning, points, cap, decay, routing consequence."""
-        from playbook.docs import playbook_markdown
+        from leadloop.playbook.docs import playbook_markdown
 
         text = playbook_markdown(read_playbook(file))
         if out is None:
@@ -124,7 +127,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def score(
-        playbook: Path | None = typer.Option(None, "--playbook", help="Playbook YAML file."),
+        playbook: Path | None = typer.Option(None, "--playbook", help=PLAYBOOK_HELP),
         data: Path | None = typer.Option(None, "--data", help="Dataset JSON file (see --schema)."),
         at: str | None = typer.Option(
             None, "--at", help="Score as of this ISO time (default: the dataset's generated_at, else now)."
@@ -135,7 +138,7 @@ def register(app: typer.Typer) -> None:
         schema: bool = typer.Option(False, "--schema", help="Print the dataset JSON Schema and exit."),
     ) -> None:
         """Score a dataset: scorecards as JSON. Invalid records are skipped and listed with the reason."""
-        from scoring.engine import score_dataset
+        from leadloop.scoring.engine import score_dataset
 
         if schema:
             sys.stdout.write(json.dumps(dataset_json_schema(), indent=2) + "\n")
@@ -171,13 +174,13 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def explain(
-        playbook: Path = typer.Option(..., "--playbook", help="Playbook YAML file."),
+        playbook: Path = typer.Option(..., "--playbook", help=PLAYBOOK_HELP),
         data: Path = typer.Option(..., "--data", help="Dataset JSON file."),
         person: str = typer.Option(..., "--person", help="The person's email (or id)."),
         at: str | None = typer.Option(None, "--at", help="Score as of this ISO time."),
     ) -> None:
         """Explain one person's score: fit, intent, tier and every signed reason."""
-        from scoring.engine import score_dataset
+        from leadloop.scoring.engine import score_dataset
 
         model = read_playbook(playbook)
         dataset, reference = read_dataset(data)

@@ -34,8 +34,8 @@ def _fill_slot(instances: list, descriptor: Any, column: Iterable[Any]) -> None:
 
 
 try:
-    from crm._batch import fill_slot as fill_slot
-    from crm._batch import new_instances as new_instances
+    from leadloop.crm._batch import fill_slot as fill_slot
+    from leadloop.crm._batch import new_instances as new_instances
 except ImportError:  # not built (no C compiler where it was installed)
     new_instances, fill_slot = _new_instances, _fill_slot
 

@@ -14,8 +14,8 @@ from typing import Any
 from pydantic import ConfigDict
 from pydantic.dataclasses import dataclass
 
-from crm.batch import slot_setters
-from crm.records import Crm
+from leadloop.crm.batch import slot_setters
+from leadloop.crm.records import Crm
 
 _CONFIG = ConfigDict(extra="forbid")
 _new = object.__new__

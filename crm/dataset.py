@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict
 
-from crm.records import Account, Activity, Asset, Campaign, ContactRole, Opportunity, Owner, Person
+from leadloop.crm.records import Account, Activity, Asset, Campaign, ContactRole, Opportunity, Owner, Person
 
 RECORD_TYPES: dict[str, type] = {
     "accounts": Account,

@@ -38,9 +38,9 @@ from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any, TypeVar
 
-from crm.batch import build_many, slot_setters
-from crm.heap import cycle_collection_paused
-from crm.records import Account, Activity, CustomerType, Opportunity, Person
+from leadloop.crm.batch import build_many, slot_setters
+from leadloop.crm.heap import cycle_collection_paused
+from leadloop.crm.records import Account, Activity, CustomerType, Opportunity, Person
 
 PERSONAL_EMAIL_DOMAINS = frozenset({
     "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "msn.com", "yahoo.com",

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from crm.changes import FieldUpdate, TaskUpsert
-from crm.records import Crm
+from leadloop.crm.changes import FieldUpdate, TaskUpsert
+from leadloop.crm.records import Crm
 
 
 @dataclass(frozen=True, slots=True)

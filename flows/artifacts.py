@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from flows.reports import markdown_table
-from flows.steps import SyncSummary
+from leadloop.flows.reports import markdown_table
+from leadloop.flows.steps import SyncSummary
 
 
 def summary_markdown(summary: SyncSummary) -> str:

@@ -8,16 +8,16 @@ from datetime import date, datetime
 
 from prefect import flow, get_run_logger
 
-from crm.changes import Priority, TaskUpsert
-from crm.records import Crm
-from flows.options import DataQualityOptions
-from flows.reports import quality_markdown
-from flows.steps import run_id_for
-from flows.tasks import step
-from playbook.compiled import classify_activity, classify_title
-from scoring.quality import Finding, QualityInputs, assess_quality, fields_used, trends
-from store.facade import Store
-from sync import pipeline
+from leadloop.crm.changes import Priority, TaskUpsert
+from leadloop.crm.records import Crm
+from leadloop.flows.options import DataQualityOptions
+from leadloop.flows.reports import quality_markdown
+from leadloop.flows.steps import run_id_for
+from leadloop.flows.tasks import step
+from leadloop.playbook.compiled import classify_activity, classify_title
+from leadloop.scoring.quality import Finding, QualityInputs, assess_quality, fields_used, trends
+from leadloop.store.facade import Store
+from leadloop.sync import pipeline
 
 
 @step("assess data quality")

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
-from flows import artifacts, tasks
-from flows.options import SyncOptions
-from flows.steps import SyncSummary, final_state, recorded_run, score_route_write
-from sync import pipeline
+from leadloop.flows import artifacts, tasks
+from leadloop.flows.options import SyncOptions
+from leadloop.flows.steps import SyncSummary, final_state, recorded_run, score_route_write
+from leadloop.sync import pipeline
 
 
 @flow(name="hourly-sync", log_prints=False)

@@ -14,17 +14,17 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from crm.dataset import Dataset
-from crm.identity import repoint_activities
-from crm.records import Activity
-from flows.options import ModelReviewOptions
-from flows.reports import review_markdown, write_review_html
-from flows.steps import run_id_for
-from flows.tasks import step
-from playbook.load import load_playbook
-from playbook.model import Playbook
-from scoring.engine import score_dataset
-from scoring.review import (
+from leadloop.crm.dataset import Dataset
+from leadloop.crm.identity import repoint_activities
+from leadloop.crm.records import Activity
+from leadloop.flows.options import ModelReviewOptions
+from leadloop.flows.reports import review_markdown, write_review_html
+from leadloop.flows.steps import run_id_for
+from leadloop.flows.tasks import step
+from leadloop.playbook.load import load_playbook
+from leadloop.playbook.model import Playbook
+from leadloop.scoring.engine import score_dataset
+from leadloop.scoring.review import (
     SALES_TOUCHES,
     ModelReview,
     Outcome,
@@ -33,8 +33,8 @@ from scoring.review import (
     review_model,
     sla_report,
 )
-from store.facade import Store
-from sync import pipeline
+from leadloop.store.facade import Store
+from leadloop.sync import pipeline
 
 
 def as_of(dataset: Dataset, cutoff: datetime) -> Dataset:

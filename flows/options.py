@@ -7,9 +7,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from store.db import split_password
+from leadloop import playbooks
+from leadloop.store.db import split_password
 
-DEFAULT_PLAYBOOK = "playbooks/semiconductor.yaml"
+DEFAULT_PLAYBOOK = playbooks.DEFAULT
 
 # A URL with `user:password@`, as SQLAlchemy reads one. In the JSON schema, so that the Prefect UI and
 # server refuse such a parameter before a flow run (whose parameters they keep and show) is created.
@@ -23,7 +24,9 @@ class _Params(BaseModel):
     connection_file: str | None = Field(
         None, description="Connection file (JSON); without it the LEADLOOP_ environment variables are used."
     )
-    playbook: str = Field(DEFAULT_PLAYBOOK, description="Playbook YAML file.")
+    playbook: str = Field(
+        DEFAULT_PLAYBOOK, description="Playbook: a shipped name (semiconductor, industrial) or a YAML file."
+    )
     store_url: str | None = Field(
         None, description="State store URL without a password (default: LEADLOOP_STORE_URL, else SQLite); "
                           "the password comes from LEADLOOP_STORE_PASSWORD.",

@@ -14,8 +14,8 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from scoring.quality import Finding, Trend
-from scoring.review import GroupRate, ModelReview
+from leadloop.scoring.quality import Finding, Trend
+from leadloop.scoring.review import GroupRate, ModelReview
 
 
 def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:

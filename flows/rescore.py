@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
-from flows import artifacts
-from flows.options import RescoreOptions
-from flows.steps import SyncSummary, final_state, recorded_run, score_route_write
-from sync import pipeline
+from leadloop.flows import artifacts
+from leadloop.flows.options import RescoreOptions
+from leadloop.flows.steps import SyncSummary, final_state, recorded_run, score_route_write
+from leadloop.sync import pipeline
 
 
 @flow(name="rescore", log_prints=False)

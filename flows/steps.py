@@ -18,18 +18,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from crm.dataset import Dataset
-from crm.records import Crm
-from flows import tasks
-from flows.options import RescoreScope, SyncOptions
-from routing.state import AssignmentState
-from scoring.engine import ScoringResult
-from scoring.scorecard import ScoreCard
-from store.facade import Store
-from store.writeplan import ledger_text, mapped_fields
-from sync import pipeline
-from sync.pipeline import PullStats, Runtime
-from sync.writeback import CrmPlan, WriteStats
+from leadloop.crm.dataset import Dataset
+from leadloop.crm.records import Crm
+from leadloop.flows import tasks
+from leadloop.flows.options import RescoreScope, SyncOptions
+from leadloop.routing.state import AssignmentState
+from leadloop.scoring.engine import ScoringResult
+from leadloop.scoring.scorecard import ScoreCard
+from leadloop.store.facade import Store
+from leadloop.store.writeplan import ledger_text, mapped_fields
+from leadloop.sync import pipeline
+from leadloop.sync.pipeline import PullStats, Runtime
+from leadloop.sync.writeback import CrmPlan, WriteStats
 
 log = logging.getLogger("leadloop.sync")
 

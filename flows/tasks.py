@@ -18,7 +18,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
-from sync import pipeline, writeback
+from leadloop.sync import pipeline, writeback
 
 RETRIABLE = (requests.ConnectionError, requests.Timeout, urllib3.exceptions.HTTPError, socket.timeout,
              ConnectionError, TimeoutError)

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from crm.records import Activity, ActivityKind, Asset
-from playbook.model import CatalogAsset, Playbook
-from playbook.patterns import Matcher, compile_patterns
+from leadloop.crm.records import Activity, ActivityKind, Asset
+from leadloop.playbook.model import CatalogAsset, Playbook
+from leadloop.playbook.patterns import Matcher, compile_patterns
 
 ActivityKey = tuple[ActivityKind, str | None, str | None, str | None, str | None]
 

@@ -16,10 +16,10 @@ import re2
 import yaml
 from pydantic import BaseModel
 
-from crm.records import Account, Person
-from playbook.model import Condition, FitRule, Playbook, PlaybookError
-from playbook.patterns import compile_patterns
-from playbook.routing import routing_problems
+from leadloop.crm.records import Account, Person
+from leadloop.playbook.model import Condition, FitRule, Playbook, PlaybookError
+from leadloop.playbook.patterns import compile_patterns
+from leadloop.playbook.routing import routing_problems
 
 PERSON_FIELDS = frozenset(Person.__dataclass_fields__) | {"role", "seniority"}
 ACCOUNT_FIELDS = frozenset(Account.__dataclass_fields__)

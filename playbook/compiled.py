@@ -10,11 +10,11 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from crm.records import Activity, ActivityKind
-from playbook.assets import AssetCatalog, AssetInfo, activity_key
-from playbook.conditions import FitHit, Subject, Test, compile_all, compile_fit_rule
-from playbook.model import FitRule, Playbook, Profile
-from playbook.personas import TitleClassifier, TitleMatch
+from leadloop.crm.records import Activity, ActivityKind
+from leadloop.playbook.assets import AssetCatalog, AssetInfo, activity_key
+from leadloop.playbook.conditions import FitHit, Subject, Test, compile_all, compile_fit_rule
+from leadloop.playbook.model import FitRule, Playbook, Profile
+from leadloop.playbook.personas import TitleClassifier, TitleMatch
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,9 +6,9 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from crm.records import Account, Person
-from playbook.model import Band, Condition, FitRule
-from playbook.patterns import compile_patterns
+from leadloop.crm.records import Account, Person
+from leadloop.playbook.model import Band, Condition, FitRule
+from leadloop.playbook.patterns import compile_patterns
 
 Getter = Callable[["Subject"], Any]
 Test = Callable[["Subject"], bool]

@@ -6,8 +6,8 @@ sales and revenue operations can review the model without reading YAML.
 
 from __future__ import annotations
 
-from playbook.model import Condition, FitRule, Playbook
-from playbook.wording import days, number, signed
+from leadloop.playbook.model import Condition, FitRule, Playbook
+from leadloop.playbook.wording import days, number, signed
 
 
 def _cell(text: object) -> str:

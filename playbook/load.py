@@ -7,17 +7,22 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from playbook.checks import check_references, locate, read_yaml, translate_error
-from playbook.model import Playbook, PlaybookError
+from leadloop.playbook.checks import check_references, locate, read_yaml, translate_error
+from leadloop.playbook.model import Playbook, PlaybookError
+from leadloop.playbooks import names, resolve
 
 
 def load_playbook(path: str | Path) -> Playbook:
-    """Read, parse and validate a playbook file; raises PlaybookError listing every problem."""
-    path = Path(path)
+    """Read, parse and validate a playbook: a YAML file, or the name of one leadloop ships
+    (`semiconductor`, `industrial`). Raises PlaybookError listing every problem."""
+    path = resolve(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
-        raise PlaybookError(str(path), [f"cannot read the file: {error.strerror or error}"]) from None
+        problem = f"cannot read the file: {error.strerror or error}"
+        if path.suffix not in (".yaml", ".yml"):
+            problem += f" (a playbook is a YAML file or a shipped name: {', '.join(names())})"
+        raise PlaybookError(str(path), [problem]) from None
     return parse_playbook(text, source=str(path))
 
 

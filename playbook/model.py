@@ -15,9 +15,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
-from crm.records import ActivityKind
-from playbook.patterns import check_regex
-from playbook.routing import RoutingSection
+from leadloop.crm.records import ActivityKind
+from leadloop.playbook.patterns import check_regex
+from leadloop.playbook.routing import RoutingSection
 
 Number = Annotated[float, Strict()]
 PositiveNumber = Annotated[float, Strict(), Field(gt=0)]

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from playbook.model import Personas
-from playbook.patterns import compile_patterns
+from leadloop.playbook.model import Personas
+from leadloop.playbook.patterns import compile_patterns
 
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from crm.records import ActivityKind
+from leadloop.crm.records import ActivityKind
 
 DAY = 86400.0
 

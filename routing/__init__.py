@@ -3,9 +3,15 @@
 Inputs in, decisions out: no I/O, no clock (`now` is a parameter), no CRM calls.
 """
 
-from routing.crm_changes import TASKS_IN, RoutedChanges, TaskPlacement, person_records, to_crm_changes
-from routing.engine import PersonContext, Router, open_opportunity, route_all, route_person, task_key
-from routing.model import (
+from leadloop.routing.crm_changes import (
+    TASKS_IN,
+    RoutedChanges,
+    TaskPlacement,
+    person_records,
+    to_crm_changes,
+)
+from leadloop.routing.engine import PersonContext, Router, open_opportunity, route_all, route_person, task_key
+from leadloop.routing.model import (
     Action,
     Decision,
     OpenTask,
@@ -16,8 +22,8 @@ from routing.model import (
     SuppressionReport,
     TaskKind,
 )
-from routing.owners import OwnerDirectory
-from routing.state import AssignmentState
+from leadloop.routing.owners import OwnerDirectory
+from leadloop.routing.state import AssignmentState
 
 __all__ = [
     "TASKS_IN",

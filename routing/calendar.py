@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from playbook.routing import BusinessHours, Sla
+from leadloop.playbook.routing import BusinessHours, Sla
 
 
 @lru_cache(maxsize=256)

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from crm.changes import FieldUpdate, ObjectType, TaskUpsert
-from crm.records import Crm, Person
-from routing.model import Decision
-from routing.owners import OwnerDirectory
+from leadloop.crm.changes import FieldUpdate, ObjectType, TaskUpsert
+from leadloop.crm.records import Crm, Person
+from leadloop.routing.model import Decision
+from leadloop.routing.owners import OwnerDirectory
 
 OWNER_FIELD = "owner"
 NURTURE_TRACK_FIELD = "nurture_track"

@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from operator import attrgetter
 
-from crm.changes import Priority
-from crm.heap import cycle_collection_paused
-from crm.records import Account, Activity, Asset, CustomerType, Opportunity, Person
-from playbook.routing import (
+from leadloop.crm.changes import Priority
+from leadloop.crm.heap import cycle_collection_paused
+from leadloop.crm.records import Account, Activity, Asset, CustomerType, Opportunity, Person
+from leadloop.playbook.routing import (
     ActionKind,
     NurtureTrack,
     PartnerAction,
@@ -27,8 +27,8 @@ from playbook.routing import (
     Sla,
     sla_from_label,
 )
-from routing.calendar import BusinessCalendar, zone
-from routing.model import (
+from leadloop.routing.calendar import BusinessCalendar, zone
+from leadloop.routing.model import (
     Action,
     Decision,
     OpenTask,
@@ -39,11 +39,11 @@ from routing.model import (
     SuppressionReport,
     TaskKind,
 )
-from routing.note import Committee, handoff_note
-from routing.nurture import AssetCatalog, nurture_track
-from routing.owners import OwnerDirectory, OwnerPick, OwnerRules
-from routing.state import AssignmentState
-from scoring.scorecard import ScoreCard
+from leadloop.routing.note import Committee, handoff_note
+from leadloop.routing.nurture import AssetCatalog, nurture_track
+from leadloop.routing.owners import OwnerDirectory, OwnerPick, OwnerRules
+from leadloop.routing.state import AssignmentState
+from leadloop.scoring.scorecard import ScoreCard
 
 _PRIORITY = {"low": Priority.LOW, "normal": Priority.NORMAL, "high": Priority.HIGH}
 

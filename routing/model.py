@@ -12,9 +12,9 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import NamedTuple
 
-from crm.changes import Priority
-from crm.records import Asset
-from routing.state import AssignmentState
+from leadloop.crm.changes import Priority
+from leadloop.crm.records import Asset
+from leadloop.routing.state import AssignmentState
 
 
 @dataclass(frozen=True, slots=True)

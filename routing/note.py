@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from crm.records import Account, Asset, Person
-from playbook.routing import StageGuidance
-from scoring.scorecard import ReasonKind, ScoreCard
+from leadloop.crm.records import Account, Asset, Person
+from leadloop.playbook.routing import StageGuidance
+from leadloop.scoring.scorecard import ReasonKind, ScoreCard
 
 TOP_SIGNALS = 3
 COMMITTEE_LINES = 4

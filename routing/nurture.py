@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from crm.records import Asset
-from playbook.routing import NurtureTrack, RoutingSection
+from leadloop.crm.records import Asset
+from leadloop.playbook.routing import NurtureTrack, RoutingSection
 
 
 def nurture_track(section: RoutingSection, segment: str | None, stage: str | None,

@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import NamedTuple
 
-from crm.records import Account, Crm, Person
-from playbook.routing import Pool, Rep, RoutingSection
-from routing.calendar import zone
-from routing.state import AssignmentState, day_key, week_key
+from leadloop.crm.records import Account, Crm, Person
+from leadloop.playbook.routing import Pool, Rep, RoutingSection
+from leadloop.routing.calendar import zone
+from leadloop.routing.state import AssignmentState, day_key, week_key
 
 
 class OwnerPick(NamedTuple):

@@ -1,5 +1,5 @@
 """`python -m sandbox serve|export`: the sandbox's commands on their own."""
 
-from sandbox.cli import sandbox_app
+from leadloop.sandbox.cli import sandbox_app
 
 sandbox_app()

@@ -29,16 +29,17 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sandbox import persist
-from sandbox.contract import Backend
-from sandbox.faults import FaultConfigError, FaultInjector, TransportDecision, parse_rules
-from sandbox.sessions import TokenSessions
-from sandbox.stats import CallStats
-from sandbox.world import SIZES, World, generate_world
+from leadloop.sandbox import persist
+from leadloop.sandbox.contract import Backend
+from leadloop.sandbox.faults import FaultConfigError, FaultInjector, TransportDecision, parse_rules
+from leadloop.sandbox.sessions import TokenSessions
+from leadloop.sandbox.stats import CallStats
+from leadloop.sandbox.world import SIZES, World, generate_world
 
-log = logging.getLogger("sandbox")
+log = logging.getLogger("leadloop.sandbox")
 
-BACKEND_ENTRY_POINTS = (("sandbox.salesforce", "SalesforceBackend"), ("sandbox.hubspot", "HubSpotBackend"))
+BACKEND_ENTRY_POINTS = (("leadloop.sandbox.salesforce", "SalesforceBackend"),
+                        ("leadloop.sandbox.hubspot", "HubSpotBackend"))
 # Login endpoints need no bearer token: they are how a client gets one.
 PUBLIC_PATHS = ("/services/oauth2/token",)
 _VERSION_SEGMENT = re.compile(r"^v\d+\.\d+$")
@@ -488,7 +489,7 @@ def admin_router(core: SandboxCore) -> APIRouter:
 
     @router.get("/export")
     def export() -> Response:
-        from sandbox.export import world_to_dataset
+        from leadloop.sandbox.export import world_to_dataset
 
         world = core.world()
         if world is None:

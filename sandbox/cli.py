@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from sandbox.files import write_private
+from leadloop.sandbox.files import write_private
 
 DEFAULT_CONNECTION_FILE = Path(".leadloop/sandbox/connection.json")
 SIZES = ("tiny", "small", "medium", "large")
@@ -51,7 +51,11 @@ def serve(
                                                help="Allow listening on a non-loopback address.")] = False,
 ) -> None:
     """Serve both CRM APIs over HTTPS until stopped (Ctrl-C); writes the connection file when ready."""
-    from sandbox.server import SandboxConfigError, start_sandbox
+    try:
+        from leadloop.sandbox.server import SandboxConfigError, start_sandbox
+    except ImportError as missing:  # the sandbox's web stack is an extra, not part of every install
+        raise _fail(f"the sandbox needs its web stack ({missing.name} is not installed): "
+                    "pip install 'leadloop[sandbox]'") from None
 
     _check_size(size)
     started = time.perf_counter()
@@ -89,8 +93,8 @@ def export(
     if (connection_file is None) == (size is None):
         raise _fail("give either --connection-file (a running sandbox) or --size (generate in-process)")
     if size is not None:
-        from sandbox.export import world_to_dataset
-        from sandbox.world import generate_world
+        from leadloop.sandbox.export import world_to_dataset
+        from leadloop.sandbox.world import generate_world
 
         data: Any = world_to_dataset(generate_world(_check_size(size), seed))
         body = json.dumps(data).encode()

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sandbox.world import REGIONS, World
+from leadloop.sandbox.world import REGIONS, World
 
 _COUNTRY_REGION = {country: region for region, pairs in REGIONS.items() for country, _ in pairs}
 # Which CRM ids the backends may report (world key → CRM id), by kind.

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from sandbox.files import make_private_dir, private_file
+from leadloop.sandbox.files import make_private_dir, private_file
 
 DB_NAME = "sandbox.db"
 

@@ -25,11 +25,11 @@ from typing import Any
 import trustme
 import uvicorn
 
-from sandbox import persist
-from sandbox.app import Context, SandboxCore, create_app
-from sandbox.contract import Backend
-from sandbox.files import make_private_dir, write_private
-from sandbox.world import SIZES
+from leadloop.sandbox import persist
+from leadloop.sandbox.app import Context, SandboxCore, create_app
+from leadloop.sandbox.contract import Backend
+from leadloop.sandbox.files import make_private_dir, write_private
+from leadloop.sandbox.world import SIZES
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 CA_CERT_NAME = "ca.pem"
@@ -190,6 +190,9 @@ def start_sandbox(size: str = "tiny", seed: int = 7, empty: bool = False, data_d
         shutil.rmtree(scratch, ignore_errors=True)
         raise
 
+    # absolute: a connection file's relative paths are read against the file's own folder, so a
+    # relative path from the working directory would point elsewhere
+    ca_path = ca_path.resolve()
     connection = _connection(core, base_url, ca_path)
     if connection_path is not None:
         write_private(connection_path, json.dumps(connection, indent=2).encode())

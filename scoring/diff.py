@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 
-from playbook.wording import number, signed
-from scoring.scorecard import Reason, ReasonKind, ScoreCard
+from leadloop.playbook.wording import number, signed
+from leadloop.scoring.scorecard import Reason, ReasonKind, ScoreCard
 
 _DIRECT = frozenset({ReasonKind.INTENT, ReasonKind.NEGATIVE, ReasonKind.FIT, ReasonKind.PERSONA})
 _LEADING_POINTS = re.compile(r"^[+-]\d+(\.\d)?\s+")

@@ -17,20 +17,20 @@ from itertools import repeat
 
 import numpy as np
 
-from crm.batch import build_many
-from crm.dataset import Dataset
-from crm.heap import cycle_collection_paused
-from crm.records import Account, Activity, Person
-from playbook.assets import ActivityKey
-from playbook.compiled import CompiledPlaybook, compile_playbook
-from playbook.model import Playbook
-from playbook.wording import VERBS, ago, fill, number, signed
-from scoring.fit import AccountFit, _account_fit, _PersonFit, _Static, account_fit
-from scoring.intent import DAY, IntentInputs, Trigger, compute_intent
-from scoring.intent_lines import IntentWriter
-from scoring.rollup import _rollups, score_account
-from scoring.scorecard import AccountScore, Escalation, Reason, ReasonKind, ScoreCard
-from scoring.tiers import _r, _rounded, _tiers_reached
+from leadloop.crm.batch import build_many
+from leadloop.crm.dataset import Dataset
+from leadloop.crm.heap import cycle_collection_paused
+from leadloop.crm.records import Account, Activity, Person
+from leadloop.playbook.assets import ActivityKey
+from leadloop.playbook.compiled import CompiledPlaybook, compile_playbook
+from leadloop.playbook.model import Playbook
+from leadloop.playbook.wording import VERBS, ago, fill, number, signed
+from leadloop.scoring.fit import AccountFit, _account_fit, _PersonFit, _Static, account_fit
+from leadloop.scoring.intent import DAY, IntentInputs, Trigger, compute_intent
+from leadloop.scoring.intent_lines import IntentWriter
+from leadloop.scoring.rollup import _rollups, score_account
+from leadloop.scoring.scorecard import AccountScore, Escalation, Reason, ReasonKind, ScoreCard
+from leadloop.scoring.tiers import _r, _rounded, _tiers_reached
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from crm.records import Account, Person
-from playbook.compiled import CompiledPlaybook, CompiledProfile, compile_playbook
-from playbook.conditions import Subject
-from playbook.model import Playbook
-from playbook.personas import TitleMatch
-from playbook.wording import number, signed
-from scoring.scorecard import Reason, ReasonKind
-from scoring.tiers import _r
+from leadloop.crm.records import Account, Person
+from leadloop.playbook.compiled import CompiledPlaybook, CompiledProfile, compile_playbook
+from leadloop.playbook.conditions import Subject
+from leadloop.playbook.model import Playbook
+from leadloop.playbook.personas import TitleMatch
+from leadloop.playbook.wording import number, signed
+from leadloop.scoring.scorecard import Reason, ReasonKind
+from leadloop.scoring.tiers import _r
 
 
 @dataclass(frozen=True, slots=True)

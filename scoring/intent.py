@@ -20,13 +20,13 @@ from operator import attrgetter
 
 import numpy as np
 
-from crm.records import Activity, ActivityKind
-from playbook.assets import ActivityKey, AssetCatalog, AssetInfo, has_something_to_classify
-from playbook.compiled import CompiledPlaybook
+from leadloop.crm.records import Activity, ActivityKind
+from leadloop.playbook.assets import ActivityKey, AssetCatalog, AssetInfo, has_something_to_classify
+from leadloop.playbook.compiled import CompiledPlaybook
 
 try:
-    from scoring._columns import read_activities as _read_activities_c
-    from scoring._columns import utc_datetimes as _utc_datetimes_c
+    from leadloop.scoring._columns import read_activities as _read_activities_c
+    from leadloop.scoring._columns import utc_datetimes as _utc_datetimes_c
 except ImportError:  # not built (no C compiler where it was installed): the same in Python
     _read_activities_c = _utc_datetimes_c = None
 

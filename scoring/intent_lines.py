@@ -17,11 +17,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from crm.batch import build_many
-from playbook.compiled import CompiledPlaybook
-from playbook.wording import VERBS, ago, days, fill, number, signed
-from scoring.intent import IntentInputs, bits, stable_argsort
-from scoring.scorecard import Reason, ReasonKind
+from leadloop.crm.batch import build_many
+from leadloop.playbook.compiled import CompiledPlaybook
+from leadloop.playbook.wording import VERBS, ago, days, fill, number, signed
+from leadloop.scoring.intent import IntentInputs, bits, stable_argsort
+from leadloop.scoring.scorecard import Reason, ReasonKind
 
 
 def _r(value: float) -> float:

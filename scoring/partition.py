@@ -26,9 +26,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from crm.dataset import Dataset
-from playbook.model import Playbook
-from scoring.engine import ScoringResult, _sorted_unique, _unmatched, score_dataset
+from leadloop.crm.dataset import Dataset
+from leadloop.playbook.model import Playbook
+from leadloop.scoring.engine import ScoringResult, _sorted_unique, _unmatched, score_dataset
 
 
 def partition_of(key: str, parts: int) -> int:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from crm.records import Account, Activity, Person
+from leadloop.crm.records import Account, Activity, Person
 
 STALE_STATUSES = frozenset({
     "working - contacted", "qualified", "marketingqualifiedlead", "salesqualifiedlead", "sql", "mql",

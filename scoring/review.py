@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from crm.records import Activity, ActivityKind, Opportunity, Person
-from scoring.scorecard import ReasonKind, ScoreCard
+from leadloop.crm.records import Activity, ActivityKind, Opportunity, Person
+from leadloop.scoring.scorecard import ReasonKind, ScoreCard
 
 SALES_TOUCHES = frozenset({ActivityKind.SALES_CALL, ActivityKind.SALES_EMAIL, ActivityKind.MEETING})
 

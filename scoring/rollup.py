@@ -9,14 +9,14 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 
-from crm.batch import build_many
-from crm.records import Account
-from playbook.compiled import CompiledPlaybook, compile_playbook
-from playbook.model import Playbook
-from playbook.wording import number, signed
-from scoring.fit import AccountFit, _account_fit
-from scoring.scorecard import AccountScore, Reason, ReasonKind
-from scoring.tiers import _r, _tiers_reached
+from leadloop.crm.batch import build_many
+from leadloop.crm.records import Account
+from leadloop.playbook.compiled import CompiledPlaybook, compile_playbook
+from leadloop.playbook.model import Playbook
+from leadloop.playbook.wording import number, signed
+from leadloop.scoring.fit import AccountFit, _account_fit
+from leadloop.scoring.scorecard import AccountScore, Reason, ReasonKind
+from leadloop.scoring.tiers import _r, _tiers_reached
 
 
 class Member(Protocol):

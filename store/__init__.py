@@ -5,7 +5,7 @@
 is `crm.identity`).
 """
 
-from store.db import DEFAULT_STORE_URL, open_store, redact
-from store.facade import Store, StoreError
+from leadloop.store.db import DEFAULT_STORE_URL, open_store, redact
+from leadloop.store.facade import Store, StoreError
 
 __all__ = ["DEFAULT_STORE_URL", "Store", "StoreError", "open_store", "redact"]

@@ -16,7 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from store.tables import (
+from leadloop.store.tables import (
     _BATCH,
     _chunks,
     _Fields,

@@ -29,8 +29,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
-from store.facade import Store, StoreError
-from store.migrations import SchemaError, migrate
+from leadloop.store.facade import Store, StoreError
+from leadloop.store.migrations import SchemaError, migrate
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ Every method that records a moment takes an optional `now` (UTC) so callers and 
 
 from __future__ import annotations
 
-from store.runs import RunStore
-from store.scores import ScoreStore
-from store.snapshots import SnapshotStore
-from store.tables import (
+from leadloop.store.runs import RunStore
+from leadloop.store.scores import ScoreStore
+from leadloop.store.snapshots import SnapshotStore
+from leadloop.store.tables import (
     ACCOUNT_SCORES,
     ASSIGNMENT,
     CONFLICTS,
@@ -38,7 +38,7 @@ from store.tables import (
     TaskOutcomes,
     raw_crm_id,
 )
-from store.tasks import TaskStore
+from leadloop.store.tasks import TaskStore
 
 __all__ = ["ACCOUNT_SCORES", "ASSIGNMENT", "CONFLICTS", "CURSORS", "FAILED", "FAILURES", "FINDINGS", "LEASE",
            "LEDGER", "LINKS", "OPEN", "PENDING", "QUARANTINE", "REJECTED", "RUNS", "SCORES", "SNAPSHOTS",

@@ -14,13 +14,13 @@ from sqlalchemy import (
     update,
 )
 
-from crm.changes import FieldUpdate
-from crm.ports import WriteResult
-from store.base import StoreBase
-from store.models import (
+from leadloop.crm.changes import FieldUpdate
+from leadloop.crm.ports import WriteResult
+from leadloop.store.base import StoreBase
+from leadloop.store.models import (
     WriteFailure,
 )
-from store.tables import (
+from leadloop.store.tables import (
     _BATCH,
     FAILURES,
     LEDGER,
@@ -29,7 +29,7 @@ from store.tables import (
     _now,
     _unique,
 )
-from store.writeplan import FieldNamer, ledger_text, logical_field
+from leadloop.store.writeplan import FieldNamer, ledger_text, logical_field
 
 
 class LedgerStore(StoreBase):

@@ -33,7 +33,7 @@ from sqlalchemy import (
     text,
 )
 
-from store.models import SchemaVersion, UtcDateTime
+from leadloop.store.models import SchemaVersion, UtcDateTime
 
 # An arbitrary constant naming leadloop's migration lock among PostgreSQL advisory locks.
 _PG_LOCK_ID = 0x1EAD_1009

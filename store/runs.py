@@ -13,12 +13,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from store.base import StoreBase
-from store.models import (
+from leadloop.store.base import StoreBase
+from leadloop.store.models import (
     DqFinding,
     Run,
 )
-from store.tables import (
+from leadloop.store.tables import (
     ASSIGNMENT,
     FINDINGS,
     RUNS,

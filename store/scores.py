@@ -15,9 +15,9 @@ from sqlalchemy import (
     select,
 )
 
-from crm.identity import IdentityConflict
-from store.base import StoreBase
-from store.tables import (
+from leadloop.crm.identity import IdentityConflict
+from leadloop.store.base import StoreBase
+from leadloop.store.tables import (
     _ACCOUNT_PREFIXES,
     _ACCOUNT_SCORE_COLUMNS,
     _IN_CHUNK,

@@ -19,14 +19,14 @@ from sqlalchemy import (
     update,
 )
 
-from crm.dataset import RECORD_TYPES, Dataset, InvalidRecord, validate_payloads
-from crm.heap import cycle_collection_paused
-from crm.records import Activity
-from store.base import StoreBase
-from store.models import (
+from leadloop.crm.dataset import RECORD_TYPES, Dataset, InvalidRecord, validate_payloads
+from leadloop.crm.heap import cycle_collection_paused
+from leadloop.crm.records import Activity
+from leadloop.store.base import StoreBase
+from leadloop.store.models import (
     Quarantine,
 )
-from store.tables import (
+from leadloop.store.tables import (
     _BATCH,
     _IN_CHUNK,
     _KIND_BY_TYPE,

@@ -15,8 +15,8 @@ from sqlalchemy import (
     Table,
 )
 
-from crm.dataset import RECORD_TYPES
-from store.models import (
+from leadloop.crm.dataset import RECORD_TYPES
+from leadloop.store.models import (
     AccountScoreHistory,
     AssignmentStateRow,
     Cursor,

@@ -15,14 +15,14 @@ from sqlalchemy import (
     update,
 )
 
-from crm.changes import TaskUpsert
-from crm.ports import WriteResult
-from store.ledger import LedgerStore
-from store.models import (
+from leadloop.crm.changes import TaskUpsert
+from leadloop.crm.ports import WriteResult
+from leadloop.store.ledger import LedgerStore
+from leadloop.store.models import (
     RunLease,
     TaskLedger,
 )
-from store.tables import (
+from leadloop.store.tables import (
     _BATCH,
     _IN_CHUNK,
     FAILED,

@@ -23,8 +23,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from typing import Protocol
 
-from crm.changes import FieldUpdate, ObjectType, field_updates_for
-from crm.records import Crm
+from leadloop.crm.changes import FieldUpdate, ObjectType, field_updates_for
+from leadloop.crm.records import Crm
 
 DECAYING_FIELDS = frozenset({"score", "intent_score", "account_intent"})
 ACCOMPANYING_FIELDS = frozenset({"scored_at", "reasons"})

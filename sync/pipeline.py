@@ -19,25 +19,25 @@ from typing import Any
 
 import orjson
 
-from connectors.mapping import Mapping, load_mapping
-from connectors.settings import ConnectionSettings, load_connection
-from crm.batch import build_many
-from crm.dataset import RECORD_TYPES, Dataset
-from crm.heap import cycle_collection_paused
-from crm.identity import IdentityResult, repoint_activities, resolve_identity
-from crm.ports import CallCounter, CrmSink, CrmSource
-from crm.records import Activity, Asset, Crm, Person
-from playbook.load import load_playbook
-from playbook.model import Playbook
-from routing.engine import route_all
-from routing.model import OpenTask, RoutingResult
-from routing.owners import OwnerDirectory
-from routing.state import AssignmentState
-from scoring.engine import ScoringResult, score_dataset
-from scoring.partition import activity_home, merge_results, partition_people
-from scoring.scorecard import AccountScore, Escalation, Reason, ReasonKind, ScoreCard
-from store.db import open_store
-from store.facade import Store
+from leadloop.connectors.mapping import Mapping, load_mapping
+from leadloop.connectors.settings import ConnectionSettings, load_connection
+from leadloop.crm.batch import build_many
+from leadloop.crm.dataset import RECORD_TYPES, Dataset
+from leadloop.crm.heap import cycle_collection_paused
+from leadloop.crm.identity import IdentityResult, repoint_activities, resolve_identity
+from leadloop.crm.ports import CallCounter, CrmSink, CrmSource
+from leadloop.crm.records import Activity, Asset, Crm, Person
+from leadloop.playbook.load import load_playbook
+from leadloop.playbook.model import Playbook
+from leadloop.routing.engine import route_all
+from leadloop.routing.model import OpenTask, RoutingResult
+from leadloop.routing.owners import OwnerDirectory
+from leadloop.routing.state import AssignmentState
+from leadloop.scoring.engine import ScoringResult, score_dataset
+from leadloop.scoring.partition import activity_home, merge_results, partition_people
+from leadloop.scoring.scorecard import AccountScore, Escalation, Reason, ReasonKind, ScoreCard
+from leadloop.store.db import open_store
+from leadloop.store.facade import Store
 
 log = logging.getLogger("leadloop.sync")
 
@@ -84,9 +84,9 @@ def open_runtime(connection_file: str | None, playbook_path: str, store_url: str
     runtime = Runtime(settings, playbook, mapping, store)
     ca = settings.ca_cert
     if settings.salesforce is not None:
-        from connectors.salesforce.client import salesforce_client
-        from connectors.salesforce.sink import SalesforceSink
-        from connectors.salesforce.source import SalesforceSource
+        from leadloop.connectors.salesforce.client import salesforce_client
+        from leadloop.connectors.salesforce.sink import SalesforceSink
+        from leadloop.connectors.salesforce.source import SalesforceSource
 
         counter = runtime.counters[Crm.SALESFORCE] = CallCounter()
         client = salesforce_client(settings.salesforce, ca, counter=counter)
@@ -94,9 +94,9 @@ def open_runtime(connection_file: str | None, playbook_path: str, store_url: str
         runtime.sources[Crm.SALESFORCE] = SalesforceSource(client, mapping.salesforce, bulk_threshold=bulk)
         runtime.sinks[Crm.SALESFORCE] = SalesforceSink(client, mapping.salesforce, bulk_threshold=bulk)
     if settings.hubspot is not None:
-        from connectors.hubspot.client import hubspot_client
-        from connectors.hubspot.sink import HubSpotSink
-        from connectors.hubspot.source import HubSpotSource
+        from leadloop.connectors.hubspot.client import hubspot_client
+        from leadloop.connectors.hubspot.sink import HubSpotSink
+        from leadloop.connectors.hubspot.source import HubSpotSource
 
         counter = runtime.counters[Crm.HUBSPOT] = CallCounter()
         client = hubspot_client(settings.hubspot, ca, counter=counter)

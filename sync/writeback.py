@@ -10,23 +10,23 @@ from collections.abc import Mapping as Map
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from crm.changes import FieldUpdate, ObjectType, TaskUpsert
-from crm.dataset import Dataset
-from crm.heap import cycle_collection_paused
-from crm.ports import CrmSink, WriteResult
-from crm.records import Crm, Person
-from routing.crm_changes import NURTURE_TRACK_FIELD, TaskPlacement, person_records, to_crm_changes
-from routing.model import RoutingResult
-from scoring.engine import ScoringResult
-from store.facade import FAILED, PENDING, REJECTED
-from store.writeplan import (
+from leadloop.crm.changes import FieldUpdate, ObjectType, TaskUpsert
+from leadloop.crm.dataset import Dataset
+from leadloop.crm.heap import cycle_collection_paused
+from leadloop.crm.ports import CrmSink, WriteResult
+from leadloop.crm.records import Crm, Person
+from leadloop.routing.crm_changes import NURTURE_TRACK_FIELD, TaskPlacement, person_records, to_crm_changes
+from leadloop.routing.model import RoutingResult
+from leadloop.scoring.engine import ScoringResult
+from leadloop.store.facade import FAILED, PENDING, REJECTED
+from leadloop.store.writeplan import (
     desired_account_fields,
     desired_person_fields,
     field_updates,
     mapped_fields,
     plan_writes,
 )
-from sync.pipeline import Runtime, report_progress, routing_directory, utc_now
+from leadloop.sync.pipeline import Runtime, report_progress, routing_directory, utc_now
 
 log = logging.getLogger("leadloop.sync")
 

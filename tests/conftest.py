@@ -141,7 +141,7 @@ def _postgres_admin(postgres_cluster: PostgresCluster) -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def _postgres_shared_schema(postgres_cluster: PostgresCluster, _postgres_admin: Any) -> str:
     """One schema migrated once per session; tests empty its tables instead of re-creating them."""
-    from store import open_store
+    from leadloop.store import open_store
 
     schema = f"shared_{os.getpid()}"
     _postgres_admin.execute(f"CREATE SCHEMA {schema}")

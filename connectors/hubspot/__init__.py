@@ -2,10 +2,10 @@
 writes, `check`/`setup` back `leadloop crm check|setup`. Importing it masks emails in the connectors'
 and the sync's logs (connectors/redaction.py)."""
 
-from connectors.hubspot.client import HubSpotClient, hubspot_client
-from connectors.hubspot.sink import HubSpotSink
-from connectors.hubspot.source import HubSpotSource
-from connectors.redaction import install_email_masking
+from leadloop.connectors.hubspot.client import HubSpotClient, hubspot_client
+from leadloop.connectors.hubspot.sink import HubSpotSink
+from leadloop.connectors.hubspot.source import HubSpotSource
+from leadloop.connectors.redaction import install_email_masking
 
 install_email_masking()
 

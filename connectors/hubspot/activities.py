@@ -32,9 +32,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from connectors import clock
-from connectors.hubspot.client import BATCH_MAX, HubSpotClient
-from connectors.hubspot.records import (
+from leadloop.connectors import clock
+from leadloop.connectors.hubspot.client import BATCH_MAX, HubSpotClient
+from leadloop.connectors.hubspot.records import (
     BadRecord,
     activity_from_email_event,
     activity_from_page_view,
@@ -43,8 +43,8 @@ from connectors.hubspot.records import (
     parse_datetime,
     submission_email,
 )
-from crm.ports import PulledPage
-from crm.records import Activity
+from leadloop.crm.ports import PulledPage
+from leadloop.crm.records import Activity
 
 log = logging.getLogger("leadloop.connectors.hubspot")
 

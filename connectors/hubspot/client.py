@@ -27,9 +27,9 @@ from typing import Any
 from hubspot import HubSpot
 from urllib3.util.retry import Retry
 
-from connectors.clock import server_date
-from connectors.hubspot.ratelimit import RateLimiter, RateLimits
-from connectors.hubspot.retry import (
+from leadloop.connectors.clock import server_date
+from leadloop.connectors.hubspot.ratelimit import RateLimiter, RateLimits
+from leadloop.connectors.hubspot.retry import (
     TRANSPORT_ERRORS,
     HubSpotError,
     RetryPolicy,
@@ -37,8 +37,8 @@ from connectors.hubspot.retry import (
     error_from_api_exception,
     error_from_transport,
 )
-from connectors.settings import HubSpotSettings
-from crm.ports import CallCounter
+from leadloop.connectors.settings import HubSpotSettings
+from leadloop.crm.ports import CallCounter
 
 log = logging.getLogger("leadloop.connectors.hubspot")
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from crm.records import Account, Activity, ActivityKind, CustomerType, Opportunity, Owner, Person
+from leadloop.crm.records import Account, Activity, ActivityKind, CustomerType, Opportunity, Owner, Person
 
 CROSS_IDS_PERSON = ("salesforcecontactid", "salesforceleadid")
 CROSS_IDS_ACCOUNT = ("salesforceaccountid",)

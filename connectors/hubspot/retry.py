@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 
 import urllib3
 
-from connectors.retry import RetryPolicy
-from connectors.retry import call_with_retries as shared_call_with_retries
+from leadloop.connectors.retry import RetryPolicy
+from leadloop.connectors.retry import call_with_retries as shared_call_with_retries
 
 log = logging.getLogger("leadloop.connectors.hubspot")
 

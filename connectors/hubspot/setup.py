@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.checks import CheckItem
-from connectors.hubspot.client import HubSpotClient, hubspot_client
-from connectors.hubspot.retry import HubSpotError
-from connectors.mapping import CrmMapping, Mapping
-from connectors.settings import ConnectionSettings
+from leadloop.connectors.checks import CheckItem
+from leadloop.connectors.hubspot.client import HubSpotClient, hubspot_client
+from leadloop.connectors.hubspot.retry import HubSpotError
+from leadloop.connectors.mapping import CrmMapping, Mapping
+from leadloop.connectors.settings import ConnectionSettings
 
 GROUP = "leadloop"
 GROUP_LABEL = "leadloop scoring"

@@ -27,13 +27,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, time
 from typing import Any, TypeVar
 
-from connectors.hubspot.client import BATCH_MAX, SEARCH_PAGE_MAX, HubSpotClient
-from connectors.hubspot.records import values_text
-from connectors.hubspot.retry import HubSpotError
-from connectors.mapping import CrmMapping, ForbiddenFieldError, assert_writable
-from crm.changes import FieldUpdate, ObjectType, Priority, TaskUpsert
-from crm.ports import CrmSink, WriteResult
-from crm.records import Crm
+from leadloop.connectors.hubspot.client import BATCH_MAX, SEARCH_PAGE_MAX, HubSpotClient
+from leadloop.connectors.hubspot.records import values_text
+from leadloop.connectors.hubspot.retry import HubSpotError
+from leadloop.connectors.mapping import CrmMapping, ForbiddenFieldError, assert_writable
+from leadloop.crm.changes import FieldUpdate, ObjectType, Priority, TaskUpsert
+from leadloop.crm.ports import CrmSink, WriteResult
+from leadloop.crm.records import Crm
 
 log = logging.getLogger("leadloop.connectors.hubspot")
 

@@ -36,15 +36,15 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connectors import clock
-from connectors.hubspot.activities import ACTIVITY_STREAMS, ActivityPuller
-from connectors.hubspot.client import (
+from leadloop.connectors import clock
+from leadloop.connectors.hubspot.activities import ACTIVITY_STREAMS, ActivityPuller
+from leadloop.connectors.hubspot.client import (
     ASSOCIATIONS_BATCH_MAX,
     LIST_PAGE_MAX,
     SEARCH_PAGE_MAX,
     HubSpotClient,
 )
-from connectors.hubspot.records import (
+from leadloop.connectors.hubspot.records import (
     EXTRA_PROPERTIES,
     BadRecord,
     RawObject,
@@ -57,11 +57,11 @@ from connectors.hubspot.records import (
     raw_object,
     with_associations,
 )
-from connectors.hubspot.streams import OBJECT_STREAMS, OWNERS, STREAMS_BY_NAME, ObjectStream
-from connectors.hubspot.windowing import Seen, Window, next_window, search_body
-from connectors.mapping import CrmMapping
-from crm.ports import CrmSource, PulledPage
-from crm.records import Crm
+from leadloop.connectors.hubspot.streams import OBJECT_STREAMS, OWNERS, STREAMS_BY_NAME, ObjectStream
+from leadloop.connectors.hubspot.windowing import Seen, Window, next_window, search_body
+from leadloop.connectors.mapping import CrmMapping
+from leadloop.crm.ports import CrmSource, PulledPage
+from leadloop.crm.records import Crm
 
 log = logging.getLogger("leadloop.connectors.hubspot")
 

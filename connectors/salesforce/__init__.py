@@ -2,10 +2,10 @@
 `SalesforceSink` writes, `check`/`setup` back `leadloop crm check|setup`. Importing it masks emails in
 the connectors' and the sync's logs (connectors/redaction.py)."""
 
-from connectors.redaction import install_email_masking
-from connectors.salesforce.client import SalesforceClient, salesforce_client
-from connectors.salesforce.sink import SalesforceSink
-from connectors.salesforce.source import SalesforceSource
+from leadloop.connectors.redaction import install_email_masking
+from leadloop.connectors.salesforce.client import SalesforceClient, salesforce_client
+from leadloop.connectors.salesforce.sink import SalesforceSink
+from leadloop.connectors.salesforce.source import SalesforceSource
 
 install_email_masking()
 

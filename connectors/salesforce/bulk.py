@@ -27,9 +27,9 @@ from typing import Any
 import requests
 from simple_salesforce.util import call_salesforce
 
-from connectors.salesforce.client import SalesforceClient
-from connectors.salesforce.retry import TRANSIENT_CODES
-from crm.ports import WriteResult
+from leadloop.connectors.salesforce.client import SalesforceClient
+from leadloop.connectors.salesforce.retry import TRANSIENT_CODES
+from leadloop.crm.ports import WriteResult
 
 log = logging.getLogger("leadloop.connectors.salesforce")
 

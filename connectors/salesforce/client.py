@@ -27,8 +27,8 @@ import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 
-from connectors.clock import server_date
-from connectors.salesforce.retry import (
+from leadloop.connectors.clock import server_date
+from leadloop.connectors.salesforce.retry import (
     ApiUsage,
     RetryPolicy,
     SalesforceCallError,
@@ -38,8 +38,8 @@ from connectors.salesforce.retry import (
     parse_limit_info,
     retry_after_seconds,
 )
-from connectors.settings import SalesforceSettings
-from crm.ports import CallCounter
+from leadloop.connectors.settings import SalesforceSettings
+from leadloop.crm.ports import CallCounter
 
 log = logging.getLogger("leadloop.connectors.salesforce")
 

@@ -37,7 +37,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from crm.records import (
+from leadloop.crm.records import (
     Account,
     Activity,
     ActivityKind,

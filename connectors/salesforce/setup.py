@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
-from connectors.checks import CheckItem
-from connectors.mapping import CrmMapping, Mapping
-from connectors.salesforce.client import AuthenticationError, SalesforceClient, salesforce_client
-from connectors.salesforce.retry import SalesforceCallError
-from connectors.salesforce.streams import STREAMS
-from connectors.settings import ConnectionSettings
+from leadloop.connectors.checks import CheckItem
+from leadloop.connectors.mapping import CrmMapping, Mapping
+from leadloop.connectors.salesforce.client import AuthenticationError, SalesforceClient, salesforce_client
+from leadloop.connectors.salesforce.retry import SalesforceCallError
+from leadloop.connectors.salesforce.streams import STREAMS
+from leadloop.connectors.settings import ConnectionSettings
 
 log = logging.getLogger("leadloop.connectors.salesforce")
 

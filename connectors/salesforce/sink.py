@@ -18,13 +18,13 @@ import logging
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
-from connectors.mapping import CrmMapping, ForbiddenFieldError, assert_writable
-from connectors.salesforce.bulk import DEFAULT_BULK_THRESHOLD, BulkApi
-from connectors.salesforce.client import SalesforceClient
-from connectors.salesforce.retry import TRANSIENT_CODES, SalesforceCallError
-from crm.changes import FieldUpdate, ObjectType, Priority, TaskUpsert
-from crm.ports import CrmSink, WriteResult
-from crm.records import Crm
+from leadloop.connectors.mapping import CrmMapping, ForbiddenFieldError, assert_writable
+from leadloop.connectors.salesforce.bulk import DEFAULT_BULK_THRESHOLD, BulkApi
+from leadloop.connectors.salesforce.client import SalesforceClient
+from leadloop.connectors.salesforce.retry import TRANSIENT_CODES, SalesforceCallError
+from leadloop.crm.changes import FieldUpdate, ObjectType, Priority, TaskUpsert
+from leadloop.crm.ports import CrmSink, WriteResult
+from leadloop.crm.records import Crm
 
 log = logging.getLogger("leadloop.connectors.salesforce")
 

@@ -30,15 +30,21 @@ from typing import Any
 
 from simple_salesforce.format import format_soql
 
-from connectors import clock
-from connectors.mapping import CrmMapping
-from connectors.salesforce.bulk import DEFAULT_BULK_THRESHOLD, BulkApi
-from connectors.salesforce.client import MAX_QUERY_BATCH, QueryInterrupted, SalesforceClient
-from connectors.salesforce.records import canonical_id, map_row
-from connectors.salesforce.retry import SalesforceCallError
-from connectors.salesforce.streams import STREAMS, STREAMS_BY_NAME, Stream, existing_fields, wanted_fields
-from crm.ports import CrmSource, PulledPage
-from crm.records import Crm
+from leadloop.connectors import clock
+from leadloop.connectors.mapping import CrmMapping
+from leadloop.connectors.salesforce.bulk import DEFAULT_BULK_THRESHOLD, BulkApi
+from leadloop.connectors.salesforce.client import MAX_QUERY_BATCH, QueryInterrupted, SalesforceClient
+from leadloop.connectors.salesforce.records import canonical_id, map_row
+from leadloop.connectors.salesforce.retry import SalesforceCallError
+from leadloop.connectors.salesforce.streams import (
+    STREAMS,
+    STREAMS_BY_NAME,
+    Stream,
+    existing_fields,
+    wanted_fields,
+)
+from leadloop.crm.ports import CrmSource, PulledPage
+from leadloop.crm.records import Crm
 
 log = logging.getLogger("leadloop.connectors.salesforce")
 

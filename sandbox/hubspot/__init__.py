@@ -4,6 +4,6 @@ activity sources (forms, web analytics events, email events, marketing events) a
 https://developers.hubspot.com/docs/api/overview
 """
 
-from sandbox.hubspot.backend import HubSpotBackend
+from leadloop.sandbox.hubspot.backend import HubSpotBackend
 
 __all__ = ["HubSpotBackend"]

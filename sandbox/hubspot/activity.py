@@ -21,9 +21,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from sandbox.hubspot.errors import json_response, not_found, validation_error
-from sandbox.hubspot.portal import Portal, query_int, query_list
-from sandbox.hubspot.store import Store, iso_ms, parse_datetime_ms
+from leadloop.sandbox.hubspot.errors import json_response, not_found, validation_error
+from leadloop.sandbox.hubspot.portal import Portal, query_int, query_list
+from leadloop.sandbox.hubspot.store import Store, iso_ms, parse_datetime_ms
 
 PORTAL_ID = 1000001
 EMAIL_APP_ID, EMAIL_APP_NAME = 113, "BatchEmail"

@@ -11,11 +11,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from sandbox.hubspot import schema
-from sandbox.hubspot.errors import batch_error, json_response, not_found, validation_error
-from sandbox.hubspot.objects import resolve_type
-from sandbox.hubspot.portal import Portal, body_json, inputs_of, query_int
-from sandbox.hubspot.store import Store, iso_ms
+from leadloop.sandbox.hubspot import schema
+from leadloop.sandbox.hubspot.errors import batch_error, json_response, not_found, validation_error
+from leadloop.sandbox.hubspot.objects import resolve_type
+from leadloop.sandbox.hubspot.portal import Portal, body_json, inputs_of, query_int
+from leadloop.sandbox.hubspot.store import Store, iso_ms
 
 V4 = "/crm/v4"
 MAX_BATCH_READ = 1000

@@ -11,11 +11,11 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from sandbox.hubspot import activity, associations, objects, properties, search
-from sandbox.hubspot.errors import error_body, json_response
-from sandbox.hubspot.loader import load_world
-from sandbox.hubspot.portal import Portal, route_class
-from sandbox.hubspot.store import Record, Store
+from leadloop.sandbox.hubspot import activity, associations, objects, properties, search
+from leadloop.sandbox.hubspot.errors import error_body, json_response
+from leadloop.sandbox.hubspot.loader import load_world
+from leadloop.sandbox.hubspot.portal import Portal, route_class
+from leadloop.sandbox.hubspot.store import Record, Store
 
 _OBJECT_PATH = re.compile(r"^/crm/v[34]/(?:objects/|associations/)?([^/]+)")
 

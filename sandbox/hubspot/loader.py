@@ -13,9 +13,9 @@ import uuid
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from sandbox.hubspot import schema
-from sandbox.hubspot.salesforce_ids import salesforce_ids
-from sandbox.hubspot.store import Record, Store, iso_ms, to_ms, valid_email
+from leadloop.sandbox.hubspot import schema
+from leadloop.sandbox.hubspot.salesforce_ids import salesforce_ids
+from leadloop.sandbox.hubspot.store import Record, Store, iso_ms, to_ms, valid_email
 
 _NAMESPACE = uuid.UUID("6f1c9a52-4d0e-4b7e-9a55-8c2f1f7d2a10")
 OWNER_ID_BASE, USER_ID_BASE = 64_492_900, 9_586_500

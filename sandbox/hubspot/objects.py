@@ -12,10 +12,16 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from sandbox.hubspot import schema
-from sandbox.hubspot.errors import HubSpotError, batch_error, json_response, not_found, validation_error
-from sandbox.hubspot.portal import Portal, body_json, inputs_of, query_bool, query_int, query_list
-from sandbox.hubspot.store import Record, Store, iso_ms
+from leadloop.sandbox.hubspot import schema
+from leadloop.sandbox.hubspot.errors import (
+    HubSpotError,
+    batch_error,
+    json_response,
+    not_found,
+    validation_error,
+)
+from leadloop.sandbox.hubspot.portal import Portal, body_json, inputs_of, query_bool, query_int, query_list
+from leadloop.sandbox.hubspot.store import Record, Store, iso_ms
 
 BASE = "/crm/v3/objects"
 

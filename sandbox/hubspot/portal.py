@@ -16,15 +16,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.responses import Response
 
-from sandbox.hubspot.errors import (
+from leadloop.sandbox.hubspot.errors import (
     HubSpotError,
     correlation_id,
     json_response,
     rate_limit_body,
     validation_error,
 )
-from sandbox.hubspot.limits import RateLimiter
-from sandbox.hubspot.store import Store
+from leadloop.sandbox.hubspot.limits import RateLimiter
+from leadloop.sandbox.hubspot.store import Store
 
 MAX_BATCH = 100
 

@@ -12,11 +12,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from sandbox.hubspot.errors import HubSpotError, json_response, not_found, validation_error
-from sandbox.hubspot.objects import resolve_type
-from sandbox.hubspot.portal import Portal, body_json, query_bool, query_int
-from sandbox.hubspot.schema import PropertyDef
-from sandbox.hubspot.store import iso_ms
+from leadloop.sandbox.hubspot.errors import HubSpotError, json_response, not_found, validation_error
+from leadloop.sandbox.hubspot.objects import resolve_type
+from leadloop.sandbox.hubspot.portal import Portal, body_json, query_bool, query_int
+from leadloop.sandbox.hubspot.schema import PropertyDef
+from leadloop.sandbox.hubspot.store import iso_ms
 
 PROPS = "/crm/v3/properties"
 TYPES = {"string", "number", "date", "datetime", "enumeration", "bool", "phone_number"}

@@ -17,11 +17,11 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from sandbox.hubspot import schema
-from sandbox.hubspot.errors import json_response, validation_error
-from sandbox.hubspot.objects import BASE, render, resolve_type
-from sandbox.hubspot.portal import Portal, body_json
-from sandbox.hubspot.store import Record, Store, iso_ms, parse_datetime_ms
+from leadloop.sandbox.hubspot import schema
+from leadloop.sandbox.hubspot.errors import json_response, validation_error
+from leadloop.sandbox.hubspot.objects import BASE, render, resolve_type
+from leadloop.sandbox.hubspot.portal import Portal, body_json
+from leadloop.sandbox.hubspot.store import Record, Store, iso_ms, parse_datetime_ms
 
 MAX_LIMIT = 200
 RESULT_CAP = 10_000

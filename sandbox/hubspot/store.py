@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sandbox.hubspot import schema
-from sandbox.hubspot.errors import HubSpotError, property_errors, property_problem
+from leadloop.sandbox.hubspot import schema
+from leadloop.sandbox.hubspot.errors import HubSpotError, property_errors, property_problem
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)

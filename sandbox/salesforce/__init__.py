@@ -4,7 +4,7 @@
 https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/intro_rest.htm
 """
 
-from sandbox.salesforce.backend import (
+from leadloop.sandbox.salesforce.backend import (
     DEFAULT_PASSWORD,
     DEFAULT_SECURITY_TOKEN,
     DEFAULT_USERNAME,

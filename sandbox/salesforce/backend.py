@@ -10,12 +10,12 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from sandbox.contract import SandboxContext
-from sandbox.salesforce import bulk2, composite, rest, tooling
-from sandbox.salesforce.errors import RecordError, SalesforceError
-from sandbox.salesforce.http import DEFAULT_DAILY_LIMIT, ApiUsage, Routes
-from sandbox.salesforce.org import Org
-from sandbox.salesforce.schema import ObjectDef
+from leadloop.sandbox.contract import SandboxContext
+from leadloop.sandbox.salesforce import bulk2, composite, rest, tooling
+from leadloop.sandbox.salesforce.errors import RecordError, SalesforceError
+from leadloop.sandbox.salesforce.http import DEFAULT_DAILY_LIMIT, ApiUsage, Routes
+from leadloop.sandbox.salesforce.org import Org
+from leadloop.sandbox.salesforce.schema import ObjectDef
 
 DEFAULT_USERNAME = "leadloop@sandbox.example"
 DEFAULT_PASSWORD = "sandbox-password"
@@ -86,7 +86,7 @@ class SalesforceBackend:
         return None
 
     def load_world(self, world: Any) -> None:
-        from sandbox.salesforce.world_loader import load_world
+        from leadloop.sandbox.salesforce.world_loader import load_world
 
         load_world(self.org, world)
 

@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Request
 from starlette.responses import Response
 
-from sandbox.salesforce.errors import RecordError, SalesforceError, json_response, not_found
-from sandbox.salesforce.http import Routes, endpoint_label, json_body, version_of
-from sandbox.salesforce.ids import make_id, normalize_id
-from sandbox.salesforce.query import Compiled, compile_query, execute
-from sandbox.salesforce.soql import SoqlError, parse
+from leadloop.sandbox.salesforce.errors import RecordError, SalesforceError, json_response, not_found
+from leadloop.sandbox.salesforce.http import Routes, endpoint_label, json_body, version_of
+from leadloop.sandbox.salesforce.ids import make_id, normalize_id
+from leadloop.sandbox.salesforce.query import Compiled, compile_query, execute
+from leadloop.sandbox.salesforce.soql import SoqlError, parse
 
 if TYPE_CHECKING:
-    from sandbox.salesforce.backend import SalesforceBackend
+    from leadloop.sandbox.salesforce.backend import SalesforceBackend
 
 DEFAULT_MAX_RECORDS = 50_000
 _DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET": "^", "BACKQUOTE": "`"}

@@ -15,13 +15,19 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Request
 from starlette.responses import Response
 
-from sandbox.salesforce.errors import RecordError, SalesforceError, invalid_type, json_response, not_found
-from sandbox.salesforce.http import Routes, endpoint_label, json_body, version_of
-from sandbox.salesforce.ids import normalize_id
-from sandbox.salesforce.org import external_key
+from leadloop.sandbox.salesforce.errors import (
+    RecordError,
+    SalesforceError,
+    invalid_type,
+    json_response,
+    not_found,
+)
+from leadloop.sandbox.salesforce.http import Routes, endpoint_label, json_body, version_of
+from leadloop.sandbox.salesforce.ids import normalize_id
+from leadloop.sandbox.salesforce.org import external_key
 
 if TYPE_CHECKING:
-    from sandbox.salesforce.backend import SalesforceBackend
+    from leadloop.sandbox.salesforce.backend import SalesforceBackend
 
 MAX_RECORDS = 200
 MAX_READ_IDS = 2000

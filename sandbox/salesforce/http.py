@@ -17,9 +17,9 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from sandbox.salesforce.errors import SalesforceError, json_parser_error, not_found
+from leadloop.sandbox.salesforce.errors import SalesforceError, json_parser_error, not_found
 
-log = logging.getLogger("sandbox.salesforce")
+log = logging.getLogger("leadloop.sandbox.salesforce")
 
 # Winter '24 (59.0) onwards; the sandbox serves these and refuses older or unknown ones with NOT_FOUND.
 API_VERSIONS = {

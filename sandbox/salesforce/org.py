@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sandbox.salesforce.errors import RecordError
-from sandbox.salesforce.ids import id_number, make_id, normalize_id
-from sandbox.salesforce.schema import (
+from leadloop.sandbox.salesforce.errors import RecordError
+from leadloop.sandbox.salesforce.ids import id_number, make_id, normalize_id
+from leadloop.sandbox.salesforce.schema import (
     NUMBER_TYPES,
     RESPONDED_STATUSES,
     STRING_TYPES,

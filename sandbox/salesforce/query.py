@@ -16,10 +16,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sandbox.salesforce.ids import normalize_id
-from sandbox.salesforce.org import Org, Table, parse_datetime, sf_datetime
-from sandbox.salesforce.schema import NAME_OBJECT_FIELDS, NUMBER_TYPES, STRING_TYPES, FieldDef, ObjectDef
-from sandbox.salesforce.soql import (
+from leadloop.sandbox.salesforce.ids import normalize_id
+from leadloop.sandbox.salesforce.org import Org, Table, parse_datetime, sf_datetime
+from leadloop.sandbox.salesforce.schema import (
+    NAME_OBJECT_FIELDS,
+    NUMBER_TYPES,
+    STRING_TYPES,
+    FieldDef,
+    ObjectDef,
+)
+from leadloop.sandbox.salesforce.soql import (
     BoolOp,
     Compare,
     Condition,

@@ -23,15 +23,15 @@ import orjson
 from fastapi import Request
 from starlette.responses import Response
 
-from sandbox.salesforce.errors import RecordError, SalesforceError, json_response, not_found
-from sandbox.salesforce.http import API_VERSIONS, Routes, endpoint_label, json_body, version_of
-from sandbox.salesforce.ids import make_id, normalize_id
-from sandbox.salesforce.query import Renderer, compile_query, execute
-from sandbox.salesforce.schema import ObjectDef
-from sandbox.salesforce.soql import SoqlError, parse
+from leadloop.sandbox.salesforce.errors import RecordError, SalesforceError, json_response, not_found
+from leadloop.sandbox.salesforce.http import API_VERSIONS, Routes, endpoint_label, json_body, version_of
+from leadloop.sandbox.salesforce.ids import make_id, normalize_id
+from leadloop.sandbox.salesforce.query import Renderer, compile_query, execute
+from leadloop.sandbox.salesforce.schema import ObjectDef
+from leadloop.sandbox.salesforce.soql import SoqlError, parse
 
 if TYPE_CHECKING:
-    from sandbox.salesforce.backend import SalesforceBackend
+    from leadloop.sandbox.salesforce.backend import SalesforceBackend
 
 DEFAULT_BATCH = 2000
 LOCATOR_IDLE = timedelta(minutes=15)  # Salesforce drops a query cursor after 15 idle minutes

@@ -14,16 +14,16 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Request
 from starlette.responses import Response
 
-from sandbox.salesforce.errors import SalesforceError, json_response, not_found
-from sandbox.salesforce.http import Routes, json_body, version_of
-from sandbox.salesforce.ids import make_id, normalize_id
-from sandbox.salesforce.org import Org
-from sandbox.salesforce.query import Renderer, compile_query, execute
-from sandbox.salesforce.schema import TOOLING_TYPES, FieldDef, ObjectDef
-from sandbox.salesforce.soql import SoqlError, parse
+from leadloop.sandbox.salesforce.errors import SalesforceError, json_response, not_found
+from leadloop.sandbox.salesforce.http import Routes, json_body, version_of
+from leadloop.sandbox.salesforce.ids import make_id, normalize_id
+from leadloop.sandbox.salesforce.org import Org
+from leadloop.sandbox.salesforce.query import Renderer, compile_query, execute
+from leadloop.sandbox.salesforce.schema import TOOLING_TYPES, FieldDef, ObjectDef
+from leadloop.sandbox.salesforce.soql import SoqlError, parse
 
 if TYPE_CHECKING:
-    from sandbox.salesforce.backend import SalesforceBackend
+    from leadloop.sandbox.salesforce.backend import SalesforceBackend
 
 _FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*__c$")
 _TOOLING_PREFIX = "00N"

@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sandbox.salesforce.org import Org, sf_datetime
+from leadloop.sandbox.salesforce.org import Org, sf_datetime
 
 _ACCOUNT_TYPES = {
     "prospect": "Prospect",

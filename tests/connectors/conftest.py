@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from sandbox.server import SandboxHandle, running_sandbox
+from leadloop.sandbox.server import SandboxHandle, running_sandbox
 
 SANDBOX_SEED = 7
 

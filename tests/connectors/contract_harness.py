@@ -27,8 +27,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from crm.ports import CrmSink, CrmSource
-from crm.records import Crm
+from leadloop.crm.ports import CrmSink, CrmSource
+from leadloop.crm.records import Crm
 
 
 class ConnectorHarness(Protocol):

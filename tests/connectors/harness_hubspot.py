@@ -18,14 +18,14 @@ import pytest
 from hubspot import HubSpot
 from hubspot.crm.objects.exceptions import ApiException
 
-from connectors.hubspot.client import HubSpotClient, hubspot_client
-from connectors.hubspot.retry import RetryPolicy
-from connectors.hubspot.setup import setup
-from connectors.hubspot.sink import HubSpotSink
-from connectors.hubspot.source import HubSpotSource
-from connectors.mapping import load_mapping
-from connectors.settings import ConnectionSettings
-from crm.records import Crm
+from leadloop.connectors.hubspot.client import HubSpotClient, hubspot_client
+from leadloop.connectors.hubspot.retry import RetryPolicy
+from leadloop.connectors.hubspot.setup import setup
+from leadloop.connectors.hubspot.sink import HubSpotSink
+from leadloop.connectors.hubspot.source import HubSpotSource
+from leadloop.connectors.mapping import load_mapping
+from leadloop.connectors.settings import ConnectionSettings
+from leadloop.crm.records import Crm
 
 SandboxFixture = Any  # conftest's fixture object: .connection, .ca_path, .admin_get/.admin_post, .handle
 
@@ -124,7 +124,7 @@ class HubSpotHarness:
         return backend.store
 
     def set_identical_timestamps(self, crm_ids: Sequence[str]) -> bool:
-        from sandbox.hubspot.store import iso_ms
+        from leadloop.sandbox.hubspot.store import iso_ms
 
         store = self._store()
         moment = store.now_ms()

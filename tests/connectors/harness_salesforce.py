@@ -18,14 +18,14 @@ import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.format import format_soql
 
-from connectors.mapping import load_mapping
-from connectors.salesforce.client import salesforce_client
-from connectors.salesforce.retry import RetryPolicy
-from connectors.salesforce.setup import setup
-from connectors.salesforce.sink import SalesforceSink
-from connectors.salesforce.source import SalesforceSource
-from connectors.settings import ConnectionSettings
-from crm.records import Crm
+from leadloop.connectors.mapping import load_mapping
+from leadloop.connectors.salesforce.client import salesforce_client
+from leadloop.connectors.salesforce.retry import RetryPolicy
+from leadloop.connectors.salesforce.setup import setup
+from leadloop.connectors.salesforce.sink import SalesforceSink
+from leadloop.connectors.salesforce.source import SalesforceSource
+from leadloop.connectors.settings import ConnectionSettings
+from leadloop.crm.records import Crm
 
 SandboxFixture = Any  # conftest's fixture object: .connection, .ca_path, .admin_get/.admin_post, .handle
 

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from contract_harness import ConnectorHarness, unique_emails
 
-from crm.changes import FieldUpdate, ObjectType, Priority, TaskUpsert
-from crm.ports import PulledPage
+from leadloop.crm.changes import FieldUpdate, ObjectType, Priority, TaskUpsert
+from leadloop.crm.ports import PulledPage
 
 HARNESSES = ("harness_salesforce", "harness_hubspot")
 

@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 import requests
 
-from connectors.hubspot.client import hubspot_client
-from connectors.hubspot.source import HubSpotSource
-from connectors.mapping import load_mapping
-from connectors.salesforce.client import salesforce_client
-from connectors.salesforce.retry import RetryPolicy
-from connectors.salesforce.source import SalesforceSource
-from connectors.settings import ConnectionSettings
-from sandbox.server import SandboxHandle, running_sandbox
+from leadloop.connectors.hubspot.client import hubspot_client
+from leadloop.connectors.hubspot.source import HubSpotSource
+from leadloop.connectors.mapping import load_mapping
+from leadloop.connectors.salesforce.client import salesforce_client
+from leadloop.connectors.salesforce.retry import RetryPolicy
+from leadloop.connectors.salesforce.source import SalesforceSource
+from leadloop.connectors.settings import ConnectionSettings
+from leadloop.sandbox.server import SandboxHandle, running_sandbox
 
 MAPPING = load_mapping()
 

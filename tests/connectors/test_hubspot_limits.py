@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from connectors.hubspot.ratelimit import RateLimiter, RateLimits
-from connectors.hubspot.retry import (
+from leadloop.connectors.hubspot.ratelimit import RateLimiter, RateLimits
+from leadloop.connectors.hubspot.retry import (
     HubSpotError,
     RetryPolicy,
     call_with_retries,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from connectors.hubspot.records import (
+from leadloop.connectors.hubspot.records import (
     BadRecord,
     RawObject,
     account_from_company,
@@ -19,8 +19,8 @@ from connectors.hubspot.records import (
     person_from_contact,
     values_text,
 )
-from connectors.mapping import load_mapping
-from crm.records import ActivityKind, CustomerType
+from leadloop.connectors.mapping import load_mapping
+from leadloop.crm.records import ActivityKind, CustomerType
 
 READ = load_mapping().hubspot.read
 

@@ -13,15 +13,15 @@ from contract_harness import unique_emails
 from harness_hubspot import FAST, HubSpotHarness
 from hubspot import HubSpot
 
-from connectors.hubspot.client import hubspot_client
-from connectors.hubspot.setup import check, setup
-from connectors.hubspot.sink import HubSpotSink
-from connectors.hubspot.source import HubSpotSource
-from connectors.mapping import load_mapping
-from connectors.settings import ConnectionSettings
-from crm.changes import FieldUpdate, ObjectType, Priority, TaskUpsert
-from crm.records import Account, Activity, Crm, Owner, Person
-from sandbox.server import running_sandbox
+from leadloop.connectors.hubspot.client import hubspot_client
+from leadloop.connectors.hubspot.setup import check, setup
+from leadloop.connectors.hubspot.sink import HubSpotSink
+from leadloop.connectors.hubspot.source import HubSpotSource
+from leadloop.connectors.mapping import load_mapping
+from leadloop.connectors.settings import ConnectionSettings
+from leadloop.crm.changes import FieldUpdate, ObjectType, Priority, TaskUpsert
+from leadloop.crm.records import Account, Activity, Crm, Owner, Person
+from leadloop.sandbox.server import running_sandbox
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from connectors.hubspot.windowing import Seen, Window, next_window, search_body
+from leadloop.connectors.hubspot.windowing import Seen, Window, next_window, search_body
 
 
 class FakeSearch:

@@ -11,19 +11,19 @@ import pytest
 from simple_salesforce import Salesforce
 from simple_salesforce.format import format_soql
 
-from connectors.mapping import ForbiddenFieldError, load_mapping
-from connectors.salesforce.bulk import BulkApi
-from connectors.salesforce.client import SalesforceClient, salesforce_client
-from connectors.salesforce.retry import RetryPolicy
-from connectors.salesforce.setup import setup
-from connectors.salesforce.sink import SalesforceSink
-from connectors.salesforce.source import SalesforceSource
-from connectors.salesforce.streams import STREAMS
-from connectors.settings import ConnectionSettings
-from crm.changes import FieldUpdate, ObjectType, Priority, TaskUpsert
-from crm.ports import PulledPage
-from crm.records import Crm
-from store.db import open_store
+from leadloop.connectors.mapping import ForbiddenFieldError, load_mapping
+from leadloop.connectors.salesforce.bulk import BulkApi
+from leadloop.connectors.salesforce.client import SalesforceClient, salesforce_client
+from leadloop.connectors.salesforce.retry import RetryPolicy
+from leadloop.connectors.salesforce.setup import setup
+from leadloop.connectors.salesforce.sink import SalesforceSink
+from leadloop.connectors.salesforce.source import SalesforceSource
+from leadloop.connectors.salesforce.streams import STREAMS
+from leadloop.connectors.settings import ConnectionSettings
+from leadloop.crm.changes import FieldUpdate, ObjectType, Priority, TaskUpsert
+from leadloop.crm.ports import PulledPage
+from leadloop.crm.records import Crm
+from leadloop.store.db import open_store
 
 FAST = RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.05, max_retry_after=0.1, timeout=(5, 30))
 MAPPING = load_mapping()

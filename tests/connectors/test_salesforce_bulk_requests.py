@@ -10,14 +10,21 @@ import json
 import pytest
 import responses
 
-from connectors.mapping import load_mapping
-from connectors.salesforce.bulk import NULL, BulkApi, BulkJobError, csv_uploads, failure_reason, parse_csv
-from connectors.salesforce.client import salesforce_client
-from connectors.salesforce.retry import RetryPolicy
-from connectors.salesforce.sink import SalesforceSink
-from connectors.settings import SalesforceSettings
-from crm.changes import FieldUpdate, ObjectType
-from crm.records import Crm
+from leadloop.connectors.mapping import load_mapping
+from leadloop.connectors.salesforce.bulk import (
+    NULL,
+    BulkApi,
+    BulkJobError,
+    csv_uploads,
+    failure_reason,
+    parse_csv,
+)
+from leadloop.connectors.salesforce.client import salesforce_client
+from leadloop.connectors.salesforce.retry import RetryPolicy
+from leadloop.connectors.salesforce.sink import SalesforceSink
+from leadloop.connectors.settings import SalesforceSettings
+from leadloop.crm.changes import FieldUpdate, ObjectType
+from leadloop.crm.records import Crm
 
 INSTANCE = "https://sf.example.test"
 BASE = f"{INSTANCE}/services/data/v59.0"

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from connectors.mapping import load_mapping
-from connectors.salesforce.records import campaign_member_kind, map_row, task_kind
-from crm.records import ActivityKind, CustomerType
+from leadloop.connectors.mapping import load_mapping
+from leadloop.connectors.salesforce.records import campaign_member_kind, map_row, task_kind
+from leadloop.crm.records import ActivityKind, CustomerType
 
 READ = load_mapping({"salesforce": {"read": {"Lead": {"segment": "Application_Segment__c"}}}}).salesforce.read
 STAMP = "2024-05-01T10:00:00.000+0000"
@@ -120,9 +120,9 @@ def test_a_user_becomes_an_owner_and_a_contact_role_links_a_person_to_an_opportu
 
 
 def test_a_quote_or_a_call_from_sales_is_a_sales_conversation_in_both_crms():
-    from connectors.hubspot.records import form_kind
-    from connectors.salesforce.records import task_kind
-    from crm.records import ActivityKind
+    from leadloop.connectors.hubspot.records import form_kind
+    from leadloop.connectors.salesforce.records import task_kind
+    from leadloop.crm.records import ActivityKind
 
     for subject in ("Request a call from sales", "Request NanoPMIC volume pricing", "Request a quote"):
         assert task_kind(None, f"Form fill: {subject}") == ActivityKind.CONTACT_SALES

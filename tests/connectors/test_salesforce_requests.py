@@ -15,14 +15,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 
-from connectors.mapping import ForbiddenFieldError, load_mapping
-from connectors.salesforce.client import AuthenticationError, salesforce_client
-from connectors.salesforce.retry import RetryPolicy
-from connectors.salesforce.sink import SalesforceSink
-from connectors.salesforce.source import SalesforceSource
-from connectors.settings import SalesforceSettings
-from crm.changes import FieldUpdate, ObjectType, Priority, TaskUpsert
-from crm.records import Crm
+from leadloop.connectors.mapping import ForbiddenFieldError, load_mapping
+from leadloop.connectors.salesforce.client import AuthenticationError, salesforce_client
+from leadloop.connectors.salesforce.retry import RetryPolicy
+from leadloop.connectors.salesforce.sink import SalesforceSink
+from leadloop.connectors.salesforce.source import SalesforceSource
+from leadloop.connectors.settings import SalesforceSettings
+from leadloop.crm.changes import FieldUpdate, ObjectType, Priority, TaskUpsert
+from leadloop.crm.records import Crm
 
 INSTANCE = "https://sf.example.test"
 BASE = f"{INSTANCE}/services/data/v59.0"

@@ -13,10 +13,10 @@ import requests
 from simple_salesforce import Salesforce
 from typer.testing import CliRunner
 
-from cli.app import app
-from connectors.mapping import load_mapping
-from connectors.salesforce.setup import owned_fields, write_metadata
-from sandbox.server import running_sandbox
+from leadloop.cli.app import app
+from leadloop.connectors.mapping import load_mapping
+from leadloop.connectors.salesforce.setup import owned_fields, write_metadata
+from leadloop.sandbox.server import running_sandbox
 
 NS = "{http://soap.sforce.com/2006/04/metadata}"
 

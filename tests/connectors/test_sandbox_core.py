@@ -16,8 +16,8 @@ import requests
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
-from sandbox.app import SandboxCore, create_app
-from sandbox.server import SandboxConfigError, SandboxHandle, running_sandbox, start_sandbox
+from leadloop.sandbox.app import SandboxCore, create_app
+from leadloop.sandbox.server import SandboxConfigError, SandboxHandle, running_sandbox, start_sandbox
 
 
 class StandInBackend:
@@ -130,7 +130,7 @@ def test_connection_file_is_written_private_with_the_ca_beside_it(tmp_path: Path
     with running_sandbox(empty=True, connection_file=connection_file, backend_factories=STAND_INS) as handle:
         assert stat.S_IMODE(connection_file.stat().st_mode) == 0o600
         connection = json.loads(connection_file.read_text())
-        assert connection["ca_cert"] == str(tmp_path / "conn" / "ca.pem")
+        assert connection["ca_cert"] == str((tmp_path / "conn" / "ca.pem").resolve())
         assert connection["salesforce"]["instance_url"] == handle.base_url.rstrip("/")
         assert connection["salesforce"]["api_version"] == "59.0"
         assert {"username", "password", "security_token", "session_id"} <= set(connection["salesforce"])

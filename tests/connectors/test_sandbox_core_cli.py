@@ -13,8 +13,9 @@ from pathlib import Path
 import requests
 from typer.testing import CliRunner
 
-from cli.app import app
-from crm.dataset import load_dataset
+from leadloop.cli.app import app
+from leadloop.connectors.settings import load_connection
+from leadloop.crm.dataset import load_dataset
 
 runner = CliRunner()
 
@@ -47,11 +48,12 @@ def test_export_in_process_writes_a_loadable_dataset(tmp_path: Path) -> None:
 
 
 def test_serve_writes_the_connection_file_serves_exports_and_saves_state_on_sigterm(tmp_path: Path) -> None:
-    connection_file, data_dir = tmp_path / "conn.json", tmp_path / "data"
+    """As a user types it, in a folder of their own: the default connection file, a relative --data-dir."""
+    connection_file, data_dir = tmp_path / ".leadloop" / "sandbox" / "connection.json", tmp_path / "data"
     process = subprocess.Popen(
-        [sys.executable, "-m", "cli.app", "sandbox", "serve", "--size", "tiny", "--port", "0",
-         "--connection-file", str(connection_file), "--data-dir", str(data_dir)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=Path(__file__).parents[2],
+        [sys.executable, "-m", "leadloop.cli.app", "sandbox", "serve", "--size", "tiny", "--port", "0",
+         "--data-dir", "data"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
@@ -61,6 +63,10 @@ def test_serve_writes_the_connection_file_serves_exports_and_saves_state_on_sigt
             assert time.monotonic() < deadline, "the sandbox was not ready within 60 s"
             time.sleep(0.1)
         connection = json.loads(connection_file.read_text())
+        # the file's CA is found as every leadloop command reads the file (relative paths against
+        # the file's folder): it used to resolve to .leadloop/sandbox/.leadloop/sandbox/ca.pem
+        ca_cert = load_connection(connection_file).ca_cert
+        assert ca_cert == connection_file.parent.resolve() / "ca.pem" and ca_cert.is_file()
         session = requests.Session()
         session.trust_env = False
         session.verify = connection["ca_cert"]

@@ -63,7 +63,7 @@ def test_records_written_through_both_clients_survive_a_restart_with_a_data_dir(
     from hubspot.crm.contacts import SimplePublicObjectInputForCreate
     from simple_salesforce import Salesforce
 
-    from sandbox.server import running_sandbox
+    from leadloop.sandbox.server import running_sandbox
 
     def clients(handle: Any) -> tuple[Any, Any]:
         session = requests.Session()

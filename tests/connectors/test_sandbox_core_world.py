@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from crm.dataset import dataset_from_dict
-from sandbox.export import world_to_dataset
-from sandbox.world import PERSONAL_DOMAINS, SIZES, STUDENT_TITLES, World, generate_world, roster
+from leadloop.crm.dataset import dataset_from_dict
+from leadloop.sandbox.export import world_to_dataset
+from leadloop.sandbox.world import PERSONAL_DOMAINS, SIZES, STUDENT_TITLES, World, generate_world, roster
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 DEEP = {"eval_kit_request", "sample_request", "contact_sales", "demo_request"}

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from sandbox.cli import sandbox_app
-from sandbox.server import running_sandbox
+from leadloop.sandbox.cli import sandbox_app
+from leadloop.sandbox.server import running_sandbox
 
 
 def mode(path: Path) -> int:

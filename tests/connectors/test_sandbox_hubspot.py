@@ -22,7 +22,7 @@ from hubspot.crm.contacts import (
 )
 from hubspot.crm.properties import PropertyCreate, PropertyGroupCreate
 
-from sandbox.hubspot import HubSpotBackend
+from leadloop.sandbox.hubspot import HubSpotBackend
 
 SandboxFixture = Any  # tests/connectors/conftest.py's fixture object
 
@@ -393,7 +393,7 @@ def test_search_ands_filters_within_a_group_and_ors_groups(hs: Any, backend: Hub
 def test_search_compares_datetimes_given_as_epoch_ms_or_iso(hs: Any, backend: HubSpotBackend) -> None:
     records = backend.store.table("contacts").records.values()
     middle = sorted(r.props["createdate"] for r in records if not r.archived)[len(records) // 2]
-    from sandbox.hubspot.store import parse_datetime_ms
+    from leadloop.sandbox.hubspot.store import parse_datetime_ms
 
     as_ms = str(parse_datetime_ms(middle))
     by_ms = search(
@@ -834,7 +834,7 @@ def test_a_snapshot_restores_the_same_portal_after_a_json_round_trip() -> None:
 
     import orjson
 
-    from sandbox.world import generate_world
+    from leadloop.sandbox.world import generate_world
 
     ctx = SimpleNamespace(
         now=lambda: datetime(2026, 1, 1, tzinfo=UTC),

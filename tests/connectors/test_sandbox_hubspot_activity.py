@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import requests
 
-from sandbox.hubspot import HubSpotBackend
-from sandbox.hubspot.store import iso_ms
+from leadloop.sandbox.hubspot import HubSpotBackend
+from leadloop.sandbox.hubspot.store import iso_ms
 
 
 @pytest.fixture

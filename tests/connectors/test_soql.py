@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from sandbox.salesforce.ids import make_id, normalize_id
-from sandbox.salesforce.org import Org
-from sandbox.salesforce.query import Renderer, compile_query, execute
-from sandbox.salesforce.soql import SoqlError, parse
+from leadloop.sandbox.salesforce.ids import make_id, normalize_id
+from leadloop.sandbox.salesforce.org import Org
+from leadloop.sandbox.salesforce.query import Renderer, compile_query, execute
+from leadloop.sandbox.salesforce.soql import SoqlError, parse
 
 NOW = datetime(2025, 3, 12, 15, 30, tzinfo=UTC)
 

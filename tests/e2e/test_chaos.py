@@ -58,8 +58,8 @@ KILL_PHASES = ("pull", "score", "write-fields", "write-tasks", "task-search", "t
 def _fast_policies() -> tuple[Any, Any]:
     """Retry policies with the production shape but short waits, and a 1.5 s read timeout so that a
     slow response counts as a timeout."""
-    from connectors.hubspot.retry import RetryPolicy as HubSpotPolicy
-    from connectors.salesforce.retry import RetryPolicy as SalesforcePolicy
+    from leadloop.connectors.hubspot.retry import RetryPolicy as HubSpotPolicy
+    from leadloop.connectors.salesforce.retry import RetryPolicy as SalesforcePolicy
 
     fast = {"attempts": 6, "initial_wait": 0.2, "max_wait": 2.0, "max_retry_after": 3.0, "timeout": (5, 1.5)}
     return SalesforcePolicy(**fast), HubSpotPolicy(**fast)
@@ -69,11 +69,11 @@ def _fast_policies() -> tuple[Any, Any]:
 def flow_body_without_prefect(hooks: dict[str, Callable[..., Any]] | None = None) -> Iterator[None]:
     """The hourly_sync flow body with its Prefect tasks as plain calls, artifacts dropped, small pages
     and fast retry policies on the connectors; `hooks` wrap pipeline steps by name."""
-    from connectors.hubspot.source import HubSpotSource
-    from connectors.salesforce.source import SalesforceSource
-    from crm.records import Crm
-    from flows import artifacts, hourly_sync, tasks
-    from sync import pipeline
+    from leadloop.connectors.hubspot.source import HubSpotSource
+    from leadloop.connectors.salesforce.source import SalesforceSource
+    from leadloop.crm.records import Crm
+    from leadloop.flows import artifacts, hourly_sync, tasks
+    from leadloop.sync import pipeline
 
     opened = pipeline.open_runtime
     salesforce_policy, hubspot_policy = _fast_policies()
@@ -112,10 +112,10 @@ def run_sync(connection: Path, store_url: str, playbook: Path, at: datetime,
     """One hourly sync; returns its summary (also when the flow ends Failed for failed writes).
     `grace`: seconds a task whose create may have reached HubSpot waits for the search index before it
     is sent again. The sandbox's search has no lag unless a case injects one, so 0 unless a case says."""
-    from flows.hourly_sync import hourly_sync
-    from flows.options import SyncOptions
-    from flows.steps import summary_of
-    from sync import writeback
+    from leadloop.flows.hourly_sync import hourly_sync
+    from leadloop.flows.options import SyncOptions
+    from leadloop.flows.steps import summary_of
+    from leadloop.sync import writeback
 
     options = SyncOptions(connection_file=str(connection), playbook=str(playbook), store_url=store_url, at=at)
     with flow_body_without_prefect(hooks), pytest.MonkeyPatch.context() as patch:
@@ -180,7 +180,7 @@ class Chaos:
         return next(b for b in self.handle.core.backends if b.name == name)
 
     def store(self) -> Any:
-        from store.db import open_store
+        from leadloop.store.db import open_store
 
         return open_store(self.store_url)
 
@@ -229,7 +229,7 @@ class Chaos:
         return None
 
     def check_outcome_tells_the_truth(self, summary: Any) -> None:
-        from cli.output import exit_code
+        from leadloop.cli.output import exit_code
 
         left = summary.rejections + summary.tasks_unconfirmed + len(summary.tasks_unplaced)
         code = exit_code(summary)
@@ -351,7 +351,7 @@ def check_written_exactly_once(chaos: Chaos, killed_runs: int = 0) -> None:
     entries are counted from the ledger's run ids), and nothing was left unwritten or unreported."""
     from sqlalchemy import select
 
-    from store.facade import LEDGER, RUNS
+    from leadloop.store.facade import LEDGER, RUNS
 
     reported = sum(s.fields_written for s in chaos.summaries)
     with contextlib.closing(chaos.store()) as store:
@@ -384,7 +384,7 @@ def check_store_holds_every_crm_record(chaos: Chaos) -> None:
     """Every live record of the CRMs is in the store, at the version the CRM shows now."""
     from sqlalchemy import select
 
-    from store.facade import QUARANTINE, SNAPSHOTS
+    from leadloop.store.facade import QUARANTINE, SNAPSHOTS
 
     with contextlib.closing(chaos.store()) as store, store.engine.connect() as conn:
         stored = {(crm, crm_id): (updated_at, deleted) for crm, crm_id, updated_at, deleted in conn.execute(
@@ -417,7 +417,7 @@ def check_every_routed_task_delivered(chaos: Chaos) -> None:
     and each of the case's fresh leads (evaluation-kit requests: the hottest kind) has its task."""
     from sqlalchemy import select
 
-    from store.facade import TASKS
+    from leadloop.store.facade import TASKS
 
     tasks = crm_tasks(chaos)
     with contextlib.closing(chaos.store()) as store:
@@ -488,11 +488,11 @@ def sandbox_owners(handle: Any) -> list[tuple[str, str, str]]:
 @pytest.fixture(scope="module")
 def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chaos]:
     """A tiny sandbox after `crm setup` and one full sync, and its store."""
-    from connectors.hubspot.setup import setup as hubspot_setup
-    from connectors.mapping import load_mapping
-    from connectors.salesforce.setup import setup as salesforce_setup
-    from connectors.settings import load_connection
-    from sandbox.server import running_sandbox
+    from leadloop.connectors.hubspot.setup import setup as hubspot_setup
+    from leadloop.connectors.mapping import load_mapping
+    from leadloop.connectors.salesforce.setup import setup as salesforce_setup
+    from leadloop.connectors.settings import load_connection
+    from leadloop.sandbox.server import running_sandbox
 
     workdir = tmp_path_factory.mktemp("chaos")
     connection = workdir / "connection.json"
@@ -978,7 +978,7 @@ def test_a_task_create_answered_after_the_client_gave_up_is_confirmed_by_key_nev
 
 
 def test_a_whole_crm_write_outage_fails_the_run_and_the_next_run_writes_everything(chaos):
-    from cli.output import exit_code
+    from leadloop.cli.output import exit_code
 
     chaos.begin()
     fresh_leads(chaos)
@@ -1019,7 +1019,7 @@ def test_a_second_sync_exits_at_once_naming_the_holder_and_a_killed_holders_leas
     fresh_leads(chaos)
     with held_child(chaos, "score") as holder:
         started = time.monotonic()
-        from store.facade import StoreLocked
+        from leadloop.store.facade import StoreLocked
         with pytest.raises(StoreLocked, match=f"process {holder.pid} on"):
             chaos.sync()
         assert time.monotonic() - started < 30
@@ -1088,7 +1088,7 @@ def _kill_hooks(phase: str, marker: Path) -> dict[str, Callable[..., Any]]:
         return {"score": score}
 
     def runtime_hook(runtime: Any) -> None:
-        from crm.records import Crm
+        from leadloop.crm.records import Crm
 
         if phase == "pull":
             store, pages = runtime.store, [0]

@@ -23,22 +23,22 @@ from pydantic import SecretStr
 from simple_salesforce import Salesforce
 from simple_salesforce.format import format_soql
 
-from connectors.hubspot.client import hubspot_client
-from connectors.hubspot.retry import HubSpotError
-from connectors.hubspot.retry import RetryPolicy as HubSpotRetryPolicy
-from connectors.hubspot.setup import setup as hubspot_setup
-from connectors.hubspot.sink import HubSpotSink
-from connectors.mapping import ForbiddenFieldError, load_mapping
-from connectors.salesforce.client import AuthenticationError, salesforce_client
-from connectors.salesforce.retry import RetryPolicy, SalesforceCallError
-from connectors.salesforce.setup import setup as salesforce_setup
-from connectors.salesforce.sink import SalesforceSink
-from connectors.salesforce.source import SalesforceSource
-from connectors.settings import ConnectionSettings, load_connection
-from crm.changes import FieldUpdate, ObjectType
-from crm.records import Crm
-from sandbox.server import SandboxConfigError, SandboxHandle, running_sandbox, start_sandbox
-from store.db import open_store
+from leadloop.connectors.hubspot.client import hubspot_client
+from leadloop.connectors.hubspot.retry import HubSpotError
+from leadloop.connectors.hubspot.retry import RetryPolicy as HubSpotRetryPolicy
+from leadloop.connectors.hubspot.setup import setup as hubspot_setup
+from leadloop.connectors.hubspot.sink import HubSpotSink
+from leadloop.connectors.mapping import ForbiddenFieldError, load_mapping
+from leadloop.connectors.salesforce.client import AuthenticationError, salesforce_client
+from leadloop.connectors.salesforce.retry import RetryPolicy, SalesforceCallError
+from leadloop.connectors.salesforce.setup import setup as salesforce_setup
+from leadloop.connectors.salesforce.sink import SalesforceSink
+from leadloop.connectors.salesforce.source import SalesforceSource
+from leadloop.connectors.settings import ConnectionSettings, load_connection
+from leadloop.crm.changes import FieldUpdate, ObjectType
+from leadloop.crm.records import Crm
+from leadloop.sandbox.server import SandboxConfigError, SandboxHandle, running_sandbox, start_sandbox
+from leadloop.store.db import open_store
 
 PROJECT = Path(__file__).resolve().parents[2]
 PLAYBOOK = str(PROJECT / "playbooks" / "semiconductor.yaml")
@@ -73,7 +73,7 @@ def admin(handle: SandboxHandle, method: str, path: str, body: Any = None) -> An
 
 def run_sync_without_prefect(options: Any, published: list[str]) -> Any:
     """The hourly_sync flow body with its tasks as plain calls and its artifacts captured."""
-    from flows import artifacts, hourly_sync, tasks
+    from leadloop.flows import artifacts, hourly_sync, tasks
 
     with pytest.MonkeyPatch.context() as patch:
         for name in ("pull_stream", "load_and_resolve", "save_identity", "score", "save_scores", "route",
@@ -90,7 +90,7 @@ def run_sync_without_prefect(options: Any, published: list[str]) -> Any:
 def synced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """One full sync with a session that expires mid-run, so the password and security token are
     sent again; logs captured at DEBUG from every logger."""
-    from flows.options import SyncOptions
+    from leadloop.flows.options import SyncOptions
 
     workdir = tmp_path_factory.mktemp("security")
     connection = workdir / "connection.json"

@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 import requests
 
-from cli.run import explain_failure
-from connectors.hubspot.retry import HubSpotError
-from connectors.salesforce.client import AuthenticationError
-from connectors.salesforce.retry import SalesforceCallError
-from sandbox.server import SandboxHandle, running_sandbox
-from store.facade import StoreError
+from leadloop.cli.run import explain_failure
+from leadloop.connectors.hubspot.retry import HubSpotError
+from leadloop.connectors.salesforce.client import AuthenticationError
+from leadloop.connectors.salesforce.retry import SalesforceCallError
+from leadloop.sandbox.server import SandboxHandle, running_sandbox
+from leadloop.store.facade import StoreError
 
 PROJECT = Path(__file__).resolve().parents[2]
 PLAYBOOK = str(PROJECT / "playbooks" / "semiconductor.yaml")
@@ -36,7 +36,7 @@ def leadloop(*args: str, home: Path, api_url: str | None = None) -> subprocess.C
     env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", COLUMNS="120")
     if api_url is not None:
         env["PREFECT_API_URL"] = api_url
-    return subprocess.run([sys.executable, "-m", "cli.app", *args], env=env, cwd=PROJECT,
+    return subprocess.run([sys.executable, "-m", "leadloop.cli.app", *args], env=env, cwd=PROJECT,
                           capture_output=True, text=True, timeout=600)
 
 
@@ -49,7 +49,7 @@ def one_screen(result: subprocess.CompletedProcess[str], code: int) -> str:
 
 
 def stored_counts(store_url: str) -> dict[str, int]:
-    from store.db import open_store
+    from leadloop.store.db import open_store
 
     with open_store(store_url) as store:
         counts = {"runs": len(store.runs(limit=100_000))}
@@ -99,10 +99,10 @@ def offline_connection(tmp_path: Path) -> Path:
 @pytest.fixture(scope="module")
 def synced(prefect_harness: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A tiny sandbox after `crm setup` and one successful `leadloop sync` into a SQLite store."""
-    from connectors.hubspot.setup import setup as hubspot_setup
-    from connectors.mapping import load_mapping
-    from connectors.salesforce.setup import setup as salesforce_setup
-    from connectors.settings import load_connection
+    from leadloop.connectors.hubspot.setup import setup as hubspot_setup
+    from leadloop.connectors.mapping import load_mapping
+    from leadloop.connectors.salesforce.setup import setup as salesforce_setup
+    from leadloop.connectors.settings import load_connection
 
     folder = tmp_path_factory.mktemp("cli-errors")
     connection = folder / "connection.json"
@@ -281,9 +281,9 @@ def test_a_password_in_the_store_url_never_reaches_the_flow_run_parameters(synce
 
     from prefect.client.orchestration import get_client
 
-    from cli.run import flow_options
-    from flows.hourly_sync import hourly_sync
-    from store.db import STORE_PASSWORD_ENV, open_store
+    from leadloop.cli.run import flow_options
+    from leadloop.flows.hourly_sync import hourly_sync
+    from leadloop.store.db import STORE_PASSWORD_ENV, open_store
 
     password = "pg-Secret-4711"
     user = postgres_url.split("://", 1)[1].split("@", 1)[0]

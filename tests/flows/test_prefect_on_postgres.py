@@ -20,13 +20,13 @@ PROJECT = Path(__file__).resolve().parents[2]
 
 CHILD = textwrap.dedent("""
     import sys
-    from connectors.hubspot.setup import setup as hubspot_setup
-    from connectors.mapping import load_mapping
-    from connectors.salesforce.setup import setup as salesforce_setup
-    from connectors.settings import load_connection
-    from flows.hourly_sync import hourly_sync
-    from flows.options import SyncOptions
-    from sandbox.server import running_sandbox
+    from leadloop.connectors.hubspot.setup import setup as hubspot_setup
+    from leadloop.connectors.mapping import load_mapping
+    from leadloop.connectors.salesforce.setup import setup as salesforce_setup
+    from leadloop.connectors.settings import load_connection
+    from leadloop.flows.hourly_sync import hourly_sync
+    from leadloop.flows.options import SyncOptions
+    from leadloop.sandbox.server import running_sandbox
 
     connection, store_url, playbook = sys.argv[1:4]
     with running_sandbox(size="tiny", seed=3, connection_file=connection):

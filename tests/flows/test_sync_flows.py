@@ -19,7 +19,7 @@ import pytest
 import requests
 import yaml
 
-from sandbox.server import SandboxHandle, running_sandbox
+from leadloop.sandbox.server import SandboxHandle, running_sandbox
 
 PROJECT = Path(__file__).resolve().parents[2]
 PLAYBOOK = str(PROJECT / "playbooks" / "semiconductor.yaml")
@@ -85,12 +85,12 @@ def owned_snapshot(handle: SandboxHandle) -> dict[str, dict[str, Any]]:
 @pytest.fixture(scope="module")
 def synced(prefect_harness: str, workdir: Path) -> Iterator[dict[str, Any]]:
     """A small sandbox after `crm setup` and one full hourly sync."""
-    from connectors.hubspot.setup import setup as hubspot_setup
-    from connectors.mapping import load_mapping
-    from connectors.salesforce.setup import setup as salesforce_setup
-    from connectors.settings import load_connection
-    from flows.hourly_sync import hourly_sync
-    from flows.options import SyncOptions
+    from leadloop.connectors.hubspot.setup import setup as hubspot_setup
+    from leadloop.connectors.mapping import load_mapping
+    from leadloop.connectors.salesforce.setup import setup as salesforce_setup
+    from leadloop.connectors.settings import load_connection
+    from leadloop.flows.hourly_sync import hourly_sync
+    from leadloop.flows.options import SyncOptions
 
     connection = workdir / "connection.json"
     with running_sandbox(size="small", seed=11, connection_file=connection) as handle:
@@ -108,7 +108,7 @@ def synced(prefect_harness: str, workdir: Path) -> Iterator[dict[str, Any]]:
 
 
 def test_the_hourly_sync_writes_scores_and_tasks_that_the_official_clients_see(synced):
-    from store.db import open_store
+    from leadloop.store.db import open_store
 
     summary = synced["summary"]
     assert summary.people_scored > 1000 and summary.fields_written > 0 and summary.tasks_created > 0
@@ -154,7 +154,7 @@ def reads_by_object(report: dict[str, Any], crm: str) -> dict[str, int]:
 
 
 def test_a_quiet_hourly_run_reads_each_object_once_and_writes_nothing(synced):
-    from flows.hourly_sync import hourly_sync
+    from leadloop.flows.hourly_sync import hourly_sync
 
     handle = synced["handle"]
     let_an_hour_pass(handle)
@@ -187,8 +187,8 @@ def test_a_quiet_hourly_run_reads_each_object_once_and_writes_nothing(synced):
 
 
 def test_a_contact_deleted_in_hubspot_leaves_the_store_at_the_next_deletion_check(synced):
-    from flows.hourly_sync import hourly_sync
-    from store.db import open_store
+    from leadloop.flows.hourly_sync import hourly_sync
+    from leadloop.store.db import open_store
 
     handle = synced["handle"]
     contacts = hubspot(handle).crm.contacts
@@ -223,8 +223,8 @@ def test_every_crm_field_outside_the_owned_ones_is_unchanged_after_a_sync(synced
 def test_a_rescore_dry_run_writes_nothing_and_lists_what_would_change(synced, workdir):
     from prefect.client.orchestration import get_client
 
-    from flows.options import RescoreOptions
-    from flows.rescore import rescore
+    from leadloop.flows.options import RescoreOptions
+    from leadloop.flows.rescore import rescore
 
     book = yaml.safe_load(Path(PLAYBOOK).read_text())
     for tier in book["tiers"]:
@@ -253,8 +253,8 @@ def test_a_rescore_in_account_partitions_runs_each_as_a_task_and_plans_what_one_
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, TaskRunFilter
 
-    from flows.options import RescoreOptions
-    from flows.rescore import rescore
+    from leadloop.flows.options import RescoreOptions
+    from leadloop.flows.rescore import rescore
 
     options = synced["options"]
     common = dict(connection_file=options.connection_file, playbook=options.playbook,
@@ -277,8 +277,8 @@ def test_a_rescore_in_account_partitions_runs_each_as_a_task_and_plans_what_one_
 
 
 def test_data_quality_finds_the_planted_problems(synced):
-    from flows.data_quality import data_quality
-    from flows.options import DataQualityOptions
+    from leadloop.flows.data_quality import data_quality
+    from leadloop.flows.options import DataQualityOptions
 
     options = synced["options"]
     dq = DataQualityOptions(connection_file=options.connection_file, playbook=options.playbook,
@@ -294,8 +294,8 @@ def test_data_quality_finds_the_planted_problems(synced):
 
 
 def test_model_review_finds_real_signal_and_a_bad_candidate_scores_worse(synced, workdir):
-    from flows.model_review import model_review
-    from flows.options import ModelReviewOptions
+    from leadloop.flows.model_review import model_review
+    from leadloop.flows.options import ModelReviewOptions
 
     book = yaml.safe_load(Path(PLAYBOOK).read_text())
     for rule in book["intent"]["rules"]:
@@ -327,17 +327,17 @@ def test_model_review_finds_real_signal_and_a_bad_candidate_scores_worse(synced,
 
 def test_a_run_killed_during_write_back_then_a_normal_run_duplicates_nothing(prefect_harness, workdir):
     """SIGKILL while the first write-back batches are in flight; the next run completes the work."""
-    from flows.hourly_sync import hourly_sync
-    from flows.options import SyncOptions
-    from store.db import open_store
+    from leadloop.flows.hourly_sync import hourly_sync
+    from leadloop.flows.options import SyncOptions
+    from leadloop.store.db import open_store
 
     connection = workdir / "killed" / "connection.json"
     connection.parent.mkdir()
     with running_sandbox(size="tiny", seed=5, connection_file=connection) as handle:
-        from connectors.hubspot.setup import setup as hubspot_setup
-        from connectors.mapping import load_mapping
-        from connectors.salesforce.setup import setup as salesforce_setup
-        from connectors.settings import load_connection
+        from leadloop.connectors.hubspot.setup import setup as hubspot_setup
+        from leadloop.connectors.mapping import load_mapping
+        from leadloop.connectors.salesforce.setup import setup as salesforce_setup
+        from leadloop.connectors.settings import load_connection
 
         settings = load_connection(connection)
         salesforce_setup(settings, load_mapping())
@@ -357,7 +357,7 @@ def test_a_run_killed_during_write_back_then_a_normal_run_duplicates_nothing(pre
         reset_stats(handle)
         env = dict(os.environ, PREFECT_API_URL=prefect_harness)
         process = subprocess.Popen(
-            [sys.executable, "-m", "cli.app", "sync", "--connection-file", str(connection),
+            [sys.executable, "-m", "leadloop.cli.app", "sync", "--connection-file", str(connection),
              "--playbook", str(playbook), "--store-url", store_url], env=env, cwd=PROJECT,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 240
@@ -426,8 +426,8 @@ def test_rejected_writes_end_the_flow_run_completed_with_rejections_and_the_next
     """Runs last: it rewrites every score under a playbook one point different."""
     from prefect.client.orchestration import get_client
 
-    from flows.hourly_sync import hourly_sync
-    from store.db import open_store
+    from leadloop.flows.hourly_sync import hourly_sync
+    from leadloop.store.db import open_store
 
     handle, options = synced["handle"], synced["options"]
     book = yaml.safe_load(Path(PLAYBOOK).read_text())
@@ -468,10 +468,10 @@ def test_a_whole_crm_write_outage_ends_the_flow_run_failed_and_the_next_run_writ
     HubSpot field write fails; the flow run ends Failed, with the summary still recorded."""
     from prefect.client.orchestration import get_client
 
-    from connectors.retry import RetryPolicy
-    from flows.hourly_sync import hourly_sync
-    from flows.steps import WritesFailed
-    from store.db import open_store
+    from leadloop.connectors.retry import RetryPolicy
+    from leadloop.flows.hourly_sync import hourly_sync
+    from leadloop.flows.steps import WritesFailed
+    from leadloop.store.db import open_store
 
     handle, options = synced["handle"], synced["options"]
     book = yaml.safe_load(Path(PLAYBOOK).read_text())
@@ -479,7 +479,7 @@ def test_a_whole_crm_write_outage_ends_the_flow_run_failed_and_the_next_run_writ
     changed = workdir / "two-points-more.yaml"
     changed.write_text(yaml.safe_dump(book, sort_keys=False, allow_unicode=True))
     options = options.model_copy(update={"playbook": str(changed)})
-    monkeypatch.setattr("connectors.hubspot.client.RetryPolicy",
+    monkeypatch.setattr("leadloop.connectors.hubspot.client.RetryPolicy",
                         lambda: RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.02))
     session = http(handle)
     session.post(f"{handle.admin_url}/faults", json={"crm": "hubspot", "endpoint": "batch/update",

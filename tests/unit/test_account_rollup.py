@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from test_scoring_fixture import NORTHWIND_YAML
 from test_scoring_support import auto_account, committee, evk_request, score, semiconductor
 
-from playbook.load import parse_playbook
-from playbook.model import Playbook
-from scoring.engine import score_account
+from leadloop.playbook.load import parse_playbook
+from leadloop.playbook.model import Playbook
+from leadloop.scoring.engine import score_account
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crm.records import Activity, ActivityKind
-from scoring import intent
+from leadloop.crm.records import Activity, ActivityKind
+from leadloop.scoring import intent
 
 columns = pytest.importorskip(
-    "scoring._columns", reason="the C first pass is not built here (no compiler at install); Python is used"
+    "leadloop.scoring._columns",
+    reason="the C first pass is not built here (no compiler at install); Python is used",
 )
 
 PEOPLE = {"p1": 0, "p2": 1, "p3": 2}

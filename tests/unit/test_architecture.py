@@ -19,21 +19,23 @@ PROJECT = Path(__file__).resolve().parents[2]
 # package → the project packages it may import (besides itself)
 MAY_IMPORT: dict[str, frozenset[str]] = {
     "crm": frozenset(),
-    "playbook": frozenset({"crm"}),
+    "playbooks": frozenset(),  # the example playbooks, shipped as package data
+    "playbook": frozenset({"crm", "playbooks"}),
     "scoring": frozenset({"crm", "playbook"}),
     "routing": frozenset({"crm", "playbook", "scoring"}),
     "connectors": frozenset({"crm"}),
     "store": frozenset({"crm"}),
     "sync": frozenset({"crm", "playbook", "scoring", "routing", "connectors", "store"}),
-    "flows": frozenset({"crm", "playbook", "scoring", "routing", "connectors", "store", "sync"}),
-    "cli": frozenset({"crm", "playbook", "scoring", "routing", "connectors", "store", "sync", "flows"}),
+    "flows": frozenset({"crm", "playbooks", "playbook", "scoring", "routing", "connectors", "store", "sync"}),
+    "cli": frozenset({"crm", "playbooks", "playbook", "scoring", "routing", "connectors", "store", "sync",
+                      "flows"}),
     "deployments": frozenset({"flows"}),
     "sandbox": frozenset(),  # the test CRM stands alone: it speaks the CRMs' wire formats only
 }
-PRODUCTION = ("crm", "playbook", "scoring", "routing", "connectors", "store", "sync", "flows", "cli",
-              "deployments")
+PRODUCTION = ("crm", "playbooks", "playbook", "scoring", "routing", "connectors", "store", "sync", "flows",
+              "cli", "deployments")
 # the functional core works on records in memory: no network, database, clock service or Prefect
-PURE = ("crm", "playbook", "scoring", "routing")
+PURE = ("crm", "playbooks", "playbook", "scoring", "routing")
 IO_LIBRARIES = frozenset({"prefect", "requests", "urllib3", "httpx", "sqlalchemy", "sqlmodel", "psycopg",
                           "simple_salesforce", "hubspot", "fastapi", "uvicorn", "socket", "subprocess"})
 
@@ -45,7 +47,13 @@ def module_name(path: Path) -> str:
 
 def imports_of(path: Path) -> Iterator[tuple[str, int]]:
     """(imported module, line) for every import in the file, nested ones included; `from a import b`
-    yields `a.b` too, since b may be a module."""
+    yields `a.b` too, since b may be a module. Project modules are named by their folder: the
+    installed `leadloop.scoring.engine` is `scoring.engine` here."""
+    for name, line in raw_imports_of(path):
+        yield name.removeprefix("leadloop."), line
+
+
+def raw_imports_of(path: Path) -> Iterator[tuple[str, int]]:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     package = module_name(path).rsplit(".", 1)[0] if path.name != "__init__.py" else module_name(path)
     for node in ast.walk(tree):
@@ -134,6 +142,15 @@ def test_each_package_imports_only_the_layers_below_it():
     assert not layer_violations(tuple(MAY_IMPORT)), "\n".join(layer_violations(tuple(MAY_IMPORT)))
 
 
+def test_project_modules_are_imported_by_their_one_installed_name():
+    """`import scoring` works from the checkout's root only, and would load a second copy of a module
+    the rest imports as `leadloop.scoring`: every import of the project says `leadloop.`."""
+    problems = [f"{module_name(path)} (line {line}) imports {name}: say leadloop.{name}"
+                for path in source_files((*PRODUCTION, "sandbox")) for name, line in raw_imports_of(path)
+                if name.split(".")[0] in MAY_IMPORT]
+    assert not problems, "\n".join(problems)
+
+
 def test_the_pure_core_imports_no_io_library():
     problems = []
     for path in source_files(PURE):
@@ -177,7 +194,8 @@ def test_a_broken_rule_is_reported_with_the_module_and_the_line(tmp_path, monkey
         (fake / name).mkdir(parents=True)
         (fake / name / "__init__.py").write_text("")
     (fake / target.split(".")[0] / f"{target.split('.')[1]}.py").write_text("X = 1\n")
-    (fake / package / "bad.py").write_text(f"def later():\n    from {target} import X\n    return X\n")
+    bad = f"def later():\n    from leadloop.{target} import X\n    return X\n"
+    (fake / package / "bad.py").write_text(bad)
     monkeypatch.setattr(f"{__name__}.PROJECT", fake)
     [problem] = layer_violations(tuple(MAY_IMPORT))
     assert problem.startswith(f"{package}.bad (line 2) imports {target}") and rule in problem
@@ -188,7 +206,8 @@ def test_a_loop_through_a_deferred_import_is_found(tmp_path, monkeypatch):
     for name in MAY_IMPORT:
         (fake / name).mkdir(parents=True)
         (fake / name / "__init__.py").write_text("")
-    (fake / "flows" / "a.py").write_text("from flows.b import B\nA = 1\n")
-    (fake / "flows" / "b.py").write_text("B = 1\ndef later():\n    from flows.a import A\n    return A\n")
+    (fake / "flows" / "a.py").write_text("from leadloop.flows.b import B\nA = 1\n")
+    later = "B = 1\ndef later():\n    from leadloop.flows.a import A\n    return A\n"
+    (fake / "flows" / "b.py").write_text(later)
     monkeypatch.setattr(f"{__name__}.PROJECT", fake)
     assert cycles(graph(PRODUCTION)) == [["flows.a", "flows.b"]]

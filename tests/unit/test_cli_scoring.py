@@ -10,8 +10,8 @@ from test_scoring_fixture import NORTHWIND_YAML
 from test_scoring_support import PLAYBOOKS, auto_account, datasheet_download, engineer, evk_request
 from typer.testing import CliRunner
 
-from cli import scoring as cli_scoring
-from crm.dataset import Dataset, dataset_to_dict
+from leadloop.cli import scoring as cli_scoring
+from leadloop.crm.dataset import Dataset, dataset_to_dict
 
 # The pinned playbook and a small dataset written for it (the bundled ones are tuned for the demo).
 _FOLDER = Path(tempfile.mkdtemp(prefix="leadloop-test-"))

@@ -2,8 +2,8 @@
 
 from datetime import UTC, datetime, timedelta
 
-from crm.records import Account, Activity, Person
-from scoring.quality import QualityInputs, assess_quality, mask_email, trends
+from leadloop.crm.records import Account, Activity, Person
+from leadloop.scoring.quality import QualityInputs, assess_quality, mask_email, trends
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -105,8 +105,8 @@ def test_trend_compares_with_the_previous_run():
 
 
 def test_the_fields_a_playbook_reads_are_found_wherever_its_conditions_are():
-    from playbook.load import load_playbook
-    from scoring.quality import fields_used
+    from leadloop.playbook.load import load_playbook
+    from leadloop.scoring.quality import fields_used
 
     used = fields_used(load_playbook("playbooks/semiconductor.yaml"))
     assert "industry" in used["account"]

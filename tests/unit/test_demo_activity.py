@@ -7,13 +7,13 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from cli.demo import MarketingAutomation, escalation_min_fit, pick_people
-from connectors.salesforce.records import to_task
-from crm.dataset import Dataset, load_dataset
-from crm.records import ActivityKind
-from playbook.compiled import classify_activity
-from playbook.load import load_playbook
-from scoring.engine import score_dataset
+from leadloop.cli.demo import MarketingAutomation, escalation_min_fit, pick_people
+from leadloop.connectors.salesforce.records import to_task
+from leadloop.crm.dataset import Dataset, load_dataset
+from leadloop.crm.records import ActivityKind
+from leadloop.playbook.compiled import classify_activity
+from leadloop.playbook.load import load_playbook
+from leadloop.scoring.engine import score_dataset
 
 PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)

@@ -7,7 +7,7 @@ import weakref
 
 import pytest
 
-from crm.heap import cycle_collection_paused
+from leadloop.crm.heap import cycle_collection_paused
 
 
 class Node:

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
-from connectors.hubspot.records import (
+from leadloop.connectors.hubspot.records import (
     BadRecord,
     RawObject,
     account_from_company,
@@ -27,10 +27,10 @@ from connectors.hubspot.records import (
     person_from_contact,
     raw_object,
 )
-from connectors.mapping import load_mapping
-from connectors.salesforce.records import Mapped, map_row
-from connectors.salesforce.streams import STREAMS_BY_NAME, wanted_fields
-from crm.records import Account, Activity, Campaign, ContactRole, Opportunity, Owner, Person
+from leadloop.connectors.mapping import load_mapping
+from leadloop.connectors.salesforce.records import Mapped, map_row
+from leadloop.connectors.salesforce.streams import STREAMS_BY_NAME, wanted_fields
+from leadloop.crm.records import Account, Activity, Campaign, ContactRole, Opportunity, Owner, Person
 
 MAPPING = load_mapping()
 SF_READ = MAPPING.salesforce.read
@@ -257,15 +257,15 @@ def test_a_number_that_is_not_finite_is_rejected_not_stored(value):
 def planted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """An empty sandbox with good and hostile people planted in both CRMs, pulled into a SQLite store
     by `pull_stream`. Hostile values go in through the backends, past the APIs' own validation."""
-    from connectors.hubspot.client import hubspot_client
-    from connectors.hubspot.source import HubSpotSource
-    from connectors.salesforce.client import salesforce_client
-    from connectors.salesforce.source import SalesforceSource
-    from connectors.settings import ConnectionSettings
-    from crm.records import Crm
-    from sandbox.server import running_sandbox
-    from store.db import open_store
-    from sync.pipeline import Runtime, pull_stream
+    from leadloop.connectors.hubspot.client import hubspot_client
+    from leadloop.connectors.hubspot.source import HubSpotSource
+    from leadloop.connectors.salesforce.client import salesforce_client
+    from leadloop.connectors.salesforce.source import SalesforceSource
+    from leadloop.connectors.settings import ConnectionSettings
+    from leadloop.crm.records import Crm
+    from leadloop.sandbox.server import running_sandbox
+    from leadloop.store.db import open_store
+    from leadloop.sync.pipeline import Runtime, pull_stream
 
     with running_sandbox(empty=True) as handle:
         backends = {b.name: b for b in handle.core.backends}

@@ -7,7 +7,7 @@ import dataclasses
 import time
 from datetime import UTC, datetime, timedelta
 
-from crm.identity import (
+from leadloop.crm.identity import (
     CONVERTED_LEAD_WITHOUT_CONTACT,
     CROSS_ID_DOMAIN_MISMATCH,
     CROSS_ID_EMAIL_MISMATCH,
@@ -15,7 +15,7 @@ from crm.identity import (
     DUPLICATE_EMAIL,
     resolve_identity,
 )
-from crm.records import Account, Activity, ActivityKind, CustomerType, Opportunity, Person
+from leadloop.crm.records import Account, Activity, ActivityKind, CustomerType, Opportunity, Person
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 LEAD_ID = "00Q5e00000AbCdEEAZ"

@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crm.records import Activity, Opportunity, Person
-from scoring.review import (
+from leadloop.crm.records import Activity, Opportunity, Person
+from leadloop.scoring.review import (
     SignalLift,
     TaskOutcome,
     backtest,

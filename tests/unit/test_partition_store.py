@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from crm.identity import resolve_identity
-from crm.records import Activity, ActivityKind, Crm
-from playbook.load import load_playbook
-from routing.state import AssignmentState
-from scoring.engine import score_dataset
-from store import open_store
-from sync import pipeline
+from leadloop.crm.identity import resolve_identity
+from leadloop.crm.records import Activity, ActivityKind, Crm
+from leadloop.playbook.load import load_playbook
+from leadloop.routing.state import AssignmentState
+from leadloop.scoring.engine import score_dataset
+from leadloop.store import open_store
+from leadloop.sync import pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
@@ -85,7 +85,7 @@ def test_scoring_partition_by_partition_from_the_store_equals_one_pass(filled, p
 
 
 def test_a_look_back_from_the_store_scores_only_what_had_happened_by_then(filled, playbook):
-    from flows.model_review import as_of
+    from leadloop.flows.model_review import as_of
 
     cutoff = NOW - timedelta(days=60)
     raw, identity = pipeline.load_and_resolve(filled)

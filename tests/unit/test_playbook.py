@@ -6,10 +6,10 @@ import pytest
 from test_scoring_fixture import NORTHWIND_YAML
 from test_scoring_support import NOW, PLAYBOOKS, SITE, industrial, semiconductor
 
-from crm.records import Activity
-from playbook.compiled import classify_activity, classify_title, compile_playbook
-from playbook.load import load_playbook, parse_playbook
-from playbook.model import PlaybookError
+from leadloop.crm.records import Activity
+from leadloop.playbook.compiled import classify_activity, classify_title, compile_playbook
+from leadloop.playbook.load import load_playbook, parse_playbook
+from leadloop.playbook.model import PlaybookError
 
 SEMI_TEXT = NORTHWIND_YAML
 

@@ -9,8 +9,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from crm.dataset import _WHOLE_FILE, DatasetError, dataset_from_dict, dataset_json_schema, load_dataset_file
-from crm.records import Account, Activity, ActivityKind, Person
+from leadloop.crm.dataset import (
+    _WHOLE_FILE,
+    DatasetError,
+    dataset_from_dict,
+    dataset_json_schema,
+    load_dataset_file,
+)
+from leadloop.crm.records import Account, Activity, ActivityKind, Person
 
 
 def test_emails_are_lower_cased_and_their_domain_extracted():

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from crm.changes import FieldUpdate, Priority, TaskUpsert
-from crm.records import Account, Activity, Asset, Crm, CustomerType, Opportunity, Person
-from playbook.routing import RoutingSection
-from routing import (
+from leadloop.crm.changes import FieldUpdate, Priority, TaskUpsert
+from leadloop.crm.records import Account, Activity, Asset, Crm, CustomerType, Opportunity, Person
+from leadloop.playbook.routing import RoutingSection
+from leadloop.routing import (
     Action,
     AssignmentState,
     OpenTask,
@@ -26,7 +26,7 @@ from routing import (
     task_key,
     to_crm_changes,
 )
-from scoring.scorecard import Escalation, Reason, ReasonKind, ScoreCard
+from leadloop.scoring.scorecard import Escalation, Reason, ReasonKind, ScoreCard
 
 SALES, NURTURE, UNQUALIFIED = "Sales priority", "Nurture", "Unqualified for now"
 # A Wednesday, 10:00 UTC: mid-week, in business hours in Europe, before opening in the Americas.
@@ -618,7 +618,7 @@ def test_content_follows_the_scoring_profiles_segment_and_only_sendable_asset_ty
 
 
 def test_routing_problems_name_tiers_profiles_and_escalation_slas_the_scoring_part_lacks():
-    from playbook.routing import routing_problems
+    from leadloop.playbook.routing import routing_problems
 
     rules = section(territories=[{"name": "x", "product_line": ["robots"], "pool": "emea", "why": "because"}])
     problems = routing_problems(rules, tiers=[SALES, NURTURE, "Cold"], profiles=["power"],

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cli.app import app
+from leadloop.cli.app import app
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = ROOT / "playbooks" / "semiconductor.yaml"
@@ -78,8 +78,8 @@ def test_a_playbook_without_a_routing_section_is_refused(tmp_path):
 
 @pytest.mark.parametrize("name", ["semiconductor.yaml", "industrial.yaml"])
 def test_both_example_playbooks_have_a_complete_routing_section_consistent_with_their_scoring(name):
-    from playbook.load import load_playbook
-    from playbook.routing import ActionKind, routing_problems
+    from leadloop.playbook.load import load_playbook
+    from leadloop.playbook.routing import ActionKind, routing_problems
 
     playbook = load_playbook(ROOT / "playbooks" / name)
     section = playbook.routing

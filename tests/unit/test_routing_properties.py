@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_routing import NURTURE, SALES, UNQUALIFIED, section
 
-from crm.records import Account, CustomerType, Opportunity, Person
-from routing import Action, AssignmentState, OpenTask, SuppressionKind, TaskKind, route_all
-from scoring.scorecard import Escalation, ScoreCard
+from leadloop.crm.records import Account, CustomerType, Opportunity, Person
+from leadloop.routing import Action, AssignmentState, OpenTask, SuppressionKind, TaskKind, route_all
+from leadloop.scoring.scorecard import Escalation, ScoreCard
 
 RULES = section()
 KNOWN_OWNERS = {r.email for r in RULES.reps} | {q.id for q in RULES.queues}

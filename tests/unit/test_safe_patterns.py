@@ -10,12 +10,12 @@ from test_scoring_fixture import NORTHWIND_YAML
 from test_scoring_support import NOW, SITE, activity, engineer, score
 from typer.testing import CliRunner
 
-from cli import scoring as cli_scoring
-from crm.records import Account, Activity
-from playbook.compiled import classify_activity, classify_title
-from playbook.conditions import Subject, compile_condition
-from playbook.load import parse_playbook
-from playbook.model import Condition, PlaybookError
+from leadloop.cli import scoring as cli_scoring
+from leadloop.crm.records import Account, Activity
+from leadloop.playbook.compiled import classify_activity, classify_title
+from leadloop.playbook.conditions import Subject, compile_condition
+from leadloop.playbook.load import parse_playbook
+from leadloop.playbook.model import Condition, PlaybookError
 
 _DATASHEET_URLS = "urls: ['/docs/ds/pmic-?77']"  # assets[6], the PMIC-77 datasheet
 

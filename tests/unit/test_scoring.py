@@ -21,11 +21,11 @@ from test_scoring_support import (
     texts,
 )
 
-from crm.dataset import Dataset
-from crm.records import Account, Person
-from playbook.load import parse_playbook
-from scoring.diff import explain_diff
-from scoring.engine import score_account, score_dataset, score_person
+from leadloop.crm.dataset import Dataset
+from leadloop.crm.records import Account, Person
+from leadloop.playbook.load import parse_playbook
+from leadloop.scoring.diff import explain_diff
+from leadloop.scoring.engine import score_account, score_dataset, score_person
 
 
 def test_requests_are_worth_more_than_downloads():
@@ -322,8 +322,8 @@ def test_the_explanation_diff_names_what_moved_the_score():
 
 
 def test_the_bundled_example_dataset_loads_cleanly_and_scores_with_the_bundled_playbook():
-    from crm.dataset import load_dataset
-    from playbook.load import load_playbook
+    from leadloop.crm.dataset import load_dataset
+    from leadloop.playbook.load import load_playbook
 
     dataset = load_dataset(PLAYBOOKS / "example_dataset.json")
     assert not dataset.invalid and len(dataset.people) >= 24

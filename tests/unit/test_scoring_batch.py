@@ -10,17 +10,24 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import crm.batch
-from crm.batch import build_many
-from playbook.wording import ago, signed
-from scoring.intent import stable_argsort
-from scoring.intent_lines import _age_words, _block_order, _sentences, _signed_words, _value_words, _Words
-from scoring.scorecard import Reason, ReasonKind, ScoreCard
+from leadloop.crm import batch as crm_batch
+from leadloop.crm.batch import build_many
+from leadloop.playbook.wording import ago, signed
+from leadloop.scoring.intent import stable_argsort
+from leadloop.scoring.intent_lines import (
+    _age_words,
+    _block_order,
+    _sentences,
+    _signed_words,
+    _value_words,
+    _Words,
+)
+from leadloop.scoring.scorecard import Reason, ReasonKind, ScoreCard
 
 WHEN = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 try:
-    from crm import _batch
+    from leadloop.crm import _batch
 except ImportError:  # not built here: the Python loops are the only ones
     _batch = None
 
@@ -31,11 +38,11 @@ def loops(request, monkeypatch):
     if request.param == "C":
         if _batch is None:
             pytest.skip("crm._batch is not built here (no compiler at install)")
-        monkeypatch.setattr(crm.batch, "new_instances", _batch.new_instances)
-        monkeypatch.setattr(crm.batch, "fill_slot", _batch.fill_slot)
+        monkeypatch.setattr(crm_batch, "new_instances", _batch.new_instances)
+        monkeypatch.setattr(crm_batch, "fill_slot", _batch.fill_slot)
     else:
-        monkeypatch.setattr(crm.batch, "new_instances", crm.batch._new_instances)
-        monkeypatch.setattr(crm.batch, "fill_slot", crm.batch._fill_slot)
+        monkeypatch.setattr(crm_batch, "new_instances", crm_batch._new_instances)
+        monkeypatch.setattr(crm_batch, "fill_slot", crm_batch._fill_slot)
     return request.param
 
 
@@ -117,7 +124,7 @@ def test_batch_built_instances_hold_their_values_and_let_go_of_them(loops):
     )
     assert sys.getrefcount(first) == held[0] + 1000
     assert all(reason.text is first for reason in built)
-    crm.batch.fill_slot(built, Reason.text, repeat(second, 1000))  # overwriting lets go of the old
+    crm_batch.fill_slot(built, Reason.text, repeat(second, 1000))  # overwriting lets go of the old
     assert (sys.getrefcount(first), sys.getrefcount(second)) == (held[0], held[1] + 1000)
     del built
     assert sys.getrefcount(second) == held[1]

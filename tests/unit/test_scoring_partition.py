@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from crm.dataset import Dataset, load_dataset
-from crm.records import Activity, ActivityKind, Person
-from playbook.load import load_playbook
-from scoring.engine import ScoringResult, score_dataset
-from scoring.partition import merge_results, partition_dataset, score_partitioned
+from leadloop.crm.dataset import Dataset, load_dataset
+from leadloop.crm.records import Activity, ActivityKind, Person
+from leadloop.playbook.load import load_playbook
+from leadloop.scoring.engine import ScoringResult, score_dataset
+from leadloop.scoring.partition import merge_results, partition_dataset, score_partitioned
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOKS = ROOT / "playbooks"

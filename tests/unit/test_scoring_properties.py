@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_scoring_support import NOW, SITE, auto_account, motor_account, score, semiconductor
 
-from crm.records import Account, Activity, Person
+from leadloop.crm.records import Account, Activity, Person
 
 PROPERTY_SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

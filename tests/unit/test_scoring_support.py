@@ -10,11 +10,11 @@ from typing import Any
 
 from test_scoring_fixture import NORTHWIND_YAML
 
-from crm.dataset import Dataset
-from crm.records import Account, Activity, Person
-from playbook.load import load_playbook, parse_playbook
-from playbook.model import Playbook
-from scoring.engine import ScoringResult, score_dataset
+from leadloop.crm.dataset import Dataset
+from leadloop.crm.records import Account, Activity, Person
+from leadloop.playbook.load import load_playbook, parse_playbook
+from leadloop.playbook.model import Playbook
+from leadloop.scoring.engine import ScoringResult, score_dataset
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"

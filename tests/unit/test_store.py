@@ -8,13 +8,13 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from crm.changes import FieldUpdate, ObjectType, TaskUpsert
-from crm.identity import IdentityConflict
-from crm.ports import WriteResult
-from crm.records import Account, Activity, ActivityKind, Crm, Person
-from scoring.scorecard import Reason, ReasonKind, ScoreCard
-from store import Store, StoreError, open_store, redact
-from store.writeplan import mapped_fields
+from leadloop.crm.changes import FieldUpdate, ObjectType, TaskUpsert
+from leadloop.crm.identity import IdentityConflict
+from leadloop.crm.ports import WriteResult
+from leadloop.crm.records import Account, Activity, ActivityKind, Crm, Person
+from leadloop.scoring.scorecard import Reason, ReasonKind, ScoreCard
+from leadloop.store import Store, StoreError, open_store, redact
+from leadloop.store.writeplan import mapped_fields
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 SF = Crm.SALESFORCE
@@ -111,7 +111,7 @@ def test_a_stored_payload_that_no_longer_loads_is_reported_and_the_rest_load(sto
     store.upsert_snapshots(SF, "Lead", [lead(1), lead(2), lead(3)], cursor=T0)
     from sqlalchemy import update
 
-    from store.facade import SNAPSHOTS
+    from leadloop.store.facade import SNAPSHOTS
     with store._write() as conn:  # one payload cut short (not JSON any more), one no longer valid
         conn.execute(update(SNAPSHOTS).where(SNAPSHOTS.c.record_id == lead(1).id)
                      .values(payload='{"id": "sf-le'))
@@ -251,10 +251,10 @@ def test_every_scorecard_is_kept_and_the_latest_per_person_is_at_hand(store: Sto
 
 
 def test_the_latest_stored_cards_come_back_as_the_scorecards_that_were_saved(store: Store):
-    from crm.dataset import load_dataset
-    from playbook.load import load_playbook
-    from scoring.engine import score_dataset
-    from sync.pipeline import previous_cards
+    from leadloop.crm.dataset import load_dataset
+    from leadloop.playbook.load import load_playbook
+    from leadloop.scoring.engine import score_dataset
+    from leadloop.sync.pipeline import previous_cards
 
     at = datetime(2026, 11, 2, 9, tzinfo=UTC)
     result = score_dataset(load_playbook("playbooks/semiconductor.yaml"),
@@ -268,7 +268,7 @@ def test_the_latest_stored_cards_come_back_as_the_scorecards_that_were_saved(sto
 
 
 def test_a_card_stored_before_a_field_existed_loads_with_that_fields_default(store: Store):
-    from sync.pipeline import previous_cards
+    from leadloop.sync.pipeline import previous_cards
 
     old = card("person:a@x.com", 50).to_dict()
     del old["contact_fit"], old["reasons"][0]["why"]
@@ -394,7 +394,7 @@ def test_a_task_whose_outcome_is_unknown_stays_pending_and_a_search_confirms_it(
 
 
 def test_one_run_holds_the_store_and_a_dead_holder_is_taken_over_and_marked_crashed(store: Store):
-    from store.facade import StoreLocked
+    from leadloop.store.facade import StoreLocked
 
     ttl = timedelta(seconds=90)
     store.start_run("hourly_sync", run_id="first", now=T0)

@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
-import store.models
-from crm.records import Crm
-from store import StoreError, open_store
-from store.db import create_store_engine
-from store.migrations import LATEST_VERSION, _v1_metadata, current_version, migrate
+from leadloop.crm.records import Crm
+from leadloop.store import StoreError, open_store
+from leadloop.store import models as store_models
+from leadloop.store.db import create_store_engine
+from leadloop.store.migrations import LATEST_VERSION, _v1_metadata, current_version, migrate
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -98,7 +98,7 @@ def test_a_migrated_database_matches_the_models_column_for_column(empty_store_ur
 
 
 def _store_tables() -> set[str]:
-    return {model.__tablename__ for model in vars(store.models).values()  # type: ignore[attr-defined]
+    return {model.__tablename__ for model in vars(store_models).values()  # type: ignore[attr-defined]
             if isinstance(model, type) and issubclass(model, SQLModel) and hasattr(model, "__table__")}
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from cli.run import flow_options
-from flows.options import RescoreOptions, SyncOptions
-from store.db import STORE_PASSWORD_ENV, create_store_engine, open_store, split_password
+from leadloop.cli.run import flow_options
+from leadloop.flows.options import RescoreOptions, SyncOptions
+from leadloop.store.db import STORE_PASSWORD_ENV, create_store_engine, open_store, split_password
 
 PASSWORD = "s3cret-Pa55"
 WITH_PASSWORD = f"postgresql+psycopg://leadloop:{PASSWORD}@db:5432/leadloop?connect_timeout=5"

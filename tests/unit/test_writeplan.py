@@ -9,12 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from crm.changes import FieldUpdate, ObjectType
-from crm.ports import WriteResult
-from crm.records import Crm
-from scoring.scorecard import AccountScore, Reason, ReasonKind, ScoreCard
-from store import open_store
-from store.writeplan import (
+from leadloop.crm.changes import FieldUpdate, ObjectType
+from leadloop.crm.ports import WriteResult
+from leadloop.crm.records import Crm
+from leadloop.scoring.scorecard import AccountScore, Reason, ReasonKind, ScoreCard
+from leadloop.store import open_store
+from leadloop.store.writeplan import (
     REASONS_MAX_CHARS,
     desired_account_fields,
     desired_person_fields,
@@ -51,7 +51,7 @@ def desired(c: ScoreCard, record_id: str = "00QA") -> list[FieldUpdate]:
 
 
 def ledger_after(updates: list[FieldUpdate], ledger: dict | None = None) -> dict[tuple[str, str], str]:
-    from store.writeplan import ledger_text
+    from leadloop.store.writeplan import ledger_text
 
     ledger = dict(ledger or {})
     for u in updates:
