@@ -228,12 +228,30 @@ def _v4(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _v5(conn: Connection) -> None:
+    """Which playbook is live: each activation with the playbook's text, so syncs score with it."""
+    md = MetaData()
+    Table("playbook_activations", md,
+          Column("id", Integer, primary_key=True, autoincrement=True),
+          Column("name", Text, nullable=False),
+          Column("model_version", Text, nullable=False),
+          Column("source", Text, nullable=False),
+          Column("text", Text, nullable=False),
+          Column("activated_at", UtcDateTime, nullable=False),
+          Column("run_id", Text),
+          Column("activated_by", Text, nullable=False),
+          Column("reason", Text, nullable=False),
+          Index("ix_playbook_activations_at", "activated_at"))
+    md.create_all(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "snapshots, cursors, identity, score history, ledgers, write failures, runs", _v1),
     Migration(2, "quarantine, data-quality findings, assignment state, account score history, "
                  "API calls per run, retriable write failures", _v2),
     Migration(3, "the person of each stored activity, for reading the store one partition at a time", _v3),
     Migration(4, "the task outbox (payload, attempts, last error) and the writers' run lease", _v4),
+    Migration(5, "the live playbook and the history of activations", _v5),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -219,6 +219,27 @@ class RunLease(SQLModel, table=True):
     heartbeat_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
+class PlaybookActivation(SQLModel, table=True):
+    """One playbook made live: its name, version and whole text, when, by which run and who, and why.
+
+    The latest row is the live playbook. Rows are never changed or deleted: the history says which
+    playbook scored the CRM at any moment. The text is kept so every worker scores with exactly
+    the live playbook, whatever files it has."""
+
+    __tablename__ = "playbook_activations"
+    __table_args__ = (Index("ix_playbook_activations_at", "activated_at"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=Integer)
+    name: str = Field(sa_type=Text)
+    model_version: str = Field(sa_type=Text)
+    source: str = Field(sa_type=Text)  # the file or shipped name it was read from, as given
+    text: str = Field(sa_type=Text)
+    activated_at: datetime = Field(sa_type=UtcDateTime)
+    run_id: str | None = Field(default=None, sa_type=Text)
+    activated_by: str = Field(sa_type=Text)  # user@host of the process, or the Prefect flow run
+    reason: str = Field(default="", sa_type=Text)
+
+
 class AssignmentStateRow(SQLModel, table=True):
     __tablename__ = "assignment_state"
 

@@ -16,9 +16,11 @@ from sqlalchemy.exc import IntegrityError
 from leadloop.store.base import StoreBase
 from leadloop.store.models import (
     DqFinding,
+    PlaybookActivation,
     Run,
 )
 from leadloop.store.tables import (
+    ACTIVATIONS,
     ASSIGNMENT,
     FINDINGS,
     RUNS,
@@ -67,6 +69,31 @@ class RunStore(StoreBase):
             query = query.where(RUNS.c.kind == kind)
         with self._read() as conn:
             return [Run(**row._mapping) for row in conn.execute(query)]
+
+    # -- the live playbook ------------------------------------------------------------------------------
+
+    def live_playbook(self) -> PlaybookActivation | None:
+        """The playbook syncs score with (the latest activation), None before the first."""
+        query = select(ACTIVATIONS).order_by(ACTIVATIONS.c.id.desc()).limit(1)
+        with self._read() as conn:
+            row = conn.execute(query).first()
+        return PlaybookActivation(**row._mapping) if row else None
+
+    def activate_playbook(self, *, name: str, model_version: str, source: str, text: str,
+                          activated_by: str, run_id: str | None = None, reason: str = "",
+                          now: datetime | None = None) -> PlaybookActivation:
+        """Make a playbook live from now on; the history keeps every earlier one."""
+        row = {"name": name, "model_version": model_version, "source": source, "text": text,
+               "activated_at": _now(now), "run_id": run_id, "activated_by": activated_by, "reason": reason}
+        with self._write() as conn:
+            conn.execute(ACTIVATIONS.insert(), row)
+        return PlaybookActivation(**row)
+
+    def playbook_history(self, limit: int = 20) -> list[PlaybookActivation]:
+        """Activations, the most recent first (the first is the live one)."""
+        query = select(ACTIVATIONS).order_by(ACTIVATIONS.c.id.desc()).limit(limit)
+        with self._read() as conn:
+            return [PlaybookActivation(**row._mapping) for row in conn.execute(query)]
 
     # -- routing state and data quality -----------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from leadloop.store.models import (
     DqFinding,
     IdentityConflictRow,
     IdentityLink,
+    PlaybookActivation,
     Quarantine,
     Run,
     RunLease,
@@ -63,6 +64,7 @@ ASSIGNMENT = _table(AssignmentStateRow)
 FINDINGS = _table(DqFinding)
 QUARANTINE = _table(Quarantine)
 LEASE = _table(RunLease)
+ACTIVATIONS = _table(PlaybookActivation)
 
 
 class StoreError(RuntimeError):

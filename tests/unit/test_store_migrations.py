@@ -75,10 +75,17 @@ def test_a_version_1_database_opens_with_its_rows_and_gains_the_new_columns(empt
         assert opened.load_records().people == []
         opened.save_assignment_state({"owners": {}})
         opened.save_dq_findings("dq", {"missing_email": (1, [])})
+        # version 5: no playbook is live until one is activated; then the latest activation is
+        assert opened.live_playbook() is None
+        for version in ("a1", "b2"):
+            opened.activate_playbook(name="semiconductor", model_version=version, source="semiconductor",
+                                     text="name: semiconductor\n", activated_by="rev@host", run_id="r1")
+        assert opened.live_playbook().model_version == "b2"
+        assert [a.model_version for a in opened.playbook_history()] == ["b2", "a1"]
         with opened.engine.connect() as conn:
             assert current_version(conn) == LATEST_VERSION
             versions = conn.execute(text("SELECT version FROM schema_version ORDER BY version")).scalars()
-            assert list(versions) == [1, 2, 3, 4]
+            assert list(versions) == [1, 2, 3, 4, 5]
 
 
 def test_a_migrated_database_matches_the_models_column_for_column(empty_store_url):
@@ -142,5 +149,5 @@ def test_two_processes_opening_a_new_store_at_once_migrate_it_once(empty_store_u
     engine = create_store_engine(empty_store_url)
     with engine.connect() as conn:
         versions = conn.execute(text("SELECT version FROM schema_version ORDER BY version")).scalars()
-        assert list(versions) == [1, 2, 3, 4]
+        assert list(versions) == [1, 2, 3, 4, 5]
     engine.dispose()
