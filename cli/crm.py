@@ -18,10 +18,11 @@ from rich.console import Console
 from rich.table import Table
 
 from leadloop.connectors.checks import CheckItem
-from leadloop.connectors.hubspot import setup as hubspot_setup
+from leadloop.connectors.hubspot.setup import HubSpotSetup
 from leadloop.connectors.mapping import Mapping, MappingError, load_mapping
-from leadloop.connectors.salesforce import setup as salesforce_setup
+from leadloop.connectors.salesforce.setup import SalesforceSetup
 from leadloop.connectors.settings import ConnectionFileError, ConnectionSettings, load_connection
+from leadloop.crm.ports import CrmSetup
 
 crm_app = typer.Typer(help="Check that the CRMs have what leadloop reads and owns; create its fields.",
                       no_args_is_help=True)
@@ -55,8 +56,8 @@ def _inputs(connection_file: Path | None, playbook: Path | None) -> tuple[Connec
     return settings, mapping
 
 
-# Each connector's setup and check, by the name of its section in the connection settings.
-SETUPS = {"salesforce": salesforce_setup, "hubspot": hubspot_setup}
+# Each connector's setup and check (the CrmSetup port), by the name of its section in the settings.
+SETUPS: dict[str, Callable[..., CrmSetup]] = {"salesforce": SalesforceSetup, "hubspot": HubSpotSetup}
 
 
 def _configured(settings: ConnectionSettings) -> list[str]:
@@ -76,7 +77,7 @@ def check_command(connection_file: ConnectionFile = None, playbook: PlaybookFile
     settings, mapping = _inputs(connection_file, playbook)
     items: list[CheckItem] = []
     for crm in _configured(settings):
-        items += _run(crm, lambda m=SETUPS[crm]: m.check(settings, mapping))
+        items += _run(crm, SETUPS[crm](settings, mapping).check)
     table = Table("CRM", "Check", "OK", "How to fix", show_lines=False)
     for item in items:
         table.add_row(item.crm, item.what, "yes" if item.ok else "[red]MISSING[/red]", item.fix or "")
@@ -99,10 +100,8 @@ def setup_command(
     """Create the owned fields each configured CRM lacks, and print what was done."""
     settings, mapping = _inputs(connection_file, playbook)
     for crm in _configured(settings):
-        if crm == "salesforce":
-            actions = _run(crm, lambda: salesforce_setup.setup(settings, mapping, metadata_dir=metadata_dir))
-        else:
-            actions = _run(crm, lambda m=SETUPS[crm]: m.setup(settings, mapping))
+        extra = {"metadata_dir": metadata_dir} if crm == "salesforce" else {}
+        actions = _run(crm, SETUPS[crm](settings, mapping, **extra).setup)
         for line in actions or [f"nothing to do: every owned field exists in {crm}"]:
             typer.echo(f"{crm}: {line}")
 

@@ -1,13 +1,8 @@
-"""What `leadloop crm check` reports: one line per thing checked, with how to fix what is missing."""
+"""What `leadloop crm check` reports: one line per thing checked, with how to fix what is missing.
+Declared with the setup port in `crm.ports`; named here too for the code that reads the report."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from leadloop.crm.ports import CheckItem
 
-
-@dataclass(frozen=True, slots=True)
-class CheckItem:
-    crm: str
-    what: str  # e.g. "Lead.LL_Score__c exists and is writable"
-    ok: bool
-    fix: str | None = None  # e.g. "run `leadloop crm setup`, or deploy metadata/ with your change set"
+__all__ = ["CheckItem"]

@@ -2,15 +2,18 @@
 honoured (capped, so one odd header cannot stall a run), a bounded number of attempts, each retry
 logged with what failed (status and code only: never a body, never a secret).
 
-Which failures are worth another attempt is each CRM's own knowledge (`connectors.salesforce.retry`,
-`connectors.hubspot.retry` sort them once); this module only runs the loop.
+Which failures are worth another attempt is each CRM's own policy, passed in as `retriable`
+(`connectors.salesforce.retry`, `connectors.hubspot.retry` sort them once; HubSpot also refuses to
+resend a create that may have reached it). What happens around the loop stays with each CRM's client:
+HubSpot's rate limiter hears every retry (`on_retry`), Salesforce renews an expired session and runs
+the loop once more. Neither has a loop of its own.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -31,6 +34,20 @@ class RetryPolicy:
     timeout: tuple[float, float] = (10.0, 120.0)
     jitter: float | None = None
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False, compare=False)
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
+    """A `Retry-After` header in seconds; None without one, or when it is an HTTP date (our own backoff
+    applies then)."""
+    if not headers:
+        return None
+    value = headers.get("Retry-After") or headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
 
 
 class _Wait:

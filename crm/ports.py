@@ -1,6 +1,7 @@
-"""The ports every connector implements: a source to pull from and a sink to write to.
+"""The ports every connector implements: a source to pull from, a sink to write to, and the setup that
+readies the CRM for both (`leadloop crm check|setup`).
 
-Declared once here; each CRM package in `connectors/` implements both, and one contract test suite
+Declared once here; each CRM package in `connectors/` implements them, and one contract test suite
 runs against every implementation.
 """
 
@@ -90,3 +91,31 @@ class CrmSink(ABC):
     @abstractmethod
     def upsert_tasks(self, tasks: Sequence[TaskUpsert]) -> list[WriteResult]:
         """Create or update tasks by their key; one result per task in the input order."""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckItem:
+    """One line of `leadloop crm check`: what was checked in which CRM, whether it holds, and how to fix
+    it when it does not."""
+
+    crm: str
+    what: str  # e.g. "Lead.LL_Score__c exists and is writable"
+    ok: bool
+    fix: str | None = None  # e.g. "run `leadloop crm setup`, or deploy metadata/ with your change set"
+
+
+class CrmSetup(ABC):
+    """Readies one CRM for leadloop: reports what it lacks, and creates the fields leadloop owns.
+    Built with the connection and the field mapping it checks against."""
+
+    crm: Crm
+
+    @abstractmethod
+    def check(self) -> list[CheckItem]:
+        """One item per thing checked (credentials, objects, mapped and owned fields); the failed
+        ones say how to fix them."""
+
+    @abstractmethod
+    def setup(self) -> list[str]:
+        """Create the owned fields the CRM lacks; returns the actions taken, one line each (none when
+        everything was there)."""

@@ -43,6 +43,7 @@ from leadloop.connectors.hubspot.records import (
     parse_datetime,
     submission_email,
 )
+from leadloop.connectors.paging import TokenPaginator
 from leadloop.crm.ports import PulledPage
 from leadloop.crm.records import Activity
 
@@ -102,18 +103,18 @@ class ActivityPuller:
 
     # -- form submissions ----------------------------------------------------------------------------
 
-    def _forms(self) -> list[tuple[str, str | None]]:
-        forms: list[tuple[str, str | None]] = []
-        after: str | None = None
-        while True:
+    def _listed(self, path: str, endpoint: str) -> TokenPaginator[dict[str, Any]]:
+        """The pages of a v3 list endpoint, 100 per page, following `after`."""
+
+        def fetch(after: str | None) -> dict[str, Any]:
             query = [("limit", 100)] + ([("after", after)] if after else [])
-            body = self.client.request("GET", "/marketing/v3/forms/", query=query,
-                                       endpoint="GET /marketing/v3/forms")
-            forms.extend((str(f["id"]), f.get("name")) for f in body.get("results") or [])
-            following = _next_after(body)
-            if following is None or following == after:
-                return forms
-            after = following
+            return self.client.request("GET", path, query=query, endpoint=endpoint)
+
+        return TokenPaginator(fetch, _next_after, endpoint=endpoint, on_repeat="stop")
+
+    def _forms(self) -> list[tuple[str, str | None]]:
+        pages = self._listed("/marketing/v3/forms/", "GET /marketing/v3/forms")
+        return [(str(f["id"]), f.get("name")) for body in pages for f in body.get("results") or []]
 
     def _horizon(self) -> datetime | None:
         """HubSpot's clock on the answer just received, less the Date header's precision: once a
@@ -128,12 +129,7 @@ class ActivityPuller:
         horizon = self._horizon()
         pending: list[tuple[dict[str, Any], str | None]] = []
         for form_id, form_name in forms:
-            after: str | None = None
-            while True:
-                query = [("limit", SUBMISSIONS_PAGE_MAX)] + ([("after", after)] if after else [])
-                body = self.client.request("GET", f"/form-integrations/v1/submissions/forms/{form_id}",
-                                           query=query,
-                                           endpoint="GET /form-integrations/v1/submissions/forms/{formGuid}")
+            for body in self._form_submissions(form_id):
                 rows = body.get("results") or []
                 fresh = [r for r in rows if start is None or _submitted(r) >= start]
                 highest = _max(highest, (_submitted(r) for r in rows))
@@ -141,13 +137,22 @@ class ActivityPuller:
                 ready, pending = self._resolved(pending, _submitter, final=False)
                 if ready:
                     yield self._submission_page(ready)
-                after = _next_after(body)
-                if after is None or len(fresh) < len(rows):  # newest first: the rest is older
+                if len(fresh) < len(rows):  # newest first: the rest is older
                     break
         ready, _ = self._resolved(pending, _submitter, final=True)
         if ready:
             yield self._submission_page(ready)
         yield PulledPage(stream=FORM_SUBMISSIONS, records=(), cursor=_later(highest, horizon))
+
+    def _form_submissions(self, form_id: str) -> TokenPaginator[dict[str, Any]]:
+        endpoint = "GET /form-integrations/v1/submissions/forms/{formGuid}"
+
+        def fetch(after: str | None) -> dict[str, Any]:
+            query = [("limit", SUBMISSIONS_PAGE_MAX)] + ([("after", after)] if after else [])
+            return self.client.request("GET", f"/form-integrations/v1/submissions/forms/{form_id}",
+                                       query=query, endpoint=endpoint)
+
+        return TokenPaginator(fetch, _next_after, endpoint=endpoint, on_repeat="stop")
 
     def _resolved(self, pending: list[T], email_of: Callable[[T], str | None], *, final: bool
                   ) -> tuple[list[T], list[T]]:
@@ -189,17 +194,19 @@ class ActivityPuller:
     def _page_views(self, start: datetime | None) -> Iterator[PulledPage]:
         highest: datetime | None = None
         horizon: datetime | None = None
-        after: str | None = None
-        given: set[str] = set()
-        while True:
+        endpoint = "GET /events/v3/events"
+
+        def fetch(after: str | None) -> dict[str, Any]:
             query: list[tuple[str, Any]] = [("eventType", "e_visited_page"), ("objectType", "contact"),
                                             ("limit", EVENTS_PAGE_MAX), ("sort", "ASCENDING")]
             if start is not None:
                 query.append(("occurredAfter", _iso(start)))
             if after:
                 query.append(("after", after))
-            body = self.client.request("GET", "/events/v3/events/", query=query,
-                                       endpoint="GET /events/v3/events")
+            return self.client.request("GET", "/events/v3/events/", query=query, endpoint=endpoint)
+
+        pages = TokenPaginator(fetch, _next_after, endpoint=endpoint, on_repeat="stop")
+        for body in pages:
             horizon = horizon or self._horizon()
             records: list[Activity] = []
             rejected: list[tuple[str, str]] = []
@@ -211,13 +218,8 @@ class ActivityPuller:
                     continue
                 records.append(activity)
                 highest = _max(highest, [activity.occurred_at])
-            after = _next_after(body)
-            done = after is None or after in given
-            cursor = _later(highest, horizon if done else None)
+            cursor = _later(highest, horizon if pages.finished else None)
             yield PulledPage(stream=PAGE_VIEWS, records=records, cursor=cursor, rejected=rejected)
-            if done:
-                return
-            given.add(after)
 
     # -- marketing email events ----------------------------------------------------------------------
 
@@ -226,26 +228,24 @@ class ActivityPuller:
         across pages, as for form submissions."""
         highest: datetime | None = None
         horizon: datetime | None = None
-        offset: str | None = None
         pending: list[dict[str, Any]] = []
-        while True:
+        endpoint = "GET /email/public/v1/events"
+
+        def fetch(offset: str | None) -> dict[str, Any]:
             query: list[tuple[str, Any]] = [("limit", EMAIL_EVENTS_PAGE_MAX)]
             if start is not None:
                 query.append(("startTimestamp", _ms(start)))
             if offset:
                 query.append(("offset", offset))
-            body = self.client.request("GET", "/email/public/v1/events", query=query,
-                                       endpoint="GET /email/public/v1/events")
+            return self.client.request("GET", "/email/public/v1/events", query=query, endpoint=endpoint)
+
+        for body in TokenPaginator(fetch, _next_offset, endpoint=endpoint, on_repeat="stop"):
             horizon = horizon or self._horizon()
             pending.extend(body.get("events") or [])
             ready, pending = self._resolved(pending, _recipient, final=False)
             page, highest = self._email_page(ready, highest)
             if page is not None:
                 yield page
-            following = body.get("offset")
-            if not body.get("hasMore") or not following or following == offset:
-                break
-            offset = str(following)
         ready, _ = self._resolved(pending, _recipient, final=True)
         page, highest = self._email_page(ready, highest)
         if page is not None:
@@ -276,17 +276,8 @@ class ActivityPuller:
     # -- marketing event attendance ------------------------------------------------------------------
 
     def _marketing_events(self) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = []
-        after: str | None = None
-        while True:
-            query = [("limit", 100)] + ([("after", after)] if after else [])
-            body = self.client.request("GET", "/marketing/v3/marketing-events/", query=query,
-                                       endpoint="GET /marketing/v3/marketing-events")
-            events.extend(body.get("results") or [])
-            following = _next_after(body)
-            if following is None or following == after:
-                return events
-            after = following
+        pages = self._listed("/marketing/v3/marketing-events/", "GET /marketing/v3/marketing-events")
+        return [event for body in pages for event in body.get("results") or []]
 
     def _attendance(self, start: datetime | None) -> Iterator[PulledPage]:
         highest: datetime | None = None
@@ -295,12 +286,10 @@ class ActivityPuller:
         for event in events:
             if start is not None and not _touched_since(event, start):
                 continue  # HubSpot moves updatedAt when attendance is recorded
-            after: str | None = None
-            while True:
-                query = [("limit", 100)] + ([("after", after)] if after else [])
-                body = self.client.request(
-                    "GET", f"/marketing/v3/marketing-events/participations/{event['objectId']}/breakdown",
-                    query=query, endpoint="GET /marketing/v3/marketing-events/participations/{id}/breakdown")
+            breakdown = self._listed(
+                f"/marketing/v3/marketing-events/participations/{event['objectId']}/breakdown",
+                "GET /marketing/v3/marketing-events/participations/{id}/breakdown")
+            for body in breakdown:
                 records: list[Activity] = []
                 rejected: list[tuple[str, str]] = []
                 for row in body.get("results") or []:
@@ -315,11 +304,13 @@ class ActivityPuller:
                 if records or rejected:
                     yield PulledPage(stream=EVENT_ATTENDANCE, records=records, cursor=None,
                                      rejected=rejected)
-                following = _next_after(body)
-                if following is None or following == after:
-                    break
-                after = following
         yield PulledPage(stream=EVENT_ATTENDANCE, records=(), cursor=_later(highest, horizon))
+
+
+def _next_offset(body: dict[str, Any]) -> str | None:
+    """The email events API's token: `offset`, while `hasMore`."""
+    following = body.get("offset")
+    return str(following) if body.get("hasMore") and following else None
 
 
 def _submitter(item: tuple[dict[str, Any], str | None]) -> str | None:

@@ -130,6 +130,13 @@ class HubSpotClient:
             self.limiter.hold(error.retry_after if error.retry_after is not None else wait)
 
 
+def next_after(response: Any) -> str | None:
+    """The `after` token of the next page in a typed list or search answer, None on the last page."""
+    paging = getattr(response, "paging", None)
+    following = getattr(paging, "next", None) if paging is not None else None
+    return getattr(following, "after", None) if following is not None else None
+
+
 def hubspot_client(settings: HubSpotSettings, ca_cert: str | Path | None, *,
                    limits: RateLimits | None = None, limiter: RateLimiter | None = None,
                    policy: RetryPolicy | None = None, counter: CallCounter | None = None) -> HubSpotClient:

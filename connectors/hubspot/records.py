@@ -30,21 +30,6 @@ from leadloop.crm.records import Account, Activity, ActivityKind, CustomerType, 
 CROSS_IDS_PERSON = ("salesforcecontactid", "salesforceleadid")
 CROSS_IDS_ACCOUNT = ("salesforceaccountid",)
 
-# Properties read besides the mapped ones, per object.
-EXTRA_PROPERTIES: dict[str, tuple[str, ...]] = {
-    "contacts": ("lastmodifieddate", "createdate", "associatedcompanyid", "hs_lead_status",
-                 *CROSS_IDS_PERSON),
-    "companies": ("hs_lastmodifieddate", "website", "type", *CROSS_IDS_ACCOUNT),
-    "deals": ("hs_lastmodifieddate", "dealname", "dealstage", "pipeline", "amount", "closedate", "createdate",
-              "hs_is_closed", "hs_is_closed_won", "hubspot_owner_id"),
-    "tasks": ("hs_lastmodifieddate", "hs_timestamp", "hs_task_type", "hs_task_status", "hs_task_subject",
-              "hubspot_owner_id"),
-    "calls": ("hs_lastmodifieddate", "hs_timestamp", "hs_call_duration", "hs_call_title", "hs_call_status"),
-    "emails": ("hs_lastmodifieddate", "hs_timestamp", "hs_email_subject", "hs_email_direction"),
-    "meetings": ("hs_lastmodifieddate", "hs_timestamp", "hs_meeting_title", "hs_meeting_start_time",
-                 "hs_meeting_end_time", "hs_meeting_outcome"),
-}
-
 _PERSON_FIELDS = frozenset(f.name for f in dataclasses.fields(Person))
 _ACCOUNT_FIELDS = frozenset(f.name for f in dataclasses.fields(Account))
 _BOOL_FIELDS = frozenset({"unsubscribed", "bounced", "partner_owned", "distributor_registered"})

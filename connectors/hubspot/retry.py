@@ -1,5 +1,5 @@
-"""HubSpot failures, sorted once into retriable and fatal, and the retries (the shared loop of
-`connectors.retry`).
+"""HubSpot failures, sorted once into retriable and fatal: the policy the shared loop of
+`connectors.retry` runs HubSpot's calls under.
 
 Retriable: HTTP 429 (except the DAILY policy: tomorrow is too far to wait), any 5xx, dropped
 connections and timeouts. Fatal: every other 4xx, VALIDATION_ERROR above all (a bad value sent again
@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import urllib3
 
-from leadloop.connectors.retry import RetryPolicy
+from leadloop.connectors.retry import RetryPolicy, retry_after_seconds
 from leadloop.connectors.retry import call_with_retries as shared_call_with_retries
 
 log = logging.getLogger("leadloop.connectors.hubspot")
@@ -78,18 +78,6 @@ def parse_error_body(data: Any) -> dict[str, Any]:
         except ValueError:
             return {"message": data[:300]}
     return data if isinstance(data, dict) else {}
-
-
-def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
-    if not headers:
-        return None
-    value = headers.get("Retry-After") or headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None  # an HTTP date: our own backoff applies
 
 
 def error_from_api_exception(endpoint: str, error: Any) -> HubSpotError:

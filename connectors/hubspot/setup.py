@@ -5,7 +5,8 @@ mapped property exists, and that every owned property exists in the property gro
 writable (`ll_key` on tasks included). Each finding is one CheckItem with the fix when it fails.
 `setup` creates the group `leadloop` on contacts, companies and tasks and every missing owned
 property in it (409 = it already exists, which is fine), and moves an owned property that lives in
-another group into `leadloop`. It never touches a property leadloop does not own.
+another group into `leadloop`. It never touches a property leadloop does not own. `HubSpotSetup`
+offers both on the `CrmSetup` port (`crm.ports`).
 
 Docs: https://developers.hubspot.com/docs/api/crm/properties
 """
@@ -19,6 +20,8 @@ from leadloop.connectors.hubspot.client import HubSpotClient, hubspot_client
 from leadloop.connectors.hubspot.retry import HubSpotError
 from leadloop.connectors.mapping import CrmMapping, Mapping
 from leadloop.connectors.settings import ConnectionSettings
+from leadloop.crm.ports import CrmSetup
+from leadloop.crm.records import Crm
 
 GROUP = "leadloop"
 GROUP_LABEL = "leadloop scoring"
@@ -140,6 +143,22 @@ def setup(settings: ConnectionSettings, mapping: Mapping) -> list[str]:
             elif _create_property(client, object_type, name, names[name]):
                 actions.append(f"created {object_type}.{name}")
     return actions
+
+
+class HubSpotSetup(CrmSetup):
+    """`check` and `setup` of one HubSpot connection and mapping, on the port."""
+
+    crm = Crm.HUBSPOT
+
+    def __init__(self, settings: ConnectionSettings, mapping: Mapping) -> None:
+        self.settings = settings
+        self.mapping = mapping
+
+    def check(self) -> list[CheckItem]:
+        return check(self.settings, self.mapping)  # this module's check
+
+    def setup(self) -> list[str]:
+        return setup(self.settings, self.mapping)  # this module's setup
 
 
 def _create_group(client: HubSpotClient, object_type: str) -> bool:

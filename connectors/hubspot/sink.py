@@ -27,10 +27,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, time
 from typing import Any, TypeVar
 
-from leadloop.connectors.hubspot.client import BATCH_MAX, SEARCH_PAGE_MAX, HubSpotClient
+from leadloop.connectors.hubspot.client import BATCH_MAX, SEARCH_PAGE_MAX, HubSpotClient, next_after
 from leadloop.connectors.hubspot.records import values_text
 from leadloop.connectors.hubspot.retry import HubSpotError
 from leadloop.connectors.mapping import CrmMapping, ForbiddenFieldError, assert_writable
+from leadloop.connectors.paging import TokenPaginator
 from leadloop.crm.changes import FieldUpdate, ObjectType, Priority, TaskUpsert
 from leadloop.crm.ports import CrmSink, WriteResult
 from leadloop.crm.records import Crm
@@ -188,23 +189,27 @@ class HubSpotSink(CrmSink):
         """key → task id for the keys HubSpot's search can see (`ll_key` IN keys, 100 values per query).
         When a key matches several tasks, the oldest id wins."""
         found: dict[str, str] = {}
-        endpoint = "POST /crm/v3/objects/tasks/search"
         for batch in chunks(list(keys)):
-            after = "0"
-            while after is not None:
-                key_filter = {"propertyName": self.mapping.task_key, "operator": "IN", "values": list(batch)}
-                body = {"filterGroups": [{"filters": [key_filter]}],
-                        "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
-                        "properties": [self.mapping.task_key], "limit": SEARCH_PAGE_MAX, "after": after}
-                answer = self.client.call(endpoint, self.client.search.do_search_with_http_info, "tasks",
-                                          body, search=True)
+            for answer in self._tasks_with_keys(batch):
                 for item in answer.results or []:
                     key = (item.properties or {}).get(self.mapping.task_key)
                     if key in batch and key not in found:
                         found[key] = str(item.id)
-                paging = getattr(answer, "paging", None)
-                after = paging.next.after if paging is not None and paging.next is not None else None
         return found
+
+    def _tasks_with_keys(self, keys: Sequence[str]) -> TokenPaginator[Any]:
+        """The search answers for the tasks whose `ll_key` is one of `keys`, oldest id first."""
+        endpoint = "POST /crm/v3/objects/tasks/search"
+        key_filter = {"propertyName": self.mapping.task_key, "operator": "IN", "values": list(keys)}
+
+        def fetch(after: str | None) -> Any:
+            body = {"filterGroups": [{"filters": [key_filter]}],
+                    "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+                    "properties": [self.mapping.task_key], "limit": SEARCH_PAGE_MAX, "after": after or "0"}
+            return self.client.call(endpoint, self.client.search.do_search_with_http_info, "tasks", body,
+                                    search=True)
+
+        return TokenPaginator(fetch, next_after, endpoint=endpoint)
 
     def _create(self, tasks: Sequence[TaskUpsert], properties: Mapping[str, dict[str, str]]
                 ) -> dict[str, WriteResult]:

@@ -43,9 +43,9 @@ from leadloop.connectors.hubspot.client import (
     LIST_PAGE_MAX,
     SEARCH_PAGE_MAX,
     HubSpotClient,
+    next_after,
 )
 from leadloop.connectors.hubspot.records import (
-    EXTRA_PROPERTIES,
     BadRecord,
     RawObject,
     account_from_company,
@@ -57,9 +57,10 @@ from leadloop.connectors.hubspot.records import (
     raw_object,
     with_associations,
 )
-from leadloop.connectors.hubspot.streams import OBJECT_STREAMS, OWNERS, STREAMS_BY_NAME, ObjectStream
+from leadloop.connectors.hubspot.streams import OBJECT_STREAMS, OWNERS, STREAMS_BY_NAME, HubSpotStream
 from leadloop.connectors.hubspot.windowing import Seen, Window, next_window, search_body
 from leadloop.connectors.mapping import CrmMapping
+from leadloop.connectors.paging import TokenPaginator
 from leadloop.crm.ports import CrmSource, PulledPage
 from leadloop.crm.records import Crm
 
@@ -74,22 +75,12 @@ class UnknownStreamError(KeyError):
     """A stream name this source does not declare."""
 
 
-class PagingLoopError(RuntimeError):
-    """HubSpot handed back a paging cursor it had already given: following it would never end."""
-
-
 def to_ms(moment: datetime) -> int:
     return int((moment - _EPOCH).total_seconds() * 1000)
 
 
 def from_ms(ms: int) -> datetime:
     return _EPOCH + timedelta(milliseconds=ms)
-
-
-def _next_after(response: Any) -> str | None:
-    paging = getattr(response, "paging", None)
-    following = getattr(paging, "next", None) if paging is not None else None
-    return getattr(following, "after", None) if following is not None else None
 
 
 class HubSpotSource(CrmSource):
@@ -134,12 +125,11 @@ class HubSpotSource(CrmSource):
 
     # -- CRM objects ---------------------------------------------------------------------------------
 
-    def properties_for(self, spec: ObjectStream) -> list[str]:
-        mapped = self.mapping.read.get(spec.object_type, {}).values()
-        extra = EXTRA_PROPERTIES.get(spec.object_type, ())
-        return list(dict.fromkeys([*mapped, *extra, spec.cursor_property]))
+    def properties_for(self, spec: HubSpotStream) -> list[str]:
+        mapped = self.mapping.read.get(spec.crm_object, {}).values()
+        return list(dict.fromkeys([*mapped, *spec.fields, spec.cursor_field]))
 
-    def _objects(self, spec: ObjectStream, since: datetime | None,
+    def _objects(self, spec: HubSpotStream, since: datetime | None,
                  deletions_checked: datetime | None) -> Iterator[PulledPage]:
         seen: dict[str, int] = {}
         if since is None:
@@ -149,7 +139,7 @@ class HubSpotSource(CrmSource):
                                    associations=spec.associations):
                 listed_from = listed_from or self._horizon()
                 for raw in raws:
-                    moment = cursor_value(raw, spec.cursor_property)
+                    moment = cursor_value(raw, spec.cursor_field)
                     seen[raw.id] = to_ms(moment) if moment is not None else -1
                 yield self._page(spec, raws, None)  # no cursor until the whole list is stored
             start = to_ms(newest) if newest is not None else 0
@@ -166,58 +156,53 @@ class HubSpotSource(CrmSource):
         """HubSpot's clock on the answer just received, less the Date header's precision."""
         return clock.horizon(self.client.server_time)
 
-    def _newest(self, spec: ObjectStream) -> datetime | None:
+    def _newest(self, spec: HubSpotStream) -> datetime | None:
         """The highest cursor value the search index knows now (one search, newest first)."""
-        body = {"sorts": [{"propertyName": spec.cursor_property, "direction": "DESCENDING"}],
-                "properties": [spec.cursor_property], "limit": 1, "after": "0"}
-        response = self.client.call(f"POST /crm/v3/objects/{spec.object_type}/search",
-                                    self.client.search.do_search_with_http_info, spec.object_type, body,
+        body = {"sorts": [{"propertyName": spec.cursor_field, "direction": "DESCENDING"}],
+                "properties": [spec.cursor_field], "limit": 1, "after": "0"}
+        response = self.client.call(f"POST /crm/v3/objects/{spec.crm_object}/search",
+                                    self.client.search.do_search_with_http_info, spec.crm_object, body,
                                     search=True)
         for model in response.results or []:
-            return cursor_value(raw_object(model), spec.cursor_property)
+            return cursor_value(raw_object(model), spec.cursor_field)
         return None
 
-    def _list(self, spec: ObjectStream, *, archived: bool, properties: list[str],
+    def _list(self, spec: HubSpotStream, *, archived: bool, properties: list[str],
               associations: Sequence[str] = ()) -> Iterator[list[RawObject]]:
         """Every record of the object (or every archived one), 100 per page, following `after`."""
-        after: str | None = None
-        given: set[str] = set()
-        endpoint = f"GET /crm/v3/objects/{spec.object_type}"
-        while True:
+        endpoint = f"GET /crm/v3/objects/{spec.crm_object}"
+
+        def fetch(after: str | None) -> Any:
             kwargs: dict[str, Any] = {"limit": self.list_page_size, "archived": archived,
                                       "properties": properties}
             if associations:
                 kwargs["associations"] = list(associations)
             if after is not None:
                 kwargs["after"] = after
-            response = self.client.call(endpoint, self.client.objects.get_page_with_http_info,
-                                        spec.object_type, **kwargs)
-            yield [raw_object(m) for m in response.results or []]
-            after = _next_after(response)
-            if after is None:
-                return
-            if after in given:
-                raise PagingLoopError(f"{endpoint} repeated paging cursor {after!r}")
-            given.add(after)
+            return self.client.call(endpoint, self.client.objects.get_page_with_http_info,
+                                    spec.crm_object, **kwargs)
 
-    def _search(self, spec: ObjectStream, window: Window | None, seen: dict[str, int],
+        for response in TokenPaginator(fetch, next_after, endpoint=endpoint):
+            yield [raw_object(m) for m in response.results or []]
+
+    def _search(self, spec: HubSpotStream, window: Window | None, seen: dict[str, int],
                 floor: datetime | None) -> Iterator[PulledPage]:
         highest = floor
         horizon: datetime | None = None
         properties = self.properties_for(spec)
-        endpoint = f"POST /crm/v3/objects/{spec.object_type}/search"
+        endpoint = f"POST /crm/v3/objects/{spec.crm_object}/search"
         yielded = False
         while window is not None:
-            body = search_body(window, spec.cursor_property, properties, self.page_size)
+            body = search_body(window, spec.cursor_field, properties, self.page_size, spec.primary_key)
             response = self.client.call(endpoint, self.client.search.do_search_with_http_info,
-                                        spec.object_type, body, search=True)
+                                        spec.crm_object, body, search=True)
             if horizon is None:  # the first answer: the index as it stood when the search began
                 horizon = self._horizon()
             raws = [raw_object(m) for m in response.results or []]
             page_seen: list[Seen] = []
             fresh: list[RawObject] = []
             for raw in raws:
-                moment = cursor_value(raw, spec.cursor_property)
+                moment = cursor_value(raw, spec.cursor_field)
                 ms = to_ms(moment) if moment is not None else -1
                 page_seen.append(Seen(int(raw.id), ms))
                 if seen.get(raw.id, -2) >= ms:
@@ -237,10 +222,10 @@ class HubSpotSource(CrmSource):
                 yield self._page(spec, fresh, highest)
                 yielded = True
 
-    def _with_associations(self, spec: ObjectStream, raws: list[RawObject]) -> list[RawObject]:
+    def _with_associations(self, spec: HubSpotStream, raws: list[RawObject]) -> list[RawObject]:
         found: dict[str, dict[str, tuple[str, ...]]] = {raw.id: {} for raw in raws}
         for to_type in spec.associations:
-            for linked in self.read_associations(spec.object_type, to_type, [raw.id for raw in raws]).items():
+            for linked in self.read_associations(spec.crm_object, to_type, [raw.id for raw in raws]).items():
                 found[linked[0]][to_type] = linked[1]
         return [with_associations(raw, found[raw.id]) for raw in raws]
 
@@ -266,22 +251,22 @@ class HubSpotSource(CrmSource):
         now = self.client.server_time  # the search just made answered on HubSpot's clock
         return now is None or now - checked >= self.archived_interval
 
-    def _archived(self, spec: ObjectStream, since: datetime) -> Iterator[PulledPage]:
+    def _archived(self, spec: HubSpotStream, since: datetime) -> Iterator[PulledPage]:
         """Tombstones for the records archived since `since`, then the moment the check began."""
         checked: datetime | None = None
-        for raws in self._list(spec, archived=True, properties=[spec.cursor_property]):
+        for raws in self._list(spec, archived=True, properties=[spec.cursor_field]):
             checked = checked or self._horizon()
-            gone = [f"{spec.tombstone_prefix}:{raw.id}" for raw in raws
+            gone = [f"{spec.id_prefix}:{raw.id}" for raw in raws
                     if raw.archived_at is None or raw.archived_at >= since]
             if gone:
                 yield PulledPage(stream=spec.name, records=(), cursor=None, deleted=gone)
         if checked is not None:
             yield PulledPage(stream=spec.name, records=(), cursor=None, deletions_checked=checked)
 
-    def _page(self, spec: ObjectStream, raws: Iterable[RawObject], cursor: datetime | None) -> PulledPage:
+    def _page(self, spec: HubSpotStream, raws: Iterable[RawObject], cursor: datetime | None) -> PulledPage:
         records: list[Any] = []
         rejected: list[tuple[str, str]] = []
-        read = self.mapping.read.get(spec.object_type, {})
+        read = self.mapping.read.get(spec.crm_object, {})
         for raw in raws:
             try:
                 if spec.produces == "person":
@@ -291,22 +276,24 @@ class HubSpotSource(CrmSource):
                 elif spec.produces == "opportunity":
                     records.append(opportunity_from_deal(raw))
                 else:
-                    records.extend(activities_from_engagement(raw, spec.object_type))
+                    records.extend(activities_from_engagement(raw, spec.crm_object))
             except BadRecord as problem:
-                rejected.append((f"{spec.tombstone_prefix}:{raw.id}", str(problem)))
-                log.warning("hubspot %s %s rejected: %s", spec.object_type, raw.id, problem)
+                rejected.append((f"{spec.id_prefix}:{raw.id}", str(problem)))
+                log.warning("hubspot %s %s rejected: %s", spec.crm_object, raw.id, problem)
         return PulledPage(stream=spec.name, records=records, cursor=cursor, rejected=rejected)
 
     # -- owners --------------------------------------------------------------------------------------
 
     def _owners(self) -> Iterator[PulledPage]:
-        after: str | None = None
         endpoint = "GET /crm/v3/owners"
-        while True:
+
+        def fetch(after: str | None) -> Any:
             kwargs: dict[str, Any] = {"limit": LIST_PAGE_MAX, "archived": False}
             if after is not None:
                 kwargs["after"] = after
-            response = self.client.call(endpoint, self.client.owners.get_page_with_http_info, **kwargs)
+            return self.client.call(endpoint, self.client.owners.get_page_with_http_info, **kwargs)
+
+        for response in TokenPaginator(fetch, next_after, endpoint=endpoint, on_repeat="stop"):
             records, rejected = [], []
             for model in response.results or []:
                 try:
@@ -314,7 +301,3 @@ class HubSpotSource(CrmSource):
                 except BadRecord as problem:
                     rejected.append((f"hs-owner:{model.id}", str(problem)))
             yield PulledPage(stream=OWNERS, records=records, cursor=None, rejected=rejected)
-            following = _next_after(response)
-            if following is None or following == after:
-                return
-            after = following

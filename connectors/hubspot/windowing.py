@@ -41,13 +41,13 @@ class Seen:
     ms: int
 
 
-def search_body(window: Window, cursor_property: str, properties: Sequence[str], limit: int
-                ) -> dict[str, Any]:
+def search_body(window: Window, cursor_property: str, properties: Sequence[str], limit: int,
+                primary_key: str = "hs_object_id") -> dict[str, Any]:
     """The search request body for one window (datetime filter values as epoch-millisecond strings)."""
     if window.mode == "tie":
         filters = [{"propertyName": cursor_property, "operator": "EQ", "value": str(window.ms)},
-                   {"propertyName": "hs_object_id", "operator": "GT", "value": str(window.after_id)}]
-        sort = "hs_object_id"
+                   {"propertyName": primary_key, "operator": "GT", "value": str(window.after_id)}]
+        sort = primary_key
     else:
         operator = "GTE" if window.mode == "from" else "GT"
         filters = [{"propertyName": cursor_property, "operator": operator, "value": str(window.ms)}]

@@ -27,6 +27,7 @@ from typing import Any
 import requests
 from simple_salesforce.util import call_salesforce
 
+from leadloop.connectors.paging import TokenPaginator
 from leadloop.connectors.salesforce.client import SalesforceClient
 from leadloop.connectors.salesforce.retry import TRANSIENT_CODES
 from leadloop.crm.ports import WriteResult
@@ -100,6 +101,12 @@ def failure_reason(sf_error: str | None) -> tuple[str, bool]:
     return f"{code}: {message}".strip(), code in TRANSIENT_CODES
 
 
+def _next_locator(response: requests.Response) -> str | None:
+    """The `Sforce-Locator` of the next results page; Salesforce says `null` after the last one."""
+    locator = response.headers.get("Sforce-Locator")
+    return None if not locator or locator == "null" else locator
+
+
 class BulkApi:
     """Bulk API 2.0 jobs through one connected client. Not thread-safe, like the client."""
 
@@ -158,18 +165,17 @@ class BulkApi:
                                f"{info.get('errorMessage') or 'no reason given'}")
         log.info("salesforce %s bulk query job %s: %s rows", sobject, job["id"],
                  info.get("numberRecordsProcessed", "?"))
-        locator: str | None = None
-        while True:
+        endpoint = f"bulk2/query results:{sobject}"
+
+        def fetch(locator: str | None) -> requests.Response:
             params: dict[str, Any] = {"maxRecords": self.results_page}
             if locator:
                 params["locator"] = locator
-            response = self._csv_call("GET", f"query/{job['id']}/results", f"bulk2/query results:{sobject}",
-                                      params=params)
-            locator = response.headers.get("Sforce-Locator")
-            last = not locator or locator == "null"
-            yield parse_csv(response.content.decode("utf-8")), last
-            if last:
-                return
+            return self._csv_call("GET", f"query/{job['id']}/results", endpoint, params=params)
+
+        pages = TokenPaginator(fetch, _next_locator, endpoint=endpoint)
+        for response in pages:
+            yield parse_csv(response.content.decode("utf-8")), pages.finished
 
     # -- ingest jobs -----------------------------------------------------------------------------
 

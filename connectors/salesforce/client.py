@@ -28,6 +28,8 @@ from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 
 from leadloop.connectors.clock import server_date
+from leadloop.connectors.paging import TokenPaginator
+from leadloop.connectors.retry import retry_after_seconds
 from leadloop.connectors.salesforce.retry import (
     ApiUsage,
     RetryPolicy,
@@ -36,7 +38,6 @@ from leadloop.connectors.salesforce.retry import (
     call_with_retries,
     error_from_body,
     parse_limit_info,
-    retry_after_seconds,
 )
 from leadloop.connectors.settings import SalesforceSettings
 from leadloop.crm.ports import CallCounter
@@ -260,18 +261,17 @@ class SalesforceClient:
         """
         headers = {"Sforce-Query-Options": f"batchSize={batch_size}"}
         timeout = self.policy.timeout
-        result = self._call(endpoint, lambda: self.sf.query(soql, include_deleted=include_deleted,
-                                                            headers=headers, timeout=timeout))
-        if on_total is not None:
-            on_total(int(result.get("totalSize") or 0))
-        while True:
-            yield result["records"]
-            if result.get("done", True) or not result.get("nextRecordsUrl"):
-                return
-            next_url = result["nextRecordsUrl"]
+
+        def fetch(next_url: str | None) -> dict[str, Any]:
+            if next_url is None:
+                first = self._call(endpoint, lambda: self.sf.query(soql, include_deleted=include_deleted,
+                                                                   headers=headers, timeout=timeout))
+                if on_total is not None:
+                    on_total(int(first.get("totalSize") or 0))
+                return first
             try:
-                result = self._call(endpoint, lambda url=next_url: self.sf.query_more(
-                    url, identifier_is_url=True, headers=headers, timeout=timeout), renew=False)
+                return self._call(endpoint, lambda: self.sf.query_more(
+                    next_url, identifier_is_url=True, headers=headers, timeout=timeout), renew=False)
             except SessionExpiredError:
                 self.renew_session()
                 raise QueryInterrupted(f"{endpoint}: session renewed while paging") from None
@@ -279,6 +279,16 @@ class SalesforceClient:
                 if error.code == "INVALID_QUERY_LOCATOR":
                     raise QueryInterrupted(f"{endpoint}: query locator expired") from None
                 raise
+
+        for result in TokenPaginator(fetch, _next_records_url, endpoint=endpoint):
+            yield result["records"]
+
+
+def _next_records_url(result: dict[str, Any]) -> str | None:
+    """The locator URL of a query's next page, None once it is done."""
+    if result.get("done", True):
+        return None
+    return result.get("nextRecordsUrl") or None
 
 
 def _http_session(ca_cert: str | Path | None) -> requests.Session:

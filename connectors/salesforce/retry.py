@@ -1,4 +1,5 @@
-"""Salesforce failures, sorted once into retriable and fatal, and the tenacity policy that retries them.
+"""Salesforce failures, sorted once into retriable and fatal: the policy the shared loop of
+`connectors.retry` runs Salesforce's calls under (the client renews an expired session around it).
 
 Retriable: HTTP 429, any 5xx, dropped connections, timeouts, and the transient error codes
 `UNABLE_TO_LOCK_ROW` / `SERVER_UNAVAILABLE` (which Salesforce may send with a 4xx). Everything else
@@ -70,16 +71,6 @@ def error_from_body(body: Any) -> tuple[str | None, str]:
             body.get("message") or body.get("error_description") or "")[:500]
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body or "")
     return None, text[:300]
-
-
-def retry_after_seconds(headers: Any) -> float | None:
-    value = headers.get("Retry-After") if headers is not None else None
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None  # an HTTP date: fall back to our own backoff
 
 
 def _describe(error: BaseException | None) -> str:

@@ -7,6 +7,7 @@ missing owned fields through the Tooling API (`POST tooling/sobjects/CustomField
 write a deployable metadata folder (`package.xml` + `objects/<Object>/fields/<Field>.field-meta.xml`)
 for admins who deploy by change set or the Salesforce CLI. In a real org a new field is visible to
 the integration user only once field-level security grants it (a permission set); `check` says so.
+`SalesforceSetup` offers both on the `CrmSetup` port (`crm.ports`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from leadloop.connectors.salesforce.client import AuthenticationError, Salesforc
 from leadloop.connectors.salesforce.retry import SalesforceCallError
 from leadloop.connectors.salesforce.streams import STREAMS
 from leadloop.connectors.settings import ConnectionSettings
+from leadloop.crm.ports import CrmSetup
+from leadloop.crm.records import Crm
 
 log = logging.getLogger("leadloop.connectors.salesforce")
 
@@ -116,7 +119,7 @@ def check(settings: ConnectionSettings, mapping: Mapping) -> list[CheckItem]:
                           f"check the salesforce section of the connection file ({error})")]
     items = [CheckItem(CRM, f"credentials accepted ({client.instance_url})", True)]
     described: dict[str, dict[str, dict[str, Any]] | None] = {}
-    for sobject in dict.fromkeys([s.sobject for s in STREAMS] + ["Task"]):
+    for sobject in dict.fromkeys([s.crm_object for s in STREAMS] + ["Task"]):
         described[sobject] = fields = _describe_fields(client, sobject)
         readable = fields is not None
         items.append(CheckItem(CRM, f"{sobject} object is readable", readable,
@@ -167,6 +170,25 @@ def setup(settings: ConnectionSettings, mapping: Mapping, metadata_dir: Path | N
             continue
         actions.append(f"created {sobject}.{crm_field} ({spec.type})")
     return actions
+
+
+class SalesforceSetup(CrmSetup):
+    """`check` and `setup` of one Salesforce connection and mapping, on the port; with `metadata_dir`,
+    `setup` also writes the deployable metadata folder there."""
+
+    crm = Crm.SALESFORCE
+
+    def __init__(self, settings: ConnectionSettings, mapping: Mapping, *,
+                 metadata_dir: Path | None = None) -> None:
+        self.settings = settings
+        self.mapping = mapping
+        self.metadata_dir = metadata_dir
+
+    def check(self) -> list[CheckItem]:
+        return check(self.settings, self.mapping)  # this module's check
+
+    def setup(self) -> list[str]:
+        return setup(self.settings, self.mapping, self.metadata_dir)  # this module's setup
 
 
 def _field_xml(crm_field: str, spec: FieldSpec) -> str:

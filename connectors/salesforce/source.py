@@ -39,7 +39,7 @@ from leadloop.connectors.salesforce.retry import SalesforceCallError
 from leadloop.connectors.salesforce.streams import (
     STREAMS,
     STREAMS_BY_NAME,
-    Stream,
+    SalesforceStream,
     existing_fields,
     wanted_fields,
 )
@@ -56,19 +56,19 @@ class UnknownStreamError(KeyError):
     """A stream name this source does not declare."""
 
 
-def build_bulk_query(stream: Stream, fields: Sequence[str]) -> str:
+def build_bulk_query(stream: SalesforceStream, fields: Sequence[str]) -> str:
     """A whole stream for a Bulk API 2.0 query job (no ORDER BY: Bulk API 2.0 advises against it)."""
-    return format_soql("SELECT {:literal} FROM {:literal}", ", ".join(fields), stream.sobject)
+    return format_soql("SELECT {:literal} FROM {:literal}", ", ".join(fields), stream.crm_object)
 
 
-def build_query(stream: Stream, fields: Sequence[str], since: datetime | None) -> str:
+def build_query(stream: SalesforceStream, fields: Sequence[str], since: datetime | None) -> str:
     """The incremental SOQL of one stream (format_soql quotes the datetime literal)."""
     select = ", ".join(fields)
-    order = f"ORDER BY {stream.cursor} ASC, Id ASC"
+    order = f"ORDER BY {stream.cursor_field} ASC, {stream.primary_key} ASC"
     if since is None:
-        return format_soql("SELECT {:literal} FROM {:literal} {:literal}", select, stream.sobject, order)
+        return format_soql("SELECT {:literal} FROM {:literal} {:literal}", select, stream.crm_object, order)
     return format_soql("SELECT {:literal} FROM {:literal} WHERE {:literal} >= {} {:literal}",
-                       select, stream.sobject, stream.cursor, since, order)
+                       select, stream.crm_object, stream.cursor_field, since, order)
 
 
 class SalesforceSource(CrmSource):
@@ -91,16 +91,16 @@ class SalesforceSource(CrmSource):
     def streams(self) -> Sequence[str]:
         return self._streams
 
-    def fields_for(self, stream: Stream) -> list[str]:
+    def fields_for(self, stream: SalesforceStream) -> list[str]:
         """The fields to query: every wanted field until the org refuses one (`crm check` makes sure
         it will not), then those its describe shows (one describe per object per source). Asking
         first saves a describe per object on every run."""
         return self._fields.get(stream.name) or wanted_fields(stream, self.mapping.read)
 
-    def _described_fields(self, stream: Stream) -> list[str]:
-        describe = self.client.describe(stream.sobject)
+    def _described_fields(self, stream: SalesforceStream) -> list[str]:
+        describe = self.client.describe(stream.crm_object)
         self._fields[stream.name] = existing_fields(wanted_fields(stream, self.mapping.read), describe,
-                                                    stream.sobject)
+                                                    stream.crm_object)
         return self._fields[stream.name]
 
     def pull(self, stream: str, since: datetime | None, *,
@@ -122,8 +122,8 @@ class SalesforceSource(CrmSource):
             totals: list[int] = []
             try:
                 pages = self.client.query_pages(soql, include_deleted=spec.include_deleted,
-                                                batch_size=self.page_size, endpoint=f"query:{spec.sobject}",
-                                                on_total=totals.append)
+                                                batch_size=self.page_size,
+                                                endpoint=f"query:{spec.crm_object}", on_total=totals.append)
                 for rows in pages:
                     began = began or clock.horizon(self.client.server_time)
                     if start is None and self._bulk_sized(totals):
@@ -152,26 +152,26 @@ class SalesforceSource(CrmSource):
     def _bulk_sized(self, totals: list[int]) -> bool:
         return self.bulk_threshold is not None and bool(totals) and totals[0] > self.bulk_threshold
 
-    def _bulk_pull(self, spec: Stream, fields: Sequence[str], total: int) -> Iterator[PulledPage]:
+    def _bulk_pull(self, spec: SalesforceStream, fields: Sequence[str], total: int) -> Iterator[PulledPage]:
         log.info("salesforce %s: %d rows on a first pull, above %d: reading them with a Bulk API 2.0 job",
                  spec.name, total, self.bulk_threshold)
         highest: datetime | None = None
         soql = build_bulk_query(spec, fields)
-        pages = self.bulk.query(spec.sobject, soql, include_deleted=spec.include_deleted)
+        pages = self.bulk.query(spec.crm_object, soql, include_deleted=spec.include_deleted)
         for rows, last in pages:
             page, highest = self._page(spec, rows, highest, set(), None)
             # unordered rows: only the whole job's highest value is a cursor that loses nothing
             yield dataclasses.replace(page, cursor=highest if last else None)
 
-    def _page(self, spec: Stream, rows: list[dict[str, Any]], highest: datetime | None,
+    def _page(self, spec: SalesforceStream, rows: list[dict[str, Any]], highest: datetime | None,
               given_at_highest: set[str], resumed_at: datetime | None) -> tuple[PulledPage, datetime | None]:
         records: list[Any] = []
         deleted: list[str] = []
         rejected: list[tuple[str, str]] = []
         for row in rows:
-            mapped = map_row(spec.sobject, row, self.mapping.read, self.mapping.task_key)
+            mapped = map_row(spec.crm_object, row, self.mapping.read, self.mapping.task_key)
             cursor = mapped.cursor
-            key = str(row.get("Id"))
+            key = str(row.get(spec.primary_key))
             if resumed_at is not None and cursor is not None and cursor <= resumed_at and (
                     cursor < resumed_at or key in given_at_highest):
                 continue  # given before the query was resumed
@@ -183,8 +183,8 @@ class SalesforceSource(CrmSource):
             if mapped.deleted:
                 deleted.append(mapped.deleted)
             elif mapped.rejected:
-                rejected.append((canonical_id(spec.sobject, key), mapped.rejected))
-                log.warning("salesforce %s %s rejected: %s", spec.sobject, key, mapped.rejected)
+                rejected.append((canonical_id(spec.crm_object, key), mapped.rejected))
+                log.warning("salesforce %s %s rejected: %s", spec.crm_object, key, mapped.rejected)
             elif mapped.record is not None:
                 records.append(mapped.record)
         return PulledPage(stream=spec.name, records=records, cursor=highest, deleted=deleted,

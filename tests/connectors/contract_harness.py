@@ -27,7 +27,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from leadloop.crm.ports import CrmSink, CrmSource
+from leadloop.crm.ports import CrmSetup, CrmSink, CrmSource
 from leadloop.crm.records import Crm
 
 
@@ -42,6 +42,9 @@ class ConnectorHarness(Protocol):
         """A fresh source; options (e.g. `page_size=200`, `overlap_minutes=0`) tune it for a test."""
 
     def make_sink(self) -> CrmSink: ...
+
+    def make_setup(self) -> CrmSetup:
+        """The connector's `crm check|setup` for the sandbox (the harness has run its setup once)."""
 
     def create_person(self, email: str, **fields: Any) -> str:
         """Create a person (a Salesforce Lead, a HubSpot contact); returns its crm id."""

@@ -20,7 +20,7 @@ from hubspot.crm.objects.exceptions import ApiException
 
 from leadloop.connectors.hubspot.client import HubSpotClient, hubspot_client
 from leadloop.connectors.hubspot.retry import RetryPolicy
-from leadloop.connectors.hubspot.setup import setup
+from leadloop.connectors.hubspot.setup import HubSpotSetup
 from leadloop.connectors.hubspot.sink import HubSpotSink
 from leadloop.connectors.hubspot.source import HubSpotSource
 from leadloop.connectors.mapping import load_mapping
@@ -47,7 +47,7 @@ class HubSpotHarness:
         conn = sandbox.connection["hubspot"]
         self.hs = HubSpot(access_token=conn["access_token"], host=conn["host"], ssl_ca_cert=sandbox.ca_path)
         self.contacts = self.hs.crm.contacts
-        setup(self.settings, load_mapping())  # the owned properties and ll_key, once per session
+        self.make_setup().setup()  # the owned properties and ll_key, once per session
         self._property_names: list[str] | None = None
 
     def client(self) -> HubSpotClient:
@@ -60,6 +60,9 @@ class HubSpotHarness:
 
     def make_sink(self) -> HubSpotSink:
         return HubSpotSink(self.client(), self.mapping)
+
+    def make_setup(self) -> HubSpotSetup:
+        return HubSpotSetup(self.settings, load_mapping())
 
     def _values(self, fields: dict[str, Any]) -> dict[str, Any]:
         return {FIELDS[k]: v for k, v in fields.items()}

@@ -21,7 +21,7 @@ from simple_salesforce.format import format_soql
 from leadloop.connectors.mapping import load_mapping
 from leadloop.connectors.salesforce.client import salesforce_client
 from leadloop.connectors.salesforce.retry import RetryPolicy
-from leadloop.connectors.salesforce.setup import setup
+from leadloop.connectors.salesforce.setup import SalesforceSetup
 from leadloop.connectors.salesforce.sink import SalesforceSink
 from leadloop.connectors.salesforce.source import SalesforceSource
 from leadloop.connectors.settings import ConnectionSettings
@@ -50,7 +50,7 @@ class SalesforceHarness:
         session.trust_env, session.verify = False, sandbox.ca_path
         self.sf = Salesforce(instance_url=conn["instance_url"], session_id=conn["session_id"],
                              session=session, version=conn["api_version"])
-        setup(self.settings, load_mapping())  # the owned fields and LL_Key__c, once per session
+        self.make_setup().setup()  # the owned fields and LL_Key__c, once per session
 
     def client(self):
         return salesforce_client(self.settings.salesforce, self.settings.ca_cert, policy=FAST)
@@ -62,6 +62,9 @@ class SalesforceHarness:
 
     def make_sink(self) -> SalesforceSink:
         return SalesforceSink(self.client(), self.mapping)
+
+    def make_setup(self) -> SalesforceSetup:
+        return SalesforceSetup(self.settings, load_mapping())
 
     def _values(self, fields: dict[str, Any]) -> dict[str, Any]:
         return {FIELDS[k]: v for k, v in fields.items()}

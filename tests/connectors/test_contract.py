@@ -16,7 +16,7 @@ import pytest
 from contract_harness import ConnectorHarness, unique_emails
 
 from leadloop.crm.changes import FieldUpdate, ObjectType, Priority, TaskUpsert
-from leadloop.crm.ports import PulledPage
+from leadloop.crm.ports import CrmSetup, PulledPage
 
 HARNESSES = ("harness_salesforce", "harness_hubspot")
 
@@ -131,6 +131,16 @@ def test_a_converted_lead_points_at_its_contact(harness):
         pytest.skip("this CRM has no leads")
     lead = records_by_id(pull_all(harness, since=cursor))[harness.canonical_person_id(crm_id)]
     assert lead.attributes["converted_to"] == contact
+
+
+def test_setup_run_again_has_nothing_to_do_and_check_then_finds_every_owned_field(harness):
+    setup = harness.make_setup()
+    assert isinstance(setup, CrmSetup) and setup.crm == harness.crm
+    assert setup.setup() == []  # the harness ran it once already
+    items = setup.check()
+    assert items and all(item.crm == harness.crm for item in items)
+    owned = [item for item in items if "writable" in item.what]
+    assert owned and all(item.ok for item in owned), [item for item in owned if not item.ok]
 
 
 def test_owned_fields_are_written_back(harness):
