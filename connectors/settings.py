@@ -52,6 +52,11 @@ class SalesforceSettings(BaseModel):
     consumer_secret: SecretStr | None = None
     private_key_file: Path | None = None
     bulk_threshold: int = 10_000
+    # Reps who get read access to leadloop's fields from `crm setup` (permission set
+    # Leadloop_Scores_Read), and whom `crm check` verifies: usernames, and/or the users of a public
+    # group (its API name) at the time setup runs.
+    rep_usernames: list[str] = Field(default_factory=list)
+    rep_group: str | None = None
 
     _validate_urls = field_validator("instance_url", "login_url")(
         lambda v: None if v is None else _https(v)
@@ -98,7 +103,8 @@ class ConnectionSettings(BaseSettings):
     hubspot: HubSpotSettings | None = None
     ca_cert: Path | None = None
     sandbox_admin_url: str | None = None
-    store_url: str = DEFAULT_STORE_URL
+    # may carry a password (from a connection file or block): kept out of reprs and tracebacks' locals
+    store_url: str = Field(DEFAULT_STORE_URL, repr=False)
 
     @field_validator("ca_cert")
     @classmethod

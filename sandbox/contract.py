@@ -48,8 +48,12 @@ class Sessions(Protocol):
     """Bearer tokens. The core checks every request's token against these; a backend's login endpoint
     (Salesforce `/services/oauth2/token`) issues new ones, as a real CRM does after a session expires."""
 
-    def issue(self, crm: CrmName) -> str:
-        """A new valid token for `crm` (older ones stay valid until expired by a fault)."""
+    def issue(self, crm: CrmName, user: str | None = None) -> str:
+        """A new valid token for `crm` (older ones stay valid until expired by a fault), belonging to
+        the CRM user `user` (None: the integration user)."""
+
+    def user_of(self, crm: CrmName, token: str) -> str | None:
+        """The user a token was issued for, or None (the integration user, or an unknown token)."""
 
     def is_valid(self, crm: CrmName, token: str) -> bool: ...
 

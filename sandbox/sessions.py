@@ -2,6 +2,8 @@
 
 A token is valid, expired (a fault expired every token issued before it) or unknown. Expiry by a
 fault is undone when faults are cleared, so a long test session keeps its connection file usable.
+A token may belong to a user (a Salesforce session is always some user's); one issued without a
+user belongs to the CRM's integration user.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class TokenSessions:
         self._lock = threading.Lock()
         self._valid: dict[str, set[str]] = {crm: set() for crm in CRMS}
         self._expired: dict[str, set[str]] = {crm: set() for crm in CRMS}
+        self._owners: dict[str, str] = {}  # token -> the CRM user id it belongs to
         self._credentials: dict[str, dict[str, str]] = {
             "salesforce": {
                 "username": "admin@leadloop-sandbox.example.com",
@@ -36,11 +39,18 @@ class TokenSessions:
             }
         }
 
-    def issue(self, crm: str) -> str:
+    def issue(self, crm: str, user: str | None = None) -> str:
+        """A new valid token for `crm`, belonging to `user` (None: the integration user)."""
         token = _new_token(crm)
         with self._lock:
             self._valid[crm].add(token)
+            if user is not None:
+                self._owners[token] = user
         return token
+
+    def user_of(self, crm: str, token: str) -> str | None:
+        """The user a token belongs to; None for the integration user's (and for unknown tokens)."""
+        return self._owners.get(token)
 
     def is_valid(self, crm: str, token: str) -> bool:
         return token in self._valid.get(crm, ())
@@ -94,6 +104,7 @@ class TokenSessions:
             return {
                 "valid": {crm: sorted(tokens) for crm, tokens in self._valid.items()},
                 "expired": {crm: sorted(tokens) for crm, tokens in self._expired.items()},
+                "owners": dict(self._owners),
                 "credentials": self._credentials,
             }
 
@@ -101,6 +112,7 @@ class TokenSessions:
         with self._lock:
             self._valid = {crm: set(data.get("valid", {}).get(crm, ())) for crm in CRMS}
             self._expired = {crm: set(data.get("expired", {}).get(crm, ())) for crm in CRMS}
+            self._owners = dict(data.get("owners") or {})
             self._credentials = data.get("credentials") or self._credentials
 
     def __repr__(self) -> str:

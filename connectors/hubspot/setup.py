@@ -1,12 +1,19 @@
 """`leadloop crm check` and `leadloop crm setup` for HubSpot.
 
 `check` verifies that the access token works, that each object leadloop reads is reachable, that every
-mapped property exists, and that every owned property exists in the property group `leadloop` and is
-writable (`ll_key` on tasks included). Each finding is one CheckItem with the fix when it fails.
-`setup` creates the group `leadloop` on contacts, companies and tasks and every missing owned
-property in it (409 = it already exists, which is fine), and moves an owned property that lives in
-another group into `leadloop`. It never touches a property leadloop does not own. `HubSpotSetup`
-offers both on the `CrmSetup` port (`crm.ports`).
+mapped property exists, that every owned property exists in the property group `leadloop` and is
+writable (`ll_key` on tasks included), and that the group and its properties are in leadloop's display
+order. Each finding is one CheckItem with the fix when it fails. `setup` creates the group `leadloop`
+on contacts, companies and tasks and every missing owned property in it (409 = it already exists,
+which is fine), moves an owned property that lives in another group into `leadloop`, and sets the
+display order: the group first among property groups (`displayOrder` 0), and in it tier, score and
+reasons first (1, 2, 3). HubSpot lists groups and properties by ascending `displayOrder`, -1 (its
+default) after every other value. It never touches a property or group leadloop does not own.
+`HubSpotSetup` offers both on the `CrmSetup` port (`crm.ports`).
+
+What the public API cannot do, and an admin does by hand (README, "What a rep sees"): put properties
+on the record's "About" card (record customization), and create saved views of the contacts index
+page; no public endpoint writes either.
 
 Docs: https://developers.hubspot.com/docs/api/crm/properties
 """
@@ -44,6 +51,14 @@ PROPERTY_SHAPES: dict[str, tuple[str, str, str]] = {
     "task_key": ("string", "text", "leadloop task key"),
 }
 SETUP_FIX = "run `leadloop crm setup` (creates leadloop's properties in group `leadloop`)"
+GROUP_DISPLAY_ORDER = 0
+# Each owned property's place in its group: what a rep reads first comes first.
+DISPLAY_ORDER: dict[str, int] = {
+    "tier": 1, "score": 2, "reasons": 3, "fit_score": 4, "intent_score": 5, "nurture_track": 6,
+    "scored_at": 7, "model_version": 8,
+    "account_tier": 1, "account_fit": 2, "account_intent": 3, "buying_roles": 4,
+    "task_key": 1,
+}
 
 
 def owned_properties(mapping: CrmMapping) -> dict[str, dict[str, str]]:
@@ -65,6 +80,24 @@ def _properties(client: HubSpotClient, object_type: str) -> dict[str, Any]:
     answer = client.call(f"GET /crm/v3/properties/{object_type}", client.properties.get_all_with_http_info,
                          object_type)
     return {p.name: p for p in answer.results or []}
+
+
+def _groups(client: HubSpotClient, object_type: str) -> dict[str, Any]:
+    answer = client.call(f"GET /crm/v3/properties/{object_type}/groups",
+                         client.property_groups.get_all_with_http_info, object_type)
+    return {g.name: g for g in answer.results or []}
+
+
+def _out_of_order(group: Any, existing: dict[str, Any], names: dict[str, str]) -> list[str]:
+    """What is not in leadloop's display order: the group, and the owned properties by name."""
+    wrong = [] if group is not None and group.display_order == GROUP_DISPLAY_ORDER else [f"group {GROUP}"]
+    return wrong + [name for name in _in_display_order(names) if name in existing
+                    and existing[name].display_order != DISPLAY_ORDER.get(names[name], -1)]
+
+
+def _in_display_order(names: dict[str, str]) -> list[str]:
+    """Property names (of {name: logical name}) in leadloop's display order."""
+    return sorted(names, key=lambda name: DISPLAY_ORDER.get(names[name], 99))
 
 
 def _writable(prop: Any) -> bool:
@@ -121,27 +154,57 @@ def check(settings: ConnectionSettings, mapping: Mapping) -> list[CheckItem]:
                                        "`leadloop crm setup`"))
             else:
                 items.append(CheckItem("hubspot", what, True))
+        if object_type in ("contacts", "companies"):
+            items.append(_display_order_item(client, object_type, existing, owned[object_type]))
     return items
 
 
+def _display_order_item(client: HubSpotClient, object_type: str, existing: dict[str, Any],
+                        names: dict[str, str]) -> CheckItem:
+    first = _in_display_order(names)[:3]
+    wrong = _out_of_order(_groups(client, object_type).get(GROUP), existing, names)
+    fix = f"out of order: {', '.join(wrong)}; run `leadloop crm setup` (sets displayOrder)"
+    return CheckItem("hubspot", f"{object_type}: group {GROUP} comes first, and in it {', '.join(first)}",
+                     not wrong, fix if wrong else None)
+
+
 def setup(settings: ConnectionSettings, mapping: Mapping) -> list[str]:
-    """Create what `check` finds missing; returns the actions taken, one line each."""
+    """Create what `check` finds missing and set the display order; returns the actions taken, one line
+    each (none when everything was in place)."""
     client = _client(settings)
     actions: list[str] = []
     for object_type, names in owned_properties(mapping.hubspot).items():
         existing = _properties(client, object_type)
-        todo = [n for n in names if n not in existing or getattr(existing[n], "group_name", None) != GROUP]
-        if not todo:
-            continue
-        if _create_group(client, object_type):
-            actions.append(f"created property group {GROUP} on {object_type}")
-        for name in todo:
-            if name in existing:
-                client.call(f"PATCH /crm/v3/properties/{object_type}/{{name}}",
-                            client.properties.update_with_http_info, object_type, name, {"groupName": GROUP})
+        group = _groups(client, object_type).get(GROUP)
+        if group is None:
+            if _create_group(client, object_type):
+                actions.append(f"created property group {GROUP} on {object_type}")
+        elif group.display_order != GROUP_DISPLAY_ORDER:
+            client.call(f"PATCH /crm/v3/properties/{object_type}/groups/{{name}}",
+                        client.property_groups.update_with_http_info, object_type, GROUP,
+                        {"displayOrder": GROUP_DISPLAY_ORDER})
+            actions.append(f"put property group {GROUP} first on {object_type}")
+        for name in _in_display_order(names):
+            logical = names[name]
+            order = DISPLAY_ORDER.get(logical, -1)
+            prop = existing.get(name)
+            if prop is None:
+                if _create_property(client, object_type, name, logical, order):
+                    actions.append(f"created {object_type}.{name}")
+                continue
+            changes: dict[str, Any] = {}
+            if getattr(prop, "group_name", None) != GROUP:
+                changes["groupName"] = GROUP
+            if prop.display_order != order:
+                changes["displayOrder"] = order
+            if not changes:
+                continue
+            client.call(f"PATCH /crm/v3/properties/{object_type}/{{name}}",
+                        client.properties.update_with_http_info, object_type, name, changes)
+            if "groupName" in changes:
                 actions.append(f"moved {object_type}.{name} into group {GROUP}")
-            elif _create_property(client, object_type, name, names[name]):
-                actions.append(f"created {object_type}.{name}")
+            else:
+                actions.append(f"set {object_type}.{name} to display position {order}")
     return actions
 
 
@@ -162,7 +225,7 @@ class HubSpotSetup(CrmSetup):
 
 
 def _create_group(client: HubSpotClient, object_type: str) -> bool:
-    body = {"name": GROUP, "label": GROUP_LABEL, "displayOrder": -1}
+    body = {"name": GROUP, "label": GROUP_LABEL, "displayOrder": GROUP_DISPLAY_ORDER}
     try:
         client.call(f"POST /crm/v3/properties/{object_type}/groups",
                     client.property_groups.create_with_http_info, object_type, body)
@@ -173,10 +236,11 @@ def _create_group(client: HubSpotClient, object_type: str) -> bool:
     return True
 
 
-def _create_property(client: HubSpotClient, object_type: str, name: str, logical: str) -> bool:
+def _create_property(client: HubSpotClient, object_type: str, name: str, logical: str, order: int) -> bool:
     kind, field_type, label = PROPERTY_SHAPES.get(logical, ("string", "text", f"leadloop {logical}"))
     body = {"name": name, "label": label, "type": kind, "fieldType": field_type, "groupName": GROUP,
-            "description": "Written by leadloop; do not edit by hand.", "formField": False}
+            "description": "Written by leadloop; do not edit by hand.", "formField": False,
+            "displayOrder": order}
     try:
         client.call(f"POST /crm/v3/properties/{object_type}", client.properties.create_with_http_info,
                     object_type, body)

@@ -243,6 +243,27 @@ class SalesforceClient:
     def tooling(self, method: str, path: str, endpoint: str, json: Any = None) -> Any:
         return self.request(method, f"tooling/{path}", endpoint, json=json)
 
+    def userinfo(self) -> dict[str, Any]:
+        """Who this session belongs to (OpenID Connect UserInfo: `user_id`, `preferred_username`, ...)."""
+        return self._call("oauth2/userinfo", lambda: self.sf.oauth2("userinfo"))  # type: ignore[no-any-return]
+
+    def ui_api(self, method: str, path: str, endpoint: str, *, json: Any = None,
+               min_version: str = "61.0") -> Any:
+        """A User Interface API call, at `min_version` when the configured API version is older (list
+        views can be created from 61.0 on)."""
+        kwargs: dict[str, Any] = {"timeout": self.policy.timeout}
+        if json is not None:
+            kwargs["json"] = json
+
+        def call() -> Any:
+            sf = self.sf
+            if float(self.api_version) < float(min_version):
+                sf = Salesforce(instance_url=self.instance_url, session_id=self.sf.session_id,
+                                version=min_version, session=self.session)
+            return sf.restful(f"ui-api/{path}", method=method, **kwargs)
+
+        return self._call(endpoint, call)
+
     def describe(self, sobject: str) -> dict[str, Any]:
         """The sObject's describe, fetched once per client."""
         if sobject not in self._describes:

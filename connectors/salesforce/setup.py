@@ -1,13 +1,16 @@
-"""`leadloop crm check|setup` for Salesforce: verify the org has what leadloop reads and owns, and
-create the owned custom fields that are missing.
+"""`leadloop crm check|setup` for Salesforce: verify the org has what leadloop reads and owns, create
+the owned custom fields that are missing, and give them field-level security.
 
 `check` signs in, describes each pulled object once, and reports every mapped read field, every owned
-field (present and updateable) and the task key (`LL_Key__c`, an external id). `setup` creates the
-missing owned fields through the Tooling API (`POST tooling/sobjects/CustomField`), and can also
-write a deployable metadata folder (`package.xml` + `objects/<Object>/fields/<Field>.field-meta.xml`)
-for admins who deploy by change set or the Salesforce CLI. In a real org a new field is visible to
-the integration user only once field-level security grants it (a permission set); `check` says so.
-`SalesforceSetup` offers both on the `CrmSetup` port (`crm.ports`).
+field (present, and readable and editable by the integration user) and the task key (`LL_Key__c`, an
+external id); an owned field that exists but is hidden from the integration user (no field-level
+security) is named as such. With reps in the settings (`salesforce.rep_usernames`, `rep_group`) it
+also reports, per rep, the owned fields they cannot read. `setup` creates the missing owned fields
+through the Tooling API (`POST tooling/sobjects/CustomField`), then leadloop's permission sets, their
+assignments and the reps' list view (`connectors.salesforce.access`); it can also write a deployable
+metadata folder (`package.xml`, `objects/<Object>/fields/<Field>.field-meta.xml`, the permission sets
+and the list view) for admins who deploy by change set or the Salesforce CLI. `SalesforceSetup`
+offers both on the `CrmSetup` port (`crm.ports`).
 """
 
 from __future__ import annotations
@@ -18,8 +21,20 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
+from simple_salesforce.format import format_soql
+
 from leadloop.connectors.checks import CheckItem
 from leadloop.connectors.mapping import CrmMapping, Mapping
+from leadloop.connectors.salesforce.access import (
+    LIST_VIEW,
+    LIST_VIEW_LABEL,
+    PRIORITY_TIER,
+    READ_SET,
+    SYNC_SET,
+    check_reps,
+    grants,
+    setup_access,
+)
 from leadloop.connectors.salesforce.client import AuthenticationError, SalesforceClient, salesforce_client
 from leadloop.connectors.salesforce.retry import SalesforceCallError
 from leadloop.connectors.salesforce.streams import STREAMS
@@ -33,6 +48,9 @@ CRM = "salesforce"
 PERSON_OBJECTS = ("Lead", "Contact")
 FIX_OWNED = "run `leadloop crm setup`, or deploy the metadata folder it writes with your change set"
 FIX_FLS = "grant the integration user read/edit on it (field-level security, e.g. a permission set)"
+FIX_HIDDEN = (f"it exists but the integration user cannot see it (no field-level security): run "
+              f"`leadloop crm setup` (permission set {SYNC_SET.name}), or assign {SYNC_SET.name} to the "
+              "integration user in Setup")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +120,20 @@ def _describe_fields(client: SalesforceClient, sobject: str) -> dict[str, dict[s
     return {f["name"]: f for f in describe.get("fields", ())}
 
 
+def existing_custom_fields(client: SalesforceClient, objects: list[str]) -> set[str] | None:
+    """`Object.Field__c` of every custom field of `objects`, whatever its field-level security (the
+    Tooling API lists them all); None when this user may not query the Tooling API."""
+    soql = format_soql("SELECT DeveloperName, TableEnumOrId FROM CustomField "
+                       "WHERE TableEnumOrId IN {objects}", objects=sorted(set(objects)))
+    try:
+        answer = client.request("GET", "tooling/query/", "tooling:query", params={"q": soql})
+    except SalesforceCallError as error:
+        if error.retriable:
+            raise
+        return None
+    return {f"{r['TableEnumOrId']}.{r['DeveloperName']}__c".lower() for r in answer.get("records", ())}
+
+
 def _client(settings: ConnectionSettings) -> SalesforceClient:
     if settings.salesforce is None:
         raise AuthenticationError("no Salesforce connection is configured")
@@ -132,33 +164,48 @@ def check(settings: ConnectionSettings, mapping: Mapping) -> list[CheckItem]:
                    f"in the playbook ({FIX_FLS} if it exists)")
             items.append(CheckItem(CRM, f"{sobject}.{crm_field} exists (read as {canonical})", ok,
                                    None if ok else fix))
-    for sobject, crm_field, spec in owned_fields(crm_mapping):
+    owned = owned_fields(crm_mapping)
+    hidden: set[str] | None = None
+    for sobject, crm_field, spec in owned:
         field = (described.get(sobject) or {}).get(crm_field)
         if field is None:
+            if hidden is None:
+                hidden = existing_custom_fields(client, [o for o, _, _ in owned]) or set()
+            exists = f"{sobject}.{crm_field}".lower() in hidden
             items.append(CheckItem(CRM, f"{sobject}.{crm_field} exists and is writable", False,
-                                   f"{FIX_OWNED}; if it exists, {FIX_FLS}"))
+                                   FIX_HIDDEN if exists else f"{FIX_OWNED}; if it exists, {FIX_FLS}"))
             continue
         writable = bool(field.get("updateable", True))
         items.append(CheckItem(CRM, f"{sobject}.{crm_field} exists and is writable", writable,
-                               None if writable else FIX_FLS))
+                               None if writable else f"the integration user can read it but not edit it: "
+                               f"{FIX_FLS} ({SYNC_SET.name} grants edit)"))
         if spec.external_id:
             is_key = bool(field.get("externalId"))
             items.append(CheckItem(CRM, f"{sobject}.{crm_field} is an external id (idempotent task upsert)",
                                    is_key, None if is_key else "mark the field External ID (and Unique)"))
+    assert settings.salesforce is not None
+    items += check_reps(client, settings.salesforce, [(o, f) for o, f, _ in owned])
     return items
 
 
-def setup(settings: ConnectionSettings, mapping: Mapping, metadata_dir: Path | None = None) -> list[str]:
-    """Create the owned fields that are missing; returns the actions taken, one line each."""
+def setup(settings: ConnectionSettings, mapping: Mapping, metadata_dir: Path | None = None,
+          top_tier: str = PRIORITY_TIER) -> list[str]:
+    """Create the owned fields that are missing and give them field-level security (permission sets,
+    assignments, the reps' list view); returns the actions taken, one line each (none when everything
+    was there)."""
     crm_mapping = mapping.salesforce
     actions: list[str] = []
     if metadata_dir is not None:
-        paths = write_metadata(crm_mapping, metadata_dir)
+        paths = write_metadata(crm_mapping, metadata_dir, with_access=True, top_tier=top_tier)
         actions.append(f"wrote {len(paths)} files of deployable metadata to {metadata_dir}")
     client = _client(settings)
-    for sobject, crm_field, spec in owned_fields(crm_mapping):
-        fields = _describe_fields(client, sobject) or {}
-        if crm_field in fields:
+    owned = owned_fields(crm_mapping)
+    existing = existing_custom_fields(client, [o for o, _, _ in owned])
+    for sobject, crm_field, spec in owned:
+        if existing is not None:
+            if f"{sobject}.{crm_field}".lower() in existing:
+                continue
+        elif crm_field in (_describe_fields(client, sobject) or {}):
             continue
         body = {"FullName": f"{sobject}.{crm_field}", "Metadata": spec.metadata()}
         try:
@@ -166,9 +213,10 @@ def setup(settings: ConnectionSettings, mapping: Mapping, metadata_dir: Path | N
         except SalesforceCallError as error:
             if error.code != "DUPLICATE_DEVELOPER_NAME":
                 raise
-            actions.append(f"{sobject}.{crm_field} already exists (not yet visible: {FIX_FLS})")
-            continue
+            continue  # it exists, hidden by field-level security, which setup_access grants
         actions.append(f"created {sobject}.{crm_field} ({spec.type})")
+    assert settings.salesforce is not None
+    actions += setup_access(client, settings.salesforce, crm_mapping, [(o, f) for o, f, _ in owned], top_tier)
     return actions
 
 
@@ -179,16 +227,17 @@ class SalesforceSetup(CrmSetup):
     crm = Crm.SALESFORCE
 
     def __init__(self, settings: ConnectionSettings, mapping: Mapping, *,
-                 metadata_dir: Path | None = None) -> None:
+                 metadata_dir: Path | None = None, top_tier: str = PRIORITY_TIER) -> None:
         self.settings = settings
         self.mapping = mapping
         self.metadata_dir = metadata_dir
+        self.top_tier = top_tier
 
     def check(self) -> list[CheckItem]:
         return check(self.settings, self.mapping)  # this module's check
 
     def setup(self) -> list[str]:
-        return setup(self.settings, self.mapping, self.metadata_dir)  # this module's setup
+        return setup(self.settings, self.mapping, self.metadata_dir, self.top_tier)  # this module's setup
 
 
 def _field_xml(crm_field: str, spec: FieldSpec) -> str:
@@ -202,21 +251,68 @@ def _field_xml(crm_field: str, spec: FieldSpec) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_metadata(mapping: CrmMapping, folder: Path, api_version: str = "59.0") -> list[Path]:
-    """Write `package.xml` and one `.field-meta.xml` per owned field; returns the files written."""
+def _permission_set_xml(label: str, description: str, fields: dict[str, bool]) -> str:
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>',
+             '<PermissionSet xmlns="http://soap.sforce.com/2006/04/metadata">',
+             f"    <description>{escape(description)}</description>"]
+    for name, edit in fields.items():
+        lines += ["    <fieldPermissions>", f"        <editable>{str(edit).lower()}</editable>",
+                  f"        <field>{escape(name)}</field>", "        <readable>true</readable>",
+                  "    </fieldPermissions>"]
+    lines += ["    <hasActivationRequired>false</hasActivationRequired>",
+              f"    <label>{escape(label)}</label>", "</PermissionSet>"]
+    return "\n".join(lines) + "\n"
+
+
+def _list_view_xml(mapping: CrmMapping, top_tier: str) -> str:
+    # ListView metadata names standard columns by their own tokens (FULL_NAME, LEAD.COMPANY), custom
+    # fields by API name; it has no sort order (that is each user's preference).
+    columns = ["FULL_NAME", "LEAD.COMPANY", "LEAD.TITLE", mapping.person_field("tier"),
+               mapping.person_field("score"), mapping.person_field("scored_at")]
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>',
+             '<ListView xmlns="http://soap.sforce.com/2006/04/metadata">',
+             f"    <fullName>{LIST_VIEW}</fullName>"]
+    lines += [f"    <columns>{escape(c)}</columns>" for c in columns]
+    lines += ["    <filterScope>Mine</filterScope>", "    <filters>",
+              f"        <field>{escape(mapping.person_field('tier'))}</field>",
+              "        <operation>equals</operation>", f"        <value>{escape(top_tier)}</value>",
+              "    </filters>", f"    <label>{escape(LIST_VIEW_LABEL)}</label>", "</ListView>"]
+    return "\n".join(lines) + "\n"
+
+
+def write_metadata(mapping: CrmMapping, folder: Path, api_version: str = "59.0", *, with_access: bool = False,
+                   top_tier: str = PRIORITY_TIER) -> list[Path]:
+    """Write `package.xml` and one `.field-meta.xml` per owned field; `with_access` adds leadloop's two
+    permission sets and the Lead list view. Returns the files written."""
     written: list[Path] = []
-    members: list[str] = []
-    for sobject, crm_field, spec in owned_fields(mapping):
+    types: dict[str, list[str]] = {"CustomField": []}
+    owned = owned_fields(mapping)
+    for sobject, crm_field, spec in owned:
         path = folder / "objects" / sobject / "fields" / f"{crm_field}.field-meta.xml"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(_field_xml(crm_field, spec), encoding="utf-8")
         written.append(path)
-        members.append(f"{sobject}.{crm_field}")
+        types["CustomField"].append(f"{sobject}.{crm_field}")
+    if with_access:
+        wanted = grants([(o, f) for o, f, _ in owned])
+        for spec in (SYNC_SET, READ_SET):
+            path = folder / "permissionsets" / f"{spec.name}.permissionset-meta.xml"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            xml = _permission_set_xml(spec.label, spec.description, wanted[spec.name])
+            path.write_text(xml, encoding="utf-8")
+            written.append(path)
+            types.setdefault("PermissionSet", []).append(spec.name)
+        path = folder / "objects" / "Lead" / "listViews" / f"{LIST_VIEW}.listView-meta.xml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(_list_view_xml(mapping, top_tier), encoding="utf-8")
+        written.append(path)
+        types["ListView"] = [f"Lead.{LIST_VIEW}"]
     package = ['<?xml version="1.0" encoding="UTF-8"?>',
-               '<Package xmlns="http://soap.sforce.com/2006/04/metadata">', "    <types>"]
-    package += [f"        <members>{escape(m)}</members>" for m in members]
-    package += ["        <name>CustomField</name>", "    </types>", f"    <version>{api_version}</version>",
-                "</Package>"]
+               '<Package xmlns="http://soap.sforce.com/2006/04/metadata">']
+    for kind, members in types.items():
+        package += ["    <types>", *[f"        <members>{escape(m)}</members>" for m in members],
+                    f"        <name>{kind}</name>", "    </types>"]
+    package += [f"    <version>{api_version}</version>", "</Package>"]
     (folder / "package.xml").write_text("\n".join(package) + "\n", encoding="utf-8")
     written.append(folder / "package.xml")
     return written

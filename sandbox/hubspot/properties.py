@@ -171,6 +171,8 @@ def add_routes(router: APIRouter, portal: Portal) -> None:
             definition.options = _options(body["options"])
         if "groupName" in body:
             definition.group = str(body["groupName"])
+        if "displayOrder" in body:
+            definition.display_order = int(body["displayOrder"])
         return json_response(definition.to_json())
 
     @router.delete(PROPS + "/{object_type}/{property_name}")

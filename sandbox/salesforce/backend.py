@@ -1,21 +1,26 @@
 """The Salesforce backend of the sandbox: the org's state and the routes that serve it.
 
 https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/intro_rest.htm
+Every request runs as the user its session belongs to (`security`): what it may read and write is
+that user's field-level security. The admin API adds `POST /_sandbox/salesforce/users` (create a user
+with a profile, or find one by username, and open a session for them).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+import orjson
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from leadloop.sandbox.contract import SandboxContext
-from leadloop.sandbox.salesforce import bulk2, composite, rest, tooling
+from leadloop.sandbox.salesforce import bulk2, composite, rest, tooling, uiapi
 from leadloop.sandbox.salesforce.errors import RecordError, SalesforceError
 from leadloop.sandbox.salesforce.http import DEFAULT_DAILY_LIMIT, ApiUsage, Routes
-from leadloop.sandbox.salesforce.org import Org
+from leadloop.sandbox.salesforce.org import Org, not_writable
 from leadloop.sandbox.salesforce.schema import ObjectDef
+from leadloop.sandbox.salesforce.security import PROFILES, STANDARD_USER, Access
 
 DEFAULT_USERNAME = "leadloop@sandbox.example"
 DEFAULT_PASSWORD = "sandbox-password"
@@ -61,12 +66,70 @@ class SalesforceBackend:
     # -- the Backend seam ---------------------------------------------------------------------------
     def router(self) -> APIRouter:
         router = APIRouter()
-        routes = Routes(router, self.usage)
+        routes = Routes(router, self.usage, self.caller)
         rest.add_routes(routes, self)
         composite.add_routes(routes, self)
         tooling.add_routes(routes, self)
         bulk2.add_routes(routes, self)
+        uiapi.add_routes(routes, self)
+        router.add_api_route("/_sandbox/salesforce/users", self.admin_user, methods=["POST"],
+                             include_in_schema=False)
         return router
+
+    # -- users and their sessions -------------------------------------------------------------------
+    def caller(self, request: Request) -> str | None:
+        """The user the request's session belongs to (None: the integration user's session). A session
+        of a user the org no longer has is invalid, as after the user is deleted."""
+        _scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        sessions: Any = self.ctx.sessions
+        if not token or not hasattr(sessions, "user_of"):
+            return None
+        user = sessions.user_of("salesforce", token.strip())
+        if user is not None and user not in self.org.table("User").rows:
+            raise SalesforceError(401, "INVALID_SESSION_ID", "Session expired or invalid")
+        return user
+
+    def access(self) -> Access:
+        """What the current request's user may see and change."""
+        return self.org.access()
+
+    def sobject(self, name: str) -> ObjectDef | None:
+        """The object `name` as the current user sees it: None when it does not exist for them."""
+        obj = self.org.object(name)
+        return obj if obj is not None and self.access().sees_object(obj) else None
+
+    async def admin_user(self, request: Request) -> Response:
+        """`POST /_sandbox/salesforce/users {"username", "first_name"?, "last_name"?, "profile"?}`: the
+        user with this username (created with the profile, Standard User by default, when absent) and
+        a new session of theirs."""
+        try:
+            body = orjson.loads(await request.body() or b"{}")
+        except orjson.JSONDecodeError:
+            body = None
+        body = body if isinstance(body, dict) else {}
+        username = body.get("username")
+        if not isinstance(username, str) or "@" not in username:
+            return _admin_error('give {"username": "rep@example.com"}')
+        profile = str(body.get("profile") or STANDARD_USER)
+        if profile not in PROFILES:
+            return _admin_error(f"unknown profile {profile!r}; one of {sorted(PROFILES)}")
+        users = self.org.table("User").rows
+        user_id = next(
+            (i for i, row in users.items() if str(row.get("Username")).lower() == username.lower()), None
+        )
+        if user_id is None:
+            first = str(body.get("first_name") or username.split("@")[0].split(".")[0].title())
+            last = str(body.get("last_name") or "Rep")
+            user_id = self.org.insert("User", self.org.prepare_create("User", {
+                "Username": username, "Email": username, "FirstName": first, "LastName": last,
+                "Alias": (first[:1] + last[:4]).lower(), "ProfileId": self.org.profiles[profile],
+                "Title": "Account Executive",
+            }))
+        row = users[user_id]
+        profile_name = next((n for n, i in self.org.profiles.items() if i == row.get("ProfileId")), None)
+        session = self.ctx.sessions.issue("salesforce", user_id)
+        return Response(orjson.dumps({"id": user_id, "username": row["Username"], "profile": profile_name,
+                                      "session_id": session}), media_type="application/json")
 
     def call_target(self, method: str, path: str, query_string: str) -> str | None:
         """The object a call reads or writes, for the statistics by object: a query's FROM object
@@ -176,8 +239,23 @@ class SalesforceBackend:
         )
 
     # -- writes shared by every endpoint ----------------------------------------------------------------
+    def check_field_access(self, object_name: str, values: dict[str, Any]) -> None:
+        """RecordError for a field the current user cannot see (as if it did not exist) or cannot edit."""
+        obj = self.org.table(object_name).obj
+        access = self.access()
+        for name in values:
+            fdef = obj.field(name)
+            if fdef is None or name == "attributes":
+                continue  # the org reports unknown fields itself
+            if not access.can_read(obj, fdef):
+                raise RecordError("INVALID_FIELD", f"No such column '{name}' on sobject of type {obj.name}",
+                                  [name])
+            if not access.can_edit(obj, fdef) and fdef.name != "Id":
+                raise not_writable(fdef, "write")
+
     def prepare_create(self, object_name: str, values: dict[str, Any]) -> dict[str, Any]:
         """The validated row to insert; RecordError when a field or a validation rule refuses it."""
+        self.check_field_access(object_name, values)
         row = self.org.prepare_create(object_name, values)
         message = self.ctx.faults.rejection("salesforce", object_name, dict(row))
         if message is not None:
@@ -185,6 +263,7 @@ class SalesforceBackend:
         return row
 
     def prepare_update(self, object_name: str, record_id: str, values: dict[str, Any]) -> dict[str, Any]:
+        self.check_field_access(object_name, values)
         changes = self.org.prepare_update(object_name, record_id, values)
         current = self.org.table(object_name).rows[self.org.live_row(object_name, record_id)["Id"]]
         message = self.ctx.faults.rejection("salesforce", object_name, {**current, **changes})
@@ -211,14 +290,16 @@ class SalesforceBackend:
     def render_record(
         self, obj: ObjectDef, row: dict[str, Any], version: str, fields: list[str] | None
     ) -> dict[str, Any]:
-        """One record as `GET /sobjects/{type}/{id}` returns it: every field, or the ones asked for."""
+        """One record as `GET /sobjects/{type}/{id}` returns it: every field the user can read, or the
+        ones asked for."""
+        access = self.access()
         if fields is None:
-            chosen = list(obj.fields.values())
+            chosen = [fdef for fdef in obj.fields.values() if access.can_read(obj, fdef)]
         else:
             chosen = []
             for name in fields:
                 fdef = obj.field(name.strip())
-                if fdef is None:
+                if fdef is None or not access.can_read(obj, fdef):
                     raise SalesforceError(
                         400,
                         "INVALID_FIELD",
@@ -241,6 +322,22 @@ class SalesforceBackend:
             out["Id"] = row["Id"]
         return out
 
+    def describe(self, obj: ObjectDef, version: str) -> dict[str, Any]:
+        """The object's describe as the current user sees it: without the fields they cannot read, and
+        with the ones they cannot edit neither createable nor updateable."""
+        access = self.access()
+        result = obj.describe(version, self.child_relationships(obj.name))
+        fields = []
+        for described in result["fields"]:
+            fdef = obj.fields[described["name"]]
+            if not access.can_read(obj, fdef):
+                continue
+            if not access.can_edit(obj, fdef):
+                described["createable"] = described["updateable"] = False
+            fields.append(described)
+        result["fields"] = fields
+        return result
+
     def child_relationships(self, object_name: str) -> list[dict[str, Any]]:
         children = []
         for obj in self.org.objects.values():
@@ -261,3 +358,7 @@ class SalesforceBackend:
                         }
                     )
         return children
+
+
+def _admin_error(message: str) -> Response:
+    return Response(orjson.dumps({"error": message}), 400, media_type="application/json")

@@ -22,6 +22,7 @@ from leadloop.sandbox.salesforce.errors import RecordError, SalesforceError, jso
 from leadloop.sandbox.salesforce.http import Routes, endpoint_label, json_body, version_of
 from leadloop.sandbox.salesforce.ids import make_id, normalize_id
 from leadloop.sandbox.salesforce.query import Compiled, compile_query, execute
+from leadloop.sandbox.salesforce.security import acting_as
 from leadloop.sandbox.salesforce.soql import SoqlError, parse
 
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ class _Bulk:
             "id": job_id,
             "operation": operation,
             "object": object_name,
-            "createdById": self.org.api_user_id,
+            "createdById": self.org.current_user(),
             "createdDate": stamp,
             "systemModstamp": stamp,
             "state": "Open",
@@ -123,7 +124,8 @@ class _Bulk:
             raise SalesforceError(400, "INVALIDJOB", f"Invalid operation: {operation}")
         _delimiter(body)
         try:
-            compiled = compile_query(self.org, parse(str(body["query"])), self.org.now())
+            query = parse(str(body["query"]))
+            compiled = compile_query(self.org, query, self.org.now(), self.backend.access())
         except SoqlError as error:
             raise SalesforceError(400, error.code, error.message) from None
         if compiled.query.count_only:
@@ -219,7 +221,7 @@ class _Bulk:
         operation = body.get("operation")
         if operation not in _OPERATIONS:
             raise SalesforceError(400, "INVALIDJOB", f"Invalid operation: {operation}")
-        obj = self.org.object(str(body.get("object") or ""))
+        obj = self.backend.sobject(str(body.get("object") or ""))
         if obj is None:
             raise SalesforceError(400, "INVALIDJOB", f"Invalid object: {body.get('object')}")
         _delimiter(body)
@@ -227,7 +229,11 @@ class _Bulk:
         if operation == "upsert":
             field_name = str(body.get("externalIdFieldName") or "")
             fdef = obj.field(field_name)
-            if fdef is None or not (fdef.external_id or fdef.name == "Id"):
+            if (
+                fdef is None
+                or not (fdef.external_id or fdef.name == "Id")
+                or not self.backend.access().can_read(obj, fdef)
+            ):
                 raise SalesforceError(
                     400, "INVALIDJOB", f"External ID was blank or not valid for {obj.name}: {field_name}"
                 )
@@ -272,9 +278,10 @@ class _Bulk:
         for values in rows:
             record = dict(zip(job.header, values, strict=False))
             try:
-                record_id, created = self._write(
-                    object_name, operation, job.info.get("externalIdFieldName"), record
-                )
+                with acting_as(job.info["createdById"]):  # a job's rows run as the user who made it
+                    record_id, created = self._write(
+                        object_name, operation, job.info.get("externalIdFieldName"), record
+                    )
             except RecordError as error:
                 fields = ",".join(error.fields)
                 job.failed.append(

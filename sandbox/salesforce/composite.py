@@ -85,7 +85,7 @@ class _Collections:
         type_name = attributes.get("type") if isinstance(attributes, dict) else None
         if not type_name:
             raise RecordError("INVALID_TYPE", "Must specify a type in the attributes map", [])
-        obj = self.org.object(type_name)
+        obj = self.backend.sobject(type_name)
         if obj is None:
             error = invalid_type(type_name)
             raise RecordError(error.code, error.message, [])
@@ -157,7 +157,7 @@ class _Collections:
 
     async def retrieve(self, request: Request) -> Response:
         version = version_of(request)
-        obj = self.org.object(request.path_params["sobject"])
+        obj = self.backend.sobject(request.path_params["sobject"])
         if obj is None:
             raise not_found()
         if request.method == "GET":
@@ -190,12 +190,16 @@ class _Collections:
 
     async def upsert(self, request: Request) -> Response:
         version_of(request)
-        obj = self.org.object(request.path_params["sobject"])
+        obj = self.backend.sobject(request.path_params["sobject"])
         if obj is None:
             raise not_found()
         field_name = request.path_params["field"]
         fdef = obj.field(field_name)
-        if fdef is None or not (fdef.external_id or fdef.name == "Id"):
+        if (
+            fdef is None
+            or not (fdef.external_id or fdef.name == "Id")
+            or not self.backend.access().can_read(obj, fdef)
+        ):
             raise SalesforceError(
                 400,
                 "INVALID_FIELD",

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from leadloop.sandbox.salesforce.errors import SalesforceError, json_parser_error, not_found
+from leadloop.sandbox.salesforce.security import CALLER
 
 log = logging.getLogger("leadloop.sandbox.salesforce")
 
@@ -107,11 +108,14 @@ def unknown_exception() -> SalesforceError:
 
 class Routes:
     """Registers handlers under both the plain and the trailing-slash form of each path, wrapped so
-    that every response carries the usage header and every failure comes out as Salesforce's error."""
+    that every response carries the usage header, every failure comes out as Salesforce's error, and
+    each handler runs as the user its session belongs to (`caller`, see `security.CALLER`)."""
 
-    def __init__(self, router: APIRouter, usage: ApiUsage) -> None:
+    def __init__(self, router: APIRouter, usage: ApiUsage,
+                 caller: Callable[[Request], str | None] | None = None) -> None:
         self.router = router
         self.usage = usage
+        self.caller = caller
 
     def add(self, path: str, methods: list[str], handler: Handler, counted: bool = True) -> None:
         endpoint = self._wrap(handler, counted)
@@ -120,9 +124,13 @@ class Routes:
 
     def _wrap(self, handler: Handler, counted: bool) -> Callable[[Request], Awaitable[Response]]:
         usage = self.usage
+        caller = self.caller
 
         async def endpoint(request: Request) -> Response:
+            token = None
             try:
+                if caller is not None:
+                    token = CALLER.set(caller(request))
                 if "version" in request.path_params:
                     version_of(request)
                 if counted and not usage.spend():
@@ -133,6 +141,9 @@ class Routes:
             except Exception:
                 log.exception("Salesforce sandbox handler failed: %s %s", request.method, request.url.path)
                 response = unknown_exception().response()
+            finally:
+                if token is not None:
+                    CALLER.reset(token)
             response.headers["Sforce-Limit-Info"] = usage.header()
             return response
 

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from leadloop.sandbox.salesforce import security
 from leadloop.sandbox.salesforce.errors import RecordError
 from leadloop.sandbox.salesforce.ids import id_number, make_id, normalize_id
 from leadloop.sandbox.salesforce.schema import (
@@ -147,9 +148,14 @@ class Org:
         self.by_prefix: dict[str, Table] = {table.obj.key_prefix: table for table in self.tables.values()}
         self.custom_fields: list[tuple[str, FieldDef]] = []  # (object name, field) added through Tooling
         self.api_user_id = make_id("005", API_USER_NUMBER)
+        self.security_version = 0
+        self._access: dict[str, tuple[int, security.Access]] = {}
+        self.profiles: dict[str, str] = {}  # profile name -> id
         if "user" not in self.tables:
             return
         self.tables["user"].counter = API_USER_NUMBER
+        if "profile" in self.tables:
+            self.profiles = security.seed_profiles(self)
         stamp = self.stamp()
         self.load_rows(
             "User",
@@ -163,12 +169,32 @@ class Org:
                     "Alias": "integ",
                     "IsActive": True,
                     "TimeZoneSidKey": "America/Los_Angeles",
+                    "ProfileId": self.profiles.get(security.SYSTEM_ADMINISTRATOR),
                     "CreatedDate": stamp,
                     "LastModifiedDate": stamp,
                     "SystemModstamp": stamp,
                 }
             ],
         )
+
+    # -- who is asking ---------------------------------------------------------------------------
+    def current_user(self) -> str:
+        """The user the current request runs as (the integration user outside a request)."""
+        return security.CALLER.get() or self.api_user_id
+
+    def access(self, user_id: str | None = None) -> security.Access:
+        """What `user_id` (by default the current user) may see and change; recomputed after any
+        write to users, profiles, permission sets, field permissions or assignments."""
+        user_id = user_id or self.current_user()
+        cached = self._access.get(user_id)
+        if cached is None or cached[0] != self.security_version:
+            cached = (self.security_version, security.compute_access(self, user_id))
+            self._access[user_id] = cached
+        return cached[1]
+
+    def _security_changed(self, table: Table) -> None:
+        if table.obj.name.lower() in security.SECURITY_TABLES:
+            self.security_version += 1
 
     def object(self, name: str) -> ObjectDef | None:
         return self.objects.get(name.lower())
@@ -180,6 +206,7 @@ class Org:
         obj = self.objects[object_name.lower()]
         fdef.custom = True
         obj.add(fdef)
+        self.security_version += 1
         self.custom_fields.append((obj.name, fdef))
         if fdef.external_id or fdef.unique:
             table = self.tables[obj.name.lower()]
@@ -226,6 +253,9 @@ class Org:
             table.rows[row["Id"]] = row
         table.counter = max([table.counter, *(id_number(row["Id"]) for row in rows)])
         self.finish_load(object_name)
+        self._security_changed(table)
+        if table.obj.name == "User" and "permissionsetassignment" in self.tables:
+            security.profile_assignments(self, rows)
 
     def finish_load(self, object_name: str) -> None:
         self.table(object_name).rebuild_index()
@@ -247,7 +277,7 @@ class Org:
                     "INVALID_FIELD_FOR_INSERT_UPDATE", "cannot specify Id in an insert call", ["Id"]
                 )
             if not fdef.createable:
-                raise _not_writable(fdef, "create")
+                raise not_writable(fdef, "create")
             coerced = self.coerce(obj, fdef, value)
             if coerced is not None:
                 row[fdef.name] = coerced
@@ -262,23 +292,28 @@ class Org:
                 "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]", missing
             )
         if "OwnerId" in obj.fields and "OwnerId" not in row:
-            row["OwnerId"] = self.api_user_id
+            row["OwnerId"] = self.current_user()
         self._check_unique(obj, row, None)
+        if obj.setup_entity:
+            security.validate(self, obj, row, None)
         return row
 
     def insert(self, object_name: str, row: dict[str, Any], record_id: str | None = None) -> str:
         """Commit a row made by `prepare_create`; returns its new id."""
         table = self.table(object_name)
         self._check_unique(table.obj, row, None)
+        if table.obj.setup_entity:
+            security.validate(self, table.obj, row, None)
         record_id = record_id or self.new_id(object_name)
         stamp = self.stamp()
+        author = self.current_user()
         row.update(
             Id=record_id,
             IsDeleted=False,
             CreatedDate=stamp,
-            CreatedById=self.api_user_id,
+            CreatedById=author,
             LastModifiedDate=stamp,
-            LastModifiedById=self.api_user_id,
+            LastModifiedById=author,
             SystemModstamp=stamp,
         )
         for fdef in table.obj.fields.values():
@@ -288,7 +323,19 @@ class Org:
         table.rows[record_id] = row
         table.index_add(stamp, record_id)
         table._external_add(record_id, row)
+        self._after_write(table, row, None)
         return record_id
+
+    def _after_write(self, table: Table, row: dict[str, Any], previous: dict[str, Any] | None) -> None:
+        self._security_changed(table)
+        name = table.obj.name
+        if name == "User" and (previous is None or previous.get("ProfileId") != row.get("ProfileId")):
+            security.profile_assignments(self, [row])
+        elif name == "FieldPermissions" and not row.get("PermissionsRead"):
+            # "A FieldPermissions record must have at minimum PermissionsRead set to true, or it will be
+            # deleted" (the object reference).
+            table.index_remove(row["SystemModstamp"], row["Id"])
+            del table.rows[row["Id"]]
 
     def live_row(self, object_name: str, record_id: str) -> dict[str, Any]:
         table = self.table(object_name)
@@ -322,7 +369,7 @@ class Org:
             if fdef.name == "Id":
                 continue
             if not fdef.updateable:
-                raise _not_writable(fdef, "update")
+                raise not_writable(fdef, "update")
             coerced = self.coerce(obj, fdef, value)
             if coerced is None and (fdef.required or not fdef.nillable):
                 raise RecordError(
@@ -330,6 +377,8 @@ class Org:
                 )
             changes[fdef.name] = coerced
         self._check_unique(obj, {**row, **changes}, row["Id"])
+        if obj.setup_entity:
+            security.validate(self, obj, {**row, **changes}, row["Id"])
         return changes
 
     def update(self, object_name: str, record_id: str, changes: dict[str, Any]) -> None:
@@ -347,6 +396,7 @@ class Org:
         self._touch(table, row)
         self._derive(table.obj.name, row, previous)
         table._external_add(row["Id"], row)
+        self._after_write(table, row, previous)
 
     def delete(self, object_name: str, record_id: str) -> None:
         table = self.table(object_name)
@@ -354,12 +404,13 @@ class Org:
         table._external_remove(row["Id"], row)
         row["IsDeleted"] = True
         self._touch(table, row)
+        self._security_changed(table)
 
     def _touch(self, table: Table, row: dict[str, Any]) -> None:
         stamp = self.stamp()
         table.index_remove(row["SystemModstamp"], row["Id"])
         row["LastModifiedDate"] = row["SystemModstamp"] = stamp
-        row["LastModifiedById"] = self.api_user_id
+        row["LastModifiedById"] = self.current_user()
         table.index_add(stamp, row["Id"])
 
     def _check_unique(self, obj: ObjectDef, row: dict[str, Any], own_id: str | None) -> None:
@@ -524,9 +575,19 @@ class Org:
                 table.rows[row["Id"]] = row
             table.counter = content.get("counter", 0)
             table.rebuild_index()
+        self.security_version += 1
+        users = self.tables.get("user")
+        if users is not None and self.profiles:  # a snapshot from before profiles existed
+            lacking = [row for row in users.rows.values() if not row.get("ProfileId")]
+            for row in lacking:
+                admin = row["Id"] == self.api_user_id
+                profile = security.SYSTEM_ADMINISTRATOR if admin else security.STANDARD_USER
+                row["ProfileId"] = self.profiles[profile]
+            if lacking:
+                security.profile_assignments(self, lacking)
 
 
-def _not_writable(fdef: FieldDef, action: str) -> RecordError:
+def not_writable(fdef: FieldDef, action: str) -> RecordError:
     return RecordError(
         "INVALID_FIELD_FOR_INSERT_UPDATE",
         f"Unable to create/update fields: {fdef.name}. Please check the security settings of "

@@ -5,7 +5,8 @@ https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforc
 https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_soql_select_dateformats.htm
 Text comparisons are case-insensitive as in Salesforce; `!=` and `NOT IN` match null values; date
 literals are ranges in UTC (the sandbox org's time zone). A filter or sort on SystemModstamp uses the
-org's modstamp index instead of a scan.
+org's modstamp index instead of a scan. Given the user's `Access`, a field they cannot read is not
+there for them (INVALID_FIELD, "No such column"), nor is an object they may not see (INVALID_TYPE).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from leadloop.sandbox.salesforce.ids import normalize_id
 from leadloop.sandbox.salesforce.org import Org, Table, parse_datetime, sf_datetime
@@ -36,6 +37,9 @@ from leadloop.sandbox.salesforce.soql import (
     SoqlError,
     Value,
 )
+
+if TYPE_CHECKING:
+    from leadloop.sandbox.salesforce.security import Access
 
 Row = dict[str, Any]
 Getter = Callable[[Row], Any]
@@ -85,10 +89,11 @@ class Compiled:
     index_ordered: bool
 
 
-def compile_query(org: Org, query: Query, now: datetime) -> Compiled:
-    """A query checked against the org's schema, ready to run; SoqlError when Salesforce would refuse it."""
+def compile_query(org: Org, query: Query, now: datetime, access: Access | None = None) -> Compiled:
+    """A query checked against the org's schema (as `access`'s user sees it, when given), ready to run;
+    SoqlError when Salesforce would refuse it."""
     obj = org.object(query.object_name)
-    if obj is None:
+    if obj is None or (access is not None and not access.sees_object(obj)):
         raise SoqlError(
             "INVALID_TYPE",
             f"sObject type '{query.object_name}' is not supported. If you are "
@@ -97,7 +102,7 @@ def compile_query(org: Org, query: Query, now: datetime) -> Compiled:
             query.text,
             query.object_pos,
         )
-    resolver = _Resolver(org, obj, query.text)
+    resolver = _Resolver(org, obj, query.text, access)
     select = [resolver.resolve(path) for path in query.fields]
     seen: set[str] = set()
     shape = _Node()
@@ -245,10 +250,14 @@ class Renderer:
 
 
 class _Resolver:
-    def __init__(self, org: Org, obj: ObjectDef, text: str) -> None:
+    def __init__(self, org: Org, obj: ObjectDef, text: str, access: Access | None = None) -> None:
         self.org = org
         self.obj = obj
         self.text = text
+        self.access = access
+
+    def _hidden(self, obj: ObjectDef, fdef: FieldDef) -> bool:
+        return self.access is not None and not self.access.can_read(obj, fdef)
 
     def resolve(self, path: FieldPath) -> Resolved:
         obj: ObjectDef | None = self.obj
@@ -259,12 +268,14 @@ class _Resolver:
             if obj is None:  # beyond a polymorphic relationship only the Name object's fields exist
                 self._bad_relationship(part, path)
             relationship = obj.relationships.get(part.lower())
-            if relationship is None:
+            if relationship is None or self._hidden(obj, relationship):
                 self._bad_relationship(part, path)
             refs.append(relationship.name)
             canonical.append(relationship.relationship_name or part)
             targets = relationship.reference_to
             obj = self.org.object(targets[0]) if len(targets) == 1 else None
+            if obj is not None and self.access is not None and not self.access.sees_object(obj):
+                self._bad_relationship(part, path)
             if obj is None and position != len(parts) - 2:
                 self._bad_relationship(parts[position + 1], path)
         last = parts[-1]
@@ -289,7 +300,7 @@ class _Resolver:
                 refs,
             )
         fdef = obj.field(last)
-        if fdef is None:
+        if fdef is None or self._hidden(obj, fdef):
             raise SoqlError(
                 "INVALID_FIELD",
                 f"No such column '{last}' on entity '{obj.name}'. If you are "

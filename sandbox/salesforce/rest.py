@@ -87,6 +87,7 @@ def add_routes(routes: Routes, backend: SalesforceBackend) -> None:
     data = "/services/data/{version}"
     routes.add("/services/data", ["GET"], api.versions, counted=False)
     routes.add("/services/oauth2/token", ["POST"], api.token, counted=False)
+    routes.add("/services/oauth2/userinfo", ["GET"], api.userinfo, counted=False)
     routes.add(data, ["GET"], api.resources)
     routes.add(f"{data}/limits", ["GET"], api.limits)
     routes.add(f"{data}/query", ["GET"], api.query)
@@ -196,6 +197,29 @@ class _Rest:
             }
         )
 
+    async def userinfo(self, request: Request) -> Response:
+        """OpenID Connect UserInfo: who the session belongs to.
+        https://help.salesforce.com/s/articleView?id=sf.remoteaccess_using_userinfo_endpoint.htm"""
+        user_id = self.org.current_user()
+        row = self.org.table("User").rows.get(user_id) or {}
+        org_id = "00DDn00000000001EAA"
+        return json_response(
+            {
+                "sub": f"https://login.salesforce.com/id/{org_id}/{user_id}",
+                "user_id": user_id,
+                "organization_id": org_id,
+                "preferred_username": row.get("Username"),
+                "name": row.get("Name"),
+                "given_name": row.get("FirstName"),
+                "family_name": row.get("LastName"),
+                "email": row.get("Email"),
+                "email_verified": True,
+                "zoneinfo": row.get("TimeZoneSidKey"),
+                "active": bool(row.get("IsActive", True)),
+                "user_type": "STANDARD",
+            }
+        )
+
     async def limits(self, request: Request) -> Response:
         usage = self.backend.usage
 
@@ -233,7 +257,7 @@ class _Rest:
             raise SalesforceError(400, "MALFORMED_QUERY", "A query string has to be specified")
         now = self.ctx.now()
         try:
-            compiled = compile_query(self.org, parse(text), now)
+            compiled = compile_query(self.org, parse(text), now, self.backend.access())
         except SoqlError as error:
             raise SalesforceError(400, error.code, error.message) from None
         rows = execute(self.org, compiled, include_deleted)
@@ -274,24 +298,29 @@ class _Rest:
 
     # -- describe ------------------------------------------------------------------------------------
     def _object(self, request: Request) -> ObjectDef:
-        obj = self.org.object(request.path_params["sobject"])
+        obj = self.backend.sobject(request.path_params["sobject"])
         if obj is None:
             raise not_found()
         return obj
 
     async def global_describe(self, request: Request) -> Response:
         version = version_of(request)
+        access = self.backend.access()
         return json_response(
             {
                 "encoding": "UTF-8",
                 "maxBatchSize": 200,
-                "sobjects": [obj.describe_summary(version) for obj in self.org.objects.values()],
+                "sobjects": [
+                    obj.describe_summary(version)
+                    for obj in self.org.objects.values()
+                    if access.sees_object(obj)
+                ],
             }
         )
 
     async def describe(self, request: Request) -> Response:
         obj = self._object(request)
-        return json_response(obj.describe(version_of(request), self.backend.child_relationships(obj.name)))
+        return json_response(self.backend.describe(obj, version_of(request)))
 
     async def sobject_root(self, request: Request) -> Response:
         obj = self._object(request)
@@ -356,7 +385,11 @@ class _Rest:
         field_name = request.path_params["field"]
         value = request.path_params["value"]
         fdef = obj.field(field_name)
-        if fdef is None or not (fdef.external_id or fdef.name == "Id"):
+        if (
+            fdef is None
+            or not (fdef.external_id or fdef.name == "Id")
+            or not self.backend.access().can_read(obj, fdef)
+        ):
             raise SalesforceError(
                 404,
                 "NOT_FOUND",

@@ -52,6 +52,16 @@ class FieldDef:
     def filterable(self) -> bool:
         return not (self.type == "textarea" and self.length > 255)
 
+    @property
+    def permissionable(self) -> bool:
+        """Whether field-level security applies (a FieldPermissions row may name it). The id, the
+        audit fields, required fields and fields the org computes are always visible to a user who
+        can read the object; every other field, standard or custom, needs Read through a profile or
+        permission set."""
+        if self.type == "id" or self.derived or self.required or self.name in AUDIT_FIELDS:
+            return False
+        return self.nillable or self.type == "boolean"
+
     def describe(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -88,6 +98,7 @@ class FieldDef:
             "referenceTo": list(self.reference_to),
             "relationshipName": self.relationship_name,
             "polymorphicForeignKey": len(self.reference_to) > 1,
+            "permissionable": self.permissionable,
         }
 
 
@@ -131,6 +142,8 @@ class ObjectDef:
     by_lower: dict[str, FieldDef] = field(default_factory=dict)
     relationships: dict[str, FieldDef] = field(default_factory=dict)  # lower-case relationship name -> field
     name_field: str = "Name"
+    setup_entity: bool = False  # permissions, profiles: visible only with "View Setup and Configuration"
+    field_security: bool = True  # whether field-level security applies to its fields
 
     def add(self, fdef: FieldDef) -> None:
         self.fields[fdef.name] = fdef
@@ -169,7 +182,10 @@ class ObjectDef:
 
     def describe(self, version: str, children: list[dict[str, Any]]) -> dict[str, Any]:
         result = self.describe_summary(version)
-        result["fields"] = [fdef.describe() for fdef in self.fields.values()]
+        result["fields"] = [
+            {**fdef.describe(), "permissionable": fdef.permissionable and self.field_security}
+            for fdef in self.fields.values()
+        ]
         result["childRelationships"] = children
         result["recordTypeInfos"] = []
         result["nameField"] = self.name_field
@@ -195,7 +211,27 @@ def _f(name: str, type_: str, **kw: Any) -> FieldDef:
 
 
 def _ref(name: str, targets: tuple[str, ...], relationship: str, **kw: Any) -> FieldDef:
-    return _f(name, "reference", reference_to=targets, relationship_name=relationship, **kw)
+    return _f(name, "reference", reference_to=targets, relationship_name=relationship or None, **kw)
+
+
+AUDIT_FIELDS = frozenset(
+    {"IsDeleted", "CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById", "SystemModstamp"}
+)
+# The objects that hold who may see what. Field-level security does not apply to them; a user sees
+# them only with the "View Setup and Configuration" permission (API 49.0 and later).
+SETUP_OBJECTS = frozenset({"Profile", "PermissionSet", "FieldPermissions", "PermissionSetAssignment"})
+# The system permissions a PermissionSet row carries (each a `Permissions<Name>` boolean field).
+SYSTEM_PERMISSIONS = (
+    "ApiEnabled",
+    "ViewSetup",
+    "ViewAllData",
+    "ModifyAllData",
+    "CustomizeApplication",
+    "ModifyMetadata",
+    "AssignPermissionSets",
+    "ManageProfilesPermissionsets",
+    "ManageUsers",
+)
 
 
 def _system_fields() -> list[FieldDef]:
@@ -312,7 +348,89 @@ def standard_objects() -> dict[str, ObjectDef]:
                 _f("Department", "string", length=80),
                 _f("IsActive", "boolean", label="Active", default=True),
                 _f("TimeZoneSidKey", "picklist", length=40, label="Time Zone", default="America/Los_Angeles"),
+                _ref("ProfileId", ("Profile",), "Profile", required=True, label="Profile ID"),
                 _f("Region__c", "picklist", label="Sales Region"),
+            ],
+        ),
+        "Profile": (
+            "00e",
+            "Profile",
+            "Profiles",
+            [
+                _f("Name", "string", required=True),
+                _f("UserType", "picklist", length=40, picklist=("Standard",), default="Standard"),
+                _f("Description", "string"),
+            ],
+        ),
+        "PermissionSet": (
+            "0PS",
+            "Permission Set",
+            "Permission Sets",
+            [
+                _f("Name", "string", length=80, required=True, unique=True, label="Name"),
+                _f("Label", "string", length=80, required=True),
+                _f("Description", "string"),
+                _f("NamespacePrefix", "string", length=15, ro=True),
+                _f("IsOwnedByProfile", "boolean", ro=True),
+                _ref("ProfileId", ("Profile",), "Profile", ro=True, label="Profile ID"),
+                *[_f(f"Permissions{name}", "boolean") for name in SYSTEM_PERMISSIONS],
+            ],
+        ),
+        "FieldPermissions": (
+            "01k",
+            "Field Permissions",
+            "Field Permissions",
+            [
+                _ref("ParentId", ("PermissionSet",), "Parent", required=True, updateable=False,
+                     label="Parent ID"),
+                _f("SobjectType", "picklist", length=40, required=True, updateable=False),
+                _f("Field", "picklist", length=80, required=True, updateable=False),
+                _f("PermissionsRead", "boolean", label="Read Field"),
+                _f("PermissionsEdit", "boolean", label="Edit Field"),
+            ],
+        ),
+        "PermissionSetAssignment": (
+            "0Pa",
+            "Permission Set Assignment",
+            "Permission Set Assignments",
+            [
+                _ref("AssigneeId", ("User",), "Assignee", required=True, updateable=False,
+                     label="Assignee ID"),
+                _ref(
+                    "PermissionSetId", ("PermissionSet",), "PermissionSet", required=True, updateable=False,
+                    label="Permission Set ID",
+                ),
+            ],
+        ),
+        "Group": (
+            "00G",
+            "Group",
+            "Groups",
+            [
+                _f("Name", "string", length=40, required=True),
+                _f("DeveloperName", "string", length=80, unique=True, label="Developer Name"),
+                _f("Type", "picklist", length=40, picklist=("Regular", "Queue"), nillable=False,
+                   default="Regular"),
+            ],
+        ),
+        "GroupMember": (
+            "011",
+            "Group Member",
+            "Group Members",
+            [
+                _ref("GroupId", ("Group",), "Group", required=True, updateable=False, label="Group ID"),
+                _ref("UserOrGroupId", ("User", "Group"), "", required=True, updateable=False,
+                     label="User/Group ID"),
+            ],
+        ),
+        "ListView": (
+            "00B",
+            "List View",
+            "List Views",
+            [
+                _f("Name", "string", length=40, ro=True, label="View Name"),
+                _f("DeveloperName", "string", length=80, ro=True, label="View Unique Name"),
+                _f("SobjectType", "picklist", length=40, ro=True),
             ],
         ),
         "Account": (
@@ -615,8 +733,11 @@ def standard_objects() -> dict[str, ObjectDef]:
             obj.add(fdef)
         if name in ("Task", "Event"):
             obj.name_field = "Subject"
-        if name in ("CampaignMember", "OpportunityContactRole"):
+        if name in ("CampaignMember", "OpportunityContactRole", "FieldPermissions", "PermissionSetAssignment",
+                    "GroupMember"):
             obj.name_field = "Id"
+        obj.setup_entity = name in SETUP_OBJECTS
+        obj.field_security = name not in SETUP_OBJECTS | {"Group", "GroupMember", "ListView"}
         objects[name.lower()] = obj
     return objects
 

@@ -334,7 +334,11 @@ class _Parser:
             while self.accept_punct(","):
                 fields.append(self.select_item())
         self.expect_keyword("FROM")
-        if self.tok.kind != "ident" or self.tok.text.upper() in RESERVED or "." in self.tok.text:
+        # `Group` is an object (public groups, queues) as well as a keyword: after FROM it names the object.
+        group_object = self.tok.text.upper() == "GROUP" and self.tokens[self.i + 1].text.upper() != "BY"
+        if self.tok.kind != "ident" or (self.tok.text.upper() in RESERVED and not group_object) or (
+            "." in self.tok.text
+        ):
             self.unexpected()
         object_token = self.tok
         self.i += 1

@@ -2,8 +2,9 @@
 
 https://developer.salesforce.com/docs/atlas.en-us.api_tooling.meta/api_tooling/tooling_api_objects_customfield.htm
 https://developer.salesforce.com/docs/atlas.en-us.api_tooling.meta/api_tooling/intro_rest_resources.htm
-A field created here is at once visible in describe, queries and writes (the sandbox has no
-field-level security to grant).
+A field created here exists at once, but as in Salesforce nobody can see it, administrators included,
+until field-level security grants it (a FieldPermissions row on a permission set the user holds; see
+`security`). The Tooling query sees every custom field whatever its field-level security.
 """
 
 from __future__ import annotations

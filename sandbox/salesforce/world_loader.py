@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from leadloop.sandbox.salesforce.org import Org, sf_datetime
+from leadloop.sandbox.salesforce.security import STANDARD_USER
 
 _ACCOUNT_TYPES = {
     "prospect": "Prospect",
@@ -117,6 +118,7 @@ class _Loader:
                     "Title": "Account Executive",
                     "Department": "Sales",
                     "Region__c": rep.region,
+                    "ProfileId": self.org.profiles.get(STANDARD_USER),
                     "CreatedDate": stamp,
                     "LastModifiedDate": stamp,
                     "SystemModstamp": stamp,

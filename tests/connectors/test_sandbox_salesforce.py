@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import requests
+from field_access import grant_field_access
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceExpiredSession,
@@ -141,6 +142,7 @@ def test_tooling_creates_an_external_id_field_that_upsert_uses(sf: Salesforce, t
         },
     )
     assert result["success"] and result["id"].startswith("00N")
+    grant_field_access(sf, f"Task.{field}")  # a new field is visible to nobody until granted
     with pytest.raises(SalesforceMalformedRequest) as caught:
         sf.toolingexecute(
             "sobjects/CustomField",
@@ -203,6 +205,7 @@ def test_collection_upsert_by_external_id(sf: Salesforce, tag: str) -> None:
             "Metadata": {"label": "Ext", "type": "Text", "length": 40, "externalId": True},
         },
     )
+    grant_field_access(sf, f"Contact.{field}")
     records = [{"attributes": {"type": "Contact"}, field: f"c{i}", "LastName": f"Up{i}"} for i in range(3)]
     created = sf.restful(
         f"composite/sobjects/Contact/{field}", method="PATCH", json={"allOrNone": False, "records": records}

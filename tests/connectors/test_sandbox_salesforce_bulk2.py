@@ -7,6 +7,7 @@ import io
 import uuid
 
 import pytest
+from field_access import grant_field_access
 from simple_salesforce import Salesforce
 
 
@@ -50,6 +51,7 @@ def test_an_ingest_job_upserts_and_reports_failures_per_row(sf: Salesforce, tag:
             "Metadata": {"label": "Bulk key", "type": "Text", "length": 40, "externalId": True},
         },
     )
+    grant_field_access(sf, f"Lead.{field}")
     data = f"{field},LastName,Company,Email\nk1,One,Bulk {tag},one@example.com\nk2,,Bulk {tag},bad-email\n"
     job = sf.bulk2.Lead._client.create_job("upsert", external_id_field=field)
     assert job["state"] == "Open" and job["contentUrl"].endswith("/batches")
