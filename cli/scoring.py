@@ -93,105 +93,110 @@ def register(app: typer.Typer) -> None:
     """Add this area's commands to the app."""
     playbook_app = typer.Typer(help="Check and document scoring playbooks.", no_args_is_help=True)
     app.add_typer(playbook_app, name="playbook")
+    playbook_app.command("check")(check_playbook)
+    playbook_app.command("docs")(document_playbook)
+    app.command()(score)
+    app.command()(explain)
 
-    @playbook_app.command("check")
-    def check(file: Path = typer.Argument(..., help=PLAYBOOK_HELP)) -> None:
-        """Validate a playbook: exit 0 when valid, else list every problem with its YAML path (exit 2)."""
-        playbook = read_playbook(file)
-        intent = playbook.intent
-        Console(soft_wrap=True).print(
-            f"[green]✓[/green] {escape(str(file))}: valid playbook [bold]{escape(playbook.name)}[/bold] "
-            f"(model version {playbook.model_version}): {len(playbook.profiles)} profiles, "
-            f"{len(playbook.assets)} assets, {len(intent.rules)} intent rules, "
-            f"{len(intent.depth)} depth rules, "
-            f"{len(playbook.negatives)} negatives, {len(playbook.disqualifiers)} disqualifiers, "
-            f"{len(playbook.escalations)} escalations, {len(playbook.tiers)} tiers"
-        )
 
-    @playbook_app.command("docs")
-    def docs(
-        file: Path = typer.Argument(..., help=PLAYBOOK_HELP),
-        out: Path | None = typer.Option(None, "--out", help="Write the Markdown here instead of stdout."),
-    ) -> None:
-        """Print a Markdown table of every signal: meaning, points, cap, decay, routing consequence."""
-        from leadloop.playbook.docs import playbook_markdown
+def check_playbook(file: Path = typer.Argument(..., help=PLAYBOOK_HELP)) -> None:
+    """Validate a playbook: exit 0 when valid, else list every problem with its YAML path (exit 2)."""
+    playbook = read_playbook(file)
+    intent = playbook.intent
+    Console(soft_wrap=True).print(
+        f"[green]✓[/green] {escape(str(file))}: valid playbook [bold]{escape(playbook.name)}[/bold] "
+        f"(model version {playbook.model_version}): {len(playbook.profiles)} profiles, "
+        f"{len(playbook.assets)} assets, {len(intent.rules)} intent rules, "
+        f"{len(intent.depth)} depth rules, "
+        f"{len(playbook.negatives)} negatives, {len(playbook.disqualifiers)} disqualifiers, "
+        f"{len(playbook.escalations)} escalations, {len(playbook.tiers)} tiers"
+    )
 
-        text = playbook_markdown(read_playbook(file))
-        if out is None:
-            sys.stdout.write(text)
-        else:
-            try:
-                out.write_text(text, encoding="utf-8")
-            except OSError as error:
-                fail(f"cannot write {out}: {error.strerror or error}")
 
-    @app.command()
-    def score(
-        playbook: Path | None = typer.Option(None, "--playbook", help=PLAYBOOK_HELP),
-        data: Path | None = typer.Option(None, "--data", help="Dataset JSON file (see --schema)."),
-        at: str | None = typer.Option(
-            None, "--at", help="Score as of this ISO time (default: the dataset's generated_at, else now)."
-        ),
-        out: Path | None = typer.Option(
-            None, "--out", help="Write the scorecards JSON here instead of stdout."
-        ),
-        schema: bool = typer.Option(False, "--schema", help="Print the dataset JSON Schema and exit."),
-    ) -> None:
-        """Score a dataset: scorecards as JSON. Invalid records are skipped and listed with the reason."""
-        from leadloop.scoring.engine import score_dataset
+def document_playbook(
+    file: Path = typer.Argument(..., help=PLAYBOOK_HELP),
+    out: Path | None = typer.Option(None, "--out", help="Write the Markdown here instead of stdout."),
+) -> None:
+    """Print a Markdown table of every signal: meaning, points, cap, decay, routing consequence."""
+    from leadloop.playbook.docs import playbook_markdown
 
-        if schema:
-            sys.stdout.write(json.dumps(dataset_json_schema(), indent=2) + "\n")
-            return
-        if playbook is None or data is None:
-            fail("score needs --playbook FILE and --data DATASET.json (or --schema)")
-        model = read_playbook(playbook)
-        dataset, reference = read_dataset(data)
-        now = as_of(at, reference)
-        _report_invalid(dataset)
-        result = score_dataset(model, dataset, now)
-        document = {
-            "playbook": model.name,
-            "model_version": result.model_version,
-            "scored_at": now,
-            "tiers": result.tier_counts(),
-            "people": [result.cards[pid].to_dict() for pid in sorted(result.cards)],
-            "accounts": [result.accounts[aid].to_dict() for aid in sorted(result.accounts)],
-            "invalid_records": [str(record) for record in dataset.invalid],
-            "unknown_titles": result.unknown_titles,
-            "unmatched_activities": asdict(result.unmatched_activities),
-        }
-        text = json.dumps(document, indent=1, default=_json_default, ensure_ascii=False) + "\n"
-        if out is None:
-            sys.stdout.write(text)
-            return
-        try:
-            out.write_text(text, encoding="utf-8")
-        except OSError as error:
-            fail(f"cannot write {out}: {error.strerror or error}")
-        counts = ", ".join(f"{tier}: {n}" for tier, n in result.tier_counts().items())
-        _err.print(f"wrote {len(result.cards)} scorecards to {escape(str(out))} ({escape(counts)})")
+    text = playbook_markdown(read_playbook(file))
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        _write(out, text)
 
-    @app.command()
-    def explain(
-        playbook: Path = typer.Option(..., "--playbook", help=PLAYBOOK_HELP),
-        data: Path = typer.Option(..., "--data", help="Dataset JSON file."),
-        person: str = typer.Option(..., "--person", help="The person's email (or id)."),
-        at: str | None = typer.Option(None, "--at", help="Score as of this ISO time."),
-    ) -> None:
-        """Explain one person's score: fit, intent, tier and every signed reason."""
-        from leadloop.scoring.engine import score_dataset
 
-        model = read_playbook(playbook)
-        dataset, reference = read_dataset(data)
-        wanted = person.strip().lower()
-        match = next((p for p in dataset.people if (p.email or "") == wanted or p.id.lower() == wanted), None)
-        if match is None:
-            fail(f"no person with email or id {person!r} in {data}")
-        now = as_of(at, reference)
-        result = score_dataset(model, dataset, now)
-        card = result.cards[match.id]
-        print_card(Console(), match, card, result)
+def score(
+    playbook: Path | None = typer.Option(None, "--playbook", help=PLAYBOOK_HELP),
+    data: Path | None = typer.Option(None, "--data", help="Dataset JSON file (see --schema)."),
+    at: str | None = typer.Option(
+        None, "--at", help="Score as of this ISO time (default: the dataset's generated_at, else now)."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Write the scorecards JSON here instead of stdout."
+    ),
+    schema: bool = typer.Option(False, "--schema", help="Print the dataset JSON Schema and exit."),
+) -> None:
+    """Score a dataset: scorecards as JSON. Invalid records are skipped and listed with the reason."""
+    from leadloop.scoring.engine import score_dataset
+
+    if schema:
+        sys.stdout.write(json.dumps(dataset_json_schema(), indent=2) + "\n")
+        return
+    if playbook is None or data is None:
+        fail("score needs --playbook FILE and --data DATASET.json (or --schema)")
+    model = read_playbook(playbook)
+    dataset, reference = read_dataset(data)
+    now = as_of(at, reference)
+    _report_invalid(dataset)
+    result = score_dataset(model, dataset, now)
+    document = {
+        "playbook": model.name,
+        "model_version": result.model_version,
+        "scored_at": now,
+        "tiers": result.tier_counts(),
+        "people": [result.cards[pid].to_dict() for pid in sorted(result.cards)],
+        "accounts": [result.accounts[aid].to_dict() for aid in sorted(result.accounts)],
+        "invalid_records": [str(record) for record in dataset.invalid],
+        "unknown_titles": result.unknown_titles,
+        "unmatched_activities": asdict(result.unmatched_activities),
+    }
+    text = json.dumps(document, indent=1, default=_json_default, ensure_ascii=False) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+        return
+    _write(out, text)
+    counts = ", ".join(f"{tier}: {n}" for tier, n in result.tier_counts().items())
+    _err.print(f"wrote {len(result.cards)} scorecards to {escape(str(out))} ({escape(counts)})")
+
+
+def explain(
+    playbook: Path = typer.Option(..., "--playbook", help=PLAYBOOK_HELP),
+    data: Path = typer.Option(..., "--data", help="Dataset JSON file."),
+    person: str = typer.Option(..., "--person", help="The person's email (or id)."),
+    at: str | None = typer.Option(None, "--at", help="Score as of this ISO time."),
+) -> None:
+    """Explain one person's score: fit, intent, tier and every signed reason."""
+    from leadloop.scoring.engine import score_dataset
+
+    model = read_playbook(playbook)
+    dataset, reference = read_dataset(data)
+    wanted = person.strip().lower()
+    match = next((p for p in dataset.people if (p.email or "") == wanted or p.id.lower() == wanted), None)
+    if match is None:
+        fail(f"no person with email or id {person!r} in {data}")
+    now = as_of(at, reference)
+    result = score_dataset(model, dataset, now)
+    card = result.cards[match.id]
+    print_card(Console(), match, card, result)
+
+
+def _write(out: Path, text: str) -> None:
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as error:
+        fail(f"cannot write {out}: {error.strerror or error}")
 
 
 def print_card(console: Console, person, card, result) -> None:

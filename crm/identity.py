@@ -338,27 +338,49 @@ def _repoint_opportunity(opportunity: Opportunity, account_links: dict[str, str]
 
 def _link_people(people: Sequence[Person], account_links: dict[str, str], domain_ids: dict[str, str],
                  conflicts: list[IdentityConflict]) -> tuple[dict[str, str], list[Person]]:
+    """(links person id → canonical id, merged people): joined by email, by the integration's
+    cross-ids, and converted leads to their contacts, in that order."""
     by_id = {p.id: p for p in people}
     converted = {p.id: _qualify(p.attributes["converted_to"], "sf-contact") or "" for p in people
                  if source_of(p.id) == "sf-lead" and p.attributes.get("converted_to")}
     active = [p for p in people if p.id not in converted]
-    groups = _Groups(by_id)
-    emails: dict[str, set[str]] = {p.id: ({p.email} if p.email and p.id not in converted else set())
-                                   for p in people}
+    groups = _PersonGroups(by_id, {p.id: ({p.email} if p.email and p.id not in converted else set())
+                                   for p in people})
+    by_email = _join_by_email(active, groups, conflicts)
+    _join_by_cross_ids(active, by_id, converted, groups, conflicts)
+    _join_converted_leads(converted, by_id, by_email, groups, conflicts)
+    return _merged_people(groups, by_id, converted, by_email, account_links, domain_ids)
 
-    def join(a: str, b: str) -> str:
-        ra, rb = groups.find(a), groups.find(b)
-        root = groups.union(ra, rb)
-        emails[root] = emails[ra] | emails[rb]
+
+class _PersonGroups(_Groups):
+    """Union-find over person ids that also knows each group's emails (a converted lead's email is
+    not its own: it belongs to the contact it became)."""
+
+    def __init__(self, ids: Iterable[str], emails: dict[str, set[str]]) -> None:
+        super().__init__(ids)
+        self.emails = emails
+
+    def join(self, a: str, b: str) -> str:
+        ra, rb = self.find(a), self.find(b)
+        root = self.union(ra, rb)
+        self.emails[root] = self.emails[ra] | self.emails[rb]
         return root
 
+    def emails_of(self, person_id: str) -> set[str]:
+        return self.emails[self.find(person_id)]
+
+
+def _join_by_email(active: list[Person], groups: _PersonGroups,
+                   conflicts: list[IdentityConflict]) -> dict[str, list[str]]:
+    """Join the people who share an email; returns the person ids by email. Records of one CRM object
+    sharing an email are recorded as a conflict (and still joined)."""
     by_email: dict[str, list[str]] = defaultdict(list)
     for person in active:
         if person.email:
             by_email[person.email].append(person.id)
     for email, ids in by_email.items():
         for other in ids[1:]:
-            join(ids[0], other)
+            groups.join(ids[0], other)
         per_source: dict[str, list[str]] = defaultdict(list)
         for i in ids:
             per_source[source_of(i)].append(i)
@@ -368,7 +390,13 @@ def _link_people(people: Sequence[Person], account_links: dict[str, str], domain
                     DUPLICATE_EMAIL, tuple(sorted(same)),
                     f"{len(same)} {source or 'other'} records share the email {email}; merged as one "
                     "person, leadloop writes to the most recently updated"))
+    return by_email
 
+
+def _join_by_cross_ids(active: list[Person], by_id: dict[str, Person], converted: dict[str, str],
+                       groups: _PersonGroups, conflicts: list[IdentityConflict]) -> None:
+    """Join each HubSpot contact to the Salesforce record its cross-ids name, unless their emails
+    disagree (a conflict, like a cross-id naming no pulled record)."""
     sf_ids = _sf_index(by_id)
     for person in active:
         if source_of(person.id) != "hs-contact":
@@ -383,31 +411,41 @@ def _link_people(people: Sequence[Person], account_links: dict[str, str], domain
                                                   f"{attribute} {raw} names no pulled {source[3:]}"))
                 continue
             target = converted.get(target, target) if converted.get(target) in by_id else target
-            mine, theirs = emails[groups.find(person.id)], emails[groups.find(target)]
+            mine, theirs = groups.emails_of(person.id), groups.emails_of(target)
             if mine and theirs and mine != theirs:
                 conflicts.append(IdentityConflict(
                     CROSS_ID_EMAIL_MISMATCH, (person.id, target),
                     f"HubSpot contact ({', '.join(sorted(mine))}) names {target} "
                     f"({', '.join(sorted(theirs))}) in {attribute}; not merged"))
                 continue
-            join(person.id, target)
+            groups.join(person.id, target)
 
+
+def _join_converted_leads(converted: dict[str, str], by_id: dict[str, Person], by_email: dict[str, list[str]],
+                          groups: _PersonGroups, conflicts: list[IdentityConflict]) -> None:
+    """Join each converted lead to its contact; when the contact was not pulled (a conflict), to the
+    people with the lead's email, if any."""
     for lead_id, contact_id in converted.items():
         if contact_id in by_id and contact_id not in converted:
-            join(contact_id, lead_id)
+            groups.join(contact_id, lead_id)
             continue
         conflicts.append(IdentityConflict(CONVERTED_LEAD_WITHOUT_CONTACT, (lead_id,),
                                           f"converted to {contact_id}, which was not pulled"))
         email = by_id[lead_id].email
         if email and by_email.get(email):
-            join(by_email[email][0], lead_id)
+            groups.join(by_email[email][0], lead_id)
 
+
+def _merged_people(groups: _PersonGroups, by_id: dict[str, Person], converted: dict[str, str],
+                   by_email: dict[str, list[str]], account_links: dict[str, str],
+                   domain_ids: dict[str, str]) -> tuple[dict[str, str], list[Person]]:
+    """One canonical person per group, sorted by id, and the links of its members to it."""
     links: dict[str, str] = {}
     merged: list[Person] = []
     for root, member_ids in groups.groups().items():
         members = sorted((by_id[i] for i in member_ids), key=lambda p: (
             p.id in converted, _PERSON_RANK.get(source_of(p.id), 9), -_recency(p).timestamp(), p.id))
-        group_emails = emails[root]
+        group_emails = groups.emails[root]
         email = min(group_emails) if group_emails else None
         if email is None:  # only converted leads know an email; use it unless someone else owns it
             email = next((p.email for p in members if p.email and p.email not in by_email), None)

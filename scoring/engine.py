@@ -26,7 +26,7 @@ from leadloop.playbook.compiled import CompiledPlaybook, compile_playbook
 from leadloop.playbook.model import Playbook
 from leadloop.playbook.wording import VERBS, ago, fill, number, signed
 from leadloop.scoring.fit import AccountFit, _account_fit, _PersonFit, _Static, account_fit
-from leadloop.scoring.intent import DAY, IntentInputs, Trigger, compute_intent
+from leadloop.scoring.intent import DAY, ActivityReport, IntentInputs, Trigger, compute_intent
 from leadloop.scoring.intent_lines import IntentWriter
 from leadloop.scoring.rollup import _rollups, score_account
 from leadloop.scoring.scorecard import AccountScore, Escalation, Reason, ReasonKind, ScoreCard
@@ -140,15 +140,51 @@ def _score_dataset(
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
     now = now.astimezone(UTC)
-    now_ts = now.timestamp()
     cp = compile_playbook(playbook)
-    pb = playbook
     people: list[Person] = _sorted_unique(dataset.people, "updated_at")
     accounts: dict[str, Account] = {a.id: a for a in _sorted_unique(dataset.accounts, "updated_at")}
     shared_lines: dict = {}
     fits = {account_id: _account_fit(cp, account, shared_lines) for account_id, account in accounts.items()}
-    none_fit = AccountFit(None, 0.0)
+    statics, profiles = _person_statics(cp, people, accounts, fits)
 
+    person_ids = [p.id for p in people]
+    person_index = {person_id: i for i, person_id in enumerate(person_ids)}
+    catalog = cp.assets.with_dataset_assets(dataset.assets)
+    raw, report = compute_intent(cp, catalog, person_index, profiles, dataset.activities, now)
+    intent_totals, intent_lines = IntentWriter(cp, raw, now.timestamp())(
+        len(people), [static.intent_negatives for static in statics]
+    )
+    raw.release_hits()
+
+    position = {account_id: k for k, account_id in enumerate(accounts)}
+    account_of = np.fromiter(
+        (position.get(p.account_id, -1) for p in people), dtype=np.int64, count=len(people)
+    )
+    account_scores = _account_scores(cp, people, person_ids, fits, statics, account_of, intent_totals)
+    cards = _cards(
+        cp,
+        people,
+        accounts,
+        fits,
+        account_scores,
+        statics,
+        intent_totals,
+        intent_lines,
+        raw,
+        now,
+        account_intent_override,
+        account_of,
+        person_ids,
+    )
+    return _result(playbook, now, people, statics, cards, account_scores, report)
+
+
+def _person_statics(
+    cp: CompiledPlaybook, people: list[Person], accounts: dict[str, Account], fits: dict[str, AccountFit]
+) -> tuple[list[_Static], np.ndarray]:
+    """Each person's fit from their own fields, and the profile of their account (the profile count
+    when none applies)."""
+    none_fit = AccountFit(None, 0.0)
     person_fit = _PersonFit(cp)
     statics: list[_Static] = []
     profiles = np.full(len(people), len(cp.profiles), dtype=np.int64)
@@ -158,22 +194,21 @@ def _score_dataset(
         fit = fits.get(person.account_id, none_fit) if person.account_id else none_fit
         if fit.profile is not None:
             profiles[i] = fit.profile.index
+    return statics, profiles
 
-    person_ids = [p.id for p in people]
-    person_index = {person_id: i for i, person_id in enumerate(person_ids)}
-    catalog = cp.assets.with_dataset_assets(dataset.assets)
-    raw, report = compute_intent(cp, catalog, person_index, profiles, dataset.activities, now)
 
-    intent_totals, intent_lines = IntentWriter(cp, raw, now_ts)(
-        len(people), [static.intent_negatives for static in statics]
-    )
-    raw.release_hits()
-    account_ids = list(accounts)
-    position = {account_id: k for k, account_id in enumerate(account_ids)}
-    account_of = np.fromiter(
-        (position.get(p.account_id, -1) for p in people), dtype=np.int64, count=len(people)
-    )
-    account_scores = dict(
+def _account_scores(
+    cp: CompiledPlaybook,
+    people: list[Person],
+    person_ids: list[str],
+    fits: dict[str, AccountFit],
+    statics: list[_Static],
+    account_of: np.ndarray,
+    intent_totals: list[float],
+) -> dict[str, AccountScore]:
+    """Every account's roll-up of its people, by account id (in `fits` order)."""
+    account_ids = list(fits)
+    return dict(
         zip(
             account_ids,
             _rollups(
@@ -190,21 +225,17 @@ def _score_dataset(
             strict=True,
         )
     )
-    cards = _cards(
-        cp,
-        people,
-        accounts,
-        fits,
-        account_scores,
-        statics,
-        intent_totals,
-        intent_lines,
-        raw,
-        now,
-        account_intent_override,
-        account_of,
-        person_ids,
-    )
+
+
+def _result(
+    pb: Playbook,
+    now: datetime,
+    people: list[Person],
+    statics: list[_Static],
+    cards: dict[str, ScoreCard],
+    account_scores: dict[str, AccountScore],
+    report: ActivityReport,
+) -> ScoringResult:
     unknown = Counter(
         p.title for p, s in zip(people, statics, strict=True) if p.title and not s.title_matched
     )
@@ -243,12 +274,63 @@ def _cards(
     `accounts`, -1 for none; `person_ids[i]`: their id); the arithmetic runs on arrays in the order a
     per-person loop would use, so every float is the same."""
     pb = cp.playbook
-    blend = pb.blend
     n = len(people)
-    now_ts = now.timestamp()
     account_ids = list(accounts)
     # index -1 (no account) reads the last entry: no profile, no fit, no intent
     account_fit = np.array([fits[a].fit for a in account_ids] + [0.0])[account_of]
+    account_intent = _account_intent_of_people(
+        people, account_ids, account_scores, account_of, account_intent_override
+    )
+    contact_fit = np.array([s.contact_fit for s in statics], dtype=np.float64)
+    intent = np.array(intent_totals, dtype=np.float64)
+    fit, score, tails = _blend(pb, contact_fit, account_fit, intent, account_intent)
+    fit_list, account_intent_list = fit.tolist(), account_intent.tolist()
+    _add_account_intent_lines(tails, people, account_scores, account_intent, account_intent_list)
+
+    tier = _tiers_reached(pb.tiers, n, score=score, fit=fit, intent=intent)
+    heads, escalations = _heads(cp, statics, raw, fit_list, tier, now.timestamp())
+    account_lines = [fits[a].reasons for a in account_ids] + [()]  # -1 (no account): none
+    reasons = _reasons(intent_lines, heads, account_lines, account_of, statics, tails)
+    del tails, heads
+
+    stages = pb.stages
+    profiles = [fits[a].profile.profile.id if fits[a].profile else None for a in account_ids] + [None]
+    built = build_many(
+        ScoreCard,
+        n,
+        {
+            "person_id": person_ids,
+            "account_id": [p.account_id for p in people],
+            "model_version": repeat(pb.model_version, n),
+            "scored_at": repeat(now, n),
+            "profile": [profiles[k] for k in account_of.tolist()],
+            "fit": fit_list,
+            "intent": intent_totals,
+            "account_fit": account_fit.tolist(),
+            "account_intent": account_intent_list,
+            "score": score.tolist(),
+            "tier": tier,
+            "grade": _grades(pb, fit, intent),
+            "stage": [stages[k] if k >= 0 else None for k in raw.stage],
+            "role": [s.role for s in statics],
+            "seniority": [s.seniority for s in statics],
+            "escalation": [escalations.get(i) for i in range(n)],
+            "disqualified": [s.disqualifier.rule if s.disqualifier else None for s in statics],
+            "reasons": reasons,
+            "contact_fit": contact_fit.tolist(),
+        },
+    )
+    return dict(zip(person_ids, built, strict=True))
+
+
+def _account_intent_of_people(
+    people: list[Person],
+    account_ids: list[str],
+    account_scores: dict[str, AccountScore],
+    account_of: np.ndarray,
+    account_intent_override: dict[str, float] | None,
+) -> np.ndarray:
+    """Each person's account intent (0 without an account), or the override given for the account."""
     account_intents = [account_scores[a].intent for a in account_ids] + [0.0]
     account_intent = np.array(account_intents)[account_of]
     if account_intent_override:
@@ -257,9 +339,20 @@ def _cards(
             if person.account_id in account_intent_override:
                 values[i] = _r(account_intent_override[person.account_id])
         account_intent = np.array(values, dtype=np.float64)
-    contact_fit = np.array([s.contact_fit for s in statics], dtype=np.float64)
-    intent = np.array(intent_totals, dtype=np.float64)
+    return account_intent
 
+
+def _blend(
+    pb: Playbook,
+    contact_fit: np.ndarray,
+    account_fit: np.ndarray,
+    intent: np.ndarray,
+    account_intent: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, list[list[Reason]]]:
+    """(fit, lead score, each person's first tail lines): the blend of contact and account fit and
+    intent, the points from fit capped at the static cap (with a line for each cut)."""
+    blend = pb.blend
+    n = len(contact_fit)
     fit_weight = blend.contact_fit + blend.account_fit
     static_points = blend.contact_fit * contact_fit + blend.account_fit * account_fit
     fit = _rounded(static_points / fit_weight) if fit_weight else np.zeros(n)
@@ -279,9 +372,18 @@ def _cards(
         )
     static_points = np.where(over, float(blend.static_cap), static_points)
     score = _rounded(static_points + blend.contact_intent * intent + blend.account_intent * account_intent)
-    fit_list, score_list = fit.tolist(), score.tolist()
-    account_intent_list = account_intent.tolist()
+    return fit, score, tails
 
+
+def _add_account_intent_lines(
+    tails: list[list[Reason]],
+    people: list[Person],
+    account_scores: dict[str, AccountScore],
+    account_intent: np.ndarray,
+    account_intent_list: list[float],
+) -> None:
+    """The account-intent line of everyone whose account intent counts, one object per (account,
+    value)."""
     shared: dict[tuple[str | None, float], Reason] = {}
     for i in np.nonzero(account_intent)[0].tolist():
         account_id = people[i].account_id
@@ -291,7 +393,18 @@ def _cards(
             line = shared[key] = _account_line(account_scores.get(account_id), account_intent_list[i])
         tails[i].append(line)
 
-    tier = _tiers_reached(pb.tiers, n, score=score, fit=fit, intent=intent)
+
+def _heads(
+    cp: CompiledPlaybook,
+    statics: list[_Static],
+    raw: IntentInputs,
+    fit_list: list[float],
+    tier: list[str],
+    now_ts: float,
+) -> tuple[dict[int, Reason], dict[int, Escalation]]:
+    """The first reason of the disqualified (who drop to the lowest tier) and of the escalated (who
+    rise to their escalation's tier), by person position; `tier` is changed in place."""
+    pb = cp.playbook
     heads: dict[int, Reason] = {}
     escalations: dict[int, Escalation] = {}
     lowest = pb.lowest_tier
@@ -307,9 +420,19 @@ def _cards(
             escalations[i], forced, heads[i] = fired
             if pb.tier_rank(forced) < pb.tier_rank(tier[i]):
                 tier[i] = forced
+    return heads, escalations
 
+
+def _reasons(
+    intent_lines: list[list[Reason]],
+    heads: dict[int, Reason],
+    account_lines: list[tuple[Reason, ...]],
+    account_of: np.ndarray,
+    statics: list[_Static],
+    tails: list[list[Reason]],
+) -> list[tuple[Reason, ...]]:
+    """Each person's reasons: head, intent, account fit, contact fit, then the tail lines."""
     reasons = []
-    account_lines = [fits[a].reasons for a in account_ids] + [()]  # -1 (no account): none
     for i, (lines, account) in enumerate(zip(intent_lines, account_of.tolist(), strict=True)):
         head = heads.get(i)
         combined = [head, *lines] if head is not None else lines
@@ -317,36 +440,7 @@ def _cards(
         combined.extend(statics[i].reasons)
         combined.extend(tails[i])
         reasons.append(tuple(combined))
-    del tails, heads
-
-    stages = pb.stages
-    profiles = [fits[a].profile.profile.id if fits[a].profile else None for a in account_ids] + [None]
-    built = build_many(
-        ScoreCard,
-        n,
-        {
-            "person_id": person_ids,
-            "account_id": [p.account_id for p in people],
-            "model_version": repeat(pb.model_version, n),
-            "scored_at": repeat(now, n),
-            "profile": [profiles[k] for k in account_of.tolist()],
-            "fit": fit_list,
-            "intent": intent_totals,
-            "account_fit": account_fit.tolist(),
-            "account_intent": account_intent_list,
-            "score": score_list,
-            "tier": tier,
-            "grade": _grades(pb, fit, intent),
-            "stage": [stages[k] if k >= 0 else None for k in raw.stage],
-            "role": [s.role for s in statics],
-            "seniority": [s.seniority for s in statics],
-            "escalation": [escalations.get(i) for i in range(n)],
-            "disqualified": [s.disqualifier.rule if s.disqualifier else None for s in statics],
-            "reasons": reasons,
-            "contact_fit": contact_fit.tolist(),
-        },
-    )
-    return dict(zip(person_ids, built, strict=True))
+    return reasons
 
 
 def _account_line(account_score: AccountScore | None, account_intent: float) -> Reason:

@@ -296,41 +296,73 @@ def _intent_hits(
     n_people: int,
     arrays: list[np.ndarray],
 ) -> None:
-    """Rule hits per (person, rule); `arrays` (p, c, ts, age, relevant) is emptied to save memory."""
+    """Rule hits per (person, rule); `arrays` (p, c, ts, age, relevant) is emptied to save memory.
+    Each step hands its arrays over in a list it empties, so that only one extra copy of an array
+    exists at any moment."""
     classes = inputs.classes
     assert classes is not None
+    counted = _counted_activities(cp, classes, arrays)
+    if counted is None:
+        return
+    p, c, ts, age, rule, relevant = counted
+    del counted
+    inputs.stage = _furthest_stages(classes, n_people, p, c)
+    base, bonus, value = _points_after_decay(cp, rule, relevant, age)
+    n_rules = len(cp.rule_points)
+    columns = [p * n_rules + rule, c, ts, age, rule, base, bonus, value, relevant]
+    del p, c, ts, age, rule, base, bonus, value, relevant  # the person is key // n_rules
+    _aggregate_hits(inputs, classes, n_rules, _grouped_within_caps(cp, columns, len(classes.keys)))
+
+
+def _counted_activities(
+    cp: CompiledPlaybook, classes: _Classes, arrays: list[np.ndarray]
+) -> tuple[np.ndarray, ...] | None:
+    """(p, c, ts, age, rule, relevant) of the activities an intent rule counts, not older than the
+    oldest any rule counts; None when there are none. `arrays` (p, c, ts, age, relevant) is emptied."""
     p, c, ts, age, relevant = arrays
     arrays.clear()
     rule = classes.rule[c]
     mask = (rule >= 0) & (age <= cp.max_age_days)
     sel = np.nonzero(mask)[0]
     if not len(sel):
-        return
+        return None
+    del mask
+    # one array at a time, so that only one extra copy exists at any moment
     p = p[sel]
     c = c[sel]
     ts = ts[sel]
     age = age[sel]
     rule = rule[sel]
     relevant = relevant[sel]
-    del sel, mask
+    return p, c, ts, age, rule, relevant
 
+
+def _furthest_stages(classes: _Classes, n_people: int, p: np.ndarray, c: np.ndarray) -> list[int]:
+    """Per person, the furthest buying stage their counted activities reached (-1: none)."""
     stage = classes.stage[c]
     staged = stage >= 0
     best = np.full(n_people, -1, dtype=np.int64)
     np.maximum.at(best, p[staged], stage[staged])
-    inputs.stage = best.tolist()
-    del stage, staged, best
+    return best.tolist()
 
+
+def _points_after_decay(
+    cp: CompiledPlaybook, rule: np.ndarray, relevant: np.ndarray, age: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per activity: its rule's points (base), the relevance bonus, and both after decay (value)."""
     base = np.asarray(cp.rule_points)[rule]
     bonus = base * cp.relevance_bonus * relevant
     half_life = np.asarray(cp.rule_half_life)[rule]
     value = (base + bonus) * np.exp2(-age / half_life)
-    del half_life
+    return base, bonus, value
 
-    n_classes = len(classes.keys)
-    n_rules = len(cp.rule_points)
-    key = p * n_rules + rule
-    del p  # the person is key // n_rules
+
+def _grouped_within_caps(cp: CompiledPlaybook, columns: list[np.ndarray], n_classes: int) -> list[np.ndarray]:
+    """`columns` (key, c, ts, age, rule, base, bonus, value, relevant; emptied) grouped by key (person
+    and rule), oldest first within each group, without what the frequency caps drop: returns (key, c,
+    ts, base, bonus, value, relevant) in a list for `_aggregate_hits` to empty."""
+    key, c, ts, age, rule, base, bonus, value, relevant = columns
+    columns.clear()
     order = _group_order(key, ts, c, n_classes)
     # one array at a time, so that only one extra copy exists at any moment
     key = key[order]
@@ -344,7 +376,7 @@ def _intent_hits(
     relevant = relevant[order]
     del order
     keep = _frequency_keep(cp, rule, key, age, ts, c, value, relevant, n_classes)
-    del age
+    del age, rule
     if keep is not None:
         key = key[keep]
         c = c[keep]
@@ -354,9 +386,15 @@ def _intent_hits(
         value = value[keep]
         relevant = relevant[keep]
         del keep
-    del rule
+    return [key, c, ts, base, bonus, value, relevant]
 
-    # Activities are now grouped by (person, rule), oldest first within each group.
+
+def _aggregate_hits(inputs: IntentInputs, classes: _Classes, n_rules: int, columns: list[np.ndarray]) -> None:
+    """One hit per run of equal keys in `columns` (key, c, ts, base, bonus, value, relevant; grouped
+    by key, oldest first; emptied): its person, rule, count, sums, most recent activity and how
+    many distinct assets it spans."""
+    key, c, ts, base, bonus, value, relevant = columns
+    columns.clear()
     starts = np.nonzero(np.r_[True, key[1:] != key[:-1]])[0]
     ends = np.r_[starts[1:], len(key)] - 1
     group_key = key[starts]

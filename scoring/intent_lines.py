@@ -178,36 +178,36 @@ class IntentWriter:
         self, n_people: int, field_negatives: Sequence[tuple[tuple[float, Reason], ...]]
     ) -> tuple[list[float], list[list[Reason]]]:
         """Every person's contact intent (rounded) and intent reasons, in person order."""
-        cp, inputs, now_ts = self.cp, self.inputs, self.now_ts
-        pb = cp.playbook
-        rules = self.rules
-        n_groups = len(pb.intent.groups)
-        lines: list[list[Reason]] = [[] for _ in range(n_people)]
-
-        hp = inputs.person
-        m = len(hp)
-        r = inputs.rule
-        value = inputs.value
-        rule_cap = np.array([inf if rule.cap is None else float(rule.cap) for rule in rules])[r]
+        inputs, n_groups = self.inputs, len(self.cp.playbook.intent.groups)
+        hp, r, value = inputs.person, inputs.rule, inputs.value
+        rule_cap = np.array([inf if rule.cap is None else float(rule.cap) for rule in self.rules])[r]
         capped = value > rule_cap
         kept = np.where(capped, rule_cap, value)
-        decay = inputs.base + inputs.bonus - value
-        slot = np.array([g if g >= 0 else n_groups for g in cp.rule_group], dtype=np.int64)[r]
+        # Points per person and group; the last column holds the rules in no group.
+        slot = np.array([g if g >= 0 else n_groups for g in self.cp.rule_group], dtype=np.int64)[r]
         sums = np.bincount(hp * (n_groups + 1) + slot, weights=kept, minlength=n_people * (n_groups + 1))
         sums = sums.reshape(n_people, n_groups + 1)
-
         active = np.zeros(n_people, dtype=bool)
         active[hp] = True
         special = np.zeros(n_people, dtype=bool)  # people whose blocks need sorting with cap or depth lines
         special[hp[capped]] = True
 
-        # Hit lines, in hit order.
-        r_list, cls_list = r.tolist(), inputs.last_class.tolist()
+        depth_blocks = self._depth_blocks(sums, active, special)
+        lines = self._blocks_by_value(n_people, kept, capped, depth_blocks, active, special)
+        self._add_relevance_lines(lines, active)
+        self._add_decay_lines(lines, active)
+        totals = self._capped_totals(lines, sums, active)
+        return self._with_negatives(lines, totals, field_negatives)
+
+    def _hit_lines(self, r_list: list[int]) -> list[Reason]:
+        """One reason per rule hit, in hit order (`r_list`: each hit's rule)."""
+        inputs, rules = self.inputs, self.rules
+        cls_list = inputs.last_class.tolist()
         texts = _sentences(
             [
                 _value_words(inputs.base, signed),
-                self._all_says(r, inputs.last_class, inputs.assets),
-                _age_words(now_ts - inputs.last_ts),
+                self._all_says(inputs.rule, inputs.last_class, inputs.assets),
+                _age_words(self.now_ts - inputs.last_ts),
                 _value_words(inputs.count),
             ],
             lambda p, s, w, n: f"{p} {s} {w}" if n == 1 else f"{p} {s} ({n} times), last {w}",
@@ -216,7 +216,8 @@ class IntentWriter:
         whys = [rule.why for rule in rules]
         classes = inputs.classes
         asset_ids = [a.id if a is not None else None for a in classes.assets] if classes else []
-        hit_lines = build_many(
+        m = len(r_list)
+        return build_many(
             Reason,
             m,
             {
@@ -229,10 +230,13 @@ class IntentWriter:
                 "why": list(map(whys.__getitem__, r_list)),
             },
         )
-        del texts
+
+    def _cap_lines(self, capped: np.ndarray, r_list: list[int]) -> dict[int, Reason]:
+        """The rule-cap line of each hit over its rule's cap, by hit position."""
+        value = self.inputs.value
         cap_lines: dict[int, Reason] = {}
         for j in np.nonzero(capped)[0].tolist():
-            rule = rules[r_list[j]]
+            rule = self.rules[r_list[j]]
             over = rule.cap - float(value[j])
             cap_lines[j] = Reason(
                 ReasonKind.CAP,
@@ -240,13 +244,20 @@ class IntentWriter:
                 _r(over),
                 f"{signed(over)} capped at {number(rule.cap)}: {rule.label}",
             )
+        return cap_lines
 
-        # Depth signals: points into their group, a block each.
+    def _depth_blocks(
+        self, sums: np.ndarray, active: np.ndarray, special: np.ndarray
+    ) -> dict[int, list[tuple[float, str, list[Reason]]]]:
+        """Depth signals: a block each, by person; their points go into `sums` and their people
+        become active and special."""
+        cp = self.cp
+        depth_rules, n_groups = cp.playbook.intent.depth, len(cp.playbook.intent.groups)
         depth_blocks: dict[int, list[tuple[float, str, list[Reason]]]] = {}
-        for person, found in sorted(inputs.depth.items()):
+        for person, found in sorted(self.inputs.depth.items()):
             active[person] = special[person] = True
             for d, amount in found:
-                rule = pb.intent.depth[d]
+                rule = depth_rules[d]
                 text = fill(
                     rule.says or rule.label + " ({count})",
                     count=number(amount),
@@ -258,9 +269,25 @@ class IntentWriter:
                 depth_blocks.setdefault(person, []).append((rule.points, rule.id, [line]))
                 group = cp.depth_group[d]
                 sums[person, group if group >= 0 else n_groups] += rule.points
+        return depth_blocks
 
-        # Blocks, most valuable first (ties by rule id): one sort for everyone.
-        order = _block_order(hp, kept, rule_ids, r)
+    def _blocks_by_value(
+        self,
+        n_people: int,
+        kept: np.ndarray,
+        capped: np.ndarray,
+        depth_blocks: dict[int, list[tuple[float, str, list[Reason]]]],
+        active: np.ndarray,
+        special: np.ndarray,
+    ) -> list[list[Reason]]:
+        """Each person's blocks (a hit with its cap line, a depth signal), most valuable first, ties by
+        rule id: one sort for everyone, and a sort of their own for the special people."""
+        hp, r_list = self.inputs.person, self.inputs.rule.tolist()
+        rule_ids = [rule.id for rule in self.rules]
+        hit_lines = self._hit_lines(r_list)
+        cap_lines = self._cap_lines(capped, r_list)
+        lines: list[list[Reason]] = [[] for _ in range(n_people)]
+        order = _block_order(hp, kept, rule_ids, self.inputs.rule)
         starts = np.searchsorted(hp, np.arange(n_people), side="left").tolist()
         ends = np.searchsorted(hp, np.arange(n_people), side="right").tolist()
         ordered = list(map(hit_lines.__getitem__, order.tolist()))
@@ -279,76 +306,90 @@ class IntentWriter:
             blocks.extend(depth_blocks.get(person, ()))
             blocks.sort(key=lambda b: (-b[0], b[1]))
             lines[person] = [line for block in blocks for line in block[2]]
-        del ordered, hit_lines, order
+        return lines
 
-        # Relevance: one line per person with a bonus.
+    def _add_relevance_lines(self, lines: list[list[Reason]], active: np.ndarray) -> None:
+        """Relevance: one line per person with a bonus."""
+        inputs, n_people = self.inputs, len(lines)
+        hp = inputs.person
         bonus_total = np.bincount(hp, weights=inputs.bonus, minlength=n_people)
         bonus_count = np.bincount(hp, weights=inputs.relevant * (inputs.bonus != 0), minlength=n_people)
         with_bonus = np.nonzero(active & (bonus_total != 0))[0]
-        if len(with_bonus):
-            relevance = pb.intent.relevance
-            percent = number(relevance.bonus_percent) if relevance else "0"
-            totals = bonus_total[with_bonus]
-            texts = _sentences(
-                [_signed_words(totals), _value_words(bonus_count[with_bonus].astype(np.int64))],
-                lambda s, n: (
-                    f"{s} relevance: {n} {'activity' if n == 1 else 'activities'} "
-                    f"on their profile's segment (+{percent}%)"
-                ),
-            )
-            k = len(with_bonus)
-            made = build_many(
-                Reason,
-                k,
-                {
-                    "kind": repeat(ReasonKind.INTENT, k),
-                    "rule": repeat("relevance", k),
-                    "points": _round_all(totals),
-                    "text": texts,
-                    "why": repeat(relevance.why if relevance else None, k),
-                },
-            )
-            for person, line in zip(with_bonus.tolist(), made, strict=True):
-                lines[person].append(line)
+        if not len(with_bonus):
+            return
+        relevance = self.cp.playbook.intent.relevance
+        percent = number(relevance.bonus_percent) if relevance else "0"
+        totals = bonus_total[with_bonus]
+        texts = _sentences(
+            [_signed_words(totals), _value_words(bonus_count[with_bonus].astype(np.int64))],
+            lambda s, n: (
+                f"{s} relevance: {n} {'activity' if n == 1 else 'activities'} "
+                f"on their profile's segment (+{percent}%)"
+            ),
+        )
+        k = len(with_bonus)
+        made = build_many(
+            Reason,
+            k,
+            {
+                "kind": repeat(ReasonKind.INTENT, k),
+                "rule": repeat("relevance", k),
+                "points": _round_all(totals),
+                "text": texts,
+                "why": repeat(relevance.why if relevance else None, k),
+            },
+        )
+        for person, line in zip(with_bonus.tolist(), made, strict=True):
+            lines[person].append(line)
 
-        # Decay: one line per person whose activity lost at least 0.05 points to age, naming the hit
-        # that lost most (the first such hit on ties).
+    def _add_decay_lines(self, lines: list[list[Reason]], active: np.ndarray) -> None:
+        """Decay: one line per person whose activity lost at least 0.05 points to age, naming the hit
+        that lost most (the first such hit on ties)."""
+        inputs, n_people = self.inputs, len(lines)
+        hp = inputs.person
+        decay = inputs.base + inputs.bonus - inputs.value
         decay_total = np.bincount(hp, weights=decay, minlength=n_people)
         with_decay = np.nonzero(active & (decay_total >= 0.05))[0]
-        if len(with_decay):
-            worst = np.full(n_people, -inf)
-            np.maximum.at(worst, hp, decay)
-            candidates = np.nonzero(decay == worst[hp])[0]
-            people, first = np.unique(hp[candidates], return_index=True)
-            worst_hit = np.full(n_people, -1, dtype=np.int64)
-            worst_hit[people] = candidates[first]
-            js = worst_hit[with_decay]
-            totals = -decay_total[with_decay]
-            rule_part = [
-                (f"most from {rule.label}, last ", f", half-life {days(cp.rule_half_life[x])})")
-                for x, rule in enumerate(rules)
-            ]
-            texts = _sentences(
-                [_signed_words(totals), _Words(rule_part, r[js]), _age_words(now_ts - inputs.last_ts[js])],
-                lambda s, part, a: f"{s} decay: older activity counts less ({part[0]}{a}{part[1]}",
-            )
-            k = len(with_decay)
-            made = build_many(
-                Reason,
-                k,
-                {
-                    "kind": repeat(ReasonKind.DECAY, k),
-                    "rule": repeat("decay", k),
-                    "points": _round_all(totals),
-                    "text": texts,
-                },
-            )
-            for person, line in zip(with_decay.tolist(), made, strict=True):
-                lines[person].append(line)
+        if not len(with_decay):
+            return
+        worst = np.full(n_people, -inf)
+        np.maximum.at(worst, hp, decay)
+        candidates = np.nonzero(decay == worst[hp])[0]
+        people, first = np.unique(hp[candidates], return_index=True)
+        worst_hit = np.full(n_people, -1, dtype=np.int64)
+        worst_hit[people] = candidates[first]
+        js = worst_hit[with_decay]
+        totals = -decay_total[with_decay]
+        rule_part = [
+            (f"most from {rule.label}, last ", f", half-life {days(self.cp.rule_half_life[x])})")
+            for x, rule in enumerate(self.rules)
+        ]
+        texts = _sentences(
+            [_signed_words(totals), _Words(rule_part, inputs.rule[js]),
+             _age_words(self.now_ts - inputs.last_ts[js])],
+            lambda s, part, a: f"{s} decay: older activity counts less ({part[0]}{a}{part[1]}",
+        )
+        k = len(with_decay)
+        made = build_many(
+            Reason,
+            k,
+            {
+                "kind": repeat(ReasonKind.DECAY, k),
+                "rule": repeat("decay", k),
+                "points": _round_all(totals),
+                "text": texts,
+            },
+        )
+        for person, line in zip(with_decay.tolist(), made, strict=True):
+            lines[person].append(line)
 
-        # Group caps, then the intent cap.
+    def _capped_totals(self, lines: list[list[Reason]], sums: np.ndarray, active: np.ndarray) -> list[float]:
+        """Each person's intent after the group caps, then the intent cap (a line for each cut); zero
+        for people without activity."""
+        intent = self.cp.playbook.intent
+        n_groups = len(intent.groups)
         total = sums[:, n_groups].copy()
-        for g, group in enumerate(pb.intent.groups):
+        for g, group in enumerate(intent.groups):
             value_g = sums[:, g]
             if group.cap is not None:
                 over = active & (value_g > group.cap)
@@ -364,7 +405,7 @@ class IntentWriter:
                     )
                 value_g = np.where(value_g > group.cap, float(group.cap), value_g)
             total = total + value_g
-        cap = pb.intent.cap
+        cap = intent.cap
         over = active & (total > cap)
         for person, amount in zip(np.nonzero(over)[0].tolist(), total[over].tolist(), strict=True):
             cut = cap - amount
@@ -378,10 +419,18 @@ class IntentWriter:
             )
         total = np.where(total > cap, float(cap), total)
         total[~active] = 0.0
-        totals_list = total.tolist()
+        return total.tolist()
 
-        # Negatives last: from activities (unsubscribe, bounce), then from fields.
-        for person, triggers in sorted(inputs.negatives.items()):
+    def _with_negatives(
+        self,
+        lines: list[list[Reason]],
+        totals: list[float],
+        field_negatives: Sequence[tuple[tuple[float, Reason], ...]],
+    ) -> tuple[list[float], list[list[Reason]]]:
+        """Negatives last: from activities (unsubscribe, bounce), then from fields; the totals rounded,
+        never below zero."""
+        cp, now_ts = self.cp, self.now_ts
+        for person, triggers in sorted(self.inputs.negatives.items()):
             for trigger in triggers:
                 negative = cp.activity_negatives[trigger.rule]
                 says_text = negative.says or VERBS.get(trigger.kind, negative.id)
@@ -396,10 +445,10 @@ class IntentWriter:
                         negative.why,
                     )
                 )
-                totals_list[person] += negative.points
+                totals[person] += negative.points
         for person, negatives in enumerate(field_negatives):
             for points, reason in negatives:
                 lines[person].append(reason)
-                totals_list[person] += points
-        final = np.array(totals_list, dtype=np.float64)
+                totals[person] += points
+        final = np.array(totals, dtype=np.float64)
         return _round_all(np.where(final < 0, 0.0, final)), lines

@@ -112,39 +112,57 @@ def assess_quality(inputs: QualityInputs) -> list[Finding]:
     findings: list[Finding] = []
     findings += completeness("person", people, inputs.fields_used.get("person", ()), n)
     findings += completeness("account", accounts, inputs.fields_used.get("account", ()), n)
+    findings += _duplicates(people, accounts, n)
+    last_activity, unmatched, activity_count = _read_activities_once(inputs)
+    if inputs.now is not None:
+        findings.append(_stale_status(inputs, people, last_activity, inputs.now))
+    findings += _unplaced(inputs, people, unmatched, activity_count)
+    findings += _quarantined(inputs, people, accounts, activity_count)
+    findings += _leads_and_sources(people, n)
+    findings.extend(inputs.extra)
+    return findings
 
+
+def _duplicates(people: list[Person], accounts: list[Account], n: int) -> list[Finding]:
+    """People sharing an email within one CRM, people in both CRMs, accounts sharing a domain."""
     by_email: dict[tuple[str, str], list[Person]] = defaultdict(list)
     for person in people:
         if person.email:
             by_email[(crm_of(person.id), person.email)].append(person)
     dupes = [group for group in by_email.values() if len(group) > 1]
-    findings.append(Finding(
-        "duplicates.people", "people sharing one email within one CRM", sum(len(g) for g in dupes),
-        len(people), tuple(f"{mask_email(g[0].email)} ×{len(g)}" for g in dupes[:n]), "warning",
-        "merge the duplicates in the CRM; leadloop scores them as one person meanwhile",
-    ))
     across = {email for (crm, email) in by_email if crm == "salesforce"} & {
         email for (crm, email) in by_email if crm == "hubspot"}
-    findings.append(Finding(
-        "duplicates.people_across_crms", "people present in both CRMs (linked by email)", len(across),
-        len(people), tuple(mask_email(e) for e in sorted(across)[:n]), "info",
-    ))
     by_domain: dict[tuple[str, str], list[Account]] = defaultdict(list)
     for account in accounts:
         if account.domain:
             by_domain[(crm_of(account.id), account.domain)].append(account)
     account_dupes = [g for g in by_domain.values() if len(g) > 1]
-    findings.append(Finding(
-        "duplicates.accounts", "accounts sharing one domain within one CRM",
-        sum(len(g) for g in account_dupes), len(accounts),
-        tuple(f"{g[0].domain} ×{len(g)}" for g in account_dupes[:n]), "warning",
-        "merge the accounts, or mark one as a subsidiary with its own domain",
-    ))
+    return [
+        Finding(
+            "duplicates.people", "people sharing one email within one CRM", sum(len(g) for g in dupes),
+            len(people), tuple(f"{mask_email(g[0].email)} ×{len(g)}" for g in dupes[:n]), "warning",
+            "merge the duplicates in the CRM; leadloop scores them as one person meanwhile",
+        ),
+        Finding(
+            "duplicates.people_across_crms", "people present in both CRMs (linked by email)", len(across),
+            len(people), tuple(mask_email(e) for e in sorted(across)[:n]), "info",
+        ),
+        Finding(
+            "duplicates.accounts", "accounts sharing one domain within one CRM",
+            sum(len(g) for g in account_dupes), len(accounts),
+            tuple(f"{g[0].domain} ×{len(g)}" for g in account_dupes[:n]), "warning",
+            "merge the accounts, or mark one as a subsidiary with its own domain",
+        ),
+    ]
 
+
+def _read_activities_once(inputs: QualityInputs) -> tuple[dict[str, datetime], Counter[str], int]:
+    """One pass over the activities (they may be streamed): each person's latest activity, what no
+    asset rule understands (by URL, form, campaign or kind), and how many there were."""
     last_activity: dict[str, datetime] = {}
     unmatched: Counter[str] = Counter()
     activity_count = 0
-    for activity in inputs.activities:  # one pass: the activities may be streamed
+    for activity in inputs.activities:
         activity_count += 1
         seen = last_activity.get(activity.person_id)
         if seen is None or activity.occurred_at > seen:
@@ -152,55 +170,78 @@ def assess_quality(inputs: QualityInputs) -> list[Finding]:
         if not inputs.classify_activity(activity):
             a = activity
             unmatched[a.url or a.form_name or a.campaign_name or a.kind.value] += 1
-    if inputs.now is not None:
-        cutoff = inputs.now - inputs.stale_after
-        stale = [p for p in people
-                 if (p.lifecycle_status or "").lower() in STALE_STATUSES
-                 and last_activity.get(p.id, datetime.min.replace(tzinfo=cutoff.tzinfo)) < cutoff]
-        findings.append(Finding(
-            "stale_status", f"people marked qualified with no activity for {inputs.stale_after.days} days",
-            len(stale), len(people), tuple(p.id for p in stale[:n]), "warning",
-            "recycle them to nurture or close them out",
-        ))
+    return last_activity, unmatched, activity_count
 
+
+def _stale_status(inputs: QualityInputs, people: list[Person], last_activity: dict[str, datetime],
+                  now: datetime) -> Finding:
+    cutoff = now - inputs.stale_after
+    stale = [p for p in people
+             if (p.lifecycle_status or "").lower() in STALE_STATUSES
+             and last_activity.get(p.id, datetime.min.replace(tzinfo=cutoff.tzinfo)) < cutoff]
+    return Finding(
+        "stale_status", f"people marked qualified with no activity for {inputs.stale_after.days} days",
+        len(stale), len(people), tuple(p.id for p in stale[:inputs.examples]), "warning",
+        "recycle them to nurture or close them out",
+    )
+
+
+def _unplaced(inputs: QualityInputs, people: list[Person], unmatched: Counter[str],
+              activity_count: int) -> list[Finding]:
+    """Titles the persona taxonomy cannot place, and activities no asset rule understands."""
+    n = inputs.examples
     titles = Counter(p.title for p in people if p.title and not inputs.classify_title(p.title))
-    findings.append(Finding(
-        "unknown_titles", "titles the persona taxonomy cannot place", sum(titles.values()), len(people),
-        tuple(f"{t} ×{c}" for t, c in titles.most_common(n)), "warning",
-        "add patterns for them under personas in the playbook",
-    ))
     # ties by name, so the examples do not depend on the order the activities came in
     commonest = sorted(unmatched.items(), key=lambda kc: (-kc[1], kc[0]))[:n]
-    findings.append(Finding(
-        "unmatched_activities", "activities no asset rule understands", sum(unmatched.values()),
-        activity_count, tuple(f"{k} ×{c}" for k, c in commonest), "info",
-        "add the URL, form or campaign to the asset catalog if it signals intent",
-    ))
+    return [
+        Finding(
+            "unknown_titles", "titles the persona taxonomy cannot place", sum(titles.values()), len(people),
+            tuple(f"{t} ×{c}" for t, c in titles.most_common(n)), "warning",
+            "add patterns for them under personas in the playbook",
+        ),
+        Finding(
+            "unmatched_activities", "activities no asset rule understands", sum(unmatched.values()),
+            activity_count, tuple(f"{k} ×{c}" for k, c in commonest), "info",
+            "add the URL, form or campaign to the asset catalog if it signals intent",
+        ),
+    ]
+
+
+def _quarantined(inputs: QualityInputs, people: list[Person], accounts: list[Account],
+                 activity_count: int) -> list[Finding]:
+    """Records quarantined for an invalid email, and for any bad value."""
+    n = inputs.examples
     invalid = [(rid, why) for rid, why in inputs.quarantined if "email" in why.lower()]
-    findings.append(Finding(
-        "invalid_emails", "records quarantined for an invalid email", len(invalid), len(people),
-        tuple(rid for rid, _ in invalid[:n]), "error", "correct the email in the CRM",
-    ))
-    findings.append(Finding(
-        "quarantined", "records quarantined for bad values", len(inputs.quarantined),
-        len(people) + len(accounts) + activity_count,
-        tuple(f"{rid}: {why[:80]}" for rid, why in inputs.quarantined[:n]), "error",
-        "fix the values in the CRM; the next sync picks them up",
-    ))
+    return [
+        Finding(
+            "invalid_emails", "records quarantined for an invalid email", len(invalid), len(people),
+            tuple(rid for rid, _ in invalid[:n]), "error", "correct the email in the CRM",
+        ),
+        Finding(
+            "quarantined", "records quarantined for bad values", len(inputs.quarantined),
+            len(people) + len(accounts) + activity_count,
+            tuple(f"{rid}: {why[:80]}" for rid, why in inputs.quarantined[:n]), "error",
+            "fix the values in the CRM; the next sync picks them up",
+        ),
+    ]
+
+
+def _leads_and_sources(people: list[Person], n: int) -> list[Finding]:
+    """Leads matched to no account, and people without source tracking."""
     leads = [p for p in people if p.id.startswith("sf-lead:") or p.id.startswith("hs-contact:")]
     orphans = [p for p in leads if not p.account_id]
-    findings.append(Finding(
-        "unmatched_leads", "leads not matched to any account", len(orphans), len(leads),
-        tuple(f"{p.id} ({p.email_domain or 'no domain'})" for p in orphans[:n]), "info",
-        "create the account, or add the company's domain to it",
-    ))
     no_source = [p for p in people if not p.lead_source]
-    findings.append(Finding(
-        "missing_source", "people without source tracking", len(no_source), len(people),
-        tuple(p.id for p in no_source[:n]), "info", "set the lead source on every inbound form",
-    ))
-    findings.extend(inputs.extra)
-    return findings
+    return [
+        Finding(
+            "unmatched_leads", "leads not matched to any account", len(orphans), len(leads),
+            tuple(f"{p.id} ({p.email_domain or 'no domain'})" for p in orphans[:n]), "info",
+            "create the account, or add the company's domain to it",
+        ),
+        Finding(
+            "missing_source", "people without source tracking", len(no_source), len(people),
+            tuple(p.id for p in no_source[:n]), "info", "set the lead source on every inbound form",
+        ),
+    ]
 
 
 def trends(current: Sequence[Finding], previous: dict[str, int]) -> list[Trend]:

@@ -12,7 +12,7 @@ import numpy as np
 from leadloop.crm.batch import build_many
 from leadloop.crm.records import Account
 from leadloop.playbook.compiled import CompiledPlaybook, compile_playbook
-from leadloop.playbook.model import Playbook
+from leadloop.playbook.model import Committee, Playbook
 from leadloop.playbook.wording import number, signed
 from leadloop.scoring.fit import AccountFit, _account_fit
 from leadloop.scoring.scorecard import AccountScore, Reason, ReasonKind
@@ -81,44 +81,96 @@ def _rollups(
     account position (-1: none), intent, whether disqualified, id and role; `name_of(i)` is how a
     reason names member i (asked only for the three people an account line shows)."""
     pb = cp.playbook
-    section = pb.account
     n_accounts = len(account_ids)
     engaged, factors = _engaged(cp, n_accounts, account, intent, disqualified)
-    member_list = engaged.member.tolist()
-    intent_list = engaged.intent.tolist()
-    share_list = engaged.share.tolist()
-    # The sum of the counted shares, added in rank order (as a running total would), for all at once.
+    rolled = _rolled_shares(engaged, n_accounts, pb.account.intent.max_people)
+    committee = _committee_roles(pb.account.committee, engaged, n_accounts, roles)
+    finals, roles_of, reasons_of = _account_intents(
+        cp, engaged, factors, rolled, committee, fits, person_ids, roles, name_of
+    )
+    fit = np.array([f.fit for f in fits], dtype=np.float64)
+    tiers = _tiers_reached(pb.account.tiers, n_accounts, fit=fit, intent=np.array(finals, dtype=np.float64))
+    return build_many(
+        AccountScore,
+        n_accounts,
+        {
+            "account_id": account_ids,
+            "model_version": repeat(pb.model_version, n_accounts),
+            "fit": fit.tolist(),
+            "intent": finals,
+            "tier": tiers,
+            "buying_roles": roles_of,
+            "engaged_people": engaged.counts.tolist(),
+            "reasons": reasons_of,
+            "profile": [f.profile.profile.id if f.profile else None for f in fits],
+        },
+    )
+
+
+def _rolled_shares(engaged: _Engaged, n_accounts: int, max_people: int) -> list[float]:
+    """Per account, the sum of its counted shares, added in rank order (as a running total would),
+    for all accounts at once."""
     rolled = np.zeros(n_accounts)
     most = int(engaged.counts.max()) if n_accounts else 0
-    max_people = section.intent.max_people
     for k in range(min(most, max_people)):
         with_k = np.nonzero(engaged.counts > k)[0]
         rolled[with_k] += engaged.share[engaged.starts[with_k] + k]
-    rolled_list = rolled.tolist()
+    return rolled.tolist()
 
-    # The committee roles each account has engaged, as a bit set over the sorted role names.
-    committee = section.committee
+
+class _CommitteeRoles(NamedTuple):
+    """The committee roles each account has engaged: a bit set per account over `wanted` (the sorted
+    role names), and the role names of each bit set met so far."""
+
+    wanted: list[str]
+    bits: list[int]
+    names_of: dict[int, tuple[str, ...]]
+
+    def names(self, bit_set: int) -> tuple[str, ...]:
+        found = self.names_of.get(bit_set)
+        if found is None:
+            found = self.names_of[bit_set] = tuple(r for j, r in enumerate(self.wanted) if bit_set >> j & 1)
+        return found
+
+
+def _committee_roles(
+    committee: Committee | None, engaged: _Engaged, n_accounts: int, roles: list[str | None]
+) -> _CommitteeRoles:
     wanted = sorted(set(committee.roles)) if committee is not None else []
     bits_type = np.int64 if len(wanted) < 63 else object  # Python ints past 62 roles
     role_bits = np.zeros(n_accounts, dtype=bits_type)
     if committee is not None:
         bit = {role: 1 << j for j, role in enumerate(wanted)}
-        member_bit = np.array([bit.get(roles[m], 0) for m in member_list], dtype=bits_type)
+        member_bit = np.array([bit.get(roles[m], 0) for m in engaged.member.tolist()], dtype=bits_type)
         member_bit[engaged.intent < committee.min_intent] = 0
         np.bitwise_or.at(role_bits, engaged.account, member_bit)
-    role_sets: dict[int, tuple[str, ...]] = {}
-    bits_list = role_bits.tolist()
+    return _CommitteeRoles(wanted, role_bits.tolist(), {})
 
-    decay_why = section.intent.why
-    intent_cap = section.intent.cap
+
+def _account_intents(
+    cp: CompiledPlaybook,
+    engaged: _Engaged,
+    factors: list[float],
+    rolled: list[float],
+    committee_roles: _CommitteeRoles,
+    fits: list[AccountFit],
+    person_ids: list[str],
+    roles: list[str | None],
+    name_of: Callable[[int], str],
+) -> tuple[list[float], list[tuple[str, ...]], list[tuple[Reason, ...]]]:
+    """Per account: its intent (capped), its engaged committee roles and its reasons (fit's, then
+    the three most engaged people by name, the rest in one line, the committee bonus and the cap)."""
+    section = cp.playbook.account
+    committee, max_people = section.committee, section.intent.max_people
+    decay_why, intent_cap = section.intent.why, section.intent.cap
+    member_list, intent_list = engaged.member.tolist(), engaged.intent.tolist()
+    share_list = engaged.share.tolist()
     finals: list[float] = []
     roles_of: list[tuple[str, ...]] = []
     reasons_of: list[tuple[Reason, ...]] = []
-    starts, counts = engaged.starts.tolist(), engaged.counts.tolist()
-    for a in range(n_accounts):
-        start, count = starts[a], counts[a]
+    for a, (start, count) in enumerate(zip(engaged.starts.tolist(), engaged.counts.tolist(), strict=True)):
         reasons: list[Reason] = []
-        total = rolled_list[a]
+        total = rolled[a]
         for position in range(min(count, 3, max_people)):  # three named, the rest summed in one line
             j = start + position
             m = member_list[j]
@@ -146,54 +198,40 @@ def _rollups(
             )
         engaged_roles: tuple[str, ...] = ()
         if committee is not None and count:
-            bits = bits_list[a]
-            engaged_roles = role_sets.get(bits)
-            if engaged_roles is None:
-                engaged_roles = role_sets[bits] = tuple(r for j, r in enumerate(wanted) if bits >> j & 1)
+            engaged_roles = committee_roles.names(committee_roles.bits[a])
             if len(engaged_roles) > 1:
-                bonus = min(committee.cap, committee.points_per_role * (len(engaged_roles) - 1))
+                bonus, line = _committee_line(committee, engaged_roles)
                 total += bonus
-                capped = " (capped)" if bonus == committee.cap else ""
-                reasons.append(
-                    Reason(
-                        ReasonKind.ACCOUNT,
-                        "committee",
-                        _r(bonus),
-                        f"{signed(bonus)} buying committee: "
-                        f"{', '.join(r.replace('_', ' ') for r in engaged_roles)} engaged{capped}",
-                        why=committee.why,
-                    )
-                )
+                reasons.append(line)
         if total > intent_cap:
-            reasons.append(
-                Reason(
-                    ReasonKind.CAP,
-                    "account_intent",
-                    _r(intent_cap - total),
-                    f"{signed(intent_cap - total)} capped at {number(intent_cap)}: account intent",
-                )
-            )
+            reasons.append(_cap_line(intent_cap, total))
             total = intent_cap
         finals.append(_r(total))
         roles_of.append(engaged_roles)
         reasons_of.append((*fits[a].reasons, *reasons) if reasons else fits[a].reasons)
+    return finals, roles_of, reasons_of
 
-    fit = np.array([f.fit for f in fits], dtype=np.float64)
-    tiers = _tiers_reached(section.tiers, n_accounts, fit=fit, intent=np.array(finals, dtype=np.float64))
-    return build_many(
-        AccountScore,
-        n_accounts,
-        {
-            "account_id": account_ids,
-            "model_version": repeat(pb.model_version, n_accounts),
-            "fit": fit.tolist(),
-            "intent": finals,
-            "tier": tiers,
-            "buying_roles": roles_of,
-            "engaged_people": counts,
-            "reasons": reasons_of,
-            "profile": [f.profile.profile.id if f.profile else None for f in fits],
-        },
+
+def _committee_line(committee: Committee, engaged_roles: tuple[str, ...]) -> tuple[float, Reason]:
+    """The buying-committee bonus for engaging more than one of its roles, and its reason."""
+    bonus = min(committee.cap, committee.points_per_role * (len(engaged_roles) - 1))
+    capped = " (capped)" if bonus == committee.cap else ""
+    return bonus, Reason(
+        ReasonKind.ACCOUNT,
+        "committee",
+        _r(bonus),
+        f"{signed(bonus)} buying committee: "
+        f"{', '.join(r.replace('_', ' ') for r in engaged_roles)} engaged{capped}",
+        why=committee.why,
+    )
+
+
+def _cap_line(intent_cap: float, total: float) -> Reason:
+    return Reason(
+        ReasonKind.CAP,
+        "account_intent",
+        _r(intent_cap - total),
+        f"{signed(intent_cap - total)} capped at {number(intent_cap)}: account intent",
     )
 
 
