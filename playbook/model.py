@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import unicodedata
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
@@ -416,6 +418,19 @@ class Grid(_Model):
     intent: list[GridBand] = Field(min_length=1)
 
 
+def short_name(name: str, limit: int = 24) -> str:
+    """The first words of a playbook's name as a lowercase ASCII slug of at most `limit` characters
+    ("Voltaris Semiconductor — power, …" → "voltaris-semiconductor"); "playbook" when none is left."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    slug = ""
+    for word in re.findall(r"[a-z0-9]+", ascii_name):
+        candidate = f"{slug}-{word}" if slug else word[:limit]
+        if len(candidate) > limit:
+            break
+        slug = candidate
+    return slug or "playbook"
+
+
 class Playbook(_Model):
     """The whole scoring model. `model_version` is a short hash of its scoring content."""
 
@@ -441,11 +456,15 @@ class Playbook(_Model):
 
     @cached_property
     def model_version(self) -> str:
-        """Stable across comments, key order and formatting; changes when any scoring value does.
+        """What a rep reads in the CRM's model-version field: the playbook's name, shortened, and a
+        short hash of its scoring content, e.g. `voltaris-semiconductor-3f2a1c9` (at most 32
+        characters, within Salesforce's 40).
+
+        Stable across comments, key order and formatting; changes when any scoring value does.
         The opaque `mapping` and the `routing` section do not change scores and are left out."""
         content = self.model_dump(mode="json", by_alias=True, exclude={"mapping", "routing"})
         text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+        return f"{short_name(self.name)}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:7]}"
 
     def __getstate__(self) -> dict[Any, Any]:
         """Pickle the playbook, not its compiled form (closures, kept by `playbook.compiled`); it

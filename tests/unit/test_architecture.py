@@ -25,7 +25,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "routing": frozenset({"crm", "playbook", "scoring"}),
     "connectors": frozenset({"crm"}),
     "store": frozenset({"crm"}),
-    "sync": frozenset({"crm", "playbook", "scoring", "routing", "connectors", "store"}),
+    "sync": frozenset({"crm", "playbooks", "playbook", "scoring", "routing", "connectors", "store"}),
     "flows": frozenset({"crm", "playbooks", "playbook", "scoring", "routing", "connectors", "store", "sync"}),
     "cli": frozenset({"crm", "playbooks", "playbook", "scoring", "routing", "connectors", "store", "sync",
                       "flows"}),

@@ -1,5 +1,6 @@
 """The playbook loads from YAML, and every problem is reported with its YAML path."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -156,3 +157,14 @@ def test_a_compiled_playbook_pickles_and_recompiles_after():
     assert compile_playbook(playbook) is compile_playbook(playbook)  # compiled once, kept
     copy = pickle.loads(pickle.dumps(playbook))
     assert copy == playbook and classify_title(copy, "Buyer II").role == "procurement"
+
+
+def test_the_model_version_a_rep_reads_names_the_playbook_and_fits_the_crm_field():
+    shipped = load_playbook("semiconductor")  # by its shipped name
+    assert re.fullmatch(r"voltaris-semiconductor-[0-9a-f]{7}", shipped.model_version), shipped.model_version
+    assert load_playbook("industrial").model_version.startswith("keystone-motion-drives-")
+    renamed = SEMI_TEXT.replace("name: Northwind", "name: Ünïcode Ⅻ " + "word " * 30, 1)
+    version = parse_playbook(renamed).model_version
+    assert len(version) <= 32 and version.startswith("unicode-xii-word-"), version
+    korean = SEMI_TEXT.replace("Northwind Semiconductor — power and gate drivers", "하드웨어 엔지니어", 1)
+    assert parse_playbook(korean).model_version.startswith("playbook-")
