@@ -1,4 +1,6 @@
-"""The run summary as Prefect artifacts: one Markdown overview plus tables a rev-ops person can scan."""
+"""The run summary as Prefect artifacts: one Markdown overview plus tables a rev-ops person can scan:
+what each stream pulled, who changed tier (and why), what the CRMs refused, and in a dry run what
+would change, person by person."""
 
 from __future__ import annotations
 
@@ -10,9 +12,18 @@ from leadloop.flows.steps import SyncSummary
 
 def summary_markdown(summary: SyncSummary) -> str:
     title = f"# leadloop {summary.kind}{' (dry run: nothing written)' if summary.dry_run else ''}"
+    playbook = summary.playbook
+    if playbook.get("preview"):
+        live = (f"**Preview** of a playbook that is not live (the live one is `{playbook.get('was_live')}`): "
+                "nothing written; a rescore with `activate: true` makes it live.")
+    elif playbook.get("activated"):
+        live = f"Playbook `{playbook.get('model_version')}` is **live from this run on**."
+    else:
+        live = "Scored with the live playbook."
     lines = [
         title, "",
         f"Model version `{summary.model_version}` · {summary.seconds:.1f} s · run `{summary.run_id}`", "",
+        live, "",
         markdown_table(["what", "count"], [
             ["records pulled", summary.records_pulled], ["people scored", summary.people_scored],
             ["accounts scored", summary.accounts_scored],
@@ -27,6 +38,11 @@ def summary_markdown(summary: SyncSummary) -> str:
     ]
     if summary.tier_changes:
         lines += ["", "## Tier changes", "", markdown_table(["move", "people"], summary.tier_changes.items())]
+    if summary.tier_moves:
+        moves = [[m["name"], m["company"], f"{m['old tier']} → {m['new tier']}", m["top reason"]]
+                 for m in summary.tier_moves[:10]]
+        lines += ["", f"## Who changed tier (the first {len(moves)}: see the tier-changes table)", "",
+                  markdown_table(["name", "company", "move", "top reason"], moves)]
     if summary.suppressions:
         lines += ["", "## Suppressed", "", markdown_table(["why", "people"], summary.suppressions.items())]
     if summary.tasks_by_owner:
@@ -63,7 +79,21 @@ def publish(summary: SyncSummary) -> None:
           "rejected": p.rejected, "pages": p.pages} for p in summary.pulls] or [{"crm": "", "stream": ""}],
         key=f"{key}-pulls", description="records pulled per stream",
     )
+    nobody = {"name": "", "company": "", "old tier": "", "new tier": "nobody changed tier"}
+    create_table_artifact(
+        summary.tier_moves or [nobody], key=f"{key}-tier-changes",
+        description=f"who changed tier ({sum(summary.tier_changes.values())} people; the first "
+                    f"{len(summary.tier_moves)} from the best new tier down) and the reason that counted "
+                    "most")
     if summary.dry_run:
-        create_table_artifact(summary.changes or [{"crm": "", "record": "", "field": "nothing would change"}],
-                              key=f"{key}-would-change",
-                              description="every field (old → new) and task a real run would write")
+        create_table_artifact(
+            [{c: row.get(c, "") for c in ("crm", "person", "email", "field", "old", "new")}
+             for row in summary.changes] or [{"crm": "", "person": "", "field": "nothing would change"}],
+            key=f"{key}-would-change",
+            description="every field (old → new) and task a real run would write, by person")
+    else:
+        create_table_artifact(
+            summary.rejected or [{"crm": "", "object": "", "who": "", "reason": "nothing was refused"}],
+            key=f"{key}-rejected",
+            description="each write the CRMs refused (retried next run), and each routed person without "
+                        "a task")

@@ -10,18 +10,22 @@ from prefect import flow, get_run_logger
 
 from leadloop.crm.changes import Priority, TaskUpsert
 from leadloop.crm.records import Crm
+from leadloop.flows import blocks, cancel
 from leadloop.flows.options import DataQualityOptions
 from leadloop.flows.reports import quality_markdown
+from leadloop.flows.run_logs import leadloop_logs_in_run
 from leadloop.flows.steps import run_id_for
 from leadloop.flows.tasks import step
 from leadloop.playbook.compiled import classify_activity, classify_title
-from leadloop.scoring.quality import Finding, QualityInputs, assess_quality, fields_used, trends
+from leadloop.scoring.quality import Finding, QualityInputs, Trend, assess_quality, fields_used, trends
 from leadloop.store.facade import Store
-from leadloop.sync import pipeline
+from leadloop.sync import pipeline, workspace
 
 
 @step("assess data quality")
-def assess(runtime: pipeline.Runtime, now: datetime) -> list[Finding]:
+def assess(key: str, now: datetime) -> list[Finding]:
+    """Every data-quality check over the stored records of the run `key` (its workspace's store)."""
+    runtime = workspace.get(key).runtime
     store, playbook = runtime.store, runtime.playbook
     raw = store.load_records(skip=("activities",))  # the activities are read a few thousand people at a time
     quarantined = [(f"{q.crm}:{q.stream}:{q.crm_id}", q.reason) for q in store.quarantined()]
@@ -66,19 +70,17 @@ def steward_tasks(findings: list[Finding], crms: list[Crm], steward: dict[Crm, s
     return tasks
 
 
-@flow(name="data-quality", log_prints=False)
-def data_quality(options: DataQualityOptions | None = None) -> list[Finding]:
-    options = options or DataQualityOptions()
-    logger = get_run_logger()
-    started = time.monotonic()
-    now = options.at or pipeline.utc_now()
-    runtime = pipeline.open_runtime(options.connection_file, options.playbook, options.store_url)
+def _assess_and_record(options: DataQualityOptions, now: datetime) -> tuple[list[Finding], list[Trend]]:
+    """Open the runtime, assess, save the findings, create the steward's tasks when asked, and record
+    the run (its failure too); the runtime's workspace is held under the run's id meanwhile."""
+    runtime = pipeline.open_runtime(blocks.connection_settings(options), options.playbook, options.store_url,
+                                    kind="data_quality")
     run_id = run_id_for("data-quality")
     runtime.store.start_run("data_quality", run_id=run_id)
     try:
-        findings = assess(runtime, now)
-        previous = previous_counts(runtime.store)
-        history = trends(findings, previous)
+        with workspace.held(run_id, runtime):
+            findings = assess(run_id, now)
+        history = trends(findings, previous_counts(runtime.store))
         runtime.store.save_dq_findings(run_id, {f.check: (f.count, list(f.examples)) for f in findings}, now)
         created = 0
         if options.steward_tasks and runtime.playbook.routing and runtime.playbook.routing.fallback_owner:
@@ -97,11 +99,26 @@ def data_quality(options: DataQualityOptions | None = None) -> list[Finding]:
         runtime.store.finish_run(run_id, counts={"findings": sum(1 for f in findings if f.count),
                                                  "steward_tasks": created},
                                  api_calls=runtime.api_calls())
-    except Exception as exc:
-        runtime.store.finish_run(run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+    except BaseException as exc:  # Ctrl-C and SIGTERM too: the run is then `cancelled` (flows.cancel)
+        status, error = cancel.run_ended_by(run_id, exc)
+        runtime.store.finish_run(run_id, status=status, error=error)
+        if (interrupt := cancel.interrupt_behind(exc)) not in (None, exc):
+            raise interrupt from None  # what stopped the run, not what it broke on the way out
         raise
     finally:
         runtime.close()
+    return findings, history
+
+
+@flow(name="data-quality", log_prints=False, on_crashed=[cancel.cancelled_if_interrupted],
+      on_failure=[cancel.cancelled_if_interrupted])
+def data_quality(options: DataQualityOptions | None = None) -> list[Finding]:
+    options = options or DataQualityOptions()
+    logger = get_run_logger()
+    started = time.monotonic()
+    now = options.at or pipeline.utc_now()
+    with leadloop_logs_in_run(), cancel.cancel_watch():
+        findings, history = _assess_and_record(options, now)
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
     create_markdown_artifact(quality_markdown(findings, history), key="data-quality-summary",

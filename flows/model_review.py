@@ -17,8 +17,10 @@ from prefect.artifacts import create_markdown_artifact
 from leadloop.crm.dataset import Dataset
 from leadloop.crm.identity import repoint_activities
 from leadloop.crm.records import Activity
+from leadloop.flows import blocks, cancel
 from leadloop.flows.options import ModelReviewOptions
 from leadloop.flows.reports import review_markdown, write_review_html
+from leadloop.flows.run_logs import leadloop_logs_in_run
 from leadloop.flows.steps import run_id_for
 from leadloop.flows.tasks import step
 from leadloop.playbook.load import load_playbook
@@ -34,7 +36,7 @@ from leadloop.scoring.review import (
     sla_report,
 )
 from leadloop.store.facade import Store
-from leadloop.sync import pipeline
+from leadloop.sync import pipeline, workspace
 
 
 def as_of(dataset: Dataset, cutoff: datetime) -> Dataset:
@@ -64,10 +66,15 @@ class StoredActivities:
     people_per_partition: int
 
 
-@step("review a playbook")
-def review_playbook(playbook: Playbook, dataset: Dataset, cutoff: datetime, outcomes: dict[str, Outcome],
-                    stored: StoredActivities | None = None) -> ModelReview:
-    past = as_of(dataset, cutoff)
+@step("review a playbook", run_name="review the {which} playbook")
+def review_playbook(key: str, which: str, cutoff: datetime) -> ModelReview:
+    """Score the run's dataset as it stood at `cutoff` under one of the run's playbooks (`which`:
+    current or candidate) and compare with the outcomes since (both in the run's workspace)."""
+    held = workspace.get(key)
+    playbook: Playbook = held.values["playbooks"][which]
+    outcomes: dict[str, Outcome] = held.values["outcomes"]
+    stored: StoredActivities | None = held.values["stored"]
+    past = as_of(held.need("dataset"), cutoff)
     if stored is None:
         result = score_dataset(playbook, past, cutoff)
     else:  # each partition reads its own activities, those that happened by the cut-off
@@ -103,44 +110,63 @@ def sla_summary(runtime: pipeline.Runtime, activities: Sequence[Activity], now: 
             f"touch {'n/a' if hours is None else f'{hours:.1f} h'}.")
 
 
-@flow(name="model-review", log_prints=False)
+def _review_and_record(options: ModelReviewOptions, now: datetime, cutoff: datetime
+                       ) -> tuple[dict[str, ModelReview], str, Path]:
+    """Open the runtime, load and resolve the stored records into the run's workspace, review each
+    playbook (a task each), write the HTML report and record the run (its failure too)."""
+    runtime = pipeline.open_runtime(blocks.connection_settings(options), options.playbook, options.store_url,
+                                    kind="model_review")
+    run_id = run_id_for("model-review")
+    runtime.store.start_run("model_review", run_id=run_id)
+    try:
+        with workspace.held(run_id, runtime) as held:
+            store = runtime.store
+            raw, identity = pipeline.load_and_resolve(store, options.people_per_partition)
+            dataset = held.dataset = pipeline.merged_dataset(raw, identity)
+            pipeline.release_pulled(raw)
+            stored = None
+            touches: Sequence[Activity] = dataset.activities
+            if pipeline.partitions_for(dataset, options.people_per_partition) > 1:  # activities still stored
+                stored = StoredActivities(store, identity.person_links, options.people_per_partition)
+                touches = repoint_activities([a for a in store.iter_activities() if a.kind in SALES_TOUCHES],
+                                             identity.person_links)
+            held.values["stored"] = stored
+            held.values["outcomes"] = outcomes_after(dataset.people, dataset.opportunities, cutoff,
+                                                     now - cutoff)
+            held.values["playbooks"] = {"current": runtime.playbook}
+            current = (Path(options.playbook).name if options.playbook
+                       else f"live: {runtime.playbook.model_version}")
+            reviews = {f"current ({current})": review_playbook(run_id, "current", cutoff)}
+            if options.candidate_playbook:
+                held.values["playbooks"]["candidate"] = load_playbook(options.candidate_playbook)
+                reviews[f"candidate ({Path(options.candidate_playbook).name})"] = review_playbook(
+                    run_id, "candidate", cutoff)
+            follow_up = sla_summary(runtime, touches, now)
+        path = write_review_html(reviews, options.lookback_days, options.reports_dir, now, follow_up)
+        runtime.store.finish_run(run_id, counts={
+            name: {"auc": r.auc, "people": r.people, "converted": r.converted} for name, r in reviews.items()
+        } | {"report": str(path)})
+    except BaseException as exc:  # Ctrl-C and SIGTERM too: the run is then `cancelled` (flows.cancel)
+        status, error = cancel.run_ended_by(run_id, exc)
+        runtime.store.finish_run(run_id, status=status, error=error)
+        if (interrupt := cancel.interrupt_behind(exc)) not in (None, exc):
+            raise interrupt from None  # what stopped the run, not what it broke on the way out
+        raise
+    finally:
+        runtime.close()
+    return reviews, follow_up, path
+
+
+@flow(name="model-review", log_prints=False, on_crashed=[cancel.cancelled_if_interrupted],
+      on_failure=[cancel.cancelled_if_interrupted])
 def model_review(options: ModelReviewOptions | None = None) -> dict[str, ModelReview]:
     options = options or ModelReviewOptions()
     logger = get_run_logger()
     started = time.monotonic()
     now = options.at or pipeline.utc_now()
     cutoff = now - timedelta(days=options.lookback_days)
-    runtime = pipeline.open_runtime(options.connection_file, options.playbook, options.store_url)
-    run_id = run_id_for("model-review")
-    runtime.store.start_run("model_review", run_id=run_id)
-    try:
-        store = runtime.store
-        raw, identity = pipeline.load_and_resolve(store, options.people_per_partition)
-        dataset = pipeline.merged_dataset(raw, identity)
-        pipeline.release_pulled(raw)
-        stored = None
-        touches: Sequence[Activity] = dataset.activities
-        if pipeline.partitions_for(dataset, options.people_per_partition) > 1:  # activities left in the store
-            stored = StoredActivities(store, identity.person_links, options.people_per_partition)
-            touches = repoint_activities([a for a in store.iter_activities() if a.kind in SALES_TOUCHES],
-                                         identity.person_links)
-        outcomes = outcomes_after(dataset.people, dataset.opportunities, cutoff, now - cutoff)
-        reviews = {f"current ({Path(options.playbook).name})":
-                   review_playbook(runtime.playbook, dataset, cutoff, outcomes, stored)}
-        if options.candidate_playbook:
-            candidate = load_playbook(options.candidate_playbook)
-            reviews[f"candidate ({Path(options.candidate_playbook).name})"] = review_playbook(
-                candidate, dataset, cutoff, outcomes, stored)
-        follow_up = sla_summary(runtime, touches, now)
-        path = write_review_html(reviews, options.lookback_days, options.reports_dir, now, follow_up)
-        runtime.store.finish_run(run_id, counts={
-            name: {"auc": r.auc, "people": r.people, "converted": r.converted} for name, r in reviews.items()
-        } | {"report": str(path)})
-    except Exception as exc:
-        runtime.store.finish_run(run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
-        raise
-    finally:
-        runtime.close()
+    with leadloop_logs_in_run(), cancel.cancel_watch():
+        reviews, follow_up, path = _review_and_record(options, now, cutoff)
     create_markdown_artifact(review_markdown(reviews, options.lookback_days) + f"\n\n{follow_up}\n\n"
                              f"HTML report: `{path}`", key="model-review",
                              description="scores against outcomes, current vs candidate playbook")

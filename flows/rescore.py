@@ -6,26 +6,28 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
-from leadloop.flows import artifacts
+from leadloop.flows import artifacts, cancel
 from leadloop.flows.options import RescoreOptions
+from leadloop.flows.run_logs import leadloop_logs_in_run
 from leadloop.flows.steps import SyncSummary, final_state, recorded_run, score_route_write
 from leadloop.sync import pipeline
 
 
-@flow(name="rescore", log_prints=False)
+@flow(name="rescore", log_prints=False, on_crashed=[cancel.cancelled_if_interrupted],
+      on_failure=[cancel.cancelled_if_interrupted])
 def rescore(options: RescoreOptions | None = None) -> SyncSummary:
     """Rescore stored records for a scope; with dry_run, only show what would change."""
     options = options or RescoreOptions()
     now = options.at or pipeline.utc_now()
     extra = {"reason": options.reason, "scope": options.scope.model_dump()}
-    with recorded_run(options, "rescore", extra) as (runtime, summary):
-        score_route_write(runtime, summary, now, dry_run=options.dry_run, min_change=options.min_change,
-                          people_per_partition=options.people_per_partition,
-                          scope=options.scope)
+    with leadloop_logs_in_run(), cancel.cancel_watch(), \
+            recorded_run(options, "rescore", extra) as (_runtime, summary):
+        score_route_write(summary, now, dry_run=summary.dry_run, min_change=options.min_change,
+                          people_per_partition=options.people_per_partition, scope=options.scope)
     artifacts.publish(summary)
     planned_fields = sum(p["fields"] for p in summary.planned.values())
     planned_tasks = sum(p["tasks"] for p in summary.planned.values())
     get_run_logger().info("rescored %d people (%s); %d field changes and %d tasks %s", summary.people_scored,
                           options.reason or "no reason given", planned_fields, planned_tasks,
-                          "would be written" if options.dry_run else "planned")
+                          "would be written" if summary.dry_run else "planned")
     return final_state(summary)

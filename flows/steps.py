@@ -1,47 +1,41 @@
 """The sequence both the hourly sync and a rescore run after the data is in the store:
 identity → score → route → plan → write back → record the run, and the run's summary.
 
-Called from inside a flow, so each step runs as a Prefect task; business rules live in the pure
-packages and the write plan, never here.
+Called from inside a flow, so each step runs as a Prefect task on the run's workspace, by the run's
+id; business rules live in the pure packages and the write plan, never here.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from leadloop.crm.dataset import Dataset
-from leadloop.crm.records import Crm
-from leadloop.flows import tasks
+from leadloop.flows import blocks, cancel, tasks
 from leadloop.flows.options import RescoreScope, SyncOptions
-from leadloop.routing.state import AssignmentState
-from leadloop.scoring.engine import ScoringResult
-from leadloop.scoring.scorecard import ScoreCard
 from leadloop.store.facade import Store
-from leadloop.store.writeplan import ledger_text, mapped_fields
-from leadloop.sync import pipeline
+from leadloop.sync import live, pipeline, workspace
 from leadloop.sync.pipeline import PullStats, Runtime
-from leadloop.sync.writeback import CrmPlan, WriteStats
+from leadloop.sync.writeback import WriteStats
 
 log = logging.getLogger("leadloop.sync")
 
 
 @dataclass(slots=True)
 class SyncSummary:
-    """What a run did, for the CLI, the artifacts and the run record. No secrets, no emails."""
+    """What a run did, for the CLI, the artifacts and the run record. No secrets; emails only in a
+    dry run's `changes` (who would change, for the run's artifact), never in the run record."""
 
     kind: str
     run_id: str
     dry_run: bool
     model_version: str = ""
+    playbook: dict[str, Any] = field(default_factory=dict)  # which, and live, a preview or made live now
     pulls: list[PullStats] = field(default_factory=list)
     people_scored: int = 0
     accounts_scored: int = 0
@@ -52,7 +46,9 @@ class SyncSummary:
     tasks_by_owner: dict[str, int] = field(default_factory=dict)
     writes: list[WriteStats] = field(default_factory=list)
     planned: dict[str, dict[str, int]] = field(default_factory=dict)
-    changes: list[dict[str, str]] = field(default_factory=list)  # dry run: what would change
+    changes: list[dict[str, str]] = field(default_factory=list)  # dry run: what would change, by person
+    tier_moves: list[dict[str, str]] = field(default_factory=list)  # who changed tier (the first 500)
+    rejected: list[dict[str, str]] = field(default_factory=list)  # each refused write, by person
     handoff_notes: dict[str, str] = field(default_factory=dict)  # person id → note, first few tasks
     api_calls: dict[str, dict[str, int]] = field(default_factory=dict)
     seconds: float = 0.0
@@ -122,112 +118,47 @@ class SyncSummary:
         }
 
 
-ScopeFilter = Callable[[ScoreCard], bool]
-
-
-def scope_filter(scope: RescoreScope | None, dataset: Dataset) -> ScopeFilter | None:
-    """Which score cards a rescore scope keeps; None keeps everyone."""
-    if scope is None or scope.kind == "all":
-        return None
-    values = {v.strip().lower() for v in scope.values}
-    if scope.kind == "accounts":
-        return lambda card: (card.account_id or "").lower() in values
-    if scope.kind == "emails":
-        emails = {p.id: (p.email or "") for p in dataset.people}
-        return lambda card: emails.get(card.person_id, "") in values
-    if scope.kind == "profile":
-        return lambda card: (card.profile or "").lower() in values
-    segments = {a.id: (a.segment or "").lower() for a in dataset.accounts}
-    return lambda card: segments.get(card.account_id or "", "") in values
-
-
-def _in_scope(result: ScoringResult, keep: ScopeFilter | None) -> ScoringResult:
-    if keep is None:
-        return result
-    cards = {pid: c for pid, c in result.cards.items() if keep(c)}
-    in_scope = {c.account_id for c in cards.values()}
-    accounts = {aid: a for aid, a in result.accounts.items() if aid in in_scope}
-    return dataclasses.replace(result, cards=cards, accounts=accounts)
-
-
-def change_rows(runtime: Runtime, plan: CrmPlan, limit: int = 500) -> list[dict[str, str]]:
-    """The dry-run listing: record, field, old → new, and each task that would be created."""
-    crm_mapping = getattr(runtime.mapping, plan.crm.value)
-    namer = mapped_fields(crm_mapping.owned_person, crm_mapping.owned_account)
-    ledger = runtime.store.ledger(plan.crm.value)
-    rows = []
-    for update in plan.updates[:limit]:
-        name = namer(update)
-        rows.append({"crm": plan.crm.value, "record": update.record_id, "field": name,
-                     "old": ledger.get((update.record_id, name), "(never written)"),
-                     "new": ledger_text(update.value)[:120]})
-    for task in plan.tasks[: max(0, limit - len(rows))]:
-        rows.append({"crm": plan.crm.value, "record": task.person_record_id or "", "field": "new task",
-                     "old": "", "new": f"{task.subject} (due {task.due_date}, {task.priority.value})"})
-    return rows
-
-
-def score_route_write(runtime: Runtime, summary: SyncSummary, now: datetime, *, dry_run: bool,
-                      min_change: float, scope: RescoreScope | None = None,
+def score_route_write(summary: SyncSummary, now: datetime, *, dry_run: bool, min_change: float,
+                      scope: RescoreScope | None = None,
                       people_per_partition: int = pipeline.PEOPLE_PER_PARTITION) -> SyncSummary:
-    """Everything after the pull; fills `summary` and returns it."""
-    store = runtime.store
-    raw, identity = tasks.load_and_resolve(store, people_per_partition)
-    dataset = pipeline.merged_dataset(raw, identity)
-    pipeline.release_pulled(raw)
-    previous = pipeline.previous_cards(store)
-    # more than one partition: the activities are still in the store, and each partition reads its own
-    full = tasks.score_partitions(runtime.playbook, dataset, now, people_per_partition,
-                                  store=store, links=identity.person_links)
-    result = _in_scope(full, scope_filter(scope, dataset))
-    summary.model_version = result.model_version
-    summary.people_scored = len(result.cards)
-    summary.accounts_scored = len(result.accounts)
-    summary.tier_counts = result.tier_counts()
-    summary.tier_changes = {f"{old or '(new)'} → {new}": n
-                            for (old, new), n in sorted(pipeline.tier_changes(result, previous).items())}
+    """Everything after the pull, on the run's workspace (`recorded_run` holds it under the run's id);
+    fills `summary` and returns it."""
+    key = summary.run_id
+    tasks.load_and_resolve(key, people_per_partition)
+    tasks.score_partitions(key, now, people_per_partition)
+    scored = workspace.narrow_to_scope(key, scope.kind, scope.values) if scope else workspace.scored(key)
+    summary.model_version = scored.model_version
+    summary.people_scored = scored.people
+    summary.accounts_scored = scored.accounts
+    summary.tier_counts = scored.tier_counts
+    summary.tier_changes = scored.tier_changes
+    summary.tier_moves = workspace.tier_change_rows(key)
 
-    state = AssignmentState.from_dict(store.load_assignment_state())
-    routing = tasks.route(runtime.playbook, dataset, result, previous, pipeline.open_tasks(store), state, now)
-    if routing is not None:
-        summary.suppressions = {kind.value: n for kind, n in sorted(routing.report.counts.items())}
+    routed = tasks.route(key, now)
+    if routed is not None:
+        summary.suppressions = routed.suppressions
 
-    plans: dict[Crm, CrmPlan] = tasks.plan_changes(runtime, dataset, result, routing, min_change)
-    directory = pipeline.routing_directory(runtime.playbook, dataset)
-    owners: Counter[str] = Counter()
-    seen_keys: set[str] = set()  # one task per person and reason, even when it lands in both CRMs
-    for plan in plans.values():
-        summary.planned[plan.crm.value] = {"fields": len(plan.updates), "tasks": len(plan.tasks),
-                                           "tasks_already_there": plan.skipped_tasks,
-                                           "tasks_retried": plan.retried_tasks,
-                                           "tasks_to_confirm": len(plan.confirm)}
-        for task in plan.tasks:
-            if task.key in seen_keys:
-                continue
-            seen_keys.add(task.key)
-            owners[directory.owner_key_for(task.owner_id) or task.owner_id] += 1
-            if task.person_id and len(summary.handoff_notes) < 20:
-                summary.handoff_notes.setdefault(task.person_id, task.body)
-    summary.tasks_by_owner = dict(owners.most_common())
-    placements = next(iter(plans.values())).placements if plans else []  # the run's, on every plan
-    summary.tasks_fallback = sorted(p.person_id for p in placements if p.fallback)
-    summary.tasks_unplaced = {p.person_id: p.problem for p in placements if p.problem}
+    planned = tasks.plan_changes(key, min_change)
+    summary.planned = planned.counts
+    summary.tasks_by_owner = planned.tasks_by_owner
+    summary.handoff_notes = planned.handoff_notes
+    summary.tasks_fallback = planned.tasks_fallback
+    summary.tasks_unplaced = planned.tasks_unplaced
 
     if dry_run:
-        for plan in plans.values():
-            summary.changes += change_rows(runtime, plan)
+        summary.changes = workspace.change_rows(key)
         return summary
 
-    tasks.save_identity(store, identity)
-    for plan in plans.values():
-        summary.writes.append(tasks.write_plan(runtime, plan, summary.run_id))
+    tasks.save_identity(key)
+    for crm, parts in planned.parts.items():
+        stats = WriteStats(crm)
+        summary.writes.append(stats)
+        for part in parts:
+            stats.add(tasks.write_plan(key, crm, part))
+    summary.rejected = workspace.rejected_rows(key, summary.writes, summary.tasks_unplaced)
     # Only now do these cards become "the last score": routing compares against them, so saving them
     # before the write-back would let a run that dies mid-way suppress its own tasks on the rerun.
-    changed = pipeline.changed_cards(result, previous)
-    summary.scorecards_saved = tasks.save_scores(store, summary.run_id, changed, result.accounts.values(),
-                                                 now)
-    if routing is not None:
-        store.save_assignment_state(routing.state.to_dict())  # type: ignore[attr-defined]
+    summary.scorecards_saved = tasks.save_scores(key, now)
     return summary
 
 
@@ -304,11 +235,16 @@ def summary_of(result: Any) -> SyncSummary:
 def recorded_run(options: SyncOptions, kind: str, extra_counts: dict[str, Any] | None = None
                  ) -> Iterator[tuple[Runtime, SyncSummary]]:
     """Open the runtime, take the store's writer lease (or fail at once naming who holds it), record
-    the run as started, and on the way out (success or not) record its outcome, counts and API calls,
-    release the lease and close the store; the summary's timing covers the whole run."""
+    the run as started and hold the run's workspace (`sync.workspace`) under the run's id; on the way
+    out (success or not) drop the workspace, record the run's outcome, counts and API calls, release
+    the lease and close the store. The summary's timing covers the whole run."""
     started = time.monotonic()
-    runtime = pipeline.open_runtime(options.connection_file, options.playbook, options.store_url)
-    summary = SyncSummary(kind, run_id_for(kind.replace("_", "-")), options.dry_run)
+    runtime = pipeline.open_runtime(blocks.connection_settings(options), options.playbook, options.store_url,
+                                    kind=kind, activate=getattr(options, "activate", False))
+    choice = runtime.choice
+    # another playbook than the live one, not activated, is a preview: computed and shown, not written
+    summary = SyncSummary(kind, run_id_for(kind.replace("_", "-")), options.dry_run or choice.preview,
+                          playbook=choice.summary)
     try:
         runtime.store.acquire_lease(summary.run_id, kind, LEASE_TTL)
     except BaseException:
@@ -319,10 +255,16 @@ def recorded_run(options: SyncOptions, kind: str, extra_counts: dict[str, Any] |
     status, error = "failed", None
     try:
         runtime.store.start_run(kind, run_id=summary.run_id)
-        yield runtime, summary
+        if not summary.dry_run:  # live from this run on: a run that stops half-way is finished by the next
+            live.record_activation(runtime.store, choice, run_id=summary.run_id,
+                                   reason=getattr(options, "reason", ""))
+        with workspace.held(summary.run_id, runtime):  # the run's tasks find the runtime under its id
+            yield runtime, summary
         status = summary.outcome
-    except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
+    except BaseException as exc:  # Ctrl-C and SIGTERM too: the run is then `cancelled` (flows.cancel)
+        status, error = cancel.run_ended_by(summary.run_id, exc)
+        if (interrupt := cancel.interrupt_behind(exc)) not in (None, exc):
+            raise interrupt from None  # what stopped the run, not what it broke on the way out
         raise
     finally:
         heartbeat.stop()

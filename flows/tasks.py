@@ -1,24 +1,38 @@
-"""Prefect tasks: each wraps one step of sync.pipeline (one I/O call or one pure call).
+"""Prefect tasks: each runs one step of a sync (`sync.workspace`), named for what it does.
 
-Runtime objects (clients, the store) are passed between tasks in-process, so results are never
-cached or persisted (`NO_CACHE`). Only pulls retry at this level, and only on transport failures:
-the connectors already retry 429s and 5xx with backoff, and validation errors are never retried.
+A task takes the run's key and a few small values (a CRM's name, a stream, a partition's index, a
+threshold) and returns a small summary (counts, names): the runtime and the run's large values (the
+dataset, identity links, score cards, routing's decisions, the write plans) stay in the run's
+workspace in this process, from the runtime's opening to the run's end (`flows.steps.recorded_run`).
+Prefect records and walks only those few values, and each task run's name says what it did: `pull
+salesforce Contact`, `score partition 2/4`, `write hubspot contacts`, `write salesforce tasks`.
+
+No cache (`NO_CACHE`), and no persisted results, on purpose. Every task acts on the world or on the
+run's workspace: a pull moves cursors, a write sends to a CRM and ledgers its answers, and even the
+pure steps (score, route, plan) leave their output in the workspace, where the next step reads it. A
+cached result would skip that work and hand the next step nothing to read; and since every task takes
+its run's key, the same inputs never come back in another run, so a cache could not hit there anyway.
+Nothing reads a result back from storage: a retry runs the task again, a rerun of the flow starts from
+the store's cursors, ledger and outbox, which is what makes a rerun safe.
+
+Only pulls retry at this level, and only on transport failures: the connectors already retry 429s and
+5xx with backoff, and validation errors are never retried. The tasks run in the flow's process (the
+default thread pool), where the workspace is.
 """
 
 from __future__ import annotations
 
-import functools
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 import requests
 import urllib3
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.utilities.annotations import quote
 
-from leadloop.sync import pipeline, writeback
+from leadloop.sync import workspace
 
 RETRIABLE = (requests.ConnectionError, requests.Timeout, urllib3.exceptions.HTTPError, socket.timeout,
              ConnectionError, TimeoutError)
@@ -34,58 +48,43 @@ def _retriable(task: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
-def step(name: str, *, retries: int = 0) -> Any:
-    return task(name=name, cache_policy=NO_CACHE, retries=retries, retry_delay_seconds=[2, 10],
-                retry_condition_fn=_retriable if retries else None, persist_result=False)
+def step(name: str, *, retries: int = 0, run_name: str | Callable[[], str] | None = None) -> Any:
+    """A task for one step: `run_name` names each task run (a template of the step's parameters, as
+    `pull {crm} {stream}`, or a function); without it the run is named `name`."""
+    return task(name=name, task_run_name=run_name or name, cache_policy=NO_CACHE, retries=retries,
+                retry_delay_seconds=[2, 10], retry_condition_fn=_retriable if retries else None,
+                persist_result=False)
 
 
-def unwalked(prefect_task: Any) -> Callable[..., Any]:
-    """Call a task with every argument quoted: Prefect otherwise walks each argument looking for
-    futures, and a dataset of millions of records made that walk cost more than the work itself."""
+def _partition_name() -> str:
+    from prefect.runtime import task_run
 
-    @functools.wraps(prefect_task.fn)
-    def call(*args: Any, **kwargs: Any) -> Any:
-        return prefect_task(*(quote(a) for a in args), **{k: quote(v) for k, v in kwargs.items()})
-
-    call.task = prefect_task  # type: ignore[attr-defined]
-    call.fn = prefect_task.fn  # type: ignore[attr-defined]  # the plain step, as on a Prefect task
-    return call
+    parameters = task_run.parameters
+    return f"score partition {parameters['index'] + 1}/{parameters['parts']}"
 
 
-pull_stream = unwalked(step("pull", retries=2)(pipeline.pull_stream))
-load_and_resolve = unwalked(step("identity")(pipeline.load_and_resolve))
-save_identity = unwalked(step("save identity")(pipeline.save_identity))
-score = unwalked(step("score")(pipeline.score))
-score_stored_partition = step("score partition")(pipeline.score_stored_partition)
-save_scores = unwalked(step("save scores")(pipeline.save_scores))
-route = unwalked(step("route")(pipeline.route))
-plan_changes = unwalked(step("plan")(writeback.plan_changes))
-write_plan = unwalked(step("write back")(writeback.write_plan))
+pull_stream = step("pull", retries=2, run_name="pull {crm} {stream}")(workspace.pull_stream)
+load_and_resolve = step("identity")(workspace.load_and_resolve)
+score = step("score")(workspace.score)
+score_partition = step("score partition", run_name=_partition_name)(workspace.score_partition)
+route = step("route")(workspace.route)
+plan_changes = step("plan")(workspace.plan_changes)
+save_identity = step("save identity")(workspace.save_identity)
+write_plan = step("write", run_name="write {crm} {part}")(workspace.write_plan)
+save_scores = step("save scores")(workspace.save_scores)
 
 
-def _partition_name(index: int, parts: int) -> str:
-    return f"score partition {index + 1}/{parts}"
+def _partition_task_runs(key: str, indices: Sequence[int], parts: int, now: datetime) -> None:
+    futures = [score_partition.submit(key, index, parts, now) for index in indices]
+    for future in futures:
+        future.result()
 
 
-def score_partitions(playbook: Any, dataset: Any, now: Any, people_per_partition: int, store: Any,
-                     links: Any) -> Any:
-    """Scoring in account partitions, each its own task run, their results merged into the one-pass
-    result. A dataset that fits one partition is scored by the single `score` task.
-
-    Above one partition, the dataset's activities are still in `store`, as
-    `pipeline.load_and_resolve` leaves them (`links`: the people's identity links): each
-    partition's task run reads its own, `pipeline.PARTITIONS_AT_ONCE` at a time (one: see
-    `pipeline.score_from_store`), and `dataset.activities` is then set to what routing needs of them
-    (`pipeline.assets_had`)."""
-    parts = pipeline.partitions_for(dataset, people_per_partition)
+def score_partitions(key: str, now: datetime, people_per_partition: int) -> workspace.Scored:
+    """Everyone scored: by the single `score` task when the dataset fits one partition, otherwise in
+    account partitions, each its own task run reading its own activities from the store
+    (`workspace.score_in_partitions`), their results merged into the one-pass result."""
+    parts = workspace.partitions_needed(key, people_per_partition)
     if parts == 1:
-        return score(playbook, dataset, now)
-
-    def run_stored(partitions: Any) -> Any:
-        for start in range(0, len(partitions), pipeline.PARTITIONS_AT_ONCE):
-            futures = [score_stored_partition.with_options(task_run_name=_partition_name(p.index, parts))
-                       .submit(quote(playbook), quote(store), quote(p), quote(links), quote(now))
-                       for p in partitions[start:start + pipeline.PARTITIONS_AT_ONCE]]
-            yield from (future.result() for future in futures)
-
-    return pipeline.score_from_store(playbook, store, dataset, links, now, parts, run=run_stored)
+        return score(key, now)
+    return workspace.score_in_partitions(key, now, parts, _partition_task_runs)

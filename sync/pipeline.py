@@ -38,6 +38,7 @@ from leadloop.scoring.partition import activity_home, merge_results, partition_p
 from leadloop.scoring.scorecard import AccountScore, Escalation, Reason, ReasonKind, ScoreCard
 from leadloop.store.db import open_store
 from leadloop.store.facade import Store
+from leadloop.sync.live import PlaybookChoice, choose_playbook
 
 log = logging.getLogger("leadloop.sync")
 
@@ -67,6 +68,7 @@ class Runtime:
     sources: dict[Crm, CrmSource] = field(default_factory=dict)
     sinks: dict[Crm, CrmSink] = field(default_factory=dict)
     counters: dict[Crm, CallCounter] = field(default_factory=dict)
+    choice: PlaybookChoice | None = None  # which playbook, and whether it is live, a preview or made live
 
     def api_calls(self) -> dict[str, dict[str, int]]:
         return {crm.value: dict(sorted(c.calls.items())) for crm, c in self.counters.items()}
@@ -75,13 +77,22 @@ class Runtime:
         self.store.close()
 
 
-def open_runtime(connection_file: str | None, playbook_path: str, store_url: str | None) -> Runtime:
-    """Load settings and the playbook, open the store and build one client per configured CRM."""
-    settings = load_connection(connection_file)
-    playbook = load_playbook(playbook_path)
-    mapping = load_mapping(playbook.mapping)
+def open_runtime(connection: str | ConnectionSettings | None, playbook_path: str | None,
+                 store_url: str | None, *, kind: str = "hourly_sync", activate: bool = False) -> Runtime:
+    """Load the settings (unless given: a connection block's), open the store, choose the playbook (the
+    live one unless `playbook_path` names another: `sync.live`) and build one client per configured
+    CRM. `connection`: settings, a connection file, or None for the environment."""
+    settings = connection if isinstance(connection, ConnectionSettings) else load_connection(connection)
+    if playbook_path is not None:  # a file that cannot be read says so before the store is opened
+        load_playbook(playbook_path)
     store = open_store(store_url or settings.store_url)
-    runtime = Runtime(settings, playbook, mapping, store)
+    try:
+        choice = choose_playbook(store, playbook_path, kind=kind, activate=activate)
+        mapping = load_mapping(choice.playbook.mapping)
+    except BaseException:
+        store.close()
+        raise
+    runtime = Runtime(settings, choice.playbook, mapping, store, choice=choice)
     ca = settings.ca_cert
     if settings.salesforce is not None:
         from leadloop.connectors.salesforce.client import salesforce_client
@@ -114,6 +125,9 @@ def open_runtime(connection_file: str | None, playbook_path: str, store_url: str
 
 # the suffix of the cursor row that remembers when a stream's deletions were last checked
 DELETIONS_CHECKED = "#deletions-checked"
+# A long pull logs where it is every this many pages: 20,000 records of a Salesforce query, 1,000 of a
+# HubSpot listing (their largest pages), a line every few seconds to a minute under rate limits.
+PAGES_PER_PROGRESS_LINE = 10
 
 
 @dataclass(slots=True)
@@ -151,6 +165,13 @@ def pull_stream(runtime: Runtime, crm: Crm, stream: str) -> PullStats:
         stats.deleted += len(page.deleted)
         stats.rejected += len(page.rejected)
         report_progress(f"pull {crm.value} {stream}", stats.records)
+        if stats.pages % PAGES_PER_PROGRESS_LINE == 0:
+            log.info("pull %s %s: %d records in %d pages so far", crm.value, stream, stats.records,
+                     stats.pages)
+    cursor = stats.cursor or since
+    log.info("pulled %s %s: %d records in %d pages (%d deleted, %d rejected), cursor at %s", crm.value,
+             stream, stats.records, stats.pages, stats.deleted, stats.rejected,
+             cursor.isoformat() if cursor else "the beginning")
     return stats
 
 

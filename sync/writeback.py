@@ -220,6 +220,16 @@ class WriteStats:
             elif result.call_failed:
                 self.calls_failed[object_type] = self.calls_failed.get(object_type, 0) + 1
 
+    def add(self, other: WriteStats) -> None:
+        """Count `other`'s writes (another part of the same CRM's plan) in these."""
+        for name in ("fields_written", "fields_rejected", "tasks_written", "tasks_rejected",
+                     "tasks_confirmed", "tasks_unconfirmed", "tasks_given_up"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for mine, theirs in ((self.written, other.written), (self.calls_failed, other.calls_failed)):
+            for object_type, n in theirs.items():
+                mine[object_type] = mine.get(object_type, 0) + n
+        self.rejections += other.rejections
+
     def failed_objects(self) -> list[str]:
         """Object types of which no write was accepted because the CRM's calls failed (an outage of
         that object or of the whole CRM), as opposed to records the CRM answered and refused."""
@@ -248,21 +258,77 @@ def _records_per_call(sink: CrmSink, crm: Crm, records: int) -> int:
     return BATCH_RECORDS[crm]
 
 
+TASKS = "tasks"  # the part of a plan that delivers its tasks; the others are named after CRM objects
+
+
+def crm_object(update: FieldUpdate) -> str:
+    """The CRM's own name for the object a field update lands on (`Lead`, `Contact`, `Account`,
+    `contacts`, `companies`), as its stream is named."""
+    if update.crm == Crm.HUBSPOT:
+        from leadloop.connectors.hubspot.sink import OBJECT_FOR
+
+        return OBJECT_FOR[update.object_type]
+    from leadloop.connectors.salesforce.sink import WrongTargetError, sobject_for
+
+    try:
+        return sobject_for(update)
+    except WrongTargetError:  # not a Lead or Contact id: the sink refuses it when it is written
+        return update.object_type.value
+
+
+def updates_by_object(updates: Iterable[FieldUpdate]) -> dict[str, list[FieldUpdate]]:
+    """`updates` by `crm_object`, in their order (named once per kind of record id, not per update:
+    a large sync plans over a million of them)."""
+    names: dict[tuple[Crm, ObjectType, str], str] = {}
+    groups: dict[str, list[FieldUpdate]] = {}
+    for update in updates:
+        kind = (update.crm, update.object_type, update.record_id[:3])
+        name = names.get(kind)
+        if name is None:
+            name = names[kind] = crm_object(update)
+        groups.setdefault(name, []).append(update)
+    return groups
+
+
+def write_parts(plan: CrmPlan) -> list[str]:
+    """The parts `write_part` writes one CRM's plan in: each CRM object with field updates, in the
+    plan's order, then `TASKS` when there are tasks to send or to look for."""
+    return list(updates_by_object(plan.updates)) + ([TASKS] if plan.tasks or plan.confirm else [])
+
+
 def write_plan(runtime: Runtime, plan: CrmPlan, run_id: str) -> WriteStats:
-    """Apply one CRM's plan one API batch at a time, ledgering each batch's answers before the next
-    is sent: a run killed here re-sends at most the one batch in flight (same values).
+    """Apply one CRM's whole plan, part after part (`write_part`)."""
+    stats = WriteStats(plan.crm.value)
+    for part in write_parts(plan):
+        stats.add(write_part(runtime, plan, part, run_id))
+    return stats
+
+
+def write_part(runtime: Runtime, plan: CrmPlan, part: str, run_id: str) -> WriteStats:
+    """Apply one part of one CRM's plan (`write_parts`): the field updates of one CRM object, or the
+    tasks. Either goes one API batch at a time, each batch's answers ledgered before the next is
+    sent: a run killed here re-sends at most the one batch in flight (same values).
 
     Tasks go through the outbox: each batch is queued `pending` (with its payload) before the CRM is
     called, so a kill at any point leaves entries the next run delivers; Salesforce upserts them by
     key and HubSpot looks them up by key first, so nothing is created twice."""
-    sink = runtime.sinks[plan.crm]
     stats = WriteStats(plan.crm.value)
+    if part == TASKS:
+        _write_tasks(runtime, plan, stats, run_id)
+    else:
+        _write_fields(runtime, plan, updates_by_object(plan.updates).get(part, []), stats, run_id, part)
+    return stats
+
+
+def _write_fields(runtime: Runtime, plan: CrmPlan, updates: Sequence[FieldUpdate], stats: WriteStats,
+                  run_id: str, part: str) -> None:
+    sink = runtime.sinks[plan.crm]
     crm_mapping = getattr(runtime.mapping, plan.crm.value)
     namer = mapped_fields(crm_mapping.owned_person, crm_mapping.owned_account)
-    records = len({(u.object_type, u.record_id) for u in plan.updates})
+    records = len({(u.object_type, u.record_id) for u in updates})
     size = _records_per_call(sink, plan.crm, records)
     done = 0
-    for chunk in _record_chunks(plan.updates, size):
+    for chunk in _record_chunks(updates, size):
         results = sink.write_fields(chunk)
         written, rejected = runtime.store.record_writes(plan.crm.value, chunk, results, run_id=run_id,
                                                         crm_field=namer)
@@ -274,13 +340,17 @@ def write_plan(runtime: Runtime, plan: CrmPlan, run_id: str) -> WriteStats:
                 stats.rejections.append(Rejection("field", update.object_type.value,
                                                   f"{update.record_id} {namer(update)}", result.error or ""))
         done += len(chunk)
-        report_progress(f"write {plan.crm.value} fields", done, len(plan.updates))
+        report_progress(f"write {plan.crm.value} {part}", done, len(updates))
+
+
+def _write_tasks(runtime: Runtime, plan: CrmPlan, stats: WriteStats, run_id: str) -> None:
+    sink = runtime.sinks[plan.crm]
     if plan.confirm:
         _confirm_tasks(runtime, plan, stats, run_id)
     size = _records_per_call(sink, plan.crm, len(plan.tasks))
     for start in range(0, len(plan.tasks), size):
         chunk_tasks = plan.tasks[start:start + size]
-        runtime.store.queue_tasks(plan.crm.value, chunk_tasks, run_id)  # write-ahead: see the docstring
+        runtime.store.queue_tasks(plan.crm.value, chunk_tasks, run_id)  # write-ahead: see write_part
         results = sink.upsert_tasks(chunk_tasks)
         outcome = runtime.store.record_task_results(plan.crm.value, chunk_tasks, results, run_id=run_id,
                                                     max_attempts=MAX_TASK_ATTEMPTS)
@@ -295,7 +365,6 @@ def write_plan(runtime: Runtime, plan: CrmPlan, run_id: str) -> WriteStats:
     if stats.tasks_unconfirmed:
         log.warning("%s: %d task creates may or may not have reached the CRM (no answer): the next run "
                     "looks for them by key before sending anything", plan.crm.value, stats.tasks_unconfirmed)
-    return stats
 
 
 def _confirm_tasks(runtime: Runtime, plan: CrmPlan, stats: WriteStats, run_id: str) -> None:

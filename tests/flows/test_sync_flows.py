@@ -5,6 +5,7 @@ model review, and the deployments on a process worker."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -91,6 +92,7 @@ def synced(prefect_harness: str, workdir: Path) -> Iterator[dict[str, Any]]:
     from leadloop.connectors.settings import load_connection
     from leadloop.flows.hourly_sync import hourly_sync
     from leadloop.flows.options import SyncOptions
+    from leadloop.sync import workspace
 
     connection = workdir / "connection.json"
     with running_sandbox(size="small", seed=11, connection_file=connection) as handle:
@@ -102,9 +104,55 @@ def synced(prefect_harness: str, workdir: Path) -> Iterator[dict[str, Any]]:
         store_url = f"sqlite:///{workdir / 'state.db'}"
         options = SyncOptions(connection_file=str(connection), playbook=PLAYBOOK, store_url=store_url)
         reset_stats(handle)
-        summary = hourly_sync(options)
+        with pytest.MonkeyPatch.context() as patch:  # a progress line per page, not per ten
+            patch.setattr("leadloop.sync.pipeline.PAGES_PER_PROGRESS_LINE", 1)
+            summary = hourly_sync(options)
+        assert workspace.open_keys() == [], "the run's workspace outlived it"
         yield {"handle": handle, "options": options, "summary": summary, "before": before,
                "store_url": store_url, "connection": connection, "first_stats": stats(handle)}
+
+
+# -- what the Prefect API shows of a run ----------------------------------------------------------------
+
+
+def task_run_names(flow_run_id: str) -> list[str]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, TaskRunFilter
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
+                                     task_run_filter=TaskRunFilter())
+    return [r.name for r in runs]
+
+
+def flow_run_logs(flow_run_id: str, wanted: str, timeout: float = 20.0) -> list[Any]:
+    """The flow run's log lines, once one says `wanted` (logs reach the API in the background)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    deadline = time.monotonic() + timeout
+    this_run = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
+    while True:
+        logs: list[Any] = []
+        with get_client(sync_client=True) as client:
+            while page := client.read_logs(log_filter=this_run, limit=200, offset=len(logs)):
+                logs += page
+        if any(wanted in log.message for log in logs) or time.monotonic() > deadline:
+            return logs
+        time.sleep(0.5)
+
+
+def artifact_rows(flow_run_id: str, key: str) -> list[dict[str, Any]]:
+    """The rows of the flow run's table artifact `key`."""
+    import json
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        [artifact] = client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=[key]), flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
+    return json.loads(artifact.data) if isinstance(artifact.data, str) else artifact.data
 
 
 def test_the_hourly_sync_writes_scores_and_tasks_that_the_official_clients_see(synced):
@@ -135,6 +183,92 @@ def test_the_hourly_sync_writes_scores_and_tasks_that_the_official_clients_see(s
     task = hs.crm.objects.basic_api.get_by_id("tasks", some_task.crm_task_id,
                                               properties=["ll_key", "hs_task_body", "hubspot_owner_id"])
     assert task.properties["ll_key"] == some_task.key and task.properties["hs_task_body"]
+
+
+def test_each_task_run_is_named_by_what_it_does(synced):
+    summary = synced["summary"]
+    names = task_run_names(summary.run_id)
+    for pull in summary.pulls:
+        assert f"pull {pull.crm} {pull.stream}" in names
+    assert {"pull salesforce Contact", "pull hubspot contacts", "identity", "score", "route", "plan",
+            "save identity", "save scores"} <= set(names), names
+    writes = {w.crm: w for w in summary.writes}
+    assert writes["hubspot"].fields_written and "write hubspot contacts" in names
+    assert writes["salesforce"].fields_written and "write salesforce Lead" in names
+    for crm, stats in writes.items():
+        assert (f"write {crm} tasks" in names) == bool(stats.tasks_written), (crm, names)
+    assert not [n for n in names if n in ("pull", "write") or n.startswith(("pull-", "write-"))], names
+
+
+def test_leadloop_log_lines_are_in_the_flow_run_logs_with_the_task_run_that_logged_them(synced):
+    summary = synced["summary"]
+    logs = flow_run_logs(summary.run_id, "pulled salesforce Lead")
+    ours = [log for log in logs if log.name.startswith("leadloop.")]
+    [pulled] = [log for log in ours if log.message.startswith("pulled salesforce Lead:")]
+    assert pulled.name == "leadloop.sync" and pulled.task_run_id is not None
+    lead_pages = next(p.pages for p in summary.pulls if (p.crm, p.stream) == ("salesforce", "Lead"))
+    so_far = [log for log in ours if log.message.startswith("pull salesforce Lead:")]
+    assert len(so_far) == lead_pages >= 1  # a progress line per page here (PAGES_PER_PROGRESS_LINE = 1)
+    assert any(log.message.startswith("plan hubspot:") for log in ours)
+    assert not [log for log in ours if re.search(r"[\w.+-]{2,}@[\w-]+\.[\w.]+", log.message)], "an email"
+
+
+def test_the_run_artifact_lists_who_changed_tier_by_name_with_the_reason_that_counted_most(synced):
+    summary = synced["summary"]
+    rows = artifact_rows(summary.run_id, "hourly-sync-tier-changes")
+    people = stored_people(synced)
+    names = {name_of(person) for person in people}
+    companies = {person.company_name for person in people} | {a.name for a in stored_accounts(synced)}
+    assert len(rows) == min(500, sum(summary.tier_changes.values())) > 0
+    assert {r["old tier"] for r in rows} == {"(new)"}  # the first sync: everyone is new
+    assert {r["name"] for r in rows} <= names
+    assert {r["company"] for r in rows} - {""} <= companies
+    assert all(r["new tier"] in summary.tier_counts and r["top reason"] for r in rows)
+    best = next(iter(summary.tier_counts))
+    assert rows[0]["new tier"] == best or not summary.tier_counts[best]
+    assert artifact_rows(summary.run_id, "hourly-sync-rejected")[0]["reason"] == "nothing was refused"
+
+
+def test_a_run_that_fails_mid_pull_lets_its_workspace_lease_and_run_record_go(synced, monkeypatch):
+    from leadloop.flows.hourly_sync import hourly_sync
+    from leadloop.store.db import open_store
+    from leadloop.sync import pipeline, workspace
+
+    pull = pipeline.pull_stream
+
+    def pull_then_fail(runtime: Any, crm: Any, stream: str) -> Any:
+        if stream == "Contact":
+            raise RuntimeError("the pull broke on purpose")
+        return pull(runtime, crm, stream)
+
+    monkeypatch.setattr(pipeline, "pull_stream", pull_then_fail)
+    state = hourly_sync(synced["options"], return_state=True)
+    assert state.is_failed() and "broke on purpose" in state.message
+    assert workspace.open_keys() == []
+    with open_store(synced["store_url"]) as store:
+        assert store.lease() is None
+        run = store.get_run(str(state.state_details.flow_run_id))
+        assert run.status == "failed" and "broke on purpose" in run.error
+    names = task_run_names(str(state.state_details.flow_run_id))
+    assert "pull salesforce Contact" in names and "plan" not in names
+
+
+def stored_people(synced: dict[str, Any]) -> list[Any]:
+    from leadloop.store.db import open_store
+
+    with open_store(synced["store_url"]) as store:
+        return store.load_records().people
+
+
+def stored_accounts(synced: dict[str, Any]) -> list[Any]:
+    from leadloop.store.db import open_store
+
+    with open_store(synced["store_url"]) as store:
+        return store.load_records().accounts
+
+
+def name_of(person: Any) -> str:
+    return " ".join(p for p in (person.first_name, person.last_name) if p)
 
 
 def let_an_hour_pass(handle: SandboxHandle) -> None:
@@ -247,6 +381,11 @@ def test_a_rescore_dry_run_writes_nothing_and_lists_what_would_change(synced, wo
         found = client.read_artifacts(artifact_filter=ArtifactFilter(
             key=ArtifactFilterKey(any_=["rescore-would-change"])))
     assert found and "field" in str(found[-1].data)
+    rows = artifact_rows(str(summary.run_id), "rescore-would-change")
+    assert rows and set(rows[0]) == {"crm", "person", "email", "field", "old", "new"}  # no record id
+    people = stored_people(synced)
+    assert {r["person"] for r in rows} <= {name_of(p) for p in people}
+    assert {r["email"] for r in rows} - {""} <= {p.email for p in people} and any(r["email"] for r in rows)
 
 
 def test_a_rescore_in_account_partitions_runs_each_as_a_task_and_plans_what_one_pass_does(synced):
@@ -421,6 +560,19 @@ def test_the_deployments_register_and_a_triggered_rescore_completes_on_a_process
     assert state is not None and state.is_completed(), (state, worker.stdout[-2000:], worker.stderr[-2000:])
 
 
+def make_live(options: Any, playbook: Path) -> Any:
+    """`playbook` made the live one by a rescore that activates it and writes nothing (its scope is
+    nobody), so the next hourly sync is the run that rewrites every score; that sync's options."""
+    from leadloop.flows.options import RescoreOptions, RescoreScope
+    from leadloop.flows.rescore import rescore
+
+    live = rescore(RescoreOptions(connection_file=options.connection_file, playbook=str(playbook),
+                                  store_url=options.store_url, activate=True, reason="the test's new model",
+                                  scope=RescoreScope(kind="emails", values=["nobody@nowhere.invalid"])))
+    assert live.playbook["activated"] and live.fields_written == 0
+    return options.model_copy(update={"playbook": str(playbook)})
+
+
 def test_rejected_writes_end_the_flow_run_completed_with_rejections_and_the_next_run_writes_them(
         synced, workdir):
     """Runs last: it rewrites every score under a playbook one point different."""
@@ -434,7 +586,7 @@ def test_rejected_writes_end_the_flow_run_completed_with_rejections_and_the_next
     book["contact_fit"]["rules"][0]["points"] += 1  # a new model version: every score is rewritten
     changed = workdir / "one-point-more.yaml"
     changed.write_text(yaml.safe_dump(book, sort_keys=False, allow_unicode=True))
-    options = options.model_copy(update={"playbook": str(changed)})
+    options = make_live(options, changed)
     [row] = salesforce(handle).query("SELECT Id FROM Lead WHERE LL_Tier__c != null LIMIT 1")["records"]
     lead = row["Id"]
     session = http(handle)
@@ -452,6 +604,11 @@ def test_rejected_writes_end_the_flow_run_completed_with_rejections_and_the_next
     summary = state.result()
     [group] = [g for g in summary.rejection_groups() if g["crm"] == "salesforce"]
     assert group["examples"][0].startswith(lead) and group["count"] >= 1
+    [named] = salesforce(handle).query(f"SELECT FirstName, LastName FROM Lead WHERE Id = '{lead}'")["records"]
+    rows = artifact_rows(summary.run_id, "hourly-sync-rejected")
+    refused = [r for r in rows if "flow state test" in r["reason"]]
+    assert refused and {r["who"] for r in refused} == {f"{named['FirstName']} {named['LastName']}"}
+    assert {r["crm"] for r in refused} == {"salesforce"} and refused[0]["what"].startswith("LL_")
     with open_store(options.store_url) as store:
         assert store.get_run(summary.run_id).status == "rejections"
 
@@ -478,7 +635,7 @@ def test_a_whole_crm_write_outage_ends_the_flow_run_failed_and_the_next_run_writ
     book["contact_fit"]["rules"][0]["points"] += 2  # another model version: every score is rewritten
     changed = workdir / "two-points-more.yaml"
     changed.write_text(yaml.safe_dump(book, sort_keys=False, allow_unicode=True))
-    options = options.model_copy(update={"playbook": str(changed)})
+    options = make_live(options, changed)
     monkeypatch.setattr("leadloop.connectors.hubspot.client.RetryPolicy",
                         lambda: RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.02))
     session = http(handle)

@@ -1,0 +1,495 @@
+"""One run's working set, held in this process while the run lasts, and the sync's steps by run key.
+
+A run's steps hand each other a live runtime (the CRM clients, the store) and values of up to millions
+of records: the canonical dataset, identity links, score cards, routing's decisions, the write plans.
+Those stay here, in a `Workspace` registered under the run's key from the moment the run has opened
+its runtime until it ends, however it ends (`held`). Each step below takes the run's key and a few
+small values (a CRM's name, a stream, a partition's index, a threshold), reads what it needs from the
+workspace, leaves what it makes there and returns a small summary of plain values (counts, names). So
+whatever runs the steps and records, walks or serialises their arguments and results (Prefect does)
+handles a few bytes, never the data.
+
+Each step is one `sync.pipeline` or `sync.writeback` call; the flows run them as tasks, the CLI, the
+tests and the benchmarks can call them as they are. The workspace lives in this process only: a step
+run in another process finds none (`NoWorkspace`) rather than a copy of the data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from leadloop.crm.dataset import Dataset
+from leadloop.crm.identity import IdentityResult
+from leadloop.crm.records import Activity, Crm
+from leadloop.routing.crm_changes import person_records
+from leadloop.routing.model import RoutingResult
+from leadloop.routing.state import AssignmentState
+from leadloop.scoring.engine import ScoringResult
+from leadloop.scoring.scorecard import ScoreCard
+from leadloop.store.writeplan import ledger_text, mapped_fields, reasons_text
+from leadloop.sync import pipeline, writeback
+from leadloop.sync.pipeline import PullStats, Runtime, StoredPartition
+from leadloop.sync.writeback import CrmPlan, WriteStats
+
+log = logging.getLogger(__name__)
+
+# -- the workspace -------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Workspace:
+    """What one run's steps leave for the next: the runtime, then each step's large output."""
+
+    key: str
+    runtime: Runtime
+    identity: IdentityResult | None = None
+    dataset: Dataset | None = None  # canonical people and accounts, after identity
+    previous: dict[str, ScoreCard] = field(default_factory=dict)  # the last stored card per person
+    partitions: dict[int, StoredPartition] = field(default_factory=dict)
+    partition_results: dict[int, tuple[ScoringResult, list[Activity]]] = field(default_factory=dict)
+    result: ScoringResult | None = None  # the cards of the run (in its scope, once narrowed)
+    routing: RoutingResult | None = None
+    plans: dict[Crm, CrmPlan] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)  # a flow's own large values, by name
+
+    def need(self, name: str) -> Any:
+        value = getattr(self, name)
+        if value is None:
+            raise StepOrderError(f"run {self.key}: no {name} yet (a step ran before the one that makes it)")
+        return value
+
+
+class NoWorkspace(LookupError):
+    """A step was given a run key with no workspace in this process: the run has ended, or the step
+    runs in another process than its run."""
+
+
+class StepOrderError(RuntimeError):
+    """A step needs what an earlier step of the run makes, and that step has not run."""
+
+
+_open: dict[str, Workspace] = {}
+_lock = threading.Lock()
+
+
+@contextmanager
+def held(key: str, runtime: Runtime) -> Iterator[Workspace]:
+    """Register a workspace for the run `key` over `runtime` while the block runs; on the way out
+    (success, failure, cancellation) it is unregistered and its values dropped. The runtime itself
+    stays its opener's to close."""
+    workspace = Workspace(key, runtime)
+    with _lock:
+        if key in _open:
+            raise RuntimeError(f"run {key} already has a workspace in this process")
+        _open[key] = workspace
+    try:
+        yield workspace
+    finally:
+        with _lock:
+            _open.pop(key, None)
+        _drop_values(workspace)
+
+
+def _drop_values(workspace: Workspace) -> None:
+    """Let the run's large values go at once, even while something still holds the workspace (a
+    traceback's frames do, after a failure)."""
+    workspace.identity = workspace.dataset = workspace.result = workspace.routing = None
+    workspace.previous, workspace.partitions, workspace.partition_results = {}, {}, {}
+    workspace.plans, workspace.values = {}, {}
+
+
+def get(key: str) -> Workspace:
+    with _lock:
+        workspace = _open.get(key)
+    if workspace is None:
+        raise NoWorkspace(f"run {key} has no workspace in this process: it has ended, or this step runs "
+                          "in another process than the run (the run's data never leaves its process)")
+    return workspace
+
+
+def open_keys() -> list[str]:
+    """The runs holding a workspace in this process (for tests and diagnostics)."""
+    with _lock:
+        return sorted(_open)
+
+
+# -- what the steps return --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    people: int
+    accounts: int
+    conflicts: int
+    previous_cards: int
+    activities_loaded: bool  # False: above one partition, each partition reads its own from the store
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    people: int
+    accounts: int
+    model_version: str
+    tier_counts: dict[str, int] = field(default_factory=dict)
+    tier_changes: dict[str, int] = field(default_factory=dict)  # "old → new" → people
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionScored:
+    index: int
+    people: int
+    accounts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    decisions: int
+    suppressions: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """The write plan in numbers: per CRM what it holds and the parts to write (`write_plan`), and who
+    gets the new tasks."""
+
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    parts: dict[str, list[str]] = field(default_factory=dict)  # CRM → objects with field updates, tasks
+    tasks_by_owner: dict[str, int] = field(default_factory=dict)
+    handoff_notes: dict[str, str] = field(default_factory=dict)  # person id → note, the first few tasks
+    tasks_fallback: list[str] = field(default_factory=list)
+    tasks_unplaced: dict[str, str] = field(default_factory=dict)
+
+
+# -- pull ------------------------------------------------------------------------------------------------
+
+
+def streams(key: str) -> list[tuple[str, str]]:
+    """(CRM, stream) for every stream of every configured CRM, in pull order."""
+    return [(crm.value, stream) for crm, source in get(key).runtime.sources.items()
+            for stream in source.streams()]
+
+
+def pull_stream(key: str, crm: str, stream: str) -> PullStats:
+    """`pipeline.pull_stream` for the run: one stream from its cursor into the store."""
+    return pipeline.pull_stream(get(key).runtime, Crm(crm), stream)
+
+
+# -- identity and scoring ---------------------------------------------------------------------------------
+
+
+def load_and_resolve(key: str, people_per_partition: int | None = None) -> Resolved:
+    """The stored records merged into canonical people and accounts (`pipeline.load_and_resolve`;
+    above one partition the activities stay in the store), and the last stored score cards."""
+    workspace = get(key)
+    store = workspace.runtime.store
+    raw, identity = pipeline.load_and_resolve(store, people_per_partition)
+    workspace.identity = identity
+    workspace.dataset = pipeline.merged_dataset(raw, identity)
+    pipeline.release_pulled(raw)
+    workspace.previous = pipeline.previous_cards(store)
+    dataset = workspace.dataset
+    loaded = people_per_partition is None or pipeline.partitions_for(dataset, people_per_partition) == 1
+    log.info("identity: %d people and %d accounts (%d conflicts to settle in the CRM); %d scored before",
+             len(dataset.people), len(dataset.accounts), len(identity.conflicts), len(workspace.previous))
+    return Resolved(len(dataset.people), len(dataset.accounts), len(identity.conflicts),
+                    len(workspace.previous), loaded)
+
+
+def partitions_needed(key: str, people_per_partition: int) -> int:
+    return pipeline.partitions_for(get(key).need("dataset"), people_per_partition)
+
+
+def score(key: str, now: datetime) -> Scored:
+    """Everyone scored in one pass (the dataset holds its activities)."""
+    workspace = get(key)
+    workspace.result = pipeline.score(workspace.runtime.playbook, workspace.need("dataset"), now)
+    return scored(key)
+
+
+def score_partition(key: str, index: int, parts: int, now: datetime) -> PartitionScored:
+    """One account partition (`pipeline.score_stored_partition`: it reads its own activities); its
+    result waits in the workspace until `score_in_partitions` merges it."""
+    workspace = get(key)
+    partition = workspace.partitions[index]
+    links = workspace.need("identity").person_links
+    result, had = pipeline.score_stored_partition(workspace.runtime.playbook, workspace.runtime.store,
+                                                  partition, links, now)
+    workspace.partition_results[index] = (result, had)
+    return PartitionScored(index, len(result.cards), len(result.accounts))
+
+
+ScoreEach = Callable[[str, Sequence[int], int, datetime], None]
+
+
+def _score_here(key: str, indices: Sequence[int], parts: int, now: datetime) -> None:
+    for index in indices:
+        score_partition(key, index, parts, now)
+
+
+def score_in_partitions(key: str, now: datetime, parts: int, score_each: ScoreEach = _score_here) -> Scored:
+    """Everyone scored in `parts` account partitions whose activities are still in the store
+    (`pipeline.score_from_store`), `pipeline.PARTITIONS_AT_ONCE` at a time: `score_each(key, indices,
+    parts, now)` runs `score_partition` for each index (a flow: one task run each) and returns once
+    they are done."""
+    workspace = get(key)
+    dataset, identity = workspace.need("dataset"), workspace.need("identity")
+
+    def run(partitions: Sequence[StoredPartition]) -> Iterator[tuple[ScoringResult, list[Activity]]]:
+        workspace.partitions = {p.index: p for p in partitions}
+        for start in range(0, len(partitions), pipeline.PARTITIONS_AT_ONCE):
+            indices = [p.index for p in partitions[start:start + pipeline.PARTITIONS_AT_ONCE]]
+            score_each(key, indices, parts, now)
+            for index in indices:
+                del workspace.partitions[index]
+                yield workspace.partition_results.pop(index)
+
+    workspace.result = pipeline.score_from_store(workspace.runtime.playbook, workspace.runtime.store, dataset,
+                                                 identity.person_links, now, parts, run=run)
+    return scored(key)
+
+
+def scope_filter(kind: str, values: Iterable[str], dataset: Dataset) -> Callable[[ScoreCard], bool] | None:
+    """Which score cards a rescore scope keeps (`kind`: all, accounts, emails, profile or segment);
+    None keeps everyone."""
+    if kind == "all":
+        return None
+    wanted = {v.strip().lower() for v in values}
+    if kind == "accounts":
+        return lambda card: (card.account_id or "").lower() in wanted
+    if kind == "emails":
+        emails = {p.id: (p.email or "") for p in dataset.people}
+        return lambda card: emails.get(card.person_id, "") in wanted
+    if kind == "profile":
+        return lambda card: (card.profile or "").lower() in wanted
+    segments = {a.id: (a.segment or "").lower() for a in dataset.accounts}
+    return lambda card: segments.get(card.account_id or "", "") in wanted
+
+
+def narrow_to_scope(key: str, kind: str = "all", values: Sequence[str] = ()) -> Scored:
+    """Keep only the cards (and their accounts) of a rescore's scope; the run routes, plans and saves
+    only those."""
+    workspace = get(key)
+    keep = scope_filter(kind, values, workspace.need("dataset"))
+    result = workspace.need("result")
+    if keep is not None:
+        cards = {pid: c for pid, c in result.cards.items() if keep(c)}
+        in_scope = {c.account_id for c in cards.values()}
+        accounts = {aid: a for aid, a in result.accounts.items() if aid in in_scope}
+        workspace.result = dataclasses.replace(result, cards=cards, accounts=accounts)
+    return scored(key)
+
+
+def scored(key: str) -> Scored:
+    workspace = get(key)
+    result = workspace.need("result")
+    moves = pipeline.tier_changes(result, workspace.previous)
+    return Scored(len(result.cards), len(result.accounts), result.model_version, result.tier_counts(),
+                  {f"{old or '(new)'} → {new}": n for (old, new), n in sorted(moves.items())})
+
+
+# -- routing and the plan ----------------------------------------------------------------------------------
+
+
+def route(key: str, now: datetime) -> Routed | None:
+    """Routing's decisions for the run's cards (`pipeline.route`), or None without a routing section."""
+    workspace = get(key)
+    store = workspace.runtime.store
+    state = AssignmentState.from_dict(store.load_assignment_state())
+    workspace.routing = pipeline.route(workspace.runtime.playbook, workspace.need("dataset"),
+                                       workspace.need("result"), workspace.previous,
+                                       pipeline.open_tasks(store), state, now)
+    if workspace.routing is None:
+        return None
+    return Routed(len(workspace.routing.decisions),
+                  {kind.value: n for kind, n in sorted(workspace.routing.report.counts.items())})
+
+
+def plan_changes(key: str, min_change: float) -> Planned:
+    """The write plan of every CRM (`writeback.plan_changes`), in numbers."""
+    workspace = get(key)
+    dataset = workspace.need("dataset")
+    workspace.plans = writeback.plan_changes(workspace.runtime, dataset, workspace.need("result"),
+                                             workspace.routing, min_change)
+    directory = pipeline.routing_directory(workspace.runtime.playbook, dataset)
+    counts, parts = {}, {}
+    owners: Counter[str] = Counter()
+    notes: dict[str, str] = {}
+    seen_keys: set[str] = set()  # one task per person and reason, even when it lands in both CRMs
+    for crm, plan in workspace.plans.items():
+        log.info("plan %s: %d field updates (of %d values), %d tasks to send, %d to look for by key, "
+                 "%d there already", crm.value, len(plan.updates), plan.desired_fields, len(plan.tasks),
+                 len(plan.confirm), plan.skipped_tasks)
+        counts[crm.value] = {"fields": len(plan.updates), "tasks": len(plan.tasks),
+                             "tasks_already_there": plan.skipped_tasks, "tasks_retried": plan.retried_tasks,
+                             "tasks_to_confirm": len(plan.confirm)}
+        parts[crm.value] = writeback.write_parts(plan)
+        for task in plan.tasks:
+            if task.key in seen_keys:
+                continue
+            seen_keys.add(task.key)
+            owners[directory.owner_key_for(task.owner_id) or task.owner_id] += 1
+            if task.person_id and len(notes) < 20:
+                notes.setdefault(task.person_id, task.body)
+    placements = next(iter(workspace.plans.values())).placements if workspace.plans else []  # the run's
+    return Planned(counts, parts, dict(owners.most_common()), notes,
+                   sorted(p.person_id for p in placements if p.fallback),
+                   {p.person_id: p.problem for p in placements if p.problem})
+
+
+# -- write-back and saving -----------------------------------------------------------------------------------
+
+
+def save_identity(key: str) -> int:
+    """The run's identity links and conflicts into the store; returns how many links."""
+    workspace = get(key)
+    identity = workspace.need("identity")
+    pipeline.save_identity(workspace.runtime.store, identity)
+    return len(identity.links)
+
+
+def write_plan(key: str, crm: str, part: str) -> WriteStats:
+    """One part of one CRM's plan written (`writeback.write_part`): the field updates of one CRM
+    object (`Lead`, `contacts`, …) or the tasks (`writeback.TASKS`). The ledger records the run's key
+    as the run id."""
+    workspace = get(key)
+    stats = writeback.write_part(workspace.runtime, workspace.plans[Crm(crm)], part, run_id=key)
+    if part == writeback.TASKS:
+        log.info("write %s tasks: %d written, %d rejected, %d confirmed, %d unconfirmed", crm,
+                 stats.tasks_written, stats.tasks_rejected, stats.tasks_confirmed, stats.tasks_unconfirmed)
+    else:
+        log.info("write %s %s: %d fields written, %d rejected", crm, part, stats.fields_written,
+                 stats.fields_rejected)
+    return stats
+
+
+def save_scores(key: str, now: datetime) -> int:
+    """The run's cards become "the last score": those that changed go into the score history, every
+    account score and routing's assignment state are saved. Returns the cards saved."""
+    workspace = get(key)
+    store, result = workspace.runtime.store, workspace.need("result")
+    changed = pipeline.changed_cards(result, workspace.previous)
+    saved = pipeline.save_scores(store, key, changed, result.accounts.values(), now)
+    if workspace.routing is not None:
+        store.save_assignment_state(workspace.routing.state.to_dict())  # type: ignore[attr-defined]
+    return saved
+
+
+# -- what the run shows, by person ------------------------------------------------------------------------
+
+
+def _name(first: str | None, last: str | None, fallback: str) -> str:
+    return " ".join(p for p in (first, last) if p) or fallback
+
+
+class _Who:
+    """Names for CRM record ids: a person's name (and company), an account's name."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        accounts = {a.id: a for a in dataset.accounts}
+        self.people: dict[str, tuple[str, str, str]] = {}  # record id → (name, email, company)
+        for person in dataset.people:
+            account = accounts.get(person.account_id or "")
+            company = person.company_name or (account.name if account else None) or ""
+            entry = (_name(person.first_name, person.last_name, person.id), person.email or "", company)
+            for _crm, record_id in person_records(person):
+                self.people[record_id] = entry
+            for record_id in (person.salesforce_lead_id, person.salesforce_contact_id):
+                if record_id:
+                    self.people.setdefault(record_id, entry)
+        self.accounts = {record_id: a.name or a.id for a in dataset.accounts
+                         for record_id in (a.salesforce_id, a.hubspot_id) if record_id}
+
+    def of(self, record_id: str) -> tuple[str, str, str]:
+        """(name, email, company) of a record; an account's name stands as both name and company."""
+        if record_id in self.people:
+            return self.people[record_id]
+        if record_id in self.accounts:
+            return self.accounts[record_id], "", self.accounts[record_id]
+        return record_id, "", ""
+
+
+def change_rows(key: str, limit: int = 500) -> list[dict[str, str]]:
+    """The dry run's listing, by person: who (name, email), which field (old → new), and each task
+    that would be created; up to `limit` rows per CRM. `record` keeps the CRM record id for the
+    terminal's listing."""
+    workspace = get(key)
+    who = _Who(workspace.need("dataset"))
+    every: list[dict[str, str]] = []
+    for crm, plan in workspace.plans.items():
+        crm_mapping = getattr(workspace.runtime.mapping, crm.value)
+        namer = mapped_fields(crm_mapping.owned_person, crm_mapping.owned_account)
+        ledger = workspace.runtime.store.ledger(crm.value)
+        rows: list[dict[str, str]] = []
+        for update in plan.updates[:limit]:
+            name, email, _company = who.of(update.record_id)
+            crm_field = namer(update)
+            old = ledger.get((update.record_id, crm_field), "(never written)")
+            rows.append({"crm": crm.value, "person": name, "email": email, "record": update.record_id,
+                         "field": crm_field, "old": old, "new": ledger_text(update.value)[:120]})
+        for task in plan.tasks[:max(0, limit - len(rows))]:
+            record = task.person_record_id or ""
+            name, email, _company = who.of(record)
+            rows.append({"crm": crm.value, "person": name, "email": email, "record": record,
+                         "field": "new task", "old": "",
+                         "new": f"{task.subject} (due {task.due_date}, {task.priority.value})"})
+        every += rows
+    return every
+
+
+def tier_change_rows(key: str, limit: int = 500) -> list[dict[str, str]]:
+    """Who changed tier, best new tier and highest score first: name, company, old → new tier and the
+    reason that counted most."""
+    workspace = get(key)
+    dataset, result = workspace.need("dataset"), workspace.need("result")
+    accounts = {a.id: a for a in dataset.accounts}
+    people = {p.id: p for p in dataset.people}
+    rows = []
+    for card in result.ranked():
+        old = workspace.previous[card.person_id].tier if card.person_id in workspace.previous else ""
+        if old == card.tier:
+            continue
+        person = people.get(card.person_id)
+        account = accounts.get(card.account_id or "")
+        company = (person.company_name if person else None) or (account.name if account else None) or ""
+        rows.append({"name": _name(person.first_name, person.last_name, card.person_id) if person
+                     else card.person_id,
+                     "company": company, "old tier": old or "(new)", "new tier": card.tier,
+                     "score": f"{card.score:.0f}", "top reason": reasons_text(card.reasons, card.disqualified,
+                                                                              top=1)})
+        if len(rows) >= limit:
+            break
+    return rows
+
+
+def rejected_rows(key: str, writes: Sequence[WriteStats], unplaced: dict[str, str] | None = None,
+                  limit: int = 500) -> list[dict[str, str]]:
+    """Every write the CRMs refused (and every routed person no CRM could take a task for), by
+    person: CRM, object, who, company, what and the CRM's reason."""
+    rejections = [(w.crm, r) for w in writes for r in w.rejections]
+    if not rejections and not unplaced:
+        return []
+    workspace = get(key)
+    who = _Who(workspace.need("dataset"))
+    rows = []
+    for crm, rejection in rejections[:limit]:
+        record_id, _, what = rejection.target.partition(" ")
+        name, _email, company = who.of(record_id)
+        rows.append({"crm": crm, "object": rejection.object_type, "who": name, "company": company,
+                     "what": what if rejection.kind == "field" else "task", "reason": rejection.reason[:300]})
+    people = {p.id: p for p in workspace.need("dataset").people}
+    for person_id, why in list((unplaced or {}).items())[:max(0, limit - len(rows))]:
+        person = people.get(person_id)
+        name = _name(person.first_name, person.last_name, person_id) if person else person_id
+        company = (person.company_name or "") if person else ""
+        rows.append({"crm": "-", "object": "task", "who": name, "company": company, "what": "task",
+                     "reason": f"no CRM can take the task: {why}"[:300]})
+    return rows
+

@@ -1,0 +1,133 @@
+"""Stopping a sync: Ctrl-C (SIGINT) or SIGTERM to `leadloop sync`, or a cancel in Prefect, in the middle
+of its pull against the sandbox. Each ends the run within 10 s, Cancelled in Prefect and `cancelled`
+in the store with the writer's lease released, and the next sync finishes the work."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from leadloop.sandbox.server import SandboxHandle, running_sandbox
+
+PROJECT = Path(__file__).resolve().parents[2]
+PLAYBOOK = str(PROJECT / "playbooks" / "semiconductor.yaml")
+
+
+def admin(handle: SandboxHandle) -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = str(handle.ca_path)
+    return session
+
+
+@pytest.fixture(scope="module")
+def sandbox(prefect_harness: str, workdir: Path) -> Iterator[dict[str, Any]]:
+    """A small sandbox after `crm setup`."""
+    from leadloop.connectors.hubspot.setup import setup as hubspot_setup
+    from leadloop.connectors.mapping import load_mapping
+    from leadloop.connectors.salesforce.setup import setup as salesforce_setup
+    from leadloop.connectors.settings import load_connection
+
+    connection = workdir / "connection.json"
+    with running_sandbox(size="small", seed=13, connection_file=connection) as handle:
+        settings = load_connection(connection)
+        salesforce_setup(settings, load_mapping())
+        hubspot_setup(settings, load_mapping())
+        yield {"handle": handle, "connection": connection, "api": prefect_harness, "session": admin(handle)}
+
+
+def running_sync_run(since: float) -> Any:
+    """The hourly-sync flow run started after `since` (a timestamp), once it is running."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["hourly-sync"])),
+                                     sort=FlowRunSort.START_TIME_DESC, limit=5)
+    return next((r for r in runs if r.start_time and r.start_time.timestamp() >= since), None)
+
+
+def flow_run_state(flow_run_id: Any) -> Any:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(flow_run_id).state
+
+
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM", "prefect cancel"])
+def test_a_sync_stopped_mid_pull_ends_within_10_s_cancelled_and_the_next_sync_finishes_the_work(
+        sandbox, workdir, stop):
+    from leadloop.flows.hourly_sync import hourly_sync
+    from leadloop.flows.options import SyncOptions
+    from leadloop.store.db import open_store
+
+    handle, session = sandbox["handle"], sandbox["session"]
+    store_url = f"sqlite:///{workdir / stop.replace(' ', '-')}.db"  # a store of its own: a full pull
+    # reads that take 0.5 s each: the pull lasts long enough to be stopped in the middle
+    session.post(f"{handle.admin_url}/faults", json={"rules": [
+        {"endpoint": "query", "latency_ms": 500}, {"endpoint": "objects", "latency_ms": 500}]},
+        timeout=30).raise_for_status()
+    session.post(f"{handle.admin_url}/stats/reset", json={}, timeout=30).raise_for_status()
+    started = time.time()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "leadloop.cli.app", "sync", "--connection-file", str(sandbox["connection"]),
+         "--playbook", PLAYBOOK, "--store-url", store_url],
+        env=dict(os.environ, PREFECT_API_URL=sandbox["api"], PYTHONFAULTHANDLER="1"), cwd=PROJECT,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        while (run := running_sync_run(started)) is None or session.get(
+                f"{handle.admin_url}/stats", timeout=30).json()["calls"] < 8:
+            assert process.poll() is None, f"the sync ended before it was stopped: {process.stdout.read()}"
+            assert time.monotonic() < deadline, "the sync never got into its pull"
+            time.sleep(0.2)
+        assert not [e for e in session.get(f"{handle.admin_url}/stats", timeout=30).json()["by_endpoint"]
+                    .get("salesforce", {}) if e.startswith("PATCH")], "the sync was past its pull"
+        asked = time.monotonic()
+        if stop == "prefect cancel":
+            from prefect.client.orchestration import get_client
+            from prefect.states import Cancelling
+
+            with get_client(sync_client=True) as client:
+                client.set_flow_run_state(run.id, Cancelling(message="cancelled from the test"))
+        else:
+            process.send_signal(getattr(signal, stop))
+        try:
+            output, _ = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:  # where it hangs: faulthandler prints every thread's stack
+            process.send_signal(signal.SIGABRT)
+            output, _ = process.communicate(timeout=30)
+            raise AssertionError(f"{stop}: the sync did not end within 30 s\n{output[-20000:]}") from None
+        took = time.monotonic() - asked
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        session.delete(f"{handle.admin_url}/faults", timeout=30).raise_for_status()
+    assert took < 10, f"{stop}: the sync took {took:.1f} s to end\n{output[-2000:]}"
+    assert process.returncode != 0
+    assert "Traceback" not in output and "httpx" not in output, output[-3000:]
+    state = flow_run_state(run.id)
+    assert state.is_cancelled(), (state, output[-2000:])
+    with open_store(store_url) as store:
+        assert store.lease() is None, "the stopped run kept the writer's lease"
+        record = store.get_run(str(run.id))
+        assert record.status == "cancelled" and record.error.startswith(("interrupted", "terminated")), record
+        pulled_before = len(store.load_records().people)
+
+    summary = hourly_sync(SyncOptions(connection_file=str(sandbox["connection"]), playbook=PLAYBOOK,
+                                      store_url=store_url))
+    assert summary.outcome == "ok" and summary.people_scored > 1000 and summary.fields_written > 0
+    with open_store(store_url) as store:
+        assert len(store.load_records().people) > pulled_before
+        assert store.get_run(summary.run_id).status == "ok" and store.lease() is None
