@@ -82,22 +82,34 @@ def _check_inputs(options: SyncOptions) -> None:
     its mapping, the store (opened, migrated if need be, closed). A problem there is bad input,
     reported at once with exit 2, not after a flow run started and the CRMs were called."""
     from leadloop.connectors.mapping import MappingError, load_mapping
-    from leadloop.connectors.settings import ConnectionFileError, load_connection
+    from leadloop.connectors.settings import ConnectionFileError
+    from leadloop.flows.blocks import connection_settings
+    from leadloop.flows.options import RescoreOptions
     from leadloop.playbook.load import load_playbook
     from leadloop.playbook.model import PlaybookError
     from leadloop.store.db import open_store
     from leadloop.store.facade import StoreError
+    from leadloop.sync.live import PlaybookNotLive, choose_playbook
 
     try:
-        settings = load_connection(options.connection_file)
-        load_mapping(load_playbook(options.playbook).mapping)
+        settings = connection_settings(options)  # the named block's, the file's or the environment's
+        if options.playbook is not None:  # a file that cannot be read says so before the store opens
+            load_mapping(load_playbook(options.playbook).mapping)
     except (ConnectionFileError, PlaybookError, MappingError) as error:
         raise fail(str(error)) from None
     try:
-        open_store(options.store_url or settings.store_url).close()
+        store = open_store(options.store_url or settings.store_url)
     except StoreError as error:  # SchemaError arrives as a StoreError too
         raise fail(str(error), "check --store-url (or LEADLOOP_STORE_URL); leadloop left the store as it "
                                "was: a damaged file can be moved aside to start afresh") from None
+    kind = "rescore" if isinstance(options, RescoreOptions) else "hourly_sync"
+    with store:
+        try:  # which playbook the run would score with: the live one, unless it names another
+            choice = choose_playbook(store, options.playbook, kind=kind,
+                                     activate=getattr(options, "activate", False))
+            load_mapping(choice.playbook.mapping)
+        except (PlaybookError, MappingError, PlaybookNotLive) as error:
+            raise fail(str(error)) from None
 
 
 def explain_failure(error: Exception, *, wrote: bool, connection: str) -> tuple[str, str, int] | None:
@@ -115,10 +127,11 @@ def explain_failure(error: Exception, *, wrote: bool, connection: str) -> tuple[
     from leadloop.crm.dataset import DatasetError
     from leadloop.playbook.model import PlaybookError
     from leadloop.store.facade import StoreError, StoreLocked
+    from leadloop.sync.live import PlaybookNotLive
 
     again = "the next run picks up where this one stopped (what was written is in the ledger)"
     credentials, then = (1, f"; {again}") if wrote else (2, "")
-    if isinstance(error, ConnectionFileError | PlaybookError | MappingError | DatasetError):
+    if isinstance(error, ConnectionFileError | PlaybookError | MappingError | DatasetError | PlaybookNotLive):
         return str(error), "correct it and run again", 2
     if isinstance(error, AuthenticationError):
         return str(error), f"correct the salesforce section of {connection}{then}", credentials
@@ -146,6 +159,8 @@ def explain_failure(error: Exception, *, wrote: bool, connection: str) -> tuple[
 def _run_flow(kind: Literal["sync", "rescore"], **params: object) -> SyncSummary:
     """Check the inputs, run the flow with a progress display, and report a known failure in one
     screen with its exit code (the traceback too with --verbose)."""
+    if params.get("connection") and params.get("connection_file"):
+        raise fail("give --connection (a block) or --connection-file, not both")
     options = flow_options(kind, **params)
     _check_inputs(options)
     bars = progress_bars()
@@ -161,7 +176,8 @@ def _run_flow(kind: Literal["sync", "rescore"], **params: object) -> SyncSummary
     except Exception as error:
         # sync.pipeline reports a `write …` step only once a batch went out
         wrote = any(step.startswith("write ") for step in bars.tasks)
-        connection = (f"connection file {options.connection_file}" if options.connection_file
+        connection = (f"the connection block {options.connection!r}" if options.connection
+                      else f"connection file {options.connection_file}" if options.connection_file
                       else "the LEADLOOP_ environment variables")
         explained = explain_failure(error, wrote=wrote, connection=connection)
         if explained is None:
@@ -183,9 +199,11 @@ def _summary_even_if_failed(kind: Literal["sync", "rescore"], **params: object) 
 
 
 ConnectionOpt = Annotated[str | None, typer.Option("--connection-file", help="Connection file (JSON).")]
-PlaybookOpt = Annotated[
-    str, typer.Option("--playbook", help="Playbook: a shipped name (semiconductor, industrial) or YAML file")
-]
+BlockOpt = Annotated[str | None, typer.Option(
+    "--connection", help="A connection block's name (`leadloop connect` saves one), instead of a file.")]
+PlaybookOpt = Annotated[str | None, typer.Option(
+    "--playbook", help="Playbook: a shipped name (semiconductor, industrial) or a YAML file; default: the "
+                       f"live one (a store's first run makes {DEFAULT_PLAYBOOK!r} live)")]
 StoreOpt = Annotated[str | None, typer.Option("--store-url", help="State store URL (default SQLite).")]
 AtOpt = Annotated[datetime | None, typer.Option("--at", help="Score as of this ISO time (default now).")]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Compute everything, write nothing.")]
@@ -196,7 +214,8 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def sync(
         connection_file: ConnectionOpt = None,
-        playbook: PlaybookOpt = DEFAULT_PLAYBOOK,
+        connection: BlockOpt = None,
+        playbook: PlaybookOpt = None,
         store_url: StoreOpt = None,
         at: AtOpt = None,
         dry_run: DryRunOpt = False,
@@ -208,6 +227,7 @@ def register(app: typer.Typer) -> None:
         summary = _summary_even_if_failed(
             "sync",
             connection_file=connection_file,
+            connection=connection,
             playbook=playbook,
             store_url=store_url,
             at=at,
@@ -220,10 +240,14 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def rescore(
         connection_file: ConnectionOpt = None,
-        playbook: PlaybookOpt = DEFAULT_PLAYBOOK,
+        connection: BlockOpt = None,
+        playbook: PlaybookOpt = None,
         store_url: StoreOpt = None,
         at: AtOpt = None,
         dry_run: DryRunOpt = False,
+        activate: Annotated[bool, typer.Option(
+            "--activate", help="Make --playbook the live one (later syncs score with it); without, another "
+                               "playbook than the live one is a preview that writes nothing.")] = False,
         scope: Annotated[str, typer.Option(help="all, accounts, emails, profile or segment.")] = "all",
         value: Annotated[list[str] | None, typer.Option("--value", help="Scope values (repeat).")] = None,
         reason: Annotated[str, typer.Option(help="Why (kept with the run record).")] = "",
@@ -238,10 +262,12 @@ def register(app: typer.Typer) -> None:
         summary = _summary_even_if_failed(
             "rescore",
             connection_file=connection_file,
+            connection=connection,
             playbook=playbook,
             store_url=store_url,
             at=at,
             dry_run=dry_run,
+            activate=activate,
             reason=reason,
             scope={"kind": scope, "values": value or []},
         )
@@ -251,7 +277,9 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def demo(
         size: Annotated[str, typer.Option(help="Sandbox size: tiny, small or medium.")] = "small",
-        playbook: PlaybookOpt = DEFAULT_PLAYBOOK,
+        playbook: Annotated[str, typer.Option(
+            "--playbook", help="Playbook: a shipped name (semiconductor, industrial) or a YAML file.")
+        ] = DEFAULT_PLAYBOOK,
         workdir: Annotated[str, typer.Option(help="Where the demo keeps its files.")] = ".leadloop/demo",
         verbose: VerboseOpt = False,
     ) -> None:

@@ -2,33 +2,48 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from leadloop import playbooks
 from leadloop.store.db import split_password
 
 DEFAULT_PLAYBOOK = playbooks.DEFAULT
 
+# A Prefect block's name: lowercase letters, digits and dashes.
+BLOCK_NAME = r"^[a-z0-9][a-z0-9-]*$"
+
 # A URL with `user:password@`, as SQLAlchemy reads one. In the JSON schema, so that the Prefect UI and
 # server refuse such a parameter before a flow run (whose parameters they keep and show) is created.
 _NO_PASSWORD = r"^(?![\w+]+://[^:/]*:[^@]+@)"
 
 
-class _Params(BaseModel):
+class RunOptions(BaseModel):
+    """What every flow takes: where the CRMs and the store are, the playbook, the moment to score at."""
+
     # a refused value is not echoed back: it may be a URL with a password
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
-    connection_file: str | None = Field(
-        None, description="Connection file (JSON); without it the LEADLOOP_ environment variables are used."
+    connection: str | None = Field(
+        None, description="Name of a leadloop connection block (`leadloop connect --name NAME` saves one), "
+                          "which keeps the CRMs' settings and the store URL; only the name is a parameter.",
+        json_schema_extra={"pattern": BLOCK_NAME},
     )
-    playbook: str = Field(
-        DEFAULT_PLAYBOOK, description="Playbook: a shipped name (semiconductor, industrial) or a YAML file."
+    connection_file: str | None = Field(
+        None, description="Connection file (JSON), instead of a block; without either, the LEADLOOP_ "
+                          "environment variables are used."
+    )
+    playbook: str | None = Field(
+        None, description="Playbook: empty for the live one (the store keeps which is live; a store's first "
+                          f"run makes {DEFAULT_PLAYBOOK!r} live), else a shipped name (semiconductor, "
+                          "industrial) or a YAML file. A sync refuses any other than the live one.",
     )
     store_url: str | None = Field(
-        None, description="State store URL without a password (default: LEADLOOP_STORE_URL, else SQLite); "
+        None, description="State store URL without a password (default: the connection block's, else "
+                          "LEADLOOP_STORE_URL, else SQLite); "
                           "the password comes from LEADLOOP_STORE_PASSWORD.",
         json_schema_extra={"pattern": _NO_PASSWORD},
     )
@@ -43,8 +58,22 @@ class _Params(BaseModel):
                              "or a Prefect Secret block, not in the URL")
         return url
 
+    @field_validator("connection")
+    @classmethod
+    def _block_name(cls, name: str | None) -> str | None:
+        if name is not None and not re.match(BLOCK_NAME, name):
+            raise ValueError("a connection block's name has only lowercase letters, digits and dashes")
+        return name
 
-class SyncOptions(_Params):
+    @model_validator(mode="after")
+    def _one_connection(self) -> RunOptions:
+        if self.connection is not None and self.connection_file is not None:
+            raise ValueError("give a connection block (connection) or a connection file (connection_file), "
+                             "not both")
+        return self
+
+
+class SyncOptions(RunOptions):
     dry_run: bool = Field(False, description="Compute everything, write nothing to the CRMs.")
     min_change: float = Field(
         5.0, description="A decaying score is rewritten only when its tier changes or it moves this much."
@@ -68,13 +97,17 @@ class RescoreScope(BaseModel):
 class RescoreOptions(SyncOptions):
     scope: RescoreScope = Field(default_factory=RescoreScope)
     reason: str = Field("", description="Why this rescore was started; kept with the run record.")
+    activate: bool = Field(
+        False, description="Make this playbook the live one: later syncs score with it. Without it, a "
+                           "rescore with a playbook other than the live one is a preview and writes nothing.",
+    )
 
 
-class DataQualityOptions(_Params):
+class DataQualityOptions(RunOptions):
     steward_tasks: bool = Field(False, description="Create a data-steward task per finding class.")
 
 
-class ModelReviewOptions(_Params):
+class ModelReviewOptions(RunOptions):
     candidate_playbook: str | None = Field(
         None, description="A playbook to compare before rollout."
     )
