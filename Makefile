@@ -25,16 +25,21 @@ test: $(STAMP)
 # marks the ones that start a sandbox, a Prefect engine or PostgreSQL). `make test` runs everything.
 check: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/hadolint deployments/Dockerfile
 	$(BIN)/python -m pytest -q -m "not slow and not postgres"
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py $(ARGS)
 
+# A local Prefect server, the sandbox CRMs saved as the block `sandbox`, the four deployments and a
+# worker (deployments/serve.py); one Ctrl-C stops them all. LEADLOOP_SERVE_PORT=4300 make serve for
+# another port than 4200; state in .leadloop/serve.
 serve: $(STAMP)
 	$(BIN)/python -m leadloop.deployments.serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/hadolint deployments/Dockerfile
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -240,7 +240,7 @@ def run_demo(console: Console, *, size: str, playbook: str, workdir: str) -> Non
             first = hourly_sync(options)
         print_summary(first, "Full sync")
 
-        runtime = pipeline.open_runtime(str(connection_file), playbook, store_url)
+        runtime = pipeline.open_runtime(str(connection_file), None, store_url, kind="demo")
         raw, identity = pipeline.load_and_resolve(runtime.store)
         dataset = pipeline.merged_dataset(raw, identity)
         cards = pipeline.previous_cards(runtime.store)

@@ -3,7 +3,7 @@ progress hook, the run summary, what was not written and why, and the exit code 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import (
@@ -87,10 +87,23 @@ def exit_code(summary: SyncSummary) -> int:
     return {"ok": EXIT_OK, "failed": EXIT_FAILED, "rejections": EXIT_REJECTIONS}[summary.outcome]
 
 
+def playbook_line(playbook: dict[str, Any]) -> str:
+    """Which playbook a run scored with, and what that did to the live one."""
+    version = playbook.get("model_version", "")
+    if playbook.get("preview"):
+        return (f"{version}: a preview, nothing written (the live one is {playbook.get('was_live')}; "
+                f"--activate makes this one live)")
+    if playbook.get("activated"):
+        return f"{version}: live from this run on"
+    return f"{version} (live)"
+
+
 def print_summary(summary: SyncSummary, title: str) -> None:
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column(justify="right")
+    if summary.playbook:
+        table.add_row("playbook", playbook_line(summary.playbook))
     table.add_row("records pulled", f"{summary.records_pulled:,}")
     table.add_row("people scored", f"{summary.people_scored:,}")
     table.add_row("accounts scored", f"{summary.accounts_scored:,}")

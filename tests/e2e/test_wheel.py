@@ -32,15 +32,40 @@ def _run(*args: str | Path, cwd: Path, env: dict[str, str],
                           timeout=timeout)
 
 
+DOCKERFILE = PROJECT / "deployments" / "Dockerfile"
+UNCOPIED = shutil.ignore_patterns("__pycache__", "*.so", "*.egg-info")
+
+
+def dockerfile_build_stage() -> tuple[list[tuple[str, str]], str]:
+    """The build stage's `COPY src dst` pairs and its `pip wheel` command, as the image builds it."""
+    copies, wheel_command, stage = [], "", 0
+    for line in DOCKERFILE.read_text().splitlines():
+        if line.startswith("FROM "):
+            stage += 1
+        elif stage == 1 and line.startswith("COPY "):
+            *sources, target = line.split()[1:]
+            copies += [(s, target) for s in sources]
+        elif stage == 1 and line.startswith("RUN pip wheel"):
+            wheel_command = line.removeprefix("RUN ")
+    return copies, wheel_command
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Built from a copy of the sources: an in-tree build would reuse whatever an earlier build left in
-    build/, and ship files the packaging no longer names."""
-    source, out = tmp_path_factory.mktemp("source") / "leadloop", tmp_path_factory.mktemp("dist")
-    shutil.copytree(PROJECT, source, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".leadloop", "*.so", ".*_cache"))
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out),
-                            str(source)], capture_output=True, text=True, timeout=900)
+    """Built as the container image builds it: only the files deployments/Dockerfile copies, with its
+    own `pip wheel` command. (A copy also keeps an in-tree build from reusing whatever an earlier
+    build left in build/, and shipping files the packaging no longer names.)"""
+    source, out = tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("dist")
+    copies, command = dockerfile_build_stage()
+    assert copies and command.startswith("pip wheel") and command.endswith(" ."), command
+    for name, target in copies:
+        if (PROJECT / name).is_dir():
+            shutil.copytree(PROJECT / name, source / target, ignore=UNCOPIED)
+        else:
+            shutil.copy(PROJECT / name, source / target.rstrip("/") if target != "./" else source)
+    command = command.replace("/dist", str(out)).split()
+    built = subprocess.run([sys.executable, "-m", *command], cwd=source, capture_output=True, text=True,
+                           timeout=900)
     assert built.returncode == 0, built.stdout + built.stderr
     [path] = out.glob("leadloop-*.whl")
     return path
@@ -124,3 +149,32 @@ def test_the_installed_cli_checks_serves_sets_up_and_syncs_from_an_empty_folder(
     assert where.returncode == 0 and not where.stdout.strip().startswith(str(PROJECT)), where.stdout
     bare = _run(Path(env["PATH"].split(":")[0]) / "python", "-c", "import scoring", cwd=folder, env=env)
     assert bare.returncode != 0  # one import name: nothing generic is installed at the top level
+
+
+def test_the_images_commands_run_from_the_installed_wheel(installed, tmp_path) -> None:
+    """What the container runs, minus Docker (not available here): its CMD, and each module-path
+    entrypoint of deployments/prefect-docker.yaml loaded as a worker loads it, from an empty folder."""
+    env, bin_dir = installed, Path(installed["PATH"].split(":")[0])
+    cmd = next(line for line in DOCKERFILE.read_text().splitlines() if line.startswith("CMD "))
+    started = _run(*json.loads(cmd.removeprefix("CMD ")), cwd=tmp_path, env=env)
+    assert started.returncode == 0 and "sync" in started.stdout, started.stdout + started.stderr
+
+    import yaml
+
+    spec = yaml.safe_load((PROJECT / "deployments" / "prefect-docker.yaml").read_text())
+    entrypoints = [d["entrypoint"] for d in spec["deployments"]]
+    assert all(":" not in e and not e.endswith(".py") for e in entrypoints), entrypoints  # module paths
+    load = ("import sys; from prefect.flows import load_flow_from_entrypoint as load; "
+            "print([load(e, use_placeholder_flow=False).name for e in sys.argv[1:]])")
+    loaded = _run(bin_dir / "python", "-c", load, *entrypoints, cwd=tmp_path, env=env)
+    assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+    assert loaded.stdout.split("[")[-1].count("'") == 2 * len(entrypoints)
+    for deployment in spec["deployments"]:  # every parameter the file sets is one the flow accepts
+        options = deployment["parameters"]["options"]
+        check = (f"import sys, json; from prefect.flows import load_flow_from_entrypoint as load; "
+                 f"f = load({deployment['entrypoint']!r}, use_placeholder_flow=False); "
+                 f"from typing import get_type_hints; t = get_type_hints(f.fn)['options']; "
+                 f"opts = [a for a in getattr(t, '__args__', (t,)) if a is not type(None)][0]; "
+                 f"opts(**json.loads(sys.argv[1]))")
+        validated = _run(bin_dir / "python", "-c", check, json.dumps(options), cwd=tmp_path, env=env)
+        assert validated.returncode == 0, f"{deployment['name']}: {validated.stderr[-2000:]}"
