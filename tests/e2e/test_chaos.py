@@ -117,6 +117,14 @@ def run_sync(connection: Path, store_url: str, playbook: Path, at: datetime,
     from leadloop.flows.steps import summary_of
     from leadloop.sync import writeback
 
+    from leadloop.store.db import open_store
+    from leadloop.sync.live import choose_playbook, record_activation
+
+    # Each case scores under a playbook one point apart from the last case's, so that every score is
+    # rewritten through the case's faults: revops has made it live (as `rescore --activate` does).
+    with open_store(store_url) as store:
+        record_activation(store, choose_playbook(store, str(playbook), kind="rescore", activate=True),
+                          run_id=None, reason="the chaos case's playbook")
     options = SyncOptions(connection_file=str(connection), playbook=str(playbook), store_url=store_url, at=at)
     with flow_body_without_prefect(hooks), pytest.MonkeyPatch.context() as patch:
         patch.setattr(writeback, "PENDING_GRACE", timedelta(seconds=grace))
