@@ -210,90 +210,94 @@ DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Compute everything, 
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's and leadloop's logs.")]
 
 
+def sync(
+    connection_file: ConnectionOpt = None,
+    connection: BlockOpt = None,
+    playbook: PlaybookOpt = None,
+    store_url: StoreOpt = None,
+    at: AtOpt = None,
+    dry_run: DryRunOpt = False,
+    min_change: Annotated[float, typer.Option(help="Rewrite a decaying score only past this.")] = 5.0,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Run one hourly sync now: pull what changed, score, route, write back the difference."""
+    quiet_prefect(verbose)
+    summary = _summary_even_if_failed(
+        "sync",
+        connection_file=connection_file,
+        connection=connection,
+        playbook=playbook,
+        store_url=store_url,
+        at=at,
+        dry_run=dry_run,
+        min_change=min_change,
+    )
+    print_summary(summary, "leadloop sync" + (" (dry run)" if dry_run else ""))
+    raise typer.Exit(exit_code(summary))
+
+
+def rescore(
+    connection_file: ConnectionOpt = None,
+    connection: BlockOpt = None,
+    playbook: PlaybookOpt = None,
+    store_url: StoreOpt = None,
+    at: AtOpt = None,
+    dry_run: DryRunOpt = False,
+    activate: Annotated[bool, typer.Option(
+        "--activate", help="Make --playbook the live one (later syncs score with it); without, another "
+                           "playbook than the live one is a preview that writes nothing.")] = False,
+    scope: Annotated[str, typer.Option(help="all, accounts, emails, profile or segment.")] = "all",
+    value: Annotated[list[str] | None, typer.Option("--value", help="Scope values (repeat).")] = None,
+    reason: Annotated[str, typer.Option(help="Why (kept with the run record).")] = "",
+    verbose: VerboseOpt = False,
+) -> None:
+    """Rescore stored records for a scope (e.g. after a playbook change); --dry-run shows the changes."""
+    quiet_prefect(verbose)
+    if scope not in ("all", "accounts", "emails", "profile", "segment"):
+        raise fail(f"unknown scope {scope!r}: use all, accounts, emails, profile or segment")
+    if scope != "all" and not value:
+        raise fail(f"--scope {scope} needs at least one --value")
+    summary = _summary_even_if_failed(
+        "rescore",
+        connection_file=connection_file,
+        connection=connection,
+        playbook=playbook,
+        store_url=store_url,
+        at=at,
+        dry_run=dry_run,
+        activate=activate,
+        reason=reason,
+        scope={"kind": scope, "values": value or []},
+    )
+    print_summary(summary, "leadloop rescore" + (" (dry run)" if dry_run else ""))
+    raise typer.Exit(exit_code(summary))
+
+
+def demo(
+    size: Annotated[str, typer.Option(help="Sandbox size: tiny, small or medium.")] = "small",
+    playbook: Annotated[str, typer.Option(
+        "--playbook", help="Playbook: a shipped name (semiconductor, industrial) or a YAML file.")
+    ] = DEFAULT_PLAYBOOK,
+    workdir: Annotated[str, typer.Option(help="Where the demo keeps its files.")] = ".leadloop/demo",
+    verbose: VerboseOpt = False,
+) -> None:
+    """The whole loop on the embedded sandbox: set-up, full sync, fresh activity, incremental sync."""
+    quiet_prefect(verbose)
+    from leadloop.cli.demo import run_demo
+
+    if size not in ("tiny", "small", "medium"):
+        raise fail(f"unknown size {size!r}: use tiny, small or medium")
+    from leadloop.cli.demo import DemoError
+    from leadloop.connectors.settings import ConnectionFileError
+    from leadloop.playbook.model import PlaybookError
+
+    try:
+        run_demo(console, size=size, playbook=playbook, workdir=workdir)
+    except (DemoError, ConnectionFileError, PlaybookError) as error:
+        raise fail(str(error)) from None
+
+
 def register(app: typer.Typer) -> None:
-    @app.command()
-    def sync(
-        connection_file: ConnectionOpt = None,
-        connection: BlockOpt = None,
-        playbook: PlaybookOpt = None,
-        store_url: StoreOpt = None,
-        at: AtOpt = None,
-        dry_run: DryRunOpt = False,
-        min_change: Annotated[float, typer.Option(help="Rewrite a decaying score only past this.")] = 5.0,
-        verbose: VerboseOpt = False,
-    ) -> None:
-        """Run one hourly sync now: pull what changed, score, route, write back the difference."""
-        quiet_prefect(verbose)
-        summary = _summary_even_if_failed(
-            "sync",
-            connection_file=connection_file,
-            connection=connection,
-            playbook=playbook,
-            store_url=store_url,
-            at=at,
-            dry_run=dry_run,
-            min_change=min_change,
-        )
-        print_summary(summary, "leadloop sync" + (" (dry run)" if dry_run else ""))
-        raise typer.Exit(exit_code(summary))
-
-    @app.command()
-    def rescore(
-        connection_file: ConnectionOpt = None,
-        connection: BlockOpt = None,
-        playbook: PlaybookOpt = None,
-        store_url: StoreOpt = None,
-        at: AtOpt = None,
-        dry_run: DryRunOpt = False,
-        activate: Annotated[bool, typer.Option(
-            "--activate", help="Make --playbook the live one (later syncs score with it); without, another "
-                               "playbook than the live one is a preview that writes nothing.")] = False,
-        scope: Annotated[str, typer.Option(help="all, accounts, emails, profile or segment.")] = "all",
-        value: Annotated[list[str] | None, typer.Option("--value", help="Scope values (repeat).")] = None,
-        reason: Annotated[str, typer.Option(help="Why (kept with the run record).")] = "",
-        verbose: VerboseOpt = False,
-    ) -> None:
-        """Rescore stored records for a scope (e.g. after a playbook change); --dry-run shows the changes."""
-        quiet_prefect(verbose)
-        if scope not in ("all", "accounts", "emails", "profile", "segment"):
-            raise fail(f"unknown scope {scope!r}: use all, accounts, emails, profile or segment")
-        if scope != "all" and not value:
-            raise fail(f"--scope {scope} needs at least one --value")
-        summary = _summary_even_if_failed(
-            "rescore",
-            connection_file=connection_file,
-            connection=connection,
-            playbook=playbook,
-            store_url=store_url,
-            at=at,
-            dry_run=dry_run,
-            activate=activate,
-            reason=reason,
-            scope={"kind": scope, "values": value or []},
-        )
-        print_summary(summary, "leadloop rescore" + (" (dry run)" if dry_run else ""))
-        raise typer.Exit(exit_code(summary))
-
-    @app.command()
-    def demo(
-        size: Annotated[str, typer.Option(help="Sandbox size: tiny, small or medium.")] = "small",
-        playbook: Annotated[str, typer.Option(
-            "--playbook", help="Playbook: a shipped name (semiconductor, industrial) or a YAML file.")
-        ] = DEFAULT_PLAYBOOK,
-        workdir: Annotated[str, typer.Option(help="Where the demo keeps its files.")] = ".leadloop/demo",
-        verbose: VerboseOpt = False,
-    ) -> None:
-        """The whole loop on the embedded sandbox: set-up, full sync, fresh activity, incremental sync."""
-        quiet_prefect(verbose)
-        from leadloop.cli.demo import run_demo
-
-        if size not in ("tiny", "small", "medium"):
-            raise fail(f"unknown size {size!r}: use tiny, small or medium")
-        from leadloop.cli.demo import DemoError
-        from leadloop.connectors.settings import ConnectionFileError
-        from leadloop.playbook.model import PlaybookError
-
-        try:
-            run_demo(console, size=size, playbook=playbook, workdir=workdir)
-        except (DemoError, ConnectionFileError, PlaybookError) as error:
-            raise fail(str(error)) from None
+    """Add the run commands to the app."""
+    for command in (sync, rescore, demo):
+        app.command()(command)

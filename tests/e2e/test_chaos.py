@@ -115,9 +115,8 @@ def run_sync(connection: Path, store_url: str, playbook: Path, at: datetime,
     from leadloop.flows.hourly_sync import hourly_sync
     from leadloop.flows.options import SyncOptions
     from leadloop.flows.steps import summary_of
-    from leadloop.sync import writeback
-
     from leadloop.store.db import open_store
+    from leadloop.sync import writeback
     from leadloop.sync.live import choose_playbook, record_activation
 
     # Each case scores under a playbook one point apart from the last case's, so that every score is
