@@ -57,6 +57,15 @@ def running_sync_run(since: float) -> Any:
     return next((r for r in runs if r.start_time and r.start_time.timestamp() >= since), None)
 
 
+def run_logs(flow_run_id: Any) -> list[Any]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        return client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])),
+                                limit=200)
+
+
 def flow_run_state(flow_run_id: Any) -> Any:
     from prefect.client.orchestration import get_client
 
@@ -119,6 +128,10 @@ def test_a_sync_stopped_mid_pull_ends_within_10_s_cancelled_and_the_next_sync_fi
     assert "Traceback" not in output and "httpx" not in output, output[-3000:]
     state = flow_run_state(run.id)
     assert state.is_cancelled(), (state, output[-2000:])
+    # a terminal's run keeps its console quiet, and its leadloop lines still reach the run's logs
+    assert "pulled salesforce" not in output
+    logged = [log.message for log in run_logs(run.id) if log.name == "leadloop.sync"]
+    assert [m for m in logged if m.startswith("pulled ")], "no leadloop line in the run's logs"
     with open_store(store_url) as store:
         assert store.lease() is None, "the stopped run kept the writer's lease"
         record = store.get_run(str(run.id))

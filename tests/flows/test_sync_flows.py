@@ -558,6 +558,9 @@ def test_the_deployments_register_and_a_triggered_rescore_completes_on_a_process
     with get_client(sync_client=True) as client:
         state = client.read_flow_run(run.id).state
     assert state is not None and state.is_completed(), (state, worker.stdout[-2000:], worker.stderr[-2000:])
+    # leadloop's own lines reach the run's logs from a worker's process too
+    logs = flow_run_logs(str(run.id), "identity:")
+    assert [log for log in logs if log.name == "leadloop.sync.workspace" and "identity:" in log.message]
 
 
 def make_live(options: Any, playbook: Path) -> Any:
