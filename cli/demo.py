@@ -232,7 +232,7 @@ def run_demo(console: Console, *, size: str, playbook: str, workdir: str) -> Non
         from leadloop.connectors.salesforce.setup import setup as salesforce_setup
 
         actions = salesforce_setup(settings, mapping) + hubspot_setup(settings, mapping)
-        console.print(f"  {len(actions)} fields and property groups created")
+        console.print(f"  {len(actions)} set-up steps: fields, property groups, permission sets, list view")
 
         options = SyncOptions(connection_file=str(connection_file), playbook=playbook, store_url=store_url)
         console.print("Full sync (Prefect flow; the first run starts Prefect's local server) ...")
