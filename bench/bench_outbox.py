@@ -29,6 +29,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import importlib
+import importlib.machinery
 import json
 import logging
 import os
@@ -40,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -96,17 +99,23 @@ def worker(args: argparse.Namespace) -> int:
     logging.getLogger("leadloop").setLevel(logging.WARNING)
     logging.getLogger("leadloop").propagate = False
 
-    import leadloop.flows as flows
-    from leadloop.flows import artifacts, steps, tasks
-    from leadloop.flows import hourly_sync as hourly_module
-    from leadloop.flows.options import SyncOptions
-    from leadloop.store.facade import Store
-    from leadloop.sync import pipeline
+    prefix = _import_prefix(root)
+    flows = importlib.import_module(f"{prefix}flows")
+    artifacts = importlib.import_module(f"{prefix}flows.artifacts")
+    steps = importlib.import_module(f"{prefix}flows.steps")
+    tasks = importlib.import_module(f"{prefix}flows.tasks")
+    hourly_module = importlib.import_module(f"{prefix}flows.hourly_sync")
+    SyncOptions = importlib.import_module(f"{prefix}flows.options").SyncOptions
+    Store = importlib.import_module(f"{prefix}store.facade").Store
+    try:
+        pipeline = importlib.import_module(f"{prefix}sync.pipeline")
+    except ImportError:  # the code before sync/ was its own package: flows/pipeline.py
+        pipeline = importlib.import_module(f"{prefix}flows.pipeline")
 
     here = Path(flows.__file__).resolve()
     if not here.is_relative_to(root):
         raise SystemExit(f"worker for {root} imported flows from {here}")
-    c_modules = _c_modules()
+    c_modules = _c_modules(prefix)
     imported = time.perf_counter() - STARTED
 
     seconds: dict[str, float] = defaultdict(float)
@@ -126,24 +135,53 @@ def worker(args: argparse.Namespace) -> int:
 
         return call
 
+    try:  # the current code: tasks take the run's key, the large values stay in the run's workspace
+        run_workspace = importlib.import_module(f"{prefix}sync.workspace")
+    except ImportError:  # the code before it: tasks take the runtime, the dataset, the plans
+        run_workspace = None
     for name in STEPS:
         step = getattr(tasks, name).fn
-        label = (lambda _runtime, crm, *_a, **_k: f"pull {crm.value}") if name == "pull_stream" else None
+        # crm: a Crm before, its name (a str) with the workspace
+        label = ((lambda _first, crm, *_a, **_k: f"pull {getattr(crm, 'value', crm)}")
+                 if name == "pull_stream" else None)
         setattr(tasks, name, timed(STEP_NAMES.get(name, name), step, label))
+    if run_workspace is not None and hasattr(tasks, "_partition_task_runs"):
+        # above one partition: each partition's plain function in turn, as `score` (no task runs)
+        score_partition = timed("score", tasks.score_partition.fn)
+
+        def partitions_here(key: str, indices: Any, parts: int, now: datetime) -> None:
+            for index in indices:
+                score_partition(key, index, parts, now)
+
+        tasks._partition_task_runs = partitions_here
     if args.capture_tasks:
         write_plan = tasks.write_plan
 
-        def capturing(runtime: Any, plan: Any, *a: Any, **k: Any) -> Any:
+        def capture(plan: Any) -> None:
             from pydantic import TypeAdapter
 
-            from leadloop.crm.changes import TaskUpsert
+            TaskUpsert = importlib.import_module(f"{prefix}crm.changes").TaskUpsert
 
             adapter = TypeAdapter(TaskUpsert)
             for task in plan.tasks:  # outside the timer: the payloads a killed run would leave queued
                 captured[plan.crm.value][task.key] = adapter.dump_json(task).decode()
+
+        def capturing(runtime: Any, plan: Any, *a: Any, **k: Any) -> Any:
+            capture(plan)
             return write_plan(runtime, plan, *a, **k)
 
-        tasks.write_plan = capturing
+        seen: set[str] = set()
+
+        def capturing_from_workspace(key: str, crm: str, part: str, *a: Any, **k: Any) -> Any:
+            Crm = importlib.import_module(f"{prefix}crm.records").Crm
+
+            if crm not in seen:  # a CRM's plan is written in parts (`write_plan` per part): once each
+                seen.add(crm)
+                assert run_workspace is not None
+                capture(run_workspace.get(key).plans[Crm(crm)])
+            return write_plan(key, crm, part, *a, **k)
+
+        tasks.write_plan = capturing if run_workspace is None else capturing_from_workspace
     pipeline.open_runtime = timed("open runtime", pipeline.open_runtime)
     for method in STORE_METHODS:
         if hasattr(Store, method):
@@ -184,15 +222,30 @@ def _fields(obj: Any) -> dict[str, Any]:
     return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
 
 
-def _c_modules() -> list[str]:
+def _import_prefix(root: Path) -> str:
+    """How `root`'s code imports its packages: `leadloop.<folder>` (setup.py maps them to the
+    folders; `leadloop` is a namespace package) or, in the code before that, `<folder>` alone. For
+    the former, `leadloop` is made to resolve to `root`'s folders, not the editable install's
+    (the checkout), so a copy or another commit runs its own code."""
+    if "from leadloop." not in (root / "flows" / "steps.py").read_text():
+        return ""
+    package = types.ModuleType("leadloop")
+    package.__path__ = [str(root)]
+    package.__spec__ = importlib.machinery.ModuleSpec("leadloop", None, is_package=True)
+    package.__spec__.submodule_search_locations = [str(root)]
+    sys.modules["leadloop"] = package
+    return "leadloop."
+
+
+def _c_modules(prefix: str = "leadloop.") -> list[str]:
     built = []
     with contextlib.suppress(Exception):
-        from leadloop.scoring import intent
+        intent = importlib.import_module(f"{prefix}scoring.intent")
 
         if getattr(intent, "_read_activities_c", None):
             built.append("scoring._columns")
     with contextlib.suppress(Exception):
-        from leadloop.crm import batch
+        batch = importlib.import_module(f"{prefix}crm.batch")
 
         if batch.fill_slot is not batch._fill_slot:
             built.append("crm._batch")

@@ -68,7 +68,7 @@ from leadloop.flows.options import SyncOptions  # noqa: E402
 from leadloop.flows.steps import SyncSummary  # noqa: E402
 from leadloop.playbook.load import load_playbook  # noqa: E402
 from leadloop.store.writeplan import DECAYING_FIELDS, TIER_FIELDS  # noqa: E402
-from leadloop.sync import pipeline  # noqa: E402
+from leadloop.sync import pipeline, workspace  # noqa: E402
 from leadloop.sync.pipeline import Runtime  # noqa: E402
 from leadloop.sync.writeback import CrmPlan  # noqa: E402
 
@@ -108,13 +108,14 @@ def load_average() -> str:
 
 class TimedSteps:
     """Stands in for `flows.tasks` inside `flows.steps`: each Prefect task's plain function from
-    `sync.pipeline`, timed. The sequence run is the flow's own, without Prefect's engine."""
+    `sync.workspace` (it takes the run's key), timed. The sequence run is the flow's own, without
+    Prefect's engine; `score_partitions` scores its partitions here, one after the other."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
-        function = getattr(pipeline, name)
+        function = _score_partitions if name == "score_partitions" else getattr(workspace, name)
 
         def timed(*args: Any, **kwargs: Any) -> Any:
             started = time.perf_counter()
@@ -124,6 +125,14 @@ class TimedSteps:
                 self.seconds[name] += time.perf_counter() - started
 
         return timed
+
+
+def _score_partitions(key: str, now: datetime, people_per_partition: int) -> workspace.Scored:
+    """`flows.tasks.score_partitions` without task runs: one pass, or each partition in turn."""
+    parts = workspace.partitions_needed(key, people_per_partition)
+    if parts == 1:
+        return workspace.score(key, now)
+    return workspace.score_in_partitions(key, now, parts)
 
 
 # -- the sandbox in its own process ---------------------------------------------------------------------
@@ -218,25 +227,27 @@ def run_sync(sandbox: Sandbox, store_url: str, playbook: str, name: str, at: dat
     plans: dict[str, CrmPlan] = {}
     plan_changes = timed.plan_changes
 
-    def keep_plans(*args: Any, **kwargs: Any) -> dict[Crm, CrmPlan]:
-        result = plan_changes(*args, **kwargs)
-        plans.update({crm.value: plan for crm, plan in result.items()})
-        return result
+    def keep_plans(key: str, *args: Any, **kwargs: Any) -> workspace.Planned:
+        planned = plan_changes(key, *args, **kwargs)
+        # the plans stay in the run's workspace (dropped when the run ends): keep them for the tables
+        plans.update({crm.value: plan for crm, plan in workspace.get(key).plans.items()})
+        return planned
 
     options = SyncOptions(connection_file=str(sandbox.connection_file), playbook=playbook,
                           store_url=store_url, at=at, min_change=min_change)
     started = time.perf_counter()
     with steps.recorded_run(options, "hourly_sync") as (runtime, summary):
         open_seconds = time.perf_counter() - started
-        for crm, source in runtime.sources.items():
+        pull_seconds: dict[str, float] = defaultdict(float)
+        for crm, stream in workspace.streams(summary.run_id):
             t0 = time.perf_counter()
-            for stream in source.streams():
-                summary.pulls.append(pipeline.pull_stream(runtime, crm, stream))
-            run.step_seconds[f"pull {crm.value}"] = time.perf_counter() - t0
+            summary.pulls.append(workspace.pull_stream(summary.run_id, crm, stream))
+            pull_seconds[f"pull {crm}"] += time.perf_counter() - t0
+        run.step_seconds.update(pull_seconds)
         timed.plan_changes = keep_plans  # type: ignore[method-assign]
         with mock.patch.object(steps, "tasks", timed):
-            steps.score_route_write(runtime, summary, at or pipeline.utc_now(), dry_run=False,
-                                    min_change=min_change)
+            steps.score_route_write(summary, at or pipeline.utc_now(), dry_run=False, min_change=min_change,
+                                    people_per_partition=options.people_per_partition)
         run.limiter_wait_seconds = _limiter_wait(runtime)
     run.seconds = time.perf_counter() - started
     run.step_seconds = {"open runtime": open_seconds, **run.step_seconds,
