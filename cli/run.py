@@ -8,12 +8,14 @@ in one clear message with exit code 2, never a traceback.
 from __future__ import annotations
 
 import os
+import signal
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.markup import escape
 
+from leadloop.cli.local_server import start_local_server
 from leadloop.cli.output import console, err, exit_code, print_summary, progress_bars
 from leadloop.playbooks import DEFAULT as DEFAULT_PLAYBOOK
 
@@ -163,7 +165,10 @@ def _run_flow(kind: Literal["sync", "rescore"], **params: object) -> SyncSummary
         raise fail("give --connection (a block) or --connection-file, not both")
     options = flow_options(kind, **params)
     _check_inputs(options)
+    start_local_server()
     bars = progress_bars()
+    from prefect.exceptions import TerminationSignal
+
     try:
         with bars:
             if kind == "sync":
@@ -173,6 +178,8 @@ def _run_flow(kind: Literal["sync", "rescore"], **params: object) -> SyncSummary
             from leadloop.flows.rescore import rescore
 
             return rescore(options)  # type: ignore[arg-type]
+    except (KeyboardInterrupt, TerminationSignal) as stop:
+        raise _stopped(stop) from None
     except Exception as error:
         # sync.pipeline reports a `write …` step only once a batch went out
         wrote = any(step.startswith("write ") for step in bars.tasks)
@@ -185,6 +192,14 @@ def _run_flow(kind: Literal["sync", "rescore"], **params: object) -> SyncSummary
         if _verbose:
             err.print_exception()
         raise fail(*explained) from None
+
+
+def _stopped(stop: BaseException) -> typer.Exit:
+    """The exit for a run stopped by Ctrl-C or SIGTERM: the shell's code for that signal (130, 143)."""
+    signum = getattr(stop, "signal", signal.SIGINT)
+    return fail(f"{'terminated' if signum == signal.SIGTERM else 'interrupted'}: the run is recorded as "
+                "cancelled; what it pulled and wrote is kept",
+                "the next run picks up where this one stopped", code=128 + signum)
 
 
 def _summary_even_if_failed(kind: Literal["sync", "rescore"], **params: object) -> SyncSummary:
@@ -287,6 +302,7 @@ def demo(
 
     if size not in ("tiny", "small", "medium"):
         raise fail(f"unknown size {size!r}: use tiny, small or medium")
+    start_local_server()
     from leadloop.cli.demo import DemoError
     from leadloop.connectors.settings import ConnectionFileError
     from leadloop.playbook.model import PlaybookError

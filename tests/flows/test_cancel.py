@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -64,6 +65,13 @@ def run_logs(flow_run_id: Any) -> list[Any]:
     with get_client(sync_client=True) as client:
         return client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])),
                                 limit=200)
+
+
+def local_run_states(prefect_home: Path) -> list[str]:
+    """The state of each flow run in Prefect's local-mode database (its temporary server has stopped
+    with the command)."""
+    with sqlite3.connect(prefect_home / "prefect.db") as db:
+        return [state for (state,) in db.execute("select state_type from flow_run")]
 
 
 def flow_run_state(flow_run_id: Any) -> Any:
@@ -144,3 +152,51 @@ def test_a_sync_stopped_mid_pull_ends_within_10_s_cancelled_and_the_next_sync_fi
     with open_store(store_url) as store:
         assert len(store.load_records().people) > pulled_before
         assert store.get_run(summary.run_id).status == "ok" and store.lease() is None
+
+
+def test_ctrl_c_in_a_terminal_in_prefect_local_mode_ends_the_sync_within_10_s_cancelled(sandbox, workdir,
+                                                                                        tmp_path):
+    """The terminal sends Ctrl-C to its whole process group, Prefect's temporary server included: the
+    server must outlive the interrupted run long enough to record it Cancelled."""
+    handle, session = sandbox["handle"], sandbox["session"]
+    store_url = f"sqlite:///{workdir / 'terminal'}.db"
+    session.post(f"{handle.admin_url}/faults", json={"rules": [
+        {"endpoint": "query", "latency_ms": 500}, {"endpoint": "objects", "latency_ms": 500}]},
+        timeout=30).raise_for_status()
+    session.post(f"{handle.admin_url}/stats/reset", json={}, timeout=30).raise_for_status()
+    env = {name: value for name, value in os.environ.items() if not name.startswith("PREFECT_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "leadloop.cli.app", "sync", "--connection-file", str(sandbox["connection"]),
+         "--store-url", store_url],
+        env=dict(env, PREFECT_HOME=str(tmp_path), PYTHONFAULTHANDLER="1"), cwd=tmp_path,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while session.get(f"{handle.admin_url}/stats", timeout=30).json()["calls"] < 8:
+            assert process.poll() is None, f"the sync ended before it was stopped: {process.stdout.read()}"
+            assert time.monotonic() < deadline, "the sync never got into its pull"
+            time.sleep(0.2)
+        asked = time.monotonic()
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            output, _ = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGABRT)
+            output, _ = process.communicate(timeout=30)
+            raise AssertionError(f"the sync did not end within 30 s\n{output[-20000:]}") from None
+        took = time.monotonic() - asked
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        session.delete(f"{handle.admin_url}/faults", timeout=30).raise_for_status()
+    assert took < 10, f"the sync took {took:.1f} s to end\n{output[-2000:]}"
+    assert process.returncode == 130, output[-2000:]
+    assert "Traceback" not in output and "httpx" not in output, output[-3000:]
+    assert "interrupted: the run is recorded as cancelled" in " ".join(output.split())
+    assert local_run_states(tmp_path) == ["CANCELLED"]
+    from leadloop.store.db import open_store
+
+    with open_store(store_url) as store:
+        assert store.lease() is None
+        assert [run.status for run in store.runs()] == ["cancelled"]
