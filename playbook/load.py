@@ -15,6 +15,12 @@ from leadloop.playbooks import names, resolve
 def load_playbook(path: str | Path) -> Playbook:
     """Read, parse and validate a playbook: a YAML file, or the name of one leadloop ships
     (`semiconductor`, `industrial`). Raises PlaybookError listing every problem."""
+    return load_playbook_and_text(path)[0]
+
+
+def load_playbook_and_text(path: str | Path) -> tuple[Playbook, str]:
+    """`load_playbook`, with the text it was parsed from (kept as is when the playbook is made live):
+    the file is read once, so the two always agree."""
     path = resolve(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -23,7 +29,7 @@ def load_playbook(path: str | Path) -> Playbook:
         if path.suffix not in (".yaml", ".yml"):
             problem += f" (a playbook is a YAML file or a shipped name: {', '.join(names())})"
         raise PlaybookError(str(path), [problem]) from None
-    return parse_playbook(text, source=str(path))
+    return parse_playbook(text, source=str(path)), text
 
 
 def parse_playbook(text: str, source: str = "<playbook>") -> Playbook:

@@ -14,11 +14,10 @@ import os
 import socket
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
-from leadloop.playbook.load import load_playbook, parse_playbook
+from leadloop.playbook.load import load_playbook_and_text, parse_playbook
 from leadloop.playbook.model import Playbook
-from leadloop.playbooks import DEFAULT, resolve
+from leadloop.playbooks import DEFAULT
 from leadloop.store.facade import Store
 from leadloop.store.models import PlaybookActivation
 
@@ -44,13 +43,6 @@ class PlaybookChoice:
                 "was_live": self.live.model_version if self.live else None}
 
 
-def read_playbook_text(requested: str) -> tuple[Playbook, str]:
-    """A playbook file or shipped name, parsed, with its text (kept when it is made live)."""
-    path = resolve(requested)
-    playbook = load_playbook(path)
-    return playbook, Path(path).read_text(encoding="utf-8")
-
-
 def describe(activation: PlaybookActivation) -> str:
     when = activation.activated_at.strftime("%Y-%m-%d %H:%M UTC")
     run = f", run {activation.run_id}" if activation.run_id else ""
@@ -58,18 +50,19 @@ def describe(activation: PlaybookActivation) -> str:
            f"by {activation.activated_by}{run})"
 
 
-def choose_playbook(store: Store, requested: str | None, *, kind: str,
-                    activate: bool = False) -> PlaybookChoice:
+def choose_playbook(store: Store, requested: str | None, *, kind: str, activate: bool = False,
+                    loaded: tuple[Playbook, str] | None = None) -> PlaybookChoice:
     """The playbook a run of `kind` scores with, given what it asked for (`None`: the live one).
 
     Raises PlaybookNotLive when a sync names another playbook than the live one: a sync never
     changes which playbook is live (a rescore with `activate` does), and scoring with another one
-    would rewrite every changed score the next run writes back."""
+    would rewrite every changed score the next run writes back. `loaded`: the requested playbook,
+    already read (`load_playbook_and_text`)."""
     live = store.live_playbook()
     if requested is None and live is not None:
         return PlaybookChoice(parse_playbook(live.text, source=f"the live playbook {live.name!r}"),
                               live.text, "live", live, activate=False, preview=False)
-    playbook, text = read_playbook_text(requested or DEFAULT)
+    playbook, text = loaded or load_playbook_and_text(requested or DEFAULT)
     source = requested or DEFAULT
     if live is None:  # the store's first run: what it scores with becomes live if it writes
         return PlaybookChoice(playbook, text, source, None, activate=kind in ("hourly_sync", "rescore"),

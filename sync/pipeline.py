@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Mapping as Map
@@ -25,9 +26,9 @@ from leadloop.crm.batch import build_many
 from leadloop.crm.dataset import RECORD_TYPES, Dataset
 from leadloop.crm.heap import cycle_collection_paused
 from leadloop.crm.identity import IdentityResult, repoint_activities, resolve_identity
-from leadloop.crm.ports import CallCounter, CrmSink, CrmSource
+from leadloop.crm.ports import CallCounter, CrmSink, CrmSource, ReadProgress
 from leadloop.crm.records import Activity, Asset, Crm, Person
-from leadloop.playbook.load import load_playbook
+from leadloop.playbook.load import load_playbook_and_text
 from leadloop.playbook.model import Playbook
 from leadloop.routing.engine import route_all
 from leadloop.routing.model import OpenTask, RoutingResult
@@ -83,11 +84,11 @@ def open_runtime(connection: str | ConnectionSettings | None, playbook_path: str
     live one unless `playbook_path` names another: `sync.live`) and build one client per configured
     CRM. `connection`: settings, a connection file, or None for the environment."""
     settings = connection if isinstance(connection, ConnectionSettings) else load_connection(connection)
-    if playbook_path is not None:  # a file that cannot be read says so before the store is opened
-        load_playbook(playbook_path)
+    # a playbook that cannot be read says so before the store is opened (and created)
+    loaded = load_playbook_and_text(playbook_path) if playbook_path is not None else None
     store = open_store(store_url or settings.store_url)
     try:
-        choice = choose_playbook(store, playbook_path, kind=kind, activate=activate)
+        choice = choose_playbook(store, playbook_path, kind=kind, activate=activate, loaded=loaded)
         mapping = load_mapping(choice.playbook.mapping)
     except BaseException:
         store.close()
@@ -126,8 +127,10 @@ def open_runtime(connection: str | ConnectionSettings | None, playbook_path: str
 # the suffix of the cursor row that remembers when a stream's deletions were last checked
 DELETIONS_CHECKED = "#deletions-checked"
 # A long pull logs where it is every this many pages: 20,000 records of a Salesforce query, 1,000 of a
-# HubSpot listing (their largest pages), a line every few seconds to a minute under rate limits.
+# HubSpot listing (their largest pages), a line every few seconds; or sooner once this many seconds
+# have passed since its last line, for pages that come slowly under rate limits.
 PAGES_PER_PROGRESS_LINE = 10
+SECONDS_PER_PROGRESS_LINE = 15.0
 
 
 @dataclass(slots=True)
@@ -150,6 +153,7 @@ def pull_stream(runtime: Runtime, crm: Crm, stream: str) -> PullStats:
     checked_key = f"{stream}{DELETIONS_CHECKED}"
     checked = store.get_cursor(crm.value, checked_key)
     stats = PullStats(crm.value, stream)
+    lines = ProgressLines()
     for page in source.pull(stream, since, deletions_checked=checked):
         store.upsert_snapshots(crm.value, stream, page.records, cursor=page.cursor)
         if page.deleted:
@@ -164,15 +168,43 @@ def pull_stream(runtime: Runtime, crm: Crm, stream: str) -> PullStats:
         stats.records += len(page.records)
         stats.deleted += len(page.deleted)
         stats.rejected += len(page.rejected)
-        report_progress(f"pull {crm.value} {stream}", stats.records)
-        if stats.pages % PAGES_PER_PROGRESS_LINE == 0:
-            log.info("pull %s %s: %d records in %d pages so far", crm.value, stream, stats.records,
-                     stats.pages)
+        progress = page.progress
+        report_progress(f"pull {crm.value} {stream}", *(progress or (stats.records, None)))
+        if lines.due(stats.pages):
+            log.info("%s", progress_line(stats, progress))
     cursor = stats.cursor or since
     log.info("pulled %s %s: %d records in %d pages (%d deleted, %d rejected), cursor at %s", crm.value,
              stream, stats.records, stats.pages, stats.deleted, stats.rejected,
              cursor.isoformat() if cursor else "the beginning")
     return stats
+
+
+def progress_line(stats: PullStats, progress: ReadProgress | None) -> str:
+    """Where a pull stands: `pull salesforce Contact: 4,000 of 12,345 (32%) in 2 pages so far` when the
+    CRM announced a total, else `pull hubspot owners: 1,000 records in 10 pages so far`."""
+    pages = f"{stats.pages:,} page{'s' if stats.pages != 1 else ''} so far"
+    if progress is None:
+        return f"pull {stats.crm} {stats.stream}: {stats.records:,} records in {pages}"
+    read, total = progress
+    # a record created during the pull can take the count past the total the CRM announced
+    percent = min(100, read * 100 // total) if total else 100
+    return f"pull {stats.crm} {stats.stream}: {read:,} of {total:,} ({percent}%) in {pages}"
+
+
+class ProgressLines:
+    """When a pull logs its next progress line: `PAGES_PER_PROGRESS_LINE` pages or
+    `SECONDS_PER_PROGRESS_LINE` seconds after its last one, whichever comes first."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.pages_then, self.then = 0, clock()
+
+    def due(self, pages: int) -> bool:
+        now = self.clock()
+        if pages - self.pages_then < PAGES_PER_PROGRESS_LINE and now - self.then < SECONDS_PER_PROGRESS_LINE:
+            return False
+        self.pages_then, self.then = pages, now
+        return True
 
 
 # -- identity and scoring ----------------------------------------------------------------------------------
