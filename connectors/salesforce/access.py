@@ -76,17 +76,19 @@ def _query(client: SalesforceClient, soql: str, endpoint: str) -> list[dict[str,
 
 def _create(client: SalesforceClient, sobject: str, records: list[dict[str, Any]]) -> None:
     """Create records through sObject Collections; raises when Salesforce refuses any of them."""
-    for start in range(0, len(records), COLLECTION_SIZE):
-        batch = [{"attributes": {"type": sobject}, **r} for r in records[start:start + COLLECTION_SIZE]]
-        results = client.request("POST", "composite/sobjects", f"composite:create:{sobject}",
-                                 json={"allOrNone": False, "records": batch})
-        _raise_failures(sobject, batch, results)
+    _send(client, "POST", "create", sobject, records)
 
 
 def _update(client: SalesforceClient, sobject: str, records: list[dict[str, Any]]) -> None:
+    """Update records (each with its Id) through sObject Collections; raises like `_create`."""
+    _send(client, "PATCH", "update", sobject, records)
+
+
+def _send(client: SalesforceClient, method: str, verb: str, sobject: str,
+          records: list[dict[str, Any]]) -> None:
     for start in range(0, len(records), COLLECTION_SIZE):
         batch = [{"attributes": {"type": sobject}, **r} for r in records[start:start + COLLECTION_SIZE]]
-        results = client.request("PATCH", "composite/sobjects", f"composite:update:{sobject}",
+        results = client.request(method, "composite/sobjects", f"composite:{verb}:{sobject}",
                                  json={"allOrNone": False, "records": batch})
         _raise_failures(sobject, batch, results)
 
