@@ -6,7 +6,7 @@ from importlib.metadata import entry_points
 
 import typer
 
-from leadloop.cli import connect, crm, route, run, scoring
+from leadloop.cli import connect, crm, review, route, run, scoring
 
 app = typer.Typer(
     name="leadloop",
@@ -26,7 +26,7 @@ def version() -> None:
     typer.echo(_version("leadloop"))
 
 
-for module in (scoring, route, crm, run, connect):
+for module in (scoring, route, crm, run, review, connect):
     module.register(app)
 
 # Command plugins installed beside leadloop (the sandbox's `leadloop sandbox serve|export`).

@@ -167,8 +167,9 @@ def model_review(options: ModelReviewOptions | None = None) -> dict[str, ModelRe
     cutoff = now - timedelta(days=options.lookback_days)
     with leadloop_logs_in_run(), cancel.cancel_watch():
         reviews, follow_up, path = _review_and_record(options, now, cutoff)
-    create_markdown_artifact(review_markdown(reviews, options.lookback_days) + f"\n\n{follow_up}\n\n"
-                             f"HTML report: `{path}`", key="model-review",
+    report = f"HTML report (also the threshold backtest, stages, profiles and segments): `{path}`"
+    create_markdown_artifact(review_markdown(reviews, options.lookback_days) + f"\n\n{follow_up}\n\n{report}",
+                             key="model-review",
                              description="scores against outcomes, current vs candidate playbook")
     for name, review in reviews.items():
         logger.info("%s: AUC %s over %d people (%d converted)", name,

@@ -43,22 +43,44 @@ def review_markdown(reviews: dict[str, ModelReview], lookback_days: int) -> str:
             ["people", *(r.people for r in reviews.values())],
             ["converted", *(r.converted for r in reviews.values())],
             ["ROC AUC", *(f"{r.auc:.3f}" if r.auc is not None else "n/a" for r in reviews.values())],
-            ["top-decile lift", *(_top_lift(r) for r in reviews.values())],
+            ["top-decile lift", *(top_decile_lift(r) for r in reviews.values())],
         ],
     ))
     for name, review in reviews.items():
         parts.append(f"## {name}: conversion by tier")
         parts.append(markdown_table(["tier", "people", "converted", "rate"],
                                     [[g.group, g.people, g.converted, _pct(g.rate)] for g in review.by_tier]))
-        if review.suggestions:
-            parts.append(f"## {name}: suggested weight changes (review, never applied automatically)")
-            parts.append(markdown_table(["signal", "now", "suggested", "why"],
-                                        [[s.rule, s.current_points, s.suggested_points, s.why]
-                                         for s in review.suggestions]))
+        parts.append(_signals_markdown(name, review))
+        parts.append(_suggestions_markdown(name, review))
     return "\n\n".join(parts)
 
 
-def _top_lift(review: ModelReview) -> str:
+# The artifact keeps to the strongest signals: the HTML report lists them all.
+ARTIFACT_SIGNALS = 10
+
+
+def _signals_markdown(name: str, review: ModelReview) -> str:
+    """The evidence behind the suggestions: how the people who showed each signal converted."""
+    shown = review.signals[:ARTIFACT_SIGNALS]
+    more = len(review.signals) - len(shown)
+    rows = [[s.rule, s.people_with, _pct(s.rate_with), _pct(s.rate_without), f"{s.lift:.2f}",
+             s.current_points] for s in shown]
+    table = markdown_table(["signal", "people", "rate with", "rate without", "lift", "points"], rows)
+    tail = f"\n\n… and {more} more signals in the HTML report." if more > 0 else ""
+    return f"## {name}: signals by lift\n\n{table}{tail}"
+
+
+def _suggestions_markdown(name: str, review: ModelReview) -> str:
+    title = f"## {name}: suggested weight changes (review, never applied automatically)"
+    if not review.suggestions:
+        return f"{title}\n\nNo signal's evidence is clear enough to suggest a change."
+    return f"{title}\n\n" + markdown_table(["signal", "now", "suggested", "why"],
+                                             [[s.rule, s.current_points, s.suggested_points, s.why]
+                                              for s in review.suggestions])
+
+
+def top_decile_lift(review: ModelReview) -> str:
+    """How many times the base rate the top tenth by score converted at, as shown ("2.31×", "n/a")."""
     if not review.lift_by_decile or not review.base_rate:
         return "n/a"
     return f"{review.lift_by_decile[0].rate / review.base_rate:.2f}×"
