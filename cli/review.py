@@ -11,7 +11,7 @@ before the flow run starts, like `sync` and `rescore` (cli/run.py).
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -26,6 +26,7 @@ from leadloop.cli.run import (
     PlaybookOpt,
     StoreOpt,
     VerboseOpt,
+    command_options,
     explain_failure,
     fail,
     quiet_prefect,
@@ -43,33 +44,10 @@ RUN_AGAIN = "the review changed nothing in the CRMs or the synced records: run i
 
 
 def review_options(**params: Any) -> ModelReviewOptions:
-    """The flow's options from the command's, as `run.flow_options` makes a sync's: `--at` without a
-    time zone is UTC (and said so), a password in `--store-url` moves to LEADLOOP_STORE_PASSWORD so
-    that Prefect never shows it. A value the options refuse is bad input."""
-    from pydantic import ValidationError
-
+    """The flow's options from the command's, made as a sync's are (`run.command_options`)."""
     from leadloop.flows.options import ModelReviewOptions
-    from leadloop.store.db import STORE_PASSWORD_ENV, split_password
 
-    at = params.get("at")
-    if isinstance(at, datetime) and at.tzinfo is None:
-        params["at"] = at = at.replace(tzinfo=UTC)
-        err.print(f"--at has no time zone: taken as UTC ({at.isoformat()})", highlight=False)
-    if params.get("store_url"):
-        params["store_url"], password = split_password(str(params["store_url"]))
-        if password is not None:
-            os.environ[STORE_PASSWORD_ENV] = password
-    try:
-        return ModelReviewOptions(**params)
-    except ValidationError as error:
-        raise fail("; ".join(_refused(e["loc"], e["msg"]) for e in error.errors())) from None
-
-
-def _refused(location: tuple[int | str, ...], message: str) -> str:
-    """A refused option as the command line names it: `--lookback-days: …`."""
-    message = message.removeprefix("Value error, ")
-    option = "-".join(str(part) for part in location).replace("_", "-")
-    return f"--{option}: {message}" if option else message
+    return command_options(ModelReviewOptions, **params)
 
 
 def _unwritable(folder: Path) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import signal
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import typer
 from rich.markup import escape
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from leadloop.flows.options import SyncOptions
     from leadloop.flows.steps import SyncSummary
 
+OptionsT = TypeVar("OptionsT")
 # whether the command was given --verbose (quiet_prefect is told first): a failure then shows its traceback
 _verbose = False
 
@@ -61,11 +62,20 @@ def fail(message: str, hint: str | None = None, code: int = 2) -> typer.Exit:
 
 
 def flow_options(kind: Literal["sync", "rescore"], **params: Any) -> SyncOptions:
-    """The flow's options from the command's. `--at` without a time zone is taken as UTC, and said
-    so: scoring compares it with the CRMs' UTC times. A password in `--store-url` moves to
-    LEADLOOP_STORE_PASSWORD, where the flow (in this process) finds it: Prefect keeps a run's
-    parameters and shows them in its UI and API, so the URL it gets has none."""
+    """The flow's options from the command's (`command_options`)."""
     from leadloop.flows.options import RescoreOptions, SyncOptions
+
+    return command_options(SyncOptions if kind == "sync" else RescoreOptions, **params)
+
+
+def command_options(options: type[OptionsT], **params: Any) -> OptionsT:
+    """A flow's options from a command's. `--at` without a time zone is taken as UTC, and said so:
+    scoring compares it with the CRMs' UTC times. A password in `--store-url` moves to
+    LEADLOOP_STORE_PASSWORD, where the flow (in this process) finds it: Prefect keeps a run's
+    parameters and shows them in its UI and API, so the URL it gets has none. A value the options
+    refuse is bad input, named as the command line names it."""
+    from pydantic import ValidationError
+
     from leadloop.store.db import STORE_PASSWORD_ENV, split_password
 
     at = params.get("at")
@@ -76,7 +86,17 @@ def flow_options(kind: Literal["sync", "rescore"], **params: Any) -> SyncOptions
         params["store_url"], password = split_password(str(params["store_url"]))
         if password is not None:
             os.environ[STORE_PASSWORD_ENV] = password
-    return (SyncOptions if kind == "sync" else RescoreOptions)(**params)
+    try:
+        return options(**params)
+    except ValidationError as error:
+        raise fail("; ".join(_refused(e["loc"], e["msg"]) for e in error.errors())) from None
+
+
+def _refused(location: tuple[int | str, ...], message: str) -> str:
+    """A refused option as the command line names it: `--lookback-days: …`."""
+    message = message.removeprefix("Value error, ")
+    option = "-".join(str(part) for part in location).replace("_", "-")
+    return f"--{option}: {message}" if option else message
 
 
 def _check_inputs(options: SyncOptions) -> None:

@@ -107,6 +107,12 @@ def test_a_connection_block_name_the_flow_would_refuse_is_bad_input(synced_store
     refused(result, "--connection: a connection block's name has only lowercase letters")
 
 
+@pytest.mark.parametrize("command", ["sync", "rescore"])
+def test_a_sync_or_rescore_names_a_refused_block_name_as_its_option(command, synced_store):
+    result = CliRunner().invoke(app, [command, "--connection", "Not A Block", "--store-url", synced_store])
+    refused(result, "--connection: a connection block's name has only lowercase letters")
+
+
 def test_a_reports_folder_that_cannot_be_written_is_bad_input(connection, synced_store, tmp_path):
     blocker = tmp_path / "reports"
     blocker.write_text("a file where the folder would go")
