@@ -11,10 +11,19 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from leadloop.crm.changes import FieldUpdate, TaskUpsert
 from leadloop.crm.records import Crm
+
+
+class ReadProgress(NamedTuple):
+    """How far one pull has come: the rows the CRM has handed out so far, of the `total` it announced
+    for the whole read (Salesforce's `totalSize`, a HubSpot search's `total`). Rows, not records: a
+    HubSpot call with three contacts is one row and three activities."""
+
+    read: int
+    total: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +34,8 @@ class PulledPage:
     horizon, see the HubSpot source); it may be stored only after the records are stored. `deleted`
     lists CRM ids that became tombstones (deleted or merged). `deletions_checked` (a source whose
     deletions are not part of its incremental read) says every deletion made before that moment is
-    in this page's `deleted` or an earlier page's; store it once they are stored.
+    in this page's `deleted` or an earlier page's; store it once they are stored. `progress` is where
+    the read stands, when the CRM announced a total (HubSpot's list endpoints announce none).
     """
 
     stream: str
@@ -34,6 +44,7 @@ class PulledPage:
     deleted: Sequence[str] = ()
     rejected: Sequence[tuple[str, str]] = ()  # (crm id, reason) for records that failed mapping
     deletions_checked: datetime | None = None
+    progress: ReadProgress | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
-from leadloop.flows import artifacts, cancel, tasks
+from leadloop.flows import artifacts, cancel, events, tasks
 from leadloop.flows.options import SyncOptions
 from leadloop.flows.run_logs import leadloop_logs_in_run
 from leadloop.flows.steps import SyncSummary, final_state, recorded_run, score_route_write
@@ -27,6 +27,7 @@ def hourly_sync(options: SyncOptions | None = None) -> SyncSummary:
         score_route_write(summary, now, dry_run=options.dry_run, min_change=options.min_change,
                           people_per_partition=options.people_per_partition)
     artifacts.publish(summary)
+    events.emit_tier_changes(summary)
     get_run_logger().info("pulled %d records, scored %d people, wrote %d fields and %d tasks in %.1f s",
                           summary.records_pulled, summary.people_scored, summary.fields_written,
                           summary.tasks_created, summary.seconds)

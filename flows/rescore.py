@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
-from leadloop.flows import artifacts, cancel
+from leadloop.flows import artifacts, cancel, events
 from leadloop.flows.options import RescoreOptions
 from leadloop.flows.run_logs import leadloop_logs_in_run
 from leadloop.flows.steps import SyncSummary, final_state, recorded_run, score_route_write
@@ -25,6 +25,7 @@ def rescore(options: RescoreOptions | None = None) -> SyncSummary:
         score_route_write(summary, now, dry_run=summary.dry_run, min_change=options.min_change,
                           people_per_partition=options.people_per_partition, scope=options.scope)
     artifacts.publish(summary)
+    events.emit_tier_changes(summary)
     planned_fields = sum(p["fields"] for p in summary.planned.values())
     planned_tasks = sum(p["tasks"] for p in summary.planned.values())
     get_run_logger().info("rescored %d people (%s); %d field changes and %d tasks %s", summary.people_scored,

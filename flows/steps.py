@@ -21,6 +21,7 @@ from leadloop.flows.options import RescoreScope, SyncOptions
 from leadloop.store.facade import Store
 from leadloop.sync import live, pipeline, workspace
 from leadloop.sync.pipeline import PullStats, Runtime
+from leadloop.sync.workspace import TopTierMove
 from leadloop.sync.writeback import WriteStats
 
 log = logging.getLogger("leadloop.sync")
@@ -48,6 +49,7 @@ class SyncSummary:
     planned: dict[str, dict[str, int]] = field(default_factory=dict)
     changes: list[dict[str, str]] = field(default_factory=list)  # dry run: what would change, by person
     tier_moves: list[dict[str, str]] = field(default_factory=list)  # who changed tier (the first 500)
+    top_tier_moves: list[TopTierMove] = field(default_factory=list)  # a writing run's, for `flows.events`
     rejected: list[dict[str, str]] = field(default_factory=list)  # each refused write, by person
     handoff_notes: dict[str, str] = field(default_factory=dict)  # person id → note, first few tasks
     api_calls: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -159,6 +161,7 @@ def score_route_write(summary: SyncSummary, now: datetime, *, dry_run: bool, min
     # Only now do these cards become "the last score": routing compares against them, so saving them
     # before the write-back would let a run that dies mid-way suppress its own tasks on the rerun.
     summary.scorecards_saved = tasks.save_scores(key, now)
+    summary.top_tier_moves = workspace.top_tier_moves(key)
     return summary
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from leadloop.crm.dataset import Dataset
 from leadloop.crm.identity import IdentityResult
-from leadloop.crm.records import Activity, Crm
+from leadloop.crm.records import Account, Activity, Crm, Person
 from leadloop.routing.crm_changes import person_records
 from leadloop.routing.model import RoutingResult
 from leadloop.routing.state import AssignmentState
@@ -467,6 +467,97 @@ def tier_change_rows(key: str, limit: int = 500) -> list[dict[str, str]]:
         if len(rows) >= limit:
             break
     return rows
+
+
+@dataclass(frozen=True, slots=True)
+class TopTierMove:
+    """A person the run moved into the playbook's top tier, as a rep knows them: name, company, the
+    CRM record they are best known by (a Salesforce Contact, then Lead, then HubSpot contact) and
+    their owner. No email, and not the canonical id, which may hold one."""
+
+    name: str
+    company: str
+    old_tier: str  # "" for someone scored for the first time
+    tier: str
+    score: float
+    top_reason: str
+    crm: str
+    record_id: str
+    owner_id: str  # routing's owner key (a rep's email, a queue's id), else the CRM user id; "" for none
+    owner_name: str
+    account_crm: str = ""
+    account_record_id: str = ""
+
+
+class _Owners:
+    """Names an owner by routing's owner key (a rep's email, a queue's id) where routing knows them,
+    so a rep is the same owner whether routing picked them or the CRM already had them."""
+
+    def __init__(self, runtime: Runtime, dataset: Dataset) -> None:
+        self.directory = pipeline.routing_directory(runtime.playbook, dataset)
+        self.crm_names = {o.crm_id or o.id.split(":", 1)[-1]: o.name for o in dataset.owners if o.name}
+        self.names = {o.email.lower(): o.name for o in dataset.owners if o.email and o.name}
+        section = runtime.playbook.routing
+        if section is not None:
+            self.names |= {section.owner_key(r.email): r.name for r in section.reps}
+            self.names |= {q.id: q.name for q in section.queues}
+
+    def of(self, routed: str | None, crm_owner_id: str | None) -> tuple[str, str]:
+        """(owner id, name): routing's owner when it named one, else the person's owner in the CRM."""
+        key = routed or (self.directory.owner_key_for(crm_owner_id) if crm_owner_id else None)
+        if key:
+            return key, self.names.get(key, key)
+        if crm_owner_id:
+            return crm_owner_id, self.crm_names.get(crm_owner_id, crm_owner_id)
+        return "", ""
+
+
+def top_tier_moves(key: str) -> list[TopTierMove]:
+    """Everyone the run moved into the playbook's top tier, from a lower tier or scored for the first
+    time, highest score first."""
+    workspace = get(key)
+    top, result, previous = workspace.runtime.playbook.top_tier, workspace.need("result"), workspace.previous
+    cards = sorted((c for c in result.cards.values()
+                    if c.tier == top and (c.person_id not in previous or previous[c.person_id].tier != top)),
+                   key=lambda c: (-c.score, c.person_id))
+    if not cards:
+        return []
+    dataset = workspace.need("dataset")
+    people, accounts = {p.id: p for p in dataset.people}, {a.id: a for a in dataset.accounts}
+    owners = _Owners(workspace.runtime, dataset)
+    routed = workspace.routing.by_person() if workspace.routing is not None else {}
+    moves = []
+    for card in cards:
+        person = people.get(card.person_id)
+        records = person_records(person) if person is not None else []
+        if person is None or not records:  # a pulled person always has a record; without one, no name
+            continue
+        decision = routed.get(card.person_id)
+        owner = owners.of(decision.owner if decision else None, person.owner_id)
+        old = previous[card.person_id].tier if card.person_id in previous else ""
+        account = accounts.get(card.account_id or "")
+        moves.append(_top_tier_move(card, old, person, records[0], account, owner))
+    return moves
+
+
+def _top_tier_move(card: ScoreCard, old_tier: str, person: Person, record: tuple[Crm, str],
+                   account: Account | None, owner: tuple[str, str]) -> TopTierMove:
+    account_crm, account_record_id = _account_record(account)
+    return TopTierMove(
+        name=_name(person.first_name, person.last_name, record[1]),
+        company=person.company_name or (account.name if account else None) or "",
+        old_tier=old_tier, tier=card.tier, score=round(card.score, 1),
+        top_reason=reasons_text(card.reasons, card.disqualified, top=1),
+        crm=record[0].value, record_id=record[1], owner_id=owner[0], owner_name=owner[1],
+        account_crm=account_crm, account_record_id=account_record_id)
+
+
+def _account_record(account: Account | None) -> tuple[str, str]:
+    if account is None:
+        return "", ""
+    if account.salesforce_id:
+        return Crm.SALESFORCE.value, account.salesforce_id
+    return (Crm.HUBSPOT.value, account.hubspot_id) if account.hubspot_id else ("", "")
 
 
 def rejected_rows(key: str, writes: Sequence[WriteStats], unplaced: dict[str, str] | None = None,

@@ -24,6 +24,11 @@ check carries the new one). A first run's full list counts as a check. Between c
 record can still be scored; a write to it is refused by HubSpot and reported, and the next check
 tombstones it.
 
+Pages say how far a pull has come (`PulledPage.progress`): the records read so far of the first
+search's `total`. List endpoints announce no total, but a first run's search for the newest value
+counts every record in the index, which is what the list then reads; the archived check and the
+owners say nothing.
+
 Docs: https://developers.hubspot.com/docs/api/crm/search, https://developers.hubspot.com/docs/api/crm/contacts
 (list, `archived`), https://developers.hubspot.com/docs/api/crm/associations/associations-v4 (batch read),
 https://developers.hubspot.com/docs/api/crm/owners
@@ -61,7 +66,7 @@ from leadloop.connectors.hubspot.streams import OBJECT_STREAMS, OWNERS, STREAMS_
 from leadloop.connectors.hubspot.windowing import Seen, Window, next_window, search_body
 from leadloop.connectors.mapping import CrmMapping
 from leadloop.connectors.paging import TokenPaginator
-from leadloop.crm.ports import CrmSource, PulledPage
+from leadloop.crm.ports import CrmSource, PulledPage, ReadProgress
 from leadloop.crm.records import Crm
 
 log = logging.getLogger("leadloop.connectors.hubspot")
@@ -133,7 +138,7 @@ class HubSpotSource(CrmSource):
                  deletions_checked: datetime | None) -> Iterator[PulledPage]:
         seen: dict[str, int] = {}
         if since is None:
-            newest = self._newest(spec)
+            newest, total = self._newest(spec)
             listed_from: datetime | None = None
             for raws in self._list(spec, archived=False, properties=self.properties_for(spec),
                                    associations=spec.associations):
@@ -141,14 +146,15 @@ class HubSpotSource(CrmSource):
                 for raw in raws:
                     moment = cursor_value(raw, spec.cursor_field)
                     seen[raw.id] = to_ms(moment) if moment is not None else -1
-                yield self._page(spec, raws, None)  # no cursor until the whole list is stored
+                progress = ReadProgress(len(seen), total) if total is not None else None
+                yield self._page(spec, raws, None, progress)  # no cursor until the whole list is stored
             start = to_ms(newest) if newest is not None else 0
-            yield from self._search(spec, Window(start), seen, floor=newest)
+            yield from self._search(spec, Window(start), seen, floor=newest, total=total)
             if listed_from is not None:  # anything archived before the list began was never listed
                 yield PulledPage(stream=spec.name, records=(), cursor=None, deletions_checked=listed_from)
             return
         start = since - self.overlap
-        yield from self._search(spec, Window(to_ms(start)), seen, floor=None)
+        yield from self._search(spec, Window(to_ms(start)), seen, floor=None, total=None)
         if self.detect_archived and self._archived_due(deletions_checked):
             yield from self._archived(spec, (deletions_checked or since) - self.overlap)
 
@@ -156,16 +162,16 @@ class HubSpotSource(CrmSource):
         """HubSpot's clock on the answer just received, less the Date header's precision."""
         return clock.horizon(self.client.server_time)
 
-    def _newest(self, spec: HubSpotStream) -> datetime | None:
-        """The highest cursor value the search index knows now (one search, newest first)."""
+    def _newest(self, spec: HubSpotStream) -> tuple[datetime | None, int | None]:
+        """The highest cursor value the search index knows now (one search, newest first), and how
+        many records it holds (the search's `total`, as it has no filter)."""
         body = {"sorts": [{"propertyName": spec.cursor_field, "direction": "DESCENDING"}],
                 "properties": [spec.cursor_field], "limit": 1, "after": "0"}
         response = self.client.call(f"POST /crm/v3/objects/{spec.crm_object}/search",
                                     self.client.search.do_search_with_http_info, spec.crm_object, body,
                                     search=True)
-        for model in response.results or []:
-            return cursor_value(raw_object(model), spec.cursor_field)
-        return None
+        newest = next((cursor_value(raw_object(m), spec.cursor_field) for m in response.results or []), None)
+        return newest, getattr(response, "total", None)
 
     def _list(self, spec: HubSpotStream, *, archived: bool, properties: list[str],
               associations: Sequence[str] = ()) -> Iterator[list[RawObject]]:
@@ -186,7 +192,9 @@ class HubSpotSource(CrmSource):
             yield [raw_object(m) for m in response.results or []]
 
     def _search(self, spec: HubSpotStream, window: Window | None, seen: dict[str, int],
-                floor: datetime | None) -> Iterator[PulledPage]:
+                floor: datetime | None, total: int | None) -> Iterator[PulledPage]:
+        """Pages of keyset windows from `window` on. `total` (a first run's count of every record,
+        else the first answer's `total`) and the records in `seen` measure the pages' progress."""
         highest = floor
         horizon: datetime | None = None
         properties = self.properties_for(spec)
@@ -198,6 +206,7 @@ class HubSpotSource(CrmSource):
                                         spec.crm_object, body, search=True)
             if horizon is None:  # the first answer: the index as it stood when the search began
                 horizon = self._horizon()
+                total = total if total is not None else getattr(response, "total", None)
             raws = [raw_object(m) for m in response.results or []]
             page_seen: list[Seen] = []
             fresh: list[RawObject] = []
@@ -214,12 +223,13 @@ class HubSpotSource(CrmSource):
             window = next_window(window, page_seen, self.page_size)
             if fresh and spec.associations:
                 fresh = self._with_associations(spec, fresh)
+            progress = ReadProgress(len(seen), total) if total is not None else None
             if window is None and horizon is not None and (highest is None or horizon > highest):
                 # the search is complete: the next run may measure its overlap from the horizon
-                yield self._page(spec, fresh, horizon)
+                yield self._page(spec, fresh, horizon, progress)
                 return
             if fresh or (window is None and not yielded and highest is not None):
-                yield self._page(spec, fresh, highest)
+                yield self._page(spec, fresh, highest, progress)
                 yielded = True
 
     def _with_associations(self, spec: HubSpotStream, raws: list[RawObject]) -> list[RawObject]:
@@ -263,7 +273,8 @@ class HubSpotSource(CrmSource):
         if checked is not None:
             yield PulledPage(stream=spec.name, records=(), cursor=None, deletions_checked=checked)
 
-    def _page(self, spec: HubSpotStream, raws: Iterable[RawObject], cursor: datetime | None) -> PulledPage:
+    def _page(self, spec: HubSpotStream, raws: Iterable[RawObject], cursor: datetime | None,
+              progress: ReadProgress | None = None) -> PulledPage:
         records: list[Any] = []
         rejected: list[tuple[str, str]] = []
         read = self.mapping.read.get(spec.crm_object, {})
@@ -280,7 +291,8 @@ class HubSpotSource(CrmSource):
             except BadRecord as problem:
                 rejected.append((f"{spec.id_prefix}:{raw.id}", str(problem)))
                 log.warning("hubspot %s %s rejected: %s", spec.crm_object, raw.id, problem)
-        return PulledPage(stream=spec.name, records=records, cursor=cursor, rejected=rejected)
+        return PulledPage(stream=spec.name, records=records, cursor=cursor, rejected=rejected,
+                          progress=progress)
 
     # -- owners --------------------------------------------------------------------------------------
 

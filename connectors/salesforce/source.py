@@ -18,6 +18,10 @@ A first pull (no cursor) of a stream whose query counts more rows than `bulk_thr
 REST page's `totalSize`, so smaller streams pay no extra call) goes through a Bulk API 2.0 query
 job instead (see bulk.py); its cursor, the highest `SystemModstamp` of the whole job, comes with the
 last page only, because Bulk API rows are unordered.
+
+Every page says how far the pull has come (`PulledPage.progress`): the rows read so far of the
+query's `totalSize`. A resumed query counts only the rows left, so the pull's total is the rows read
+before the resumption plus that count.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from leadloop.connectors.salesforce.streams import (
     existing_fields,
     wanted_fields,
 )
-from leadloop.crm.ports import CrmSource, PulledPage
+from leadloop.crm.ports import CrmSource, PulledPage, ReadProgress
 from leadloop.crm.records import Crm
 
 log = logging.getLogger("leadloop.connectors.salesforce")
@@ -117,9 +121,12 @@ class SalesforceSource(CrmSource):
         resumes = 0
         resumed_at: datetime | None = None
         began: datetime | None = None  # the horizon of the first answer (see connectors.clock)
+        read = 0  # rows handed out by every query of this pull
+        progress: ReadProgress | None = None
         while True:
             soql = build_query(spec, fields, start)
             totals: list[int] = []
+            read_before = read
             try:
                 pages = self.client.query_pages(soql, include_deleted=spec.include_deleted,
                                                 batch_size=self.page_size,
@@ -130,10 +137,12 @@ class SalesforceSource(CrmSource):
                         pages.close()
                         yield from self._bulk_pull(spec, fields, totals[0])
                         return
-                    page, highest = self._page(spec, rows, highest, given_at_highest, resumed_at)
+                    read += len(rows)
+                    progress = ReadProgress(read, read_before + totals[0]) if totals else None
+                    page, highest = self._page(spec, rows, highest, given_at_highest, resumed_at, progress)
                     yield page
                 if began is not None and (highest is None or began > highest):
-                    yield PulledPage(stream=spec.name, records=(), cursor=began)
+                    yield PulledPage(stream=spec.name, records=(), cursor=began, progress=progress)
                 return
             except SalesforceCallError as error:
                 if error.code != "INVALID_FIELD" or spec.name in self._fields:
@@ -158,13 +167,16 @@ class SalesforceSource(CrmSource):
         highest: datetime | None = None
         soql = build_bulk_query(spec, fields)
         pages = self.bulk.query(spec.crm_object, soql, include_deleted=spec.include_deleted)
+        read = 0
         for rows, last in pages:
-            page, highest = self._page(spec, rows, highest, set(), None)
+            read += len(rows)
+            page, highest = self._page(spec, rows, highest, set(), None, ReadProgress(read, total))
             # unordered rows: only the whole job's highest value is a cursor that loses nothing
             yield dataclasses.replace(page, cursor=highest if last else None)
 
     def _page(self, spec: SalesforceStream, rows: list[dict[str, Any]], highest: datetime | None,
-              given_at_highest: set[str], resumed_at: datetime | None) -> tuple[PulledPage, datetime | None]:
+              given_at_highest: set[str], resumed_at: datetime | None,
+              progress: ReadProgress | None) -> tuple[PulledPage, datetime | None]:
         records: list[Any] = []
         deleted: list[str] = []
         rejected: list[tuple[str, str]] = []
@@ -188,4 +200,4 @@ class SalesforceSource(CrmSource):
             elif mapped.record is not None:
                 records.append(mapped.record)
         return PulledPage(stream=spec.name, records=records, cursor=highest, deleted=deleted,
-                          rejected=rejected), highest
+                          rejected=rejected, progress=progress), highest
