@@ -21,6 +21,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -213,3 +214,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if (path.parent.name in _SLOW_FOLDERS or _SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))
                 or _starts_a_sandbox(path)):
             item.add_marker(pytest.mark.slow)
+
+
+@contextmanager
+def _crm_sandbox(connection: Path, *, size: str, seed: int) -> Iterator[Any]:
+    """A sandbox that writes its connection file to `connection`, after `crm setup` in both CRMs."""
+    from leadloop.connectors.hubspot.setup import setup as hubspot_setup
+    from leadloop.connectors.mapping import load_mapping
+    from leadloop.connectors.salesforce.setup import setup as salesforce_setup
+    from leadloop.connectors.settings import load_connection
+    from leadloop.sandbox.server import running_sandbox
+
+    with running_sandbox(size=size, seed=seed, connection_file=connection) as handle:
+        settings, mapping = load_connection(connection), load_mapping()
+        salesforce_setup(settings, mapping)
+        hubspot_setup(settings, mapping)
+        yield handle
+
+
+@pytest.fixture(scope="session")
+def crm_sandbox() -> Any:
+    """`with crm_sandbox(connection_file, size=…, seed=…) as handle:` a running sandbox after `crm setup`
+    in both CRMs, as a user starts with; each test module picks its world's size and seed."""
+    return _crm_sandbox

@@ -493,20 +493,12 @@ def sandbox_owners(handle: Any) -> list[tuple[str, str, str]]:
 
 
 @pytest.fixture(scope="module")
-def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chaos]:
+def chaos(crm_sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chaos]:
     """A tiny sandbox after `crm setup` and one full sync, and its store."""
-    from leadloop.connectors.hubspot.setup import setup as hubspot_setup
-    from leadloop.connectors.mapping import load_mapping
-    from leadloop.connectors.salesforce.setup import setup as salesforce_setup
-    from leadloop.connectors.settings import load_connection
-    from leadloop.sandbox.server import running_sandbox
 
     workdir = tmp_path_factory.mktemp("chaos")
     connection = workdir / "connection.json"
-    with running_sandbox(size="tiny", seed=5, connection_file=connection) as handle:
-        settings, mapping = load_connection(connection), load_mapping()
-        salesforce_setup(settings, mapping)
-        hubspot_setup(settings, mapping)
+    with crm_sandbox(connection, size="tiny", seed=5) as handle:
         env = Chaos(handle, connection, f"sqlite:///{workdir / 'state.db'}", workdir,
                     chaos_playbooks(workdir, sandbox_owners(handle)))
         env.begin()

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from leadloop.sandbox.server import SandboxHandle, running_sandbox
+from leadloop.sandbox.server import SandboxHandle
 
 PROJECT = Path(__file__).resolve().parents[2]
 PLAYBOOK = str(PROJECT / "playbooks" / "semiconductor.yaml")
@@ -31,18 +31,10 @@ def admin(handle: SandboxHandle) -> requests.Session:
 
 
 @pytest.fixture(scope="module")
-def sandbox(prefect_harness: str, workdir: Path) -> Iterator[dict[str, Any]]:
+def sandbox(prefect_harness: str, workdir: Path, crm_sandbox) -> Iterator[dict[str, Any]]:
     """A small sandbox after `crm setup`."""
-    from leadloop.connectors.hubspot.setup import setup as hubspot_setup
-    from leadloop.connectors.mapping import load_mapping
-    from leadloop.connectors.salesforce.setup import setup as salesforce_setup
-    from leadloop.connectors.settings import load_connection
-
     connection = workdir / "connection.json"
-    with running_sandbox(size="small", seed=13, connection_file=connection) as handle:
-        settings = load_connection(connection)
-        salesforce_setup(settings, load_mapping())
-        hubspot_setup(settings, load_mapping())
+    with crm_sandbox(connection, size="small", seed=13) as handle:
         yield {"handle": handle, "connection": connection, "api": prefect_harness, "session": admin(handle)}
 
 

@@ -21,7 +21,7 @@ from leadloop.cli.run import explain_failure
 from leadloop.connectors.hubspot.retry import HubSpotError
 from leadloop.connectors.salesforce.client import AuthenticationError
 from leadloop.connectors.salesforce.retry import SalesforceCallError
-from leadloop.sandbox.server import SandboxHandle, running_sandbox
+from leadloop.sandbox.server import SandboxHandle
 from leadloop.store.facade import StoreError
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -97,19 +97,13 @@ def offline_connection(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def synced(prefect_harness: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def synced(crm_sandbox, prefect_harness: str,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A tiny sandbox after `crm setup` and one successful `leadloop sync` into a SQLite store."""
-    from leadloop.connectors.hubspot.setup import setup as hubspot_setup
-    from leadloop.connectors.mapping import load_mapping
-    from leadloop.connectors.salesforce.setup import setup as salesforce_setup
-    from leadloop.connectors.settings import load_connection
 
     folder = tmp_path_factory.mktemp("cli-errors")
     connection = folder / "connection.json"
-    with running_sandbox(size="tiny", seed=13, connection_file=connection) as handle:
-        settings = load_connection(connection)
-        salesforce_setup(settings, load_mapping())
-        hubspot_setup(settings, load_mapping())
+    with crm_sandbox(connection, size="tiny", seed=13) as handle:
         store_url = f"sqlite:///{folder / 'state.db'}"
         first = leadloop("sync", "--connection-file", str(connection), "--playbook", PLAYBOOK,
                          "--store-url", store_url, home=folder / "prefect-home", api_url=prefect_harness)

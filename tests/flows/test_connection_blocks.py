@@ -22,8 +22,6 @@ from typing import Any
 import pytest
 import yaml
 
-from leadloop.sandbox.server import running_sandbox
-
 PROJECT = Path(__file__).resolve().parents[2]
 NAME = "flow-test-sandbox"
 SECRET_KEYS = ("session_id", "password", "security_token", "access_token", "consumer_secret")
@@ -56,18 +54,11 @@ def deployment_parameters(deployment: str, connection: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def saved(prefect_harness: str, workdir: Path) -> Iterator[dict[str, Any]]:
+def saved(crm_sandbox, prefect_harness: str, workdir: Path) -> Iterator[dict[str, Any]]:
     """A tiny sandbox after `crm setup`, its connection saved by `leadloop connect --name NAME`."""
-    from leadloop.connectors.hubspot.setup import setup as hubspot_setup
-    from leadloop.connectors.mapping import load_mapping
-    from leadloop.connectors.salesforce.setup import setup as salesforce_setup
-    from leadloop.connectors.settings import load_connection
 
     connection = workdir / "connection.json"
-    with running_sandbox(size="tiny", seed=17, connection_file=connection) as handle:
-        settings = load_connection(connection)
-        salesforce_setup(settings, load_mapping())
-        hubspot_setup(settings, load_mapping())
+    with crm_sandbox(connection, size="tiny", seed=17) as handle:
         store_url = f"sqlite:///{workdir / 'state.db'}"
         result = leadloop("connect", "--name", NAME, "--connection-file", str(connection), "--store-url",
                           store_url, api_url=prefect_harness, home=workdir / "cli-home")

@@ -12,7 +12,6 @@ import pytest
 from test_sync_flows import reset_stats, salesforce, stats, write_calls
 
 from leadloop.playbooks import resolve
-from leadloop.sandbox.server import running_sandbox
 
 
 def crm_scores(handle: Any) -> dict[str, tuple[Any, Any]]:
@@ -23,22 +22,15 @@ def crm_scores(handle: Any) -> dict[str, tuple[Any, Any]]:
 
 
 @pytest.fixture(scope="module")
-def world(prefect_harness: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    from leadloop.connectors.hubspot.setup import setup as hubspot_setup
-    from leadloop.connectors.mapping import load_mapping
-    from leadloop.connectors.salesforce.setup import setup as salesforce_setup
-    from leadloop.connectors.settings import load_connection
-
+def world(crm_sandbox, prefect_harness: str,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     folder = tmp_path_factory.mktemp("live")
     # the shipped playbook with the account's intent weighed more: many scores move
     changed = folder / "pilot.yaml"
     was, now = "contact_intent: 0.25\n  account_intent: 0.40", "contact_intent: 0.45\n  account_intent: 0.20"
     changed.write_text(resolve("semiconductor").read_text().replace(was, now, 1))
     connection = folder / "connection.json"
-    with running_sandbox(size="tiny", seed=5, connection_file=connection) as handle:
-        settings, mapping = load_connection(connection), load_mapping()
-        salesforce_setup(settings, mapping)
-        hubspot_setup(settings, mapping)
+    with crm_sandbox(connection, size="tiny", seed=5) as handle:
         yield {"handle": handle, "connection": str(connection), "changed": str(changed),
                "store_url": f"sqlite:///{folder / 'state.db'}"}
 

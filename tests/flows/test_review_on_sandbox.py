@@ -18,8 +18,6 @@ from typing import Any
 import pytest
 import yaml
 
-from leadloop.sandbox.server import running_sandbox
-
 PROJECT = Path(__file__).resolve().parents[2]
 PLAYBOOK = PROJECT / "playbooks" / "semiconductor.yaml"
 SCREEN = 30  # lines: the summary of two playbooks at 120 columns takes about 25
@@ -51,13 +49,10 @@ def model_review_runs(store_url: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def synced(prefect_harness: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def synced(crm_sandbox, prefect_harness: str,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A small sandbox after `crm setup` and one `leadloop sync` into a SQLite store, and a candidate
     playbook that rewards the opposite of buying behaviour (so it must rank worse)."""
-    from leadloop.connectors.hubspot.setup import setup as hubspot_setup
-    from leadloop.connectors.mapping import load_mapping
-    from leadloop.connectors.salesforce.setup import setup as salesforce_setup
-    from leadloop.connectors.settings import load_connection
 
     folder = tmp_path_factory.mktemp("review-cli")
     connection = folder / "connection.json"
@@ -66,10 +61,7 @@ def synced(prefect_harness: str, tmp_path_factory: pytest.TempPathFactory) -> It
         rule["points"] = -rule["points"]
     candidate = folder / "upside-down.yaml"
     candidate.write_text(yaml.safe_dump(book, sort_keys=False))
-    with running_sandbox(size="small", seed=11, connection_file=connection) as handle:
-        settings = load_connection(connection)
-        salesforce_setup(settings, load_mapping())
-        hubspot_setup(settings, load_mapping())
+    with crm_sandbox(connection, size="small", seed=11) as handle:
         store_url = f"sqlite:///{folder / 'state.db'}"
         sync = leadloop("sync", "--connection-file", str(connection), "--playbook", str(PLAYBOOK),
                         "--store-url", store_url, home=folder / "prefect-home", api_url=prefect_harness)

@@ -20,7 +20,7 @@ import pytest
 import requests
 import yaml
 
-from leadloop.sandbox.server import SandboxHandle, running_sandbox
+from leadloop.sandbox.server import SandboxHandle
 
 PROJECT = Path(__file__).resolve().parents[2]
 PLAYBOOK = str(PROJECT / "playbooks" / "semiconductor.yaml")
@@ -84,22 +84,14 @@ def owned_snapshot(handle: SandboxHandle) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def synced(prefect_harness: str, workdir: Path) -> Iterator[dict[str, Any]]:
+def synced(crm_sandbox, prefect_harness: str, workdir: Path) -> Iterator[dict[str, Any]]:
     """A small sandbox after `crm setup` and one full hourly sync."""
-    from leadloop.connectors.hubspot.setup import setup as hubspot_setup
-    from leadloop.connectors.mapping import load_mapping
-    from leadloop.connectors.salesforce.setup import setup as salesforce_setup
-    from leadloop.connectors.settings import load_connection
     from leadloop.flows.hourly_sync import hourly_sync
     from leadloop.flows.options import SyncOptions
     from leadloop.sync import workspace
 
     connection = workdir / "connection.json"
-    with running_sandbox(size="small", seed=11, connection_file=connection) as handle:
-        settings = load_connection(connection)
-        mapping = load_mapping()
-        salesforce_setup(settings, mapping)
-        hubspot_setup(settings, mapping)
+    with crm_sandbox(connection, size="small", seed=11) as handle:
         before = owned_snapshot(handle)
         store_url = f"sqlite:///{workdir / 'state.db'}"
         options = SyncOptions(connection_file=str(connection), playbook=PLAYBOOK, store_url=store_url)
@@ -464,7 +456,8 @@ def test_model_review_finds_real_signal_and_a_bad_candidate_scores_worse(synced,
     assert next((workdir / "split").glob("model-review-*.html")).read_text() == report
 
 
-def test_a_run_killed_during_write_back_then_a_normal_run_duplicates_nothing(prefect_harness, workdir):
+def test_a_run_killed_during_write_back_then_a_normal_run_duplicates_nothing(crm_sandbox, prefect_harness,
+                                                                              workdir):
     """SIGKILL while the first write-back batches are in flight; the next run completes the work."""
     from leadloop.flows.hourly_sync import hourly_sync
     from leadloop.flows.options import SyncOptions
@@ -472,15 +465,7 @@ def test_a_run_killed_during_write_back_then_a_normal_run_duplicates_nothing(pre
 
     connection = workdir / "killed" / "connection.json"
     connection.parent.mkdir()
-    with running_sandbox(size="tiny", seed=5, connection_file=connection) as handle:
-        from leadloop.connectors.hubspot.setup import setup as hubspot_setup
-        from leadloop.connectors.mapping import load_mapping
-        from leadloop.connectors.salesforce.setup import setup as salesforce_setup
-        from leadloop.connectors.settings import load_connection
-
-        settings = load_connection(connection)
-        salesforce_setup(settings, load_mapping())
-        hubspot_setup(settings, load_mapping())
+    with crm_sandbox(connection, size="tiny", seed=5) as handle:
         store_url = f"sqlite:///{connection.parent / 'state.db'}"
         # the tiny world holds few sales-ready people: a lower bar gives write-back tasks to create
         book = yaml.safe_load(Path(PLAYBOOK).read_text())

@@ -15,31 +15,22 @@ from typing import Any
 
 import pytest
 
-from leadloop.sandbox.server import running_sandbox
-
 PROJECT = Path(__file__).resolve().parents[2]
 PLAYBOOK = str(PROJECT / "playbooks" / "semiconductor.yaml")
 TIER_CHANGED = "leadloop.person.tier-changed"
 
 
 @pytest.fixture(scope="module")
-def runs(prefect_harness: str, workdir: Path) -> Iterator[dict[str, Any]]:
+def runs(crm_sandbox, prefect_harness: str, workdir: Path) -> Iterator[dict[str, Any]]:
     """On a sandbox after `crm setup`, into a fresh store: a dry run, a sync, and a sync right after it
     (the same moment to score at, so no tier can move)."""
-    from leadloop.connectors.hubspot.setup import setup as hubspot_setup
-    from leadloop.connectors.mapping import load_mapping
-    from leadloop.connectors.salesforce.setup import setup as salesforce_setup
-    from leadloop.connectors.settings import load_connection
     from leadloop.flows.hourly_sync import hourly_sync
     from leadloop.flows.options import SyncOptions
     from leadloop.flows.steps import summary_of
     from leadloop.playbook.load import load_playbook
 
     connection = workdir / "connection.json"
-    with running_sandbox(size="small", seed=7, connection_file=connection) as handle:
-        settings = load_connection(connection)
-        salesforce_setup(settings, load_mapping())
-        hubspot_setup(settings, load_mapping())
+    with crm_sandbox(connection, size="small", seed=7) as handle:
         options = SyncOptions(connection_file=str(connection), playbook=PLAYBOOK, at=datetime.now(UTC),
                               store_url=f"sqlite:///{workdir / 'state.db'}")
         dry = summary_of(hourly_sync(options.model_copy(update={"dry_run": True})))
