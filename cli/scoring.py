@@ -172,12 +172,38 @@ def score(
 
 
 def explain(
-    playbook: Path = typer.Option(..., "--playbook", help=PLAYBOOK_HELP),
-    data: Path = typer.Option(..., "--data", help="Dataset JSON file."),
-    person: str = typer.Option(..., "--person", help="The person's email (or id)."),
-    at: str | None = typer.Option(None, "--at", help="Score as of this ISO time."),
+    playbook: Path | None = typer.Option(None, "--playbook", help=PLAYBOOK_HELP + " With --data."),
+    data: Path | None = typer.Option(None, "--data", help="Dataset JSON file: explain a score computed now."),
+    person: str | None = typer.Option(None, "--person", help="With --data: the person's email (or id)."),
+    at: str | None = typer.Option(None, "--at", help="With --data: score as of this ISO time."),
+    email: str | None = typer.Option(
+        None, "--email", help="Explain a live lead from the store: the person with this email."),
+    crm_id: str | None = typer.Option(
+        None, "--crm-id", help="Explain a live lead from the store: a Salesforce Lead/Contact or HubSpot "
+                               "contact id (picks one when several people share an email)."),
+    store_url: str | None = typer.Option(
+        None, "--store-url", help="With --email/--crm-id: the state store (default: LEADLOOP_STORE_URL, "
+                                  "else sqlite:///.leadloop/state.db)."),
 ) -> None:
-    """Explain one person's score: fit, intent, tier and every signed reason."""
+    """Explain one person's score: from a dataset file (--playbook --data --person), every signed
+    reason of a score computed now; or a live lead from the store (--email or --crm-id), what the CRMs
+    got (tier, scores, the reason lines), the latest score and what changed, and the routing."""
+    live = email is not None or crm_id is not None
+    if live and (playbook or data or person or at):
+        fail("explain reads either a dataset file (--playbook, --data, --person, --at) or the store "
+             "(--email or --crm-id, --store-url), not both")
+    if live:
+        _explain_live(email, crm_id, store_url)
+        return
+    if store_url:
+        fail("--store-url goes with --email or --crm-id (a live lead from the store)")
+    if playbook is None or data is None or person is None:
+        fail("explain needs --email EMAIL (or --crm-id ID) for a lead in the store, or --playbook FILE "
+             "--data DATASET.json --person EMAIL for a dataset file")
+    _explain_dataset(playbook, data, person, at)
+
+
+def _explain_dataset(playbook: Path, data: Path, person: str, at: str | None) -> None:
     from leadloop.scoring.engine import score_dataset
 
     model = read_playbook(playbook)
@@ -190,6 +216,17 @@ def explain(
     result = score_dataset(model, dataset, now)
     card = result.cards[match.id]
     print_card(Console(), match, card, result)
+
+
+def _explain_live(email: str | None, crm_id: str | None, store_url: str | None) -> None:
+    from leadloop.cli.explain import ExplainError, explain_live, print_explanation
+
+    try:
+        found = explain_live(email=email, crm_id=crm_id, store_url=store_url)
+    except ExplainError as error:
+        fail(str(error), error.lines)
+    # soft_wrap: a reason line stays one line however narrow the terminal, as the CRM field holds it
+    print_explanation(Console(soft_wrap=True, highlight=False), found)
 
 
 def _write(out: Path, text: str) -> None:
