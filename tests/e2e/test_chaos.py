@@ -67,12 +67,12 @@ def _fast_policies() -> tuple[Any, Any]:
 
 @contextlib.contextmanager
 def flow_body_without_prefect(hooks: dict[str, Callable[..., Any]] | None = None) -> Iterator[None]:
-    """The hourly_sync flow body with its Prefect tasks as plain calls, artifacts dropped, small pages
-    and fast retry policies on the connectors; `hooks` wrap pipeline steps by name."""
+    """The hourly_sync flow body with its Prefect tasks as plain calls, artifacts and events dropped,
+    small pages and fast retry policies on the connectors; `hooks` wrap pipeline steps by name."""
     from leadloop.connectors.hubspot.source import HubSpotSource
     from leadloop.connectors.salesforce.source import SalesforceSource
     from leadloop.crm.records import Crm
-    from leadloop.flows import artifacts, hourly_sync, tasks
+    from leadloop.flows import artifacts, events, hourly_sync, tasks
     from leadloop.sync import pipeline
 
     opened = pipeline.open_runtime
@@ -104,6 +104,7 @@ def flow_body_without_prefect(hooks: dict[str, Callable[..., Any]] | None = None
         patch.setattr(pipeline, "open_runtime", open_runtime)
         patch.setattr(hourly_sync, "get_run_logger", lambda: logging.getLogger("leadloop.flow"))
         patch.setattr(artifacts, "publish", lambda summary: None)
+        patch.setattr(events, "emit_tier_changes", lambda summary: 0)
         yield
 
 
