@@ -11,7 +11,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from pydantic import ConfigDict
+from pydantic import AwareDatetime, ConfigDict
 from pydantic.dataclasses import dataclass
 
 from leadloop.crm.batch import slot_setters
@@ -88,7 +88,10 @@ def field_updates_for(crm: Crm, object_type: ObjectType, record_id: str, fields:
 
 @dataclass(frozen=True, slots=True, config=_CONFIG)
 class TaskUpsert:
-    """Create or update one follow-up task, idempotently, by its deterministic `key`."""
+    """Create or update one follow-up task, idempotently, by its deterministic `key`.
+
+    `due_date` is the due day in the owner's own calendar; `due_at` the exact due moment (aware) when
+    the task has one: a task queued before leadloop kept it, or a day-only task, has the day alone."""
 
     crm: Crm
     key: str
@@ -101,3 +104,4 @@ class TaskUpsert:
     account_record_id: str | None = None
     reason: str = ""
     person_id: str | None = None
+    due_at: AwareDatetime | None = None

@@ -20,7 +20,7 @@ from functools import lru_cache
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 Why = Annotated[str, Field(min_length=3, description="Why this rule exists; shown to reps and reviewers.")]
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -38,6 +38,45 @@ def _valid_time_zone(value: str) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(f"unknown time zone {value!r} (use an IANA name such as 'Europe/Berlin')") from None
     return value
+
+
+@lru_cache(maxsize=1)
+def _holiday_countries() -> dict[str, frozenset[str]]:
+    """Country code → its subdivision codes, for every country the `holidays` library knows."""
+    import holidays as holiday_library  # on first use: ~0.1 s that commands which never route skip
+
+    return {country: frozenset(subdivisions)
+            for country, subdivisions in holiday_library.list_supported_countries().items()}
+
+
+NO_PUBLIC_HOLIDAYS = "none"
+
+
+def _holiday_calendar(value: object) -> str:
+    """A public-holiday calendar: an ISO 3166 country code the `holidays` library supports,
+    optionally with a subdivision (`SG`, `US`, `DE-BY`), or `none` (null too) for no public holidays."""
+    if value is None:
+        return NO_PUBLIC_HOLIDAYS
+    if value is False:  # YAML 1.1 reads a bare NO (Norway) as false
+        raise ValueError("must be a country code; for Norway write 'NO' in quotes (YAML reads NO as false)")
+    if not isinstance(value, str):
+        raise ValueError(f"must be a country code such as 'SG' or 'DE-BY', or none (got {value!r})")
+    text = value.strip()
+    if text.lower() == NO_PUBLIC_HOLIDAYS:
+        return NO_PUBLIC_HOLIDAYS
+    country, _, subdivision = text.upper().partition("-")
+    known = _holiday_countries()
+    if country not in known:
+        raise ValueError(f"unknown country {text!r} for public holidays: use an ISO 3166 code the `holidays` "
+                         "library supports, such as 'SG', 'US' or 'DE-BY' (or none)")
+    if subdivision and subdivision not in known[country]:
+        choices = ", ".join(sorted(known[country])) or "none, use the country alone"
+        raise ValueError(f"unknown subdivision {subdivision!r} of {country} for public holidays; "
+                         f"its subdivisions: {choices}")
+    return f"{country}-{subdivision}" if subdivision else country
+
+
+HolidayCalendar = Annotated[str, BeforeValidator(_holiday_calendar)]
 
 
 @lru_cache(maxsize=1024)
@@ -73,6 +112,10 @@ class Rep(_Rule):
     weekly_cap: int | None = Field(None, ge=0, description="New leads per ISO week; none = unlimited.")
     active: bool = True
     out_of_office: tuple[DateRange, ...] = ()
+    holiday_calendar: HolidayCalendar | None = Field(
+        None, description="The public holidays the rep observes ('SG', 'US', 'DE-BY', or none); "
+                          "default: the calendar routing.holidays gives the rep's time zone."
+    )
     crm_ids: dict[Literal["salesforce", "hubspot"], str] = Field(
         default_factory=dict, description="The rep's user/owner id in each CRM, when known here."
     )
@@ -101,6 +144,9 @@ class Queue(_Rule):
     id: str = Field(min_length=1, description="The owner key used in decisions and the directory.")
     name: str
     time_zone: str = "UTC"
+    holiday_calendar: HolidayCalendar | None = Field(
+        None, description="The public holidays the queue observes; default: its time zone's calendar."
+    )
     crm_ids: dict[Literal["salesforce", "hubspot"], str] = Field(
         default_factory=dict, description="The queue's id in each CRM (a Salesforce queue, a HubSpot owner)."
     )
@@ -189,8 +235,54 @@ class BusinessHours(_Rule):
 
 
 class Holiday(_Rule):
+    """A day every owner is closed besides their public holidays (a company shutdown)."""
+
     date: dt.date
     name: str
+
+
+class Holidays(_Rule):
+    """The days closed besides weekends: each owner's public holidays, from the maintained `holidays`
+    library, and the company's own closures.
+
+    An owner observes the public holidays of their own `holiday_calendar`, else of the calendar
+    `by_time_zone` gives their time zone, else of `default`. A calendar is an ISO 3166 country code,
+    with a subdivision where holidays differ by region (`SG`, `US`, `DE-BY`), or `none`. `closures`
+    close every owner. The old form, a list of dates, still reads, as closures and no public holidays.
+    """
+
+    by_time_zone: dict[str, HolidayCalendar] = Field(
+        default_factory=dict, description="Owner time zone → the public holidays observed there."
+    )
+    default: HolidayCalendar | None = Field(
+        None, description="The calendar of owners whose time zone is not in by_time_zone."
+    )
+    closures: tuple[Holiday, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_form(cls, value: object) -> object:
+        if isinstance(value, list | tuple):  # `holidays: [{date, name}, ...]`, before calendars
+            return {"closures": value}
+        return value
+
+    @field_validator("by_time_zone")
+    @classmethod
+    def _time_zones(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            _valid_time_zone(name)
+        return value
+
+    @property
+    def uses_calendars(self) -> bool:
+        """Whether owners observe public holidays (else only the closures and weekends close)."""
+        return bool(self.by_time_zone) or self.default is not None
+
+    def calendar_for(self, time_zone: str, own: str | None = None) -> str | None:
+        """The public-holiday calendar of an owner in `time_zone` (with their own `holiday_calendar`),
+        or None when they observe none."""
+        chosen = own or self.by_time_zone.get(time_zone) or self.default
+        return None if chosen in (None, NO_PUBLIC_HOLIDAYS) else chosen
 
 
 class ActionKind(StrEnum):
@@ -298,7 +390,7 @@ class RoutingSection(BaseModel):
     actions: tuple[TierAction, ...] = ()
     slas: dict[str, Sla] = Field(default_factory=dict)
     business_hours: BusinessHours = BusinessHours()
-    holidays: tuple[Holiday, ...] = ()
+    holidays: Holidays = Holidays()
     reps: tuple[Rep, ...] = ()
     queues: tuple[Queue, ...] = ()
     pools: tuple[Pool, ...] = ()
@@ -437,4 +529,19 @@ def routing_problems(
     if stages:
         problems += [f"routing.stage_order: unknown stage {s!r}" for s in section.stage_order
                      if s.lower() not in stages]
-    return problems
+    return problems + _owners_without_holidays(section)
+
+
+def _owners_without_holidays(section: RoutingSection) -> list[str]:
+    """Once the playbook uses public-holiday calendars, every owner needs one (or an explicit none):
+    an owner silently observing no holidays would get tasks due on their public holidays."""
+    holidays = section.holidays
+    if not holidays.uses_calendars or holidays.default is not None:
+        return []
+    owners = [(f"routing.reps[{i}]", r) for i, r in enumerate(section.reps)]
+    owners += [(f"routing.queues[{i}]", q) for i, q in enumerate(section.queues)]
+    return [f"{path}.time_zone: no public-holiday calendar for time zone {owner.time_zone!r}: add it to "
+            "routing.holidays.by_time_zone (e.g. Asia/Singapore: SG), give this owner a holiday_calendar, "
+            "or set routing.holidays.default"
+            for path, owner in owners
+            if owner.holiday_calendar is None and owner.time_zone not in holidays.by_time_zone]

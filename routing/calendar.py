@@ -1,7 +1,8 @@
-"""SLA due dates in business time, in the owner's own time zone.
+"""SLA due moments in business time, in the owner's own time zone and holiday calendar.
 
-Weekends (any day outside `business_hours.days`) and the playbook's holidays are skipped. A lead
-that arrives outside business hours starts its clock at the next opening.
+Days outside `business_hours.days`, the public holidays of the owner's calendar (from the maintained
+`holidays` library: `SG`, `US`, `DE-BY`, observed days included) and the playbook's closure days are
+skipped. A lead that arrives outside business hours starts its clock at the next opening.
 """
 
 from __future__ import annotations
@@ -18,18 +19,34 @@ def zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+@lru_cache(maxsize=1024)
+def public_holidays(calendar: str, year: int) -> frozenset[date]:
+    """The public holidays of `calendar` (a country code, with a subdivision where given: `DE-BY`) in
+    `year`, including the weekdays a holiday falling on a weekend is observed on."""
+    import holidays  # on first use: ~0.1 s that commands which never route skip
+
+    country, _, subdivision = calendar.partition("-")
+    return frozenset(holidays.country_holidays(country, subdiv=subdivision or None, years=year))
+
+
 class BusinessCalendar:
-    """Business days and hours of one playbook; `due` computes an SLA's deadline."""
+    """Business days and hours of one playbook for owners of one holiday calendar; `due` computes an
+    SLA's deadline."""
 
-    __slots__ = ("_closed", "_days", "_end", "_start")
+    __slots__ = ("_closed", "_days", "_end", "_public", "_start")
 
-    def __init__(self, hours: BusinessHours, holidays: frozenset[date] = frozenset()) -> None:
+    def __init__(self, hours: BusinessHours, holidays: frozenset[date] = frozenset(),
+                 public: str | None = None) -> None:
+        """`holidays`: closure days; `public`: the calendar whose public holidays are closed too."""
         self._days = hours.weekday_numbers
         self._start, self._end = hours.start, hours.end
         self._closed = holidays
+        self._public = public
 
     def is_business_day(self, day: date) -> bool:
-        return day.weekday() in self._days and day not in self._closed
+        if day.weekday() not in self._days or day in self._closed:
+            return False
+        return self._public is None or day not in public_holidays(self._public, day.year)
 
     def next_business_day(self, day: date) -> date:
         """The first business day strictly after `day`."""

@@ -126,8 +126,9 @@ def to_crm_changes(decision: Decision, person: Person, directory: OwnerDirectory
         used_fallback |= used
         placed.append(crm)
         routed.changes.append(TaskUpsert(crm=crm, key=task.key, owner_id=owner_id, subject=task.subject,
-                                         body=task.note, due_date=task.due, priority=task.priority,
-                                         person_record_id=record_id, person_id=person.id,
+                                         body=task.note, due_date=task.due, due_at=task.due_at,
+                                         priority=task.priority, person_record_id=record_id,
+                                         person_id=person.id,
                                          reason=f"{task.kind.value}, SLA {task.sla}{note}"))
     problem = None
     if not placed:

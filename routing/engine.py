@@ -23,6 +23,7 @@ from leadloop.playbook.routing import (
     NurtureTrack,
     PartnerAction,
     PartnerRule,
+    Rep,
     RoutingSection,
     Sla,
     sla_from_label,
@@ -95,14 +96,29 @@ class Router:
         self.section = section
         self.profile_segments = {k: v[0] for k, v in (profile_segments or {}).items() if v}
         self.owners = OwnerRules(section, directory)
-        self.calendar = BusinessCalendar(section.business_hours, frozenset(h.date for h in section.holidays))
+        self._closures = frozenset(h.date for h in section.holidays.closures)
+        self._calendars: dict[str | None, BusinessCalendar] = {}
+        self._holiday_calendars = {owner.email if isinstance(owner, Rep) else owner.id:
+                                   section.holidays.calendar_for(owner.time_zone, owner.holiday_calendar)
+                                   for owner in (*section.reps, *section.queues)}
         self.catalog = AssetCatalog(assets, section.stage_order, section.nurture.asset_types)
         self.guidance = {k.lower(): v for k, v in section.stages.items()}
         self.actions = {a.tier: a for a in section.actions}
         self._tracks: dict[tuple[str | None, str | None, str | None], NurtureTrack | None] = {}
-        self._dues: dict[tuple[str, str, datetime], datetime] = {}
+        self._dues: dict[tuple[str, str, str | None, datetime], datetime] = {}
         self._texts: dict[object, tuple[str, ...]] = {}  # sentences many decisions of a batch share
         self._evaluating = frozenset(s.lower() for s in section.suppression.customer_evaluation.stages)
+
+    def calendar_of(self, owner: str) -> tuple[str | None, BusinessCalendar]:
+        """The owner's public-holiday calendar (None: closures only) and their business calendar."""
+        public = self._holiday_calendars.get(owner)
+        if owner not in self._holiday_calendars:
+            public = self.section.holidays.calendar_for(self.owners.time_zone(owner))
+        calendar = self._calendars.get(public)
+        if calendar is None:
+            calendar = self._calendars[public] = BusinessCalendar(self.section.business_hours, self._closures,
+                                                                  public)
+        return public, calendar
 
     def _segment(self, card: ScoreCard, account: Account | None) -> str | None:
         """The application segment content is chosen by: the scoring profile's, else the account's."""
@@ -273,12 +289,13 @@ class Router:
         if sla_note:
             reasons.append(sla_note)
         time_zone = self.owners.time_zone(pick.owner)
-        due_key = (sla_name, time_zone, now)
+        public, calendar = self.calendar_of(pick.owner)
+        due_key = (sla_name, time_zone, public, now)
         due_at = self._dues.get(due_key)
-        if due_at is None:  # a batch shares one `now`: few distinct (SLA, time zone) deadlines
+        if due_at is None:  # a batch shares one `now`: few distinct (SLA, time zone, calendar) deadlines
             if len(self._dues) > 4096:
                 self._dues.clear()
-            due_at = self._dues[due_key] = self.calendar.due(sla, now, time_zone)
+            due_at = self._dues[due_key] = calendar.due(sla, now, time_zone)
         new_due = due_at
         key = task_key(person.id, kind, now)
         if open_task is not None:

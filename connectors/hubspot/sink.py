@@ -12,8 +12,10 @@ memory of what it created in this run (HubSpot's search lags behind writes), and
 to its contact (type 204) and company (type 192). So a crash between HubSpot's answer and the ledger's
 commit never yields a second task: the next run's search finds the first. A create that got no
 answer (a timeout, a dropped connection, a 5xx) is not retried: its tasks are reported with an
-unknown outcome, and the caller looks them up by key before anything is sent again. Known tasks get their
-subject, note, due date, priority and owner updated, never their status (a rep may have closed it).
+unknown outcome, and the caller looks them up by key before anything is sent again. A task is due
+at its exact due moment (`hs_timestamp`, which HubSpot shows in each user's time zone). Known tasks
+get their subject, note, due moment, priority and owner updated, never their status (a rep may have
+closed it).
 The allowlist is checked for the whole input before any request is built.
 
 Docs: https://developers.hubspot.com/docs/api/crm/tasks,
@@ -42,8 +44,8 @@ TASK_TO_CONTACT = 204  # HUBSPOT_DEFINED association type ids
 TASK_TO_COMPANY = 192
 PRIORITY = {Priority.HIGH: "HIGH", Priority.NORMAL: "MEDIUM", Priority.LOW: "LOW"}
 OBJECT_FOR = {ObjectType.PERSON: "contacts", ObjectType.ACCOUNT: "companies"}
-# HubSpot tasks have a due moment, leadloop a due day: noon UTC keeps the same calendar day in every
-# time zone from UTC-11 to UTC+11, where the reps are.
+# A task with a due day only (queued before leadloop kept due moments) is due at noon UTC: the same
+# calendar day in every time zone from UTC-11 to UTC+11, where the reps are.
 DUE_TIME = time(12, 0, tzinfo=UTC)
 T = TypeVar("T")
 
@@ -157,10 +159,10 @@ class HubSpotSink(CrmSink):
     def _task_properties(self, task: TaskUpsert) -> dict[str, str]:
         if task.crm != Crm.HUBSPOT:
             raise WrongTargetError(f"a {task.crm.value} task was sent to the HubSpot sink")
-        due = datetime.combine(task.due_date, DUE_TIME)
+        due = task.due_at or datetime.combine(task.due_date, DUE_TIME)
         return {
             "hs_task_subject": task.subject[:255], "hs_task_body": task.body,
-            "hs_timestamp": due.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            "hs_timestamp": due.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "hs_task_priority": PRIORITY[task.priority],
             "hubspot_owner_id": task.owner_id, self.mapping.task_key: task.key,
         }

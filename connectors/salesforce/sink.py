@@ -4,7 +4,9 @@ Field updates are merged per record (one row per record, all its changed owned f
 `PATCH /composite/sobjects` with `allOrNone: false`, so one rejected record never holds back the
 rest; each record's result, with Salesforce's `statusCode` and message, is reported for every
 (record, field) it carried. Tasks are upserted on the external id `LL_Key__c` through
-`PATCH /composite/sobjects/Task/LL_Key__c`: a rerun updates the same task instead of adding one.
+`PATCH /composite/sobjects/Task/LL_Key__c`: a rerun updates the same task instead of adding one. A
+task's due day is its `ActivityDate`; its exact due moment, when it has one, its reminder
+(`ReminderDateTime`, `IsReminderSet`).
 The allowlist is checked for the whole input before any request is built.
 
 Above `bulk_threshold` records in one call, updates and task upserts go through Bulk API 2.0
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from leadloop.connectors.mapping import CrmMapping, ForbiddenFieldError, assert_writable
@@ -50,6 +53,11 @@ def sobject_for(update: FieldUpdate) -> str:
     if sobject is None:
         raise WrongTargetError(f"{update.record_id!r} is not a Salesforce Lead or Contact id")
     return sobject
+
+
+def wire_datetime(moment: datetime) -> str:
+    """An aware moment as a Salesforce dateTime, in UTC to the millisecond."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _item_error(item: dict[str, Any]) -> tuple[str, bool]:
@@ -139,6 +147,11 @@ class SalesforceSink(CrmSink):
             "ActivityDate": task.due_date.isoformat(), "Priority": PRIORITY[task.priority],
             "Status": "Not Started",
         }
+        if task.due_at is not None:
+            # A Task's due date (ActivityDate) has no time of day; the exact due moment is its
+            # reminder, which Salesforce shows to the owner in their own time zone.
+            row["ReminderDateTime"] = wire_datetime(task.due_at)
+            row["IsReminderSet"] = True
         if task.person_record_id:
             row["WhoId"] = task.person_record_id
         # Salesforce refuses a WhatId next to a Lead WhoId; an account goes on Contact tasks only.

@@ -698,6 +698,8 @@ def standard_objects() -> dict[str, ObjectDef]:
                     updateable=False,
                 ),
                 _f("CallDurationInSeconds", "int", label="Call Duration"),
+                _f("IsReminderSet", "boolean", label="Reminder Set"),
+                _f("ReminderDateTime", "datetime", label="Reminder Date/Time"),
                 _f("CompletedDateTime", "datetime", ro=True, derived=True),
                 _owner(),
             ],

@@ -1,0 +1,186 @@
+"""SLA due times survive the trip into both CRMs: a sync on a Friday at 16:00 in Singapore routes a
+lead to the Singapore rep, and the task read back through the official clients (simple-salesforce,
+hubspot-api-client) is due on the next Singapore business day at 11:00 Singapore time: four business
+hours in 08:30-17:30, weekends and Singapore's public holidays skipped. Salesforce shows the local due
+day (`ActivityDate`) and the exact moment as the reminder; HubSpot the exact moment (`hs_timestamp`).
+
+The sync is the real `hourly_sync` flow body run without a Prefect server (its tasks called as the
+plain functions they wrap), on the tiny sandbox world. The playbook is the shipped semiconductor one
+with three changes that make the outcome independent of who the world's data would pick: every SLA
+is four business hours, tasks go to both CRMs, and Priya Raman (Asia/Singapore) is the one active
+rep, so every routed lead ends with her (as owner, pool member or fallback owner).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import holidays
+import pytest
+import requests
+import yaml
+
+from leadloop.sandbox.server import SandboxHandle, running_sandbox
+
+PROJECT = Path(__file__).resolve().parents[2]
+PRIYA = "priya.raman@voltaris-semi.com"
+SINGAPORE = ZoneInfo("Asia/Singapore")
+
+
+def next_friday_4pm_in_singapore(now: datetime) -> datetime:
+    """The next Friday 16:00 Singapore time after `now` (the world's activity is placed before now)."""
+    today = now.astimezone(SINGAPORE).date()
+    friday = today + timedelta(days=(4 - today.weekday()) % 7 or 7)
+    return datetime.combine(friday, time(16, 0), SINGAPORE)
+
+
+def next_singapore_business_day(day: date) -> date:
+    """Computed here from the `holidays` library directly, not through leadloop's calendar."""
+    public = holidays.country_holidays("SG", years=[day.year, day.year + 1])
+    day += timedelta(days=1)
+    while day.weekday() >= 5 or day in public:
+        day += timedelta(days=1)
+    return day
+
+
+def singapore_playbook(path: Path) -> Path:
+    playbook = yaml.safe_load((PROJECT / "playbooks" / "semiconductor.yaml").read_text(encoding="utf-8"))
+    routing = playbook["routing"]
+    routing["tasks_in"] = "both"
+    for sla in routing["slas"].values():
+        sla.pop("business_days", None)
+        sla["business_hours"] = 4
+    for rep in routing["reps"]:
+        rep["active"] = rep["email"] == PRIYA
+    for pool in routing["pools"]:
+        pool["fallback"] = PRIYA
+    routing["fallback_owner"] = PRIYA
+    path.write_text(yaml.safe_dump(playbook, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def run_sync_without_prefect(options: Any) -> Any:
+    """The hourly_sync flow body with its tasks as plain calls; no artifacts or events are sent."""
+    from leadloop.flows import artifacts, events, hourly_sync, tasks
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("pull_stream", "load_and_resolve", "save_identity", "score", "save_scores", "route",
+                     "plan_changes", "write_plan"):
+            patch.setattr(tasks, name, getattr(tasks, name).fn)
+        patch.setattr(hourly_sync, "get_run_logger", lambda: logging.getLogger("leadloop.flow"))
+        patch.setattr(artifacts, "publish", lambda summary: None)
+        patch.setattr(events, "emit_tier_changes", lambda summary: 0, raising=False)
+        return hourly_sync.hourly_sync.fn(options)
+
+
+def http(handle: SandboxHandle) -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = str(handle.ca_path)
+    return session
+
+
+def salesforce(handle: SandboxHandle) -> Any:
+    from simple_salesforce import Salesforce
+
+    conn = handle.connection["salesforce"]
+    return Salesforce(instance_url=conn["instance_url"], session_id=conn["session_id"], session=http(handle),
+                      version=conn.get("api_version", "59.0"))
+
+
+def hubspot(handle: SandboxHandle) -> Any:
+    from hubspot import HubSpot
+
+    return HubSpot(access_token=handle.connection["hubspot"]["access_token"], host=handle.base_url,
+                   ssl_ca_cert=str(handle.ca_path))
+
+
+def salesforce_tasks(handle: SandboxHandle) -> dict[str, dict[str, Any]]:
+    rows = salesforce(handle).query_all(
+        "SELECT LL_Key__c, OwnerId, Owner.Email, Owner.TimeZoneSidKey, ActivityDate, ReminderDateTime, "
+        "IsReminderSet FROM Task WHERE LL_Key__c != null")["records"]
+    return {row["LL_Key__c"]: row for row in rows}
+
+
+def hubspot_tasks(handle: SandboxHandle) -> dict[str, dict[str, Any]]:
+    client = hubspot(handle)
+    owners = {owner.id: owner.email for owner in client.crm.owners.get_all()}
+    found: dict[str, dict[str, Any]] = {}
+    properties = ["ll_key", "hs_timestamp", "hubspot_owner_id"]
+    for task in client.crm.objects.get_all("tasks", properties=properties):
+        key = task.properties.get("ll_key")
+        if key:
+            assert key not in found, f"two HubSpot tasks carry {key}"
+            found[key] = {**task.properties, "owner_email": owners.get(task.properties["hubspot_owner_id"])}
+    return found
+
+
+@pytest.fixture(scope="module")
+def synced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    from leadloop.connectors.hubspot.setup import setup as hubspot_setup
+    from leadloop.connectors.mapping import load_mapping
+    from leadloop.connectors.salesforce.setup import setup as salesforce_setup
+    from leadloop.connectors.settings import load_connection
+    from leadloop.flows.options import SyncOptions
+
+    workdir = tmp_path_factory.mktemp("sla")
+    connection = workdir / "connection.json"
+    at = next_friday_4pm_in_singapore(datetime.now(UTC))
+    with running_sandbox(size="tiny", seed=11, connection_file=connection) as handle:
+        settings, mapping = load_connection(connection), load_mapping()
+        salesforce_setup(settings, mapping)
+        hubspot_setup(settings, mapping)
+        playbook = singapore_playbook(workdir / "singapore.yaml")
+        options = SyncOptions(connection_file=str(connection), playbook=str(playbook),
+                              store_url=f"sqlite:///{workdir / 'state.db'}", at=at.astimezone(UTC))
+        summary = run_sync_without_prefect(options)
+        yield {"handle": handle, "options": options, "at": at, "summary": summary,
+               "salesforce": salesforce_tasks(handle), "hubspot": hubspot_tasks(handle)}
+
+
+def test_the_sync_routed_leads_to_the_singapore_rep_with_a_task_in_each_crm(synced):
+    assert synced["summary"].tasks_by_owner.keys() == {PRIYA}
+    assert synced["salesforce"] and synced["salesforce"].keys() == synced["hubspot"].keys()
+    assert {row["Owner"]["Email"] for row in synced["salesforce"].values()} == {PRIYA}
+    assert {task["owner_email"] for task in synced["hubspot"].values()} == {PRIYA}
+
+
+def test_salesforce_shows_the_singapore_due_day_and_the_reminder_at_11_singapore_time(synced):
+    due_day = next_singapore_business_day(synced["at"].date())
+    for row in synced["salesforce"].values():
+        # the owner's own time zone, as Salesforce keeps it on the user, reads the reminder locally
+        owner_zone = ZoneInfo(row["Owner"]["TimeZoneSidKey"])
+        reminder = datetime.strptime(row["ReminderDateTime"], "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(owner_zone)
+        assert owner_zone.key == "Asia/Singapore"
+        assert row["ActivityDate"] == due_day.isoformat()
+        assert row["IsReminderSet"] is True
+        assert (reminder.date(), reminder.time()) == (due_day, time(11, 0)), row
+
+
+def test_hubspot_shows_the_same_moment_as_hs_timestamp(synced):
+    due_day = next_singapore_business_day(synced["at"].date())
+    expected = datetime.combine(due_day, time(11, 0), SINGAPORE)
+    for key, task in synced["hubspot"].items():
+        moment = datetime.fromisoformat(task["hs_timestamp"].replace("Z", "+00:00"))
+        assert moment == expected, (key, task["hs_timestamp"])
+        reminder = synced["salesforce"][key]["ReminderDateTime"]
+        assert datetime.strptime(reminder, "%Y-%m-%dT%H:%M:%S.%f%z") == moment
+
+
+def test_a_rerun_creates_no_second_task_and_keeps_the_due_moments(synced):
+    summary = run_sync_without_prefect(synced["options"].model_copy(
+        update={"at": synced["options"].at + timedelta(minutes=5)}))
+    assert sum(w.tasks_written for w in summary.writes) == 0
+    handle = synced["handle"]
+    again_salesforce, again_hubspot = salesforce_tasks(handle), hubspot_tasks(handle)
+    assert again_salesforce.keys() == synced["salesforce"].keys()
+    assert again_hubspot.keys() == synced["hubspot"].keys()
+    assert {k: r["ReminderDateTime"] for k, r in again_salesforce.items()} == {
+        k: r["ReminderDateTime"] for k, r in synced["salesforce"].items()}
+    assert {k: t["hs_timestamp"] for k, t in again_hubspot.items()} == {
+        k: t["hs_timestamp"] for k, t in synced["hubspot"].items()}
