@@ -295,7 +295,8 @@ class SandboxMiddleware:
             if decision.expire_sessions:
                 core.sessions.expire_all(decision.expire_crm)
                 core.stats.fault("session_expired")
-            if scope["path"] not in PUBLIC_PATHS:
+            if scope["path"] not in PUBLIC_PATHS and not scope["path"].startswith(
+                    getattr(backend, "public_path_prefixes", ())):
                 token = _bearer(scope)
                 state = core.sessions.state(backend.name, token) if token else "unknown"
                 if state != "valid":
@@ -394,7 +395,8 @@ async def _json_body(request: Request) -> Any:
 
 
 def admin_router(core: SandboxCore) -> APIRouter:
-    """`/_sandbox`: stats, faults, reset, seed, persist, clock, export, health."""
+    """`/_sandbox`: stats, faults, reset, seed, persist, clock, export, health (and, under
+    `/_sandbox/{crm}`, what a backend's `admin_router` adds)."""
     router = APIRouter(prefix="/_sandbox")
 
     def bad(message: str) -> JsonResponse:
@@ -509,6 +511,10 @@ def create_app(core: SandboxCore) -> ASGIApp:
     """The ASGI app: admin API, each backend's router, wrapped in the sandbox middleware."""
     app = FastAPI(title="leadloop CRM sandbox", docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(admin_router(core))
+    for backend in core.backends:
+        backend_admin = getattr(backend, "admin_router", None)  # optional: see sandbox.contract
+        if backend_admin is not None:
+            app.include_router(backend_admin(), prefix=f"/_sandbox/{backend.name}")
     routes: list[BaseRoute] = []
     for backend in core.backends:
         router = backend.router()

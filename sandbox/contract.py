@@ -10,7 +10,11 @@ by kind (`salesforce_account`, `salesforce_lead`, `salesforce_contact`, `salesfo
 `hubspot_company`, `hubspot_contact`, `hubspot_deal`); `leadloop sandbox export` then fills the
 canonical records' CRM ids. Also optional: `call_target(method, path, query_string) -> str | None`,
 the object a call reads or writes; `GET /_sandbox/stats` then counts calls by object and endpoint
-(`by_object`).
+(`by_object`). Also optional: `public_path_prefixes: tuple[str, ...]`, paths the CRM answers without a
+bearer token (HubSpot's form submissions), and `admin_router() -> APIRouter`, admin routes of the
+backend's own, mounted under `/_sandbox/{name}` (loopback only, like the rest of the admin API): for
+what only the CRM itself records, so that no public API can (HubSpot's page views and marketing email
+events: `POST /_sandbox/hubspot/page-views`, `POST /_sandbox/hubspot/email-events`).
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ EMAIL_APP_ID, EMAIL_APP_NAME = 113, "BatchEmail"
 # Positions in the compact tuples the store keeps (a large world holds millions of activities).
 W_MS, W_CONTACT, W_ID, W_URL, W_TITLE, W_REFERRER, W_SOURCE = range(7)
 E_MS, E_ID, E_RECIPIENT, E_TYPE, E_CAMPAIGN, E_URL = range(6)
+E_DETAIL = 6  # optional: fields that replace the rendered defaults (a subscription change's source)
 S_MS, S_ID, S_PAGE, S_VALUES = range(4)
 P_CONTACT, P_STATE, P_MS, P_DURATION, P_PERCENT, P_ID = range(6)
 
@@ -96,6 +97,8 @@ def render_email_event(row: Any) -> dict[str, Any]:
         "filteredEvent": False,
         "sentBy": {"id": f"{row[E_CAMPAIGN]}-send", "created": row[E_MS]},
     }
+    if row[E_CAMPAIGN] is None:  # a subscription change made outside any email
+        del event["emailCampaignId"], event["sentBy"]
     kind = row[E_TYPE]
     if kind == "CLICK":
         event["url"] = row[E_URL]
@@ -122,6 +125,8 @@ def render_email_event(row: Any) -> dict[str, Any]:
                 "subscriptions": [{"id": 1, "status": "UNSUBSCRIBED"}],
             }
         )
+    if len(row) > E_DETAIL and row[E_DETAIL]:
+        event.update(row[E_DETAIL])
     return event
 
 

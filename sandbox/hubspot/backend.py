@@ -11,7 +11,18 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from leadloop.sandbox.hubspot import activity, associations, objects, properties, search
+from leadloop.sandbox.hubspot import (
+    activity,
+    associations,
+    attendance,
+    objects,
+    properties,
+    search,
+    submissions,
+    subscriptions,
+    tracking,
+    users,
+)
 from leadloop.sandbox.hubspot.errors import error_body, json_response
 from leadloop.sandbox.hubspot.loader import load_world
 from leadloop.sandbox.hubspot.portal import Portal, route_class
@@ -24,7 +35,18 @@ class HubSpotBackend:
     """Implements sandbox.contract.Backend for HubSpot."""
 
     name = "hubspot"
-    path_prefixes = ("/crm/", "/events/v3/", "/form-integrations/", "/marketing/v3/", "/email/public/")
+    path_prefixes = (
+        "/crm/",
+        "/events/v3/",
+        "/form-integrations/",
+        "/marketing/v3/",
+        "/email/public/",
+        "/settings/v3/",
+        "/submissions/v3/",
+        "/communication-preferences/v3/",
+    )
+    # HubSpot takes form submissions without a token (the secure variant wants one)
+    public_path_prefixes = (submissions.PUBLIC_PREFIX,)
 
     def __init__(self, ctx: Any) -> None:
         self.ctx = ctx
@@ -47,7 +69,17 @@ class HubSpotBackend:
         objects.add_routes(router, self.portal)
         associations.add_routes(router, self.portal)
         activity.add_routes(router, self.portal)
+        attendance.add_routes(router, self.portal)
+        users.add_routes(router, self.portal)
+        subscriptions.add_routes(router, self.portal)
+        public = APIRouter()  # plain routes: not counted against the app's rate limits
+        submissions.add_routes(router, self.portal, public)
+        router.include_router(public)
         return router
+
+    def admin_router(self) -> APIRouter:
+        """What only HubSpot itself records (page views, marketing email events), for the admin API."""
+        return tracking.admin_router(self.portal)
 
     def configure_limits(
         self,

@@ -65,9 +65,13 @@ def _typed(kind: str, value: Any) -> Any:
             raise validation_error(f"{value} is not a valid number") from None
     if kind in ("datetime", "date"):
         ms = parse_datetime_ms(value)
-        if ms is None:
+        try:
+            rendered = iso_ms(ms) if ms is not None else None
+        except OverflowError:  # past year 9999
+            rendered = None
+        if rendered is None:
             raise validation_error(f"{value} is not a valid datetime (epoch milliseconds or ISO-8601)")
-        return iso_ms(ms) if kind == "datetime" else iso_ms(ms)[:10]
+        return rendered if kind == "datetime" else rendered[:10]
     return str(value).lower()  # strings (and "true"/"false") compare case-insensitively
 
 

@@ -29,15 +29,20 @@ def valid_email(value: str) -> bool:
 
 
 def to_ms(moment: datetime) -> int:
-    return (
-        int(moment.timestamp() * 1000) if moment.tzinfo else int((moment.replace(tzinfo=UTC) - _EPOCH) / _MS)
-    )
+    """Epoch milliseconds (a naive datetime is UTC), floored exactly: through a float timestamp, a
+    moment such as 0001-01-01T00:00:00.123Z would come back a millisecond off."""
+    return ((moment if moment.tzinfo else moment.replace(tzinfo=UTC)) - _EPOCH) // _MS
 
 
 def iso_ms(ms: int) -> str:
-    """HubSpot's datetime rendering: ISO-8601 with milliseconds and `Z`."""
-    moment = datetime.fromtimestamp(ms / 1000, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    """HubSpot's datetime rendering: ISO-8601 with a four-digit year, milliseconds and `Z`
+    (`0001-01-01T00:00:00.000Z`; strftime's `%Y` would drop the zeros of years before 1000).
+    OverflowError outside years 1 to 9999."""
+    m = _EPOCH + timedelta(milliseconds=ms)
+    return (
+        f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}."
+        f"{m.microsecond // 1000:03d}Z"
+    )
 
 
 def parse_datetime_ms(value: Any) -> int | None:
@@ -167,6 +172,10 @@ class Store:
         # (from type, to type) -> from id -> to id -> association type ids
         self.associations: dict[tuple[str, str], dict[int, dict[int, set[int]]]] = {}
         self.owners: dict[str, dict[str, Any]] = {}
+        # user id -> what the settings users API keeps beyond the user's owner: its role (hubspot.users)
+        self.users: dict[str, dict[str, Any]] = {}
+        # email (lower case) -> subscription id -> SUBSCRIBED / NOT_SUBSCRIBED (hubspot.subscriptions)
+        self.subscription_statuses: dict[str, dict[str, str]] = {}
         self.forms: dict[str, dict[str, Any]] = {}
         # Activities are compact tuples (see sandbox.hubspot.activity for their fields), sorted by time.
         self.submissions: dict[str, list[Any]] = {}  # form guid -> newest first
@@ -188,6 +197,20 @@ class Store:
                 index.setdefault(row[1], []).append(position)
             self._web_index = index
         return self._web_index
+
+    # ---- activity recorded through the API, one row at a time (the loader sorts its bulk once) ---
+    def add_web_event(self, row: Any) -> None:
+        bisect.insort(self.web_events, row, key=lambda r: r[0])
+        self._web_index = None  # positions moved
+
+    def add_email_event(self, row: Any) -> None:
+        bisect.insort(self.email_events, row, key=lambda r: r[0])
+
+    def add_submission(self, form_guid: str, row: Any) -> None:
+        bisect.insort(self.submissions.setdefault(form_guid, []), row, key=lambda r: -r[0])  # newest first
+
+    def add_participation(self, object_id: str, row: Any) -> None:
+        bisect.insort(self.participations.setdefault(object_id, []), row, key=lambda r: r[2])
 
     # ---- ids and clock -------------------------------------------------------------------------
     def new_id(self) -> int:
@@ -282,13 +305,17 @@ class Store:
                 raise ValueError(f"{raw} was not a valid number.", "INVALID_INTEGER") from None
         if kind in ("datetime", "date"):
             ms = parse_datetime_ms(raw)
-            if ms is None:
+            try:
+                rendered = iso_ms(ms) if ms is not None else None
+            except OverflowError:  # past year 9999
+                rendered = None
+            if rendered is None:
                 raise ValueError(
                     f"{raw} was not a valid long. Please provide a datetime in epoch milliseconds "
                     "or ISO-8601 format.",
                     "INVALID_DATE",
                 )
-            return iso_ms(ms) if kind == "datetime" else iso_ms(ms)[:10]
+            return rendered if kind == "datetime" else rendered[:10]
         text = str(raw) if not isinstance(raw, bool) else ("true" if raw else "false")
         if definition.name == "email" and not valid_email(text):
             raise ValueError(f"Email address {text} is invalid", "INVALID_EMAIL")
@@ -334,7 +361,8 @@ class Store:
                 raise HubSpotError(409, "CONFLICT", f"Contact already exists. Existing ID: {existing}")
         record_id = self.new_id()
         props = {k: v for k, v in values.items() if v is not None}
-        created = parse_datetime_ms(props.get("createdate")) or now_ms
+        given = parse_datetime_ms(props.get("createdate"))
+        created = now_ms if given is None else given  # (1970-01-01, 0 ms, is a date like any other)
         props["createdate"] = iso_ms(created)
         props["hs_object_id"] = str(record_id)
         if object_name in schema.ENGAGEMENTS:
@@ -455,6 +483,8 @@ class Store:
                 for b, types in tos.items()
             ],
             "owners": self.owners,
+            "users": self.users,
+            "subscription_statuses": self.subscription_statuses,
             "forms": self.forms,
             "submissions": self.submissions,
             "web_events": self.web_events,
@@ -478,6 +508,8 @@ class Store:
             self.associations.setdefault((f, t), {}).setdefault(a, {})[b] = set(types)
         for key in (
             "owners",
+            "users",
+            "subscription_statuses",
             "forms",
             "submissions",
             "web_events",
