@@ -4,7 +4,12 @@
 applicable profile), contact fit per person (persona + person rules), contact intent from activities
 (`scoring.intent`), account intent rolled up from the people, then the blend, tiers, escalations and
 disqualifiers. `now` is always a parameter; records are sorted first, so the output never depends on
-their order. Scores are rounded to one decimal so float noise never changes a tier.
+their order. Scores are rounded to one decimal so float noise never changes a tier, and tiers are
+placed on the whole points the CRMs show (a 24.6 is written as 25, so it is placed as 25).
+
+Every reason carries its contribution to the lead score today (`Reason.contribution`): fit lines
+times their blend weight, intent lines after decay and caps times theirs, the account-intent line
+times its weight, and the static cap shared out among the fit lines it cuts.
 """
 
 from __future__ import annotations
@@ -24,13 +29,14 @@ from leadloop.crm.records import Account, Activity, Person
 from leadloop.playbook.assets import ActivityKey
 from leadloop.playbook.compiled import CompiledPlaybook, compile_playbook
 from leadloop.playbook.model import Playbook
-from leadloop.playbook.wording import VERBS, ago, fill, number, signed
+from leadloop.playbook.wording import VERBS, fill, number, signed
+from leadloop.scoring.contributions import contributions, cut_many, share
 from leadloop.scoring.fit import AccountFit, _account_fit, _PersonFit, _Static, account_fit
 from leadloop.scoring.intent import DAY, ActivityReport, IntentInputs, Trigger, compute_intent
-from leadloop.scoring.intent_lines import IntentWriter
+from leadloop.scoring.intent_lines import IntentWriter, on_day
 from leadloop.scoring.rollup import _rollups, score_account
 from leadloop.scoring.scorecard import AccountScore, Escalation, Reason, ReasonKind, ScoreCard
-from leadloop.scoring.tiers import _r, _rounded, _tiers_reached
+from leadloop.scoring.tiers import _r, _rounded, _tiers_reached, whole
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -74,7 +80,7 @@ class ScoringResult:
 
 
 def _escalation(
-    cp: CompiledPlaybook, triggers: list[Trigger], fit: float, now_ts: float
+    cp: CompiledPlaybook, triggers: list[Trigger], fit: float
 ) -> tuple[Escalation, str, Reason] | None:
     by_rule = {t.rule: t for t in triggers}
     for index, rule in enumerate(cp.playbook.escalations):
@@ -84,10 +90,7 @@ def _escalation(
         tier = rule.tier or cp.playbook.top_tier
         asset = trigger.asset.name if trigger.asset else "their request"
         did = fill(VERBS.get(trigger.kind, "asked for {asset}"), asset=asset)
-        text = (
-            f"escalated to {tier} (SLA {rule.sla}): {did} {ago(now_ts - trigger.ts)} "
-            f"with fit {number(fit)} ≥ {number(rule.min_fit)}"
-        )
+        text = f"escalated to {tier} (SLA {rule.sla}): {did} {on_day(trigger.ts)}"
         reason = Reason(
             ReasonKind.ESCALATION,
             rule.id,
@@ -285,12 +288,16 @@ def _cards(
     intent = np.array(intent_totals, dtype=np.float64)
     fit, score, tails = _blend(pb, contact_fit, account_fit, intent, account_intent)
     fit_list, account_intent_list = fit.tolist(), account_intent.tolist()
-    _add_account_intent_lines(tails, people, account_scores, account_intent, account_intent_list)
+    _add_account_intent_lines(
+        tails, people, account_scores, account_intent, account_intent_list, pb.blend.account_intent
+    )
 
-    tier = _tiers_reached(pb.tiers, n, score=score, fit=fit, intent=intent)
-    heads, escalations = _heads(cp, statics, raw, fit_list, tier, now.timestamp())
+    tier = _tiers_reached(pb.tiers, n, score=whole(score), fit=whole(fit), intent=whole(intent))
+    heads, escalations = _heads(cp, statics, raw, fit_list, tier)
     account_lines = [fits[a].reasons for a in account_ids] + [()]  # -1 (no account): none
-    reasons = _reasons(intent_lines, heads, account_lines, account_of, statics, tails)
+    capped = _static_capped(pb, contact_fit, account_fit)
+    reasons = _reasons(intent_lines, heads, account_lines, account_of, statics, tails, capped,
+                       pb.blend.static_cap)
     del tails, heads
 
     stages = pb.stages
@@ -375,12 +382,20 @@ def _blend(
     return fit, score, tails
 
 
+def _static_capped(pb: Playbook, contact_fit: np.ndarray, account_fit: np.ndarray) -> list[int]:
+    """Positions of the people whose points from fit the static cap cuts (as `_blend` decides)."""
+    blend = pb.blend
+    static_points = blend.contact_fit * contact_fit + blend.account_fit * account_fit
+    return np.nonzero(static_points > blend.static_cap)[0].tolist()
+
+
 def _add_account_intent_lines(
     tails: list[list[Reason]],
     people: list[Person],
     account_scores: dict[str, AccountScore],
     account_intent: np.ndarray,
     account_intent_list: list[float],
+    weight: float,
 ) -> None:
     """The account-intent line of everyone whose account intent counts, one object per (account,
     value)."""
@@ -390,7 +405,7 @@ def _add_account_intent_lines(
         key = (account_id, account_intent_list[i])
         line = shared.get(key)
         if line is None:
-            line = shared[key] = _account_line(account_scores.get(account_id), account_intent_list[i])
+            line = shared[key] = _account_line(account_scores.get(account_id), account_intent_list[i], weight)
         tails[i].append(line)
 
 
@@ -400,7 +415,6 @@ def _heads(
     raw: IntentInputs,
     fit_list: list[float],
     tier: list[str],
-    now_ts: float,
 ) -> tuple[dict[int, Reason], dict[int, Escalation]]:
     """The first reason of the disqualified (who drop to the lowest tier) and of the escalated (who
     rise to their escalation's tier), by person position; `tier` is changed in place."""
@@ -415,7 +429,7 @@ def _heads(
     for i, triggers in raw.escalations.items():
         if i in heads or not triggers:
             continue
-        fired = _escalation(cp, triggers, fit_list[i], now_ts)
+        fired = _escalation(cp, triggers, fit_list[i])
         if fired is not None:
             escalations[i], forced, heads[i] = fired
             if pb.tier_rank(forced) < pb.tier_rank(tier[i]):
@@ -430,28 +444,41 @@ def _reasons(
     account_of: np.ndarray,
     statics: list[_Static],
     tails: list[list[Reason]],
+    static_capped: list[int],
+    static_cap: float,
 ) -> list[tuple[Reason, ...]]:
-    """Each person's reasons: head, intent, account fit, contact fit, then the tail lines."""
+    """Each person's reasons: head, intent, account fit, contact fit, then the tail lines. The fit
+    lines of the people in `static_capped` are copied with the static cap shared out among them."""
+    static_lines = [(*account_lines[account], *statics[i].reasons)
+                    for i, account in zip(static_capped, account_of[static_capped].tolist(), strict=True)]
+    # a cap only cuts (fit is rounded before it is blended, so the lines may add up to a hair less)
+    cuts = [share(*contributions(lines), static_cap)[0] for lines in static_lines]
+    capped = dict(zip(static_capped, cut_many(static_lines, cuts), strict=True))
     reasons = []
     for i, (lines, account) in enumerate(zip(intent_lines, account_of.tolist(), strict=True)):
         head = heads.get(i)
         combined = [head, *lines] if head is not None else lines
-        combined.extend(account_lines[account])
-        combined.extend(statics[i].reasons)
+        fit_lines = capped.get(i)
+        if fit_lines is None:
+            combined.extend(account_lines[account])
+            combined.extend(statics[i].reasons)
+        else:
+            combined.extend(fit_lines)
         combined.extend(tails[i])
         reasons.append(tuple(combined))
     return reasons
 
 
-def _account_line(account_score: AccountScore | None, account_intent: float) -> Reason:
+def _account_line(account_score: AccountScore | None, account_intent: float, weight: float) -> Reason:
     roles = ", ".join(r.replace("_", " ") for r in account_score.buying_roles) if account_score else ""
     engaged = account_score.engaged_people if account_score else 0
     return Reason(
         ReasonKind.ACCOUNT,
         "account_intent",
         account_intent,
-        f"{signed(account_intent)} account intent: {engaged} engaged "
+        f"{signed(account_intent)} activity at their account: {engaged} engaged "
         f"{'person' if engaged == 1 else 'people'}" + (f" ({roles})" if roles else ""),
+        contribution=weight * account_intent,
     )
 
 

@@ -12,6 +12,7 @@ from leadloop.playbook.conditions import Subject
 from leadloop.playbook.model import Playbook
 from leadloop.playbook.personas import TitleMatch
 from leadloop.playbook.wording import number, signed
+from leadloop.scoring.contributions import contributions, scaled, share
 from leadloop.scoring.scorecard import Reason, ReasonKind
 from leadloop.scoring.tiers import _r
 
@@ -49,9 +50,10 @@ def _show(value: object) -> str:
 
 
 def _fit_lines(
-    rules, subject: Subject, kind: ReasonKind, cache: dict | None = None
+    rules, subject: Subject, kind: ReasonKind, weight: float, cache: dict | None = None
 ) -> tuple[float, list[Reason]]:
-    """Points and reason lines of fit rules; lines are shared through `cache` by (rule, value)."""
+    """Points and reason lines of fit rules, each contributing its points × `weight` (the blend
+    weight of this fit) before any cap; lines are shared through `cache` by (rule, value)."""
     total, reasons = 0.0, []
     for compiled in rules:
         hit = compiled.evaluate(subject)
@@ -66,7 +68,9 @@ def _fit_lines(
         if reason is None:
             band = f" ({hit.band.label})" if hit.band is not None and hit.band.label else ""
             text = f"{signed(hit.points)} {_label(rule.field)}: {_show(hit.value)}{band}"
-            reason = Reason(kind, rule.id, _r(hit.points), text, why=rule.why)
+            reason = Reason(
+                kind, rule.id, _r(hit.points), text, why=rule.why, contribution=weight * hit.points
+            )
             if cache is not None:
                 cache[key] = reason
         reasons.append(reason)
@@ -83,12 +87,16 @@ def _account_fit(cp: CompiledPlaybook, account: Account | None, cache: dict | No
     if account is None:
         return AccountFit(None, 0.0)
     subject = Subject(None, account)
+    weight = cp.playbook.blend.account_fit
     best: AccountFit | None = None
     for profile in cp.profiles:
         if not profile.applies(subject):
             continue
-        total, reasons = _fit_lines(profile.rules, subject, ReasonKind.FIT, cache)
+        total, reasons = _fit_lines(profile.rules, subject, ReasonKind.FIT, weight, cache)
         cap = profile.profile.cap
+        if total > cap or total < 0:  # the cap cuts the lines in proportion, zero is the floor
+            counted = weight * max(0.0, min(total, cap))
+            reasons = list(scaled(reasons, *share(*contributions(reasons), counted)))
         if total > cap:
             reasons.append(
                 Reason(
@@ -121,6 +129,9 @@ class _PersonFit:
 
     def __init__(self, cp: CompiledPlaybook) -> None:
         self.cp = cp
+        blend = cp.playbook.blend
+        self.weight = blend.contact_fit
+        self.blend = {"fit": blend.contact_fit, "intent": blend.contact_intent}  # by negative target
         self.lines: dict = {}
         self.persona: dict[str | None, tuple[TitleMatch, tuple[Reason, ...], float]] = {}
 
@@ -142,6 +153,7 @@ class _PersonFit:
                     _r(role_weight),
                     f"{signed(role_weight)} role: {match.role.replace('_', ' ')}{shown}",
                     why=titles.role_why.get(match.role),
+                    contribution=self.weight * role_weight,
                 )
             )
         if level_weight:
@@ -151,6 +163,7 @@ class _PersonFit:
                     f"seniority:{match.seniority}",
                     _r(level_weight),
                     f"{signed(level_weight)} seniority: {match.seniority.replace('_', ' ')}",
+                    contribution=self.weight * level_weight,
                 )
             )
         found = self.persona[title] = (match, tuple(reasons), role_weight + level_weight)
@@ -158,13 +171,15 @@ class _PersonFit:
 
     def __call__(self, person: Person, account: Account | None) -> _Static:
         cp = self.cp
+        weight = self.weight
         match, persona_reasons, persona_points = self._persona(person.title)
         subject = Subject(person, account, match.role, match.seniority)
-        total, reasons = _fit_lines(cp.contact_rules, subject, ReasonKind.FIT, self.lines)
+        total, reasons = _fit_lines(cp.contact_rules, subject, ReasonKind.FIT, weight, self.lines)
         reasons[:0] = persona_reasons
         total += persona_points
         cap = cp.playbook.contact_fit.cap
         if total > cap:
+            reasons = list(scaled(reasons, *share(*contributions(reasons), weight * cap)))
             reasons.append(
                 Reason(
                     ReasonKind.CAP,
@@ -181,13 +196,20 @@ class _PersonFit:
                 if reason is None:
                     text = f"{signed(negative.points)} {negative.says or negative.id.replace('_', ' ')}"
                     reason = self.lines[negative.id] = Reason(
-                        ReasonKind.NEGATIVE, negative.id, _r(negative.points), text, why=negative.why
+                        ReasonKind.NEGATIVE,
+                        negative.id,
+                        _r(negative.points),
+                        text,
+                        why=negative.why,
+                        contribution=self.blend[negative.target] * negative.points,
                     )
                 if negative.target == "fit":
                     total += negative.points
                     reasons.append(reason)
                 else:
                     intent_negatives.append((negative.points, reason))
+        if total < 0:  # contact fit stops at zero: the negatives count only down to it
+            reasons = list(scaled(reasons, *share(*contributions(reasons), 0.0)))
         disqualifier = None
         for rule, test in cp.disqualifiers:
             if test(subject):

@@ -3,13 +3,19 @@
 Per person the reasons read: one block per rule hit (its line, then its rule-cap line) and per depth
 signal, most valuable first; then relevance, decay, group caps, the intent cap and the negatives.
 Totals are computed with arrays in exactly the order a per-person loop would add them (so float
-rounding is the same); each distinct sentence is built once from its parts (points, asset, age,
+rounding is the same); each distinct sentence is built once from its parts (points, asset, day,
 count), each part worded once per distinct value, and reason objects in batches (`crm.batch`).
+
+Each hit, depth signal and negative also carries its contribution to the lead score today: its
+points after decay and relevance, its rule cap, its group's cap and the intent cap shared out in
+proportion (`scoring.contributions`), the floor at zero shared among the negatives, times the
+blend weight of contact intent. So relevance, decay and cap lines contribute nothing themselves.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from itertools import repeat
 from math import floor, inf, prod
@@ -19,8 +25,9 @@ import numpy as np
 
 from leadloop.crm.batch import build_many
 from leadloop.playbook.compiled import CompiledPlaybook
-from leadloop.playbook.wording import VERBS, ago, days, fill, number, signed
-from leadloop.scoring.intent import IntentInputs, bits, stable_argsort
+from leadloop.playbook.wording import VERBS, days, fill, number, signed
+from leadloop.scoring.contributions import shares
+from leadloop.scoring.intent import DAY, IntentInputs, bits, stable_argsort
 from leadloop.scoring.scorecard import Reason, ReasonKind
 
 
@@ -33,11 +40,10 @@ def _round_all(values: np.ndarray) -> list[float]:
     return (np.floor(values * 10.0 + 0.5) / 10.0).tolist()
 
 
-def _age_keys(seconds: np.ndarray) -> np.ndarray:
-    """A key that determines `ago(seconds)`: minutes under an hour (negative), else hours."""
-    return np.where(seconds < 3600, -1 - np.floor_divide(seconds, 60), np.floor_divide(seconds, 3600)).astype(
-        np.int64
-    )
+def on_day(seconds: float) -> str:
+    """The UTC day of a POSIX time as reasons name it: `on 2026-11-26` (never "2 days ago", which
+    would go stale in a CRM field that is rewritten only when the score moves)."""
+    return "on " + datetime.fromtimestamp(floor(seconds / DAY) * DAY, UTC).date().isoformat()
 
 
 class _Words(NamedTuple):
@@ -56,20 +62,19 @@ class _Words(NamedTuple):
         return _Words(list(index), recode[self.code])
 
 
-def _age_words(seconds: np.ndarray) -> _Words:
-    """`ago(s)` for every value, each distinct wording computed once. The keys are small integers
-    (minutes, then hours up to the oldest activity counted), so a table indexed by key finds them
-    without sorting."""
+def _day_words(seconds: np.ndarray) -> _Words:
+    """`on_day(s)` for every POSIX time, each distinct day worded once. Days are small integers (the
+    activities counted span at most `max_age_days`), so a table indexed by day finds them without
+    sorting."""
     if not len(seconds):
         return _Words([], np.zeros(0, dtype=np.int64))
-    keys = _age_keys(seconds)
-    keys -= keys.min()
-    example = np.zeros(int(keys.max()) + 1)
-    example[keys] = seconds  # any value of a key words the same
+    day = np.floor(seconds / DAY).astype(np.int64)
+    first = int(day.min())
+    keys = day - first
     present = np.flatnonzero(np.bincount(keys))
-    words: list[str | None] = [None] * len(example)
-    for key, value in zip(present.tolist(), example[present].tolist(), strict=True):
-        words[key] = ago(value)
+    words: list[str | None] = [None] * (int(keys.max()) + 1)
+    for key in present.tolist():
+        words[key] = on_day((first + key) * DAY)
     return _Words(words, keys)
 
 
@@ -134,6 +139,16 @@ def _block_order(hp: np.ndarray, kept: np.ndarray, rule_ids: list[str], r: np.nd
     return stable_argsort(combined)
 
 
+class _Shares(NamedTuple):
+    """What intent lines contribute to the lead score: per hit, per depth signal (in the order of
+    `IntentWriter._depth_points`), and per person the score points one intent point of a negative
+    is worth (the blend weight, less where intent stops at zero)."""
+
+    hits: np.ndarray
+    depth: list[float]
+    per_point: np.ndarray
+
+
 class IntentWriter:
     """Sentences that many people share (asset wording per rule and class), remembered per run."""
 
@@ -192,14 +207,84 @@ class IntentWriter:
         special = np.zeros(n_people, dtype=bool)  # people whose blocks need sorting with cap or depth lines
         special[hp[capped]] = True
 
-        depth_blocks = self._depth_blocks(sums, active, special)
-        lines = self._blocks_by_value(n_people, kept, capped, depth_blocks, active, special)
+        depth = self._depth_points(sums, active, special)
+        share = self._shares(n_people, kept, slot, sums, depth, active, field_negatives)
+        depth_blocks = self._depth_blocks(depth, share)
+        lines = self._blocks_by_value(n_people, kept, capped, depth_blocks, active, special, share.hits)
         self._add_relevance_lines(lines, active)
         self._add_decay_lines(lines, active)
         totals = self._capped_totals(lines, sums, active)
-        return self._with_negatives(lines, totals, field_negatives)
+        return self._with_negatives(lines, totals, field_negatives, share)
 
-    def _hit_lines(self, r_list: list[int]) -> list[Reason]:
+    def _group_totals(self, sums: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Each person's intent after the group caps (before the intent cap), and each group's
+        points as counted (capped), in the order `_capped_totals` adds them."""
+        groups = self.cp.playbook.intent.groups
+        total = sums[:, len(groups)].copy()
+        counted = []
+        for g, group in enumerate(groups):
+            value_g = sums[:, g]
+            if group.cap is not None:
+                value_g = np.where(value_g > group.cap, float(group.cap), value_g)
+            counted.append(value_g)
+            total = total + value_g
+        return total, counted
+
+    def _shares(
+        self,
+        n_people: int,
+        kept: np.ndarray,
+        slot: np.ndarray,
+        sums: np.ndarray,
+        depth: list[tuple[int, int, float]],
+        active: np.ndarray,
+        field_negatives: Sequence[tuple[tuple[float, Reason], ...]],
+    ) -> _Shares:
+        """What every hit, depth signal and negative contributes to the lead score (see the module's
+        docstring): the group caps, then the intent cap, then the floor at zero, shared out."""
+        cp = self.cp
+        intent, weight = cp.playbook.intent, cp.playbook.blend.contact_intent
+        n_slots = len(intent.groups) + 1
+        hp = self.inputs.person
+        depth_person = np.array([d[0] for d in depth], dtype=np.int64)
+        depth_slot = np.array([d[1] for d in depth], dtype=np.int64)
+        values = np.concatenate([kept, np.array([d[2] for d in depth], dtype=np.float64)])
+        person = np.concatenate([hp, depth_person])
+        cell = person * n_slots + np.concatenate([slot, depth_slot])
+        # the group caps: each group's lines add up to what the group counts
+        total, counted = self._group_totals(sums)
+        target = np.column_stack([*counted, sums[:, -1]]).ravel() if counted else sums[:, -1].copy()
+        cut, _ = shares(values, cell, target)
+        values = values * np.where(values > 0, cut[cell], 1.0)
+        # the intent cap
+        over = active & (total > intent.cap)
+        if over.any():
+            cut, _ = shares(values, person, np.where(over, float(intent.cap), total))
+            values = values * np.where(values > 0, cut[person], 1.0)
+            total = np.where(over, float(intent.cap), total)
+        total[~active] = 0.0
+        # the negatives, and the floor at zero they may reach
+        negative = np.zeros(n_people)
+        for p, triggers in self.inputs.negatives.items():
+            for trigger in triggers:
+                negative[p] += cp.activity_negatives[trigger.rule].points
+        for p, found in enumerate(field_negatives):
+            for points, _reason in found:
+                negative[p] += points
+        lift = np.ones(n_people)
+        floored = np.flatnonzero(total + negative < 0)
+        if len(floored):
+            everyone = np.arange(n_people)
+            _, lift = shares(
+                np.concatenate([values, negative]), np.concatenate([person, everyone]), np.zeros(n_people)
+            )
+            lift = np.where(total + negative < 0, lift, 1.0)
+            values = values * np.where(values < 0, lift[person], 1.0)
+        values *= weight
+        m = len(kept)
+        return _Shares(values[:m], values[m:].tolist(), lift * weight)
+
+    def _hit_lines(self, r_list: list[int], contribution: np.ndarray) -> list[Reason]:
         """One reason per rule hit, in hit order (`r_list`: each hit's rule)."""
         inputs, rules = self.inputs, self.rules
         cls_list = inputs.last_class.tolist()
@@ -207,10 +292,10 @@ class IntentWriter:
             [
                 _value_words(inputs.base, signed),
                 self._all_says(inputs.rule, inputs.last_class, inputs.assets),
-                _age_words(self.now_ts - inputs.last_ts),
+                _day_words(inputs.last_ts),
                 _value_words(inputs.count),
             ],
-            lambda p, s, w, n: f"{p} {s} {w}" if n == 1 else f"{p} {s} ({n} times), last {w}",
+            lambda p, s, w, n: f"{p} {s} {w}" if n == 1 else f"{p} {s} ({n} times, last {w})",
         )
         rule_ids = [rule.id for rule in rules]
         whys = [rule.why for rule in rules]
@@ -228,6 +313,7 @@ class IntentWriter:
                 "occurred_at": inputs.last_when,
                 "asset": list(map(asset_ids.__getitem__, cls_list)),
                 "why": list(map(whys.__getitem__, r_list)),
+                "contribution": contribution.tolist(),
             },
         )
 
@@ -246,16 +332,31 @@ class IntentWriter:
             )
         return cap_lines
 
-    def _depth_blocks(
+    def _depth_points(
         self, sums: np.ndarray, active: np.ndarray, special: np.ndarray
-    ) -> dict[int, list[tuple[float, str, list[Reason]]]]:
-        """Depth signals: a block each, by person; their points go into `sums` and their people
-        become active and special."""
+    ) -> list[tuple[int, int, float]]:
+        """Depth signals: their points go into `sums` and their people become active and special;
+        returns (person, slot in `sums`, points) of each, in the order added."""
         cp = self.cp
         depth_rules, n_groups = cp.playbook.intent.depth, len(cp.playbook.intent.groups)
-        depth_blocks: dict[int, list[tuple[float, str, list[Reason]]]] = {}
+        added = []
         for person, found in sorted(self.inputs.depth.items()):
             active[person] = special[person] = True
+            for d, _amount in found:
+                group = cp.depth_group[d]
+                slot = group if group >= 0 else n_groups
+                sums[person, slot] += depth_rules[d].points
+                added.append((person, slot, depth_rules[d].points))
+        return added
+
+    def _depth_blocks(
+        self, depth: list[tuple[int, int, float]], share: _Shares
+    ) -> dict[int, list[tuple[float, str, list[Reason]]]]:
+        """Depth signals: a block each, by person (in the order of `_depth_points`)."""
+        depth_rules = self.cp.playbook.intent.depth
+        depth_blocks: dict[int, list[tuple[float, str, list[Reason]]]] = {}
+        k = 0
+        for person, found in sorted(self.inputs.depth.items()):
             for d, amount in found:
                 rule = depth_rules[d]
                 text = fill(
@@ -264,11 +365,15 @@ class IntentWriter:
                     window=number(rule.window_days),
                 )
                 line = Reason(
-                    ReasonKind.INTENT, rule.id, _r(rule.points), f"{signed(rule.points)} {text}", why=rule.why
+                    ReasonKind.INTENT,
+                    rule.id,
+                    _r(rule.points),
+                    f"{signed(rule.points)} {text}",
+                    why=rule.why,
+                    contribution=share.depth[k],
                 )
+                k += 1
                 depth_blocks.setdefault(person, []).append((rule.points, rule.id, [line]))
-                group = cp.depth_group[d]
-                sums[person, group if group >= 0 else n_groups] += rule.points
         return depth_blocks
 
     def _blocks_by_value(
@@ -279,12 +384,13 @@ class IntentWriter:
         depth_blocks: dict[int, list[tuple[float, str, list[Reason]]]],
         active: np.ndarray,
         special: np.ndarray,
+        contribution: np.ndarray,
     ) -> list[list[Reason]]:
         """Each person's blocks (a hit with its cap line, a depth signal), most valuable first, ties by
         rule id: one sort for everyone, and a sort of their own for the special people."""
         hp, r_list = self.inputs.person, self.inputs.rule.tolist()
         rule_ids = [rule.id for rule in self.rules]
-        hit_lines = self._hit_lines(r_list)
+        hit_lines = self._hit_lines(r_list, contribution)
         cap_lines = self._cap_lines(capped, r_list)
         lines: list[list[Reason]] = [[] for _ in range(n_people)]
         order = _block_order(hp, kept, rule_ids, self.inputs.rule)
@@ -366,7 +472,7 @@ class IntentWriter:
         ]
         texts = _sentences(
             [_signed_words(totals), _Words(rule_part, inputs.rule[js]),
-             _age_words(self.now_ts - inputs.last_ts[js])],
+             _day_words(inputs.last_ts[js])],
             lambda s, part, a: f"{s} decay: older activity counts less ({part[0]}{a}{part[1]}",
         )
         k = len(with_decay)
@@ -426,10 +532,14 @@ class IntentWriter:
         lines: list[list[Reason]],
         totals: list[float],
         field_negatives: Sequence[tuple[tuple[float, Reason], ...]],
+        share: _Shares,
     ) -> tuple[list[float], list[list[Reason]]]:
         """Negatives last: from activities (unsubscribe, bounce), then from fields; the totals rounded,
-        never below zero."""
-        cp, now_ts = self.cp, self.now_ts
+        never below zero. A negative contributes its points × the person's share of the floor (1 when
+        intent stays above zero) × the blend weight; a shared field-negative line is copied only
+        where that differs from what it was built with."""
+        cp = self.cp
+        per_point = share.per_point.tolist()
         for person, triggers in sorted(self.inputs.negatives.items()):
             for trigger in triggers:
                 negative = cp.activity_negatives[trigger.rule]
@@ -439,15 +549,19 @@ class IntentWriter:
                         ReasonKind.NEGATIVE,
                         negative.id,
                         _r(negative.points),
-                        f"{signed(negative.points)} {says_text} {ago(now_ts - trigger.ts)}",
+                        f"{signed(negative.points)} {says_text} {on_day(trigger.ts)}",
                         datetime.fromtimestamp(trigger.ts, UTC),
                         None,
                         negative.why,
+                        negative.points * per_point[person],
                     )
                 )
                 totals[person] += negative.points
         for person, negatives in enumerate(field_negatives):
             for points, reason in negatives:
+                contribution = points * per_point[person]
+                if reason.contribution != contribution:
+                    reason = replace(reason, contribution=contribution)
                 lines[person].append(reason)
                 totals[person] += points
         final = np.array(totals, dtype=np.float64)

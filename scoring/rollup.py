@@ -16,7 +16,7 @@ from leadloop.playbook.model import Committee, Playbook
 from leadloop.playbook.wording import number, signed
 from leadloop.scoring.fit import AccountFit, _account_fit
 from leadloop.scoring.scorecard import AccountScore, Reason, ReasonKind
-from leadloop.scoring.tiers import _r, _tiers_reached
+from leadloop.scoring.tiers import _r, _tiers_reached, whole
 
 
 class Member(Protocol):
@@ -89,7 +89,10 @@ def _rollups(
         cp, engaged, factors, rolled, committee, fits, person_ids, roles, name_of
     )
     fit = np.array([f.fit for f in fits], dtype=np.float64)
-    tiers = _tiers_reached(pb.account.tiers, n_accounts, fit=fit, intent=np.array(finals, dtype=np.float64))
+    # placed on the whole points the CRMs show, as people's tiers are
+    tiers = _tiers_reached(
+        pb.account.tiers, n_accounts, fit=whole(fit), intent=whole(np.array(finals, dtype=np.float64))
+    )
     return build_many(
         AccountScore,
         n_accounts,

@@ -1,11 +1,13 @@
 """What scoring returns: a ScoreCard per person and an AccountScore per account, with reasons.
 
 Fit and intent always stay visible separately next to the blended score. Every signed contribution
-is a Reason with a sentence a rep can read; caps and decay show up as reasons too.
+is a Reason with a sentence a rep can read and what it adds to the score today; caps and decay show
+up as reasons too, adding nothing themselves (the lines they cut already count them).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -24,9 +26,21 @@ class ReasonKind(StrEnum):
     ACCOUNT = "account"
 
 
+_LEADING_POINTS = re.compile(r"^[+-]\d+(?:\.\d)?\s+")
+
+
 @dataclass(frozen=True, slots=True)
 class Reason:
-    """One signed contribution; `text` is shown to reps: "+25 requested EVK-7710 evaluation kit 2 days ago"
+    """One signed line of a score: "+30 requested the EVK-7710 evaluation kit on 2026-11-26".
+
+    `points` are the rule's own (before decay, caps and blend weights), as `text` starts with and
+    `leadloop explain` and the playbook docs show them. `contribution` is what the line adds to the
+    lead score today, in the score's units: points after decay, after the caps of the groups it counts
+    in (cut in proportion to the positive lines of the group), times its blend weight. A card's
+    contributions add up to its score (up to the rounding of fit, intent and score to one decimal).
+    Lines that only explain an adjustment (decay, relevance bonus, caps, the best profile, the
+    escalation) contribute 0: the lines they adjust carry it. Dates are absolute, never "2 days ago",
+    so a line read a month after it was written is still true.
     """
 
     kind: ReasonKind
@@ -36,6 +50,12 @@ class Reason:
     occurred_at: datetime | None = None
     asset: str | None = None
     why: str | None = None
+    contribution: float = 0.0
+
+    @property
+    def says(self) -> str:
+        """`text` without the points it starts with: "requested the EVK-7710 evaluation kit on 2026-11-26"."""
+        return _LEADING_POINTS.sub("", self.text, count=1)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,6 @@
 """Numbers every part of scoring shares: scores rounded to one decimal (so float noise never changes
-a tier), and rows placed in tiers by their minimums, for people and accounts alike."""
+a tier), whole points as the CRMs show them, rows placed in tiers by their minimums (for people and
+accounts alike)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,12 @@ def _r(value: float) -> float:
 def _rounded(values: np.ndarray) -> np.ndarray:
     """`_r` on every value."""
     return np.floor(values * 10.0 + 0.5) / 10.0
+
+
+def whole(values: np.ndarray) -> np.ndarray:
+    """Whole points, halves away from zero: a score as the CRMs show it (`store.writeplan.whole_points`
+    of a one-decimal score). Tiers are placed on these, so the written score and tier always agree."""
+    return np.copysign(np.floor(np.abs(values) + 0.5), values) + 0.0  # + 0.0: never -0.0
 
 
 def _tiers_reached(tiers: Sequence[Any], n: int, **values: np.ndarray) -> list[str]:

@@ -7,10 +7,15 @@ the CRM will store it; `plan_writes` keeps only the updates that change somethin
 - a decaying score (`score`, `intent_score`, `account_intent`) is written only when the record's
   tier changed or the score moved by at least `min_change` points since it was last written;
 - `scored_at` and `reasons` ride along only when some other field of the same record is written,
-  so the passing of time alone rewrites nothing;
+  so the passing of time alone rewrites nothing; and `score` rides along with them when it moved at
+  all, because the written reasons add up to the written score (the same update call: no extra
+  request);
 - an account's `buying_roles` is written when a role joins (someone new engaged) or the tier
   changes; a role that only drops out (its engagement aged past the window: decay again) rides along
   with the account's next write instead of costing one of its own.
+
+`reasons_text` writes what each reason adds to the score today, in whole score points, so that the
+written lines (with one "other signals" line) add up to the written score: see its docstring.
 """
 
 from __future__ import annotations
@@ -29,9 +34,13 @@ from leadloop.crm.records import Crm
 DECAYING_FIELDS = frozenset({"score", "intent_score", "account_intent"})
 ACCOMPANYING_FIELDS = frozenset({"scored_at", "reasons"})
 SHRINKING_FIELDS = frozenset({"buying_roles"})  # comma-separated sets that lose members with time
+SUMMED_FIELDS = frozenset({"score"})  # what the reasons add up to: written whenever they are
 TIER_FIELDS = {ObjectType.PERSON: "tier", ObjectType.ACCOUNT: "account_tier"}
+# Both CRMs keep the reasons in a long-text field (Salesforce LongTextArea(32768), HubSpot textarea,
+# 65,536 characters); a rep reads the first lines in the record's layout, so the text stays short.
 REASONS_MAX_CHARS = 1000
 TOP_REASONS = 6
+OTHER_SIGNALS = "other signals"
 DEFAULT_MIN_CHANGE = 5.0
 
 FieldNamer = Callable[[FieldUpdate], str]
@@ -43,8 +52,10 @@ _FIRST_KINDS = frozenset({"disqualifier", "escalation"})  # a StrEnum kind hashe
 
 class ReasonLike(Protocol):
     kind: str
-    points: float
+    points: float  # the rule's own points (what `text` starts with)
     text: str
+    contribution: float  # what it adds to the score today, in score points
+    says: str  # `text` without its leading points
 
 
 class CardLike(Protocol):
@@ -106,27 +117,74 @@ def ledger_text(value: str | int | float | bool | None) -> str:
     return str(value)
 
 
-def reasons_text(reasons: Sequence[ReasonLike], disqualified: str | None = None,
-                 limit: int = REASONS_MAX_CHARS, top: int = TOP_REASONS) -> str:
-    """The top reasons as one plain line ("+25 requested EVK-7710 ...; -10 student email"), ≤ `limit`.
+def _plain(text: str) -> str:
+    return (text if text.isprintable() else _CONTROL.sub(" ", text)).strip()
 
-    Disqualifiers and escalations come first, then the largest contributions either way.
+
+def _tenths(value: float) -> int:
+    """`value` in tenths of a point, halves away from zero."""
+    tenths = math.floor(abs(value) * 10.0 + 0.5)
+    return -tenths if value < 0 else tenths
+
+
+def _shown_points(contribution: float) -> tuple[int, str]:
+    """(tenths, text) of a contribution as a line shows it: whole points (`+7`, `-2`), one decimal
+    below a point (`-0.4`), `±0` when it rounds to nothing."""
+    tenths = _tenths(contribution)
+    if abs(tenths) >= 10:
+        whole = _tenths(contribution / 10.0)  # whole points, halves away from zero
+        return whole * 10, f"{whole:+d}"
+    return tenths, "±0" if tenths == 0 else f"{tenths / 10:+.1f}"
+
+
+def _signed_tenths(tenths: int) -> str:
+    return f"{tenths // 10:+d}" if tenths % 10 == 0 else f"{tenths / 10:+.1f}"
+
+
+def reasons_text(reasons: Sequence[ReasonLike], disqualified: str | None = None,
+                 limit: int = REASONS_MAX_CHARS, top: int = TOP_REASONS, score: int | None = None) -> str:
+    """The reasons a rep reads, as one plain line of at most `limit` characters, e.g.
+    "+15 activity at their account: 3 engaged people (engineering, quality); +7 requested the
+    VoltEdge SiC MOSFET evaluation kit on 2026-10-30; -2 uses a personal email address; other signals +4".
+
+    Each line starts with what it adds to the score today (`contribution`: after decay, caps and the
+    blend weights), in whole points, and dates are absolute. Disqualifiers and escalations come first
+    (they move the tier, not the score, so they carry no number); then the largest contributions
+    either way, `top` lines in all; every negative line is written, however small. Lines that
+    contribute nothing (decay, relevance, caps: the lines they adjust carry them) are left out.
+    Given the whole-point `score` written next to it, a last line "other signals ±x" holds what the
+    written lines leave out (smaller lines, rounding), so the written numbers add up to the score;
+    when the text would pass `limit`, the smallest lines go into it first.
     """
-    ranked = sorted(
-        reasons,
-        key=lambda r: (r.kind not in _FIRST_KINDS, -abs(r.points)),
-    )
-    parts = [(r.text if r.text.isprintable() else _CONTROL.sub(" ", r.text)).strip() for r in ranked[:top]]
-    if disqualified and not any(r.kind == "disqualifier" for r in reasons):
-        parts.insert(0, "disqualified: " + _CONTROL.sub(" ", disqualified).strip())
-    text = ""
-    for part in (p for p in parts if p):
-        candidate = f"{text}; {part}" if text else part
-        if len(candidate) > limit:
-            if not text:
-                text = part[: limit - 1].rstrip() + "…"
-            break
-        text = candidate
+    first = [r for r in reasons if r.kind in _FIRST_KINDS]
+    heads = [_plain(r.text) for r in first]
+    if disqualified and not any(r.kind == "disqualifier" for r in first):
+        heads.insert(0, "disqualified: " + _CONTROL.sub(" ", disqualified).strip())
+    ranked = sorted((r for r in reasons if r.kind not in _FIRST_KINDS), key=lambda r: -abs(r.contribution))
+    room = max(0, top - len(first))
+    lines: list[tuple[bool, int, str]] = []  # (always written, tenths, line)
+    for r in ranked:
+        negative = r.kind == "negative"
+        tenths, shown = _shown_points(r.contribution)
+        if negative or (room > 0 and tenths != 0):
+            room -= not negative
+            lines.append((negative, tenths, f"{shown} {_plain(r.says)}"))
+
+    def render() -> str:
+        parts = [*heads, *(line for _, _, line in lines)]
+        if score is not None:
+            other = score * 10 - sum(tenths for _, tenths, _ in lines)
+            if other:
+                parts.append(f"{OTHER_SIGNALS} {_signed_tenths(other)}")
+        return "; ".join(p for p in parts if p)
+
+    text = render()
+    while len(text) > limit:
+        optional = [k for k, (always, _, _) in enumerate(lines) if not always]
+        if not optional or len(heads) + len(lines) == 1:  # one line too long on its own: cut it
+            return text[: limit - 1].rstrip() + "…"
+        del lines[optional[-1]]  # the smallest of the optional lines
+        text = render()
     return text
 
 
@@ -137,7 +195,7 @@ def desired_person_fields(card: CardLike) -> dict[str, str | int]:
         "intent_score": whole_points(card.intent),
         "score": whole_points(card.score),
         "tier": card.tier,
-        "reasons": reasons_text(card.reasons, card.disqualified),
+        "reasons": reasons_text(card.reasons, card.disqualified, score=whole_points(card.score)),
         "model_version": card.model_version,
         "scored_at": iso_utc(card.scored_at),
     }
@@ -220,6 +278,8 @@ def plan_writes(
                 old_points, new_points = _number(old), _number(new)
                 if old_points is not None and new_points is not None \
                         and abs(new_points - old_points) < min_change:
+                    if update.field in SUMMED_FIELDS:
+                        riding.append(index)
                     continue
             chosen.append(index)
         if not chosen:

@@ -393,6 +393,7 @@ def scorecards_from_stored(stored: Map[str, str | dict[str, Any]]) -> dict[str, 
         "occurred_at": [_moment(r.get("occurred_at")) for r in rows],
         "asset": [r.get("asset") for r in rows],
         "why": [r.get("why") for r in rows],
+        "contribution": [float(r.get("contribution", 0.0)) for r in rows],  # 0 in cards stored before it
     })
     per_card, start = [], 0
     for data in datas:

@@ -90,7 +90,8 @@ def test_frequency_caps_count_only_the_most_valuable_occurrences_per_window():
         card([engineer()], three, [auto_account()]).intent
         == card([engineer()], five, [auto_account()]).intent
     )
-    assert any("(3 times)" in t for t in texts(card([engineer()], five, [auto_account()])))
+    five_texts = texts(card([engineer()], five, [auto_account()]))
+    assert any("(3 times, last on 2026-10-31)" in t for t in five_texts)
 
 
 def test_group_caps_are_visible_as_reasons():
@@ -121,11 +122,21 @@ def test_time_on_technical_pages_is_a_depth_signal():
     assert not any("spent" in t for t in texts(card([engineer()], short_read, [auto_account()])))
 
 
-def test_reasons_are_sentences_with_signed_points_assets_and_age():
+def test_reasons_are_sentences_with_signed_points_assets_and_the_day_it_happened():
     result = card([engineer()], [evk_request(days_ago=2)], [auto_account()])
-    assert "+30 requested the EVK-7710 evaluation kit 2 days ago" in texts(result)
+    assert "+30 requested the EVK-7710 evaluation kit on 2026-10-30" in texts(result)
     evk = next(r for r in result.reasons if r.rule == "evk_request")
     assert evk.asset == "evk_7710" and evk.occurred_at is not None
+    assert evk.says == "requested the EVK-7710 evaluation kit on 2026-10-30"
+
+
+def test_a_reason_contributes_its_points_after_decay_and_relevance_times_its_blend_weight():
+    result = card([engineer()], [evk_request(days_ago=60)], [auto_account()])  # one half-life old
+    evk = next(r for r in result.reasons if r.rule == "evk_request")
+    weight = semiconductor().blend.contact_intent
+    assert evk.points == 30 and abs(evk.contribution - weight * 30 * 1.25 * 0.5) < 1e-9  # relevant: +25%
+    assert all(r.contribution == 0 for r in result.reasons if r.kind in ("decay", "cap", "escalation"))
+    assert abs(sum(r.contribution for r in result.reasons) - result.score) < 0.1
 
 
 def test_firmographics_alone_cannot_make_a_lead_sales_ready():
@@ -317,7 +328,8 @@ def test_the_explanation_diff_names_what_moved_the_score():
         [auto_account()],
     )
     lines = explain_diff(before, after)
-    assert lines[0].startswith("+") and "since last score: requested PMIC-77 samples 1 day ago" in lines[0]
+    assert lines[0].startswith("+")
+    assert "since last score: requested PMIC-77 samples on 2026-10-31" in lines[0]
     assert "tier: Nurture → Sales priority" in lines
 
 

@@ -12,15 +12,16 @@ from hypothesis import strategies as st
 
 from leadloop.crm import batch as crm_batch
 from leadloop.crm.batch import build_many
-from leadloop.playbook.wording import ago, signed
+from leadloop.playbook.wording import signed
 from leadloop.scoring.intent import stable_argsort
 from leadloop.scoring.intent_lines import (
-    _age_words,
     _block_order,
+    _day_words,
     _sentences,
     _signed_words,
     _value_words,
     _Words,
+    on_day,
 )
 from leadloop.scoring.scorecard import Reason, ReasonKind, ScoreCard
 
@@ -153,12 +154,19 @@ def test_the_c_loops_refuse_a_wrong_descriptor_a_wrong_instance_and_a_short_colu
 
 @given(
     st.lists(
-        st.one_of(st.floats(0, 7200), st.floats(0, 90 * 86400), st.floats(0, 3000 * 86400)), max_size=300
+        st.one_of(st.floats(1.79e9, 1.79e9 + 7200), st.floats(1.79e9, 1.79e9 + 90 * 86400),
+                  st.floats(0, 3000 * 86400), st.floats(-86400, 86400)),
+        max_size=300,
     )
 )
 @settings(max_examples=200, deadline=None)
-def test_ages_worded_for_many_hits_at_once_read_as_each_alone(seconds):
-    assert _age_words(np.array(seconds, dtype=np.float64)).expand() == [ago(s) for s in seconds]
+def test_days_worded_for_many_hits_at_once_read_as_each_alone(seconds):
+    assert _day_words(np.array(seconds, dtype=np.float64)).expand() == [on_day(s) for s in seconds]
+
+
+def test_a_day_is_named_by_its_utc_date_never_by_its_age():
+    assert on_day(datetime(2026, 11, 28, 23, 59, 59, tzinfo=UTC).timestamp()) == "on 2026-11-28"
+    assert on_day(datetime(2026, 11, 29, tzinfo=UTC).timestamp()) == "on 2026-11-29"
 
 
 @given(st.lists(st.integers(min_value=0, max_value=6), max_size=300))

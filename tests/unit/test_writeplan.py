@@ -34,13 +34,16 @@ SF_ACCOUNT = {"account_fit": "LL_Account_Fit__c", "account_intent": "LL_Account_
               "account_tier": "LL_Account_Tier__c", "buying_roles": "LL_Buying_Roles__c"}
 
 
-def reason(points: float, text: str, kind: ReasonKind = ReasonKind.INTENT) -> Reason:
-    return Reason(kind=kind, rule=text[:10], points=points, text=text)
+def reason(points: float, text: str, kind: ReasonKind = ReasonKind.INTENT,
+           contribution: float | None = None) -> Reason:
+    """A reason line; it adds its own points to the score unless `contribution` says otherwise."""
+    return Reason(kind=kind, rule=text[:10], points=points, text=text,
+                  contribution=points if contribution is None else contribution)
 
 
 def card(fit: float = 40, intent: float = 35.5, tier: str = "warm", at: datetime = T0,
          reasons: tuple[Reason, ...] = (), model: str = "semi-2024.05") -> ScoreCard:
-    reasons = reasons or (reason(25, "+25 requested EVK-7710 evaluation kit 2 days ago"),)
+    reasons = reasons or (reason(25, "+25 requested EVK-7710 evaluation kit on 2024-04-29"),)
     return ScoreCard(person_id="person:ana@acme-semi.com", account_id=None, model_version=model, scored_at=at,
                      profile=None, fit=fit, intent=intent, account_fit=0, account_intent=0,
                      score=fit + intent, tier=tier, reasons=reasons)
@@ -70,7 +73,8 @@ def test_person_fields_are_rendered_as_the_crm_stores_them():
 
     assert values == {
         "fit_score": 40, "intent_score": 32, "score": 73, "tier": "warm",
-        "reasons": "+25 requested EVK-7710 evaluation kit 2 days ago", "model_version": "semi-2024.05",
+        "reasons": "+25 requested EVK-7710 evaluation kit on 2024-04-29; other signals +48",
+        "model_version": "semi-2024.05",
         "scored_at": "2024-05-01T12:00:00Z",
     }
 
@@ -95,6 +99,32 @@ def test_reasons_put_disqualifiers_first_then_the_biggest_contributions_and_stay
                     "+5 opened the newsletter")
 
 
+def test_reasons_state_what_each_line_adds_to_the_score_today_and_add_up_to_it():
+    lines = [
+        reason(30, "+30 requested the EVK-7710 evaluation kit on 2026-11-28", contribution=6.6),
+        reason(91.9, "+91.9 activity at their account: 3 engaged people", ReasonKind.ACCOUNT, 36.76),
+        reason(-252.1, "-252.1 decay: older activity counts less", ReasonKind.DECAY, 0.0),
+        reason(-15, "-15 uses a personal email address", ReasonKind.NEGATIVE, -2.25),
+        *[reason(5, f"+5 downloaded app note {n} on 2026-11-2{n}", contribution=0.4) for n in range(9)],
+    ]
+    text = reasons_text(lines, top=3, score=45)
+    assert text == ("+37 activity at their account: 3 engaged people; "
+                    "+7 requested the EVK-7710 evaluation kit on 2026-11-28; "
+                    "-2 uses a personal email address; +0.4 downloaded app note 0 on 2026-11-20; "
+                    "other signals +2.6")  # 37 + 7 - 2 + 0.4 + 2.6 = 45: the rest and the rounding
+
+
+def test_every_negative_is_written_however_small_and_however_many_lines_weigh_more():
+    lines = [reason(10 + n, f"+{10 + n} visited page {n}") for n in range(12)]
+    lines.append(reason(-15, "-15 unsubscribed from marketing email on 2026-11-02", ReasonKind.NEGATIVE,
+                        -0.3))
+    lines.append(reason(-10, "-10 email address hard-bounces", ReasonKind.NEGATIVE, 0.0))
+    text = reasons_text(lines, score=120)
+    assert "-0.3 unsubscribed from marketing email on 2026-11-02" in text
+    assert "±0 email address hard-bounces" in text
+    assert text.count("visited page") == 6 and text.endswith("other signals +9.3")  # 120 - 111 + 0.3
+
+
 def test_reasons_never_exceed_the_field_limit_and_cut_between_reasons():
     many = [reason(100 - n, f"+{100 - n} " + "visited the SiC MOSFET reference design page " * 2)
             for n in range(60)]
@@ -103,6 +133,16 @@ def test_reasons_never_exceed_the_field_limit_and_cut_between_reasons():
     assert text.endswith("page")
     long_one = reasons_text([reason(10, "x" * 5000)])
     assert len(long_one) == REASONS_MAX_CHARS and long_one.endswith("…")
+
+
+def test_lines_cut_for_the_field_limit_go_into_other_signals_so_the_sum_still_holds():
+    many = [reason(100 - n, f"+{100 - n} " + "visited the SiC MOSFET reference design page " * 2)
+            for n in range(60)]
+    text = reasons_text(many, top=60, score=4230)
+    assert len(text) <= REASONS_MAX_CHARS
+    shown = [int(part.split(" ", 1)[0]) for part in text.split("; ")[:-1]]
+    assert shown == list(range(100, 100 - len(shown), -1))  # the largest lines, the rest in "other signals"
+    assert text.endswith(f"other signals +{4230 - sum(shown)}")
 
 
 def test_account_fields_are_rendered_as_the_crm_stores_them():
@@ -146,13 +186,21 @@ def test_a_tier_change_writes_the_scores_even_when_they_moved_a_little():
     first = desired(card(intent=35, tier="warm"))
     crossed = desired(card(intent=34, tier="cold", at=T0 + timedelta(hours=1)))
     planned = plan_writes(crossed, ledger_after(first), min_change=5)
-    assert fields(planned) == ["intent_score", "score", "tier", "scored_at"]
+    assert fields(planned) == ["intent_score", "score", "tier", "reasons", "scored_at"]  # reasons: the sum
 
 
 def test_fit_is_not_a_decaying_score_so_any_change_is_written():
     first = desired(card(fit=40))
     refit = desired(card(fit=41, intent=34.5, at=T0 + timedelta(hours=1)))
     assert fields(plan_writes(refit, ledger_after(first), min_change=5)) == ["fit_score", "scored_at"]
+
+
+def test_a_score_that_moved_a_little_rides_along_with_the_reasons_that_add_up_to_it():
+    first = desired(card(fit=40, intent=35))
+    refit = desired(card(fit=42, intent=34, at=T0 + timedelta(hours=1)))  # score 75 → 76, reasons too
+    planned = plan_writes(refit, ledger_after(first), min_change=5)
+    assert fields(planned) == ["fit_score", "score", "reasons", "scored_at"]
+    assert dict((u.field, u.value) for u in planned)["reasons"].endswith("other signals +51")
 
 
 def test_a_new_model_version_is_written():
@@ -260,9 +308,10 @@ def test_desired_updates_built_without_validation_equal_validated_ones_or_fail_l
 @settings(max_examples=200, deadline=None)
 @given(texts=st.lists(st.text(max_size=40), min_size=1, max_size=8))
 def test_reasons_text_never_carries_a_control_character_and_keeps_a_printable_reason_as_it_is(texts):
-    text = reasons_text([reason(10 - n, t) for n, t in enumerate(texts)])
+    lines = [reason(10 - n, t) for n, t in enumerate(texts)]
+    text = reasons_text(lines)
 
     assert not any(ord(ch) < 0x20 or ord(ch) == 0x7f for ch in text)
-    first = texts[0].strip()
-    if first and first.isprintable():  # the strongest reason comes first, unchanged
-        assert text.startswith(first)
+    first = lines[0].says.strip()
+    if first and first.isprintable():  # the strongest reason comes first, its words unchanged
+        assert text.startswith(f"+10 {first}")
