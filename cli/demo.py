@@ -268,10 +268,14 @@ def run_demo(console: Console, *, size: str, playbook: str, workdir: str) -> Non
         stats = _stats(settings)
 
     _print_outcome(console, book, store_url, first, second, stats, chosen)
+    evk = chosen.get("evk")
+    explain = (f"[bold]leadloop explain --email {evk.email} --store-url {store_url}[/bold] shows why "
+               f"{evk.name} is where they are, from the store" if evk is not None and evk.email
+               else "[bold]leadloop explain --email …[/bold] shows any person's reasons, from the store")
     console.print(
         f"\nDemo finished in {time.monotonic() - started:.0f} s. Look further: "
         "[bold]make serve[/bold] opens the Prefect UI at http://127.0.0.1:4200 with the four "
-        "deployments; [bold]leadloop explain[/bold] shows any person's reasons."
+        f"deployments; {explain}."
     )
 
 
@@ -285,6 +289,7 @@ def _print_outcome(
     chosen: dict[str, Any],
 ) -> None:
     from leadloop.store.db import open_store
+    from leadloop.store.writeplan import desired_person_fields
     from leadloop.sync import pipeline
 
     store = open_store(store_url)
@@ -310,7 +315,8 @@ def _print_outcome(
             f"[bold]{card.tier}[/bold] · score {card.score:.0f} (fit {card.fit:.0f}, intent "
             f"{card.intent:.0f}) · stage {card.stage or '-'} · profile {card.profile or '-'}"
         ]
-        lines += [f"  {r.text}" for r in card.reasons[:5]]
+        written = desired_person_fields(card)["reasons"]  # as the CRMs got them: they add up to the score
+        lines += [f"  {line}" for line in str(written).split("; ")]
         note = second.handoff_notes.get(card.person_id) or first.handoff_notes.get(card.person_id)
         if note:
             lines += ["", "[dim]Handoff note (task body):[/dim]", note]

@@ -1,7 +1,9 @@
 """What changed between two scorecards of the same person, in sentences a rep can read.
 
 `explain_diff(old, new)` starts with the headline (`+18 since last score: requested PMIC-77
-samples 1 day ago`), then the tier change and each reason that appeared, disappeared or moved.
+samples on 2026-10-31`), then the tier change and each reason that appeared, disappeared or moved.
+Reasons are compared by what they add to the score (`Reason.contribution`, whole points), the numbers
+the CRM's reason lines show, so the lines here and there speak the same units.
 """
 
 from __future__ import annotations
@@ -15,8 +17,15 @@ _DIRECT = frozenset({ReasonKind.INTENT, ReasonKind.NEGATIVE, ReasonKind.FIT, Rea
 _LEADING_POINTS = re.compile(r"^[+-]\d+(\.\d)?\s+")
 
 
-def _sentence(reason: Reason) -> str:
-    return _LEADING_POINTS.sub("", reason.text)
+def _points(reason: Reason) -> int:
+    """What the line adds to the score, in the whole points the CRM's reason lines show."""
+    return round(reason.contribution)
+
+
+def _line(reason: Reason) -> str:
+    """The line with its contribution in front, or without a number for a line that only explains
+    (an escalation, a decay or a cap: it moves the tier or the lines it adjusts, not the score)."""
+    return f"{signed(_points(reason))} {reason.says}" if reason.contribution else reason.says
 
 
 def _by_key(card: ScoreCard | None) -> dict[tuple[ReasonKind, str], Reason]:
@@ -36,14 +45,15 @@ def explain_diff(old: ScoreCard | None, new: ScoreCard) -> list[str]:
     for key, reason in after.items():
         previous = before.get(key)
         if previous is None:
-            changes.append((reason.points, f"new: {reason.text}", reason.kind))
-        elif round(reason.points - previous.points, 1) != 0:
-            moved = reason.points - previous.points
-            changes.append((moved, f"{signed(moved)} {_sentence(reason)} (was {number(previous.points)})",
+            if reason.contribution or reason.kind not in _DIRECT:
+                changes.append((_points(reason), f"new: {_line(reason)}", reason.kind))
+        elif _points(reason) != _points(previous):
+            moved = _points(reason) - _points(previous)
+            changes.append((moved, f"{signed(moved)} {reason.says} (was {signed(_points(previous))})",
                             reason.kind))
     for key, reason in before.items():
-        if key not in after:
-            changes.append((-reason.points, f"gone: {reason.text}", reason.kind))
+        if key not in after and (reason.contribution or reason.kind not in _DIRECT):
+            changes.append((-_points(reason), f"gone: {_line(reason)}", reason.kind))
     if delta == 0 and new.tier == old.tier:
         headline = "no change since last score"
     else:

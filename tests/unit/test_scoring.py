@@ -331,6 +331,10 @@ def test_the_explanation_diff_names_what_moved_the_score():
     assert lines[0].startswith("+")
     assert "since last score: requested PMIC-77 samples on 2026-10-31" in lines[0]
     assert "tier: Nurture → Sales priority" in lines
+    # in the units of the CRM's reason lines: what each adds to the score, not the rule's own points
+    [sample] = [r for r in after.reasons if r.kind == "intent" and "PMIC-77 samples" in r.text]
+    assert round(sample.contribution) != sample.points
+    assert f"new: +{round(sample.contribution)} {sample.says}" in lines
 
 
 def test_the_bundled_example_dataset_loads_cleanly_and_scores_with_the_bundled_playbook():
