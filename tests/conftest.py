@@ -49,6 +49,12 @@ for _name in ("websockets.asyncio.connection", "websockets.client"):
     if getattr(_module, "random", None) is random:
         _module.random = random.Random()
 
+# Prefect keeps its settings, database and blocks under PREFECT_HOME: a temporary one per session
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="leadloop-prefect-"))
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
 _PG_BIN_GLOBS = ("/usr/lib/postgresql/*/bin", "/usr/local/pgsql/bin", "/usr/pgsql-*/bin")
 _schemas = itertools.count(1)
 
@@ -217,15 +223,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @contextmanager
-def _crm_sandbox(connection: Path, *, size: str, seed: int) -> Iterator[Any]:
-    """A sandbox that writes its connection file to `connection`, after `crm setup` in both CRMs."""
+def _crm_sandbox(connection: Path, *, size: str = "tiny", seed: int = 7,
+                 empty: bool = False) -> Iterator[Any]:
+    """A sandbox that writes its connection file to `connection`, after `crm setup` in both CRMs;
+    `empty`: no generated world (as `leadloop sandbox serve --empty`), so size and seed do not matter."""
     from leadloop.connectors.hubspot.setup import setup as hubspot_setup
     from leadloop.connectors.mapping import load_mapping
     from leadloop.connectors.salesforce.setup import setup as salesforce_setup
     from leadloop.connectors.settings import load_connection
     from leadloop.sandbox.server import running_sandbox
 
-    with running_sandbox(size=size, seed=seed, connection_file=connection) as handle:
+    with running_sandbox(size=size, seed=seed, empty=empty, connection_file=connection) as handle:
         settings, mapping = load_connection(connection), load_mapping()
         salesforce_setup(settings, mapping)
         hubspot_setup(settings, mapping)
@@ -233,7 +241,19 @@ def _crm_sandbox(connection: Path, *, size: str, seed: int) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[str]:
+    """A temporary Prefect server for the whole session (flows run on a real engine); yields its API
+    URL."""
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield str(PREFECT_API_URL.value())
+
+
+@pytest.fixture(scope="session")
 def crm_sandbox() -> Any:
     """`with crm_sandbox(connection_file, size=…, seed=…) as handle:` a running sandbox after `crm setup`
-    in both CRMs, as a user starts with; each test module picks its world's size and seed."""
+    in both CRMs, as a user starts with; each test module picks its world's size and seed, or
+    `empty=True` for CRMs holding nothing but what the test itself creates."""
     return _crm_sandbox

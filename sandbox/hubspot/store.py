@@ -430,6 +430,7 @@ class Store:
         self.associations_version += 1
         forward = self.associations.setdefault((from_type, to_type), {}).setdefault(from_id, {})
         backward = self.associations.setdefault((to_type, from_type), {}).setdefault(to_id, {})
+        type_ids = set(type_ids)
         for type_id in type_ids:
             forward.setdefault(to_id, set()).add(type_id)
             backward.setdefault(from_id, set()).add(
@@ -437,6 +438,9 @@ class Store:
                 if type_id in schema.ASSOCIATION_TYPES
                 else type_id
             )
+        primary = _primary_company_link(from_type, from_id, to_type, to_id, type_ids)
+        if primary is not None:
+            self._primary_company_associated(*primary)
 
     def disassociate(
         self, from_type: str, from_id: int, to_type: str, to_id: int, type_ids: set[int] | None = None
@@ -444,6 +448,10 @@ class Store:
         self.associations_version += 1
         forward = self.associations.get((from_type, to_type), {}).get(from_id, {})
         backward = self.associations.get((to_type, from_type), {}).get(to_id, {})
+        removed = set(forward.get(to_id, ())) if type_ids is None else type_ids
+        primary = _primary_company_link(from_type, from_id, to_type, to_id, removed)
+        if primary is not None:
+            self._primary_company_dissociated(*primary)
         if type_ids is None:
             forward.pop(to_id, None)
             backward.pop(from_id, None)
@@ -455,6 +463,28 @@ class Store:
             forward.pop(to_id, None)
         if not backward.get(from_id, True):
             backward.pop(from_id, None)
+
+    # HubSpot keeps a contact's primary company twice: as the "Primary" association (type 1, its inverse
+    # 2) and in the contact property `associatedcompanyid`. Setting the property moves the association
+    # (`_set_primary_company`); these keep the property in step when the association is made or removed
+    # through the associations API, or inline when a record is created.
+    def _primary_company_associated(self, contact_id: int, company_id: int) -> None:
+        contact = self.get("contacts", contact_id)
+        if contact is None or contact.props.get("associatedcompanyid") == str(company_id):
+            return
+        contact.props["associatedcompanyid"] = str(company_id)
+        linked = self.associations.get(("contacts", "companies"), {}).get(contact_id, {})
+        for other, types in list(linked.items()):
+            if 1 in types and other != company_id:  # one primary company at a time
+                self.disassociate("contacts", contact_id, "companies", other, {1})
+        self._stamp("contacts", contact, self.now_ms(), 0.0)
+
+    def _primary_company_dissociated(self, contact_id: int, company_id: int) -> None:
+        contact = self.get("contacts", contact_id)
+        if contact is None or contact.props.get("associatedcompanyid") != str(company_id):
+            return
+        contact.props.pop("associatedcompanyid", None)
+        self._stamp("contacts", contact, self.now_ms(), 0.0)
 
     def associated(self, from_type: str, from_id: int, to_type: str) -> dict[int, set[int]]:
         """Live associated ids (with their type ids) of one record, in id order."""
@@ -519,6 +549,17 @@ class Store:
             "participations",
         ):
             setattr(self, key, data.get(key, getattr(self, key)))
+
+
+def _primary_company_link(
+    from_type: str, from_id: int, to_type: str, to_id: int, type_ids: set[int]
+) -> tuple[int, int] | None:
+    """(contact id, company id) when these association types include the contact's primary company."""
+    if (from_type, to_type) == ("contacts", "companies") and 1 in type_ids:
+        return from_id, to_id
+    if (from_type, to_type) == ("companies", "contacts") and 2 in type_ids:
+        return to_id, from_id
+    return None
 
 
 def _dump_def(definition: schema.PropertyDef) -> dict[str, Any]:

@@ -4,8 +4,8 @@ hubspot-api-client) is due on the next Singapore business day at 11:00 Singapore
 hours in 08:30-17:30, weekends and Singapore's public holidays skipped. Salesforce shows the local due
 day (`ActivityDate`) and the exact moment as the reminder; HubSpot the exact moment (`hs_timestamp`).
 
-The sync is the real `hourly_sync` flow body run without a Prefect server (its tasks called as the
-plain functions they wrap), on the tiny sandbox world. The playbook is the shipped semiconductor one
+The sync is the real `hourly_sync` flow on a Prefect engine (`prefect_harness`), on the tiny sandbox
+world. The playbook is the shipped semiconductor one
 with three changes that make the outcome independent of who the world's data would pick: every SLA
 is four business hours, tasks go to both CRMs, and Priya Raman (Asia/Singapore) is the one active
 rep, so every routed lead ends with her (as owner, pool member or fallback owner).
@@ -13,7 +13,6 @@ rep, so every routed lead ends with her (as owner, pool member or fallback owner
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -64,18 +63,12 @@ def singapore_playbook(path: Path) -> Path:
     return path
 
 
-def run_sync_without_prefect(options: Any) -> Any:
-    """The hourly_sync flow body with its tasks as plain calls; no artifacts or events are sent."""
-    from leadloop.flows import artifacts, events, hourly_sync, tasks
+def run_sync(options: Any) -> Any:
+    """One hourly sync, a real flow run; its summary."""
+    from leadloop.flows.hourly_sync import hourly_sync
+    from leadloop.flows.steps import summary_of
 
-    with pytest.MonkeyPatch.context() as patch:
-        for name in ("pull_stream", "load_and_resolve", "save_identity", "score", "save_scores", "route",
-                     "plan_changes", "write_plan"):
-            patch.setattr(tasks, name, getattr(tasks, name).fn)
-        patch.setattr(hourly_sync, "get_run_logger", lambda: logging.getLogger("leadloop.flow"))
-        patch.setattr(artifacts, "publish", lambda summary: None)
-        patch.setattr(events, "emit_tier_changes", lambda summary: 0, raising=False)
-        return hourly_sync.hourly_sync.fn(options)
+    return summary_of(hourly_sync(options))
 
 
 def http(handle: SandboxHandle) -> requests.Session:
@@ -121,7 +114,7 @@ def hubspot_tasks(handle: SandboxHandle) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def synced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def synced(prefect_harness: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     from leadloop.connectors.hubspot.setup import setup as hubspot_setup
     from leadloop.connectors.mapping import load_mapping
     from leadloop.connectors.salesforce.setup import setup as salesforce_setup
@@ -138,7 +131,7 @@ def synced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         playbook = singapore_playbook(workdir / "singapore.yaml")
         options = SyncOptions(connection_file=str(connection), playbook=str(playbook),
                               store_url=f"sqlite:///{workdir / 'state.db'}", at=at.astimezone(UTC))
-        summary = run_sync_without_prefect(options)
+        summary = run_sync(options)
         yield {"handle": handle, "options": options, "at": at, "summary": summary,
                "salesforce": salesforce_tasks(handle), "hubspot": hubspot_tasks(handle)}
 
@@ -173,7 +166,7 @@ def test_hubspot_shows_the_same_moment_as_hs_timestamp(synced):
 
 
 def test_a_rerun_creates_no_second_task_and_keeps_the_due_moments(synced):
-    summary = run_sync_without_prefect(synced["options"].model_copy(
+    summary = run_sync(synced["options"].model_copy(
         update={"at": synced["options"].at + timedelta(minutes=5)}))
     assert sum(w.tasks_written for w in summary.writes) == 0
     handle = synced["handle"]
