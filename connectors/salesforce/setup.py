@@ -183,8 +183,31 @@ def check(settings: ConnectionSettings, mapping: Mapping) -> list[CheckItem]:
             is_key = bool(field.get("externalId"))
             items.append(CheckItem(CRM, f"{sobject}.{crm_field} is an external id (idempotent task upsert)",
                                    is_key, None if is_key else "mark the field External ID (and Unique)"))
+    items += _check_task_fields(described.get("Task") or {})
     assert settings.salesforce is not None
     items += check_reps(client, settings.salesforce, [(o, f) for o, f, _ in owned])
+    return items
+
+
+# The standard Task fields a routed lead's task is created with, and what each carries.
+TASK_FIELDS = {"OwnerId": "the rep", "WhoId": "the lead or contact", "WhatId": "the account",
+               "Subject": "the subject", "Description": "the handoff note", "ActivityDate": "the due day",
+               "Priority": "the priority", "Status": "the status",
+               "ReminderDateTime": "the exact SLA time, as a reminder", "IsReminderSet": "the reminder"}
+
+
+def _check_task_fields(fields: dict[str, dict[str, Any]]) -> list[CheckItem]:
+    """The standard Task fields leadloop creates tasks with, each present and creatable for the
+    integration user: a field it may not set makes Salesforce refuse every task (reminders, for one,
+    can be hidden from a profile)."""
+    if not fields:
+        return []  # Task could not be described: its readability item already says so
+    items = []
+    for name, carries in TASK_FIELDS.items():
+        ok = bool(fields.get(name, {}).get("createable"))
+        items.append(CheckItem(CRM, f"Task.{name} can be set on a new task ({carries})", ok,
+                               None if ok else f"give the integration user edit access to Task.{name} "
+                               "(Setup → Object Manager → Task → Fields → Set Field-Level Security)"))
     return items
 
 

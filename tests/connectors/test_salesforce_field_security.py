@@ -238,3 +238,22 @@ def test_the_metadata_folder_carries_both_permission_sets_and_the_list_view(tmp_
     package = ET.parse(tmp_path / "package.xml").getroot()
     assert [t.find(f"{NS}name").text for t in package.iter(f"{NS}types")] == [
         "CustomField", "PermissionSet", "ListView"]
+
+
+def test_check_says_the_task_fields_a_routed_task_is_created_with_can_be_set(org: Org) -> None:
+    assert org.crm("setup").exit_code == 0
+    check = org.crm("check")
+    assert check.exit_code == 0, check.output
+    assert "Task.ReminderDateTime can be set on a new task" in " ".join(check.output.split())
+
+
+def test_a_task_field_the_integration_user_may_not_set_fails_the_check_with_the_fix() -> None:
+    from leadloop.connectors.salesforce.setup import TASK_FIELDS, _check_task_fields
+
+    described = {name: {"name": name, "createable": True} for name in TASK_FIELDS}
+    described["ReminderDateTime"]["createable"] = False
+    failed = [item for item in _check_task_fields(described) if not item.ok]
+    assert [item.what for item in failed] == [
+        "Task.ReminderDateTime can be set on a new task (the exact SLA time, as a reminder)"]
+    assert "Task.ReminderDateTime" in (failed[0].fix or "")
+    assert _check_task_fields({}) == []
