@@ -360,6 +360,10 @@ def _routing_references(pb: Playbook, tiers: list[str]) -> Iterator[Problem]:
     if pb.routing is None:
         return
     names = [p.id for p in pb.profiles] + [p.name for p in pb.profiles]
-    for line in routing_problems(pb.routing, tiers, names, [e.sla for e in pb.escalations], pb.stages):
+    roles = [r.role for r in pb.personas.roles] + [pb.personas.unknown_role]
+    committee = pb.account.committee.roles if pb.account.committee is not None else ()
+    for line in routing_problems(pb.routing, tiers, names, [e.sla for e in pb.escalations], pb.stages,
+                                 account_tiers=[t.name for t in pb.account.tiers], roles=roles,
+                                 committee_roles=committee):
         where, _, message = line.partition(": ")
         yield where, message

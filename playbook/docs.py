@@ -187,4 +187,19 @@ def _blend_and_rollup(pb: Playbook) -> list[str]:
             f"first among {', '.join(committee.roles)} (intent ≥ {number(committee.min_intent)}), "
             f"capped at {number(committee.cap)}. {committee.why}"
         )
+    rule = pb.routing.committee if pb.routing is not None else None
+    if rule is not None:
+        counted = rule.roles or (committee.roles if committee is not None else ())
+        intent = f" (intent ≥ {number(rule.min_intent)})" if rule.min_intent else ""
+        rows += [
+            "",
+            "## Buying-committee task",
+            "",
+            f"When an account is {' or '.join(rule.account_tiers)} and at least {rule.min_roles} roles among "
+            f"{', '.join(counted)} have a member who engaged in the last {days(rule.window_days)}{intent}, "
+            "and nobody at the account is routed individually, the account owner gets one account task "
+            f"(SLA {rule.sla or '1bd'}) naming the members, their roles and what each did. It is raised "
+            f"again only when a new role joins or the account tier rises. Next step: {rule.next_step} "
+            f"{rule.why}",
+        ]
     return rows

@@ -382,6 +382,59 @@ class StageGuidance(_Rule):
     why: Why
 
 
+_COMMITTEE_SUBJECT_FIELDS = frozenset({"account", "tier", "roles", "count"})
+
+
+class CommitteeRule(_Rule):
+    """A buying committee nobody was routed for: when an account's roll-up reaches one of
+    `account_tiers` with at least `min_roles` distinct roles engaged in the last `window_days`, and
+    no one at the account is routed individually, the account owner gets one account task listing
+    the members, their roles, what each did and `next_step`.
+
+    One task per committee level: the same account at the same tier with the same roles is raised
+    once; a role that was not in the last task raised for the account, or a tier above it, raises a
+    new one. A member counts when their intent is at least `min_intent` and they did something in the
+    window; `roles` are the roles that count (empty: the account roll-up's committee roles,
+    `account.committee.roles`).
+    """
+
+    account_tiers: tuple[str, ...] = Field(
+        min_length=1, description="Account tiers that qualify, highest first (as listed in account.tiers)."
+    )
+    min_roles: int = Field(3, ge=2, description="Distinct roles engaged in the window, at least.")
+    roles: tuple[str, ...] = Field(
+        (), description="Roles that count; empty: account.committee.roles."
+    )
+    min_intent: float = Field(0, ge=0, description="A member's intent, at least (0: any intent).")
+    window_days: int = Field(30, gt=0, description="A member engaged within this many days counts.")
+    sla: str | None = Field(None, description="An SLA of routing.slas; none: one business day.")
+    subject: str = "Buying committee at {account}: {roles}"
+    next_step: str = Field(min_length=3, description="What the account owner should do, shown in the task.")
+    why: Why
+
+    @field_validator("subject")
+    @classmethod
+    def _subject_fields(cls, value: str) -> str:
+        used = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+        unknown = sorted(used - _COMMITTEE_SUBJECT_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown placeholders {unknown}; "
+                             f"use some of {sorted(_COMMITTEE_SUBJECT_FIELDS)}")
+        return value
+
+    @field_validator("account_tiers", "roles")
+    @classmethod
+    def _distinct(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        dupes = sorted({v for v in value if value.count(v) > 1})
+        if dupes:
+            raise ValueError(f"listed twice: {dupes}")
+        return value
+
+    def rank(self, tier: str) -> int:
+        """0 for the highest qualifying tier, 1 for the next…; len(account_tiers) for any other."""
+        return self.account_tiers.index(tier) if tier in self.account_tiers else len(self.account_tiers)
+
+
 class RoutingSection(BaseModel):
     """The playbook's `routing:` section."""
 
@@ -410,6 +463,9 @@ class RoutingSection(BaseModel):
     stages: dict[str, StageGuidance] = Field(default_factory=dict)
     nurture: Nurture = Nurture()
     task_subject: str = "{tier}: {name} ({account}) — {trigger}"
+    committee: CommitteeRule | None = Field(
+        None, description="An account task for a buying committee whose members are not routed individually."
+    )
 
     @field_validator("fallback_owner", "default_pool")
     @classmethod
@@ -471,6 +527,12 @@ class RoutingSection(BaseModel):
         stages = [s.lower() for s in self.stage_order]
         problems += [f"stages.{s}: not in stage_order {list(self.stage_order)}"
                      for s in self.stages if s.lower() not in stages]
+        if self.committee is not None:
+            if self.committee.sla and self.committee.sla not in self.slas:
+                problems.append(f"committee.sla: unknown SLA {self.committee.sla!r}; "
+                                f"known: {sorted(self.slas)}")
+            if not self.fallback_owner:
+                problems.append("fallback_owner: required for committee tasks (an account may have no owner)")
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -507,11 +569,17 @@ def routing_problems(
     profiles: Iterable[str] = (),
     escalation_slas: Iterable[str] = (),
     stages: Iterable[str] = (),
+    *,
+    account_tiers: Iterable[str] | None = None,
+    roles: Iterable[str] | None = None,
+    committee_roles: Iterable[str] | None = None,
 ) -> list[str]:
     """Problems between the routing section and the rest of the playbook, each with its path.
 
     The playbook loader calls this with the tier, profile, escalation SLA and stage names it
-    defines; an empty list means the section is consistent.
+    defines, and for the committee rule the account tiers (highest first), the persona roles and the
+    account roll-up's committee roles (each checked only when given); an empty list means the section
+    is consistent.
     """
     tiers, profiles, stages = list(tiers), {p.lower() for p in profiles}, {s.lower() for s in stages}
     problems = [f"routing.actions[{i}].tier: unknown tier {a.tier!r}; tiers are {tiers}"
@@ -529,7 +597,38 @@ def routing_problems(
     if stages:
         problems += [f"routing.stage_order: unknown stage {s!r}" for s in section.stage_order
                      if s.lower() not in stages]
+    if section.committee is not None:
+        problems += _committee_problems(section.committee, account_tiers, roles, committee_roles)
     return problems + _owners_without_holidays(section)
+
+
+def _committee_problems(rule: CommitteeRule, account_tiers: Iterable[str] | None, roles: Iterable[str] | None,
+                        committee_roles: Iterable[str] | None) -> list[str]:
+    """The committee rule against the account tiers (order included) and the persona roles."""
+    problems = []
+    if account_tiers is not None:
+        ordered = list(account_tiers)
+        unknown = [t for t in rule.account_tiers if t not in ordered]
+        problems += [f"routing.committee.account_tiers: unknown account tier {t!r}; "
+                     f"account tiers are {ordered}" for t in unknown]
+        known = [t for t in rule.account_tiers if t in ordered]
+        if not unknown and known != sorted(known, key=ordered.index):
+            problems.append("routing.committee.account_tiers: list them highest first, as account.tiers "
+                            f"does ({[t for t in ordered if t in known]})")
+    if roles is not None:
+        known_roles = set(roles)
+        problems += [f"routing.committee.roles: unknown role {r!r}; roles are {sorted(known_roles)}"
+                     for r in rule.roles if r not in known_roles]
+    if not rule.roles and committee_roles is None:
+        return problems
+    counted = rule.roles or tuple(committee_roles or ())
+    if not counted:
+        problems.append("routing.committee.roles: name the roles that count (there is no account.committee "
+                        "whose roles it could use)")
+    elif len(set(counted)) < rule.min_roles:
+        problems.append(f"routing.committee.min_roles: {rule.min_roles} roles can never engage: only "
+                        f"{len(set(counted))} count ({', '.join(counted)})")
+    return problems
 
 
 def _owners_without_holidays(section: RoutingSection) -> list[str]:

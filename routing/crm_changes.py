@@ -1,5 +1,5 @@
 """A routing decision as CRM changes: the owner and nurture-track field updates and the task upsert,
-for each CRM where the person has a record.
+for each CRM where the person has a record; an account decision's task on the account's records.
 
 Routing owns two person fields (logical names `owner` and `nurture_track`) and the tasks it
 creates; the scoring fields are written by the flows from ScoreCards. Where a task goes is the
@@ -12,8 +12,8 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from leadloop.crm.changes import FieldUpdate, ObjectType, TaskUpsert
-from leadloop.crm.records import Crm, Person
-from leadloop.routing.model import Decision
+from leadloop.crm.records import Account, Crm, Person
+from leadloop.routing.model import AccountDecision, Decision, PlannedTask
 from leadloop.routing.owners import OwnerDirectory
 
 OWNER_FIELD = "owner"
@@ -26,7 +26,8 @@ TASKS_IN = ("owner_crm", "salesforce", "hubspot", "both")
 @dataclass(frozen=True, slots=True)
 class TaskPlacement:
     """Where one decision's task went: the CRMs, whether the fallback owner stood in, or why no CRM
-    could take it (the run summary names these people)."""
+    could take it (the run summary names these people). `person_id` is the account's id for an
+    account task."""
 
     person_id: str
     crms: tuple[Crm, ...] = ()
@@ -111,12 +112,42 @@ def to_crm_changes(decision: Decision, person: Person, directory: OwnerDirectory
             routed.changes.append(FieldUpdate(crm=crm, object_type=ObjectType.PERSON, record_id=record_id,
                                               field=NURTURE_TRACK_FIELD, value=decision.nurture_track,
                                               person_id=person.id, reason=why))
-    task = decision.task
-    if task is None:
-        return routed
+    if decision.task is not None:
+        _place_task(routed, decision.task, records, directory, fallback_owner, tasks_in, preferred, person.id,
+                    person_task=True)
+    return routed
+
+
+def account_records(account: Account) -> list[tuple[Crm, str]]:
+    """(CRM, record id) for each CRM the account exists in: its Salesforce Account, its HubSpot company."""
+    return [(crm, record_id) for crm, record_id in ((Crm.SALESFORCE, account.salesforce_id),
+                                                     (Crm.HUBSPOT, account.hubspot_id)) if record_id]
+
+
+def account_task_changes(decision: AccountDecision, account: Account, directory: OwnerDirectory,
+                         fallback_owner: str | None = None, *, tasks_in: str = "owner_crm",
+                         preferred: Crm | None = None, connected: Collection[Crm] | None = None,
+                         ) -> RoutedChanges:
+    """The TaskUpsert that carries out an account decision's task on the account's records (a
+    Salesforce Task related to the Account, a HubSpot task associated with the company), placed as a
+    person's task is (`tasks_in`, owners, fallback); the placement names the account."""
+    routed = RoutedChanges()
+    if decision.task is not None:
+        records = [r for r in account_records(account) if connected is None or r[0] in connected]
+        _place_task(routed, decision.task, records, directory, fallback_owner, tasks_in, preferred,
+                    account.id, person_task=False)
+    return routed
+
+
+def _place_task(routed: RoutedChanges, task: PlannedTask, records: list[tuple[Crm, str]],
+                directory: OwnerDirectory, fallback_owner: str | None, tasks_in: str, preferred: Crm | None,
+                whose: str, *, person_task: bool) -> None:
+    """Add the task's upserts to `routed`, on `records` (a person's, or an account's when not
+    `person_task`), and say where it went."""
     if not records:
-        routed.placement = TaskPlacement(person.id, problem="the person has no record in a connected CRM")
-        return routed
+        what = "person" if person_task else "account"
+        routed.placement = TaskPlacement(whose, problem=f"the {what} has no record in a connected CRM")
+        return
     placed, used_fallback = [], False
     for crm, record_id in _task_targets(records, task.owner, directory, tasks_in, preferred, fallback_owner):
         owner = _owner_id(directory, task.owner, crm, fallback_owner)
@@ -127,8 +158,10 @@ def to_crm_changes(decision: Decision, person: Person, directory: OwnerDirectory
         placed.append(crm)
         routed.changes.append(TaskUpsert(crm=crm, key=task.key, owner_id=owner_id, subject=task.subject,
                                          body=task.note, due_date=task.due, due_at=task.due_at,
-                                         priority=task.priority, person_record_id=record_id,
-                                         person_id=person.id,
+                                         priority=task.priority,
+                                         person_record_id=record_id if person_task else None,
+                                         account_record_id=None if person_task else record_id,
+                                         person_id=whose if person_task else None,
                                          reason=f"{task.kind.value}, SLA {task.sla}{note}"))
     problem = None
     if not placed:
@@ -136,5 +169,4 @@ def to_crm_changes(decision: Decision, person: Person, directory: OwnerDirectory
         problem = (f"{task.owner} has no {where} user" + (
             f" and neither has the fallback owner {fallback_owner}" if fallback_owner else
             " and the playbook names no fallback_owner"))
-    routed.placement = TaskPlacement(person.id, tuple(placed), used_fallback, problem)
-    return routed
+    routed.placement = TaskPlacement(whose, tuple(placed), used_fallback, problem)

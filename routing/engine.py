@@ -29,7 +29,17 @@ from leadloop.playbook.routing import (
     sla_from_label,
 )
 from leadloop.routing.calendar import BusinessCalendar, zone
+from leadloop.routing.committee import (
+    committee_key,
+    committee_note,
+    committee_subject,
+    committee_trigger,
+    engaged_members,
+    engaged_roles,
+    role_names,
+)
 from leadloop.routing.model import (
+    AccountDecision,
     Action,
     Decision,
     OpenTask,
@@ -44,9 +54,10 @@ from leadloop.routing.note import Committee, handoff_note
 from leadloop.routing.nurture import AssetCatalog, nurture_track
 from leadloop.routing.owners import OwnerDirectory, OwnerPick, OwnerRules
 from leadloop.routing.state import AssignmentState
-from leadloop.scoring.scorecard import ScoreCard
+from leadloop.scoring.scorecard import AccountScore, ScoreCard
 
 _PRIORITY = {"low": Priority.LOW, "normal": Priority.NORMAL, "high": Priority.HIGH}
+_COMMITTEE_DEFAULT_SLA = Sla(business_days=1, why="default when the committee rule names no SLA")
 
 
 @dataclass(slots=True)
@@ -92,8 +103,12 @@ class Router:
 
     def __init__(self, section: RoutingSection, *, assets: Iterable[Asset] = (),
                  directory: OwnerDirectory | None = None,
-                 profile_segments: Mapping[str, Sequence[str]] | None = None) -> None:
+                 profile_segments: Mapping[str, Sequence[str]] | None = None,
+                 committee_roles: Sequence[str] = ()) -> None:
         self.section = section
+        # the roles a buying committee counts: the committee rule's own, else the account roll-up's
+        rule = section.committee
+        self.committee_roles = frozenset((rule.roles or committee_roles) if rule is not None else ())
         self.profile_segments = {k: v[0] for k, v in (profile_segments or {}).items() if v}
         self.owners = OwnerRules(section, directory)
         self._closures = frozenset(h.date for h in section.holidays.closures)
@@ -251,6 +266,17 @@ class Router:
         sla = self.section.slas[tier_sla_name]
         return sla, tier_sla_name, _PRIORITY[sla.priority], None
 
+    def _due(self, owner: str, time_zone: str, sla: Sla, sla_name: str, now: datetime) -> datetime:
+        """When a task for `owner` under `sla` is due, in the owner's time zone and business calendar."""
+        public, calendar = self.calendar_of(owner)
+        due_key = (sla_name, time_zone, public, now)
+        due_at = self._dues.get(due_key)
+        if due_at is None:  # a batch shares one `now`: few distinct (SLA, time zone, calendar) deadlines
+            if len(self._dues) > 4096:
+                self._dues.clear()
+            due_at = self._dues[due_key] = calendar.due(sla, now, time_zone)
+        return due_at
+
     def _trigger(self, ctx: PersonContext) -> str | None:
         """Why a new task is warranted now, or None when nothing new happened since the last score."""
         card, previous = ctx.card, ctx.previous
@@ -289,13 +315,7 @@ class Router:
         if sla_note:
             reasons.append(sla_note)
         time_zone = self.owners.time_zone(pick.owner)
-        public, calendar = self.calendar_of(pick.owner)
-        due_key = (sla_name, time_zone, public, now)
-        due_at = self._dues.get(due_key)
-        if due_at is None:  # a batch shares one `now`: few distinct (SLA, time zone, calendar) deadlines
-            if len(self._dues) > 4096:
-                self._dues.clear()
-            due_at = self._dues[due_key] = calendar.due(sla, now, time_zone)
+        due_at = self._due(pick.owner, time_zone, sla, sla_name, now)
         new_due = due_at
         key = task_key(person.id, kind, now)
         if open_task is not None:
@@ -330,6 +350,55 @@ class Router:
                         clear_nurture_track=was_nurtured, next_asset=asset, suppressions=tuple(suppressions),
                         reasons=tuple(reasons))
 
+    # --- buying committees ----------------------------------------------------------------------
+
+    def committee(self, account_id: str, account: Account | None, score: AccountScore,
+                  people: Sequence[tuple[Person, ScoreCard | None]], decisions: Mapping[str, Decision],
+                  state: AssignmentState, now: datetime,
+                  open_tasks: Mapping[str, Sequence[OpenTask]] | None = None) -> AccountDecision | None:
+        """The account decision when the account's buying committee meets the playbook's condition
+        (None otherwise): an account task for the account owner, unless someone at the account is
+        routed individually (assigned now, or with an open task of leadloop's: `open_tasks` by
+        person) or an account task already raised covers this committee. Records a raised committee
+        in `state` (in place, as `decide` does)."""
+        rule = self.section.committee
+        if rule is None or score.tier not in rule.account_tiers:
+            return None
+        members = engaged_members(people, rule, self.committee_roles, now)
+        roles = engaged_roles(members)
+        if len(roles) < rule.min_roles:
+            return None
+        since = now - timedelta(days=self.section.suppression.duplicate_task_days)
+        routed = _routed_individually(people, decisions, open_tasks or {}, since)
+        if routed is not None:
+            return AccountDecision(account_id, score.tier, roles, tuple(members),
+                                   reasons=(f"no account task: {routed}",))
+        raised = state.committees.get(account_id)
+        trigger = committee_trigger(rule, score.tier, roles, raised)
+        if trigger is None:
+            assert raised is not None
+            return AccountDecision(account_id, score.tier, roles, tuple(members), reasons=(
+                f"no account task: task {raised['key']} raised {raised['at'][:10]} covers this committee"
+                f" ({raised['tier']}; {role_names(raised['roles'])})",))
+        notes: list[str] = []
+        holder = self.owners.resolve(account.owner_id) if account is not None else None
+        if holder is None and account is not None and account.owner_id:
+            notes.append(f"account owner {account.owner_id!r} is not a known rep")
+        pick = self.owners.available_or_fallback(holder, "account owner", now, notes)
+        sla_name = rule.sla or "1bd"
+        sla = self.section.slas[rule.sla] if rule.sla else _COMMITTEE_DEFAULT_SLA
+        due_at = self._due(pick.owner, self.owners.time_zone(pick.owner), sla, sla_name, now)
+        key = committee_key(account_id, score.tier, roles)
+        task = PlannedTask(key=key, kind=TaskKind.BUYING_COMMITTEE, owner=pick.owner,
+                           subject=committee_subject(rule, account, account_id, score.tier, roles, members),
+                           note=committee_note(rule, account, score, roles, members, trigger),
+                           due_at=due_at, priority=_PRIORITY[sla.priority], sla=sla_name)
+        higher = raised is None or rule.rank(score.tier) < rule.rank(raised["tier"])
+        state.raised_committee(account_id, score.tier if higher else raised["tier"], roles, key, now)
+        return AccountDecision(account_id, score.tier, roles, tuple(members), pick.owner, pick.source, task,
+                               (f"owner {pick.owner}: {pick.source}", *notes,
+                                f"task due {due_at.isoformat(timespec='minutes')} ({sla_name}): {trigger}"))
+
     # --- nurture --------------------------------------------------------------------------------
 
     def _nurture(self, ctx: PersonContext) -> Decision:
@@ -357,6 +426,25 @@ class Router:
                 f"next asset {asset.id} {asset.name}" if asset else "no unconsumed asset for the next stage")
         return Decision(person.id, card.tier, Action.NURTURE, nurture_track=track.name, next_asset=asset,
                         reasons=reasons)
+
+
+def _routed_individually(people: Sequence[tuple[Person, ScoreCard | None]], decisions: Mapping[str, Decision],
+                         open_tasks: Mapping[str, Sequence[OpenTask]], since: datetime) -> str | None:
+    """Who at the account a rep already follows up, said for the account decision; None: nobody. A
+    person counts when routed now, or when they got a task of leadloop's since `since` (the
+    duplicate-task window: the ledger knows a task was delivered, not whether the rep closed it)."""
+    for person, _ in people:
+        decision = decisions.get(person.id)
+        if decision is not None and decision.action is Action.ASSIGN:
+            return (f"{person.name} is routed individually to {decision.owner}, whose handoff note lists"
+                    " the buying committee")
+    for person, _ in people:
+        recent = [t for t in open_tasks.get(person.id, ()) if t.created_at >= since]
+        task = max(recent, key=lambda t: (t.created_at, t.key), default=None)
+        if task is not None:
+            return (f"{person.name} got task {task.key} on {task.created_at.date().isoformat()}"
+                    f" ({task.owner or 'a rep'})")
+    return None
 
 
 def _consumed(ctx: PersonContext) -> set[str]:
@@ -400,22 +488,28 @@ def route_all(
     assets: Iterable[Asset] = (),
     directory: OwnerDirectory | None = None,
     profile_segments: Mapping[str, Sequence[str]] | None = None,
+    account_scores: Mapping[str, AccountScore] | None = None,
+    committee_roles: Sequence[str] = (),
 ) -> RoutingResult:
-    """Route every scored person (cards without a known person are skipped) in routing order.
+    """Route every scored person (cards without a known person are skipped) in routing order, then
+    every account whose buying committee meets the playbook's committee condition.
 
     `assets` is the catalog nurture and handoff notes pick the next asset from; `directory` maps
     CRM owner ids of accounts and opportunities to reps, on top of the CRM ids the routing section
     gives its reps and queues;
-    `profile_segments` maps scoring profile ids to their application segments.
+    `profile_segments` maps scoring profile ids to their application segments;
+    `account_scores` are the account roll-ups (without them no account is routed) and
+    `committee_roles` the roll-up's committee roles, which a committee rule naming no roles counts.
 
-    Returns the decisions in that order, the updated assignment state (the given one is left
-    untouched) and the suppression report.
+    Returns the decisions in that order, the account decisions in account-id order, the updated
+    assignment state (the given one is left untouched) and the suppression report.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     with cycle_collection_paused():  # see crm.heap: a third of the time at 100,000 people
         return _route_all(cards, people, section, state, now, accounts or {}, previous or {}, opportunities,
-                          activities, open_tasks, assets, directory, profile_segments)
+                          activities, open_tasks, assets, directory, profile_segments, account_scores or {},
+                          committee_roles)
 
 
 def _route_all(cards: Iterable[ScoreCard], people: Mapping[str, Person], section: RoutingSection,
@@ -423,8 +517,10 @@ def _route_all(cards: Iterable[ScoreCard], people: Mapping[str, Person], section
                previous: Mapping[str, ScoreCard], opportunities: Iterable[Opportunity],
                activities: Iterable[Activity], open_tasks: Iterable[OpenTask], assets: Iterable[Asset],
                directory: OwnerDirectory | None, profile_segments: Mapping[str, Sequence[str]] | None,
+               account_scores: Mapping[str, AccountScore], committee_roles: Sequence[str],
                ) -> RoutingResult:
-    router = Router(section, assets=assets, directory=directory, profile_segments=profile_segments)
+    router = Router(section, assets=assets, directory=directory, profile_segments=profile_segments,
+                    committee_roles=committee_roles)
     new_state = state.copy()
     new_state.prune(now.date())
     opportunities_by_account: dict[str, list[Opportunity]] = {}
@@ -471,4 +567,28 @@ def _route_all(cards: Iterable[ScoreCard], people: Mapping[str, Person], section
             for suppression in decision.suppressions:
                 report.add(pid, suppression)
         append(decision)
-    return RoutingResult(decisions=decisions, state=new_state, report=report)
+    committees = _route_committees(router, members, accounts, account_scores, decisions, tasks_by_person,
+                                   new_state, now)
+    return RoutingResult(decisions=decisions, state=new_state, report=report, accounts=committees)
+
+
+def _route_committees(router: Router, members: Mapping[str, list[tuple[Person, ScoreCard | None]]],
+                      accounts: Mapping[str, Account], account_scores: Mapping[str, AccountScore],
+                      decisions: Sequence[Decision], open_tasks: Mapping[str, Sequence[OpenTask]],
+                      state: AssignmentState, now: datetime) -> list[AccountDecision]:
+    """`Router.committee` for every account at a qualifying tier, in account-id order."""
+    rule = router.section.committee
+    if rule is None:
+        return []
+    qualifying = sorted(aid for aid, score in account_scores.items()
+                        if score.tier in rule.account_tiers and aid in members)
+    if not qualifying:
+        return []
+    by_person = {d.person_id: d for d in decisions}
+    found = []
+    for account_id in qualifying:
+        decision = router.committee(account_id, accounts.get(account_id), account_scores[account_id],
+                                    members[account_id], by_person, state, now, open_tasks)
+        if decision is not None:
+            found.append(decision)
+    return found

@@ -1,4 +1,5 @@
-"""The values routing takes and returns: open tasks in, decisions and a suppression report out.
+"""The values routing takes and returns: open tasks in, decisions and a suppression report out, and
+for accounts whose buying committee meets the playbook's condition, account decisions.
 
 Decisions are CRM-neutral: owners are named by rep email or queue id; `routing.crm_changes` turns
 a decision into the FieldUpdate/TaskUpsert changes of each CRM where the person exists.
@@ -42,6 +43,7 @@ class TaskKind(StrEnum):
     OPPORTUNITY_ACTIVITY = "opportunity-activity"
     ACCOUNT_TEAM = "account-team"
     PARTNER = "partner"
+    BUYING_COMMITTEE = "buying-committee"  # an account task: the committee, not one person
 
 
 class SuppressionKind(StrEnum):
@@ -107,6 +109,32 @@ class Decision(NamedTuple):
         return bool(self.suppressions)
 
 
+class CommitteeMember(NamedTuple):
+    """One engaged member of an account's buying committee, as the account task names them."""
+
+    person_id: str
+    name: str
+    title: str | None
+    role: str
+    intent: float
+    last_engaged: date
+    did: str  # their strongest signal in the window: its reason line, dated
+
+
+class AccountDecision(NamedTuple):
+    """What routing decided for an account whose buying committee meets the playbook's committee
+    condition: an account task for its owner, or why none (`task` None, the reason in `reasons`)."""
+
+    account_id: str
+    tier: str
+    roles: tuple[str, ...]
+    members: tuple[CommitteeMember, ...]
+    owner: str | None = None
+    owner_source: str | None = None
+    task: PlannedTask | None = None
+    reasons: tuple[str, ...] = ()
+
+
 @dataclass(slots=True)
 class SuppressionReport:
     """How many people each suppression held back, with a few examples of each."""
@@ -130,6 +158,7 @@ class RoutingResult:
     decisions: list[Decision]
     state: AssignmentState
     report: SuppressionReport
+    accounts: list[AccountDecision] = field(default_factory=list)  # committees meeting the condition
 
     def by_person(self) -> dict[str, Decision]:
         return {d.person_id: d for d in self.decisions}

@@ -1,4 +1,5 @@
-"""Assignment state: who got which lead when, kept between runs so round robin stays fair.
+"""Assignment state: who got which lead when, kept between runs so round robin stays fair, and which
+buying committees already got an account task, so one is raised again only when it grows.
 
 A plain, JSON-serializable value: the store persists `to_dict()` and hands `from_dict()` back on
 the next run. Routing never mutates the state it is given; it returns an updated copy.
@@ -7,6 +8,7 @@ the next run. Routing never mutates the state it is given; it returns an updated
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -25,11 +27,14 @@ def week_key(day: date) -> str:
 class AssignmentState:
     """`credits`: pool → rep → smooth weighted round-robin credit. `counts`: rep → day/week key →
     new leads assigned. `owners`: person id → {"owner", "at", "via"} of leadloop's last assignment.
+    `committees`: account id → the buying committee its account tasks have covered so far: {"tier":
+    the highest account tier raised, "roles": every role raised, "key": the last task's key, "at"}.
     """
 
     credits: dict[str, dict[str, float]] = field(default_factory=dict)
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     owners: dict[str, dict[str, str]] = field(default_factory=dict)
+    committees: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def assigned(self, rep: str, local_day: date) -> tuple[int, int]:
         """New leads given to `rep` on that local day and in its ISO week."""
@@ -46,6 +51,15 @@ class AssignmentState:
         self.owners[person_id] = {"owner": owner, "at": at if isinstance(at, str) else at.isoformat(),
                                   "via": via}
 
+    def raised_committee(self, account_id: str, tier: str, roles: Iterable[str], key: str,
+                         at: datetime) -> None:
+        """Remember that an account task `key` was raised for this committee: `tier` is the highest
+        tier raised so far (the caller compares), the roles join those raised before."""
+        before = self.committees.get(account_id)
+        known = set(before["roles"]) if before is not None else set()
+        self.committees[account_id] = {"tier": tier, "roles": sorted(known | set(roles)), "key": key,
+                                       "at": at.isoformat()}
+
     def prune(self, today: date, keep_days: int = 14) -> None:
         """Forget day and week counters older than `keep_days` (caps only look at the current ones)."""
         oldest_day = day_key(date.fromordinal(today.toordinal() - keep_days))
@@ -56,10 +70,11 @@ class AssignmentState:
 
     def copy(self) -> AssignmentState:
         return AssignmentState(copy.deepcopy(self.credits), copy.deepcopy(self.counts),
-                               {k: dict(v) for k, v in self.owners.items()})
+                               {k: dict(v) for k, v in self.owners.items()}, copy.deepcopy(self.committees))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"credits": self.credits, "counts": self.counts, "owners": self.owners}
+        return {"credits": self.credits, "counts": self.counts, "owners": self.owners,
+                "committees": self.committees}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> AssignmentState:
@@ -70,4 +85,7 @@ class AssignmentState:
                      for pool, reps in data.get("credits", {}).items()},
             counts={r: {k: int(n) for k, n in c.items()} for r, c in data.get("counts", {}).items()},
             owners={p: dict(v) for p, v in data.get("owners", {}).items()},
+            committees={a: {"tier": str(v["tier"]), "roles": [str(r) for r in v.get("roles", ())],
+                            "key": str(v.get("key", "")), "at": str(v.get("at", ""))}
+                        for a, v in data.get("committees", {}).items()},
         )

@@ -476,7 +476,8 @@ def routing_directory(playbook: Playbook, dataset: Dataset) -> OwnerDirectory:
 
 def route(playbook: Playbook, dataset: Dataset, scoring: ScoringResult, previous: dict[str, ScoreCard],
           tasks: Sequence[OpenTask], state: AssignmentState, now: datetime) -> RoutingResult | None:
-    """Routing decisions for every scored person, or None when the playbook has no routing section."""
+    """Routing decisions for every scored person (and every account whose buying committee meets the
+    playbook's committee condition), or None when the playbook has no routing section."""
     if playbook.routing is None:
         return None
     return route_all(
@@ -484,7 +485,8 @@ def route(playbook: Playbook, dataset: Dataset, scoring: ScoringResult, previous
         state=state, now=now, accounts={a.id: a for a in dataset.accounts}, previous=previous,
         opportunities=dataset.opportunities, activities=dataset.activities, open_tasks=tasks,
         assets=catalog_assets(playbook, dataset.assets), directory=routing_directory(playbook, dataset),
-        profile_segments={p.id: p.segments for p in playbook.profiles},
+        profile_segments={p.id: p.segments for p in playbook.profiles}, account_scores=scoring.accounts,
+        committee_roles=playbook.account.committee.roles if playbook.account.committee is not None else (),
     )
 
 

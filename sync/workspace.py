@@ -153,6 +153,7 @@ class PartitionScored:
 class Routed:
     decisions: int
     suppressions: dict[str, int] = field(default_factory=dict)
+    account_tasks: int = 0  # buying committees whose account owner gets a new account task
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,8 +309,13 @@ def route(key: str, now: datetime) -> Routed | None:
                                        pipeline.open_tasks(store), state, now)
     if workspace.routing is None:
         return None
+    committees = workspace.routing.accounts
+    raised = [a for a in committees if a.task is not None]
+    if committees:
+        log.info("buying committees: %d accounts meet the committee condition, %d get an account task",
+                 len(committees), len(raised))
     return Routed(len(workspace.routing.decisions),
-                  {kind.value: n for kind, n in sorted(workspace.routing.report.counts.items())})
+                  {kind.value: n for kind, n in sorted(workspace.routing.report.counts.items())}, len(raised))
 
 
 def plan_changes(key: str, min_change: float) -> Planned:
@@ -435,7 +441,7 @@ def change_rows(key: str, limit: int = 500) -> list[dict[str, str]]:
             rows.append({"crm": crm.value, "person": name, "email": email, "record": update.record_id,
                          "field": crm_field, "old": old, "new": ledger_text(update.value)[:120]})
         for task in plan.tasks[:max(0, limit - len(rows))]:
-            record = task.person_record_id or ""
+            record = task.person_record_id or task.account_record_id or ""
             name, email, _company = who.of(record)
             rows.append({"crm": crm.value, "person": name, "email": email, "record": record,
                          "field": "new task", "old": "",

@@ -15,7 +15,13 @@ from leadloop.crm.dataset import Dataset
 from leadloop.crm.heap import cycle_collection_paused
 from leadloop.crm.ports import CrmSink, WriteResult
 from leadloop.crm.records import Crm, Person
-from leadloop.routing.crm_changes import NURTURE_TRACK_FIELD, TaskPlacement, person_records, to_crm_changes
+from leadloop.routing.crm_changes import (
+    NURTURE_TRACK_FIELD,
+    TaskPlacement,
+    account_task_changes,
+    person_records,
+    to_crm_changes,
+)
 from leadloop.routing.model import RoutingResult
 from leadloop.scoring.engine import ScoringResult
 from leadloop.store.facade import FAILED, PENDING, REJECTED
@@ -84,7 +90,8 @@ def _routed_tasks(runtime: Runtime, dataset: Dataset, routing: RoutingResult, pe
                   desired: dict[Crm, list[FieldUpdate]]) -> tuple[dict[Crm, dict[str, TaskUpsert]],
                                                                    list[TaskPlacement]]:
     """Routing's decisions as tasks per CRM (placed by the playbook's `tasks_in`) and nurture-track
-    updates (added to `desired`); and where each task went."""
+    updates (added to `desired`), its account decisions' tasks on the accounts' records; and where
+    each task went."""
     section = runtime.playbook.routing
     assert section is not None
     directory = routing_directory(runtime.playbook, dataset)
@@ -107,9 +114,22 @@ def _routed_tasks(runtime: Runtime, dataset: Dataset, routing: RoutingResult, pe
                 # leadloop owns the nurture track; record ownership stays with the CRM's own
                 # assignment rules (it is not an owned field): the rep is reached through the task.
                 desired[change.crm].append(change)
+    accounts = {a.id: a for a in dataset.accounts} if routing.accounts else {}
+    for account_decision in routing.accounts:
+        account = accounts.get(account_decision.account_id)
+        if account is None or account_decision.task is None:
+            continue
+        routed = account_task_changes(account_decision, account, directory, section.fallback_owner,
+                                      tasks_in=section.tasks_in, preferred=preferred.get(account.id),
+                                      connected=runtime.sinks)
+        if routed.placement is not None:
+            placements.append(routed.placement)
+        for change in routed.changes:
+            if isinstance(change, TaskUpsert):
+                new_tasks[change.crm][change.key] = change
     unplaced = [p for p in placements if p.problem]
     if unplaced:
-        log.warning("%d routed people got no task: %s: %s", len(unplaced), unplaced[0].person_id,
+        log.warning("%d routed people or accounts got no task: %s: %s", len(unplaced), unplaced[0].person_id,
                     unplaced[0].problem)
     return new_tasks, placements
 
