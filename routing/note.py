@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 
 from leadloop.crm.records import Account, Asset, Person
 from leadloop.playbook.routing import StageGuidance
+from leadloop.playbook.wording import signed
 from leadloop.scoring.scorecard import ReasonKind, ScoreCard
 
 TOP_SIGNALS = 3
@@ -19,18 +20,18 @@ _SIGNAL_KINDS = frozenset({ReasonKind.INTENT, ReasonKind.ESCALATION})
 
 
 def why_now_lines(card: ScoreCard, limit: int = TOP_SIGNALS) -> list[str]:
-    """The strongest intent signals, with their dates and assets, strongest first."""
+    """The strongest intent signals, strongest first, each with what it adds to the score today (the
+    number the CRM's reason lines show) and its asset; the reason's text carries its date."""
     positive = [r for r in card.reasons if r.kind in _SIGNAL_KINDS and r.points > 0]
     # Dated reasons are things the person did; undated ones (bonuses) explain points, not timing.
     dated = [r for r in positive if r.occurred_at is not None or r.kind is ReasonKind.ESCALATION]
     signals = sorted(dated or positive,
-                     key=lambda r: (r.kind is not ReasonKind.ESCALATION, -r.points, r.rule))
+                     key=lambda r: (r.kind is not ReasonKind.ESCALATION, -r.contribution, -r.points, r.rule))
     lines = []
     for reason in signals[:limit]:
-        extra = [x for x in (reason.occurred_at.date().isoformat() if reason.occurred_at else None,
-                             f"asset {reason.asset}" if reason.asset and reason.asset not in reason.text
-                             else None) if x]
-        lines.append(f"- {reason.text}" + (f" ({', '.join(extra)})" if extra else ""))
+        shown = f"{signed(round(reason.contribution))} {reason.says}" if reason.contribution else reason.says
+        asset = f" (asset {reason.asset})" if reason.asset and reason.asset not in reason.text else ""
+        lines.append(f"- {shown}{asset}")
     if card.escalation and not any(r.kind is ReasonKind.ESCALATION for r in signals[:limit]):
         lines.insert(0, f"- {card.escalation.text}")
     return lines or [f"- intent {card.intent:.0f} (no single strong signal)"]

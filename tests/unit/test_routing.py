@@ -408,13 +408,17 @@ def test_the_suppression_report_counts_each_reason():
 
 def test_the_handoff_note_names_the_top_signals_and_the_buying_committee():
     when = NOW - timedelta(days=2)
-    reasons = (
-        Reason(ReasonKind.ESCALATION, "evk", 30, "+30 requested EVK-7710 evaluation kit 2 days ago", when,
-               "EVK-7710"),
-        Reason(ReasonKind.INTENT, "appnote", 12, "+12 downloaded AN-42 gate driver layout", when, "AN-42"),
-        Reason(ReasonKind.INTENT, "visit", 2, "+2 visited the pricing page", when),
-        Reason(ReasonKind.INTENT, "webinar", 8, "+8 attended the SiC webinar", when),
-        Reason(ReasonKind.FIT, "segment", 20, "+20 automotive segment"),
+    day = when.date().isoformat()
+    reasons = (  # as scoring writes them: dates in the text, what each adds to the score today
+        Reason(ReasonKind.ESCALATION, "evk", 30, f"escalated: requested EVK-7710 evaluation kit on {day}",
+               when, "EVK-7710"),
+        Reason(ReasonKind.INTENT, "appnote", 12, f"+12 downloaded AN-42 gate driver layout on {day}", when,
+               "AN-42", contribution=4.6),
+        Reason(ReasonKind.INTENT, "visit", 2, f"+2 visited the pricing page on {day}", when,
+               contribution=0.8),
+        Reason(ReasonKind.INTENT, "webinar", 8, f"+8 attended the SiC webinar on {day}", when,
+               "webinar_sic", contribution=3.1),
+        Reason(ReasonKind.FIT, "segment", 20, "+20 automotive segment", contribution=6.0),
     )
     acme = Account(id="a1", name="Acme Semi", segment="automotive", owner_id="ann@vendor.com")
     me = person("p1", first_name="Jane", last_name="Doe", account_id="a1")
@@ -426,8 +430,10 @@ def test_the_handoff_note_names_the_top_signals_and_the_buying_committee():
              card("p3", UNQUALIFIED, account_id="a1", intent=5, role="quality")]
     result = route_many(cards, [me, buyer, quality], accounts={"a1": acme})
     note = result.by_person()["p1"].task.note
-    assert "requested EVK-7710 evaluation kit" in note and "2025-06-09" in note
-    assert "downloaded AN-42" in note and "attended the SiC webinar" in note
+    assert "- escalated: requested EVK-7710 evaluation kit on 2025-06-09\n" in note
+    # the numbers the CRM's reason lines show, the date once, an asset the text does not name
+    assert "- +5 downloaded AN-42 gate driver layout on 2025-06-09\n" in note
+    assert "- +3 attended the SiC webinar on 2025-06-09 (asset webinar_sic)\n" in note
     assert "visited the pricing page" not in note  # only the top three signals
     assert "Li Wei: procurement · Buyer II" in note and "Ola Berg: quality" in note
     assert "roles: procurement, quality" in note
