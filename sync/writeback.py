@@ -75,8 +75,11 @@ def _crm_of(record_id: str | None) -> Crm | None:
 
 def task_crm_preferences(dataset: Dataset) -> dict[str, Crm]:
     """Account id → the CRM its tasks belong in: the CRM of an open opportunity on the account, else
-    the CRM of the account's owner."""
-    preferred = {a.id: crm for a in dataset.accounts if (crm := _crm_of(a.owner_id)) is not None}
+    the CRM of the account's owner. An account's owner id is the CRM's own (a HubSpot owner's number,
+    a Salesforce User id): the pulled owners say which CRM it belongs to."""
+    owners = {o.crm_id: crm for o in dataset.owners if o.crm_id and (crm := _crm_of(o.id)) is not None}
+    preferred = {a.id: crm for a in dataset.accounts
+                 if a.owner_id and (crm := owners.get(a.owner_id) or _crm_of(a.owner_id)) is not None}
     for opportunity in dataset.opportunities:
         if opportunity.account_id and not opportunity.is_closed:
             crm = (Crm.SALESFORCE if opportunity.salesforce_id else
