@@ -73,6 +73,8 @@ def route_dataset(playbook_path: Path, data_path: Path, at: datetime,
         state=AssignmentState(),
         now=at,
         profile_segments={p.id: p.segments for p in playbook.profiles},
+        account_scores=scored.accounts,
+        committee_roles=playbook.account.committee.roles if playbook.account.committee is not None else (),
     )
     return result, dataset, [str(item) for item in dataset.invalid]
 
@@ -93,6 +95,20 @@ def _task_table(decisions: list[Decision], names: dict[str, str]) -> Table:
         table.add_row(names.get(d.person_id, d.person_id), d.tier, d.owner or "", d.owner_source or "", what,
                       _local(task.due_at) if task else "",
                       task.priority.value if task else "")
+    return table
+
+
+def _committee_table(result: RoutingResult, names: dict[str, str]) -> Table:
+    """Accounts whose buying committee meets the playbook's condition: the account task, or why none."""
+    table = Table(title="Buying committees", title_justify="left")
+    for column in ("account", "tier", "roles", "members", "owner", "task", "due"):
+        table.add_column(column, overflow="fold")
+    for account in result.accounts:
+        task = account.task
+        table.add_row(names.get(account.account_id, account.account_id), account.tier,
+                      ", ".join(account.roles), ", ".join(m.name for m in account.members),
+                      account.owner or "", "account task" if task else "; ".join(account.reasons) or "none",
+                      _local(task.due_at) if task else "")
     return table
 
 
@@ -123,6 +139,8 @@ def print_result(console: Console, result: RoutingResult, names: dict[str, str],
         for d, s in held:
             table.add_row(names.get(d.person_id, d.person_id), s.kind.value, s.text)
         console.print(table)
+    if result.accounts:
+        console.print(_committee_table(result, names))
     counts = ", ".join(f"{kind.value} {n}" for kind, n in sorted(result.report.counts.items())) or "none"
     console.print(f"{len(result.decisions)} people routed: {len(assigned)} to owners,"
                   f" {len(nurtured)} to nurture; suppressions: {counts}")
@@ -149,6 +167,6 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2) from None
         for line in skipped:
             errors.print(f"skipped invalid record {line}", markup=False, highlight=False)
-        names = {p.id: p.name for p in dataset.people}
+        names = {p.id: p.name for p in dataset.people} | {a.id: a.name for a in dataset.accounts if a.name}
         console.print(f"Routing as of {moment.isoformat(timespec='minutes')}", highlight=False)
         print_result(console, result, names, notes)

@@ -351,3 +351,18 @@ def test_an_unknown_subject_placeholder_is_reported():
     problems = problems_with('subject: "Buying committee at {account}: {roles}"',
                              'subject: "{company}: {roles}"')
     assert any("unknown placeholders ['company']" in p for p in problems)
+
+
+def test_leadloop_route_shows_the_committee_and_its_account_task():
+    from rich.console import Console
+
+    from leadloop.cli.route import print_result
+
+    cards, people = committee("dana", "pat", "sam")
+    result = route_accounts(cards, people)
+    console = Console(record=True, width=250)
+    print_result(console, result, {p.id: p.name for p in people} | {ACCOUNT.id: ACCOUNT.name}, notes=False)
+    shown = console.export_text()
+    assert "Buying committees" in shown and "Brightline Drives GmbH" in shown
+    assert "engineering, procurement, product_management" in shown and "account task" in shown
+    assert all(p.name in shown for p in people)
