@@ -6,15 +6,15 @@ hubspot-api-client): a Salesforce Task related to the Account (WhatId, no WhoId)
 associated with the company, both owned by the account owner and naming the members, their roles and
 what each did. A second sync adds nothing.
 
-The world is the tiny sandbox after `crm setup`, plus one account built here through the CRMs' own
-APIs (a Salesforce Account with three Contacts, and the HubSpot company of the same domain). The sync
-is the real `hourly_sync` flow body run without a Prefect server, with the shipped semiconductor
-playbook changed in one place: `tasks_in: both`, so that the one account task lands in both CRMs.
+The CRMs start empty (after `crm setup`); everything is built here through the CRMs' own APIs: the
+account owner as a user of each CRM, a Salesforce Account with three Contacts and their downloads, and
+the HubSpot company of the same domain. The sync is the real `hourly_sync` flow on a Prefect engine
+(`prefect_harness`), with the shipped semiconductor playbook changed in one place: `tasks_in: both`,
+so that the one account task lands in both CRMs.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -73,12 +73,27 @@ def playbook_with_tasks_in_both(path: Path) -> Path:
     return path
 
 
+def add_owner_to_both_crms(handle: SandboxHandle) -> dict[str, Any]:
+    """Katrin Vogel as a Salesforce User and a HubSpot user (so a HubSpot owner), as an admin adds a
+    rep; returns her Salesforce User."""
+    from hubspot.settings.users import UserProvisionRequest
+
+    hs = hubspot(handle)
+    role = next(r for r in hs.settings.users.roles_api.get_all().results if r.name == "Sales rep")
+    hs.settings.users.users_api.create(UserProvisionRequest(email=OWNER, role_id=role.id))
+    sf = salesforce(handle)
+    profile = sf.query("SELECT Id FROM Profile WHERE Name = 'Standard User'")["records"][0]["Id"]
+    created = sf.User.create({"Username": OWNER, "Email": OWNER, "FirstName": "Katrin", "LastName": "Vogel",
+                              "Alias": "kvogel", "TimeZoneSidKey": "Europe/Berlin", "ProfileId": profile})
+    return {"Id": created["id"]}
+
+
 def build_committee(handle: SandboxHandle) -> dict[str, Any]:
     """The account in both CRMs, owned by Katrin Vogel, and three Contacts who each download the
     reference design (a completed Task whose subject and URL say so, as marketing automation logs a
     gated download)."""
     sf, hs = salesforce(handle), hubspot(handle)
-    (user,) = sf.query(format_soql("SELECT Id FROM User WHERE Email = {}", OWNER))["records"]
+    user = add_owner_to_both_crms(handle)
     account_id = sf.Account.create({
         "Name": ACCOUNT_NAME, "Website": f"https://www.{DOMAIN}", "Industry": "Automotive",
         "Type": "Prospect", "BillingCountry": "DE", "NumberOfEmployees": 2400, "OwnerId": user["Id"],
@@ -104,18 +119,12 @@ def build_committee(handle: SandboxHandle) -> dict[str, Any]:
             "hubspot_owner": hubspot_owner}
 
 
-def run_sync_without_prefect(options: Any) -> Any:
-    """The hourly_sync flow body with its tasks as plain calls; no artifacts or events are sent."""
-    from leadloop.flows import artifacts, events, hourly_sync, tasks
+def run_sync(options: Any) -> Any:
+    """One hourly sync, a real flow run; its summary."""
+    from leadloop.flows.hourly_sync import hourly_sync
+    from leadloop.flows.steps import summary_of
 
-    with pytest.MonkeyPatch.context() as patch:
-        for name in ("pull_stream", "load_and_resolve", "save_identity", "score", "save_scores", "route",
-                     "plan_changes", "write_plan"):
-            patch.setattr(tasks, name, getattr(tasks, name).fn)
-        patch.setattr(hourly_sync, "get_run_logger", lambda: logging.getLogger("leadloop.flow"))
-        patch.setattr(artifacts, "publish", lambda summary: None)
-        patch.setattr(events, "emit_tier_changes", lambda summary: 0, raising=False)
-        return hourly_sync.hourly_sync.fn(options)
+    return summary_of(hourly_sync(options))
 
 
 def salesforce_tasks(handle: SandboxHandle, built: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
@@ -147,17 +156,18 @@ def hubspot_company_tasks(handle: SandboxHandle, built: dict[str, Any]) -> list[
 
 
 @pytest.fixture(scope="module")
-def synced(crm_sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def synced(crm_sandbox, prefect_harness: str,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     from leadloop.flows.options import SyncOptions
 
     workdir = tmp_path_factory.mktemp("committee")
     connection = workdir / "connection.json"
-    with crm_sandbox(connection, size="tiny", seed=11) as handle:
+    with crm_sandbox(connection, empty=True) as handle:
         built = build_committee(handle)
         options = SyncOptions(connection_file=str(connection),
                               playbook=str(playbook_with_tasks_in_both(workdir / "both.yaml")),
                               store_url=f"sqlite:///{workdir / 'state.db'}")
-        summary = run_sync_without_prefect(options)
+        summary = run_sync(options)
         yield {"handle": handle, "built": built, "options": options, "summary": summary,
                "salesforce": salesforce_tasks(handle, built), "hubspot": hubspot_company_tasks(handle, built)}
 
@@ -192,7 +202,7 @@ def test_the_company_gets_the_same_account_task_in_hubspot(synced):
 
 
 def test_a_second_sync_raises_no_second_account_task(synced):
-    again = run_sync_without_prefect(synced["options"])
+    again = run_sync(synced["options"])
     assert sum(w.tasks_written for w in again.writes) == 0
     now = salesforce_tasks(synced["handle"], synced["built"])
     assert [t["Id"] for t in now["account"]] == [t["Id"] for t in synced["salesforce"]["account"]]

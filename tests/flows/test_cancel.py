@@ -1,6 +1,7 @@
 """Stopping a sync: Ctrl-C (SIGINT) or SIGTERM to `leadloop sync`, or a cancel in Prefect, in the middle
 of its pull against the sandbox. Each ends the run within 10 s, Cancelled in Prefect and `cancelled`
-in the store with the writer's lease released, and the next sync finishes the work."""
+in the store with the writer's lease released, and the next sync finishes the work: it ledgers the same
+value for every field as a sync that was never stopped."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -138,12 +140,22 @@ def test_a_sync_stopped_mid_pull_ends_within_10_s_cancelled_and_the_next_sync_fi
         assert record.status == "cancelled" and record.error.startswith(("interrupted", "terminated")), record
         pulled_before = len(store.load_records().people)
 
+    at = datetime.now(UTC)
     summary = hourly_sync(SyncOptions(connection_file=str(sandbox["connection"]), playbook=PLAYBOOK,
-                                      store_url=store_url))
+                                      store_url=store_url, at=at))
     assert summary.outcome == "ok" and summary.people_scored > 1000 and summary.fields_written > 0
     with open_store(store_url) as store:
         assert len(store.load_records().people) > pulled_before
         assert store.get_run(summary.run_id).status == "ok" and store.lease() is None
+    # the recovery wrote what a run that was never stopped writes: a clean sync into a store of its
+    # own, scoring as of the same moment, ledgers the same value for every field of every record
+    clean_url = f"sqlite:///{workdir / stop.replace(' ', '-')}-clean.db"
+    clean = hourly_sync(SyncOptions(connection_file=str(sandbox["connection"]), playbook=PLAYBOOK,
+                                    store_url=clean_url, at=at))
+    assert clean.outcome == "ok" and clean.fields_written > 0
+    with open_store(store_url) as recovered, open_store(clean_url) as fresh:
+        for crm in ("salesforce", "hubspot"):
+            assert recovered.ledger(crm) == fresh.ledger(crm), crm
 
 
 def test_ctrl_c_in_a_terminal_in_prefect_local_mode_ends_the_sync_within_10_s_cancelled(sandbox, workdir,
