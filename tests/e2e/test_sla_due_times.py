@@ -4,11 +4,11 @@ hubspot-api-client) is due on the next Singapore business day at 11:00 Singapore
 hours in 08:30-17:30, weekends and Singapore's public holidays skipped. Salesforce shows the local due
 day (`ActivityDate`) and the exact moment as the reminder; HubSpot the exact moment (`hs_timestamp`).
 
-The sync is the real `hourly_sync` flow on a Prefect engine (`prefect_harness`), on the tiny sandbox
-world. The playbook is the shipped semiconductor one
-with three changes that make the outcome independent of who the world's data would pick: every SLA
-is four business hours, tasks go to both CRMs, and Priya Raman (Asia/Singapore) is the one active
-rep, so every routed lead ends with her (as owner, pool member or fallback owner).
+The CRMs start empty; through the official clients an admin adds Priya Raman (Asia/Singapore) to
+both, and a design engineer at a fitting account requests an evaluation kit. The sync is the real
+`hourly_sync` flow on a Prefect engine (`prefect_harness`). The playbook is the shipped semiconductor
+one with three changes: every SLA is four business hours, tasks go to both CRMs, and Priya is the
+one active rep, so every routed lead ends with her (as owner, pool member or fallback owner).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import pytest
 import requests
 import yaml
 
-from leadloop.sandbox.server import SandboxHandle, running_sandbox
+from leadloop.sandbox.server import SandboxHandle
 
 PROJECT = Path(__file__).resolve().parents[2]
 PRIYA = "priya.raman@voltaris-semi.com"
@@ -113,21 +113,65 @@ def hubspot_tasks(handle: SandboxHandle) -> dict[str, dict[str, Any]]:
     return found
 
 
+DOMAIN = "lumenfab-power.example.com"
+COMPANY = "Lumenfab Power"
+ENGINEER = f"ines.hwang@{DOMAIN}"
+EVALUATION_KIT = "VoltEdge SiC MOSFETs evaluation kit"
+
+
+def add_priya_to_both_crms(handle: SandboxHandle) -> tuple[str, str]:
+    """Priya Raman, working in Singapore, as a Salesforce User and a HubSpot user (so a HubSpot owner),
+    as an admin adds a rep; (her Salesforce User id, her HubSpot owner id)."""
+    from hubspot.settings.users import UserProvisionRequest
+
+    hs = hubspot(handle)
+    role = next(r for r in hs.settings.users.roles_api.get_all().results if r.name == "Sales rep")
+    hs.settings.users.users_api.create(UserProvisionRequest(email=PRIYA, role_id=role.id))
+    [owner] = hs.crm.owners.owners_api.get_page(email=PRIYA).results
+    sf = salesforce(handle)
+    profile = sf.query("SELECT Id FROM Profile WHERE Name = 'Standard User'")["records"][0]["Id"]
+    user = sf.User.create({"Username": PRIYA, "Email": PRIYA, "FirstName": "Priya", "LastName": "Raman",
+                           "Alias": "praman", "TimeZoneSidKey": "Asia/Singapore", "ProfileId": profile})
+    return user["id"], str(owner.id)
+
+
+def build_ready_lead(handle: SandboxHandle) -> None:
+    """A design engineer at a fitting account, in both CRMs, who has just requested an evaluation kit
+    (a completed Salesforce Task, as marketing automation logs the product page's form)."""
+    user_id, owner_id = add_priya_to_both_crms(handle)
+    sf, hs = salesforce(handle), hubspot(handle)
+    account = sf.Account.create({
+        "Name": COMPANY, "Website": f"https://www.{DOMAIN}", "Industry": "Automotive", "Type": "Prospect",
+        "BillingCountry": "SG", "NumberOfEmployees": 2400, "OwnerId": user_id,
+        "Application_Segment__c": "automotive power", "Application__c": "EV traction inverter",
+        "Device_Type__c": "SiC MOSFET", "Process_Node__c": "SiC", "Region__c": "APAC"})["id"]
+    contact = sf.Contact.create({"FirstName": "Ines", "LastName": "Hwang", "Email": ENGINEER,
+                                 "Title": "Senior Power Electronics Design Engineer",
+                                 "Department": "Engineering", "AccountId": account,
+                                 "MailingCountry": "SG"})["id"]
+    sf.Task.create({"WhoId": contact, "Subject": f"Form fill: Request {EVALUATION_KIT}",
+                    "Status": "Completed", "ActivityDate": datetime.now(UTC).date().isoformat(),
+                    "Description": "URL: https://www.voltaris-semi.com/products/voltedge-sic/evaluation-kit\n"
+                                   f"Asset: {EVALUATION_KIT}\nAsset type: evaluation_kit\n"
+                                   "Form: Evaluation kit request"})
+    hs.crm.companies.basic_api.create({"properties": {
+        "name": COMPANY, "domain": DOMAIN, "industry": "Automotive", "country": "SG",
+        "hubspot_owner_id": owner_id}})
+    hs.crm.contacts.basic_api.create({"properties": {
+        "email": ENGINEER, "firstname": "Ines", "lastname": "Hwang",
+        "jobtitle": "Senior Power Electronics Design Engineer", "hubspot_owner_id": owner_id}})
+
+
 @pytest.fixture(scope="module")
-def synced(prefect_harness: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    from leadloop.connectors.hubspot.setup import setup as hubspot_setup
-    from leadloop.connectors.mapping import load_mapping
-    from leadloop.connectors.salesforce.setup import setup as salesforce_setup
-    from leadloop.connectors.settings import load_connection
+def synced(crm_sandbox, prefect_harness: str,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     from leadloop.flows.options import SyncOptions
 
     workdir = tmp_path_factory.mktemp("sla")
     connection = workdir / "connection.json"
     at = next_friday_4pm_in_singapore(datetime.now(UTC))
-    with running_sandbox(size="tiny", seed=11, connection_file=connection) as handle:
-        settings, mapping = load_connection(connection), load_mapping()
-        salesforce_setup(settings, mapping)
-        hubspot_setup(settings, mapping)
+    with crm_sandbox(connection, empty=True) as handle:
+        build_ready_lead(handle)
         playbook = singapore_playbook(workdir / "singapore.yaml")
         options = SyncOptions(connection_file=str(connection), playbook=str(playbook),
                               store_url=f"sqlite:///{workdir / 'state.db'}", at=at.astimezone(UTC))
