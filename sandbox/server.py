@@ -93,6 +93,32 @@ class SandboxHandle:
     def port(self) -> int:
         return int(self.base_url.rsplit(":", 1)[1])
 
+    def session(self) -> Any:
+        """A `requests` session that trusts this sandbox's CA, and only it: no CA bundle or proxy from
+        the environment (REQUESTS_CA_BUNDLE would override `verify`)."""
+        import requests
+
+        session = requests.Session()
+        session.trust_env = False
+        session.verify = str(self.ca_path)
+        return session
+
+    def salesforce(self) -> Any:
+        """simple-salesforce, signed in as the connection file's user: the sandbox as a script or a
+        report reads it."""
+        from simple_salesforce import Salesforce
+
+        conn = self.connection["salesforce"]
+        return Salesforce(instance_url=conn["instance_url"], session_id=conn["session_id"],
+                          session=self.session(), version=conn.get("api_version", "59.0"))
+
+    def hubspot(self) -> Any:
+        """hubspot-api-client with the connection file's private-app token."""
+        from hubspot import HubSpot
+
+        return HubSpot(access_token=self.connection["hubspot"]["access_token"], host=self.base_url,
+                       ssl_ca_cert=str(self.ca_path))
+
 
 def _connection(core: SandboxCore, base_url: str, ca_path: Path) -> dict[str, Any]:
     names = {b.name for b in core.backends}

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 import yaml
 
 from leadloop.sandbox.server import SandboxHandle
@@ -38,32 +37,10 @@ COMMITTEE = [  # first, last, title, department, the role the playbook's persona
 ]
 
 
-def http(handle: SandboxHandle) -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False
-    session.verify = str(handle.ca_path)
-    return session
-
-
 def format_soql(query: str, *args: Any) -> str:
     from simple_salesforce import format_soql as formatted
 
     return str(formatted(query, *args))
-
-
-def salesforce(handle: SandboxHandle) -> Any:
-    from simple_salesforce import Salesforce
-
-    conn = handle.connection["salesforce"]
-    return Salesforce(instance_url=conn["instance_url"], session_id=conn["session_id"], session=http(handle),
-                      version=conn.get("api_version", "59.0"))
-
-
-def hubspot(handle: SandboxHandle) -> Any:
-    from hubspot import HubSpot
-
-    return HubSpot(access_token=handle.connection["hubspot"]["access_token"], host=handle.base_url,
-                   ssl_ca_cert=str(handle.ca_path))
 
 
 def playbook_with_tasks_in_both(path: Path) -> Path:
@@ -78,10 +55,10 @@ def add_owner_to_both_crms(handle: SandboxHandle) -> dict[str, Any]:
     rep; returns her Salesforce User."""
     from hubspot.settings.users import UserProvisionRequest
 
-    hs = hubspot(handle)
+    hs = handle.hubspot()
     role = next(r for r in hs.settings.users.roles_api.get_all().results if r.name == "Sales rep")
     hs.settings.users.users_api.create(UserProvisionRequest(email=OWNER, role_id=role.id))
-    sf = salesforce(handle)
+    sf = handle.salesforce()
     profile = sf.query("SELECT Id FROM Profile WHERE Name = 'Standard User'")["records"][0]["Id"]
     created = sf.User.create({"Username": OWNER, "Email": OWNER, "FirstName": "Katrin", "LastName": "Vogel",
                               "Alias": "kvogel", "TimeZoneSidKey": "Europe/Berlin", "ProfileId": profile})
@@ -92,7 +69,7 @@ def build_committee(handle: SandboxHandle) -> dict[str, Any]:
     """The account in both CRMs, owned by Katrin Vogel, and three Contacts who each download the
     reference design (a completed Task whose subject and URL say so, as marketing automation logs a
     gated download)."""
-    sf, hs = salesforce(handle), hubspot(handle)
+    sf, hs = handle.salesforce(), handle.hubspot()
     user = add_owner_to_both_crms(handle)
     account_id = sf.Account.create({
         "Name": ACCOUNT_NAME, "Website": f"https://www.{DOMAIN}", "Industry": "Automotive",
@@ -129,7 +106,7 @@ def run_sync(options: Any) -> Any:
 
 def salesforce_tasks(handle: SandboxHandle, built: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """leadloop's Tasks on the account, and on its three people."""
-    sf = salesforce(handle)
+    sf = handle.salesforce()
     select = ("SELECT Id, LL_Key__c, OwnerId, Owner.Email, WhoId, WhatId, Subject, Description, Status"
               " FROM Task WHERE LL_Key__c != null AND ")
     on_account = sf.query_all(format_soql(select + "WhatId = {}", built["account_id"]))
@@ -139,7 +116,7 @@ def salesforce_tasks(handle: SandboxHandle, built: dict[str, Any]) -> dict[str, 
 
 def hubspot_company_tasks(handle: SandboxHandle, built: dict[str, Any]) -> list[dict[str, Any]]:
     """leadloop's tasks associated with the company (each with the companies it is associated with)."""
-    hs = hubspot(handle)
+    hs = handle.hubspot()
     page = hs.crm.associations.v4.basic_api.get_page("companies", built["company_id"], "tasks")
     found = []
     for association in page.results:

@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 import yaml
 
 from leadloop.sandbox.server import SandboxHandle
@@ -60,28 +59,6 @@ def playbook_with_tasks_in(path: Path, tasks_in: str) -> dict[str, Any]:
 # -- the official clients ------------------------------------------------------------------------------
 
 
-def http(handle: SandboxHandle) -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False
-    session.verify = str(handle.ca_path)
-    return session
-
-
-def hubspot(handle: SandboxHandle) -> Any:
-    from hubspot import HubSpot
-
-    return HubSpot(access_token=handle.connection["hubspot"]["access_token"], host=handle.base_url,
-                   ssl_ca_cert=str(handle.ca_path))
-
-
-def salesforce(handle: SandboxHandle) -> Any:
-    from simple_salesforce import Salesforce
-
-    conn = handle.connection["salesforce"]
-    return Salesforce(instance_url=conn["instance_url"], session_id=conn["session_id"], session=http(handle),
-                      version=conn.get("api_version", "59.0"))
-
-
 # -- what an admin and a website do ----------------------------------------------------------------------
 
 
@@ -89,12 +66,12 @@ def add_rep_to_both_crms(handle: SandboxHandle) -> str:
     """Rachel as a HubSpot user (so a CRM owner) and a Salesforce User; returns her HubSpot owner id."""
     from hubspot.settings.users import UserProvisionRequest
 
-    hs = hubspot(handle)
+    hs = handle.hubspot()
     role = next(r for r in hs.settings.users.roles_api.get_all().results if r.name == "Sales rep")
     hs.settings.users.users_api.create(UserProvisionRequest(email=REP, role_id=role.id))
     [owner] = hs.crm.owners.owners_api.get_page(email=REP).results
 
-    sf = salesforce(handle)
+    sf = handle.salesforce()
     profile = sf.query("SELECT Id FROM Profile WHERE Name = 'Standard User'")["records"][0]["Id"]
     sf.User.create({"Username": REP, "Email": REP, "FirstName": "Rachel", "LastName": "Kim", "Alias": "rkim",
                     "TimeZoneSidKey": "America/Los_Angeles", "ProfileId": profile})
@@ -106,7 +83,7 @@ def create_fitting_company(handle: SandboxHandle, owner_id: str) -> str:
     region, size), owned by `owner_id`; returns its id."""
     from hubspot.crm.companies import SimplePublicObjectInputForCreate
 
-    company = hubspot(handle).crm.companies.basic_api.create(SimplePublicObjectInputForCreate(properties={
+    company = handle.hubspot().crm.companies.basic_api.create(SimplePublicObjectInputForCreate(properties={
         "name": COMPANY, "domain": ENGINEER.split("@")[1], "industry": "Automotive", "country": "US",
         "numberofemployees": "2400", "type": "PROSPECT", "segment": "automotive power",
         "application": "EV traction inverter", "device_type": "SiC MOSFET", "process": "SiC", "region": "NA",
@@ -115,7 +92,7 @@ def create_fitting_company(handle: SandboxHandle, owner_id: str) -> str:
 
 
 def create_lead(handle: SandboxHandle) -> None:
-    salesforce(handle).Lead.create({"FirstName": "Ines", "LastName": "Hwang", "Email": ENGINEER,
+    handle.salesforce().Lead.create({"FirstName": "Ines", "LastName": "Hwang", "Email": ENGINEER,
                                     "Company": COMPANY, "Title": "Senior Power Electronics Design Engineer",
                                     "LeadSource": "Trade Show"})
 
@@ -128,7 +105,7 @@ def create_evaluation_kit_form(handle: SandboxHandle) -> str:
                            "required": name == "email", "hidden": False, "dependentFields": [],
                            "fieldType": "email" if name == "email" else "single_line_text"}]}
               for name in fields]
-    form = hubspot(handle).marketing.forms.forms_api.create({
+    form = handle.hubspot().marketing.forms.forms_api.create({
         "formType": "hubspot", "name": "Evaluation kit request", "createdAt": "2024-01-01T00:00:00Z",
         "updatedAt": "2024-01-01T00:00:00Z", "archived": False, "fieldGroups": groups,
         "configuration": {"language": "en", "cloneable": True, "editable": True, "archivable": True,
@@ -147,7 +124,7 @@ def submit_evaluation_kit_request(handle: SandboxHandle, form_id: str) -> None:
     """What the evaluation-kit page's form handler posts (the unauthenticated submission API)."""
     fields = {"email": ENGINEER, "firstname": "Ines", "lastname": "Hwang",
               "jobtitle": "Senior Power Electronics Design Engineer", "company": COMPANY, "country": "US"}
-    answer = http(handle).post(
+    answer = handle.session().post(
         f"{handle.base_url}/submissions/v3/integration/submit/{PORTAL_ID}/{form_id}",
         json={"submittedAt": str(int(time.time() * 1000)),
               "fields": [{"objectTypeId": "0-1", "name": n, "value": v} for n, v in fields.items()],
@@ -161,7 +138,7 @@ def make_primary_company(handle: SandboxHandle, contact_id: str, company_id: str
     """The Primary association, which HubSpot also shows as the contact's `associatedcompanyid`."""
     from hubspot.crm.associations.v4 import AssociationSpec
 
-    hs = hubspot(handle)
+    hs = handle.hubspot()
     hs.crm.associations.v4.basic_api.create(
         "contacts", contact_id, "companies", company_id,
         [AssociationSpec(association_category="HUBSPOT_DEFINED",
@@ -184,19 +161,19 @@ def run_hourly_sync(options: Any) -> Any:
 def hubspot_tasks(handle: SandboxHandle) -> list[Any]:
     """Every task in the HubSpot portal, with its contact associations."""
     properties = ["hs_task_subject", "hs_task_body", "hs_task_priority", "hubspot_owner_id", "ll_key"]
-    return list(hubspot(handle).crm.objects.get_all("tasks", properties=properties,
+    return list(handle.hubspot().crm.objects.get_all("tasks", properties=properties,
                                                     associations=["contacts"]))
 
 
 def salesforce_task_ids(handle: SandboxHandle) -> list[str]:
-    return [row["Id"] for row in salesforce(handle).query_all("SELECT Id FROM Task")["records"]]
+    return [row["Id"] for row in handle.salesforce().query_all("SELECT Id FROM Task")["records"]]
 
 
 def salesforce_lead_tiers(handle: SandboxHandle) -> list[str | None]:
     from simple_salesforce import format_soql
 
     query = format_soql("SELECT LL_Tier__c FROM Lead WHERE Email = {}", ENGINEER)
-    return [row["LL_Tier__c"] for row in salesforce(handle).query_all(query)["records"]]
+    return [row["LL_Tier__c"] for row in handle.salesforce().query_all(query)["records"]]
 
 
 @pytest.fixture(scope="module")
@@ -213,7 +190,7 @@ def requested(crm_sandbox, prefect_harness: str,
         company_id = create_fitting_company(handle, owner_id)
         create_lead(handle)
         submit_evaluation_kit_request(handle, create_evaluation_kit_form(handle))
-        contact_id = str(hubspot(handle).crm.contacts.basic_api.get_by_id(ENGINEER, id_property="email").id)
+        contact_id = str(handle.hubspot().crm.contacts.basic_api.get_by_id(ENGINEER, id_property="email").id)
         make_primary_company(handle, contact_id, company_id)
 
         options = SyncOptions(connection_file=str(workdir / "connection.json"), playbook=str(playbook_file),
@@ -227,7 +204,7 @@ def requested(crm_sandbox, prefect_harness: str,
 
 
 def test_the_request_puts_the_engineer_in_the_top_tier(requested):
-    contact = hubspot(requested["handle"]).crm.contacts.basic_api.get_by_id(
+    contact = requested["handle"].hubspot().crm.contacts.basic_api.get_by_id(
         requested["contact_id"], properties=["ll_tier", "ll_reasons"])
     top_tier = requested["playbook"]["tiers"][0]["name"]
     assert contact.properties["ll_tier"] == top_tier, contact.properties

@@ -21,7 +21,6 @@ from zoneinfo import ZoneInfo
 
 import holidays
 import pytest
-import requests
 import yaml
 
 from leadloop.sandbox.server import SandboxHandle
@@ -71,37 +70,15 @@ def run_sync(options: Any) -> Any:
     return summary_of(hourly_sync(options))
 
 
-def http(handle: SandboxHandle) -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False
-    session.verify = str(handle.ca_path)
-    return session
-
-
-def salesforce(handle: SandboxHandle) -> Any:
-    from simple_salesforce import Salesforce
-
-    conn = handle.connection["salesforce"]
-    return Salesforce(instance_url=conn["instance_url"], session_id=conn["session_id"], session=http(handle),
-                      version=conn.get("api_version", "59.0"))
-
-
-def hubspot(handle: SandboxHandle) -> Any:
-    from hubspot import HubSpot
-
-    return HubSpot(access_token=handle.connection["hubspot"]["access_token"], host=handle.base_url,
-                   ssl_ca_cert=str(handle.ca_path))
-
-
 def salesforce_tasks(handle: SandboxHandle) -> dict[str, dict[str, Any]]:
-    rows = salesforce(handle).query_all(
+    rows = handle.salesforce().query_all(
         "SELECT LL_Key__c, OwnerId, Owner.Email, Owner.TimeZoneSidKey, ActivityDate, ReminderDateTime, "
         "IsReminderSet FROM Task WHERE LL_Key__c != null")["records"]
     return {row["LL_Key__c"]: row for row in rows}
 
 
 def hubspot_tasks(handle: SandboxHandle) -> dict[str, dict[str, Any]]:
-    client = hubspot(handle)
+    client = handle.hubspot()
     owners = {owner.id: owner.email for owner in client.crm.owners.get_all()}
     found: dict[str, dict[str, Any]] = {}
     properties = ["ll_key", "hs_timestamp", "hubspot_owner_id"]
@@ -124,11 +101,11 @@ def add_priya_to_both_crms(handle: SandboxHandle) -> tuple[str, str]:
     as an admin adds a rep; (her Salesforce User id, her HubSpot owner id)."""
     from hubspot.settings.users import UserProvisionRequest
 
-    hs = hubspot(handle)
+    hs = handle.hubspot()
     role = next(r for r in hs.settings.users.roles_api.get_all().results if r.name == "Sales rep")
     hs.settings.users.users_api.create(UserProvisionRequest(email=PRIYA, role_id=role.id))
     [owner] = hs.crm.owners.owners_api.get_page(email=PRIYA).results
-    sf = salesforce(handle)
+    sf = handle.salesforce()
     profile = sf.query("SELECT Id FROM Profile WHERE Name = 'Standard User'")["records"][0]["Id"]
     user = sf.User.create({"Username": PRIYA, "Email": PRIYA, "FirstName": "Priya", "LastName": "Raman",
                            "Alias": "praman", "TimeZoneSidKey": "Asia/Singapore", "ProfileId": profile})
@@ -139,7 +116,7 @@ def build_ready_lead(handle: SandboxHandle) -> None:
     """A design engineer at a fitting account, in both CRMs, who has just requested an evaluation kit
     (a completed Salesforce Task, as marketing automation logs the product page's form)."""
     user_id, owner_id = add_priya_to_both_crms(handle)
-    sf, hs = salesforce(handle), hubspot(handle)
+    sf, hs = handle.salesforce(), handle.hubspot()
     account = sf.Account.create({
         "Name": COMPANY, "Website": f"https://www.{DOMAIN}", "Industry": "Automotive", "Type": "Prospect",
         "BillingCountry": "SG", "NumberOfEmployees": 2400, "OwnerId": user_id,

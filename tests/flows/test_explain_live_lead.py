@@ -13,35 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
-
-from leadloop.sandbox.server import SandboxHandle
 
 PROJECT = Path(__file__).resolve().parents[2]
 PLAYBOOK = str(PROJECT / "playbooks" / "semiconductor.yaml")
 _RECORD = re.compile(r"^  (Salesforce \w+|HubSpot contact) ([^\s:]+)")
-
-
-def http(handle: SandboxHandle) -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False
-    session.verify = str(handle.ca_path)
-    return session
-
-
-def salesforce(handle: SandboxHandle) -> Any:
-    from simple_salesforce import Salesforce
-
-    conn = handle.connection["salesforce"]
-    return Salesforce(instance_url=conn["instance_url"], session_id=conn["session_id"], session=http(handle),
-                      version=conn.get("api_version", "59.0"))
-
-
-def hubspot(handle: SandboxHandle) -> Any:
-    from hubspot import HubSpot
-
-    return HubSpot(access_token=handle.connection["hubspot"]["access_token"], host=handle.base_url,
-                   ssl_ca_cert=str(handle.ca_path))
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +90,7 @@ def test_explain_prints_the_reason_lines_each_crm_holds_and_the_task_with_its_ow
     out = result.stdout
     assert out.startswith(lead.name) and f"<{lead.email}>" in out
     printed = printed_reasons(out)
-    sf, hs = salesforce(evaluated["handle"]), hubspot(evaluated["handle"])
+    sf, hs = evaluated["handle"].salesforce(), evaluated["handle"].hubspot()
     in_crm = {}
     if lead.salesforce_contact_id:
         in_crm[lead.salesforce_contact_id] = sf.Contact.get(lead.salesforce_contact_id)["LL_Reasons__c"]

@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_sync_flows import reset_stats, salesforce, stats, write_calls
+from test_sync_flows import reset_stats, stats, write_calls
 
 from leadloop.playbooks import resolve
 
 
 def crm_scores(handle: Any) -> dict[str, tuple[Any, Any]]:
     """Every scored Contact's (LL_Score__c, LL_Model_Version__c), as a rep's CRM shows them."""
-    rows = salesforce(handle).query_all(
+    rows = handle.salesforce().query_all(
         "SELECT Id, LL_Score__c, LL_Model_Version__c FROM Contact WHERE LL_Model_Version__c != null")
     return {row["Id"]: (row["LL_Score__c"], row["LL_Model_Version__c"]) for row in rows["records"]}
 

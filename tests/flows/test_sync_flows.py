@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 import yaml
 
 from leadloop.sandbox.server import SandboxHandle
@@ -27,19 +26,12 @@ PLAYBOOK = str(PROJECT / "playbooks" / "semiconductor.yaml")
 READ_POSTS = ("/search", "/batch/read", "/jobs/query", "oauth2/token")
 
 
-def http(handle: SandboxHandle) -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False
-    session.verify = str(handle.ca_path)
-    return session
-
-
 def stats(handle: SandboxHandle) -> dict[str, Any]:
-    return http(handle).get(f"{handle.admin_url}/stats", timeout=30).json()
+    return handle.session().get(f"{handle.admin_url}/stats", timeout=30).json()
 
 
 def reset_stats(handle: SandboxHandle) -> None:
-    http(handle).post(f"{handle.admin_url}/stats/reset", json={}, timeout=30).raise_for_status()
+    handle.session().post(f"{handle.admin_url}/stats/reset", json={}, timeout=30).raise_for_status()
 
 
 def write_calls(report: dict[str, Any]) -> dict[str, int]:
@@ -54,24 +46,9 @@ def write_calls(report: dict[str, Any]) -> dict[str, int]:
     return writes
 
 
-def salesforce(handle: SandboxHandle) -> Any:
-    from simple_salesforce import Salesforce
-
-    conn = handle.connection["salesforce"]
-    return Salesforce(instance_url=conn["instance_url"], session_id=conn["session_id"], session=http(handle),
-                      version=conn.get("api_version", "59.0"))
-
-
-def hubspot(handle: SandboxHandle) -> Any:
-    from hubspot import HubSpot
-
-    return HubSpot(access_token=handle.connection["hubspot"]["access_token"], host=handle.base_url,
-                   ssl_ca_cert=str(handle.ca_path))
-
-
 def owned_snapshot(handle: SandboxHandle) -> dict[str, dict[str, Any]]:
     """Every Salesforce Lead/Contact/Account field leadloop does not own, by record id."""
-    sf = salesforce(handle)
+    sf = handle.salesforce()
     snapshot = {}
     for sobject in ("Lead", "Contact", "Account"):
         skip = ("SystemModstamp", "LastModifiedDate", "LastModifiedById")
@@ -158,7 +135,7 @@ def test_the_hourly_sync_writes_scores_and_tasks_that_the_official_clients_see(s
         tasks = store.task_ledger("hubspot")
     finally:
         store.close()
-    sf = salesforce(synced["handle"])
+    sf = synced["handle"].salesforce()
     scored = sf.query("SELECT Id, LL_Score__c, LL_Tier__c, LL_Reasons__c FROM Lead WHERE LL_Tier__c != null "
                       "LIMIT 50")["records"]
     assert scored, "no Lead carries a tier"
@@ -170,7 +147,7 @@ def test_the_hourly_sync_writes_scores_and_tasks_that_the_official_clients_see(s
     assert sf_tasks and all(t["OwnerId"] and t["ActivityDate"] and t["Description"] for t in sf_tasks)
     # tasks_in: owner_crm (the default): one task per person and decision, in one CRM only
     assert tasks and not {t["LL_Key__c"] for t in sf_tasks} & set(tasks), "a task landed in both CRMs"
-    hs = hubspot(synced["handle"])
+    hs = synced["handle"].hubspot()
     some_task = next(iter(tasks.values()))
     task = hs.crm.objects.basic_api.get_by_id("tasks", some_task.crm_task_id,
                                               properties=["ll_key", "hs_task_body", "hubspot_owner_id"])
@@ -265,7 +242,7 @@ def name_of(person: Any) -> str:
 
 def let_an_hour_pass(handle: SandboxHandle) -> None:
     """The CRMs' clock moves on an hour, as between two scheduled hourly runs."""
-    http(handle).post(f"{handle.admin_url}/clock", json={"advance_seconds": 3600},
+    handle.session().post(f"{handle.admin_url}/clock", json={"advance_seconds": 3600},
                       timeout=30).raise_for_status()
 
 
@@ -300,7 +277,7 @@ def test_a_quiet_hourly_run_reads_each_object_once_and_writes_nothing(synced):
         assert all(status.startswith("2") for status in report["by_status"][crm]), report["by_status"]
     # HubSpot's activity sources outside the CRM objects: one call each, and one per form (the
     # submissions API is per form)
-    session = http(handle)
+    session = handle.session()
     session.headers["Authorization"] = f"Bearer {handle.connection['hubspot']['access_token']}"
     forms = session.get(f"{handle.base_url}/marketing/v3/forms/", params={"limit": 100}, timeout=30).json()
     reset_stats(handle)  # (that listing is the test's, not the run's)
@@ -317,7 +294,7 @@ def test_a_contact_deleted_in_hubspot_leaves_the_store_at_the_next_deletion_chec
     from leadloop.store.db import open_store
 
     handle = synced["handle"]
-    contacts = hubspot(handle).crm.contacts
+    contacts = handle.hubspot().crm.contacts
     gone = str(contacts.basic_api.get_page(limit=1).results[0].id)
     contacts.basic_api.archive(gone)
 
@@ -419,7 +396,7 @@ def test_data_quality_finds_the_planted_problems(synced):
     assert findings["invalid_emails"].count > 0
     assert findings["unknown_titles"].count > 0
     data_quality(dq)  # the same week again: the steward's tasks are there already, none is added
-    keys = Counter(t["LL_Key__c"] for t in salesforce(synced["handle"]).query_all(
+    keys = Counter(t["LL_Key__c"] for t in synced["handle"].salesforce().query_all(
         "SELECT LL_Key__c FROM Task WHERE LL_Key__c LIKE 'dq:%'")["records"])
     assert keys and set(keys.values()) == {1}, keys
 
@@ -473,7 +450,7 @@ def test_a_run_killed_during_write_back_then_a_normal_run_duplicates_nothing(crm
         book["tiers"][1].update(min_score=6)
         playbook = connection.parent / "low-bar.yaml"
         playbook.write_text(yaml.safe_dump(book, sort_keys=False))
-        session = http(handle)
+        session = handle.session()
         session.post(f"{handle.admin_url}/faults", json={"rules": [
             {"endpoint": "composite/sobjects", "latency_ms": 1500},
             {"endpoint": "batch/update", "latency_ms": 1500},
@@ -495,7 +472,7 @@ def test_a_run_killed_during_write_back_then_a_normal_run_duplicates_nothing(crm
         session.delete(f"{handle.admin_url}/faults", timeout=30).raise_for_status()
 
         hourly_sync(SyncOptions(connection_file=str(connection), playbook=str(playbook), store_url=store_url))
-        sf = salesforce(handle)
+        sf = handle.salesforce()
         keys = Counter(t["LL_Key__c"] for t in sf.query_all(
             "SELECT LL_Key__c FROM Task WHERE LL_Key__c != null")["records"])
         assert keys, "the normal run after the kill created no task"
@@ -575,9 +552,9 @@ def test_rejected_writes_end_the_flow_run_completed_with_rejections_and_the_next
     changed = workdir / "one-point-more.yaml"
     changed.write_text(yaml.safe_dump(book, sort_keys=False, allow_unicode=True))
     options = make_live(options, changed)
-    [row] = salesforce(handle).query("SELECT Id FROM Lead WHERE LL_Tier__c != null LIMIT 1")["records"]
+    [row] = handle.salesforce().query("SELECT Id FROM Lead WHERE LL_Tier__c != null LIMIT 1")["records"]
     lead = row["Id"]
-    session = http(handle)
+    session = handle.session()
     session.post(f"{handle.admin_url}/faults", json={"crm": "salesforce", "reject": [
         {"object": "Lead", "id": lead, "message": "FIELD_CUSTOM_VALIDATION_EXCEPTION: flow state test"}]},
         timeout=30).raise_for_status()
@@ -592,7 +569,8 @@ def test_rejected_writes_end_the_flow_run_completed_with_rejections_and_the_next
     summary = state.result()
     [group] = [g for g in summary.rejection_groups() if g["crm"] == "salesforce"]
     assert group["examples"][0].startswith(lead) and group["count"] >= 1
-    [named] = salesforce(handle).query(f"SELECT FirstName, LastName FROM Lead WHERE Id = '{lead}'")["records"]
+    [named] = handle.salesforce().query(
+        f"SELECT FirstName, LastName FROM Lead WHERE Id = '{lead}'")["records"]
     rows = artifact_rows(summary.run_id, "hourly-sync-rejected")
     refused = [r for r in rows if "flow state test" in r["reason"]]
     assert refused and {r["who"] for r in refused} == {f"{named['FirstName']} {named['LastName']}"}
@@ -626,7 +604,7 @@ def test_a_whole_crm_write_outage_ends_the_flow_run_failed_and_the_next_run_writ
     options = make_live(options, changed)
     monkeypatch.setattr("leadloop.connectors.hubspot.client.RetryPolicy",
                         lambda: RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.02))
-    session = http(handle)
+    session = handle.session()
     session.post(f"{handle.admin_url}/faults", json={"crm": "hubspot", "endpoint": "batch/update",
                                                      "error_5xx_ratio": 1.0}, timeout=30).raise_for_status()
     try:
