@@ -83,7 +83,8 @@ def review_playbook(key: str, which: str, cutoff: datetime) -> ModelReview:
                                            until=cutoff)
     segments = {a.id: a.segment for a in past.accounts}
     return review_model(list(result.cards.values()), outcomes,
-                        lambda card: segments.get(card.account_id or ""), rule_points(playbook))
+                        lambda card: segments.get(card.account_id or ""), rule_points(playbook),
+                        tiers=[tier.name for tier in playbook.tiers])
 
 
 def sla_summary(runtime: pipeline.Runtime, activities: Sequence[Activity], now: datetime) -> str:

@@ -67,6 +67,48 @@ class BacktestRow:
     recall: float
 
 
+@dataclass(frozen=True, slots=True)
+class CalibrationBin:
+    """Scores in [min_score, max_score) converted at `rate` (`converted` of `people`) within the
+    horizon; the last bin includes its max_score. Bins are in score order and rates never fall."""
+
+    min_score: float
+    max_score: float
+    rate: float
+    people: int
+    converted: int
+
+
+@dataclass(frozen=True, slots=True)
+class WeightChange:
+    """One weight the learned candidate changes, with the evidence behind it."""
+
+    rule: str  # playbook id: an intent/fit/negative rule, or a blend component (contact_fit, …)
+    where: str  # "intent rule", "fit rule", "negative", "blend"
+    current: float
+    candidate: float
+    evidence: str  # in words, for revenue operations: who had it, how they converted, the fitted effect
+    confidence: float  # 0–1: how sure the fit is of the direction of the change
+
+
+@dataclass(slots=True)
+class LearnedCandidate:
+    """What the review learned from outcomes: a candidate playbook (written, never activated), its
+    calibration, and the ceiling a gradient-boosting model on raw features reaches on the same
+    held-out cohort. Trained on the older cohort, measured on the newest."""
+
+    train_cutoff: datetime
+    test_cutoff: datetime
+    train_people: int
+    test_people: int
+    yaml_path: str | None  # where the candidate playbook was written
+    changes: list[WeightChange] = field(default_factory=list)
+    kept: int = 0  # weights left as they are (too little evidence, or no clear effect)
+    calibration: list[CalibrationBin] = field(default_factory=list)
+    calibration_error: float | None = None  # mean |predicted − observed| over held-out deciles
+    ceiling_auc: float | None = None  # gradient boosting on raw features, held-out cohort
+
+
 @dataclass(slots=True)
 class ModelReview:
     model_version: str
@@ -82,6 +124,12 @@ class ModelReview:
     signals: list[SignalLift] = field(default_factory=list)
     backtest: list[BacktestRow] = field(default_factory=list)
     suggestions: list[WeightSuggestion] = field(default_factory=list)
+    # per person, in the same order: the score, whether they converted, and (with a calibration)
+    # the likelihood the score maps to; the charts of the report are drawn from these
+    scores: list[float] = field(default_factory=list)
+    labels: list[bool] = field(default_factory=list)
+    likelihoods: list[float] | None = None
+    tiers: tuple[str, ...] = ()  # the playbook's tier order, best first
 
 
 def outcomes_after(
@@ -223,6 +271,7 @@ def review_model(
     segment_of: Callable[[ScoreCard], str | None],
     rule_points: dict[str, float],
     thresholds: Iterable[float] = (20, 30, 40, 50, 60, 70, 80),
+    tiers: Sequence[str] = (),
 ) -> ModelReview:
     """The whole review for one model version's score cards."""
     paired = sorted((c for c in cards if c.person_id in outcomes), key=lambda c: c.person_id)
@@ -243,6 +292,9 @@ def review_model(
         signals=signal_lifts(paired, labels, rule_points),
         backtest=backtest(scores, labels, thresholds),
         suggestions=suggest_weights(signal_lifts(paired, labels, rule_points)),
+        scores=scores,
+        labels=labels,
+        tiers=tuple(tiers),
     )
 
 
