@@ -130,6 +130,7 @@ class ModelReview:
     labels: list[bool] = field(default_factory=list)
     likelihoods: list[float] | None = None
     tiers: tuple[str, ...] = ()  # the playbook's tier order, best first
+    learned: LearnedCandidate | None = None  # on the learned candidate's review: how it was learned
 
 
 def outcomes_after(
