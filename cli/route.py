@@ -13,6 +13,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from leadloop.crm.dataset import Dataset, DatasetError, load_dataset
+from leadloop.crm.identity import match_dataset_accounts
 from leadloop.playbook.routing import routing_problems
 from leadloop.routing import Action, AssignmentState, Decision, RoutingResult, route_all
 from leadloop.sync.pipeline import catalog_assets
@@ -58,7 +59,7 @@ def route_dataset(playbook_path: Path, data_path: Path, at: datetime,
         listed = "\n".join(f"  {p}" for p in problems)
         raise RouteInputError(f"{playbook_path}: {len(problems)} problem(s)\n{listed}")
     try:
-        dataset = load_dataset(data_path)
+        dataset = match_dataset_accounts(load_dataset(data_path))  # joined by email domain, as the sync does
     except DatasetError as error:
         raise RouteInputError(str(error)) from None
     scored = score_dataset(playbook, dataset, at)

@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from leadloop.crm.dataset import Dataset, DatasetError, dataset_json_schema, load_dataset_file
+from leadloop.crm.identity import match_dataset_accounts
 from leadloop.playbook.load import load_playbook
 from leadloop.playbook.model import Playbook, PlaybookError
 
@@ -43,13 +44,14 @@ def read_playbook(path: Path) -> Playbook:
 
 
 def read_dataset(path: Path) -> tuple[Dataset, str | None]:
-    """The dataset and its `generated_at` reference time (if it has one)."""
+    """The dataset, its people joined to accounts by email domain as the sync's identity step joins
+    them (`match_dataset_accounts`), and its `generated_at` reference time (if it has one)."""
     try:
         dataset, extras = load_dataset_file(path)
     except DatasetError as error:
         fail(str(error))
     reference = extras.get("generated_at")
-    return dataset, reference if isinstance(reference, str) else None
+    return match_dataset_accounts(dataset), reference if isinstance(reference, str) else None
 
 
 def parse_time(value: str, what: str = "--at") -> datetime:
@@ -161,6 +163,8 @@ def score(
         "invalid_records": [str(record) for record in dataset.invalid],
         "unknown_titles": result.unknown_titles,
         "unmatched_activities": asdict(result.unmatched_activities),
+        "machine_email": {name: getattr(result.machine_email, name)
+                          for name in ("total", "by_reason", "people", "examples")},
     }
     text = json.dumps(document, indent=1, default=_json_default, ensure_ascii=False) + "\n"
     if out is None:

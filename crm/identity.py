@@ -27,18 +27,22 @@ Field precedence when records merge:
 
 A person's account is the one their Contact or HubSpot association names, else the account whose
 domain is their email domain (lead-to-account matching), noted in `attributes["account_match"]`.
+`match_dataset_accounts` does the same for a dataset file whose records are already canonical (the
+command line's `score`, `explain` and `route`), with the same rules (`_domain_rank`,
+`account_by_email_domain`), so a lead is joined to the same account there as in the sync.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any, TypeVar
 
 from leadloop.crm.batch import build_many, slot_setters
+from leadloop.crm.dataset import Dataset
 from leadloop.crm.heap import cycle_collection_paused
 from leadloop.crm.records import Account, Activity, CustomerType, Opportunity, Person
 
@@ -232,7 +236,8 @@ def _link_accounts(accounts: Sequence[Account], people_per_account: dict[str, in
                     f"{len(same)} {source or 'other'} accounts share the domain {domain}; kept apart"))
 
         roots = [groups.find(i) for i in ids]
-        ordered = sorted(ids, key=lambda i: (-roots.count(groups.find(i)), -people_per_account.get(i, 0), i))
+        ordered = sorted(ids, key=lambda i: _domain_rank(i, roots.count(groups.find(i)),
+                                                          people_per_account.get(i, 0)))
         primary = ordered[0]
         for other in ordered[1:]:
             join(primary, other)
@@ -252,6 +257,48 @@ def _link_accounts(accounts: Sequence[Account], people_per_account: dict[str, in
             links[member.id] = canonical
         merged.append(_merge_account(canonical, members))
     return links, domain_ids, merged
+
+
+def _domain_rank(account_id: str, group_size: int, people: int) -> tuple[int, int, str]:
+    """Which of the accounts sharing a domain takes it, lowest first: the one whose group joins the
+    most of them (across CRMs), then the one with the most people, then the lowest id."""
+    return (-group_size, -people, account_id)
+
+
+def account_by_email_domain(domain: str | None, domain_ids: Mapping[str, str]) -> str | None:
+    """The account an email domain names (lead-to-account matching): the one that took the domain
+    in `domain_ids` (domain → account id); None for a personal domain or one no account has."""
+    if not domain or domain in PERSONAL_EMAIL_DOMAINS:
+        return None
+    return domain_ids.get(domain)
+
+
+def match_dataset_accounts(dataset: Dataset) -> Dataset:
+    """The dataset with each person whose account id names none of its accounts joined to the account
+    of their email domain, as `resolve_identity` joins them in the sync (`attributes["account_match"]`
+    says so); the rest as they are. For records that are already canonical, one per person and
+    account (a dataset file): nothing is merged and no id changes. A domain shared by several
+    accounts goes to the one with the most people, then the lowest id, as in the sync."""
+    known = {a.id for a in dataset.accounts}
+    people_per_account: dict[str, int] = defaultdict(int)
+    for person in dataset.people:
+        if person.account_id in known:
+            people_per_account[person.account_id] += 1
+    by_domain: dict[str, list[str]] = defaultdict(list)
+    for account in dataset.accounts:
+        if account.domain and account.domain not in PERSONAL_EMAIL_DOMAINS:
+            by_domain[account.domain].append(account.id)
+    domain_ids = {domain: min(ids, key=lambda i: _domain_rank(i, 1, people_per_account.get(i, 0)))
+                  for domain, ids in by_domain.items()}
+    people = []
+    for person in dataset.people:
+        matched = None if person.account_id in known else account_by_email_domain(person.email_domain,
+                                                                                  domain_ids)
+        if matched is not None:
+            person = _with(person, account_id=matched,
+                           attributes={**person.attributes, "account_match": "email_domain"})
+        people.append(person)
+    return replace(dataset, people=people)
 
 
 def _account_precedence(account: Account) -> tuple[int, float, str]:
@@ -476,8 +523,8 @@ def _merge_person(canonical: str, email: str | None, members: Sequence[Person], 
             account_id, matched_by = account_links[qualified], "crm"
             break
     domain = email.rsplit("@", 1)[1] if email else None
-    if account_id is None and domain and domain not in PERSONAL_EMAIL_DOMAINS and domain in domain_ids:
-        account_id, matched_by = domain_ids[domain], "email_domain"
+    if account_id is None and (by_domain := account_by_email_domain(domain, domain_ids)) is not None:
+        account_id, matched_by = by_domain, "email_domain"
 
     attributes = _merged_attributes(members)
     attributes.pop("converted_to", None)

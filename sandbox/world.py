@@ -25,7 +25,9 @@ Problems planted on purpose (what data-quality rules and robust scoring must cop
   tests, has none, so that every record it holds loads);
 - the same person in both CRMs (a Salesforce Lead or Contact and a HubSpot contact, same email);
   companies in both are matched by domain;
-- noise intent: some students and poor-fit people request evaluation kits too.
+- noise intent: some students and poor-fit people request evaluation kits too;
+- link scanners: at about 12% of companies a mail gateway opens each marketing email a corporate
+  recipient gets and clicks every link of it, 2–20 s apart, on delivery (`_link_scanners`).
 
 The hidden propensity (never stored in the world): each person has a fit in [0, 1], the product of
 segment (data center and automotive power highest, out-of-profile near zero), role (design
@@ -793,6 +795,7 @@ def generate(size: str, seed: int, now: datetime | None = None) -> World:
     for company in world.companies:
         if company.customer_type == "customer":
             _past_win(builder, company, by_company.get(company.key, []))
+    _link_scanners(builder, seed)
     return world
 
 
@@ -844,6 +847,47 @@ def _outcome(builder: _WorldBuilder, human: Human, fit: float, eval_start: float
     stamp = min(now, max(human.modified_at, created))
     human.modified_at = stamp
     company.modified_at = min(now, max(company.modified_at, created))
+
+
+# A share of companies whose mail gateway follows every link of incoming mail (Safe Links, Proofpoint,
+# Mimecast…), and how the sweep looks: the render's open, then each link 2–20 s after the one before.
+SCANNED_COMPANY_SHARE = 0.12
+SCANNER_STEP_SECONDS = (2.0, 20.0)
+
+
+def _link_scanners(builder: _WorldBuilder, seed: int) -> None:
+    """Link-scanner sweeps at the companies behind a scanning gateway: for each marketing email a
+    corporate recipient there opened, one sweep on delivery (two minutes to three days before their
+    first open of it): an open, then every link of the email, each 2–20 s after the one before.
+
+    Drawn last and from their own random stream, so every other draw of the world is unchanged;
+    the events are appended after all the others, so no other event's key changes either."""
+    import random
+
+    world = builder.world
+    rng = random.Random(f"link-scanners:{seed}")
+    pages = builder.product_pages + builder.app_pages
+    links = {c.key: rng.sample(pages, rng.randint(3, 5)) for c in builder.emails}
+    scanned = {c.key: c.domain for c in world.companies if rng.random() < SCANNED_COMPANY_SHARE and c.domain}
+    first_open: dict[tuple[str, str], datetime] = {}
+    for event in world.events:
+        if event.kind == "email_open" and event.campaign_key in links:
+            key = (event.human_key, event.campaign_key)
+            if key not in first_open or event.occurred_at < first_open[key]:
+                first_open[key] = event.occurred_at
+    humans = {h.key: h for h in world.humans}
+    for (human_key, campaign_key), opened in sorted(first_open.items()):
+        human = humans[human_key]
+        domain = scanned.get(human.company_key or "")
+        if domain is None or not (human.email or "").endswith(f"@{domain}"):
+            continue
+        at = opened - timedelta(seconds=rng.uniform(120, 3 * _DAY))
+        if at < human.created_at:
+            continue
+        builder.add_event(human, "email_open", at, "hubspot", campaign=campaign_key)
+        for url in links[campaign_key]:
+            at += timedelta(seconds=round(rng.uniform(*SCANNER_STEP_SECONDS), 3))
+            builder.add_event(human, "email_click", at, "hubspot", campaign=campaign_key, url=url)
 
 
 def _past_win(builder: _WorldBuilder, company: Company, people: list[Human]) -> None:

@@ -34,6 +34,7 @@ from leadloop.scoring.contributions import contributions, cut_many, share
 from leadloop.scoring.fit import AccountFit, _account_fit, _PersonFit, _Static, account_fit
 from leadloop.scoring.intent import DAY, ActivityReport, IntentInputs, Trigger, compute_intent
 from leadloop.scoring.intent_lines import IntentWriter, on_day
+from leadloop.scoring.machine_email import MachineEmail, filter_machine_email
 from leadloop.scoring.rollup import _rollups, score_account
 from leadloop.scoring.scorecard import AccountScore, Escalation, Reason, ReasonKind, ScoreCard
 from leadloop.scoring.tiers import _r, _rounded, _tiers_reached, whole
@@ -65,6 +66,7 @@ class ScoringResult:
     people: dict[str, Person] = field(default_factory=dict)
     # what `unmatched_activities` summarizes, by activity key (for merging partitions' results)
     unmatched_counts: dict[ActivityKey, int] = field(default_factory=dict, repr=False, compare=False)
+    machine_email: MachineEmail = field(default_factory=MachineEmail)  # email events no person made
 
     def tier_counts(self) -> dict[str, int]:
         """People per tier, in the playbook's tier order."""
@@ -153,7 +155,8 @@ def _score_dataset(
     person_ids = [p.id for p in people]
     person_index = {person_id: i for i, person_id in enumerate(person_ids)}
     catalog = cp.assets.with_dataset_assets(dataset.assets)
-    raw, report = compute_intent(cp, catalog, person_index, profiles, dataset.activities, now)
+    activities, machine_email = filter_machine_email(dataset.activities)  # link scanners are not people
+    raw, report = compute_intent(cp, catalog, person_index, profiles, activities, now)
     intent_totals, intent_lines = IntentWriter(cp, raw, now.timestamp())(
         len(people), [static.intent_negatives for static in statics]
     )
@@ -179,7 +182,9 @@ def _score_dataset(
         account_of,
         person_ids,
     )
-    return _result(playbook, now, people, statics, cards, account_scores, report)
+    result = _result(playbook, now, people, statics, cards, account_scores, report)
+    result.machine_email = machine_email
+    return result
 
 
 def _person_statics(

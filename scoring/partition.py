@@ -29,6 +29,7 @@ from datetime import datetime
 from leadloop.crm.dataset import Dataset
 from leadloop.playbook.model import Playbook
 from leadloop.scoring.engine import ScoringResult, _sorted_unique, _unmatched, score_dataset
+from leadloop.scoring.machine_email import MachineEmail
 
 
 def partition_of(key: str, parts: int) -> int:
@@ -104,6 +105,7 @@ def merge_results(results: Sequence[ScoringResult]) -> ScoringResult:
         tiers=first.tiers,
         people={key: people[key] for key in sorted(people)},
         unmatched_counts=dict(found),
+        machine_email=MachineEmail.merged(r.machine_email for r in results),
     )
 
 

@@ -11,8 +11,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from leadloop.crm.records import Account, Activity, Person
+from leadloop.crm.records import Account, Activity, ActivityKind, Person
+from leadloop.scoring.machine_email import REASONS, filter_machine_email
 
+_EMAIL_KINDS = frozenset({ActivityKind.EMAIL_OPEN, ActivityKind.EMAIL_CLICK})
 STALE_STATUSES = frozenset({
     "working - contacted", "qualified", "marketingqualifiedlead", "salesqualifiedlead", "sql", "mql",
     "in_progress", "open_deal", "connected",
@@ -113,12 +115,13 @@ def assess_quality(inputs: QualityInputs) -> list[Finding]:
     findings += completeness("person", people, inputs.fields_used.get("person", ()), n)
     findings += completeness("account", accounts, inputs.fields_used.get("account", ()), n)
     findings += _duplicates(people, accounts, n)
-    last_activity, unmatched, activity_count = _read_activities_once(inputs)
+    last_activity, unmatched, activity_count, email_events = _read_activities_once(inputs)
     if inputs.now is not None:
         findings.append(_stale_status(inputs, people, last_activity, inputs.now))
     findings += _unplaced(inputs, people, unmatched, activity_count)
     findings += _quarantined(inputs, people, accounts, activity_count)
     findings += _leads_and_sources(people, n)
+    findings.append(_machine_email(email_events, n))
     findings.extend(inputs.extra)
     return findings
 
@@ -156,21 +159,40 @@ def _duplicates(people: list[Person], accounts: list[Account], n: int) -> list[F
     ]
 
 
-def _read_activities_once(inputs: QualityInputs) -> tuple[dict[str, datetime], Counter[str], int]:
+def _read_activities_once(inputs: QualityInputs
+                          ) -> tuple[dict[str, datetime], Counter[str], int, list[Activity]]:
     """One pass over the activities (they may be streamed): each person's latest activity, what no
-    asset rule understands (by URL, form, campaign or kind), and how many there were."""
+    asset rule understands (by URL, form, campaign or kind), how many there were, and the email opens
+    and clicks (kept for the machine-activity check, which needs each person's together)."""
     last_activity: dict[str, datetime] = {}
     unmatched: Counter[str] = Counter()
     activity_count = 0
+    email_events: list[Activity] = []
     for activity in inputs.activities:
         activity_count += 1
+        if activity.kind in _EMAIL_KINDS:
+            email_events.append(activity)
         seen = last_activity.get(activity.person_id)
         if seen is None or activity.occurred_at > seen:
             last_activity[activity.person_id] = activity.occurred_at
         if not inputs.classify_activity(activity):
             a = activity
             unmatched[a.url or a.form_name or a.campaign_name or a.kind.value] += 1
-    return last_activity, unmatched, activity_count
+    return last_activity, unmatched, activity_count, email_events
+
+
+def _machine_email(email_events: list[Activity], n: int) -> Finding:
+    """Email opens and clicks made by link scanners and privacy proxies (`scoring.machine_email`),
+    which scoring leaves out: how many of all email events, each reason with its count, and a few
+    people's bursts (record ids, no addresses)."""
+    _, dropped = filter_machine_email(email_events, examples=n)
+    reasons = tuple(f"{reason} ×{count}: {REASONS[reason]}" for reason, count in dropped.by_reason.items())
+    return Finding(
+        "machine_email", "email opens and clicks made by link scanners or privacy proxies, not scored",
+        dropped.total, len(email_events), reasons + dropped.examples, "info",
+        "nothing to fix in the CRM: scoring leaves them out; a sudden rise means a recipient's mail "
+        "gateway started scanning links",
+    )
 
 
 def _stale_status(inputs: QualityInputs, people: list[Person], last_activity: dict[str, datetime],

@@ -395,6 +395,8 @@ def test_data_quality_finds_the_planted_problems(synced):
     assert findings["duplicates.people"].count > 0
     assert findings["invalid_emails"].count > 0
     assert findings["unknown_titles"].count > 0
+    machine = findings["machine_email"]  # the world's link scanners, as HubSpot's email events carry them
+    assert machine.count > 0 and machine.examples[0].startswith("link_sweep ×")
     data_quality(dq)  # the same week again: the steward's tasks are there already, none is added
     keys = Counter(t["LL_Key__c"] for t in synced["handle"].salesforce().query_all(
         "SELECT LL_Key__c FROM Task WHERE LL_Key__c LIKE 'dq:%'")["records"])

@@ -2,6 +2,7 @@
 
 import json
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ from typer.testing import CliRunner
 
 from leadloop.cli import scoring as cli_scoring
 from leadloop.crm.dataset import Dataset, dataset_to_dict
+from leadloop.crm.identity import resolve_identity
+from leadloop.crm.records import Account
 
 # The pinned playbook and a small dataset written for it (the bundled ones are tuned for the demo).
 _FOLDER = Path(tempfile.mkdtemp(prefix="leadloop-test-"))
@@ -143,3 +146,44 @@ def test_a_dataset_that_is_not_json_exits_2(app, tmp_path: Path):
     bad.write_text("{not json")
     result = run(app, "score", "--playbook", SEMI, "--data", str(bad))
     assert result.exit_code == 2 and "is not valid JSON (line 1" in result.output
+
+
+def test_score_and_explain_join_a_lead_to_its_account_by_email_domain_as_the_sync_does(app, tmp_path: Path):
+    accounts = [
+        auto_account("acc-voltra", website="https://www.voltra-auto.de"),
+        # the same domain with fewer people: the domain stays with acc-voltra
+        auto_account("acc-voltra-jp", name="Voltra Automotive Japan", domain="voltra-auto.de"),
+        # a personal domain names nobody's employer
+        Account(id="acc-google", name="Google", domain="gmail.com"),
+    ]
+    people = [
+        engineer("p-contact", "acc-voltra", email="anna.keller@voltra-auto.de"),
+        engineer("p-lead", None, title="Buyer II", email="m.vogt@voltra-auto.de"),
+        engineer("p-private", None, email="m.vogt@gmail.com"),
+        engineer("p-nowhere", None, email="j.doe@unknown-gmbh.example"),
+    ]
+    expected = {"anna.keller@voltra-auto.de": "acc-voltra", "m.vogt@voltra-auto.de": "acc-voltra",
+                "m.vogt@gmail.com": None, "j.doe@unknown-gmbh.example": None}
+
+    # the sync's identity step, on the same records as the CRMs hold them
+    synced = resolve_identity(
+        [replace(p, id=f"{'sf-contact' if p.account_id else 'sf-lead'}:{p.id}") for p in people],
+        [replace(a, id=f"sf-account:{a.id}") for a in accounts],
+    )
+    crm_account = {canonical: crm_id.split(":", 1)[1] for crm_id, canonical in synced.links.items()
+                   if crm_id.startswith("sf-account:")}
+    assert {p.email: crm_account.get(p.account_id) for p in synced.people} == expected
+
+    data = tmp_path / "dataset.json"
+    dataset = Dataset(accounts=accounts, people=people, activities=[datasheet_download("p-lead")])
+    data.write_text(json.dumps({"generated_at": "2026-11-01T12:00:00Z", **dataset_to_dict(dataset)}))
+    result = run(app, "score", "--playbook", SEMI, "--data", str(data))
+    assert result.exit_code == 0, result.output
+    cards = {c["person_id"]: c for c in json.loads(result.stdout)["people"]}
+    assert {p.email: cards[p.id]["account_id"] for p in people} == expected
+    assert cards["p-lead"]["account_fit"] == cards["p-contact"]["account_fit"] > 0
+
+    explained = run(app, "explain", "--playbook", SEMI, "--data", str(data),
+                    "--person", "m.vogt@voltra-auto.de")
+    assert explained.exit_code == 0, explained.output
+    assert "Profile       none applies" not in explained.output
