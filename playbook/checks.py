@@ -1,14 +1,16 @@
 """Path-precise playbook problems: YAML reading with line numbers, pydantic errors translated into
 `intent.rules[3].points: must be a number (line 88)`, and the cross-reference checks the models
 alone cannot make (asset types, stages, groups, tiers, lists, field names, pattern lists too large
-together)."""
+together, a `\b` that can never match next to a letter beyond ASCII, non-buying account types)."""
 
 from __future__ import annotations
 
 import difflib
+import re
 import string
 import types
 import typing
+import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +19,7 @@ import yaml
 from pydantic import BaseModel
 
 from leadloop.crm.records import Account, Person
-from leadloop.playbook.model import Condition, FitRule, Playbook, PlaybookError
+from leadloop.playbook.model import NON_BUYING_TYPES, Condition, FitRule, Playbook, PlaybookError
 from leadloop.playbook.patterns import compile_patterns
 from leadloop.playbook.routing import routing_problems
 
@@ -191,6 +193,8 @@ def _pattern_lists(playbook: Playbook) -> Iterator[tuple[str, list[str]]]:
     for i, asset in enumerate(playbook.assets):
         for name in ("urls", "forms", "campaigns"):
             yield f"assets[{i}].match.{name}", getattr(asset.match, name)
+    if playbook.non_buying is not None:
+        yield "non_buying.universities.email_domains", playbook.non_buying.universities.email_domains
 
 
 def _check_field(path: str, cond: Condition, allowed: str) -> Iterator[tuple[str, str]]:
@@ -237,7 +241,7 @@ def check_references(pb: Playbook) -> list[Problem]:
     tiers = [t.name for t in pb.tiers]
     return [*_duplicate_ids(pb), *_condition_problems(pb, roles), *_pattern_problems(pb),
             *_catalog_problems(pb), *_intent_problems(pb, tiers), *_tier_problems(pb, tiers, roles),
-            *_blend_problems(pb), *_routing_references(pb, tiers)]
+            *_blend_problems(pb), *_routing_references(pb, tiers), *_non_buying_problems(pb)]
 
 
 def _unknown(path: str, values: list[str] | None, known: set[str], what: str) -> Iterator[Problem]:
@@ -278,8 +282,25 @@ def _condition_problems(pb: Playbook, roles: set[str]) -> Iterator[Problem]:
                 yield f"{path}.in", f"unknown role {value!r}; personas define {sorted(roles)}"
 
 
+# `\b` next to a letter, mark or digit beyond ASCII: RE2's \b sees only ASCII word characters, so
+# between a space and "é" or "엔" there is no boundary, and `\bingénieur` matches, `\bélectronique`
+# never does.
+_WIDE_BOUNDARY = re.compile(r"\\b([^\x00-\x7f])|([^\x00-\x7f])\\b")
+
+
+def _boundary_problems(path: str, patterns: list[str]) -> Iterator[Problem]:
+    for k, pattern in enumerate(patterns):
+        for found in _WIDE_BOUNDARY.finditer(pattern):
+            letter = found.group(1) or found.group(2)
+            if unicodedata.category(letter)[0] in "LMN":
+                yield (f"{path}[{k}]", f"/{pattern}/: \\b next to {letter!r} finds no word boundary (the "
+                       "matcher's \\b knows only ASCII letters and digits); leave that \\b out")
+                break
+
+
 def _pattern_problems(pb: Playbook) -> Iterator[Problem]:
     for path, patterns in _pattern_lists(pb):
+        yield from _boundary_problems(path, patterns)
         # Each pattern compiled alone when the models were validated; only their sum can be too big.
         if len(patterns) > 1:
             try:
@@ -367,3 +388,20 @@ def _routing_references(pb: Playbook, tiers: list[str]) -> Iterator[Problem]:
                                  committee_roles=committee):
         where, _, message = line.partition(": ")
         yield where, message
+
+
+def _non_buying_problems(pb: Playbook) -> Iterator[Problem]:
+    """Each non-buying account type must be one leadloop can tell, and listed once."""
+    if pb.non_buying is None:
+        return
+    allowed = ", ".join(NON_BUYING_TYPES)
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(pb.non_buying.accounts):
+        path = f"non_buying.accounts[{i}].type"
+        if entry.type not in NON_BUYING_TYPES:
+            close = difflib.get_close_matches(entry.type, list(NON_BUYING_TYPES), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            yield path, f"unknown non-buying account type {entry.type!r}{hint}; allowed types: {allowed}"
+        elif entry.type in seen:
+            yield path, f"{entry.type!r} is listed twice (also non_buying.accounts[{seen[entry.type]}])"
+        seen.setdefault(entry.type, i)

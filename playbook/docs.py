@@ -143,14 +143,43 @@ def _override_rows(pb: Playbook) -> list[str]:
         rows.append(_row(f"`{negative.id}`: {trigger}", f"negative ({negative.target})", negative.why,
                          signed(negative.points), "—", "none", f"lowers {negative.target}"))
     for rule in pb.disqualifiers:
-        rows.append(_row(f"`{rule.id}`: {_when(rule.when)}", "disqualifier", rule.why, "—", "—", "—",
+        rows.append(_row(f"`{rule.id}`: {_when(rule.when)}", "disqualifier", rule.why, _held(pb), "—", "—",
                          f"forces {_tier_consequence(pb, pb.lowest_tier)}; never {pb.top_tier}"))
+    if pb.non_buying is not None:
+        for entry in pb.non_buying.accounts:
+            rows.append(_row(f"non-buying `{entry.type}`: {_non_buying_when(pb, entry.type)}",
+                             "disqualifier (non-buying account)",
+                             f"{entry.why} Reps read: “{entry.sentence}”.",
+                             _held(pb), "—", "—",
+                             f"forces {_tier_consequence(pb, pb.lowest_tier)}; never {pb.top_tier}"))
     for rule in pb.escalations:
         tier = rule.tier or pb.top_tier
         what = ", ".join(k.value for k in rule.kinds) + f" within {days(rule.within_days)}"
         rows.append(_row(f"`{rule.id}`: {what}, fit ≥ {number(rule.min_fit)}", "escalation", rule.why,
                          "—", "—", "—", f"forces {_tier_consequence(pb, tier)}, escalation SLA {rule.sla}"))
     return rows
+
+
+def _held(pb: Playbook) -> str:
+    """What a disqualifier does to the score: holds it at the bottom of the tier it forces."""
+    lowest = next(t for t in pb.tiers if t.name == pb.lowest_tier)
+    return f"score at most {number(lowest.min_score or 0)}"
+
+
+def _non_buying_when(pb: Playbook, kind: str) -> str:
+    """How leadloop tells a non-buying account type, in the words of a condition."""
+    if kind != "university":
+        return f"account.customer_type is {kind}"
+    universities = pb.non_buying.universities if pb.non_buying is not None else None
+    if universities is None:
+        return "never"
+    tests = []
+    if universities.industries:
+        tests.append(f"account.industry is one of {', '.join(universities.industries)}")
+    if universities.email_domains:
+        domains = " or ".join(f"/{p}/" for p in universities.email_domains)
+        tests.append(f"person.email_domain matches {domains}")
+    return " or ".join(tests) or "never"
 
 
 def _tier_rows(pb: Playbook) -> list[str]:

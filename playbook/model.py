@@ -183,7 +183,9 @@ class SeniorityPattern(_Model):
 
 class Personas(_Model):
     """Title → role and seniority. Patterns are regexes matched against the normalized title
-    (lower-cased, punctuation as spaces: "Sr. HW Eng." → "sr hw eng"); the first matching role wins."""
+    (`playbook.personas.normalize_title`: NFKC, case-folded, punctuation and symbols as spaces, letters
+    of every script kept: "Sr. HW Eng." → "sr hw eng", "Einkäufer" → "einkäufer"); the first matching
+    role wins."""
 
     why: str | None = None
     roles: list[RolePattern] = Field(min_length=1)
@@ -336,6 +338,56 @@ class Disqualifier(_Model):
     says: str | None = None
 
 
+# Account types whose people do not buy for their own designs, with what a rep reads when one is
+# disqualified for it. Distributors, partners and competitors are told by the account's customer
+# type; universities by the account's industry or an academic email domain.
+NON_BUYING_TYPES: dict[str, str] = {
+    "distributor": "works at a distributor, which resells rather than buys for its own designs",
+    "partner": "works at a channel partner, which does not buy for its own designs",
+    "competitor": "works at a competitor",
+    "university": "works at a university, which does not buy for production designs",
+}
+
+
+class NonBuyingAccount(_Model):
+    """One non-buying account type (`type`: one of NON_BUYING_TYPES); `says` replaces the sentence a
+    rep reads after "disqualified: "."""
+
+    type: str
+    why: Why
+    says: str | None = None
+
+    @property
+    def sentence(self) -> str:
+        return self.says or NON_BUYING_TYPES.get(self.type, f"works at a {self.type}")
+
+
+class Universities(_Model):
+    """How a university is recognized: the account's industry (any of `industries`, ignoring case) or
+    the person's email domain (any of the `email_domains` patterns)."""
+
+    industries: list[str] = Field(default_factory=lambda: ["Higher Education"])
+    email_domains: list[str] = Field(
+        default_factory=lambda: [r"\.edu$", r"\.edu\.[a-z]{2}$", r"\.ac\.[a-z]{2}$"]
+    )
+
+    @field_validator("email_domains")
+    @classmethod
+    def _patterns(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            check_regex(pattern)
+        return value
+
+
+class NonBuying(_Model):
+    """Account types whose people are disqualified whatever they do: they get the lowest tier and at
+    most its bottom score, with the type named as the first reason."""
+
+    why: str | None = None
+    accounts: list[NonBuyingAccount] = Field(min_length=1)
+    universities: Universities = Field(default_factory=Universities)
+
+
 class Escalation(_Model):
     """A high-value action with a minimum fit forces a tier (by default the top one) with its SLA."""
 
@@ -445,6 +497,7 @@ class Playbook(_Model):
     intent: Intent
     negatives: list[Negative] = Field(default_factory=list)
     disqualifiers: list[Disqualifier] = Field(default_factory=list)
+    non_buying: NonBuying | None = None
     escalations: list[Escalation] = Field(default_factory=list)
     account: AccountSection
     blend: Blend

@@ -1,20 +1,28 @@
 """Personas: messy job titles ("Sr. HW Eng.", "Buyer II", "VP Supply Chain") → role and seniority.
 
 Patterns are compiled once per playbook (RE2: time linear in the title, whatever the pattern) and
-matched against the normalized title (lower case, punctuation as spaces). The first role whose
-patterns match wins; a title no role understands is `matched=False` so the data-quality flow can
-report it.
+matched against the normalized title: NFKC (full-width letters and half-width katakana become the
+ordinary ones), case-folded, every run of punctuation, symbols and spaces one space. Letters of
+every script are kept, so "Einkäufer", "ingénieur" and "하드웨어 엔지니어" reach the patterns as they are
+written. The first role whose patterns match wins; a title no role understands is `matched=False` so
+the data-quality flow can report it.
+
+RE2's `\b` knows only ASCII word characters: it never matches next to "é" or "엔". Chinese and
+Japanese titles have no spaces between words at all ("硬件工程师"), so patterns for them (and for
+letters beyond ASCII) are written without `\b`; `playbook.checks` refuses a `\b` next to such a
+letter.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import NamedTuple
 
 from leadloop.playbook.model import Personas
 from leadloop.playbook.patterns import compile_patterns
 
-_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
+_SPACES = re.compile(r"\s+")
 
 
 class TitleMatch(NamedTuple):
@@ -24,8 +32,12 @@ class TitleMatch(NamedTuple):
 
 
 def normalize_title(title: str) -> str:
-    """`Principal Engineer – Power` → `principal engineer power`."""
-    return _NOT_ALNUM.sub(" ", title.lower()).strip()
+    """`Principal Engineer – Power` → `principal engineer power`, `Einkäufer/Beschaffung` →
+    `einkäufer beschaffung`, `ＨＷエンジニア` → `hwエンジニア`: letters, marks and digits of every
+    script kept, everything else (punctuation, symbols, spaces, controls) one space."""
+    folded = unicodedata.normalize("NFKC", title).casefold()
+    kept = "".join(ch if unicodedata.category(ch)[0] in "LMN" else " " for ch in folded)
+    return _SPACES.sub(" ", kept).strip()
 
 
 class TitleClassifier:

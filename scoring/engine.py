@@ -9,14 +9,16 @@ placed on the whole points the CRMs show (a 24.6 is written as 25, so it is plac
 
 Every reason carries its contribution to the lead score today (`Reason.contribution`): fit lines
 times their blend weight, intent lines after decay and caps times theirs, the account-intent line
-times its weight, and the static cap shared out among the fit lines it cuts.
+times its weight, and the static cap shared out among the fit lines it cuts. A disqualified person
+drops to the lowest tier and their score is held at its bottom (`disqualified_ceiling`); their
+disqualifier heads the reasons and carries what that took off, so the lines still add up.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from itertools import repeat
 
@@ -292,13 +294,14 @@ def _cards(
     contact_fit = np.array([s.contact_fit for s in statics], dtype=np.float64)
     intent = np.array(intent_totals, dtype=np.float64)
     fit, score, tails = _blend(pb, contact_fit, account_fit, intent, account_intent)
+    held = _hold_disqualified(pb, statics, score)
     fit_list, account_intent_list = fit.tolist(), account_intent.tolist()
     _add_account_intent_lines(
         tails, people, account_scores, account_intent, account_intent_list, pb.blend.account_intent
     )
 
     tier = _tiers_reached(pb.tiers, n, score=whole(score), fit=whole(fit), intent=whole(intent))
-    heads, escalations = _heads(cp, statics, raw, fit_list, tier)
+    heads, escalations = _heads(cp, statics, raw, fit_list, tier, held)
     account_lines = [fits[a].reasons for a in account_ids] + [()]  # -1 (no account): none
     capped = _static_capped(pb, contact_fit, account_fit)
     reasons = _reasons(intent_lines, heads, account_lines, account_of, statics, tails, capped,
@@ -414,22 +417,53 @@ def _add_account_intent_lines(
         tails[i].append(line)
 
 
+def disqualified_ceiling(pb: Playbook) -> float:
+    """The most a disqualified person scores: the bottom of the tier they drop to (its `min_score`,
+    0 when it has none), so their score never reads higher than the tier they are placed in."""
+    lowest = next(t for t in pb.tiers if t.name == pb.lowest_tier)
+    return float(lowest.min_score or 0.0)
+
+
+def _hold_disqualified(pb: Playbook, statics: list[_Static], score: np.ndarray) -> dict[int, float]:
+    """Holds each disqualified person's score at `disqualified_ceiling` (`score` is changed in place);
+    returns what that took off (a negative number of score points), by person position. Fit and intent
+    stay as computed: they still say who the person is and what they did."""
+    ceiling = disqualified_ceiling(pb)
+    held: dict[int, float] = {}
+    for i, static in enumerate(statics):
+        if static.disqualifier is not None and score[i] > ceiling:
+            held[i] = ceiling - float(score[i])
+            score[i] = ceiling
+    return held
+
+
+def _held_line(disqualifier: Reason, cut: float, ceiling: float) -> Reason:
+    """The disqualifier as the line that takes the score down to the ceiling: "-58.6 disqualified: is
+    owned by a channel partner (score held at 0)", contributing the cut, so the lines still add up."""
+    text = f"{signed(cut)} {disqualifier.text} (score held at {number(ceiling)})"
+    return replace(disqualifier, points=_r(cut), text=text, contribution=cut)
+
+
 def _heads(
     cp: CompiledPlaybook,
     statics: list[_Static],
     raw: IntentInputs,
     fit_list: list[float],
     tier: list[str],
+    held: dict[int, float],
 ) -> tuple[dict[int, Reason], dict[int, Escalation]]:
-    """The first reason of the disqualified (who drop to the lowest tier) and of the escalated (who
-    rise to their escalation's tier), by person position; `tier` is changed in place."""
+    """The first reason of the disqualified (who drop to the lowest tier, their score held at its
+    bottom: `held` is what that took off, by person position) and of the escalated (who rise to their
+    escalation's tier), by person position; `tier` is changed in place."""
     pb = cp.playbook
     heads: dict[int, Reason] = {}
     escalations: dict[int, Escalation] = {}
     lowest = pb.lowest_tier
+    ceiling = disqualified_ceiling(pb)
     for i, static in enumerate(statics):
         if static.disqualifier is not None:
-            heads[i] = static.disqualifier
+            cut = held.get(i)
+            heads[i] = static.disqualifier if cut is None else _held_line(static.disqualifier, cut, ceiling)
             tier[i] = lowest
     for i, triggers in raw.escalations.items():
         if i in heads or not triggers:
@@ -548,6 +582,7 @@ __all__ = [
     "ScoringResult",
     "UnmatchedActivities",
     "account_fit",
+    "disqualified_ceiling",
     "score_account",
     "score_dataset",
     "score_person",

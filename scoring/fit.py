@@ -1,15 +1,18 @@
 """Fit: an account's under its best applicable profile, a person's from persona and person rules,
-each with its reasons; the static part of a person's card (everything activities do not change)."""
+each with its reasons; the static part of a person's card (everything activities do not change),
+including whether they are disqualified (a disqualifier rule, or an account type the playbook marks
+as non-buying)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from leadloop.crm.records import Account, Person
+from leadloop.crm.records import Account, CustomerType, Person
 from leadloop.playbook.compiled import CompiledPlaybook, CompiledProfile, compile_playbook
 from leadloop.playbook.conditions import Subject
-from leadloop.playbook.model import Playbook
+from leadloop.playbook.model import NonBuying, Playbook
+from leadloop.playbook.patterns import compile_patterns
 from leadloop.playbook.personas import TitleMatch
 from leadloop.playbook.wording import number, signed
 from leadloop.scoring.contributions import contributions, scaled, share
@@ -124,6 +127,47 @@ def _account_fit(cp: CompiledPlaybook, account: Account | None, cache: dict | No
     return best or AccountFit(None, 0.0)
 
 
+_BY_CUSTOMER_TYPE = {
+    CustomerType.DISTRIBUTOR: "distributor",
+    CustomerType.PARTNER: "partner",
+    CustomerType.COMPETITOR: "competitor",
+}
+
+
+class AccountTypes:
+    """Which non-buying account type a person works at, under a playbook's `non_buying` section:
+    distributor, partner or competitor by their account's customer type; university by the account's
+    industry or their own academic email domain. Only the types the playbook lists count."""
+
+    def __init__(self, non_buying: NonBuying | None) -> None:
+        self.listed = {entry.type: entry for entry in non_buying.accounts} if non_buying else {}
+        universities = non_buying.universities if non_buying else None
+        self.university_industries = (
+            {i.strip().casefold() for i in universities.industries} if universities else set()
+        )
+        domains = universities.email_domains if universities else []
+        self.academic_domain = compile_patterns(domains) if domains else None
+
+    def __call__(self, person: Person | None, account: Account | None) -> str | None:
+        """The listed non-buying type of the person's account, or None (a buying account)."""
+        if not self.listed:
+            return None
+        if account is not None:
+            kind = _BY_CUSTOMER_TYPE.get(account.customer_type)
+            if kind in self.listed:
+                return kind
+        if "university" in self.listed and self._is_university(person, account):
+            return "university"
+        return None
+
+    def _is_university(self, person: Person | None, account: Account | None) -> bool:
+        industry = account.industry if account is not None else None
+        if industry and industry.casefold() in self.university_industries:
+            return True
+        domain = person.email_domain if person is not None else None
+        return bool(domain and self.academic_domain is not None and self.academic_domain.search(domain))
+
+
 class _PersonFit:
     """Contact fit, field negatives and disqualifiers per person; shares identical reason lines."""
 
@@ -134,6 +178,7 @@ class _PersonFit:
         self.blend = {"fit": blend.contact_fit, "intent": blend.contact_intent}  # by negative target
         self.lines: dict = {}
         self.persona: dict[str | None, tuple[TitleMatch, tuple[Reason, ...], float]] = {}
+        self.account_types = AccountTypes(cp.playbook.non_buying)
 
     def _persona(self, title: str | None) -> tuple[TitleMatch, tuple[Reason, ...], float]:
         found = self.persona.get(title)
@@ -210,19 +255,6 @@ class _PersonFit:
                     intent_negatives.append((negative.points, reason))
         if total < 0:  # contact fit stops at zero: the negatives count only down to it
             reasons = list(scaled(reasons, *share(*contributions(reasons), 0.0)))
-        disqualifier = None
-        for rule, test in cp.disqualifiers:
-            if test(subject):
-                disqualifier = self.lines.get(("disqualifier", rule.id))
-                if disqualifier is None:
-                    disqualifier = self.lines[("disqualifier", rule.id)] = Reason(
-                        ReasonKind.DISQUALIFIER,
-                        rule.id,
-                        0.0,
-                        f"disqualified: {rule.says or rule.id.replace('_', ' ')}",
-                        why=rule.why,
-                    )
-                break
         return _Static(
             match.role,
             match.seniority,
@@ -230,7 +262,36 @@ class _PersonFit:
             _r(max(0.0, total)),
             tuple(reasons),
             tuple(intent_negatives),
-            disqualifier,
+            self._disqualifier(subject, person, account),
         )
+
+    def _disqualifier(self, subject: Subject, person: Person, account: Account | None) -> Reason | None:
+        """The first disqualifier rule that holds, else the non-buying type of their account, as the
+        line that heads their reasons (the engine adds what it takes off the score)."""
+        for rule, test in self.cp.disqualifiers:
+            if test(subject):
+                key = ("disqualifier", rule.id)
+                line = self.lines.get(key)
+                if line is None:
+                    line = self.lines[key] = Reason(
+                        ReasonKind.DISQUALIFIER,
+                        rule.id,
+                        0.0,
+                        f"disqualified: {rule.says or rule.id.replace('_', ' ')}",
+                        why=rule.why,
+                    )
+                return line
+        kind = self.account_types(person, account)
+        if kind is None:
+            return None
+        key = ("non_buying", kind)
+        line = self.lines.get(key)
+        if line is None:
+            entry = self.account_types.listed[kind]
+            line = self.lines[key] = Reason(
+                ReasonKind.DISQUALIFIER, f"non_buying:{kind}", 0.0, f"disqualified: {entry.sentence}",
+                why=entry.why,
+            )
+        return line
 
 

@@ -149,7 +149,8 @@ def reasons_text(reasons: Sequence[ReasonLike], disqualified: str | None = None,
 
     Each line starts with what it adds to the score today (`contribution`: after decay, caps and the
     blend weights), in whole points, and dates are absolute. Disqualifiers and escalations come first
-    (they move the tier, not the score, so they carry no number); then the largest contributions
+    (an escalation moves the tier, not the score, so it carries no number; a disqualifier carries
+    what it takes off to hold the score at the bottom of the lowest tier); then the largest contributions
     either way, `top` lines in all; every negative line is written, however small. Lines that
     contribute nothing (decay, relevance, caps: the lines they adjust carry them) are left out.
     Given the whole-point `score` written next to it, a last line "other signals ±x" holds what the
@@ -157,7 +158,11 @@ def reasons_text(reasons: Sequence[ReasonLike], disqualified: str | None = None,
     when the text would pass `limit`, the smallest lines go into it first.
     """
     first = [r for r in reasons if r.kind in _FIRST_KINDS]
-    heads = [_plain(r.text) for r in first]
+    # a disqualifier that holds the score down shows (and counts) what it takes off, like any line
+    held = [_shown_points(r.contribution) if r.contribution else (0, "") for r in first]
+    heads = [f"{shown} {_plain(r.says)}" if shown else _plain(r.text)
+             for r, (_, shown) in zip(first, held, strict=True)]
+    held_tenths = sum(tenths for tenths, _ in held)
     if disqualified and not any(r.kind == "disqualifier" for r in first):
         heads.insert(0, "disqualified: " + _CONTROL.sub(" ", disqualified).strip())
     ranked = sorted((r for r in reasons if r.kind not in _FIRST_KINDS), key=lambda r: -abs(r.contribution))
@@ -173,7 +178,7 @@ def reasons_text(reasons: Sequence[ReasonLike], disqualified: str | None = None,
     def render() -> str:
         parts = [*heads, *(line for _, _, line in lines)]
         if score is not None:
-            other = score * 10 - sum(tenths for _, tenths, _ in lines)
+            other = score * 10 - held_tenths - sum(tenths for _, tenths, _ in lines)
             if other:
                 parts.append(f"{OTHER_SIGNALS} {_signed_tenths(other)}")
         return "; ".join(p for p in parts if p)
