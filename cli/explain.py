@@ -291,6 +291,7 @@ def _print_written(console: Console, written: WrittenRecord, same_as: WrittenRec
         facts = [("Tier", value("tier")),
                  ("Score", value("score") and f"{value('score')} (fit {value('fit_score') or '?'}, "
                                                f"intent {value('intent_score') or '?'})"),
+                 ("Likelihood", value("likelihood") and f"{value('likelihood')}%"),
                  ("Nurture track", value("nurture_track")),
                  ("Model", value("model_version")),
                  ("Scored at", value("scored_at"))]

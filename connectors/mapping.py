@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 # leadloop's logical names for what it writes; connectors translate them through the mapping.
 PERSON_FIELDS = (
     "fit_score", "intent_score", "score", "tier", "reasons", "model_version", "scored_at", "nurture_track",
+    "likelihood",
 )
 ACCOUNT_FIELDS = ("account_fit", "account_intent", "account_tier", "buying_roles")
 
@@ -65,6 +66,7 @@ _SF_PERSON = {
     "fit_score": "LL_Fit_Score__c", "intent_score": "LL_Intent_Score__c", "score": "LL_Score__c",
     "tier": "LL_Tier__c", "reasons": "LL_Reasons__c", "model_version": "LL_Model_Version__c",
     "scored_at": "LL_Scored_At__c", "nurture_track": "LL_Nurture_Track__c",
+    "likelihood": "LL_Likelihood__c",
 }
 _SF_ACCOUNT = {
     "account_fit": "LL_Account_Fit__c", "account_intent": "LL_Account_Intent__c",

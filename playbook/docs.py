@@ -64,6 +64,7 @@ def playbook_markdown(pb: Playbook) -> str:
     lines += _intent_rows(pb, raises)
     lines += _override_rows(pb)
     lines += _tier_rows(pb)
+    lines += _calibration_rows(pb)
     lines += _blend_and_rollup(pb)
     lines.append("")
     return "\n".join(lines)
@@ -191,6 +192,20 @@ def _tier_rows(pb: Playbook) -> list[str]:
     for tier in pb.tiers:
         rows.append(_row(tier.name, show(tier.min_score), show(tier.min_fit), show(tier.min_intent),
                          tier.why or "", _routing_action(pb, tier.name) or "—"))
+    return rows
+
+
+def _calibration_rows(pb: Playbook) -> list[str]:
+    """The likelihood reps read next to the score (CRM field `likelihood`), bin by bin."""
+    calibration = pb.calibration
+    if calibration is None:
+        return []
+    rows = ["", "## Likelihood", "",
+            f"What share of people at a score had an opportunity within {days(calibration.horizon_days)}, "
+            f"learned from outcomes on {calibration.learned.isoformat()}. {calibration.why.strip()}", "",
+            _row("Score ≥", "Likelihood", "People", "Converted"), _row(*["---"] * 4)]
+    for b in calibration.bins:
+        rows.append(_row(number(b.min_score), f"{number(b.rate * 100)}%", b.people, b.converted))
     return rows
 
 

@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 import unicodedata
+from datetime import date
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
@@ -470,6 +471,52 @@ class Grid(_Model):
     intent: list[GridBand] = Field(min_length=1)
 
 
+Count = Annotated[int, Strict(), Field(ge=0)]
+
+
+class CalibrationBin(_Model):
+    """Scores from `min_score` up to the next bin's: `converted` of the `people` seen at these scores
+    converted within the horizon; `rate` is the share a rep reads (smoothed, so not always exactly
+    converted / people)."""
+
+    min_score: NonNegative
+    rate: Annotated[float, Strict(), Field(ge=0, le=1)]
+    people: Count
+    converted: Count
+
+
+class Calibration(_Model):
+    """Score → expected conversion, learned from outcomes by the model review: the likelihood of a
+    score is the rate of the last bin whose `min_score` it reaches (a score below the first bin's
+    takes the first bin's rate). Bins go up by `min_score` and their rates never fall."""
+
+    horizon_days: Annotated[int, Strict(), Field(ge=1)]
+    learned: date
+    why: Why
+    bins: list[CalibrationBin] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _bins_in_order(self) -> Calibration:
+        # Relative paths, as the routing section names its own problems: the message is shown under
+        # `calibration` with the line of that key.
+        problems = []
+        for i, b in enumerate(self.bins):
+            if b.converted > b.people:
+                problems.append(f"bins[{i}].converted: {b.converted} is more than its {b.people} people")
+            if i == 0:
+                continue
+            before = self.bins[i - 1]
+            if b.min_score <= before.min_score:
+                problems.append(f"bins[{i}].min_score: {b.min_score:g} must be above bins[{i - 1}].min_score "
+                                f"{before.min_score:g} (bins go up from the lowest score)")
+            if b.rate < before.rate:
+                problems.append(f"bins[{i}].rate: {b.rate:g} is below bins[{i - 1}].rate {before.rate:g} "
+                                "(a higher score never means a lower likelihood)")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
 def short_name(name: str, limit: int = 24) -> str:
     """The first words of a playbook's name as a lowercase ASCII slug of at most `limit` characters
     ("Voltaris Semiconductor — power, …" → "voltaris-semiconductor"); "playbook" when none is left."""
@@ -506,6 +553,7 @@ class Playbook(_Model):
     grid: Grid | None = None
     mapping: dict[str, Any] | None = None
     routing: RoutingSection | None = None
+    calibration: Calibration | None = None
 
     @cached_property
     def model_version(self) -> str:
@@ -514,8 +562,12 @@ class Playbook(_Model):
         characters, within Salesforce's 40).
 
         Stable across comments, key order and formatting; changes when any scoring value does.
-        The opaque `mapping` and the `routing` section do not change scores and are left out."""
-        content = self.model_dump(mode="json", by_alias=True, exclude={"mapping", "routing"})
+        The opaque `mapping` and the `routing` section do not change scores and are left out. The
+        calibration changes the likelihood reps read, so it counts; a playbook without a calibration or
+        a `non_buying` section hashes as before those sections existed."""
+        left_out = {"mapping", "routing"} | {
+            section for section in ("calibration", "non_buying") if getattr(self, section) is None}
+        content = self.model_dump(mode="json", by_alias=True, exclude=left_out)
         text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return f"{short_name(self.name)}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:7]}"
 

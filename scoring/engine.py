@@ -32,6 +32,7 @@ from leadloop.playbook.assets import ActivityKey
 from leadloop.playbook.compiled import CompiledPlaybook, compile_playbook
 from leadloop.playbook.model import Playbook
 from leadloop.playbook.wording import VERBS, fill, number, signed
+from leadloop.scoring.calibration import likelihoods
 from leadloop.scoring.contributions import contributions, cut_many, share
 from leadloop.scoring.fit import AccountFit, _account_fit, _PersonFit, _Static, account_fit
 from leadloop.scoring.intent import DAY, ActivityReport, IntentInputs, Trigger, compute_intent
@@ -333,6 +334,7 @@ def _cards(
             "disqualified": [s.disqualifier.rule if s.disqualifier else None for s in statics],
             "reasons": reasons,
             "contact_fit": contact_fit.tolist(),
+            "likelihood": likelihoods(score.tolist(), pb.calibration),
         },
     )
     return dict(zip(person_ids, built, strict=True))

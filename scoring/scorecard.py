@@ -86,6 +86,10 @@ class ScoreCard:
     disqualified: str | None = None
     reasons: tuple[Reason, ...] = field(default_factory=tuple)
     contact_fit: float = 0.0
+    # the share of people at this score who converted within the playbook's calibration horizon
+    # (0–1, `scoring.calibration`); None when the playbook has no calibration, and in cards stored
+    # before it existed
+    likelihood: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

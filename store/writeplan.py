@@ -10,6 +10,10 @@ the CRM will store it; `plan_writes` keeps only the updates that change somethin
   so the passing of time alone rewrites nothing; and `score` rides along with them when it moved at
   all, because the written reasons add up to the written score (the same update call: no extra
   request);
+- `likelihood` (the calibrated conversion rate of the score, in percent) rides along the same way, so
+  the written likelihood is always the written score's, and a score drifting across a calibration
+  bin's edge costs no request of its own. Without a calibration it is empty: cleared with the next
+  write where leadloop wrote one before, never written where it never did;
 - an account's `buying_roles` is written when a role joins (someone new engaged) or the tier
   changes; a role that only drops out (its engagement aged past the window: decay again) rides along
   with the account's next write instead of costing one of its own.
@@ -32,7 +36,7 @@ from leadloop.crm.changes import FieldUpdate, ObjectType, field_updates_for
 from leadloop.crm.records import Crm
 
 DECAYING_FIELDS = frozenset({"score", "intent_score", "account_intent"})
-ACCOMPANYING_FIELDS = frozenset({"scored_at", "reasons"})
+ACCOMPANYING_FIELDS = frozenset({"scored_at", "reasons", "likelihood"})
 SHRINKING_FIELDS = frozenset({"buying_roles"})  # comma-separated sets that lose members with time
 SUMMED_FIELDS = frozenset({"score"})  # what the reasons add up to: written whenever they are
 TIER_FIELDS = {ObjectType.PERSON: "tier", ObjectType.ACCOUNT: "account_tier"}
@@ -69,6 +73,7 @@ class CardLike(Protocol):
     scored_at: datetime
     disqualified: str | None
     reasons: Sequence[ReasonLike]
+    likelihood: float | None
 
 
 class AccountScoreLike(Protocol):
@@ -97,6 +102,16 @@ def whole_points(value: float) -> int:
     if not math.isfinite(value):
         raise ValueError(f"score is not a finite number: {value!r}")
     return int(Decimal(repr(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def percent_points(share: float | None) -> float | None:
+    """A share (0–1) as both CRMs' percent fields store it: percentage points with one decimal
+    (0.4512 → 45.1, shown as 45.1%); None stays None (the field is cleared)."""
+    if share is None:
+        return None
+    if not math.isfinite(share):
+        raise ValueError(f"likelihood is not a finite number: {share!r}")
+    return float(Decimal(repr(share * 100.0)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
 @lru_cache(maxsize=256)  # a run's cards share one scoring moment
@@ -193,8 +208,9 @@ def reasons_text(reasons: Sequence[ReasonLike], disqualified: str | None = None,
     return text
 
 
-def desired_person_fields(card: CardLike) -> dict[str, str | int]:
-    """The owned person fields for one ScoreCard, by logical name (nurture_track comes from routing)."""
+def desired_person_fields(card: CardLike) -> dict[str, str | int | float | None]:
+    """The owned person fields for one ScoreCard, by logical name (nurture_track comes from routing);
+    `likelihood` is None when the playbook has no calibration."""
     return {
         "fit_score": whole_points(card.fit),
         "intent_score": whole_points(card.intent),
@@ -203,6 +219,7 @@ def desired_person_fields(card: CardLike) -> dict[str, str | int]:
         "reasons": reasons_text(card.reasons, card.disqualified, score=whole_points(card.score)),
         "model_version": card.model_version,
         "scored_at": iso_utc(card.scored_at),
+        "likelihood": percent_points(card.likelihood),
     }
 
 
@@ -292,7 +309,9 @@ def plan_writes(
         keep.update(chosen)
         keep.update(riding)
         for index, update in zip(indexes, updates, strict=True):
-            if update.field in ACCOMPANYING_FIELDS \
-                    and ledger.get((record_id, crm_field(update))) != ledger_text(update.value):
-                keep.add(index)
+            if update.field not in ACCOMPANYING_FIELDS:
+                continue
+            old = ledger.get((record_id, crm_field(update)))
+            if old != ledger_text(update.value) and not (old is None and update.value is None):
+                keep.add(index)  # (an empty value where leadloop never wrote one has nothing to clear)
     return [desired[i] for i in sorted(keep)]

@@ -44,18 +44,22 @@ PROPERTY_SHAPES: dict[str, tuple[str, str, str]] = {
     "model_version": ("string", "text", "leadloop model version"),
     "scored_at": ("datetime", "date", "leadloop scored at"),
     "nurture_track": ("string", "text", "leadloop nurture track"),
+    "likelihood": ("number", "number", "leadloop likelihood"),
     "account_fit": ("number", "number", "leadloop account fit"),
     "account_intent": ("number", "number", "leadloop account intent"),
     "account_tier": ("string", "text", "leadloop account tier"),
     "buying_roles": ("string", "textarea", "leadloop buying roles"),
     "task_key": ("string", "text", "leadloop task key"),
 }
+# How HubSpot shows a number property's value; the likelihood is percentage points (45.1 → "45.1%"),
+# the same number Salesforce's Percent field stores.
+NUMBER_DISPLAY_HINTS: dict[str, str] = {"likelihood": "percentage"}
 SETUP_FIX = "run `leadloop crm setup` (creates leadloop's properties in group `leadloop`)"
 GROUP_DISPLAY_ORDER = 0
 # Each owned property's place in its group: what a rep reads first comes first.
 DISPLAY_ORDER: dict[str, int] = {
-    "tier": 1, "score": 2, "reasons": 3, "fit_score": 4, "intent_score": 5, "nurture_track": 6,
-    "scored_at": 7, "model_version": 8,
+    "tier": 1, "score": 2, "reasons": 3, "likelihood": 4, "fit_score": 5, "intent_score": 6,
+    "nurture_track": 7, "scored_at": 8, "model_version": 9,
     "account_tier": 1, "account_fit": 2, "account_intent": 3, "buying_roles": 4,
     "task_key": 1,
 }
@@ -241,6 +245,8 @@ def _create_property(client: HubSpotClient, object_type: str, name: str, logical
     body = {"name": name, "label": label, "type": kind, "fieldType": field_type, "groupName": GROUP,
             "description": "Written by leadloop; do not edit by hand.", "formField": False,
             "displayOrder": order}
+    if logical in NUMBER_DISPLAY_HINTS:
+        body["numberDisplayHint"] = NUMBER_DISPLAY_HINTS[logical]
     try:
         client.call(f"POST /crm/v3/properties/{object_type}", client.properties.create_with_http_info,
                     object_type, body)

@@ -90,6 +90,12 @@ OWNED_SPECS: dict[str, FieldSpec] = {
     "model_version": FieldSpec("LL Model Version", "Text", length=40, description="Playbook model version"),
     "scored_at": FieldSpec("LL Scored At", "DateTime", description="When leadloop last scored this record"),
     "nurture_track": FieldSpec("LL Nurture Track", "Text", length=80, description="leadloop nurture track"),
+    # Percent, not Number: a rep reads "45.0%" in layouts, list views and reports (and filters on
+    # "Likelihood ≥ 30%"), where a Number shows a bare 45.0 or 0.450 that needs explaining. Salesforce
+    # stores a Percent as percentage points (45.0 means 45%); up to 100.0 with one decimal.
+    "likelihood": FieldSpec("LL Likelihood", "Percent", precision=4, scale=1,
+                            description="Share of people at this score who had an opportunity within "
+                                        "the playbook's calibration horizon, learned from outcomes"),
     "account_fit": FieldSpec("LL Account Fit", **_SCORE, description="Account fit score"),
     "account_intent": FieldSpec("LL Account Intent", **_SCORE, description="Account intent score"),
     "account_tier": FieldSpec("LL Account Tier", "Text", length=20, description="leadloop account tier"),

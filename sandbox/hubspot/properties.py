@@ -34,6 +34,21 @@ FIELD_TYPES = {
     "file",
     "calculation_equation",
 }
+# How the app shows a number property ("percentage": 45.1 reads 45.1%; "probability": 0.451 reads 45.1%).
+NUMBER_DISPLAY_HINTS = {"unformatted", "formatted", "currency", "percentage", "duration", "probability"}
+
+
+def _number_display_hint(body: dict[str, Any], property_type: str) -> str | None:
+    hint = body.get("numberDisplayHint")
+    if hint is None:
+        return None
+    if property_type != "number":
+        raise validation_error("numberDisplayHint is only for properties of type number.")
+    if hint not in NUMBER_DISPLAY_HINTS:
+        raise validation_error(
+            f"{hint} is not a valid numberDisplayHint. Valid values: {sorted(NUMBER_DISPLAY_HINTS)}"
+        )
+    return str(hint)
 
 
 def _options(raw: Any) -> tuple[str, ...]:
@@ -149,6 +164,7 @@ def add_routes(router: APIRouter, portal: Portal) -> None:
             description=str(body.get("description") or ""),
             created_at=iso_ms(store.now_ms()),
             display_order=int(body.get("displayOrder", -1)),
+            number_display_hint=_number_display_hint(body, body["type"]),
         )
         store.properties[object_name][name] = definition
         return json_response(definition.to_json(), 201)
@@ -173,6 +189,8 @@ def add_routes(router: APIRouter, portal: Portal) -> None:
             definition.group = str(body["groupName"])
         if "displayOrder" in body:
             definition.display_order = int(body["displayOrder"])
+        if "numberDisplayHint" in body:
+            definition.number_display_hint = _number_display_hint(body, definition.type)
         return json_response(definition.to_json())
 
     @router.delete(PROPS + "/{object_type}/{property_name}")

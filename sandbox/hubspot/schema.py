@@ -88,6 +88,7 @@ class PropertyDef:
     description: str = ""
     created_at: str = "2019-08-06T02:41:52.000Z"
     display_order: int = -1
+    number_display_hint: str | None = None  # number properties: how the app shows the value
 
     def to_json(self, owner_options: list[tuple[str, str]] | None = None) -> dict:
         """The Properties API form; `hubspot_owner_id` lists the portal's owners as its options."""
@@ -122,6 +123,8 @@ class PropertyDef:
             "updatedAt": self.created_at,
             "archived": False,
         }
+        if self.number_display_hint is not None:
+            body["numberDisplayHint"] = self.number_display_hint
         return body
 
 

@@ -29,7 +29,8 @@ T0 = datetime(2024, 5, 1, 12, 0, 0, 250000, tzinfo=UTC)
 SF = Crm.SALESFORCE
 SF_PERSON = {"fit_score": "LL_Fit_Score__c", "intent_score": "LL_Intent_Score__c", "score": "LL_Score__c",
              "tier": "LL_Tier__c", "reasons": "LL_Reasons__c", "model_version": "LL_Model_Version__c",
-             "scored_at": "LL_Scored_At__c", "nurture_track": "LL_Nurture_Track__c"}
+             "scored_at": "LL_Scored_At__c", "nurture_track": "LL_Nurture_Track__c",
+             "likelihood": "LL_Likelihood__c"}
 SF_ACCOUNT = {"account_fit": "LL_Account_Fit__c", "account_intent": "LL_Account_Intent__c",
               "account_tier": "LL_Account_Tier__c", "buying_roles": "LL_Buying_Roles__c"}
 
@@ -76,6 +77,7 @@ def test_person_fields_are_rendered_as_the_crm_stores_them():
         "reasons": "+25 requested EVK-7710 evaluation kit on 2024-04-29; other signals +48",
         "model_version": "semi-2024.05",
         "scored_at": "2024-05-01T12:00:00Z",
+        "likelihood": None,  # the card's playbook has no calibration
     }
 
 
@@ -158,7 +160,8 @@ def test_account_fields_are_rendered_as_the_crm_stores_them():
 
 def test_a_record_never_written_gets_every_field():
     updates = desired(card())
-    assert plan_writes(updates, {}) == updates
+    # but an empty likelihood (no calibration): there is nothing to clear where nothing was written
+    assert plan_writes(updates, {}) == [u for u in updates if u.field != "likelihood"]
 
 
 def test_the_passing_of_time_alone_writes_nothing():
