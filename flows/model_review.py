@@ -5,6 +5,7 @@ suggested weight changes — for the current playbook and, side by side, a candi
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -124,6 +125,10 @@ def _review_and_record(options: ModelReviewOptions, now: datetime, cutoff: datet
             store = runtime.store
             raw, identity = pipeline.load_and_resolve(store, options.people_per_partition)
             dataset = held.dataset = pipeline.merged_dataset(raw, identity)
+            # Salesforce contact roles name the CRM's contact: point them at the merged person
+            dataset.contact_roles = [dataclasses.replace(r, person_id=identity.person_links.get(r.person_id,
+                                                                                                 r.person_id))
+                                     for r in dataset.contact_roles]
             pipeline.release_pulled(raw)
             stored = None
             touches: Sequence[Activity] = dataset.activities
@@ -133,7 +138,7 @@ def _review_and_record(options: ModelReviewOptions, now: datetime, cutoff: datet
                                              identity.person_links)
             held.values["stored"] = stored
             held.values["outcomes"] = outcomes_after(dataset.people, dataset.opportunities, cutoff,
-                                                     now - cutoff)
+                                                     now - cutoff, dataset.contact_roles)
             held.values["playbooks"] = {"current": runtime.playbook}
             current = (Path(options.playbook).name if options.playbook
                        else f"live: {runtime.playbook.model_version}")

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from leadloop.crm.records import Activity, ActivityKind, Opportunity, Person
+from leadloop.crm.records import Activity, ActivityKind, ContactRole, Opportunity, Person
 from leadloop.scoring.scorecard import ReasonKind, ScoreCard
 
 SALES_TOUCHES = frozenset({ActivityKind.SALES_CALL, ActivityKind.SALES_EMAIL, ActivityKind.MEETING})
@@ -27,6 +27,9 @@ class Outcome:
     converted: bool
     won: bool = False
     detail: str = ""
+    # already a contact on an opportunity open at the cut-off: not a lead the score predicts, so the
+    # review leaves them out (see `outcomes_after`)
+    in_open_opportunity: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,18 +141,33 @@ def outcomes_after(
     opportunities: Iterable[Opportunity],
     cutoff: datetime,
     horizon: timedelta,
+    contact_roles: Iterable[ContactRole] = (),
 ) -> dict[str, Outcome]:
     """A person converted when an opportunity was created within (cutoff, cutoff + horizon] on
-    their account or with them as a contact role; `won` when one of those opportunities was won."""
+    their account or with them as a contact role; `won` when one of those opportunities was won.
+
+    People who were already a contact on an opportunity still open at the cut-off are marked
+    `in_open_opportunity`, and `review_model` leaves them out: sales already works their evaluation,
+    and the score's question (who opens the next opportunity) is not theirs. Counted as "not
+    converted" they sit in the top tier, whose intent they still show, and pull its rate down.
+    Contacts come from `contact_ids` and `contact_roles` (person ids as in `people`)."""
     end = cutoff + horizon
+    roles: dict[str, set[str]] = defaultdict(set)
+    for role in contact_roles:
+        roles[role.opportunity_id].add(role.person_id)
     by_account: dict[str, list[Opportunity]] = defaultdict(list)
     by_contact: dict[str, list[Opportunity]] = defaultdict(list)
+    in_open_opportunity: set[str] = set()
     for opp in opportunities:
+        contacts = roles.get(opp.id, set()).union(opp.contact_ids)
+        if opp.created_at is not None and opp.created_at <= cutoff and not (
+                opp.is_closed and (opp.close_date is None or opp.close_date <= cutoff.date())):
+            in_open_opportunity.update(contacts)
         if opp.created_at is None or not (cutoff < opp.created_at <= end):
             continue
         if opp.account_id:
             by_account[opp.account_id].append(opp)
-        for contact in opp.contact_ids:
+        for contact in contacts:
             by_contact[contact].append(opp)
     outcomes = {}
     for person in people:
@@ -159,6 +177,7 @@ def outcomes_after(
             converted=bool(opps),
             won=any(o.is_won for o in opps),
             detail=", ".join(sorted({o.name or o.id for o in opps}))[:200],
+            in_open_opportunity=person.id in in_open_opportunity,
         )
     return outcomes
 
@@ -275,7 +294,8 @@ def review_model(
     tiers: Sequence[str] = (),
 ) -> ModelReview:
     """The whole review for one model version's score cards."""
-    paired = sorted((c for c in cards if c.person_id in outcomes), key=lambda c: c.person_id)
+    paired = sorted((c for c in cards if c.person_id in outcomes
+                     and not outcomes[c.person_id].in_open_opportunity), key=lambda c: c.person_id)
     labels = [outcomes[c.person_id].converted for c in paired]
     scores = [c.score for c in paired]
     converted = sum(labels)
