@@ -1,7 +1,14 @@
 """The monthly model review: score everyone as of `lookback_days` ago with only what was known then,
 compare with what happened since (opportunities created and won), and report conversion by tier,
 profile and segment, AUC and lift, each signal's lift, a threshold backtest, follow-up speed and
-suggested weight changes — for the current playbook and, side by side, a candidate one."""
+suggested weight changes — for the current playbook and, side by side, a candidate one.
+
+It also learns from outcomes (scoring/learn.py), on a time-based split: trained on the cohort scored
+2 × lookback ago (outcomes up to lookback ago), measured on the cohort the review reports (scored
+lookback ago, outcomes since). It writes a candidate playbook, re-weighted where the evidence is clear
+and calibrated (`candidate-playbook-<date>.yaml` in the reports folder, never made live), reviews it
+next to the current one, calibrates both into likelihoods, and measures the ceiling a
+gradient-boosting model on raw features reaches on the same people."""
 
 from __future__ import annotations
 
@@ -24,11 +31,14 @@ from leadloop.flows.reports import review_markdown, write_review_html
 from leadloop.flows.run_logs import leadloop_logs_in_run
 from leadloop.flows.steps import run_id_for
 from leadloop.flows.tasks import step
-from leadloop.playbook.load import load_playbook
+from leadloop.playbook.load import load_playbook, parse_playbook
 from leadloop.playbook.model import Playbook
+from leadloop.scoring import learn
 from leadloop.scoring.engine import score_dataset
 from leadloop.scoring.review import (
     SALES_TOUCHES,
+    CalibrationBin,
+    LearnedCandidate,
     ModelReview,
     Outcome,
     TaskOutcome,
@@ -36,6 +46,7 @@ from leadloop.scoring.review import (
     review_model,
     sla_report,
 )
+from leadloop.scoring.scorecard import ScoreCard
 from leadloop.store.facade import Store
 from leadloop.sync import pipeline, workspace
 
@@ -67,13 +78,9 @@ class StoredActivities:
     people_per_partition: int
 
 
-@step("review a playbook", run_name="review the {which} playbook")
-def review_playbook(key: str, which: str, cutoff: datetime) -> ModelReview:
-    """Score the run's dataset as it stood at `cutoff` under one of the run's playbooks (`which`:
-    current or candidate) and compare with the outcomes since (both in the run's workspace)."""
-    held = workspace.get(key)
-    playbook: Playbook = held.values["playbooks"][which]
-    outcomes: dict[str, Outcome] = held.values["outcomes"]
+def _cards_at(held: workspace.Workspace, playbook: Playbook, cutoff: datetime
+              ) -> tuple[Dataset, list[ScoreCard]]:
+    """The run's dataset as it stood at `cutoff`, and everyone's card under `playbook` then."""
     stored: StoredActivities | None = held.values["stored"]
     past = as_of(held.need("dataset"), cutoff)
     if stored is None:
@@ -82,10 +89,116 @@ def review_playbook(key: str, which: str, cutoff: datetime) -> ModelReview:
         parts = pipeline.partitions_for(past, stored.people_per_partition)
         result = pipeline.score_from_store(playbook, stored.store, past, stored.links, cutoff, parts,
                                            until=cutoff)
+    return past, list(result.cards.values())
+
+
+@step("review a playbook", run_name="review the {which} playbook")
+def review_playbook(key: str, which: str, cutoff: datetime) -> ModelReview:
+    """Score the run's dataset as it stood at `cutoff` under one of the run's playbooks (`which`:
+    current, learned or candidate) and compare with the outcomes since (both in the run's workspace).
+    With a calibration for it (learned on the older cohort), each person's likelihood and the
+    calibration error on this cohort."""
+    held = workspace.get(key)
+    playbook: Playbook = held.values["playbooks"][which]
+    outcomes: dict[str, Outcome] = held.values["outcomes"]
+    past, cards = _cards_at(held, playbook, cutoff)
     segments = {a.id: a.segment for a in past.accounts}
-    return review_model(list(result.cards.values()), outcomes,
-                        lambda card: segments.get(card.account_id or ""), rule_points(playbook),
-                        tiers=[tier.name for tier in playbook.tiers])
+    reviewed = sorted(card.person_id for card in cards  # the people `review_model` pairs, in its order
+                      if card.person_id in outcomes and not outcomes[card.person_id].in_open_opportunity)
+    held.values.setdefault("reviewed", {})[which] = reviewed
+    review = review_model(cards, outcomes, lambda card: segments.get(card.account_id or ""),
+                          rule_points(playbook), tiers=[tier.name for tier in playbook.tiers])
+    bins: list[CalibrationBin] = held.values.get("calibrations", {}).get(which, [])
+    if bins:
+        review.calibration = bins
+        review.likelihoods = [learn.likelihood(bins, score) for score in review.scores]
+        review.calibration_error = learn.calibration_error(bins, review.scores, review.labels)
+    return review
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """The review's time-based split: train on the cohort scored at `train_cutoff` (outcomes up to
+    `test_cutoff`), test on the one scored at `test_cutoff` (outcomes up to `now`)."""
+
+    train_cutoff: datetime
+    test_cutoff: datetime
+    now: datetime
+
+
+def _labelled(held: workspace.Workspace, cards: Sequence[ScoreCard], cutoff: datetime, end: datetime
+              ) -> tuple[list[ScoreCard], list[bool]]:
+    """The cards in person order and whether each person converted within (cutoff, end]; people
+    already on an open opportunity at `cutoff` are left out, as in `review_model`."""
+    dataset: Dataset = held.need("dataset")
+    outcomes = outcomes_after((p for p in dataset.people if p.id in {c.person_id for c in cards}),
+                              dataset.opportunities, cutoff, end - cutoff, dataset.contact_roles)
+    ordered = sorted((c for c in cards if not outcomes[c.person_id].in_open_opportunity),
+                     key=lambda card: card.person_id)
+    return ordered, [outcomes[card.person_id].converted for card in ordered]
+
+
+@step("learn a candidate playbook")
+def learn_candidate(key: str, split: Split, horizon_days: int, reports_dir: str) -> LearnedCandidate | None:
+    """Fit the candidate on the older cohort (scoring/learn.py), calibrate it and the current playbook
+    on that cohort, and write the candidate's YAML into `reports_dir`. The candidate and both
+    calibrations are left in the run's workspace for `review_playbook`. None when the older cohort
+    has nothing to learn from (nobody converted, or everybody did)."""
+    held = workspace.get(key)
+    runtime = held.runtime
+    current: Playbook = held.values["playbooks"]["current"]
+    _, cards = _cards_at(held, current, split.train_cutoff)
+    cards, labels = _labelled(held, cards, split.train_cutoff, split.test_cutoff)
+    if not 0 < sum(labels) < len(labels):
+        get_run_logger().warning("no learned candidate: of the %d people scored on %s, %d converted by %s",
+                                 len(labels), split.train_cutoff.date(), sum(labels),
+                                 split.test_cutoff.date())
+        return None
+    learned_on = split.now.date()
+    text = runtime.choice.text if runtime.choice is not None else None
+    if text is None:
+        raise RuntimeError("the current playbook's text is not known, so no candidate can be written from it")
+    candidate_text, changes, kept = learn.fit_candidate(text, current, cards, labels, learned_on=learned_on,
+                                                        horizon_days=horizon_days)
+    candidate = parse_playbook(candidate_text, source="the learned candidate")
+    _, candidate_cards = _cards_at(held, candidate, split.train_cutoff)
+    candidate_cards, _ = _labelled(held, candidate_cards, split.train_cutoff, split.test_cutoff)
+    calibration = learn.fit_calibration([c.score for c in candidate_cards], labels)
+    candidate_text = learn.with_calibration(candidate_text, calibration, horizon_days=horizon_days,
+                                            learned_on=learned_on)
+    path = Path(reports_dir) / f"candidate-playbook-{learned_on.isoformat()}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(candidate_text, encoding="utf-8")
+    held.values["playbooks"]["learned"] = parse_playbook(candidate_text, source=str(path))
+    held.values["calibrations"] = {"current": learn.fit_calibration([c.score for c in cards], labels),
+                                   "learned": calibration}
+    held.values["train"] = [c.person_id for c in cards], labels
+    return LearnedCandidate(split.train_cutoff, split.test_cutoff, len(cards), 0, str(path), changes, kept,
+                            calibration)
+
+
+@step("measure the ceiling")
+def measure_ceiling(key: str, split: Split) -> float | None:
+    """Held-out AUC of gradient boosting on raw features (no playbook points): trained on the older
+    cohort (`learn_candidate`'s), measured on the people the current playbook's review paired with an
+    outcome. None when a cohort lacks converters or non-converters. With the activities left in the
+    store, they are read from it once here."""
+    held = workspace.get(key)
+    train_people, train_labels = held.values["train"]
+    outcomes: dict[str, Outcome] = held.values["outcomes"]
+    test_people = held.values["reviewed"]["current"]
+    test_labels = [outcomes[person].converted for person in test_people]
+    if not (0 < sum(train_labels) < len(train_labels) and 0 < sum(test_labels) < len(test_labels)):
+        return None
+    dataset: Dataset = held.need("dataset")
+    stored: StoredActivities | None = held.values["stored"]
+    if stored is not None:
+        activities = repoint_activities([a for a in stored.store.iter_activities()
+                                         if a.occurred_at <= split.test_cutoff], stored.links)
+        dataset = dataclasses.replace(dataset, activities=activities)
+    train_X = learn.raw_features(as_of(dataset, split.train_cutoff), train_people, split.train_cutoff)
+    test_X = learn.raw_features(as_of(dataset, split.test_cutoff), test_people, split.test_cutoff)
+    return learn.ceiling_auc(train_X, train_labels, test_X, test_labels)
 
 
 def sla_summary(runtime: pipeline.Runtime, activities: Sequence[Activity], now: datetime) -> str:
@@ -142,7 +255,16 @@ def _review_and_record(options: ModelReviewOptions, now: datetime, cutoff: datet
             held.values["playbooks"] = {"current": runtime.playbook}
             current = (Path(options.playbook).name if options.playbook
                        else f"live: {runtime.playbook.model_version}")
+            split = Split(cutoff - (now - cutoff), cutoff, now)
+            learned = learn_candidate(run_id, split, options.lookback_days, options.reports_dir)
             reviews = {f"current ({current})": review_playbook(run_id, "current", cutoff)}
+            if learned is not None:
+                tested = review_playbook(run_id, "learned", cutoff)
+                learned.test_people = tested.people
+                learned.calibration_error = tested.calibration_error
+                learned.ceiling_auc = measure_ceiling(run_id, split)
+                tested.learned = learned
+                reviews[f"learned candidate ({Path(learned.yaml_path or '').name})"] = tested
             if options.candidate_playbook:
                 held.values["playbooks"]["candidate"] = load_playbook(options.candidate_playbook)
                 reviews[f"candidate ({Path(options.candidate_playbook).name})"] = review_playbook(

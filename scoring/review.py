@@ -134,6 +134,12 @@ class ModelReview:
     likelihoods: list[float] | None = None
     tiers: tuple[str, ...] = ()  # the playbook's tier order, best first
     learned: LearnedCandidate | None = None  # on the learned candidate's review: how it was learned
+    # the top tier as a selection: the share of it that converted, and the share of converters in it
+    top_tier_precision: float | None = None
+    top_tier_recall: float | None = None
+    # with `likelihoods`: the calibration they come from (fitted on the older cohort) and its error here
+    calibration: list[CalibrationBin] = field(default_factory=list)
+    calibration_error: float | None = None
 
 
 def outcomes_after(
@@ -299,6 +305,7 @@ def review_model(
     labels = [outcomes[c.person_id].converted for c in paired]
     scores = [c.score for c in paired]
     converted = sum(labels)
+    top = [y for c, y in zip(paired, labels, strict=True) if tiers and c.tier == tiers[0]]
     return ModelReview(
         model_version=paired[0].model_version if paired else "",
         people=len(paired),
@@ -316,6 +323,8 @@ def review_model(
         scores=scores,
         labels=labels,
         tiers=tuple(tiers),
+        top_tier_precision=sum(top) / len(top) if top else None,
+        top_tier_recall=sum(top) / converted if tiers and converted else None,
     )
 
 

@@ -104,10 +104,11 @@ def test_a_review_prints_real_figures_writes_the_html_report_and_the_artifact(sy
                     home=tmp_path / "prefect-home")
     output = one_screen(result, 0)
 
-    current_auc, candidate_auc = (float(cell) for cell in figures(output, "ROC AUC"))
-    assert current_auc > 0.6 and candidate_auc < current_auc - 0.05, output
+    # three columns: the live playbook, the candidate the review learned from outcomes, the user's
+    current_auc, learned_auc, candidate_auc = (float(cell) for cell in figures(output, "ROC AUC"))
+    assert current_auc > 0.6 and candidate_auc < current_auc - 0.05 and learned_auc > 0.6, output
     people = figures(output, "people")
-    assert people[0] == people[1] and int(people[0].replace(",", "")) > 1000, output
+    assert people[0] == people[1] == people[2] and int(people[0].replace(",", "")) > 1000, output
     converted = int(figures(output, "converted")[0].split(" ")[0].replace(",", ""))
     assert converted > 10, output
     assert re.fullmatch(r"\d+\.\d\d×", figures(output, "top-decile lift")[0]), output
@@ -125,9 +126,9 @@ def test_a_review_prints_real_figures_writes_the_html_report_and_the_artifact(sy
     flow_run_id = re.search(rf"^artifact\s+model-review, at {page}([0-9a-f-]{{36}})$", result.stdout,
                             re.MULTILINE).group(1)
     markdown = artifact_markdown(flow_run_id)
-    assert f"| ROC AUC | {current_auc:.3f} | {candidate_auc:.3f} |" in markdown
+    assert f"| ROC AUC | {current_auc:.3f} | {learned_auc:.3f} | {candidate_auc:.3f} |" in markdown
     for section in (": conversion by tier", ": signals by lift", ": suggested weight changes"):
-        assert markdown.count(section) == 2, (section, markdown)
+        assert markdown.count(section) == 3, (section, markdown)
     assert str(report) in markdown
 
 

@@ -12,7 +12,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -406,6 +406,8 @@ def test_data_quality_finds_the_planted_problems(synced):
 def test_model_review_finds_real_signal_and_a_bad_candidate_scores_worse(synced, workdir):
     from leadloop.flows.model_review import model_review
     from leadloop.flows.options import ModelReviewOptions
+    from leadloop.playbook.load import load_playbook
+    from leadloop.store.db import open_store
 
     book = yaml.safe_load(Path(PLAYBOOK).read_text())
     for rule in book["intent"]["rules"]:
@@ -419,20 +421,50 @@ def test_model_review_finds_real_signal_and_a_bad_candidate_scores_worse(synced,
     reviews = model_review(ModelReviewOptions(
         connection_file=options.connection_file, playbook=options.playbook, store_url=options.store_url,
         candidate_playbook=str(bad), reports_dir=str(workdir / "reports"), lookback_days=60, at=moment))
-    current, candidate = reviews.values()
+    assert len(reviews) == 3  # the current playbook, the one learned from outcomes, the user's candidate
+    current, learned, candidate = reviews.values()
     assert current.converted > 10
     assert current.auc is not None and current.auc > 0.6
     assert candidate.auc is not None and candidate.auc < current.auc - 0.05
+    assert current.top_tier_precision is not None and current.top_tier_recall is not None
     report = next((workdir / "reports").glob("model-review-*.html")).read_text()
     assert "<svg" in report and "Conversion by tier" in report
+
+    # learned on the cohort scored 120 days ago, reviewed on the same people as the current playbook
+    how = learned.learned
+    assert how is not None and current.learned is None and candidate.learned is None
+    assert how.test_cutoff == moment - timedelta(days=60) and how.train_cutoff == moment - timedelta(days=120)
+    assert learned.people == current.people == how.test_people and learned.labels == current.labels
+    assert learned.auc is not None and learned.auc > 0.6
+    assert how.ceiling_auc is not None and 0.5 < how.ceiling_auc <= 1
+    assert how.calibration and how.calibration_error is not None and how.calibration_error <= 0.05
+    assert current.likelihoods is not None and len(current.likelihoods) == current.people
+    assert learned.likelihoods is not None and learned.calibration_error == how.calibration_error
+    written = Path(how.yaml_path)
+    assert written.parent == workdir / "reports"
+    assert written.name == f"candidate-playbook-{moment.date()}.yaml"
+    proposed = load_playbook(written)  # a complete playbook, never made live by the review
+    assert proposed.calibration is not None and proposed.calibration.horizon_days == 60
+    assert "candidate learned on" in proposed.name
+    with open_store(options.store_url) as store:
+        live = store.live_playbook()
+    assert live is not None and live.model_version != proposed.model_version
+    changed = {c.rule: c.candidate for c in how.changes}
+    rules = {r.id: r.points for r in proposed.intent.rules}
+    assert all(rules[rule] == points for rule, points in changed.items() if rule in rules)
 
     # the same review with the activities left in the store and read partition by partition
     split = model_review(ModelReviewOptions(
         connection_file=options.connection_file, playbook=options.playbook, store_url=options.store_url,
         candidate_playbook=str(bad), reports_dir=str(workdir / "split"), lookback_days=60, at=moment,
         people_per_partition=500))
+    split_written = Path(list(split.values())[1].learned.yaml_path)
+    assert split_written.read_text() == written.read_text()
+    for each in (reviews, split):  # the one difference: where each wrote its candidate
+        list(each.values())[1].learned.yaml_path = None
     assert split == reviews
-    assert next((workdir / "split").glob("model-review-*.html")).read_text() == report
+    split_report = next((workdir / "split").glob("model-review-*.html")).read_text()
+    assert split_report.replace(str(split_written), str(written)) == report
 
 
 def test_a_run_killed_during_write_back_then_a_normal_run_duplicates_nothing(crm_sandbox, prefect_harness,
