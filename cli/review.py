@@ -34,6 +34,7 @@ from leadloop.cli.run import (
 
 if TYPE_CHECKING:
     from leadloop.flows.options import ModelReviewOptions
+    from leadloop.flows.reports import HeadlineRow
     from leadloop.scoring.review import ModelReview
 
 NOTHING_SYNCED = ("run `leadloop sync` first, or point --store-url (or LEADLOOP_STORE_URL, or the "
@@ -178,14 +179,6 @@ def _artifact_note(run_id: str) -> str:
     return f"model-review on flow run {run_id} (`prefect server start` shows it)"
 
 
-def _figures(review: ModelReview) -> list[str]:
-    from leadloop.flows.reports import top_decile_lift
-
-    return [review.model_version, f"{review.people:,}", f"{review.converted:,} ({review.base_rate:.1%})",
-            "n/a" if review.auc is None else f"{review.auc:.3f}", top_decile_lift(review),
-            f"{len(review.suggestions)}"]
-
-
 def _caveat(reviews: dict[str, ModelReview], lookback_days: int) -> str | None:
     """Why the figures say little, when they do."""
     if all(r.people == 0 for r in reviews.values()):
@@ -196,39 +189,42 @@ def _caveat(reviews: dict[str, ModelReview], lookback_days: int) -> str | None:
     return None
 
 
-def _summary_table(reviews: dict[str, ModelReview], lookback_days: int) -> Table:
-    table = Table(title=f"leadloop review: scored as of {lookback_days} days ago, outcome = an "
-                        "opportunity created since", title_justify="left")
+def _summary_table(reviews: dict[str, ModelReview], lookback_days: int, rows: list[HeadlineRow]) -> Table:
+    """The headline figures, then conversion by tier, one column per playbook (a tier only one
+    playbook has is `-` in the other's column)."""
+    table = Table(title=f"leadloop review: scored as of {lookback_days} days ago, outcome = an opportunity "
+                        "created since", title_justify="left")
     table.add_column("")
     for name in reviews:
         table.add_column(name, justify="right")
-    labels = ("model version", "people", "converted", "ROC AUC", "top-decile lift",
-              "weight changes suggested")
-    for label, *cells in zip(labels, *(_figures(r) for r in reviews.values()), strict=True):
-        table.add_row(label, *cells)
-    return table
-
-
-def _tier_table(reviews: dict[str, ModelReview]) -> Table:
-    """Conversion by tier side by side; a tier only one playbook has is `-` in the other's column."""
-    table = Table(title="Conversion by tier", title_justify="left")
-    table.add_column("tier")
-    for name in reviews:
-        table.add_column(name, justify="right")
-    by_tier = [{g.group: g for g in review.by_tier} for review in reviews.values()]
-    for tier in dict.fromkeys(name for groups in by_tier for name in groups):
-        table.add_row(tier, *(f"{g.converted:,} of {g.people:,} ({g.rate:.1%})" if (g := groups.get(tier))
-                              else "-" for groups in by_tier))
+    figures = [row for row in rows if row.kind == "figure"]
+    for row in figures:
+        table.add_row(row.label, *row.cells, end_section=row is figures[-1])
+    table.add_row("[bold]Conversion by tier[/bold]", *("" for _ in reviews))
+    for row in rows:
+        if row.kind == "tier":
+            table.add_row(row.label, *row.cells)
     return table
 
 
 def print_review(reviews: dict[str, ModelReview], lookback_days: int, report: str, artifact: str) -> None:
-    """The headline figures side by side, conversion by tier, and where the whole review is."""
-    console.print(_summary_table(reviews, lookback_days))
-    console.print(_tier_table(reviews))
+    """The headline figures side by side (AUC against the ceiling, the top tier's precision and
+    recall, the calibration error), conversion by tier, any tier that converts above a better one,
+    and where the report and a learned candidate playbook are."""
+    from leadloop.flows.reports import headline, inversion_line, learned_candidates, red_flags
+
+    console.print(_summary_table(reviews, lookback_days, headline(reviews)))
+    for name, inversions in red_flags(reviews):
+        for inversion in inversions:
+            console.print(f"[bold red]red flag[/bold red]  {escape(name)}: "
+                          f"{escape(inversion_line(inversion))}", highlight=False)
     if caveat := _caveat(reviews, lookback_days):
         console.print(caveat, highlight=False)
     # never broken into lines: a path or link is copied whole
+    for _, learned in learned_candidates(reviews):
+        where = learned.yaml_path or "not written"
+        console.print(f"[bold]candidate[/bold] {escape(where)} ({len(learned.changes)} weights changed, "
+                      f"{learned.kept} kept; never activated automatically)", highlight=False, soft_wrap=True)
     console.print(f"[bold]report[/bold]    {escape(report)}", highlight=False, soft_wrap=True)
     console.print(f"[bold]artifact[/bold]  {escape(artifact)}", highlight=False, soft_wrap=True)
 

@@ -377,3 +377,46 @@ def sla_report(tasks: Sequence[TaskOutcome], activities: Iterable[Activity], now
         mid = len(hours) // 2
         median = hours[mid] if len(hours) % 2 else (hours[mid - 1] + hours[mid]) / 2
     return SlaReport(len(tasks), on_time, late, overdue, median)
+
+
+def wilson_interval(converted: int, people: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95 % Wilson score interval of a conversion rate (z = 1.96): unlike rate ± 1.96·SE it stays
+    within [0, 1] and is not zero-width at 0 of 5 or 5 of 5. (0, 1) when there is nobody."""
+    if people <= 0:
+        return 0.0, 1.0
+    rate = converted / people
+    denominator = 1 + z * z / people
+    centre = (rate + z * z / (2 * people)) / denominator
+    half = z * (rate * (1 - rate) / people + z * z / (4 * people * people)) ** 0.5 / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True, slots=True)
+class TierInversion:
+    """A tier that converted at a higher rate than a tier the playbook ranks above it."""
+
+    higher: GroupRate  # the tier ranked better in the playbook
+    lower: GroupRate  # the tier ranked below it, which converted more
+    higher_interval: tuple[float, float]  # 95 % Wilson intervals of the two rates
+    lower_interval: tuple[float, float]
+
+    @property
+    def beyond_intervals(self) -> bool:
+        """The intervals do not overlap: the inversion is unlikely to be chance at these counts."""
+        return self.lower_interval[0] > self.higher_interval[1]
+
+
+def tier_inversions(review: ModelReview) -> list[TierInversion]:
+    """Every pair of tiers (in `review.tiers`, best first) where the lower tier converted at a higher
+    rate than the higher one, best-ranked pair first. Tiers nobody was in, and tiers the order does
+    not name, are left out; without a tier order there is nothing to compare."""
+    by_name = {group.group: group for group in review.by_tier if group.people}
+    ranked = [by_name[name] for name in review.tiers if name in by_name]
+    inversions = []
+    for i, higher in enumerate(ranked):
+        for lower in ranked[i + 1:]:
+            if lower.rate > higher.rate:
+                inversions.append(TierInversion(
+                    higher, lower, wilson_interval(higher.converted, higher.people),
+                    wilson_interval(lower.converted, lower.people)))
+    return inversions
