@@ -37,6 +37,7 @@ from leadloop.crm.records import ActivityKind, CustomerType
 from leadloop.playbook.model import Playbook
 from leadloop.scoring.review import CalibrationBin, WeightChange
 from leadloop.scoring.scorecard import ReasonKind, ScoreCard
+from leadloop.scoring.tiers import whole
 
 BLEND_COMPONENTS = ("contact_fit", "account_fit", "contact_intent", "account_intent")
 
@@ -451,13 +452,15 @@ def fit_calibration(scores: Sequence[float], labels: Sequence[bool], min_people:
                     ) -> list[CalibrationBin]:
     """Score bins with the share of their people who converted: isotonic regression of the outcome on
     the score (rates never fall as scores rise), its steps merged until each bin stands for at least
-    `min_people` people (or everyone, when there are fewer). Bin edges sit half-way between the scores
-    of neighbouring bins; the first bin starts at 0 (a lower score takes its rate too)."""
+    `min_people` people (or everyone, when there are fewer). It is fitted on the whole points the CRMs
+    show (`scoring.tiers.whole`), so bin edges sit on half points (12.5: a 12 is in the bin below, a 13
+    in the one above) and a rep never reads a score beside the likelihood of another score's bin; the
+    first bin starts at 0 (a lower score takes its rate too)."""
     from sklearn.isotonic import IsotonicRegression
 
     if not len(scores):
         return []
-    x = np.asarray(scores, dtype=float)
+    x = whole(np.asarray(scores, dtype=float))
     y = np.asarray(labels, dtype=float)
     order = np.argsort(x, kind="stable")
     x, y = x[order], y[order]
@@ -480,8 +483,8 @@ def fit_calibration(scores: Sequence[float], labels: Sequence[bool], min_people:
         del blocks[b]
     bins = []
     for k, (first, last, people, converted) in enumerate(blocks):
-        low = 0.0 if k == 0 else (blocks[k - 1][1] + first) / 2
-        high = last if k == len(blocks) - 1 else (last + blocks[k + 1][0]) / 2
+        low = 0.0 if k == 0 else max(first - 0.5, 0.0)
+        high = last if k == len(blocks) - 1 else last + 0.5
         bins.append(CalibrationBin(round(low, 2), round(high, 2), converted / people, int(people),
                                    int(converted)))
     return bins

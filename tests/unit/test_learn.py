@@ -158,6 +158,8 @@ def test_calibration_bins_rise_with_the_score_and_count_everyone():
     assert len(bins) >= 4
     assert bins[0].min_score == 0
     assert all(a.min_score < b.min_score and a.rate <= b.rate for a, b in itertools.pairwise(bins))
+    # edges on half points: the likelihood of a score is that of the whole number the CRM shows
+    assert all(b.min_score % 1 == 0.5 for b in bins[1:])
     assert all(b.people >= 40 for b in bins)
     assert sum(b.people for b in bins) == 3000 and sum(b.converted for b in bins) == int(labels.sum())
     for b in bins:  # each bin's counts are the people whose scores fall in it
