@@ -57,6 +57,7 @@ class CompiledPlaybook:
         self.field_negatives = tuple((n, compile_all(n.when, lists)) for n in pb.negatives if n.when)
         self.activity_negatives = tuple(n for n in pb.negatives if n.kinds)
         self.disqualifiers = tuple((d, compile_all(d.when, lists)) for d in pb.disqualifiers)
+        self.account_signals = tuple((a, compile_all(a.when, lists)) for a in pb.account.signals)
 
         intent = pb.intent
         groups = {g.id: g for g in intent.groups}

@@ -231,6 +231,9 @@ def _blend_and_rollup(pb: Playbook) -> list[str]:
             f"first among {', '.join(committee.roles)} (intent ≥ {number(committee.min_intent)}), "
             f"capped at {number(committee.cap)}. {committee.why}"
         )
+    for signal in pb.account.signals:
+        rows.append(f"Account signal `{signal.id}` ({_when(signal.when)}): {signed(signal.points)} account "
+                    f"intent before anyone engages. {signal.why}")
     rule = pb.routing.committee if pb.routing is not None else None
     if rule is not None:
         counted = rule.roles or (committee.roles if committee is not None else ())

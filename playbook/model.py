@@ -422,6 +422,25 @@ class Committee(_Model):
     why: Why
 
 
+class AccountSignal(_Model):
+    """A fact about the account itself that counts as account intent before anyone engages, e.g. an
+    existing customer, who places repeat orders: `points` join the people's roll-up (under the cap)."""
+
+    id: Id
+    why: Why
+    points: Annotated[float, Strict(), Field(gt=0)]
+    when: list[Condition] = Field(min_length=1)
+    says: str | None = None
+
+    @model_validator(mode="after")
+    def _account_fields_only(self) -> AccountSignal:
+        for condition in self.when:
+            if not condition.field.startswith("account."):
+                raise ValueError(f"account signal {self.id!r}: {condition.field!r} is not an account field; "
+                                 "an account signal looks at the account only (account.customer_type, …)")
+        return self
+
+
 class AccountTier(_Model):
     name: str
     min_fit: NonNegative | None = None
@@ -432,6 +451,7 @@ class AccountTier(_Model):
 class AccountSection(_Model):
     intent: AccountIntent = Field(default_factory=AccountIntent)
     committee: Committee | None = None
+    signals: list[AccountSignal] = Field(default_factory=list)
     tiers: list[AccountTier] = Field(min_length=1)
 
 
@@ -564,9 +584,11 @@ class Playbook(_Model):
         Stable across comments, key order and formatting; changes when any scoring value does.
         The opaque `mapping` and the `routing` section do not change scores and are left out. The
         calibration changes the likelihood reps read, so it counts; a playbook without a calibration or
-        a `non_buying` section hashes as before those sections existed."""
-        left_out = {"mapping", "routing"} | {
-            section for section in ("calibration", "non_buying") if getattr(self, section) is None}
+        a `non_buying` section, or without account signals, hashes as before those sections existed."""
+        left_out: dict[str, Any] = {"mapping": True, "routing": True} | {
+            section: True for section in ("calibration", "non_buying") if getattr(self, section) is None}
+        if not self.account.signals:
+            left_out["account"] = {"signals": True}
         content = self.model_dump(mode="json", by_alias=True, exclude=left_out)
         text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return f"{short_name(self.name)}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:7]}"

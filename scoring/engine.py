@@ -298,7 +298,8 @@ def _cards(
     held = _hold_disqualified(pb, statics, score)
     fit_list, account_intent_list = fit.tolist(), account_intent.tolist()
     _add_account_intent_lines(
-        tails, people, account_scores, account_intent, account_intent_list, pb.blend.account_intent
+        tails, people, account_scores, account_intent, account_intent_list, pb.blend.account_intent,
+        frozenset(signal.id for signal in pb.account.signals),
     )
 
     tier = _tiers_reached(pb.tiers, n, score=whole(score), fit=whole(fit), intent=whole(intent))
@@ -406,17 +407,27 @@ def _add_account_intent_lines(
     account_intent: np.ndarray,
     account_intent_list: list[float],
     weight: float,
+    signal_ids: frozenset[str] = frozenset(),
 ) -> None:
     """The account-intent line of everyone whose account intent counts, one object per (account,
-    value)."""
-    shared: dict[tuple[str | None, float], Reason] = {}
+    value); then a line of each account signal of their account (`account.signals`) that adds nothing
+    by itself (the account-intent line carries its points) but says which signal counted, for the
+    model review's learner."""
+    shared: dict[tuple[str | None, float], tuple[Reason, ...]] = {}
     for i in np.nonzero(account_intent)[0].tolist():
         account_id = people[i].account_id
         key = (account_id, account_intent_list[i])
-        line = shared.get(key)
-        if line is None:
-            line = shared[key] = _account_line(account_scores.get(account_id), account_intent_list[i], weight)
-        tails[i].append(line)
+        lines = shared.get(key)
+        if lines is None:
+            account_score = account_scores.get(account_id)
+            signals = [r for r in (account_score.reasons if account_score else ())
+                       if r.kind == ReasonKind.ACCOUNT and r.rule in signal_ids]
+            lines = shared[key] = (
+                _account_line(account_score, account_intent_list[i], weight, [r.says for r in signals]),
+                *(Reason(ReasonKind.ACCOUNT, r.rule, r.points, f"account intent includes: {r.says}",
+                         why=r.why) for r in signals),
+            )
+        tails[i].extend(lines)
 
 
 def disqualified_ceiling(pb: Playbook) -> float:
@@ -510,7 +521,8 @@ def _reasons(
     return reasons
 
 
-def _account_line(account_score: AccountScore | None, account_intent: float, weight: float) -> Reason:
+def _account_line(account_score: AccountScore | None, account_intent: float, weight: float,
+                  signals: Iterable[str] = ()) -> Reason:
     roles = ", ".join(r.replace("_", " ") for r in account_score.buying_roles) if account_score else ""
     engaged = account_score.engaged_people if account_score else 0
     return Reason(
@@ -518,7 +530,8 @@ def _account_line(account_score: AccountScore | None, account_intent: float, wei
         "account_intent",
         account_intent,
         f"{signed(account_intent)} activity at their account: {engaged} engaged "
-        f"{'person' if engaged == 1 else 'people'}" + (f" ({roles})" if roles else ""),
+        f"{'person' if engaged == 1 else 'people'}" + (f" ({roles})" if roles else "")
+        + "".join(f"; {says}" for says in signals),
         contribution=weight * account_intent,
     )
 

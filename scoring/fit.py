@@ -5,7 +5,7 @@ as non-buying)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 from leadloop.crm.records import Account, CustomerType, Person
@@ -25,6 +25,8 @@ class AccountFit:
     profile: CompiledProfile | None
     fit: float
     reasons: tuple[Reason, ...] = ()
+    # the playbook's account signals this account shows (`account.signals`): account-intent lines
+    signals: tuple[Reason, ...] = ()
 
 
 class _Static(NamedTuple):
@@ -124,7 +126,28 @@ def _account_fit(cp: CompiledPlaybook, account: Account | None, cache: dict | No
                 if cache is not None:
                     cache[key] = header
             best = AccountFit(profile, fit, (header, *reasons))
-    return best or AccountFit(None, 0.0)
+    best = best or AccountFit(None, 0.0)
+    signals = _account_signals(cp, subject, cache)
+    return replace(best, signals=signals) if signals else best
+
+
+def _account_signals(cp: CompiledPlaybook, subject: Subject, cache: dict | None) -> tuple[Reason, ...]:
+    """The account-intent lines of the account signals `subject`'s account shows, shared through
+    `cache` (one object per signal)."""
+    lines = []
+    for signal, test in cp.account_signals:
+        if not test(subject):
+            continue
+        key = ("account signal", signal.id)
+        line = cache.get(key) if cache is not None else None
+        if line is None:
+            says = signal.says or signal.id.replace("_", " ")
+            line = Reason(ReasonKind.ACCOUNT, signal.id, _r(signal.points), f"{signed(signal.points)} {says}",
+                          why=signal.why)
+            if cache is not None:
+                cache[key] = line
+        lines.append(line)
+    return tuple(lines)
 
 
 _BY_CUSTOMER_TYPE = {

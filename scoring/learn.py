@@ -60,19 +60,20 @@ MIN_BIN_PEOPLE = 30  # a calibration bin stands for at least this many people
 @dataclass(frozen=True, slots=True)
 class _Weight:
     rule: str
-    where: str  # "intent rule", "fit rule", "negative", "blend"
+    where: str  # "intent rule", "fit rule", "negative", "account signal", "blend"
     current: float
 
 
 def _learnable(playbook: Playbook) -> list[_Weight]:
     """The playbook's weights the candidate may change: intent and depth rules, fit rules with
-    `points` (banded rules stay), negatives, and the four blend weights."""
+    `points` (banded rules stay), negatives, account signals, and the four blend weights."""
     weights = [_Weight(r.id, "intent rule", float(r.points)) for r in playbook.intent.rules]
     weights += [_Weight(r.id, "intent rule", float(r.points)) for r in playbook.intent.depth]
     fit_rules = [rule for profile in playbook.profiles for rule in profile.fit]
     fit_rules += playbook.contact_fit.rules
     weights += [_Weight(r.id, "fit rule", float(r.points)) for r in fit_rules if r.points is not None]
     weights += [_Weight(n.id, "negative", float(n.points)) for n in playbook.negatives]
+    weights += [_Weight(a.id, "account signal", float(a.points)) for a in playbook.account.signals]
     seen: set[str] = set()
     unique = []
     for weight in weights:  # a rule id used twice (two profiles) is one weight only if its points agree
@@ -92,8 +93,11 @@ _LINE_KINDS = (ReasonKind.INTENT, ReasonKind.FIT, ReasonKind.NEGATIVE)
 
 def _features(cards: Sequence[ScoreCard], weights: Sequence[_Weight], playbook: Playbook) -> np.ndarray:
     """Per card and weight, the points of the lead score that weight gave: the contributions of the
-    rule's reason lines, or a blend component's part of the score (fit after the static cap)."""
-    column = {w.rule: j for j, w in enumerate(weights) if w.where != "blend"}
+    rule's reason lines, or a blend component's part of the score (fit after the static cap). An
+    account signal's line on a card adds nothing itself (the account-intent line carries it): its
+    points times the account-intent weight are what it gave (before the account-intent cap)."""
+    column = {w.rule: j for j, w in enumerate(weights) if w.where not in ("blend", "account signal")}
+    signal_column = {w.rule: j for j, w in enumerate(weights) if w.where == "account signal"}
     blend = playbook.blend
     out = np.zeros((len(cards), len(weights)))
     blend_at = {w.rule: j for j, w in enumerate(weights) if w.where == "blend"}
@@ -102,6 +106,8 @@ def _features(cards: Sequence[ScoreCard], weights: Sequence[_Weight], playbook: 
             j = column.get(reason.rule)
             if j is not None and reason.kind in _LINE_KINDS:
                 out[i, j] += reason.contribution
+            elif reason.kind == ReasonKind.ACCOUNT and (k := signal_column.get(reason.rule)) is not None:
+                out[i, k] += blend.account_intent * reason.points
         static = blend.contact_fit * card.contact_fit + blend.account_fit * card.account_fit
         share = min(1.0, blend.static_cap / static) if static > 0 else 1.0
         parts = {"contact_fit": blend.contact_fit * card.contact_fit * share,
@@ -218,6 +224,7 @@ def _components(playbook: Playbook) -> dict[str, str]:
     out |= {rule.id: "contact_fit" for rule in playbook.contact_fit.rules}
     out |= {rule.id: "contact_intent" for rule in [*playbook.intent.rules, *playbook.intent.depth]}
     out |= {n.id: "contact_fit" if n.target == "fit" else "contact_intent" for n in playbook.negatives}
+    out |= {a.id: "account_intent" for a in playbook.account.signals}
     return out
 
 
@@ -372,7 +379,7 @@ def _scalar_spans(text: str, weights: Sequence[_Weight]) -> dict[str, tuple[int,
 
     wanted = {w.rule for w in weights if w.where != "blend"}
     rules = (items("intent", "rules") + items("intent", "depth") + items("profiles", "fit")
-             + items("contact_fit", "rules") + items("negatives"))
+             + items("contact_fit", "rules") + items("negatives") + items("account", "signals"))
     for rule in rules:
         fields = {k.value: v for k, v in rule.value}
         rule_id = getattr(fields.get("id"), "value", None)

@@ -87,7 +87,7 @@ class WeightChange:
     """One weight the learned candidate changes, with the evidence behind it."""
 
     rule: str  # playbook id: an intent/fit/negative rule, or a blend component (contact_fit, …)
-    where: str  # "intent rule", "fit rule", "negative", "blend"
+    where: str  # "intent rule", "fit rule", "negative", "account signal", "blend"
     current: float
     candidate: float
     evidence: str  # in words, for revenue operations: who had it, how they converted, the fitted effect

@@ -162,7 +162,8 @@ def _account_intents(
     name_of: Callable[[int], str],
 ) -> tuple[list[float], list[tuple[str, ...]], list[tuple[Reason, ...]]]:
     """Per account: its intent (capped), its engaged committee roles and its reasons (fit's, then
-    the three most engaged people by name, the rest in one line, the committee bonus and the cap)."""
+    the three most engaged people by name, the rest in one line, the committee bonus, the account
+    signals and the cap)."""
     section = cp.playbook.account
     committee, max_people = section.committee, section.intent.max_people
     decay_why, intent_cap = section.intent.why, section.intent.cap
@@ -206,6 +207,9 @@ def _account_intents(
                 bonus, line = _committee_line(committee, engaged_roles)
                 total += bonus
                 reasons.append(line)
+        for line in fits[a].signals:  # what the account itself says (an existing customer), engaged or not
+            total += line.points
+            reasons.append(line)
         if total > intent_cap:
             reasons.append(_cap_line(intent_cap, total))
             total = intent_cap

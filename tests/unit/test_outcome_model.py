@@ -232,17 +232,7 @@ def test_the_learned_candidate_ranks_held_out_worlds_at_least_as_well_as_the_shi
     )
 
 
-# Not met yet, and kept visible rather than loosened: measured on seeds 4/5/6 the candidate reaches
-# 0.931/0.825/0.842 against a ceiling of 0.955/0.905/0.858. A person converts when their account gets an
-# opportunity, and the gradient-boosting model leans on the account's whole activity and on being an
-# existing customer (permuting those columns costs it 0.27–0.44 and 0.04–0.11 of AUC); the playbook
-# can say "existing customer" only as a fit rule of a few points under the 35-point static cap, which
-# no re-weighting within ×0.5–×2 per review lifts far enough. A logistic regression on the card's
-# four components plus the customer flag reaches 0.947/0.913/0.881: the playbook needs a way to say it.
 @pytest.mark.slow
-@pytest.mark.xfail(reason="issue #21: the learned candidate does not yet come within 0.02 of the "
-                          "gradient-boosting ceiling on every held-out seed (see the comment above)",
-                   strict=False)
 @pytest.mark.parametrize("seed", HELD_OUT_SEEDS)
 def test_the_learned_candidate_comes_within_two_points_of_the_gradient_boosting_ceiling(seed):
     candidate_auc, ceiling_auc = candidate_cohort(seed).auc, ceiling(seed)

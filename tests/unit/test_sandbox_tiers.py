@@ -85,12 +85,15 @@ def test_over_all_seeds_the_tiers_are_apart_beyond_their_95_percent_intervals():
 @pytest.mark.slow  # eight small worlds generated and scored: about 15 s
 def test_the_default_world_inverted_because_its_top_tier_held_people_already_in_opportunities():
     cards, outcomes, tiers = reviewed(7)
-    top, middle, _ = by_tier(7, counted_as_before(7))
-    assert rate(top) < rate(middle), "the old count no longer inverts seed 7: update the docstring"
+    # (with the playbook of then, the old count put the top tier at 21.1% below Nurture's 21.3%; the
+    # existing-customer account signal has since moved Nurture, so the old count's own inversion is gone,
+    # but what it did to the top tier is not)
+    top, _, _ = by_tier(7, counted_as_before(7))
     in_opportunity = [c for c in cards if c.tier == tiers[0] and outcomes[c.person_id].in_open_opportunity]
     assert len(in_opportunity) >= top[1] / 3, (len(in_opportunity), top)
     fixed_top, fixed_middle, _ = by_tier(7)
     assert fixed_top[1] == top[1] - len(in_opportunity)
+    assert rate(top) < rate(fixed_top), "counting people in open opportunities as lost pulls the top down"
     assert rate(fixed_top) > rate(fixed_middle)
 
 
