@@ -16,7 +16,7 @@ import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from prefect import flow, get_run_logger
@@ -24,7 +24,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from leadloop.crm.dataset import Dataset
 from leadloop.crm.identity import repoint_activities
-from leadloop.crm.records import Activity
+from leadloop.crm.records import Account, Activity, CustomerType, Opportunity
 from leadloop.flows import blocks, cancel
 from leadloop.flows.options import ModelReviewOptions
 from leadloop.flows.reports import review_markdown, write_review_html
@@ -52,16 +52,37 @@ from leadloop.sync import pipeline, workspace
 
 
 def as_of(dataset: Dataset, cutoff: datetime) -> Dataset:
-    """The dataset as it stood at `cutoff`: people and activities that existed by then, and the
-    opportunities already created (outcomes come from the later ones)."""
+    """The dataset as it stood at `cutoff`: people and activities that existed by then, the
+    opportunities already created (outcomes come from the later ones), and accounts as customers only
+    if they were customers then (`customers_then`)."""
     people = [p for p in dataset.people if p.created_at is None or p.created_at <= cutoff]
     return Dataset(
-        accounts=dataset.accounts, people=people,
+        accounts=customers_then(dataset.accounts, dataset.opportunities, cutoff), people=people,
         activities=[a for a in dataset.activities if a.occurred_at <= cutoff],
         opportunities=[o for o in dataset.opportunities if o.created_at is None or o.created_at <= cutoff],
         campaigns=dataset.campaigns, assets=dataset.assets, owners=dataset.owners,
         contact_roles=dataset.contact_roles,
     )
+
+
+def customers_then(accounts: Sequence[Account], opportunities: Sequence[Opportunity], cutoff: datetime
+                   ) -> list[Account]:
+    """`accounts` with the customer type they had at `cutoff`, as far as the opportunities tell: an
+    account that is a customer today, and whose every won opportunity closed after the cut-off, became
+    one since (the CRM flips the type at the first win), so it was a prospect then. Without this the
+    outcome leaks into the review: the wins it is meant to predict would make their accounts customers
+    at the cut-off. An account with no won opportunity on record keeps its type (a customer from
+    before the records)."""
+    first_win: dict[str, date] = {}
+    for opp in opportunities:
+        if opp.is_won and opp.account_id:
+            closed = opp.close_date or (opp.created_at.date() if opp.created_at else None)
+            if closed is not None and (opp.account_id not in first_win or closed < first_win[opp.account_id]):
+                first_win[opp.account_id] = closed
+    day = cutoff.date()
+    return [dataclasses.replace(a, customer_type=CustomerType.PROSPECT)
+            if a.customer_type == CustomerType.CUSTOMER and a.id in first_win and first_win[a.id] > day else a
+            for a in accounts]
 
 
 def rule_points(playbook: Playbook) -> dict[str, float]:

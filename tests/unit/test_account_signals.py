@@ -92,3 +92,29 @@ def test_a_playbook_without_signals_keeps_its_model_version():
     card = score_dataset(without, alone, NOW).cards["p"]
     assert card.account_intent == 0
     assert not any(r.kind == ReasonKind.ACCOUNT and r.rule == "existing_customer" for r in card.reasons)
+
+
+def test_the_review_sees_an_account_as_a_customer_only_from_its_first_win():
+    from datetime import date, timedelta
+
+    from leadloop.crm.records import Opportunity
+    from leadloop.flows.model_review import customers_then
+
+    cutoff = NOW - timedelta(days=120)
+    accounts = [_account("won-since", "customer"), _account("won-before", "customer"),
+                _account("no-record", "customer"), _account("prospect", "prospect")]
+    opportunities = [
+        Opportunity(id="o1",
+                    account_id="won-since", is_closed=True, is_won=True, close_date=date(2026, 9, 1),
+                    created_at=NOW - timedelta(days=100)),
+        Opportunity(id="o2",
+                    account_id="won-before", is_closed=True, is_won=True, close_date=date(2026, 3, 1),
+                    created_at=NOW - timedelta(days=300)),
+        Opportunity(id="o3",
+                    account_id="won-before", is_closed=True, is_won=True, close_date=date(2026, 9, 1),
+                    created_at=NOW - timedelta(days=100)),
+    ]
+    then = {a.id: a.customer_type for a in customers_then(accounts, opportunities, cutoff)}
+    # the win being predicted must not make its account a customer at the cut-off
+    assert then == {"won-since": "prospect", "won-before": "customer", "no-record": "customer",
+                    "prospect": "prospect"}
