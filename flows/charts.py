@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 import re
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import matplotlib
@@ -150,53 +150,58 @@ def gains_points(scores: Sequence[float], labels: Sequence[bool]) -> tuple[list[
     return contacted, captured
 
 
-def roc_figure(reviews: Mapping[str, ModelReview]) -> Figure | None:
-    """Every playbook's ROC curve on one chart, with its AUC in the legend and the chance diagonal."""
+def _curve_figure(reviews: Mapping[str, ModelReview], title: str, reference: str,
+                  curve: Callable[[ModelReview], tuple[Sequence[float], Sequence[float], str]],
+                  finish: Callable[[Axes], None]) -> Figure | None:
+    """One chart of every rankable playbook's curve over [0, 1]², with a diagonal `reference` line:
+    `curve(review)` gives its x, y and legend note; `finish(axes)` labels the axes."""
     drawn = [(i, name, r) for i, (name, r) in enumerate(reviews.items()) if rankable(r)]
     if not drawn:
         return None
     with matplotlib.rc_context(RC):
         figure = new_figure(SQUARE)
         axes = figure.add_subplot()
-        axes.plot([0, 1], [0, 1], label="chance (AUC 0.500)", **REFERENCE)
+        axes.plot([0, 1], [0, 1], label=reference, **REFERENCE)
         for i, name, review in drawn:
             look = style(i)
-            fpr, tpr = roc_points(review.scores, review.labels)
-            auc = "n/a" if review.auc is None else f"{review.auc:.3f}"
-            axes.plot(fpr, tpr, color=look["color"], linestyle=look["linestyle"], linewidth=1.8,
-                      label=f"{short(name)} (AUC {auc})")
-        axes.set(xlim=(0, 1), ylim=(0, 1.01), aspect="equal",
-                 xlabel="false-positive rate (non-converters above the threshold)",
-                 ylabel="true-positive rate (converters above the threshold)")
-        axes.set_title("ROC curve", loc="left")
+            x, y, note = curve(review)
+            axes.plot(x, y, color=look["color"], linestyle=look["linestyle"], linewidth=1.8,
+                      label=f"{short(name)} ({note})")
+        axes.set(xlim=(0, 1), ylim=(0, 1.01), aspect="equal")
+        finish(axes)
+        axes.set_title(title, loc="left")
         below(figure, axes)
     return figure
+
+
+def roc_figure(reviews: Mapping[str, ModelReview]) -> Figure | None:
+    """Every playbook's ROC curve on one chart, with its AUC in the legend and the chance diagonal."""
+    def curve(review: ModelReview) -> tuple[Sequence[float], Sequence[float], str]:
+        fpr, tpr = roc_points(review.scores, review.labels)
+        return fpr, tpr, "AUC " + ("n/a" if review.auc is None else f"{review.auc:.3f}")
+
+    def finish(axes: Axes) -> None:
+        axes.set(xlabel="false-positive rate (non-converters above the threshold)",
+                 ylabel="true-positive rate (converters above the threshold)")
+
+    return _curve_figure(reviews, "ROC curve", "chance (AUC 0.500)", curve, finish)
 
 
 def gains_figure(reviews: Mapping[str, ModelReview]) -> Figure | None:
     """Cumulative gains: the share of converters reached when contacting the top x % by score."""
-    drawn = [(i, name, r) for i, (name, r) in enumerate(reviews.items()) if rankable(r)]
-    if not drawn:
-        return None
-    with matplotlib.rc_context(RC):
-        figure = new_figure(SQUARE)
-        axes = figure.add_subplot()
-        axes.plot([0, 1], [0, 1], label="contacting at random", **REFERENCE)
-        for i, name, review in drawn:
-            look = style(i)
-            contacted, captured = gains_points(review.scores, review.labels)
-            at_tenth = next(c for x, c in zip(contacted, captured, strict=True) if x >= 0.1)
-            axes.plot(contacted, captured, color=look["color"], linestyle=look["linestyle"], linewidth=1.8,
-                      label=f"{short(name)} (top 10 %: {at_tenth:.0%})")
+    def curve(review: ModelReview) -> tuple[Sequence[float], Sequence[float], str]:
+        contacted, captured = gains_points(review.scores, review.labels)
+        at_tenth = next(c for x, c in zip(contacted, captured, strict=True) if x >= 0.1)
+        return contacted, captured, f"top 10 %: {at_tenth:.0%}"
+
+    def finish(axes: Axes) -> None:
         axes.axvline(0.1, color="#bbbbbb", linewidth=0.8)
-        axes.set(xlim=(0, 1), ylim=(0, 1.01), aspect="equal",
-                 xlabel="share of people contacted, highest scores first",
+        axes.set(xlabel="share of people contacted, highest scores first",
                  ylabel="share of converters reached")
         axes.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
         axes.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-        axes.set_title("Cumulative gains", loc="left")
-        below(figure, axes)
-    return figure
+
+    return _curve_figure(reviews, "Cumulative gains", "contacting at random", curve, finish)
 
 
 # ----------------------------------------------------------------------------------------- calibration

@@ -34,6 +34,7 @@ from leadloop.flows.tasks import step
 from leadloop.playbook.load import load_playbook, parse_playbook
 from leadloop.playbook.model import Playbook
 from leadloop.scoring import learn
+from leadloop.scoring.calibration import rates_at
 from leadloop.scoring.engine import score_dataset
 from leadloop.scoring.review import (
     SALES_TOUCHES,
@@ -132,7 +133,7 @@ def review_playbook(key: str, which: str, cutoff: datetime) -> ModelReview:
     bins: list[CalibrationBin] = held.values.get("calibrations", {}).get(which, [])
     if bins:
         review.calibration = bins
-        review.likelihoods = [learn.likelihood(bins, score) for score in review.scores]
+        review.likelihoods = rates_at(review.scores, bins)
         review.calibration_error = learn.calibration_error(bins, review.scores, review.labels)
     return review
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Sequence
+from typing import Any
 
 from leadloop.playbook.model import Calibration, CalibrationBin
 
@@ -31,7 +32,14 @@ def likelihoods(scores: Sequence[float], calibration: Calibration | None) -> lis
     """`likelihood_of` of each score (the bin edges are read once)."""
     if calibration is None:
         return [None] * len(scores)
-    edges = [b.min_score for b in calibration.bins]
-    rates = [b.rate for b in calibration.bins]
+    return list(rates_at(scores, calibration.bins))
+
+
+def rates_at(scores: Sequence[float], bins: Sequence[Any]) -> list[float]:
+    """For each score, the rate of the last bin whose `min_score` it reaches (the first bin's for a
+    score below all of them). `bins`: ascending, non-empty, anything with `min_score` and `rate` (the
+    playbook's bins, or the ones the model review is learning)."""
+    edges = [b.min_score for b in bins]
+    rates = [b.rate for b in bins]
     return [rates[max(bisect_right(edges, s) - 1, 0)] for s in scores]
 

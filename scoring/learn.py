@@ -35,6 +35,7 @@ import yaml
 from leadloop.crm.dataset import Dataset
 from leadloop.crm.records import ActivityKind, CustomerType
 from leadloop.playbook.model import Playbook
+from leadloop.scoring.calibration import rates_at
 from leadloop.scoring.review import CalibrationBin, WeightChange
 from leadloop.scoring.scorecard import ReasonKind, ScoreCard
 from leadloop.scoring.tiers import whole
@@ -498,14 +499,9 @@ def fit_calibration(scores: Sequence[float], labels: Sequence[bool], min_people:
 
 
 def likelihood(bins: Sequence[CalibrationBin], score: float) -> float:
-    """The rate of the last bin whose min_score ≤ score (the first bin's below all of them)."""
-    rate = bins[0].rate if bins else 0.0
-    for b in bins:
-        if b.min_score <= score:
-            rate = b.rate
-        else:
-            break
-    return rate
+    """The rate of the last bin whose min_score ≤ score (the first bin's below all of them), looked up
+    as the engine looks up the live playbook's (`scoring.calibration.rates_at`); 0 without bins."""
+    return rates_at([score], bins)[0] if bins else 0.0
 
 
 def calibration_error(bins: Sequence[CalibrationBin], scores: Sequence[float], labels: Sequence[bool]
@@ -514,7 +510,7 @@ def calibration_error(bins: Sequence[CalibrationBin], scores: Sequence[float], l
     split into ten groups as equal as they can be (fewer groups when there are fewer people)."""
     if not len(scores):
         return 0.0
-    predicted = np.array([likelihood(bins, s) for s in scores])
+    predicted = np.array(rates_at(scores, bins) if bins else [0.0] * len(scores))
     y = np.asarray(labels, dtype=float)
     order = np.argsort(np.asarray(scores, dtype=float), kind="stable")
     groups = [g for g in np.array_split(order, min(10, len(order))) if len(g)]

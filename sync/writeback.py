@@ -17,6 +17,7 @@ from leadloop.crm.ports import CrmSink, WriteResult
 from leadloop.crm.records import Crm, Person
 from leadloop.routing.crm_changes import (
     NURTURE_TRACK_FIELD,
+    RoutedChanges,
     TaskPlacement,
     account_task_changes,
     person_records,
@@ -101,6 +102,19 @@ def _routed_tasks(runtime: Runtime, dataset: Dataset, routing: RoutingResult, pe
     preferred = task_crm_preferences(dataset)
     new_tasks: dict[Crm, dict[str, TaskUpsert]] = {crm: {} for crm in runtime.sinks}
     placements = []
+
+    def fields_of(routed: RoutedChanges) -> list[FieldUpdate]:
+        """Keeps a routed decision's placement and tasks; returns its field updates."""
+        if routed.placement is not None:
+            placements.append(routed.placement)
+        fields = []
+        for change in routed.changes:
+            if isinstance(change, TaskUpsert):
+                new_tasks[change.crm][change.key] = change
+            else:
+                fields.append(change)
+        return fields
+
     for decision in routing.decisions:
         person = people.get(decision.person_id)
         if person is None:
@@ -108,12 +122,8 @@ def _routed_tasks(runtime: Runtime, dataset: Dataset, routing: RoutingResult, pe
         routed = to_crm_changes(decision, person, directory, section.fallback_owner,
                                 tasks_in=section.tasks_in, preferred=preferred.get(person.account_id or ""),
                                 connected=runtime.sinks)
-        if routed.placement is not None:
-            placements.append(routed.placement)
-        for change in routed.changes:
-            if isinstance(change, TaskUpsert):
-                new_tasks[change.crm][change.key] = change
-            elif change.field == NURTURE_TRACK_FIELD:
+        for change in fields_of(routed):
+            if change.field == NURTURE_TRACK_FIELD:
                 # leadloop owns the nurture track; record ownership stays with the CRM's own
                 # assignment rules (it is not an owned field): the rep is reached through the task.
                 desired[change.crm].append(change)
@@ -125,11 +135,7 @@ def _routed_tasks(runtime: Runtime, dataset: Dataset, routing: RoutingResult, pe
         routed = account_task_changes(account_decision, account, directory, section.fallback_owner,
                                       tasks_in=section.tasks_in, preferred=preferred.get(account.id),
                                       connected=runtime.sinks)
-        if routed.placement is not None:
-            placements.append(routed.placement)
-        for change in routed.changes:
-            if isinstance(change, TaskUpsert):
-                new_tasks[change.crm][change.key] = change
+        fields_of(routed)  # of an account decision only its task is written
     unplaced = [p for p in placements if p.problem]
     if unplaced:
         log.warning("%d routed people or accounts got no task: %s: %s", len(unplaced), unplaced[0].person_id,
