@@ -208,19 +208,28 @@ def reasons_text(reasons: Sequence[ReasonLike], disqualified: str | None = None,
     return text
 
 
-def desired_person_fields(card: CardLike) -> dict[str, str | int | float | None]:
+def desired_person_fields(card: CardLike, *, reasons: bool = True) -> dict[str, str | int | float | None]:
     """The owned person fields for one ScoreCard, by logical name (nurture_track comes from routing);
-    `likelihood` is None when the playbook has no calibration."""
-    return {
+    `likelihood` is None when the playbook has no calibration. With `reasons=False` the reasons are
+    left out (`person_reasons` renders them): they only ride along with another field's write, so a
+    plan renders them for the records it writes, not for everyone it compares."""
+    values: dict[str, str | int | float | None] = {
         "fit_score": whole_points(card.fit),
         "intent_score": whole_points(card.intent),
         "score": whole_points(card.score),
         "tier": card.tier,
-        "reasons": reasons_text(card.reasons, card.disqualified, score=whole_points(card.score)),
-        "model_version": card.model_version,
-        "scored_at": iso_utc(card.scored_at),
-        "likelihood": percent_points(card.likelihood),
     }
+    if reasons:
+        values["reasons"] = person_reasons(card)
+    values["model_version"] = card.model_version
+    values["scored_at"] = iso_utc(card.scored_at)
+    values["likelihood"] = percent_points(card.likelihood)
+    return values
+
+
+def person_reasons(card: CardLike) -> str:
+    """The `reasons` field of one ScoreCard: its lines add up to the whole-point score written with it."""
+    return reasons_text(card.reasons, card.disqualified, score=whole_points(card.score))
 
 
 def desired_account_fields(score: AccountScoreLike) -> dict[str, str | int]:

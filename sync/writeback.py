@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from collections.abc import Mapping as Map
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from leadloop.crm.changes import FieldUpdate, ObjectType, TaskUpsert
 from leadloop.crm.dataset import Dataset
@@ -25,12 +26,18 @@ from leadloop.routing.crm_changes import (
 )
 from leadloop.routing.model import RoutingResult
 from leadloop.scoring.engine import ScoringResult
+from leadloop.scoring.scorecard import ScoreCard
 from leadloop.store.facade import FAILED, PENDING, REJECTED
 from leadloop.store.writeplan import (
+    ACCOMPANYING_FIELDS,
+    FieldNamer,
+    Ledger,
     desired_account_fields,
     desired_person_fields,
     field_updates,
+    ledger_text,
     mapped_fields,
+    person_reasons,
     plan_writes,
 )
 from leadloop.sync.pipeline import Runtime, report_progress, routing_directory, utc_now
@@ -167,6 +174,39 @@ def _plan_tasks(runtime: Runtime, plan: CrmPlan, routed: dict[str, TaskUpsert], 
             plan.skipped_tasks += 1
 
 
+@dataclass(frozen=True, slots=True)
+class _Reasons:
+    """A person record's `reasons` value, not rendered yet: the index in the CRM's desired updates it
+    belongs before, the record and the card it is rendered from."""
+
+    before: int
+    record_id: str
+    person_id: str
+    card: ScoreCard
+
+
+def _plan_fields(crm: Crm, desired: Sequence[FieldUpdate], reasons: Sequence[_Reasons], ledger: Ledger,
+                 min_change: float, namer: FieldNamer) -> list[FieldUpdate]:
+    """`plan_writes` of `desired` with each person record's reasons in place, rendering the reasons
+    only for the records that get a write. The reasons only ride along with another field's write
+    (`store.writeplan`), so a record without one writes nothing either way; rendering every
+    person's reasons to compare them was a third of planning a quiet run."""
+    first = plan_writes(desired, ledger, min_change=min_change, crm_field=namer)
+    written = {(u.object_type, u.record_id) for u in first}
+    if not written:
+        return first
+    rendered = {r.before: field_updates(crm, ObjectType.PERSON, r.record_id,
+                                        {"reasons": person_reasons(r.card)}, person_id=r.person_id)[0]
+                for r in reasons if (ObjectType.PERSON, r.record_id) in written}
+    full = []
+    for index, update in enumerate(desired):
+        if index in rendered:
+            full.append(rendered[index])
+        if (update.object_type, update.record_id) in written:
+            full.append(update)
+    return plan_writes(full, ledger, min_change=min_change, crm_field=namer)
+
+
 @cycle_collection_paused()  # ~10 new field values per person next to the whole store: see crm.heap
 def plan_changes(runtime: Runtime, dataset: Dataset, scoring: ScoringResult, routing: RoutingResult | None,
                  min_change: float) -> dict[Crm, CrmPlan]:
@@ -181,38 +221,80 @@ def plan_changes(runtime: Runtime, dataset: Dataset, scoring: ScoringResult, rou
     wall_clock = utc_now()
     people = {p.id: p for p in dataset.people}
     accounts = {a.id: a for a in dataset.accounts}
-    desired: dict[Crm, list[FieldUpdate]] = {crm: [] for crm in runtime.sinks}
-    for person_id, card in scoring.cards.items():
-        person = people.get(person_id)
-        if person is None:
-            continue
-        values = desired_person_fields(card)
-        for crm, record_id in person_records(person):
-            if crm in desired:
-                desired[crm] += field_updates(crm, ObjectType.PERSON, record_id, values, person_id=person_id)
-    for account_id, account_score in scoring.accounts.items():
-        account = accounts.get(account_id)
-        if account is None:
-            continue
-        values = desired_account_fields(account_score)
-        for crm, record_id in ((Crm.SALESFORCE, account.salesforce_id), (Crm.HUBSPOT, account.hubspot_id)):
-            if record_id and crm in desired:
-                desired[crm] += field_updates(crm, ObjectType.ACCOUNT, record_id, values)
-
+    # routing first: a record with a nurture-track change is planned whole, whatever else changed
+    nurture: dict[Crm, list[FieldUpdate]] = {crm: [] for crm in runtime.sinks}
     new_tasks: dict[Crm, dict[str, TaskUpsert]] = {crm: {} for crm in runtime.sinks}
     placements: list[TaskPlacement] = []
     if routing is not None:
-        new_tasks, placements = _routed_tasks(runtime, dataset, routing, people, desired)
+        new_tasks, placements = _routed_tasks(runtime, dataset, routing, people, nurture)
     plans = {}
     for crm in runtime.sinks:
         crm_mapping = getattr(runtime.mapping, crm.value)
         namer = mapped_fields(crm_mapping.owned_person, crm_mapping.owned_account)
         ledger = runtime.store.ledger(crm.value)
-        plan = CrmPlan(crm, desired_fields=len(desired[crm]), placements=placements)
-        plan.updates = plan_writes(desired[crm], ledger, min_change=min_change, crm_field=namer)
+        as_written = _AsWritten(ledger, crm_mapping.owned_person, crm_mapping.owned_account,
+                                {u.record_id for u in nurture[crm]})
+        desired: list[FieldUpdate] = []
+        reasons: list[_Reasons] = []
+        values_seen = 0
+        for person_id, card in scoring.cards.items():
+            person = people.get(person_id)
+            if person is None:
+                continue
+            values = desired_person_fields(card, reasons=False)
+            before = list(values).index("model_version")  # where `desired_person_fields` puts the reasons
+            for record_crm, record_id in person_records(person):
+                if record_crm is not crm:
+                    continue
+                values_seen += len(values) + 1
+                if not as_written.person(record_id, values):
+                    reasons.append(_Reasons(len(desired) + before, record_id, person_id, card))
+                    desired += field_updates(crm, ObjectType.PERSON, record_id, values, person_id=person_id)
+        for account_id, account_score in scoring.accounts.items():
+            account = accounts.get(account_id)
+            if account is None:
+                continue
+            record_id = account.salesforce_id if crm is Crm.SALESFORCE else account.hubspot_id
+            if record_id:
+                values = desired_account_fields(account_score)
+                values_seen += len(values)
+                if not as_written.account(record_id, values):
+                    desired += field_updates(crm, ObjectType.ACCOUNT, record_id, values)
+        desired += nurture[crm]
+        plan = CrmPlan(crm, desired_fields=values_seen + len(nurture[crm]), placements=placements)
+        plan.updates = _plan_fields(crm, desired, reasons, ledger, min_change, namer)
         _plan_tasks(runtime, plan, new_tasks[crm], wall_clock)
         plans[crm] = plan
     return plans
+
+
+class _AsWritten:
+    """Whether a record's desired values are all what the ledger holds already (the fields that ride
+    along aside): then `plan_writes` keeps nothing of it, so the plan skips building its updates.
+    In a quiet run that is nearly every record."""
+
+    def __init__(self, ledger: Ledger, person_fields: Map[str, str], account_fields: Map[str, str],
+                 planned_whole: set[str]) -> None:
+        self.ledger, self.planned_whole = ledger, planned_whole
+        self.person_names, self.account_names = person_fields, account_fields
+
+    def _same(self, record_id: str, values: Map[str, Any], names: Map[str, str]) -> bool:
+        if record_id in self.planned_whole:
+            return False
+        ledger = self.ledger
+        for name, value in values.items():
+            if name in ACCOMPANYING_FIELDS:
+                continue
+            crm_field = names.get(name)
+            if crm_field is None or ledger.get((record_id, crm_field)) != ledger_text(value):
+                return False  # (a field the mapping lacks: `plan_writes` says what is wrong)
+        return True
+
+    def person(self, record_id: str, values: Map[str, Any]) -> bool:
+        return self._same(record_id, values, self.person_names)
+
+    def account(self, record_id: str, values: Map[str, Any]) -> bool:
+        return self._same(record_id, values, self.account_names)
 
 
 # -- write-back -------------------------------------------------------------------------------------

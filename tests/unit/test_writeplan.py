@@ -318,3 +318,41 @@ def test_reasons_text_never_carries_a_control_character_and_keeps_a_printable_re
     first = lines[0].says.strip()
     if first and first.isprintable():  # the strongest reason comes first, its words unchanged
         assert text.startswith(f"+10 {first}")
+
+
+# -- reasons rendered only where a record is written -----------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 60), st.floats(0, 60), st.sampled_from(["hot", "warm", "cold"]),
+                          st.integers(0, 3), st.floats(-3, 3), st.booleans()), min_size=1, max_size=12),
+       st.sampled_from([1.0, 5.0]))
+def test_reasons_rendered_only_for_written_records_give_the_same_plan(people, min_change):
+    """`sync.writeback` renders a person's reasons only for a record that gets a write: its plan is
+    the plan of every person's full desired fields (reasons in place), in the same order."""
+    from leadloop.sync.writeback import _plan_fields, _Reasons
+
+    namer = mapped_fields(SF_PERSON, SF_ACCOUNT)
+    full, light, pending, ledger = [], [], [], {}
+    for n, (fit, intent, tier, lines, drift, written) in enumerate(people):
+        record, before = f"00Q{n:03d}", card(fit=fit, intent=intent, tier=tier,
+                                             reasons=tuple(reason(5 + k, f"+{5 + k} line {k} of {n}")
+                                                           for k in range(lines + 1)))
+        if written:  # the ledger holds an earlier card of this person, some points away
+            earlier = card(fit=max(0.0, fit + drift), intent=intent, tier=tier)
+            ledger = ledger_after([named(u, namer) for u in desired(earlier, record)], ledger)
+        full += desired(before, record)
+        values = desired_person_fields(before, reasons=False)
+        pending.append(_Reasons(len(light) + list(values).index("model_version"), record, before.person_id,
+                                before))
+        light += field_updates(SF, ObjectType.PERSON, record, values, person_id=before.person_id)
+    expected = plan_writes(full, ledger, min_change=min_change, crm_field=namer)
+    assert _plan_fields(SF, light, pending, ledger, min_change, namer) == expected
+    assert any(u.field == "reasons" for u in expected) == bool(expected)
+
+
+def named(update: FieldUpdate, namer) -> FieldUpdate:
+    """`update` as the ledger names it (the CRM's field name), for `ledger_after`."""
+    import dataclasses
+
+    return dataclasses.replace(update, field=namer(update))
