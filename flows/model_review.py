@@ -25,7 +25,7 @@ from prefect.artifacts import create_markdown_artifact
 from leadloop.crm.dataset import Dataset
 from leadloop.crm.identity import repoint_activities
 from leadloop.crm.records import Account, Activity, CustomerType, Opportunity
-from leadloop.flows import blocks, cancel
+from leadloop.flows import blocks, cancel, distributed
 from leadloop.flows.options import ModelReviewOptions
 from leadloop.flows.reports import review_markdown, write_review_html
 from leadloop.flows.run_logs import leadloop_logs_in_run
@@ -109,7 +109,11 @@ def _cards_at(held: workspace.Workspace, playbook: Playbook, cutoff: datetime
         result = score_dataset(playbook, past, cutoff)
     else:  # each partition reads its own activities, those that happened by the cut-off
         parts = pipeline.partitions_for(past, stored.people_per_partition)
-        result = pipeline.score_from_store(playbook, stored.store, past, stored.links, cutoff, parts,
+        dask = distributed.dask_settings()  # on Dask workers, all at once; else here, one after the other
+        run = None if dask is None else distributed.stored_run(
+            dask, held.values.get(distributed.STORE_SOURCE) or distributed.store_source(stored.store),
+            playbook, stored.links, cutoff)
+        result = pipeline.score_from_store(playbook, stored.store, past, stored.links, cutoff, parts, run=run,
                                            until=cutoff)
     return past, list(result.cards.values())
 
@@ -272,6 +276,8 @@ def _review_and_record(options: ModelReviewOptions, now: datetime, cutoff: datet
                 touches = repoint_activities([a for a in store.iter_activities() if a.kind in SALES_TOUCHES],
                                              identity.person_links)
             held.values["stored"] = stored
+            held.values[distributed.STORE_SOURCE] = distributed.store_source(store, options.store_url,
+                                                                             options.connection)
             held.values["outcomes"] = outcomes_after(dataset.people, dataset.opportunities, cutoff,
                                                      now - cutoff, dataset.contact_roles)
             held.values["playbooks"] = {"current": runtime.playbook}

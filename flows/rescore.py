@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
-from leadloop.flows import artifacts, cancel, events
+from leadloop.flows import artifacts, cancel, distributed, events
 from leadloop.flows.options import RescoreOptions
 from leadloop.flows.run_logs import leadloop_logs_in_run
 from leadloop.flows.steps import SyncSummary, final_state, recorded_run, score_route_write
-from leadloop.sync import pipeline
+from leadloop.sync import pipeline, workspace
 
 
 @flow(name="rescore", log_prints=False, on_crashed=[cancel.cancelled_if_interrupted],
@@ -21,7 +21,10 @@ def rescore(options: RescoreOptions | None = None) -> SyncSummary:
     now = options.at or pipeline.utc_now()
     extra = {"reason": options.reason, "scope": options.scope.model_dump()}
     with leadloop_logs_in_run(), cancel.cancel_watch(), \
-            recorded_run(options, "rescore", extra) as (_runtime, summary):
+            recorded_run(options, "rescore", extra) as (runtime, summary):
+        # Dask workers open the store as the run found it: a URL without its password, or the block
+        workspace.get(summary.run_id).values[distributed.STORE_SOURCE] = distributed.store_source(
+            runtime.store, options.store_url, options.connection)
         score_route_write(summary, now, dry_run=summary.dry_run, min_change=options.min_change,
                           people_per_partition=options.people_per_partition, scope=options.scope)
     artifacts.publish(summary)

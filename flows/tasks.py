@@ -32,6 +32,7 @@ import urllib3
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from leadloop.flows import distributed
 from leadloop.sync import workspace
 
 RETRIABLE = (requests.ConnectionError, requests.Timeout, urllib3.exceptions.HTTPError, socket.timeout,
@@ -83,8 +84,14 @@ def _partition_task_runs(key: str, indices: Sequence[int], parts: int, now: date
 def score_partitions(key: str, now: datetime, people_per_partition: int) -> workspace.Scored:
     """Everyone scored: by the single `score` task when the dataset fits one partition, otherwise in
     account partitions, each its own task run reading its own activities from the store
-    (`workspace.score_in_partitions`), their results merged into the one-pass result."""
+    (`workspace.score_in_partitions`), their results merged into the one-pass result. The partitions'
+    task runs are the flow's, one at a time, unless `LEADLOOP_TASK_RUNNER=dask` sends them all at once
+    to Dask workers (`flows.distributed`)."""
     parts = workspace.partitions_needed(key, people_per_partition)
     if parts == 1:
         return score(key, now)
+    dask = distributed.dask_settings()
+    if dask is not None:
+        return workspace.score_in_partitions(key, now, parts, distributed.score_each_on_dask(dask),
+                                             at_once=parts)
     return workspace.score_in_partitions(key, now, parts, _partition_task_runs)

@@ -235,18 +235,21 @@ def _score_here(key: str, indices: Sequence[int], parts: int, now: datetime) -> 
         score_partition(key, index, parts, now)
 
 
-def score_in_partitions(key: str, now: datetime, parts: int, score_each: ScoreEach = _score_here) -> Scored:
+def score_in_partitions(key: str, now: datetime, parts: int, score_each: ScoreEach = _score_here,
+                        at_once: int = pipeline.PARTITIONS_AT_ONCE) -> Scored:
     """Everyone scored in `parts` account partitions whose activities are still in the store
-    (`pipeline.score_from_store`), `pipeline.PARTITIONS_AT_ONCE` at a time: `score_each(key, indices,
-    parts, now)` runs `score_partition` for each index (a flow: one task run each) and returns once
-    they are done."""
+    (`pipeline.score_from_store`), `at_once` at a time: `score_each(key, indices, parts, now)` runs
+    `score_partition` for each index (a flow: one task run each) and returns once they are done,
+    each result left in `partition_results`. Partitions scored in other processes (a Dask cluster)
+    go all at once; in this process one at a time (`pipeline.PARTITIONS_AT_ONCE` says why)."""
     workspace = get(key)
     dataset, identity = workspace.need("dataset"), workspace.need("identity")
+    at_once = max(1, at_once)
 
     def run(partitions: Sequence[StoredPartition]) -> Iterator[tuple[ScoringResult, list[Activity]]]:
         workspace.partitions = {p.index: p for p in partitions}
-        for start in range(0, len(partitions), pipeline.PARTITIONS_AT_ONCE):
-            indices = [p.index for p in partitions[start:start + pipeline.PARTITIONS_AT_ONCE]]
+        for start in range(0, len(partitions), at_once):
+            indices = [p.index for p in partitions[start:start + at_once]]
             score_each(key, indices, parts, now)
             for index in indices:
                 del workspace.partitions[index]
