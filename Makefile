@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: demo test check bench serve lint clean
 
-$(STAMP): pyproject.toml setup.py scoring/_columns.c crm/_batch.c
+$(STAMP): pyproject.toml setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "installing leadloop and its dev extras into $(VENV) (log: $(VENV)/install.log) ..."
 	@$(BIN)/python -m pip install --quiet --upgrade pip > $(VENV)/install.log 2>&1 \

@@ -18,7 +18,13 @@ and the store scored in one pass, then the activities left in the store and read
 partition (about N people each, `sync.pipeline.score_from_store`), as a sync above N people does.
 
 The store file is reused when it exists, so two versions of the code can be timed on the same data
-one after the other.
+one after the other. With `--against FOLDER` (another checkout, e.g. `git archive HEAD | tar -x -C
+FOLDER`), `--partitioned` runs each path of both versions in turn, alternating, each child with
+that version's code first on the import path, and prints medians and after / before ratios; each
+child prints a digest of every card, which must be the same for both.
+
+    .venv/bin/python bench/bench_reload.py --people 20000 --accounts 4000 --activities 400000 \
+        --store /tmp/reloadM.db --partitioned 10000 --runs 3 --against /tmp/before
 """
 
 from __future__ import annotations
@@ -34,6 +40,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+
+
+def _code_from(root: str) -> None:
+    """Make `leadloop` resolve to `root`'s folders (setup.py maps the packages to them; `leadloop` is a
+    namespace package), not to the editable install's, so a child runs another checkout's code."""
+    import importlib.machinery
+    import types
+
+    package = types.ModuleType("leadloop")
+    package.__path__ = [root]
+    package.__spec__ = importlib.machinery.ModuleSpec("leadloop", None, is_package=True)
+    package.__spec__.submodule_search_locations = [root]
+    sys.modules["leadloop"] = package
+
+
+if len(sys.argv) == 5 and sys.argv[1] == "--score-child":  # before anything imports leadloop
+    _code_from(sys.argv[4])
 
 from bench_scoring import peak_mb, rss_mb  # noqa: E402
 from generate_canonical import REFERENCE_TIME, generate  # noqa: E402
@@ -102,10 +125,24 @@ def score_once(url: str, people_per_partition: int | None) -> None:
         else:
             result = pipeline.score_from_store(playbook, store, dataset, identity.person_links,
                                                REFERENCE_TIME, parts)
-    print(json.dumps({"seconds": time.perf_counter() - started, "cpu": time.process_time() - cpu,
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    print(json.dumps({"seconds": seconds, "cpu": cpu,
                       "load": loaded - started, "parts": parts, "peak_mb": peak_mb(),
                       "cards": len(result.cards), "tiers": result.tier_counts(),
-                      "kept_activities": len(dataset.activities)}))
+                      "kept_activities": len(dataset.activities), "digest": cards_digest(result)}))
+
+
+def cards_digest(result: object) -> str:
+    """sha256 of every card and account score, sorted by id, as canonical JSON."""
+    import dataclasses
+    import hashlib
+    import json
+
+    cards = [dataclasses.asdict(result.cards[k]) for k in sorted(result.cards)]
+    accounts = [dataclasses.asdict(result.accounts[k]) for k in sorted(result.accounts)]
+    body = json.dumps({"cards": cards, "accounts": accounts}, sort_keys=True, default=str,
+                      separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()
 
 
 def compare_partitioned(url: str, people_per_partition: int, runs: int) -> None:
@@ -130,8 +167,44 @@ def compare_partitioned(url: str, people_per_partition: int, runs: int) -> None:
     assert figures["one pass"][0]["tiers"] == figures["partitioned"][0]["tiers"], "results differ"
 
 
+def compare_versions(url: str, people_per_partition: int, runs: int, before: Path) -> None:
+    """Both paths (one pass, partitioned) of the code in `before` and of this checkout, alternating,
+    each run in a fresh process; medians, after / before ratios and peaks."""
+    import json
+    import subprocess
+
+    versions = (("before", before.resolve()), ("after", ROOT))
+    paths = (("one pass", "0"), ("partitioned", str(people_per_partition)))
+    figures: dict[tuple[str, str], list[dict]] = {(v, p): [] for v, _ in versions for p, _ in paths}
+    for run in range(1, runs + 1):
+        for path, arg in paths:
+            for version, root in versions:
+                out = subprocess.run([sys.executable, __file__, "--score-child", url, arg, str(root)],
+                                     check=True, capture_output=True, text=True).stdout
+                f = json.loads(out.strip().splitlines()[-1])
+                figures[(version, path)].append(f)
+                print(f"run {run}, {path}, {version}: {f['seconds']:.2f} s wall, {f['cpu']:.2f} s CPU"
+                      f" (store read and identity {f['load']:.2f} s), {f['parts']} partition(s),"
+                      f" peak RSS {f['peak_mb']:,.0f} MB, cards {f['digest'][:16]}", flush=True)
+    digests = {f["digest"] for rows in figures.values() for f in rows}
+    same = "the same" if len(digests) == 1 else "DIFFER"
+    print(f"card digests: {sorted(d[:16] for d in digests)} ({same})")
+    for path, _ in paths:
+        row = {}
+        for version, _ in versions:
+            rows = figures[(version, path)]
+            row[version] = (statistics.median(r["seconds"] for r in rows),
+                            statistics.median(r["cpu"] for r in rows),
+                            max(r["peak_mb"] for r in rows), statistics.median(r["load"] for r in rows))
+        (bw, bc, bp, bl), (aw, ac, ap, al) = row["before"], row["after"]
+        print(f"{path}: wall {bw:.2f} -> {aw:.2f} s ({aw / bw:.2f}x),"
+              f" CPU {bc:.2f} -> {ac:.2f} s ({ac / bc:.2f}x),"
+              f" peak RSS {bp:,.0f} -> {ap:,.0f} MB ({ap / bp:.2f}x),"
+              f" store read + identity {bl:.2f} -> {al:.2f} s (medians of {runs})")
+
+
 def main() -> None:
-    if len(sys.argv) == 4 and sys.argv[1] == "--score-child":
+    if len(sys.argv) in (4, 5) and sys.argv[1] == "--score-child":
         score_once(sys.argv[2], int(sys.argv[3]) or None)
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -144,11 +217,16 @@ def main() -> None:
                         help="SQLite file to fill, or to reuse when it exists")
     parser.add_argument("--partitioned", type=int, default=None, metavar="N",
                         help="time store → score cards in one pass and in partitions of about N people")
+    parser.add_argument("--against", type=Path, default=None, metavar="FOLDER",
+                        help="with --partitioned: time another checkout's code too, alternating")
     args = parser.parse_args()
     path = args.store or Path(tempfile.mkdtemp(prefix="leadloop-reload-")) / "state.db"
     url = f"sqlite:///{path}"
     if not path.exists():
         fill(url, args.people, args.accounts, args.activities, args.seed)
+    if args.partitioned and args.against:
+        compare_versions(url, args.partitioned, args.runs, args.against)
+        return
     if args.partitioned:
         compare_partitioned(url, args.partitioned, args.runs)
         return

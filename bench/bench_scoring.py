@@ -38,10 +38,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from generate_canonical import REFERENCE_TIME, generate  # noqa: E402
 
-from leadloop.crm import batch  # noqa: E402
 from leadloop.crm.dataset import dataset_to_dict, load_dataset  # noqa: E402
 from leadloop.playbook.load import load_playbook  # noqa: E402
-from leadloop.scoring import intent  # noqa: E402
 from leadloop.scoring.engine import score_dataset  # noqa: E402
 from leadloop.scoring.partition import merge_results  # noqa: E402
 
@@ -136,9 +134,6 @@ def main() -> None:
     )
     loaded_rss = rss_mb()
     print(f"RSS with the records loaded: {loaded_rss:,.0f} MB (peak so far {peak_mb():,.0f} MB)")
-    built = [name for name, found in (("scoring._columns", intent._read_activities_c),
-                                      ("crm._batch", batch.fill_slot is not batch._fill_slot)) if found]
-    print(f"C modules: {', '.join(built) if built else 'none built, the Python fallbacks run'}")
 
     reference_before = reference_seconds()
     walls, cpus = [], []

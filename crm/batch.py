@@ -7,9 +7,6 @@ same objects in less than half the time. Scoring builds ~10 reasons and one Scor
 The same goes for a validating (pydantic) dataclass when the caller knows its values are already
 what validation would return: identity re-points activities, the write plan builds field updates.
 `slot_setters` gives the per-field setters for building or copying one instance at a time.
-
-The two inner loops (object.__new__ per instance, a slot's __set__ per instance) are in C
-(`crm/_batch.c`) when that is built; `_new_instances` and `_fill_slot` are the same in Python.
 """
 
 from __future__ import annotations
@@ -25,19 +22,15 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def _new_instances(cls: type[T], n: int) -> list[T]:
+def new_instances(cls: type[T], n: int) -> list[T]:
+    """`object.__new__(cls)` n times, with C-level `map`."""
     return list(map(object.__new__, repeat(cls, n)))
 
 
-def _fill_slot(instances: list, descriptor: Any, column: Iterable[Any]) -> None:
+def fill_slot(instances: list, descriptor: Any, column: Iterable[Any]) -> None:
+    """`descriptor.__set__(instance, value)` for each instance and value, in order, with C-level
+    `map` (`build_many` checks the column's length first)."""
     deque(map(descriptor.__set__, instances, column), maxlen=0)
-
-
-try:
-    from leadloop.crm._batch import fill_slot as fill_slot
-    from leadloop.crm._batch import new_instances as new_instances
-except ImportError:  # not built (no C compiler where it was installed)
-    new_instances, fill_slot = _new_instances, _fill_slot
 
 
 @cache

@@ -43,7 +43,6 @@ from typing import Any, TypeVar
 
 from leadloop.crm.batch import build_many, slot_setters
 from leadloop.crm.dataset import Dataset
-from leadloop.crm.heap import cycle_collection_paused
 from leadloop.crm.records import Account, Activity, CustomerType, Opportunity, Person
 
 PERSONAL_EMAIL_DOMAINS = frozenset({
@@ -338,7 +337,6 @@ def repoint_activities(activities: list[Activity], links: Mapping[str, str]) -> 
     return _with_person_ids(activities, links, in_place=True)
 
 
-@cycle_collection_paused()  # millions of record copies next to the whole store in memory
 def resolve_identity(
     people: Sequence[Person],
     accounts: Sequence[Account],

@@ -16,7 +16,6 @@ from functools import lru_cache
 from operator import attrgetter
 
 from leadloop.crm.changes import Priority
-from leadloop.crm.heap import cycle_collection_paused
 from leadloop.crm.records import Account, Activity, Asset, CustomerType, Opportunity, Person
 from leadloop.playbook.routing import (
     ActionKind,
@@ -506,10 +505,9 @@ def route_all(
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    with cycle_collection_paused():  # see crm.heap: a third of the time at 100,000 people
-        return _route_all(cards, people, section, state, now, accounts or {}, previous or {}, opportunities,
-                          activities, open_tasks, assets, directory, profile_segments, account_scores or {},
-                          committee_roles)
+    return _route_all(cards, people, section, state, now, accounts or {}, previous or {}, opportunities,
+                      activities, open_tasks, assets, directory, profile_segments, account_scores or {},
+                      committee_roles)
 
 
 def _route_all(cards: Iterable[ScoreCard], people: Mapping[str, Person], section: RoutingSection,

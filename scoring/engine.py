@@ -24,9 +24,9 @@ from itertools import repeat
 
 import numpy as np
 
+from leadloop.crm.activity_columns import ActivityColumns
 from leadloop.crm.batch import build_many
 from leadloop.crm.dataset import Dataset
-from leadloop.crm.heap import cycle_collection_paused
 from leadloop.crm.records import Account, Activity, Person
 from leadloop.playbook.assets import ActivityKey
 from leadloop.playbook.compiled import CompiledPlaybook, compile_playbook
@@ -133,18 +133,11 @@ def score_dataset(
     now: datetime,
     *,
     account_intent_override: dict[str, float] | None = None,
+    activity_columns: ActivityColumns | None = None,
 ) -> ScoringResult:
-    """Score every person and account of a dataset as of `now`."""
-    with cycle_collection_paused():  # millions of small acyclic objects next to every loaded record
-        return _score_dataset(playbook, dataset, now, account_intent_override)
-
-
-def _score_dataset(
-    playbook: Playbook,
-    dataset: Dataset,
-    now: datetime,
-    account_intent_override: dict[str, float] | None,
-) -> ScoringResult:
+    """Score every person and account of a dataset as of `now`. The activities are
+    `activity_columns` when given (a store's read, no record per activity), else the dataset's
+    records, turned into the same columns."""
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
     now = now.astimezone(UTC)
@@ -158,8 +151,11 @@ def _score_dataset(
     person_ids = [p.id for p in people]
     person_index = {person_id: i for i, person_id in enumerate(person_ids)}
     catalog = cp.assets.with_dataset_assets(dataset.assets)
-    activities, machine_email = filter_machine_email(dataset.activities)  # link scanners are not people
-    raw, report = compute_intent(cp, catalog, person_index, profiles, activities, now)
+    columns = (activity_columns if activity_columns is not None
+               else ActivityColumns.from_records(dataset.activities))
+    columns, machine_email = filter_machine_email(columns)  # link scanners are not people
+    raw, report = compute_intent(cp, catalog, person_index, profiles, columns, now)
+    del columns
     intent_totals, intent_lines = IntentWriter(cp, raw, now.timestamp())(
         len(people), [static.intent_negatives for static in statics]
     )

@@ -1,10 +1,11 @@
 """Contact intent from activities, in bulk: classify, decay, frequency-cap and aggregate with numpy.
 
-Each activity is read once, by `read_activities` (in C when `scoring/_columns.c` is built); each
-distinct (kind, url, form, campaign, asset id) is classified once. Everything after that runs on
-arrays: age, decay, relevance, frequency caps (the most valuable `max_count` per window counted
-back from `now`), and aggregation per (person, rule) with the most recent asset named. The small
-per-person remainder (rule caps, group caps, sentences) happens in `scoring.intent_lines`.
+Activities arrive as columns (`crm.activity_columns.ActivityColumns`: a store hands them over that
+way, and records are turned into columns once); each distinct person is looked up and each distinct
+(kind, url, form, campaign, asset id) classified once. Everything after that runs on arrays: age,
+decay, relevance, frequency caps (the most valuable `max_count` per window counted back from `now`),
+and aggregation per (person, rule) with the most recent asset named. The small per-person remainder
+(rule caps, group caps, sentences) happens in `scoring.intent_lines`.
 
 Results never depend on record order: classes are numbered in sorted key order and every ranking
 and "most recent" pick breaks ties by time, then class.
@@ -14,32 +15,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from itertools import count, repeat
-from operator import attrgetter
+from datetime import UTC, datetime, timedelta
+from itertools import repeat
 
 import numpy as np
 
+from leadloop.crm.activity_columns import ActivityColumns
 from leadloop.crm.records import Activity, ActivityKind
 from leadloop.playbook.assets import ActivityKey, AssetCatalog, AssetInfo, has_something_to_classify
 from leadloop.playbook.compiled import CompiledPlaybook
 
-try:
-    from leadloop.scoring._columns import read_activities as _read_activities_c
-    from leadloop.scoring._columns import utc_datetimes as _utc_datetimes_c
-except ImportError:  # not built (no C compiler where it was installed): the same in Python
-    _read_activities_c = _utc_datetimes_c = None
-
 DAY = 86400.0
-_KEY = attrgetter("kind", "url", "form_name", "campaign_name", "asset_id")
-_PERSON = attrgetter("person_id")
-_WHEN = attrgetter("occurred_at")
-_DURATION = attrgetter("duration_seconds")
-
-
-class _MissingIsMinusOne(dict):
-    def __missing__(self, key: object) -> int:
-        return -1
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_FIRST_SECOND = -62135596800.0  # 0001-01-01 and 10000-01-01 in POSIX seconds: the calendar's ends
+_LAST_SECOND = 253402300800.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,24 +168,29 @@ def compute_intent(
     catalog: AssetCatalog,
     person_index: dict[str, int],
     person_profile: np.ndarray,
-    activities: Sequence[Activity],
+    activities: ActivityColumns | Sequence[Activity],
     now: datetime,
 ) -> tuple[IntentInputs, ActivityReport]:
-    """Classify, decay, frequency-cap and aggregate all activities; see IntentInputs."""
+    """Classify, decay, frequency-cap and aggregate all activities (columns, or records turned into
+    columns); see IntentInputs."""
+    columns = (activities if isinstance(activities, ActivityColumns)
+               else ActivityColumns.from_records(activities))
     n_people = len(person_index)
-    report = ActivityReport(total=len(activities))
+    n = len(columns)
+    report = ActivityReport(total=n)
     inputs = IntentInputs(stage=[-1] * n_people)
-    if not activities:
+    if not n:
         return inputs, report
-    n = len(activities)
-    first_seen: dict[ActivityKey, int] = {}
-    p_all, ts_all, positions = read_activities(activities, person_index, first_seen)
-    # Classes are numbered in sorted key order, so nothing depends on record order.
-    distinct = _sort_keys(first_seen)
-    remap = np.zeros(n, dtype=np.int64)
-    remap[[first_seen[k] for k in distinct]] = np.arange(len(distinct))
-    c_all = remap[positions]
-    del positions, remap, first_seen
+    p_all, ts_all = read_activities(columns, person_index)
+    # Classes are numbered in sorted key order, so nothing depends on record order; keys no
+    # activity here has (a subset's columns keep their whole list) are left out.
+    used, key_at = np.unique(columns.key, return_inverse=True)
+    used_keys = [columns.keys[k] for k in used.tolist()]
+    distinct = _sort_keys(set(used_keys))
+    class_of = {key: i for i, key in enumerate(distinct)}
+    remap = np.fromiter(map(class_of.__getitem__, used_keys), dtype=np.int64, count=len(used_keys))
+    c_all = remap[key_at.reshape(-1)]
+    del remap, class_of, key_at
     classes = inputs.classes = _Classes(cp, catalog, distinct)
 
     for i, count_ in enumerate(np.bincount(c_all, minlength=len(distinct)).tolist()):
@@ -220,7 +214,7 @@ def compute_intent(
             relevant_matrix[profile.index, s] = name in profile.segments
     relevant = relevant_matrix[person_profile[p], classes.segment[c]]
 
-    _depth_hits(cp, inputs, p, c, age, relevant, activities, idx)
+    _depth_hits(cp, inputs, p, c, age, relevant, columns.duration[idx])
     for e, escalation in enumerate(cp.playbook.escalations):
         mask = classes.escalation[e][c] & (age <= escalation.within_days)
         for trigger_p, trigger in _triggers(e, mask, p, c, ts, classes):
@@ -238,42 +232,38 @@ def compute_intent(
     return inputs, report
 
 
-def read_activities(
-    activities: Sequence[Activity], person_index: dict[str, int], first_seen: dict[ActivityKey, int]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The first pass over every activity: its person's position in `person_index` (-1 when
-    unknown), its time in POSIX seconds, and the position where its key (kind, url, form, campaign,
-    asset id) was first seen; `first_seen` gets each new key. In C (`scoring/_columns.c`) when that
-    is built, else `read_activities_python`: same results, in under half the time at two million."""
-    if _read_activities_c is None:
-        return read_activities_python(activities, person_index, first_seen)
-    n = len(activities)
-    person, when, key = np.empty(n, np.int64), np.empty(n, np.float64), np.empty(n, np.int64)
-    _read_activities_c(activities, Activity, person_index, first_seen, person, when, key)
-    return person, when, key
-
-
-def read_activities_python(
-    activities: Sequence[Activity], person_index: dict[str, int], first_seen: dict[ActivityKey, int]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`read_activities` in Python: a few C-level map passes."""
-    n = len(activities)
-    lookup = _MissingIsMinusOne(person_index)
-    person = np.fromiter(map(lookup.__getitem__, map(_PERSON, activities)), dtype=np.int64, count=n)
-    when = np.fromiter(map(datetime.timestamp, map(_WHEN, activities)), dtype=np.float64, count=n)
-    key = np.fromiter(map(first_seen.setdefault, map(_KEY, activities), count()), dtype=np.int64, count=n)
-    return person, when, key
+def read_activities(columns: ActivityColumns, person_index: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Each activity's person as a position in `person_index` (-1 when unknown: one lookup per
+    distinct person), and its time in POSIX seconds (equal to `occurred_at.timestamp()`)."""
+    position = np.fromiter((person_index.get(p, -1) for p in columns.persons), dtype=np.int64,
+                           count=len(columns.persons))
+    person = position[columns.person] if len(position) else np.full(len(columns), -1, dtype=np.int64)
+    return person, columns.seconds()
 
 
 def utc_datetimes(seconds: np.ndarray) -> list[datetime]:
-    """`datetime.fromtimestamp(s, UTC)` for every value (in C when `scoring/_columns.c` is built)."""
-    if _utc_datetimes_c is None:
-        return utc_datetimes_python(seconds)
-    return _utc_datetimes_c(np.ascontiguousarray(seconds, dtype=np.float64))
+    """`datetime.fromtimestamp(s, UTC)` for every value: the times rounded half to even to whole
+    microseconds as CPython rounds them, then one datetime per distinct microsecond."""
+    seconds = np.asarray(seconds, dtype=np.float64)
+    if not len(seconds):
+        return []
+    if not (np.isfinite(seconds).all() and seconds.min() >= _FIRST_SECOND and seconds.max() < _LAST_SECOND):
+        # outside the calendar somewhere: the method itself, for its own error
+        return list(map(datetime.fromtimestamp, seconds.tolist(), repeat(UTC)))
+    micros = _rounded_micros(seconds)
+    distinct, inverse = np.unique(micros, return_inverse=True)
+    made = [_EPOCH + timedelta(microseconds=m) for m in distinct.tolist()]
+    return list(map(made.__getitem__, inverse.reshape(-1).tolist()))
 
 
-def utc_datetimes_python(seconds: np.ndarray) -> list[datetime]:
-    return list(map(datetime.fromtimestamp, seconds.tolist(), repeat(UTC)))
+def _rounded_micros(seconds: np.ndarray) -> np.ndarray:
+    """Whole seconds and the fraction's microseconds rounded half to even, as
+    `datetime.fromtimestamp` splits a float (`_PyTime_DoubleToDenominator`)."""
+    fraction, whole = np.modf(seconds)
+    us = np.rint(fraction * 1e6)  # rint: half to even
+    whole = whole + np.where(us >= 1e6, 1.0, 0.0) - np.where(us < 0, 1.0, 0.0)
+    us = np.where(us >= 1e6, us - 1e6, np.where(us < 0, us + 1e6, us))
+    return whole.astype(np.int64) * 1_000_000 + us.astype(np.int64)
 
 
 def _triggers(
@@ -500,9 +490,10 @@ def _depth_hits(
     c: np.ndarray,
     age: np.ndarray,
     relevant: np.ndarray,
-    activities: Sequence[Activity],
-    idx: np.ndarray,
+    duration: np.ndarray,
 ) -> None:
+    """Depth signals: visits or seconds of the activities a depth rule counts (`duration`: each
+    activity's seconds, NaN when it has none)."""
     classes = inputs.classes
     assert classes is not None
     for d, rule in enumerate(cp.playbook.intent.depth):
@@ -517,9 +508,7 @@ def _depth_hits(
             for pi in np.nonzero(visits >= rule.min_visits)[0].tolist():
                 inputs.depth.setdefault(pi, []).append((d, float(visits[pi])))
         else:
-            durations = np.fromiter(
-                (_DURATION(activities[i]) or 0.0 for i in idx[sel].tolist()), dtype=np.float64, count=len(sel)
-            )
+            durations = np.nan_to_num(duration[sel], nan=0.0)
             # rounded so that summation order (record order) can never flip the threshold
             seconds = np.round(np.bincount(p[sel], weights=durations), 3)
             for pi in np.nonzero(seconds >= rule.min_seconds)[0].tolist():

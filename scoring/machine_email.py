@@ -28,8 +28,9 @@ An activity is dropped, with the first reason that applies, when it is:
   seconds, a proxy fetching a mailbox does. Two opens close together (a preview pane, then the
   message) stay human.
 
-Pure: activities in, the kept ones and counts out. An email is its campaign (id, else name); events
-without a campaign form one email per person. Everything but email opens and clicks passes through.
+Pure: activities (columns, or records) in, the kept ones and counts out. An email is its campaign
+(id, else name); events without a campaign form one email per person. Everything but email opens
+and clicks passes through.
 """
 
 from __future__ import annotations
@@ -37,13 +38,12 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from itertools import compress
-from operator import attrgetter
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
+from leadloop.crm.activity_columns import ActivityColumns
 from leadloop.crm.records import Activity, ActivityKind
 
 SWEEP_GAP_SECONDS = 30.0
@@ -62,15 +62,6 @@ REASONS: dict[str, str] = {  # short: a data-quality report shows them in one li
 
 _REASON_CODE = {LINK_SWEEP: 1, INSTANT_CLICK: 2, OPEN_BURST: 3}  # in `REASONS` order
 _EMAIL_KINDS = frozenset({ActivityKind.EMAIL_OPEN, ActivityKind.EMAIL_CLICK})
-_IS_CLICK = frozenset({ActivityKind.EMAIL_CLICK}).__contains__
-_KIND = attrgetter("kind")
-_PERSON = attrgetter("person_id")
-_WHEN = attrgetter("occurred_at")
-
-
-def _email_of(activity: Activity) -> str | None:
-    """Which email an event belongs to: its campaign (id, else name)."""
-    return activity.campaign_id or activity.campaign_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,36 +91,61 @@ class MachineEmail:
         )
 
 
+@overload
+def filter_machine_email(activities: ActivityColumns, examples: int = 5
+                         ) -> tuple[ActivityColumns, MachineEmail]: ...
+
+
+@overload
 def filter_machine_email(activities: Sequence[Activity], examples: int = 5
-                         ) -> tuple[Sequence[Activity], MachineEmail]:
-    """(the activities a person made, what was dropped): the given sequence itself when nothing is
-    dropped, else a new list in the same order without the machine-made email events.
+                         ) -> tuple[Sequence[Activity], MachineEmail]: ...
+
+
+def filter_machine_email(activities: ActivityColumns | Sequence[Activity], examples: int = 5
+                         ) -> tuple[ActivityColumns | Sequence[Activity], MachineEmail]:
+    """(the activities a person made, what was dropped): the given activities themselves when nothing
+    is dropped, else the same kind (columns, or a new list) in the same order without the
+    machine-made email events."""
+    columns = (activities if isinstance(activities, ActivityColumns)
+               else ActivityColumns.from_records(activities))
+    keep, found = machine_made(columns, examples)
+    if keep is None:
+        return activities, found
+    if isinstance(activities, ActivityColumns):
+        return activities.take(keep), found
+    return list(compress(activities, keep.tolist())), found
+
+
+def machine_made(columns: ActivityColumns, examples: int = 5) -> tuple[np.ndarray | None, MachineEmail]:
+    """Which activities a person made (a mask; None when all of them) and what was dropped.
 
     On arrays: a scoring run passes millions of activities through here, a third of them email."""
-    kinds = list(map(_KIND, activities))
-    positions = np.flatnonzero(np.fromiter(map(_EMAIL_KINDS.__contains__, kinds), dtype=bool,
-                                           count=len(kinds))).tolist()
-    if not positions:
-        return activities, MachineEmail()
-    events = list(map(activities.__getitem__, positions))
-    n = len(events)
-    person, person_ids = _codes(map(_PERSON, events))
-    campaign, campaigns = _codes(map(_email_of, events))
+    keys = columns.keys
+    email_key = np.array([k[0] in _EMAIL_KINDS for k in keys], dtype=bool)
+    click_key = np.array([k[0] == ActivityKind.EMAIL_CLICK for k in keys], dtype=bool)
+    positions = np.flatnonzero(email_key[columns.key]) if len(keys) else np.zeros(0, dtype=np.int64)
+    if not len(positions):
+        return None, MachineEmail()
+    events = _Events(columns, positions)
+    n = len(positions)
+    person = columns.person[positions]
+    campaign, campaigns = _codes(events.campaigns())
     email = person * len(campaigns) + campaign  # one number per (person, campaign), not dense
-    ts = np.fromiter(map(datetime.timestamp, map(_WHEN, events)), dtype=np.float64, count=n)
-    is_click = np.fromiter(map(_IS_CLICK, map(kinds.__getitem__, positions)), dtype=bool, count=n)
+    ts = columns.seconds()[positions]
+    is_click = click_key[columns.key[positions]]
     reason = np.zeros(n, dtype=np.int8)
 
     # link sweeps: bursts of one email's events, two or more links clicked in one
     burst = _bursts(email, ts, SWEEP_GAP_SECONDS)
     clicks = np.nonzero(is_click)[0]
-    link, links = _codes(events[j].url or events[j].id for j in clicks.tolist())
+    link, links = _codes(events.link(j) for j in clicks.tolist())
     clicked = np.unique(burst[clicks] * max(1, len(links)) + link) // max(1, len(links))
     distinct_links = np.bincount(clicked, minlength=int(burst.max()) + 1)
     reason[distinct_links[burst] >= 2] = _REASON_CODE[LINK_SWEEP]
 
     # instant clicks: after the email's first event, by no more than a person's reaction time
     _, dense = np.unique(email, return_inverse=True)
+    dense = dense.reshape(-1)
     first = np.full(int(dense.max()) + 1, np.inf)
     np.minimum.at(first, dense, ts)
     after = ts - first[dense]
@@ -144,24 +160,57 @@ def filter_machine_email(activities: Sequence[Activity], examples: int = 5
         open_burst = _bursts(person[opens], ts[opens], OPEN_BURST_SECONDS)
         crowded = np.bincount(open_burst)[open_burst] >= OPEN_BURST_MIN
         reason[opens[crowded]] = _REASON_CODE[OPEN_BURST]
-        cluster[opens[crowded]] = open_burst[crowded] + len(events)
+        cluster[opens[crowded]] = open_burst[crowded] + n
 
     dropped = np.nonzero(reason)[0]
     if not len(dropped):
-        return activities, MachineEmail()
-    keep = np.ones(len(activities), dtype=bool)
-    keep[np.asarray(positions)[dropped]] = False
+        return None, MachineEmail()
+    keep = np.ones(len(columns), dtype=bool)
+    keep[positions[dropped]] = False
     names = list(_REASON_CODE)
     per_code = np.bincount(reason[dropped], minlength=len(names) + 1).tolist()
     counts = {name: per_code[code] for name, code in _REASON_CODE.items() if per_code[code]}
-    dropped_people = sorted({person_ids[k] for k in np.unique(person[dropped]).tolist()})
-    return list(compress(activities, keep.tolist())), MachineEmail(
+    dropped_people = sorted({columns.persons[k] for k in np.unique(person[dropped]).tolist()})
+    return keep, MachineEmail(
         total=len(dropped),
         by_reason=dict(sorted(counts.items())),
         people=len(dropped_people),
         examples=_examples(events, reason, cluster, after, dropped_people[:examples])[:examples],
-        reasons={events[j].id: names[reason[j] - 1] for j in dropped.tolist()},
+        reasons={events.id(j): names[reason[j] - 1] for j in dropped.tolist()},
     )
+
+
+class _Events:
+    """The email events among the columns (`positions`), read one field at a time."""
+
+    def __init__(self, columns: ActivityColumns, positions: np.ndarray) -> None:
+        self.columns, self.positions = columns, positions.tolist()
+        self.key = columns.key[positions].tolist()
+        self.campaign = columns.campaign[positions].tolist()
+
+    def id(self, j: int) -> str:
+        return self.columns.ids[self.positions[j]]
+
+    def person_id(self, j: int) -> str:
+        return self.columns.persons[int(self.columns.person[self.positions[j]])]
+
+    def kind(self, j: int) -> ActivityKind:
+        return self.columns.keys[self.key[j]][0]
+
+    def link(self, j: int) -> str:
+        """The clicked link: its URL, else the event itself."""
+        return self.columns.keys[self.key[j]][1] or self.id(j)
+
+    def micros(self, j: int) -> int:
+        return int(self.columns.micros[self.positions[j]])
+
+    def campaigns(self) -> list[str | None]:
+        """Which email each event belongs to: its campaign (id, else name)."""
+        ids, keys = self.columns.campaign_ids, self.columns.keys
+        return [ids[c] or keys[k][3] for c, k in zip(self.campaign, self.key, strict=True)]
+
+    def campaign_of(self, j: int) -> str | None:
+        return self.columns.campaign_ids[self.campaign[j]] or self.columns.keys[self.key[j]][3]
 
 
 def _codes(values: Iterable[Any]) -> tuple[np.ndarray, list[Any]]:
@@ -183,23 +232,22 @@ def _bursts(group: np.ndarray, ts: np.ndarray, gap: float) -> np.ndarray:
     return burst
 
 
-def _examples(events: list[Activity], reason: np.ndarray, cluster: np.ndarray, after: np.ndarray,
+def _examples(events: _Events, reason: np.ndarray, cluster: np.ndarray, after: np.ndarray,
               people: list[str]) -> tuple[str, ...]:
     """One line per dropped cluster (a sweep, an instant click, an open burst) of the first few
     people, sorted."""
     chosen = set(people)
     groups: dict[tuple[int, int], list[int]] = defaultdict(list)
     for j in np.nonzero(reason)[0].tolist():
-        if events[j].person_id in chosen:
+        if events.person_id(j) in chosen:
             groups[(int(reason[j]), int(cluster[j]))].append(j)
     lines = []
     for (code, _), members in groups.items():
-        person_id, campaign = events[members[0]].person_id, _email_of(events[members[0]]) or "an email"
-        when = sorted(events[j].occurred_at for j in members)
-        seconds = (when[-1] - when[0]).total_seconds()
+        person_id, campaign = events.person_id(members[0]), events.campaign_of(members[0]) or "an email"
+        when = sorted(events.micros(j) for j in members)
+        seconds = (when[-1] - when[0]) / 1e6
         if code == _REASON_CODE[LINK_SWEEP]:
-            links = {events[j].url or events[j].id for j in members
-                     if events[j].kind == ActivityKind.EMAIL_CLICK}
+            links = {events.link(j) for j in members if events.kind(j) == ActivityKind.EMAIL_CLICK}
             lines.append(f"{person_id}: {len(links)} links of {campaign} clicked within {seconds:.0f} s")
         elif code == _REASON_CODE[INSTANT_CLICK]:
             lines.append(f"{person_id}: a click {after[members[0]]:g} s after the first event of {campaign}")
@@ -219,4 +267,5 @@ __all__ = [
     "SWEEP_GAP_SECONDS",
     "MachineEmail",
     "filter_machine_email",
+    "machine_made",
 ]

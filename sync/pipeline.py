@@ -15,16 +15,16 @@ from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Mapping as Map
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from operator import attrgetter, itemgetter
+from operator import itemgetter
 from typing import Any
 
 import orjson
 
 from leadloop.connectors.mapping import Mapping, load_mapping
 from leadloop.connectors.settings import ConnectionSettings, load_connection
+from leadloop.crm.activity_columns import ActivityColumns
 from leadloop.crm.batch import build_many
 from leadloop.crm.dataset import RECORD_TYPES, Dataset
-from leadloop.crm.heap import cycle_collection_paused
 from leadloop.crm.identity import IdentityResult, repoint_activities, resolve_identity
 from leadloop.crm.ports import CallCounter, CrmSink, CrmSource, ReadProgress
 from leadloop.crm.records import Activity, Asset, Crm, Person
@@ -305,15 +305,19 @@ def score_stored_partition(playbook: Playbook, store: Store, partition: StoredPa
                            links: Map[str, str], now: datetime) -> tuple[ScoringResult, list[Activity]]:
     """Read one partition's activities (those up to its `until`, when set), score the partition, and
     let its activities go, keeping for routing only one activity per person and asset (all routing
-    reads of them: which assets a person already had). Returns the result and those activities."""
-    activities, _invalid = store.load_activities(partition.persons, skip=partition.skip)
-    repoint_activities(activities, links)
+    reads of them: which assets a person already had). Returns the result and those activities.
+
+    The activities are read as columns (`Store.load_activity_columns`): scoring needs no record per
+    activity, and routing gets records of only the rows it reads."""
+    columns, _invalid = store.load_activity_columns(partition.persons, skip=partition.skip)
+    columns = columns.repointed(links)
     if partition.settled:
-        activities = sorted([*activities, *partition.settled], key=attrgetter("id"))
+        columns = ActivityColumns.concat([columns, ActivityColumns.from_records(partition.settled)])
+        columns = columns.in_id_order()
     if partition.until is not None:
-        activities = [a for a in activities if a.occurred_at <= partition.until]
-    result = score_dataset(playbook, dataclasses.replace(partition.dataset, activities=activities), now)
-    return result, assets_had(activities)
+        columns = columns.until(partition.until)
+    result = score_dataset(playbook, partition.dataset, now, activity_columns=columns)
+    return result, columns.records(columns.first_per_person_and_asset())
 
 
 StoredRun = Callable[[Sequence[StoredPartition]], Iterable[tuple[ScoringResult, list[Activity]]]]
@@ -376,7 +380,6 @@ _CARD_FIELDS = [(f.name, f.default) for f in dataclasses.fields(ScoreCard) if f.
 _REQUIRED = dataclasses.MISSING
 
 
-@cycle_collection_paused()
 def scorecards_from_stored(stored: Map[str, str | dict[str, Any]]) -> dict[str, ScoreCard]:
     """ScoreCards back from the store's JSON (text or already decoded), keyed like `stored`.
 

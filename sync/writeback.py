@@ -13,7 +13,6 @@ from typing import Any
 
 from leadloop.crm.changes import FieldUpdate, ObjectType, TaskUpsert
 from leadloop.crm.dataset import Dataset
-from leadloop.crm.heap import cycle_collection_paused
 from leadloop.crm.ports import CrmSink, WriteResult
 from leadloop.crm.records import Crm, Person
 from leadloop.routing.crm_changes import (
@@ -207,7 +206,6 @@ def _plan_fields(crm: Crm, desired: Sequence[FieldUpdate], reasons: Sequence[_Re
     return plan_writes(full, ledger, min_change=min_change, crm_field=namer)
 
 
-@cycle_collection_paused()  # ~10 new field values per person next to the whole store: see crm.heap
 def plan_changes(runtime: Runtime, dataset: Dataset, scoring: ScoringResult, routing: RoutingResult | None,
                  min_change: float) -> dict[Crm, CrmPlan]:
     """Desired owned-field values for every scored person and account, diffed against what leadloop

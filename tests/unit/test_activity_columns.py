@@ -1,137 +1,133 @@
-"""Scoring's first pass over activities gives the same columns in C (scoring/_columns.c) as in Python."""
+"""Activities as columns: read from stored payloads without a record per activity, they are what
+validating each payload gives, bad payloads included, and score to the same cards as the records."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import TypeAdapter
+from sqlalchemy import update
 
+from leadloop.crm.activity_columns import ActivityColumns, columns_from_payloads
+from leadloop.crm.dataset import validate_payloads
 from leadloop.crm.records import Activity, ActivityKind
+from leadloop.playbook.load import load_playbook
 from leadloop.scoring import intent
+from leadloop.scoring.engine import score_dataset
+from leadloop.store import open_store
+from leadloop.store.tables import SNAPSHOTS
 
-columns = pytest.importorskip(
-    "leadloop.scoring._columns",
-    reason="the C first pass is not built here (no compiler at install); Python is used",
-)
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench"))
 
-PEOPLE = {"p1": 0, "p2": 1, "p3": 2}
+from generate_canonical import REFERENCE_TIME, generate  # noqa: E402
+
+DUMP = TypeAdapter(Activity).dump_json
 URLS = [None, "https://example.com/ds/evk-7710", "https://example.com/ds/evk-7710?utm_id=4", "https://x.io/a"]
-
-
-def both(activities) -> tuple[tuple, tuple]:
-    """(person, when, key, first_seen) from the C pass and from the Python pass."""
-    results = []
-    for read in (intent.read_activities, intent.read_activities_python):
-        first_seen: dict = {}
-        person, when, key = read(activities, dict(PEOPLE), first_seen)
-        results.append((person.tolist(), when.tolist(), key.tolist(), list(first_seen.items())))
-    return results[0], results[1]
-
-
-def test_the_c_pass_is_the_one_scoring_uses():
-    assert intent._read_activities_c is columns.read_activities
-
 
 activities = st.builds(
     Activity,
-    id=st.just("a"),
+    id=st.text("abc123", min_size=1, max_size=4).map(lambda s: f"hs-event:{s}"),
     person_id=st.sampled_from(["p1", "p2", "p3", "stranger"]),
     kind=st.sampled_from(list(ActivityKind)),
-    occurred_at=st.datetimes(
-        min_value=datetime(1600, 1, 1), max_value=datetime(2400, 12, 31), timezones=st.just(UTC)
-    ),
+    occurred_at=st.datetimes(min_value=datetime(1600, 1, 1), max_value=datetime(2400, 12, 31),
+                             timezones=st.just(UTC)),
     url=st.sampled_from(URLS),
     form_name=st.sampled_from([None, "EVK request", "Contact sales"]),
+    campaign_id=st.sampled_from([None, "c-1"]),
     campaign_name=st.sampled_from([None, "Embedded World 2026"]),
     asset_id=st.sampled_from([None, "EVK-7710"]),
+    duration_seconds=st.sampled_from([None, 0.0, 12.5, 3600.0]),
+    source=st.sampled_from([None, "web"]),
 )
 
-
-@settings(max_examples=150, deadline=None)
-@given(st.lists(activities, max_size=40))
-def test_c_and_python_read_the_same_persons_times_and_keys(records):
-    c_result, python_result = both(records)
-    assert c_result == python_result
-
-
-def test_times_are_posix_seconds_to_the_microsecond_including_before_1970_and_far_ahead():
-    times = [
-        datetime(2026, 11, 25, 9, 30, 15, 123456, tzinfo=UTC),
-        datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
-        datetime(2000, 2, 29, tzinfo=UTC),
-        datetime(2900, 1, 1, 0, 0, 0, 1, tzinfo=UTC),  # beyond 2**53 microseconds: the method's way
-        datetime(1, 1, 1, tzinfo=UTC),
-    ]
-    records = [
-        Activity(id=f"a{i}", person_id="p1", kind="page_view", occurred_at=t) for i, t in enumerate(times)
-    ]
-    c_result, python_result = both(records)
-    assert c_result[1] == [t.timestamp() for t in times] == python_result[1]
-
-
-@dataclass
-class Visit:
-    """Not the record class: read by attribute, in any time zone."""
-
-    person_id: str
-    occurred_at: datetime
-    kind: str = "page_view"
-    url: str | None = None
-    form_name: str | None = None
-    campaign_name: str | None = None
-    asset_id: str | None = None
+# A payload as stored, then changed the ways a bad or old write could change it. Every one of these
+# must come out of the columns exactly as out of the validator: normalized, or invalid.
+CHANGES = [
+    lambda d: d,
+    lambda d: {**d, "url": "  https://x.io/a  "},  # untrimmed: validation trims it
+    lambda d: {**d, "form_name": "EVK   request"},  # inner spaces: validation folds them
+    lambda d: {**d, "source": "   "},  # blank: validation makes it None
+    lambda d: {**d, "id": f" {d['id']}"},
+    lambda d: {**d, "kind": "PAGE_VIEW"},  # no such kind
+    lambda d: {**d, "kind": 3},
+    lambda d: {**d, "person_id": None},
+    lambda d: {**d, "person_id": ["p1"]},
+    lambda d: {**d, "url": {"href": "x"}},
+    lambda d: {**d, "occurred_at": d["occurred_at"].replace("Z", "+02:00")},  # another zone: converted
+    lambda d: {**d, "occurred_at": d["occurred_at"][:-1]},  # naive: taken as UTC
+    lambda d: {**d, "occurred_at": "2026-02-30T00:00:00Z"},
+    lambda d: {**d, "occurred_at": "2026-1a-01T00:00:00Z"},
+    lambda d: {**d, "occurred_at": 1_790_000_000},  # a number: seconds
+    lambda d: {**d, "occurred_at": None},
+    lambda d: {**d, "duration_seconds": -1},
+    lambda d: {**d, "duration_seconds": "12"},  # a numeric string: validation reads it
+    lambda d: {**d, "duration_seconds": True},
+    lambda d: {**d, "duration_seconds": 7},
+    lambda d: {k: v for k, v in d.items() if k != "source"},  # stored before a field existed
+    lambda d: {**d, "colour": "red"},  # an unknown field
+    lambda d: [d],
+]
 
 
-def test_other_classes_and_time_zones_are_read_by_attribute_with_the_same_results():
-    berlin = timezone(timedelta(hours=1))
-    records = [
-        Visit("p2", datetime(2026, 3, 1, 10, 0, tzinfo=berlin), url="https://x.io/a"),
-        Activity(
-            id="a1",
-            person_id="p2",
-            kind="page_view",
-            occurred_at=datetime(2026, 3, 1, 9, 0, tzinfo=UTC),
-            url="https://x.io/a",
-        ),
-        Visit("nobody", datetime(2026, 3, 2, tzinfo=berlin)),
-    ]
-    c_result, python_result = both(records)
-    assert c_result == python_result
-    person, when, key, first_seen = c_result
-    assert person == [1, 1, -1]
-    assert when[0] == when[1]  # 10:00 at UTC+1 is 09:00 UTC
-    assert key == [0, 0, 2]  # "page_view" equals ActivityKind.PAGE_VIEW: one key
-    assert [position for _, position in first_seen] == [0, 2]
+def stored(records: list[Activity], changes: list[int]) -> list[tuple[str, bytes]]:
+    pairs = []
+    for record, change in zip(records, changes, strict=True):
+        data = CHANGES[change](orjson.loads(DUMP(record)))
+        pairs.append((record.id, orjson.dumps(data)))
+    return pairs
 
 
-def test_a_record_without_a_field_is_an_error_not_a_guess():
-    class Partial:
-        person_id = "p1"
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(activities, st.integers(0, len(CHANGES) - 1), st.booleans()), max_size=30))
+def test_columns_from_payloads_hold_what_validating_each_payload_gives(rows):
+    records = [record for record, _, _ in rows]
+    changes = [change if bent else 0 for _, change, bent in rows]
+    pairs = stored(records, changes)
+    pairs.append(("broken", b"{not json"))
+    columns, invalid = columns_from_payloads(pairs)
+    good, bad = validate_payloads("activities", pairs)
+    assert columns.records() == good
+    assert invalid == bad
+    assert columns.seconds().tolist() == [a.occurred_at.timestamp() for a in good]
 
-    with pytest.raises(AttributeError):
-        intent.read_activities([Partial()], dict(PEOPLE), {})
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(activities, max_size=30))
+def test_records_to_columns_and_back_are_the_same_records(records):
+    columns = ActivityColumns.from_records(records)
+    assert columns.records() == records
+    assert columns.seconds().tolist() == [a.occurred_at.timestamp() for a in records]
+    assert [columns.keys[k] for k in columns.key.tolist()] == [
+        (a.kind, a.url, a.form_name, a.campaign_name, a.asset_id) for a in records]
 
 
-def test_the_output_buffers_must_fit_the_activities():
-    record = Activity(id="a1", person_id="p1", kind="page_view", occurred_at=datetime(2026, 3, 1, tzinfo=UTC))
-    person, when, key = np.empty(2, np.int64), np.empty(1, np.float64), np.empty(1, np.int64)
-    with pytest.raises(ValueError, match="person must be a contiguous buffer of 1"):
-        columns.read_activities([record], Activity, dict(PEOPLE), {}, person, when, key)
+def test_repointing_merges_persons_and_a_subset_keeps_its_order():
+    records = [Activity(id=f"a{i}", person_id=p, kind="page_view", occurred_at=REFERENCE_TIME - timedelta(i))
+               for i, p in enumerate(["sf-contact:1", "hs-contact:9", "sf-contact:2", "hs-contact:9"])]
+    columns = ActivityColumns.from_records(records).repointed({"hs-contact:9": "sf-contact:1"})
+    assert columns.person_ids() == ["sf-contact:1", "sf-contact:1", "sf-contact:2", "sf-contact:1"]
+    assert len(columns.persons) == 2
+    assert [a.id for a in columns.take(np.array([3, 0])).records()] == ["a3", "a0"]
+    assert [a.id for a in columns.until(REFERENCE_TIME - timedelta(2)).records()] == ["a2", "a3"]
 
 
 def same_datetimes_or_the_same_error(seconds: list[float]) -> None:
     array = np.array(seconds, dtype=np.float64)
     try:
-        expected = intent.utc_datetimes_python(array)
+        expected = [datetime.fromtimestamp(s, UTC) for s in seconds]
     except (ValueError, OverflowError, OSError) as error:
         with pytest.raises(type(error)):
-            columns.utc_datetimes(array)
+            intent.utc_datetimes(array)
         return
-    found = columns.utc_datetimes(array)
+    found = intent.utc_datetimes(array)
     assert found == expected
     assert [(w.tzinfo, w.fold, type(w)) for w in found] == [(UTC, 0, datetime)] * len(found)
 
@@ -146,38 +142,67 @@ def test_times_back_to_datetimes_as_fromtimestamp_makes_them(seconds):
 @given(st.lists(st.integers(min_value=-(10**15), max_value=10**16), max_size=30))
 def test_microsecond_times_and_halfway_roundings_come_back_exactly(microseconds):
     same_datetimes_or_the_same_error(
-        [us / 1e6 for us in microseconds] + [(2 * us + 1) / 2e6 for us in microseconds]
-    )
+        [us / 1e6 for us in microseconds] + [(2 * us + 1) / 2e6 for us in microseconds])
 
 
 def test_times_outside_the_calendar_fail_as_fromtimestamp_fails():
     for bad in (float("nan"), float("inf"), 1e20, -1e20, 253402300800.0, -62135596801.0):
         same_datetimes_or_the_same_error([bad])
-    assert columns.utc_datetimes(np.array([0.0, -0.5e-6, 1e9 + 0.9999995])) == [
-        datetime(1970, 1, 1, tzinfo=UTC),
-        datetime(1970, 1, 1, tzinfo=UTC),
-        datetime(2001, 9, 9, 1, 46, 41, tzinfo=UTC),
-    ]
-    with pytest.raises(ValueError, match="float64"):
-        columns.utc_datetimes(np.array([1, 2], dtype=np.int64))
+    assert intent.utc_datetimes(np.array([0.0, -0.5e-6, 1e9 + 0.9999995])) == [
+        datetime(1970, 1, 1, tzinfo=UTC), datetime(1970, 1, 1, tzinfo=UTC),
+        datetime(2001, 9, 9, 1, 46, 41, tzinfo=UTC)]
 
 
-def test_a_list_emptied_while_it_is_read_is_an_error_not_a_crash():
-    class Emptying:
-        person_id, occurred_at = "p1", datetime(2026, 3, 1, tzinfo=UTC)
-        url = form_name = campaign_name = asset_id = None
+# -- scoring from columns ------------------------------------------------------------------------------
 
-        @property
-        def kind(self):  # runs while the C pass reads this activity's key
-            records.clear()
-            return "page_view"
 
-    records = [Emptying() for _ in range(3)]
-    with pytest.raises(RuntimeError, match="changed size"):
-        columns.read_activities(
-            records,
-            Activity,
-            dict(PEOPLE),
-            {},
-            *(np.empty(3, dtype) for dtype in (np.int64, np.float64, np.int64)),
-        )
+@pytest.fixture(scope="module")
+def playbook():
+    return load_playbook(ROOT / "bench" / "northwind.yaml")
+
+
+def test_scoring_columns_gives_the_cards_scoring_records_gives(playbook):
+    world = generate(300, 60, 12_000, seed=11)
+    by_records = score_dataset(playbook, world, REFERENCE_TIME)
+    columns = ActivityColumns.from_records(reversed(world.activities))  # order does not matter either
+    world.activities = []
+    by_columns = score_dataset(playbook, world, REFERENCE_TIME, activity_columns=columns)
+    assert by_columns.cards == by_records.cards and len(by_records.cards) == 300
+    assert by_columns.accounts == by_records.accounts
+    assert (by_columns.orphan_activities, by_columns.future_activities, by_columns.unmatched_counts,
+            by_columns.machine_email) == (by_records.orphan_activities, by_records.future_activities,
+                                          by_records.unmatched_counts, by_records.machine_email)
+    assert sum(len(card.reasons) for card in by_records.cards.values()) > 1000
+
+
+@pytest.fixture
+def stored_world(sqlite_url: str):
+    world = generate(200, 40, 6_000, seed=3)
+    with open_store(sqlite_url) as store:
+        for stream in ("accounts", "people", "activities"):
+            store.upsert_snapshots("salesforce", stream, getattr(world, stream), cursor=REFERENCE_TIME,
+                                   now=REFERENCE_TIME)
+        yield store, world
+
+
+def test_a_stored_activity_that_does_not_validate_is_invalid_on_the_columns_path_too(stored_world, playbook):
+    store, world = stored_world
+    broken, folded = world.activities[5], world.activities[6]
+    unknown_kind = DUMP(broken).decode().replace(broken.kind.value, "telepathy")
+    untidy = DUMP(folded).decode().replace('"source":null', '"source":"  web   form "')
+    with store.engine.begin() as conn:
+        conn.execute(update(SNAPSHOTS).where(SNAPSHOTS.c.record_id == broken.id).values(payload=unknown_kind))
+        conn.execute(update(SNAPSHOTS).where(SNAPSHOTS.c.record_id == folded.id).values(payload=untidy))
+    persons = {a.person_id for a in world.activities}
+    records, bad = store.load_activities(persons)
+    columns, invalid = store.load_activity_columns(persons)
+    assert [i.record_id for i in invalid] == [broken.id] and invalid == bad
+    assert "kind" in invalid[0].problems[0]
+    assert columns.records() == records and len(records) == len(world.activities) - 1
+    assert next(a for a in records if a.id == folded.id).source == "web form"
+    assert store.load_records().invalid == bad  # what a sync reports and quarantines, as before
+
+    world.activities = []
+    by_columns = score_dataset(playbook, world, REFERENCE_TIME, activity_columns=columns)
+    world.activities = records
+    assert by_columns.cards == score_dataset(playbook, world, REFERENCE_TIME).cards

@@ -27,27 +27,7 @@ from leadloop.scoring.scorecard import Reason, ReasonKind, ScoreCard
 
 WHEN = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
-try:
-    from leadloop.crm import _batch
-except ImportError:  # not built here: the Python loops are the only ones
-    _batch = None
-
-
-@pytest.fixture(params=["C", "Python"])
-def loops(request, monkeypatch):
-    """build_many with its inner loops in C (crm/_batch.c) and in Python: the same objects."""
-    if request.param == "C":
-        if _batch is None:
-            pytest.skip("crm._batch is not built here (no compiler at install)")
-        monkeypatch.setattr(crm_batch, "new_instances", _batch.new_instances)
-        monkeypatch.setattr(crm_batch, "fill_slot", _batch.fill_slot)
-    else:
-        monkeypatch.setattr(crm_batch, "new_instances", crm_batch._new_instances)
-        monkeypatch.setattr(crm_batch, "fill_slot", crm_batch._fill_slot)
-    return request.param
-
-
-def test_batch_built_reasons_equal_constructed_ones(loops):
+def test_batch_built_reasons_equal_constructed_ones():
     built = build_many(
         Reason,
         2,
@@ -66,7 +46,7 @@ def test_batch_built_reasons_equal_constructed_ones(loops):
     assert built[0].why is None and built[1].asset is None
 
 
-def test_batch_built_scorecards_take_defaults_for_fields_without_a_column(loops):
+def test_batch_built_scorecards_take_defaults_for_fields_without_a_column():
     [card] = build_many(
         ScoreCard,
         1,
@@ -88,7 +68,7 @@ def test_batch_built_scorecards_take_defaults_for_fields_without_a_column(loops)
     assert card.reasons == () and card.contact_fit == 0.0
 
 
-def test_a_column_of_the_wrong_length_is_refused(loops):
+def test_a_column_of_the_wrong_length_is_refused():
     with pytest.raises(ValueError, match=r"Reason\.rule"):
         build_many(
             Reason,
@@ -97,7 +77,7 @@ def test_a_column_of_the_wrong_length_is_refused(loops):
         )
 
 
-def test_a_class_whose_init_does_more_than_assign_is_refused(loops):
+def test_a_class_whose_init_does_more_than_assign_is_refused():
     @dataclass(frozen=True, slots=True)
     class Checked:
         value: int
@@ -110,7 +90,7 @@ def test_a_class_whose_init_does_more_than_assign_is_refused(loops):
         build_many(Checked, 1, {"value": [-1]})
 
 
-def test_batch_built_instances_hold_their_values_and_let_go_of_them(loops):
+def test_batch_built_instances_hold_their_values_and_let_go_of_them():
     first, second = ("".join(["a reason line no one else holds", mark]) for mark in "!?")
     held = sys.getrefcount(first), sys.getrefcount(second)
     built = build_many(
@@ -129,27 +109,6 @@ def test_batch_built_instances_hold_their_values_and_let_go_of_them(loops):
     assert (sys.getrefcount(first), sys.getrefcount(second)) == (held[0], held[1] + 1000)
     del built
     assert sys.getrefcount(second) == held[1]
-
-
-@pytest.mark.skipif(_batch is None, reason="crm._batch is not built here (no compiler at install)")
-def test_the_c_loops_refuse_a_wrong_descriptor_a_wrong_instance_and_a_short_column():
-    @dataclass(frozen=True, slots=True)
-    class Other:
-        rule: str
-
-    reasons = _batch.new_instances(Reason, 2)
-    assert [type(r) for r in reasons] == [Reason, Reason]
-    with pytest.raises(TypeError, match="writable slot"):
-        _batch.fill_slot(reasons, Reason.__init__, ["a", "b"])
-    with pytest.raises(TypeError, match="instance 1 is a Other, not a Reason"):
-        _batch.fill_slot([reasons[0], Other("x")], Reason.rule, ["a", "b"])
-    with pytest.raises(ValueError, match="the column ends after 1 values"):
-        _batch.fill_slot(reasons, Reason.rule, ["a"])
-    _batch.fill_slot(reasons, Reason.rule, ["a", "b"])
-    _batch.fill_slot(reasons, Reason.rule, ["c", "d"])  # overwriting releases the old values
-    assert [r.rule for r in reasons] == ["c", "d"]
-    with pytest.raises(ValueError):
-        _batch.new_instances(Reason, -1)
 
 
 @given(
