@@ -14,7 +14,8 @@ in this order on one sandbox and one state store (choose with `--phases`):
 - `engine`: a sync with no changes as plain steps, then the same through the `hourly_sync` flow
   (Prefect's engine), after Prefect's local server has been started by a no-op flow;
 - `latency`: 100 ms added to every call (HubSpot's rate limits stay on, as always in the sandbox),
-  ~1% changed again, then an incremental sync; wall time against the floor the APIs set;
+  ~1% changed again, then an incremental sync; or with `--latency-sync full`, a full sync into a new
+  store; wall time against the floor the APIs set, and the HubSpot pull against its own floor;
 - `decay`: N hourly runs with no new activity, `at` and the sandbox clock one hour later each time;
   the writes each caused, by cause (tier crossing, score moved past the minimum change, other);
 - `naive`: the per-record connector (bench/naive.py) on a sample of the same records and write plans;
@@ -215,6 +216,9 @@ class SyncRun:
     sandbox_stats: dict[str, Any] = field(default_factory=dict)
     peak_rss_mb: float = 0.0
     limiter_wait_seconds: float = 0.0
+    pull_calls: dict[str, dict[str, int]] = field(default_factory=dict)  # CRM → endpoint → calls
+    concurrent_calls: dict[str, int] = field(default_factory=dict)  # CRM → calls its client lets fly
+    pull_cpu_seconds: dict[str, float] = field(default_factory=dict)  # CRM → this process's CPU time
 
 
 def run_sync(sandbox: Sandbox, store_url: str, playbook: str, name: str, at: datetime | None,
@@ -238,12 +242,10 @@ def run_sync(sandbox: Sandbox, store_url: str, playbook: str, name: str, at: dat
     started = time.perf_counter()
     with steps.recorded_run(options, "hourly_sync") as (runtime, summary):
         open_seconds = time.perf_counter() - started
-        pull_seconds: dict[str, float] = defaultdict(float)
-        for crm, stream in workspace.streams(summary.run_id):
-            t0 = time.perf_counter()
-            summary.pulls.append(workspace.pull_stream(summary.run_id, crm, stream))
-            pull_seconds[f"pull {crm}"] += time.perf_counter() - t0
-        run.step_seconds.update(pull_seconds)
+        run.step_seconds.update(pull_all(runtime, summary, run.pull_cpu_seconds))
+        run.pull_calls = {crm.value: dict(counter.calls) for crm, counter in runtime.counters.items()}
+        run.concurrent_calls = {crm.value: int(getattr(source.client, "concurrent_calls", 1))  # type: ignore[attr-defined]
+                                for crm, source in runtime.sources.items()}
         timed.plan_changes = keep_plans  # type: ignore[method-assign]
         with mock.patch.object(steps, "tasks", timed):
             steps.score_route_write(summary, at or pipeline.utc_now(), dry_run=False, min_change=min_change,
@@ -258,6 +260,26 @@ def run_sync(sandbox: Sandbox, store_url: str, playbook: str, name: str, at: dat
     run.peak_rss_mb = peak_rss_mb()
     run.sandbox_stats = sandbox.stats()
     return run
+
+
+def pull_all(runtime: Runtime, summary: SyncSummary, cpu: dict[str, float]) -> dict[str, float]:
+    """Every stream of every CRM, one CRM after the other, timed per CRM (wall time returned, this
+    process's CPU time in `cpu`): each CRM's streams at once where `pipeline.pull_streams` exists
+    (the flow pulls both CRMs at once too), else one by one."""
+    seconds: dict[str, float] = defaultdict(float)
+    at_once = getattr(pipeline, "pull_streams", None)
+    by_crm: dict[str, list[str]] = defaultdict(list)
+    for crm, stream in workspace.streams(summary.run_id):
+        by_crm[crm].append(stream)
+    for crm, names in by_crm.items():
+        t0, c0 = time.perf_counter(), time.process_time()
+        if at_once is not None:
+            summary.pulls.extend(at_once(runtime, [(Crm(crm), s) for s in names]))
+        else:
+            summary.pulls.extend(workspace.pull_stream(summary.run_id, crm, s) for s in names)
+        seconds[f"pull {crm}"] += time.perf_counter() - t0
+        cpu[crm] = time.process_time() - c0
+    return seconds
 
 
 _STEP_NAMES = {"load_and_resolve": "load + identity", "score": "score", "route": "route",
@@ -717,7 +739,10 @@ def print_run(run: SyncRun) -> dict[str, Any]:
     print(f"records pulled {summary.records_pulled:,}; people scored {summary.people_scored:,}; "
           f"fields written {summary.fields_written:,}; tasks created {summary.tasks_created:,}; "
           f"rejections {summary.rejections:,}")
+    cpu = "; ".join(f"{crm} {seconds:.1f} s" for crm, seconds in run.pull_cpu_seconds.items())
+    print(f"pull CPU time in this process: {cpu}")
     return {"seconds": round(run.seconds, 2), "steps": {k: round(v, 2) for k, v in run.step_seconds.items()},
+            "pull_cpu_s": {k: round(v, 2) for k, v in run.pull_cpu_seconds.items()},
             "peak_rss_mb": round(run.peak_rss_mb), "limiter_wait_s": round(run.limiter_wait_seconds, 1),
             "sandbox_calls": run.sandbox_stats.get("calls", 0), "by_crm": run.sandbox_stats.get("by_crm", {}),
             "economy": rows, "economy_by_api": by_api, "connector_calls": counters,
@@ -725,6 +750,14 @@ def print_run(run: SyncRun) -> dict[str, Any]:
             "sandbox_stats": run.sandbox_stats,
             "pulled_by_stream": {f"{p.crm} {p.stream}": p.records + p.deleted + p.rejected
                                  for p in summary.pulls}}
+
+
+def hubspot_rate_floor(calls: dict[str, int]) -> float:
+    """The least time HubSpot's limits allow for these calls (by endpoint): its burst and search
+    limits, however many calls fly at once."""
+    searches = sum(n for e, n in calls.items() if e.lower().endswith("/search"))
+    return max(sum(calls.values()) / (HUBSPOT_BURST / HUBSPOT_BURST_SECONDS),
+               searches / HUBSPOT_SEARCH_PER_SECOND)
 
 
 def floor_seconds(stats: dict[str, Any], latency_s: float, concurrency: int) -> dict[str, float]:
@@ -760,10 +793,12 @@ class Bench:
     full: SyncRun | None = None
     incremental: SyncRun | None = None
 
-    def sync(self, name: str, *, hours_later: int = 1) -> SyncRun:
-        """A sync as of the CRMs' clock, `hours_later` hours after the previous one."""
+    def sync(self, name: str, *, hours_later: int = 1, store_url: str | None = None) -> SyncRun:
+        """A sync as of the CRMs' clock, `hours_later` hours after the previous one (into `store_url`
+        instead of the bench's store when given)."""
         at = self.sandbox.advance_clock(3600 * hours_later) if hours_later else self.sandbox.now()
-        return run_sync(self.sandbox, self.store_url, self.playbook, name, at, self.args.min_change)
+        return run_sync(self.sandbox, store_url or self.store_url, self.playbook, name, at,
+                        self.args.min_change)
 
     def change(self, round_: int) -> dict[str, int]:
         self.sandbox.advance_clock(3600)
@@ -807,28 +842,43 @@ def phase_engine(bench: Bench) -> None:
 
 def phase_latency(bench: Bench) -> None:
     args = bench.args
-    changed = bench.change(99)
+    full = args.latency_sync == "full"
+    changed = {} if full else bench.change(99)
+    # a full sync reads into a store of its own, as a first run would
+    store_url = f"sqlite:///{Path(bench.store_url.removeprefix('sqlite:///')).parent / 'latency.db'}" \
+        if full else None
     bench.sandbox.faults({"latency_ms": args.latency_ms})
     try:
-        slow = bench.sync(f"incremental at {args.latency_ms:.0f} ms per call", hours_later=0)
+        slow = bench.sync(f"{args.latency_sync} sync at {args.latency_ms:.0f} ms per call", hours_later=0,
+                          store_url=store_url)
     finally:
         bench.sandbox.clear_faults()
     figures = print_run(slow)
-    floors = floor_seconds(slow.sandbox_stats, args.latency_ms / 1000, 1)
+    concurrency = slow.concurrent_calls.get("hubspot", 1)
+    floors = floor_seconds(slow.sandbox_stats, args.latency_ms / 1000, concurrency)
     api_steps = api_step_seconds(slow)
+    hubspot_pull = slow.step_seconds.get("pull hubspot", 0.0)
+    pull_floor = hubspot_rate_floor(slow.pull_calls.get("hubspot", {}))
     figures.update({"changed": changed, "floor_s": {k: round(v, 1) for k, v in floors.items()},
-                    "floor_total_s": round(sum(floors.values()), 1), "api_steps_s": round(api_steps, 1)})
+                    "floor_total_s": round(sum(floors.values()), 1), "api_steps_s": round(api_steps, 1),
+                    "sync": args.latency_sync, "hubspot_concurrent_calls": concurrency,
+                    "hubspot_pull_s": round(hubspot_pull, 2),
+                    "hubspot_pull_calls": sum(slow.pull_calls.get("hubspot", {}).values()),
+                    "hubspot_pull_rate_floor_s": round(pull_floor, 2),
+                    "hubspot_pull_over_floor": round(hubspot_pull / pull_floor, 2) if pull_floor else None})
     rows = [["floor salesforce", floors.get("salesforce", 0)], ["floor hubspot", floors.get("hubspot", 0)],
             ["floor total", sum(floors.values())], ["pull + write steps", api_steps],
-            ["whole sync", slow.seconds]]
-    if bench.incremental is not None:
+            ["whole sync", slow.seconds],
+            [f"HubSpot pull ({figures['hubspot_pull_calls']} calls, {concurrency} at once)", hubspot_pull],
+            ["its rate-limit floor (19 calls/s, 5 searches/s)", pull_floor]]
+    if bench.incremental is not None and not full:
         fast = bench.incremental
         fast_api = api_step_seconds(fast)
         rows += [["same steps without latency (last incremental)", fast_api],
                  ["added by latency (pull + write)", api_steps - fast_api]]
         figures["api_steps_without_latency_s"] = round(fast_api, 1)
     table(f"latency {args.latency_ms:.0f} ms per call, HubSpot limits on: wall time against the floor "
-          "(the sync makes its calls one at a time)", ["measure", "seconds"], rows)
+          f"(HubSpot calls {concurrency} at a time)", ["measure", "seconds"], rows)
     bench.figures["latency"] = figures
 
 
@@ -879,6 +929,8 @@ def main() -> int:
     parser.add_argument("--change-fraction", type=float, default=0.01)
     parser.add_argument("--incremental-rounds", type=int, default=2)
     parser.add_argument("--latency-ms", type=float, default=100.0)
+    parser.add_argument("--latency-sync", default="incremental", choices=("incremental", "full"),
+                        help="the latency phase measures an incremental, or a full sync into a new store")
     parser.add_argument("--decay-runs", type=int, default=24)
     parser.add_argument("--min-change", type=float, default=5.0)
     parser.add_argument("--naive-sample", type=int, default=400, help="calls per naive call kind at most")

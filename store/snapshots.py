@@ -53,19 +53,41 @@ class SnapshotStore(StoreBase):
         A record older than the stored one (by its own `updated_at`, e.g. from a lagging search
         index) never overwrites it. Storing a record un-deletes and un-quarantines it.
         """
+        stored, _cursors = self.store_pages(crm, stream, [(records, cursor)], now=now)
+        return stored
+
+    def store_pages(self, crm: str, stream: str, pages: Iterable[tuple[Iterable[Any], datetime | None]],
+                    cursors: Mapping[str, datetime] | None = None, now: datetime | None = None,
+                    ) -> tuple[int, dict[str, datetime]]:
+        """Store the records of several pulled pages (each with the cursor it came with) and move the
+        `cursors` given (cursor row name → value, never back) in one transaction, so a cursor is
+        committed with the records it covers or not at all, and SQLite commits once for all the
+        pages. Returns how many records were stored (an id given twice counts once) and the values
+        the named cursors now hold.
+
+        Within the pages as in the store, a version of a record older than another (by its own
+        `updated_at`) never replaces it; otherwise the later page's wins. Storing a record
+        un-deletes and un-quarantines it.
+        """
         moment = _now(now)
         at = self._time_param
-        stored_at, page_cursor, crm = at(moment), at(cursor), str(crm)
+        stored_at, crm = at(moment), str(crm)
         rows: dict[str, tuple[Any, ...]] = {}
-        for record in records:
-            record_id = _record_id(record)
-            kind = _KIND_BY_TYPE.get(type(record)) or (
-                stream if isinstance(record, Mapping) else type(record).__name__.lower())
-            rows[record_id] = (crm, stream, record_id, raw_crm_id(record_id), kind, self._dump(record),
-                               page_cursor, at(getattr(record, "updated_at", None)), False, stored_at, None,
-                               getattr(record, "person_id", None) if kind == "activities" else None)
-        if not rows:
-            return 0
+        for records, cursor in pages:
+            page_cursor = at(cursor)
+            for record in records:
+                record_id = _record_id(record)
+                kind = _KIND_BY_TYPE.get(type(record)) or (
+                    stream if isinstance(record, Mapping) else type(record).__name__.lower())
+                row = (crm, stream, record_id, raw_crm_id(record_id), kind, self._dump(record), page_cursor,
+                       at(getattr(record, "updated_at", None)), False, stored_at, None,
+                       getattr(record, "person_id", None) if kind == "activities" else None)
+                held = rows.get(record_id)
+                # the same rule as the upsert's below: an older version never replaces a newer one
+                if held is None or held[7] is None or row[7] is None or row[7] >= held[7]:
+                    rows[record_id] = row
+        if not rows and not cursors:
+            return 0, {}
         table = SNAPSHOTS
         stmt = self._insert(table).values({name: bindparam(name) for name in _SNAPSHOT_COLUMNS})
         stmt = stmt.on_conflict_do_update(
@@ -80,13 +102,17 @@ class SnapshotStore(StoreBase):
                     table.c.quarantine_reason.is_not(None)),
             ),
         )
+        moved: dict[str, datetime] = {}
         with self._write() as conn:
-            if conn.dialect.name == "postgresql":
-                self._copy_upsert_snapshots(conn, list(rows.values()))
-            else:
-                self._executemany_raw(conn, stmt, _SNAPSHOT_COLUMNS, list(rows.values()))
-            self._resolve_quarantine(conn, crm, stream, list(rows), moment)
-        return len(rows)
+            if rows:
+                if conn.dialect.name == "postgresql":
+                    self._copy_upsert_snapshots(conn, list(rows.values()))
+                else:
+                    self._executemany_raw(conn, stmt, _SNAPSHOT_COLUMNS, list(rows.values()))
+                self._resolve_quarantine(conn, crm, stream, list(rows), moment)
+            for name, value in (cursors or {}).items():
+                moved[name] = self._move_cursor(conn, crm, name, value, moment)
+        return len(rows), moved
 
     @staticmethod
     def _copy_upsert_snapshots(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
@@ -230,14 +256,19 @@ class SnapshotStore(StoreBase):
 
     def set_cursor(self, crm: str, stream: str, value: datetime, now: datetime | None = None) -> datetime:
         """Move a stream's cursor forward to `value` (never back); returns the cursor now stored."""
+        with self._write() as conn:
+            return self._move_cursor(conn, str(crm), stream, value, _now(now))
+
+    def _move_cursor(self, conn: Connection, crm: str, stream: str, value: datetime,
+                     moment: datetime) -> datetime:
+        """`set_cursor` within the caller's transaction."""
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
-        row = {"crm": str(crm), "stream": stream, "value": value, "updated_at": _now(now)}
-        with self._write() as conn:
-            self._upsert(conn, CURSORS, [row], ("crm", "stream"), ("value", "updated_at"),
-                         where=lambda stmt: stmt.excluded.value > CURSORS.c.value)
-            return conn.execute(select(CURSORS.c.value).where(
-                CURSORS.c.crm == str(crm), CURSORS.c.stream == stream)).scalar_one()
+        row = {"crm": crm, "stream": stream, "value": value, "updated_at": moment}
+        self._upsert(conn, CURSORS, [row], ("crm", "stream"), ("value", "updated_at"),
+                     where=lambda stmt: stmt.excluded.value > CURSORS.c.value)
+        return conn.execute(select(CURSORS.c.value).where(
+            CURSORS.c.crm == crm, CURSORS.c.stream == stream)).scalar_one()
 
     def cursors(self) -> dict[tuple[str, str], datetime]:
         with self._read() as conn:

@@ -12,6 +12,14 @@
 Submissions and email events name a person by email only: the contact ids come from one batch read
 of contacts by `idProperty=email` per 100 new emails (remembered for the run).
 
+The reads that do not depend on each other go at once, as many as the client lets fly
+(`concurrency.in_order`), and are handed on in the order a one-at-a-time read would give: each form's
+submissions, each marketing event's breakdown, each batch of emails, and the web analytics events by
+spans of time. Those are read ascending by a token no one can ask ahead of, so past the first page the
+rest of the events up to the horizon is cut into spans read side by side; a page's cursor still never
+passes an event that an earlier, unread span could hold. The email events, newest first by an offset,
+are read a page ahead instead (`concurrency.read_ahead`).
+
 Sources read newest first cannot hand out a cursor page by page (a run stopped halfway would skip
 the older rest), so their pages carry none and a last empty page carries the highest value seen, or
 the source's horizon when that is later (HubSpot's clock when the source was first asked, as for the
@@ -27,12 +35,14 @@ https://developers.hubspot.com/docs/api-reference/legacy/marketing/marketing-eve
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from leadloop.connectors import clock
+from leadloop.connectors.concurrency import all_in_order, in_order, read_ahead
 from leadloop.connectors.hubspot.client import BATCH_MAX, HubSpotClient
 from leadloop.connectors.hubspot.records import (
     BadRecord,
@@ -55,6 +65,14 @@ ACTIVITY_STREAMS: tuple[str, ...] = (FORM_SUBMISSIONS, PAGE_VIEWS, EMAIL_EVENTS,
 SUBMISSIONS_PAGE_MAX = 50
 EVENTS_PAGE_MAX = 100
 EMAIL_EVENTS_PAGE_MAX = 1000
+# Spans of time the web analytics events past their first page are read in, per call in flight: the
+# spans cannot be sized by their events (the API announces no total), so many small ones keep a busy
+# stretch of time from leaving one thread reading alone at the end.
+PAGE_VIEW_SPANS = 8
+PAGES_PER_SPAN = 10
+# A span is cut again only when it holds several times what a span was meant to: every cut costs a
+# last page seldom full, which at the rate limit is time too.
+DENSE_SPAN = 4
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 T = TypeVar("T")
 
@@ -70,9 +88,10 @@ def _next_after(body: dict[str, Any]) -> str | None:
 class ActivityPuller:
     """Pulls the four activity sources; `HubSpotSource` delegates their streams here."""
 
-    def __init__(self, client: HubSpotClient, *, overlap: timedelta) -> None:
+    def __init__(self, client: HubSpotClient, *, overlap: timedelta, workers: int | None = None) -> None:
         self.client = client
         self.overlap = overlap
+        self.workers = workers if workers is not None else getattr(client, "concurrent_calls", 1)
         self._contact_by_email: dict[str, str | None] = {}
 
     def pull(self, stream: str, since: datetime | None) -> Iterator[PulledPage]:
@@ -89,10 +108,13 @@ class ActivityPuller:
         """email → contact id (None when no contact has it), batch-read 100 emails per call."""
         wanted = [e for e in dict.fromkeys(e.lower() for e in emails if e) if e not in self._contact_by_email]
         endpoint = "POST /crm/v3/objects/contacts/batch/read"
-        for start in range(0, len(wanted), BATCH_MAX):
-            chunk = wanted[start:start + BATCH_MAX]
+
+        def read(chunk: list[str]) -> Any:
             body = {"idProperty": "email", "properties": ["email"], "inputs": [{"id": e} for e in chunk]}
-            answer = self.client.call(endpoint, self.client.batch.read_with_http_info, "contacts", body)
+            return self.client.call(endpoint, self.client.batch.read_with_http_info, "contacts", body)
+
+        chunks = [wanted[start:start + BATCH_MAX] for start in range(0, len(wanted), BATCH_MAX)]
+        for chunk, answer in zip(chunks, all_in_order(read, chunks, self.workers), strict=True):
             for email in chunk:
                 self._contact_by_email[email] = None
             for item in answer.results or []:
@@ -128,8 +150,19 @@ class ActivityPuller:
         forms = self._forms()
         horizon = self._horizon()
         pending: list[tuple[dict[str, Any], str | None]] = []
-        for form_id, form_name in forms:
-            for body in self._form_submissions(form_id):
+
+        def read_form(form: tuple[str, str | None]) -> list[dict[str, Any]]:
+            bodies = []
+            for body in self._form_submissions(form[0]):
+                bodies.append(body)
+                rows = body.get("results") or []
+                if start is not None and any(_submitted(r) < start for r in rows):
+                    break  # newest first: the rest is older
+            return bodies
+
+        for (_form_id, form_name), bodies in zip(forms, in_order(read_form, forms, self.workers),
+                                                 strict=True):
+            for body in bodies:
                 rows = body.get("results") or []
                 fresh = [r for r in rows if start is None or _submitted(r) >= start]
                 highest = _max(highest, (_submitted(r) for r in rows))
@@ -137,8 +170,6 @@ class ActivityPuller:
                 ready, pending = self._resolved(pending, _submitter, final=False)
                 if ready:
                     yield self._submission_page(ready)
-                if len(fresh) < len(rows):  # newest first: the rest is older
-                    break
         ready, _ = self._resolved(pending, _submitter, final=True)
         if ready:
             yield self._submission_page(ready)
@@ -192,34 +223,83 @@ class ActivityPuller:
     # -- page views ----------------------------------------------------------------------------------
 
     def _page_views(self, start: datetime | None) -> Iterator[PulledPage]:
+        """Ascending from `start`: the first page here, then the rest (`_page_view_rest`)."""
         highest: datetime | None = None
-        horizon: datetime | None = None
+        first = self._page_view_pages(start, None)
+        pages = iter(first)
+        body = next(pages)
+        horizon = self._horizon()
+        records, rejected = _page_view_records(body)
+        highest = _max(highest, (a.occurred_at for a in records))
+        if first.finished:
+            yield PulledPage(stream=PAGE_VIEWS, records=records, cursor=_later(highest, horizon),
+                             rejected=rejected)
+            return
+        yield PulledPage(stream=PAGE_VIEWS, records=records, cursor=highest, rejected=rejected)
+        for views, bad in self._page_view_rest(first, pages, records, None, horizon):
+            highest = _max(highest, (a.occurred_at for a in views))
+            # every earlier span has been handed out whole: nothing older can still come
+            if views or bad:
+                yield PulledPage(stream=PAGE_VIEWS, records=views, cursor=highest, rejected=bad)
+        yield PulledPage(stream=PAGE_VIEWS, records=(), cursor=_later(highest, horizon))
+
+    def _page_view_rest(self, paginator: TokenPaginator[dict[str, Any]], pages: Iterator[dict[str, Any]],
+                        first: Sequence[Activity], high: datetime | None, horizon: datetime | None,
+                        ) -> Iterator[tuple[list[Activity], list[tuple[str, str]]]]:
+        """The pages after `first` of a read up to `high` (None: open-ended), in order. When the
+        stretch of time the first page covers says the rest holds many pages, the rest is cut into
+        spans read side by side (`_page_view_span`), each of which is cut again if it turns out
+        dense: a burst of visits then never leaves one thread reading it alone."""
+        end = high or horizon
+        per_span = PAGES_PER_SPAN if high is None else PAGES_PER_SPAN * DENSE_SPAN
+        count = 1 if paginator.finished or end is None else self._page_view_span_count(first, end, per_span)
+        if count <= 1:
+            return (_page_view_records(body) for body in pages)
+        spans = _spans(max(a.occurred_at for a in first), end, count, high)  # type: ignore[arg-type]
+        return itertools.chain.from_iterable(
+            in_order(lambda span: self._page_view_span(span, horizon), spans, self.workers))
+
+    def _page_view_span_count(self, first: Sequence[Activity], horizon: datetime | None,
+                              per_span: int = PAGES_PER_SPAN) -> int:
+        """How many spans to read the rest of the page views in: the first page's stretch of time
+        says how many pages the rest may hold, and each span should hold `per_span` of them (a
+        span's last page is seldom full); at most `PAGE_VIEW_SPANS` per call in flight."""
+        if self.workers <= 1 or horizon is None or len(first) < EVENTS_PAGE_MAX:
+            return 1
+        moments = [a.occurred_at for a in first]
+        covered, rest = max(moments) - min(moments), horizon - max(moments)
+        if rest <= timedelta(0):
+            return 1
+        pages = rest / max(covered, timedelta(milliseconds=1))
+        return max(1, min(PAGE_VIEW_SPANS * self.workers, int(pages // per_span)))
+
+    def _page_view_pages(self, low: datetime | None, high: datetime | None) -> TokenPaginator[dict[str, Any]]:
+        """The pages of page views after `low` and before `high` (either open), ascending."""
         endpoint = "GET /events/v3/events"
 
         def fetch(after: str | None) -> dict[str, Any]:
             query: list[tuple[str, Any]] = [("eventType", "e_visited_page"), ("objectType", "contact"),
                                             ("limit", EVENTS_PAGE_MAX), ("sort", "ASCENDING")]
-            if start is not None:
-                query.append(("occurredAfter", _iso(start)))
+            if low is not None:
+                query.append(("occurredAfter", _iso(low)))
+            if high is not None:
+                query.append(("occurredBefore", _iso(high)))
             if after:
                 query.append(("after", after))
             return self.client.request("GET", "/events/v3/events/", query=query, endpoint=endpoint)
 
-        pages = TokenPaginator(fetch, _next_after, endpoint=endpoint, on_repeat="stop")
-        for body in pages:
-            horizon = horizon or self._horizon()
-            records: list[Activity] = []
-            rejected: list[tuple[str, str]] = []
-            for event in body.get("results") or []:
-                try:
-                    activity = activity_from_page_view(event)
-                except BadRecord as problem:
-                    rejected.append((f"hs-pageview:{event.get('id')}", str(problem)))
-                    continue
-                records.append(activity)
-                highest = _max(highest, [activity.occurred_at])
-            cursor = _later(highest, horizon if pages.finished else None)
-            yield PulledPage(stream=PAGE_VIEWS, records=records, cursor=cursor, rejected=rejected)
+        return TokenPaginator(fetch, _next_after, endpoint=endpoint, on_repeat="stop")
+
+    def _page_view_span(self, span: tuple[datetime, datetime | None], horizon: datetime | None
+                        ) -> list[tuple[list[Activity], list[tuple[str, str]]]]:
+        """One span's page views, page by page. `occurredAfter` is exclusive: the span asks from a
+        millisecond before its start, so an event at a boundary is read (by both spans at worst,
+        which its id makes harmless), never by neither."""
+        low, high = span
+        paginator = self._page_view_pages(low - timedelta(milliseconds=1), high)
+        pages = iter(paginator)
+        first = _page_view_records(next(pages))
+        return [first, *self._page_view_rest(paginator, pages, first[0], high, horizon)]
 
     # -- marketing email events ----------------------------------------------------------------------
 
@@ -239,8 +319,13 @@ class ActivityPuller:
                 query.append(("offset", offset))
             return self.client.request("GET", "/email/public/v1/events", query=query, endpoint=endpoint)
 
-        for body in TokenPaginator(fetch, _next_offset, endpoint=endpoint, on_repeat="stop"):
-            horizon = horizon or self._horizon()
+        def answered() -> Iterator[tuple[dict[str, Any], datetime | None]]:
+            for body in TokenPaginator(fetch, _next_offset, endpoint=endpoint, on_repeat="stop"):
+                yield body, self._horizon()  # on the thread that read it
+
+        # the next page travels while this one's recipients are looked up and its events stored
+        for body, answered_at in read_ahead(answered(), depth=1 if self.workers > 1 else 0):
+            horizon = horizon or answered_at
             pending.extend(body.get("events") or [])
             ready, pending = self._resolved(pending, _recipient, final=False)
             page, highest = self._email_page(ready, highest)
@@ -283,13 +368,16 @@ class ActivityPuller:
         highest: datetime | None = None
         events = self._marketing_events()
         horizon = self._horizon()
-        for event in events:
-            if start is not None and not _touched_since(event, start):
-                continue  # HubSpot moves updatedAt when attendance is recorded
-            breakdown = self._listed(
+        # HubSpot moves updatedAt when attendance is recorded
+        touched = [e for e in events if start is None or _touched_since(e, start)]
+
+        def breakdown(event: dict[str, Any]) -> list[dict[str, Any]]:
+            return list(self._listed(
                 f"/marketing/v3/marketing-events/participations/{event['objectId']}/breakdown",
-                "GET /marketing/v3/marketing-events/participations/{id}/breakdown")
-            for body in breakdown:
+                "GET /marketing/v3/marketing-events/participations/{id}/breakdown"))
+
+        for event, bodies in zip(touched, in_order(breakdown, touched, self.workers), strict=True):
+            for body in bodies:
                 records: list[Activity] = []
                 rejected: list[tuple[str, str]] = []
                 for row in body.get("results") or []:
@@ -305,6 +393,26 @@ class ActivityPuller:
                     yield PulledPage(stream=EVENT_ATTENDANCE, records=records, cursor=None,
                                      rejected=rejected)
         yield PulledPage(stream=EVENT_ATTENDANCE, records=(), cursor=_later(highest, horizon))
+
+
+def _page_view_records(body: dict[str, Any]) -> tuple[list[Activity], list[tuple[str, str]]]:
+    records: list[Activity] = []
+    rejected: list[tuple[str, str]] = []
+    for event in body.get("results") or []:
+        try:
+            records.append(activity_from_page_view(event))
+        except BadRecord as problem:
+            rejected.append((f"hs-pageview:{event.get('id')}", str(problem)))
+    return records, rejected
+
+
+def _spans(start: datetime, end: datetime, count: int, last_high: datetime | None
+           ) -> list[tuple[datetime, datetime | None]]:
+    """`count` equal spans of time from `start` to `end`, the last one up to `last_high` (None:
+    open-ended)."""
+    step = (end - start) / count
+    edges = [start + step * i for i in range(count)]
+    return [(low, edges[i + 1] if i + 1 < count else last_high) for i, low in enumerate(edges)]
 
 
 def _next_offset(body: dict[str, Any]) -> str | None:

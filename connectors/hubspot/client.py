@@ -7,6 +7,9 @@ endpoint, and a timeout per request. It is configured once through `HubSpot(...)
 (they reach every API package's configuration); each API object is built once and reused, because
 every attribute access on the official client builds a fresh connection pool.
 
+Threads may share it (streams pulled at once): at most `concurrent_calls` calls are in flight, one
+search at a time, and `server_time` is each thread's own.
+
 The official client's own urllib3 retries are switched off (redirects are still followed): tenacity is
 the only retry layer, so every attempt is counted, limited and logged. APIs the client lacks or keeps only in
 legacy form (form submissions v1, email events v1) go through the same official `ApiClient`
@@ -20,6 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -57,12 +61,21 @@ class HubSpotClient:
     (the `*_with_http_info` variants, which also return headers) and `request` for raw JSON paths."""
 
     def __init__(self, official: HubSpot, host: str, *, limiter: RateLimiter | None = None,
-                 policy: RetryPolicy | None = None, counter: CallCounter | None = None) -> None:
+                 policy: RetryPolicy | None = None, counter: CallCounter | None = None,
+                 concurrent_calls: int = 1) -> None:
+        if concurrent_calls < 1:
+            raise ValueError("at least one HubSpot call must be allowed in flight")
         self._official = official
         self.host = host
         self.limiter = limiter or RateLimiter()
         self.policy = policy or RetryPolicy()
         self.counter = counter or CallCounter()
+        # the threads that share this client (streams pulled at once, their independent calls) hold
+        # one of these slots for each call, so no more than this many calls are ever in flight
+        self.concurrent_calls = concurrent_calls
+        self._in_flight = threading.BoundedSemaphore(concurrent_calls)
+        self._one_search = threading.Lock()
+        self._counting = threading.Lock()
         crm = official.crm
         self.objects = crm.objects.basic_api
         self.search = crm.objects.search_api
@@ -90,18 +103,26 @@ class HubSpotClient:
         A call that is not `idempotent` is not retried after it may have reached HubSpot."""
 
         def attempt() -> Any:
-            self.limiter.acquire(search=search)
-            self.counter.add(endpoint)
-            try:
-                data, _status, headers = method(*args, _request_timeout=self.policy.timeout, **kwargs)
-            except HubSpotError:
-                raise
-            except TRANSPORT_ERRORS as error:
-                raise error_from_transport(endpoint, error) from None
-            except Exception as error:
-                if hasattr(error, "status") and hasattr(error, "body"):  # any package's ApiException
-                    raise error_from_api_exception(endpoint, error) from None
-                raise
+            # the slot before the limiter: a slot reserved by the limiter and then spent waiting for a
+            # thread would bunch calls up behind it. One search at a time: the limiter spaces searches
+            # from the answers of the ones before (`RateLimiter.answered`), which a search reserved
+            # while others travel could not be (at 100 ms a call, one at a time still makes 5 a second)
+            with self._one_search if search else nullcontext(), self._in_flight:
+                slot = self.limiter.reserve(search=search)
+                with self._counting:
+                    self.counter.add(endpoint)
+                try:
+                    data, _status, headers = method(*args, _request_timeout=self.policy.timeout, **kwargs)
+                except HubSpotError:
+                    raise
+                except TRANSPORT_ERRORS as error:
+                    raise error_from_transport(endpoint, error) from None
+                except Exception as error:
+                    if hasattr(error, "status") and hasattr(error, "body"):  # any package's ApiException
+                        raise error_from_api_exception(endpoint, error) from None
+                    raise
+                finally:  # a refused call counted too
+                    self.limiter.answered(slot, search=search)
             self.limiter.observe(headers)
             self._answered.at = server_date(headers)
             return data
@@ -140,7 +161,8 @@ def next_after(response: Any) -> str | None:
 def hubspot_client(settings: HubSpotSettings, ca_cert: str | Path | None, *,
                    limits: RateLimits | None = None, limiter: RateLimiter | None = None,
                    policy: RetryPolicy | None = None, counter: CallCounter | None = None) -> HubSpotClient:
-    """The HubSpot client for `settings`, trusting `ca_cert` when given (else the system store).
+    """The HubSpot client for `settings`, trusting `ca_cert` when given (else the system store), with
+    up to `settings.concurrent_calls` calls in flight at once.
 
     Pass one `limiter` to every client that shares the same private app, so they share its budget.
     """
@@ -152,4 +174,4 @@ def hubspot_client(settings: HubSpotSettings, ca_cert: str | Path | None, *,
         retry=NO_TRANSPORT_RETRIES,
     )
     return HubSpotClient(official, settings.host, limiter=limiter or RateLimiter(limits),
-                         policy=policy, counter=counter)
+                         policy=policy, counter=counter, concurrent_calls=settings.concurrent_calls)

@@ -7,7 +7,11 @@ either limit, minus a safety margin (the server counts arrivals, which bunch up 
 It also listens to the server: `X-HubSpot-RateLimit-Remaining` below what the log expects means
 someone else shares the app's budget, and a 429's `Retry-After` pauses every caller.
 
-Thread-safe: a caller reserves its slot under the lock and sleeps outside it.
+Thread-safe: a caller reserves its slot under the lock and sleeps outside it. Calls made at once
+reach HubSpot up to a latency apart from when they were sent, more than the search window's margin
+(a new connection's handshake alone can take that): a search is therefore logged again when it is
+answered (`answered`), the latest moment HubSpot can have counted it, and a search reserved after
+that answer is spaced from it (the client makes one search at a time for this).
 Docs: https://developers.hubspot.com/docs/guides/apps/api-usage/usage-details
 """
 
@@ -75,6 +79,13 @@ class RateLimiter:
     def acquire(self, search: bool = False) -> float:
         """Block until a call may be made; returns the seconds waited. Search calls count toward both
         the burst and the search limit."""
+        return self._take(search)[1]
+
+    def reserve(self, search: bool = False) -> float:
+        """`acquire`, returning the moment of the slot taken (for `answered`)."""
+        return self._take(search)[0]
+
+    def _take(self, search: bool) -> tuple[float, float]:
         with self._lock:
             now = self._clock()
             slot = max(now, self._hold_until, self._burst.earliest_slot(now))
@@ -87,7 +98,20 @@ class RateLimiter:
             self.waited += wait
         if wait > 0:
             self._sleep(wait)
-        return wait
+        return slot, wait
+
+    def answered(self, slot: float, search: bool = False) -> None:
+        """The call sent in `slot` has its answer: a search counts from now on, not from when it was
+        sent, since it may have reached HubSpot as late as this."""
+        if not search:
+            return
+        with self._lock:
+            now = self._clock()
+            times = self._search.times
+            index = bisect.bisect_left(times, slot)
+            if index < len(times) and times[index] == slot and now > slot:
+                del times[index]
+                bisect.insort(times, now)
 
     def hold(self, seconds: float) -> None:
         """Let no call through for `seconds` (a 429's Retry-After)."""

@@ -29,6 +29,12 @@ search's `total`. List endpoints announce no total, but a first run's search for
 counts every record in the index, which is what the list then reads; the archived check and the
 owners say nothing.
 
+Its streams may be pulled at once (`streams_at_once`, when the client lets more than one call fly):
+the client bounds the calls in flight and the rate for all of them, and keeps the clock of each
+thread's last answer apart, which is what each stream's horizon is read from. A listing reads its
+next page while the page before is stored (`concurrency.read_ahead`), each page with the clock of
+its own answer.
+
 Docs: https://developers.hubspot.com/docs/api/crm/search, https://developers.hubspot.com/docs/api/crm/contacts
 (list, `archived`), https://developers.hubspot.com/docs/api/crm/associations/associations-v4 (batch read),
 https://developers.hubspot.com/docs/api/crm/owners
@@ -42,6 +48,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from leadloop.connectors import clock
+from leadloop.connectors.concurrency import read_ahead
 from leadloop.connectors.hubspot.activities import ACTIVITY_STREAMS, ActivityPuller
 from leadloop.connectors.hubspot.client import (
     ASSOCIATIONS_BATCH_MAX,
@@ -105,11 +112,15 @@ class HubSpotSource(CrmSource):
         self.detect_archived = detect_archived
         self.archived_interval = archived_interval
         self.activities = ActivityPuller(client, overlap=overlap)
+        # the client bounds the calls in flight and the rate, and keeps the clock of each thread's
+        # last answer apart: with more than one call in flight every stream may be pulled at once
+        concurrent = getattr(client, "concurrent_calls", 1)
         declared = [OWNERS, *(s.name for s in OBJECT_STREAMS), *ACTIVITY_STREAMS]
         self._streams = tuple(streams) if streams is not None else tuple(declared)
         unknown = [s for s in self._streams if s not in declared]
         if unknown:
             raise UnknownStreamError(f"no HubSpot stream named {', '.join(map(repr, unknown))}")
+        self.streams_at_once = len(self._streams) if concurrent > 1 else 1
 
     def __repr__(self) -> str:
         return f"HubSpotSource({self.client!r}, streams={len(self._streams)})"
@@ -140,9 +151,9 @@ class HubSpotSource(CrmSource):
         if since is None:
             newest, total = self._newest(spec)
             listed_from: datetime | None = None
-            for raws in self._list(spec, archived=False, properties=self.properties_for(spec),
-                                   associations=spec.associations):
-                listed_from = listed_from or self._horizon()
+            for raws, answered_at in self._list(spec, archived=False, properties=self.properties_for(spec),
+                                                associations=spec.associations):
+                listed_from = listed_from or answered_at
                 for raw in raws:
                     moment = cursor_value(raw, spec.cursor_field)
                     seen[raw.id] = to_ms(moment) if moment is not None else -1
@@ -174,8 +185,9 @@ class HubSpotSource(CrmSource):
         return newest, getattr(response, "total", None)
 
     def _list(self, spec: HubSpotStream, *, archived: bool, properties: list[str],
-              associations: Sequence[str] = ()) -> Iterator[list[RawObject]]:
-        """Every record of the object (or every archived one), 100 per page, following `after`."""
+              associations: Sequence[str] = ()) -> Iterator[tuple[list[RawObject], datetime | None]]:
+        """Every record of the object (or every archived one), 100 per page, following `after`;
+        each page with HubSpot's clock when it answered (less its precision: `_horizon`)."""
         endpoint = f"GET /crm/v3/objects/{spec.crm_object}"
 
         def fetch(after: str | None) -> Any:
@@ -188,8 +200,12 @@ class HubSpotSource(CrmSource):
             return self.client.call(endpoint, self.client.objects.get_page_with_http_info,
                                     spec.crm_object, **kwargs)
 
-        for response in TokenPaginator(fetch, next_after, endpoint=endpoint):
-            yield [raw_object(m) for m in response.results or []]
+        def answered() -> Iterator[tuple[list[RawObject], datetime | None]]:
+            for response in TokenPaginator(fetch, next_after, endpoint=endpoint):
+                yield [raw_object(m) for m in response.results or []], self._horizon()
+
+        # the next page travels while this one is stored
+        yield from read_ahead(answered(), depth=1 if self.activities.workers > 1 else 0)
 
     def _search(self, spec: HubSpotStream, window: Window | None, seen: dict[str, int],
                 floor: datetime | None, total: int | None) -> Iterator[PulledPage]:
@@ -264,8 +280,8 @@ class HubSpotSource(CrmSource):
     def _archived(self, spec: HubSpotStream, since: datetime) -> Iterator[PulledPage]:
         """Tombstones for the records archived since `since`, then the moment the check began."""
         checked: datetime | None = None
-        for raws in self._list(spec, archived=True, properties=[spec.cursor_field]):
-            checked = checked or self._horizon()
+        for raws, answered_at in self._list(spec, archived=True, properties=[spec.cursor_field]):
+            checked = checked or answered_at
             gone = [f"{spec.id_prefix}:{raw.id}" for raw in raws
                     if raw.archived_at is None or raw.archived_at >= since]
             if gone:

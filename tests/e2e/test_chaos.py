@@ -1091,16 +1091,16 @@ def _kill_hooks(phase: str, marker: Path) -> dict[str, Callable[..., Any]]:
         from leadloop.crm.records import Crm
 
         if phase == "pull":
-            store, pages = runtime.store, [0]
-            upsert = store.upsert_snapshots
+            store, batches = runtime.store, [0]
+            store_pages = store.store_pages
 
-            def upsert_snapshots(*args: Any, **kwargs: Any) -> Any:
-                stored = upsert(*args, **kwargs)
-                pages[0] += 1
-                if pages[0] == 12:  # a page stored, its cursor not yet moved
+            def stored_then_killed(*args: Any, **kwargs: Any) -> Any:
+                stored = store_pages(*args, **kwargs)
+                batches[0] += 1
+                if batches[0] == 3:  # some pages committed with their cursors, the streams still pulling
                     stop_here()
                 return stored
-            store.upsert_snapshots = upsert_snapshots
+            store.store_pages = stored_then_killed
         elif phase == "write-fields":
             sink = runtime.sinks[Crm.SALESFORCE]
             write_fields = sink.write_fields
