@@ -343,30 +343,8 @@ class SnapshotStore(StoreBase):
         """The live activities of the given persons (None: those stored without a person) and those
         with the given record ids, except the ids in `skip`, in record-id order; each id on its most
         recently stored payload, as in `load_records`."""
-        live = self._live(include_quarantined, ("activities",))
-        persons = set(persons)
-        wanted = sorted(p for p in persons if p is not None)
-        by_id: dict[str, str] = {}
-        twice: set[str] = set()
-        query = select(SNAPSHOTS.c.record_id, SNAPSHOTS.c.payload)
-        with self._read() as conn:
-            def read(condition: Any) -> None:
-                for record_id, payload in conn.execute(query.where(*live, condition)):
-                    if record_id in skip:
-                        continue
-                    if record_id in by_id:
-                        twice.add(record_id)
-                    by_id[record_id] = payload
-
-            if None in persons:
-                read(SNAPSHOTS.c.person_ref.is_(None))
-            for chunk in _chunks(wanted, _IN_CHUNK):
-                read(SNAPSHOTS.c.person_ref.in_(chunk))
-            for chunk in _chunks(sorted(set(ids)), _IN_CHUNK):
-                read(SNAPSHOTS.c.record_id.in_(chunk))
-            if twice:
-                self._settle_newest(conn, live, SNAPSHOTS.c.record_id, sorted(twice), {"activities": by_id})
-        return validate_payloads("activities", ((rid, by_id[rid]) for rid in sorted(by_id)))
+        payloads = self._activity_payloads(persons, ids, skip, include_quarantined)
+        return validate_payloads("activities", payloads)
 
     def load_activity_columns(self, persons: Iterable[str | None] = (), ids: Iterable[str] = (), *,
                               skip: Collection[str] = (), include_quarantined: bool = False,
@@ -374,6 +352,11 @@ class SnapshotStore(StoreBase):
         """`load_activities` as columns (`crm.activity_columns`): the same activities in the same
         order, and the same invalid records, without a record object per activity. For scoring,
         which reads a few fields of millions of activities."""
+        return columns_from_payloads(self._activity_payloads(persons, ids, skip, include_quarantined))
+
+    def _activity_payloads(self, persons: Iterable[str | None], ids: Iterable[str], skip: Collection[str],
+                           include_quarantined: bool) -> list[tuple[str, str]]:
+        """(record id, payload) of the activities `load_activities` reads, in record-id order."""
         live = self._live(include_quarantined, ("activities",))
         persons = set(persons)
         wanted = sorted(p for p in persons if p is not None)
@@ -397,8 +380,7 @@ class SnapshotStore(StoreBase):
                 read(SNAPSHOTS.c.record_id.in_(chunk))
             if twice:
                 self._settle_newest(conn, live, SNAPSHOTS.c.record_id, sorted(twice), {"activities": by_id})
-        ordered = sorted(by_id)
-        return columns_from_payloads(list(zip(ordered, map(by_id.__getitem__, ordered), strict=True)))
+        return [(record_id, by_id[record_id]) for record_id in sorted(by_id)]
 
     def iter_activities(self, persons_per_read: int = 5000, include_quarantined: bool = False,
                         ) -> Iterator[Activity]:
