@@ -470,15 +470,17 @@ _CARD_FIELDS = [(f.name, f.default) for f in dataclasses.fields(ScoreCard) if f.
 _REQUIRED = dataclasses.MISSING
 
 
-def scorecards_from_stored(stored: Map[str, str | dict[str, Any]]) -> dict[str, ScoreCard]:
-    """ScoreCards back from the store's JSON (text or already decoded), keyed like `stored`.
+def scorecards_from_stored(stored: Map[str, str | dict[str, Any]], *, reasons: bool = True
+                           ) -> dict[str, ScoreCard]:
+    """ScoreCards back from the store's JSON (text or already decoded), keyed like `stored`;
+    with `reasons=False`, without their reasons (`last_scores`).
 
     Built column by column (`crm.batch.build_many`): an incremental sync at 100,000 people
     reads ~1 million stored reasons, and a frozen dataclass's `__init__` per reason was most of
     the time. Fields a card was stored without take their defaults."""
     datas = [orjson.loads(v) if isinstance(v, str | bytes) else v for v in stored.values()]
-    rows = [r for data in datas for r in data.get("reasons", ())]
-    reasons = build_many(Reason, len(rows), {
+    rows = [r for data in datas for r in data.get("reasons", ())] if reasons else []
+    lines = build_many(Reason, len(rows), {
         "kind": list(map(ReasonKind, map(itemgetter("kind"), rows))),
         "rule": list(map(itemgetter("rule"), rows)),
         "points": list(map(float, map(itemgetter("points"), rows))),
@@ -488,10 +490,11 @@ def scorecards_from_stored(stored: Map[str, str | dict[str, Any]]) -> dict[str, 
         "why": [r.get("why") for r in rows],
         "contribution": [float(r.get("contribution", 0.0)) for r in rows],  # 0 in cards stored before it
     })
-    per_card, start = [], 0
+    per_card: list[tuple[Reason, ...]] = []
+    start = 0
     for data in datas:
-        end = start + len(data.get("reasons", ()))
-        per_card.append(tuple(reasons[start:end]))
+        end = start + len(data.get("reasons", ())) if reasons else start
+        per_card.append(tuple(lines[start:end]))
         start = end
     columns: dict[str, list[Any]] = {  # a required field missing from a stored card is a KeyError
         name: [data[name] if default is _REQUIRED else data.get(name, default) for data in datas]
@@ -504,6 +507,14 @@ def scorecards_from_stored(stored: Map[str, str | dict[str, Any]]) -> dict[str, 
 
 def previous_cards(store: Store) -> dict[str, ScoreCard]:
     return scorecards_from_stored(store.latest_scorecards_json())
+
+
+def last_scores(store: Store) -> dict[str, ScoreCard]:
+    """The last stored card of everyone, as a sync compares with it: without the reasons, which
+    nothing that compares reads (what changed is tier, scores, stage, disqualification and
+    escalation: `changed_cards`, routing's triggers, the tier moves). Rebuilding every stored
+    reason line was most of reading the last cards."""
+    return scorecards_from_stored(store.latest_scorecards_json(), reasons=False)
 
 
 def changed_cards(result: ScoringResult, previous: dict[str, ScoreCard]) -> list[ScoreCard]:

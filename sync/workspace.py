@@ -52,7 +52,7 @@ class Workspace:
     runtime: Runtime
     identity: IdentityResult | None = None
     dataset: Dataset | None = None  # canonical people and accounts, after identity
-    previous: dict[str, ScoreCard] = field(default_factory=dict)  # the last stored card per person
+    previous: dict[str, ScoreCard] = field(default_factory=dict)  # last stored cards (`last_scores`)
     partitions: dict[int, StoredPartition] = field(default_factory=dict)
     partition_results: dict[int, tuple[ScoringResult, list[Activity]]] = field(default_factory=dict)
     result: ScoringResult | None = None  # the cards of the run (in its scope, once narrowed)
@@ -195,7 +195,7 @@ def load_and_resolve(key: str, people_per_partition: int | None = None) -> Resol
     workspace.identity = identity
     workspace.dataset = pipeline.merged_dataset(raw, identity)
     pipeline.release_pulled(raw)
-    workspace.previous = pipeline.previous_cards(store)
+    workspace.previous = pipeline.last_scores(store)
     dataset = workspace.dataset
     loaded = people_per_partition is None or pipeline.partitions_for(dataset, people_per_partition) == 1
     log.info("identity: %d people and %d accounts (%d conflicts to settle in the CRM); %d scored before",

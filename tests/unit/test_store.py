@@ -265,6 +265,12 @@ def test_the_latest_stored_cards_come_back_as_the_scorecards_that_were_saved(sto
     store.save_scorecards("run-2", list(result.cards.values()))
 
     assert previous_cards(store) == result.cards
+    # what a sync compares with: the same cards without their reasons
+    from dataclasses import replace
+
+    from leadloop.sync.pipeline import last_scores
+
+    assert last_scores(store) == {pid: replace(c, reasons=()) for pid, c in result.cards.items()}
 
 
 def test_a_card_stored_before_a_field_existed_loads_with_that_fields_default(store: Store):
