@@ -201,6 +201,8 @@ def worker(args: argparse.Namespace) -> int:
             setattr(Store, method, timed(f"store.{method}", getattr(Store, method)))
     hourly_module.get_run_logger = lambda: logging.getLogger("leadloop.flow")  # type: ignore[attr-defined]
     artifacts.publish = lambda summary: None  # type: ignore[assignment]
+    with contextlib.suppress(ImportError):  # Prefect events need a flow run: none without the engine
+        importlib.import_module(f"{prefix}flows.events").emit_tier_changes = lambda summary: 0
 
     at = datetime.fromisoformat(args.at) if args.at else None
     options = SyncOptions(connection_file=args.connection, playbook=args.playbook, store_url=args.store_url,

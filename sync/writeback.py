@@ -188,22 +188,23 @@ def _plan_fields(crm: Crm, desired: Sequence[FieldUpdate], reasons: Sequence[_Re
                  min_change: float, namer: FieldNamer) -> list[FieldUpdate]:
     """`plan_writes` of `desired` with each person record's reasons in place, rendering the reasons
     only for the records that get a write. The reasons only ride along with another field's write
-    (`store.writeplan`), so a record without one writes nothing either way; rendering every
-    person's reasons to compare them was a third of planning a quiet run."""
+    (`store.writeplan`): a record without one writes nothing either way, and a record with one
+    takes its reasons when they differ from the ledger's. Rendering every person's reasons to
+    compare them was a third of planning a quiet run."""
     first = plan_writes(desired, ledger, min_change=min_change, crm_field=namer)
-    written = {(u.object_type, u.record_id) for u in first}
-    if not written:
+    if not first:
         return first
-    rendered = {r.before: field_updates(crm, ObjectType.PERSON, r.record_id,
-                                        {"reasons": person_reasons(r.card)}, person_id=r.person_id)[0]
-                for r in reasons if (ObjectType.PERSON, r.record_id) in written}
-    full = []
-    for index, update in enumerate(desired):
-        if index in rendered:
-            full.append(rendered[index])
-        if (update.object_type, update.record_id) in written:
-            full.append(update)
-    return plan_writes(full, ledger, min_change=min_change, crm_field=namer)
+    written = {(u.object_type, u.record_id) for u in first}
+    position = {id(update): index for index, update in enumerate(desired)}  # `first` holds these very updates
+    merged = [(position[id(update)], 1, update) for update in first]
+    for r in reasons:
+        if (ObjectType.PERSON, r.record_id) in written:
+            update = field_updates(crm, ObjectType.PERSON, r.record_id, {"reasons": person_reasons(r.card)},
+                                   person_id=r.person_id)[0]
+            if ledger.get((r.record_id, namer(update))) != ledger_text(update.value):  # rides along
+                merged.append((r.before, 0, update))
+    merged.sort(key=lambda entry: entry[:2])
+    return [update for _, _, update in merged]
 
 
 def plan_changes(runtime: Runtime, dataset: Dataset, scoring: ScoringResult, routing: RoutingResult | None,
