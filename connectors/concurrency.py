@@ -24,6 +24,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+
+class PullsStopped(Exception):
+    """The run is stopping (Ctrl-C, SIGTERM, a cancel in Prefect): a stream pulled beside others ends
+    at its next call or page instead of reading on to its end. What it read is stored first."""
 R = TypeVar("R")
 
 

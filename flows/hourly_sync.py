@@ -45,6 +45,11 @@ def pull_every_stream(run_id: str) -> list[PullStats]:
     streams = workspace.streams(run_id)
     if not hasattr(pull, "submit"):
         return [pull(run_id, crm, stream) for crm, stream in streams]
-    futures = [pull.submit(run_id, crm, stream) for crm, stream in streams]
-    wait(futures)
+    futures = []
+    try:
+        futures += [pull.submit(run_id, crm, stream) for crm, stream in streams]
+        wait(futures)
+    except BaseException:  # Ctrl-C, SIGTERM, a cancel: the streams still pulling end at their next call
+        workspace.get(run_id).runtime.stopping.set()
+        raise
     return [future.result() for future in futures]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -20,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from leadloop.connectors.concurrency import PullsStopped
 from leadloop.connectors.mapping import Mapping, load_mapping
 from leadloop.connectors.settings import ConnectionSettings, load_connection
 from leadloop.crm.activity_columns import ActivityColumns
@@ -70,6 +72,7 @@ class Runtime:
     sinks: dict[Crm, CrmSink] = field(default_factory=dict)
     counters: dict[Crm, CallCounter] = field(default_factory=dict)
     choice: PlaybookChoice | None = None  # which playbook, and whether it is live, a preview or made live
+    stopping: threading.Event = field(default_factory=threading.Event)  # the run is stopping: pulls end
 
     def api_calls(self) -> dict[str, dict[str, int]]:
         return {crm.value: dict(sorted(c.calls.items())) for crm, c in self.counters.items()}
@@ -112,6 +115,7 @@ def open_runtime(connection: str | ConnectionSettings | None, playbook_path: str
 
         counter = runtime.counters[Crm.HUBSPOT] = CallCounter()
         client = hubspot_client(settings.hubspot, ca, counter=counter)
+        client.stopping = runtime.stopping
         runtime.sources[Crm.HUBSPOT] = HubSpotSource(
             client, mapping.hubspot,
             archived_interval=timedelta(minutes=settings.hubspot.archived_check_minutes))
@@ -183,6 +187,10 @@ def _pull_stream(runtime: Runtime, source: CrmSource, crm: Crm, stream: str) -> 
         report_progress(f"pull {crm.value} {stream}", *(progress or (stats.records, None)))
         if lines.due(stats.pages):
             log.info("%s", progress_line(stats, progress))
+        if runtime.stopping.is_set():  # what was read is stored with its cursor; nothing more is read
+            batch.flush()
+            raise PullsStopped(f"pull {crm.value} {stream}: stopped after {stats.pages} pages, "
+                               "the run is stopping")
     batch.flush()
     cursor = stats.cursor or since
     log.info("pulled %s %s: %d records in %d pages (%d deleted, %d rejected), cursor at %s", crm.value,
@@ -265,7 +273,11 @@ def pull_streams(runtime: Runtime, streams: Sequence[tuple[Crm, str]],
         return [pull(runtime, crm, stream) for crm, stream in streams]
     with ThreadPoolExecutor(max_workers=len(streams), thread_name_prefix="leadloop-pull") as pool:
         futures = [pool.submit(pull, runtime, crm, stream) for crm, stream in streams]
-        wait(futures)
+        try:
+            wait(futures)
+        except BaseException:  # Ctrl-C, SIGTERM: the other streams end at their next call or page
+            runtime.stopping.set()
+            raise
     return [future.result() for future in futures]
 
 

@@ -32,6 +32,7 @@ from hubspot import HubSpot
 from urllib3.util.retry import Retry
 
 from leadloop.connectors.clock import server_date
+from leadloop.connectors.concurrency import PullsStopped
 from leadloop.connectors.hubspot.ratelimit import RateLimiter, RateLimits
 from leadloop.connectors.hubspot.retry import (
     TRANSPORT_ERRORS,
@@ -87,6 +88,8 @@ class HubSpotClient:
         self.events = official.events.events_api
         self._raw = self.objects.api_client  # the official ApiClient, for paths without a typed API
         self._answered = threading.local()
+        # set when the run stops: the threads still pulling end at their next call (`PullsStopped`)
+        self.stopping = threading.Event()
 
     @property
     def server_time(self) -> datetime | None:
@@ -101,6 +104,9 @@ class HubSpotClient:
         """`method(*args, **kwargs)` — a `*_with_http_info` API method — limited, retried and counted;
         returns the response data. `endpoint` names the call in counts and logs (`POST /crm/v3/...`).
         A call that is not `idempotent` is not retried after it may have reached HubSpot."""
+
+        if self.stopping.is_set():
+            raise PullsStopped(f"{endpoint}: not sent, the run is stopping")
 
         def attempt() -> Any:
             # the slot before the limiter: a slot reserved by the limiter and then spent waiting for a
