@@ -24,12 +24,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 class PullsStopped(Exception):
     """The run is stopping (Ctrl-C, SIGTERM, a cancel in Prefect): a stream pulled beside others ends
     at its next call or page instead of reading on to its end. What it read is stored first."""
-R = TypeVar("R")
 
 
 def in_order(read: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:

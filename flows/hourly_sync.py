@@ -50,6 +50,7 @@ def pull_every_stream(run_id: str) -> list[PullStats]:
         futures += [pull.submit(run_id, crm, stream) for crm, stream in streams]
         wait(futures)
     except BaseException:  # Ctrl-C, SIGTERM, a cancel: the streams still pulling end at their next call
-        workspace.get(run_id).runtime.stopping.set()
+        pipeline.stop_pulls(workspace.get(run_id).runtime,
+                            lambda: wait(futures, timeout=pipeline.STOP_GRACE_SECONDS))
         raise
     return [future.result() for future in futures]

@@ -7,6 +7,7 @@ moves data between the CRMs, the store and those packages.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import threading
@@ -156,6 +157,8 @@ def pull_stream(runtime: Runtime, crm: Crm, stream: str) -> PullStats:
 
     source = runtime.sources[crm]
     with stream_slots(source):  # streams pulled at once wait here for their source to take them
+        if runtime.stopping.is_set():  # the run stopped while this stream waited its turn
+            raise PullsStopped(f"pull {crm.value} {stream}: not started, the run is stopping")
         return _pull_stream(runtime, source, crm, stream)
 
 
@@ -276,9 +279,23 @@ def pull_streams(runtime: Runtime, streams: Sequence[tuple[Crm, str]],
         try:
             wait(futures)
         except BaseException:  # Ctrl-C, SIGTERM: the other streams end at their next call or page
-            runtime.stopping.set()
+            stop_pulls(runtime, lambda: wait(futures, timeout=STOP_GRACE_SECONDS))
             raise
     return [future.result() for future in futures]
+
+
+# How long a stopped run waits for the streams still pulling to store what they read and end before
+# it closes the store under them: a call in flight finishes (or times out) first.
+STOP_GRACE_SECONDS = 2.5
+
+
+def stop_pulls(runtime: Runtime, wait_for_them: Callable[[], Any]) -> None:
+    """The run is stopping (Ctrl-C, SIGTERM, a cancel): tell the streams still pulling, and give them
+    a moment (`wait_for_them`, bounded by `STOP_GRACE_SECONDS`) to store what they read and end,
+    so the run is recorded and its store closed after them. A second interruption cuts the wait."""
+    runtime.stopping.set()
+    with contextlib.suppress(BaseException):  # a second interruption: the first is the one raised
+        wait_for_them()
 
 
 def progress_line(stats: PullStats, progress: ReadProgress | None) -> str:

@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -105,16 +107,16 @@ class HubSpotClient:
         returns the response data. `endpoint` names the call in counts and logs (`POST /crm/v3/...`).
         A call that is not `idempotent` is not retried after it may have reached HubSpot."""
 
-        if self.stopping.is_set():
-            raise PullsStopped(f"{endpoint}: not sent, the run is stopping")
-
         def attempt() -> Any:
             # the slot before the limiter: a slot reserved by the limiter and then spent waiting for a
             # thread would bunch calls up behind it. One search at a time: the limiter spaces searches
             # from the answers of the ones before (`RateLimiter.answered`), which a search reserved
             # while others travel could not be (at 100 ms a call, one at a time still makes 5 a second)
+            self._unless_stopping(endpoint)
             with self._one_search if search else nullcontext(), self._in_flight:
-                slot = self.limiter.reserve(search=search)
+                self._unless_stopping(endpoint)
+                slot = self.limiter.reserve(search=search, unless=self.stopping)
+                self._unless_stopping(endpoint)  # woken from the limiter's wait by the stop
                 with self._counting:
                     self.counter.add(endpoint)
                 try:
@@ -133,8 +135,21 @@ class HubSpotClient:
             self._answered.at = server_date(headers)
             return data
 
-        return call_with_retries(attempt, endpoint, self.policy, on_retry=self._on_retry,
+        return call_with_retries(attempt, endpoint, self._policy_until_stopped, on_retry=self._on_retry,
                                  idempotent=idempotent)
+
+    def _unless_stopping(self, endpoint: str) -> None:
+        if self.stopping.is_set():
+            raise PullsStopped(f"{endpoint}: not sent, the run is stopping")
+
+    @property
+    def _policy_until_stopped(self) -> RetryPolicy:
+        """The retry policy, its waits between attempts cut short when the run stops (the attempt
+        that follows then raises `PullsStopped`); a policy with a sleep of its own keeps it."""
+        if self.policy.sleep is not time.sleep:
+            return self.policy
+        stopping = self.stopping
+        return replace(self.policy, sleep=lambda seconds: stopping.wait(seconds) and None)
 
     def request(self, method: str, path: str, *, query: Sequence[tuple[str, Any]] = (),
                 body: Any = None, endpoint: str | None = None, search: bool = False) -> Any:

@@ -81,11 +81,12 @@ class RateLimiter:
         the burst and the search limit."""
         return self._take(search)[1]
 
-    def reserve(self, search: bool = False) -> float:
-        """`acquire`, returning the moment of the slot taken (for `answered`)."""
-        return self._take(search)[0]
+    def reserve(self, search: bool = False, *, unless: threading.Event | None = None) -> float:
+        """`acquire`, returning the moment of the slot taken (for `answered`). With `unless`, the wait
+        ends early when that event is set (a run that stops does not wait out a window)."""
+        return self._take(search, unless)[0]
 
-    def _take(self, search: bool) -> tuple[float, float]:
+    def _take(self, search: bool, unless: threading.Event | None = None) -> tuple[float, float]:
         with self._lock:
             now = self._clock()
             slot = max(now, self._hold_until, self._burst.earliest_slot(now))
@@ -97,7 +98,10 @@ class RateLimiter:
             wait = slot - now
             self.waited += wait
         if wait > 0:
-            self._sleep(wait)
+            if unless is None:
+                self._sleep(wait)
+            else:
+                unless.wait(wait)
         return slot, wait
 
     def answered(self, slot: float, search: bool = False) -> None:

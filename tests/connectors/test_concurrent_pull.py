@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from leadloop.connectors.concurrency import in_order
+from leadloop.connectors.concurrency import PullsStopped, in_order
 from leadloop.connectors.hubspot.client import HubSpotClient
 from leadloop.connectors.hubspot.ratelimit import RateLimiter, RateLimits
 from leadloop.connectors.hubspot.retry import RetryPolicy
@@ -133,6 +133,59 @@ def test_the_client_never_has_more_calls_in_flight_than_it_allows():
         thread.join()
     assert api.most == 3
     assert client.counter.calls == {"GET /x": 40}  # no count lost between threads
+
+
+def test_a_call_waiting_out_the_rate_window_is_not_sent_once_the_run_stops():
+    """A stop reaches the calls queued behind the limiter at once, not after the window they wait
+    for (up to 11 s of it, which a cancelled run used to sit through)."""
+    api = CountingApi()
+    client = HubSpotClient(FakeOfficial(), "https://api.example.test",  # type: ignore[arg-type]
+                           limiter=RateLimiter(RateLimits(burst=2, burst_margin=1, burst_interval=60.0)),
+                           policy=RetryPolicy(), concurrent_calls=2)
+    client.call("GET /x", api)  # the window's one call: the next waits a minute
+    outcome: list[BaseException | None] = []
+
+    def second() -> None:
+        try:
+            client.call("GET /x", api)
+            outcome.append(None)
+        except BaseException as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    time.sleep(0.2)
+    stopped = time.monotonic()
+    client.stopping.set()
+    thread.join(timeout=30)
+    assert time.monotonic() - stopped < 2
+    assert len(outcome) == 1 and isinstance(outcome[0], PullsStopped), outcome
+    assert client.counter.calls == {"GET /x": 1}  # the waiting call was never sent
+
+
+def test_a_retry_waiting_its_backoff_ends_once_the_run_stops():
+    attempts: list[float] = []
+
+    def failing(*_args: Any, **_kwargs: Any) -> Any:
+        attempts.append(time.monotonic())
+        raise ConnectionError("the connection dropped")
+
+    client = HubSpotClient(FakeOfficial(), "https://api.example.test",  # type: ignore[arg-type]
+                           policy=RetryPolicy(attempts=5, initial_wait=30.0, max_wait=30.0, jitter=0.0))
+    threading.Timer(0.3, client.stopping.set).start()
+    started = time.monotonic()
+    with pytest.raises(PullsStopped):
+        client.call("GET /x", failing)
+    assert time.monotonic() - started < 5
+    assert len(attempts) == 1
+
+
+def test_streams_queued_behind_their_source_do_not_start_once_the_run_stops(runtime):
+    runtime.sources[Crm.HUBSPOT] = ScriptedSource(pages=3)
+    runtime.stopping.set()
+    with pytest.raises(PullsStopped, match="not started"):
+        pull_stream(runtime, Crm.HUBSPOT, "companies")
+    assert runtime.store.get_cursor("hubspot", "companies") is None
 
 
 def test_reads_made_at_once_are_handed_on_in_the_order_asked():
