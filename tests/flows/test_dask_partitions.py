@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from leadloop.crm.records import Activity, ActivityKind, Crm
 from leadloop.store import open_store
 from leadloop.sync import pipeline
 
@@ -22,9 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests" / "unit"))
 
-from bench_reload import crm_records  # noqa: E402
 from generate_canonical import REFERENCE_TIME  # noqa: E402
 from test_scoring_partition import assert_same  # noqa: E402
+from worlds.stored import fill_awkward_world  # noqa: E402
 
 NOW = REFERENCE_TIME
 PLAYBOOK = str(ROOT / "bench" / "northwind.yaml")
@@ -54,29 +52,10 @@ def stores_opened_on_workers(cluster: Any) -> list[str]:
 
 @pytest.fixture
 def world(postgres_url: str) -> str:
-    """People and accounts in both CRMs (identity merges a fifth of the people), their activities,
-    and awkward ones: activities of nobody, one stored under two streams whose newer copy names
-    another person (read once for all partitions, then skipped), one tombstoned."""
+    """Both CRMs' records, the awkward activities and evaluation kits asked for
+    (`worlds.stored.fill_awkward_world`)."""
     with open_store(postgres_url) as store:
-        crms = crm_records(1500, 240, 15_000, seed=5)
-        for crm, data in crms.items():
-            for stream, records in (("accounts", data.accounts), ("people", data.people),
-                                    ("activities", data.activities)):
-                store.upsert_snapshots(crm.value, stream, records, cursor=NOW, now=NOW)
-        sf = crms[Crm.SALESFORCE]
-        ghosts = [Activity(id=f"sf-task:ghost-{i}", person_id=f"sf-contact:ghost-{i % 7}",
-                           kind=ActivityKind.SAMPLE_REQUEST, occurred_at=NOW - timedelta(days=i))
-                  for i in range(20)]
-        store.upsert_snapshots(Crm.SALESFORCE.value, "activities", ghosts, cursor=NOW, now=NOW)
-        # evaluation kits asked for, some twice: routing reads which assets a person already had
-        kits = [Activity(id=f"sf-task:kit-{i}", person_id=sf.people[i % 97].id, asset_id="evk_7710",
-                         kind=ActivityKind.EVAL_KIT_REQUEST, occurred_at=NOW - timedelta(days=1 + i % 90))
-                for i in range(150)]
-        store.upsert_snapshots(Crm.SALESFORCE.value, "activities", kits, cursor=NOW, now=NOW)
-        moved = replace(sf.activities[10], person_id=sf.people[-1].id)
-        store.upsert_snapshots(Crm.SALESFORCE.value, "activities-archive", [moved], cursor=NOW,
-                               now=NOW + timedelta(minutes=5))
-        store.tombstone(Crm.SALESFORCE.value, "activities", [sf.activities[11].id.split(":", 1)[1]])
+        fill_awkward_world(store, NOW, people=1500, accounts=240, activities=15_000, kits=150)
     return postgres_url
 
 

@@ -4,14 +4,12 @@ gets what loading every activity and scoring in one pass gets: the same cards an
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from leadloop.crm.identity import resolve_identity
-from leadloop.crm.records import Activity, ActivityKind, Crm
 from leadloop.playbook.load import load_playbook
 from leadloop.routing.state import AssignmentState
 from leadloop.scoring.engine import score_dataset
@@ -21,9 +19,9 @@ from leadloop.sync import pipeline
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_reload import crm_records  # noqa: E402
 from generate_canonical import REFERENCE_TIME  # noqa: E402
 from test_scoring_partition import assert_same  # noqa: E402
+from worlds.stored import fill_awkward_world  # noqa: E402
 
 NOW = REFERENCE_TIME
 
@@ -35,24 +33,9 @@ def playbook():
 
 @pytest.fixture
 def filled(store_url: str):
-    """People and accounts in both CRMs (identity merges a fifth of the people), their activities,
-    and awkward ones: activities of nobody, an activity stored under two streams whose newer copy
-    names another person, one tombstoned."""
+    """Both CRMs' records and the awkward activities (`worlds.stored.fill_awkward_world`)."""
     with open_store(store_url) as store:
-        crms = crm_records(2400, 400, 48_000, seed=5)
-        for crm, data in crms.items():
-            for stream, records in (("accounts", data.accounts), ("people", data.people),
-                                    ("activities", data.activities)):
-                store.upsert_snapshots(crm.value, stream, records, cursor=NOW, now=NOW)
-        sf = crms[Crm.SALESFORCE]
-        ghosts = [Activity(id=f"sf-task:ghost-{i}", person_id=f"sf-contact:ghost-{i % 7}",
-                           kind=ActivityKind.SAMPLE_REQUEST, occurred_at=NOW - timedelta(days=i))
-                  for i in range(20)]
-        store.upsert_snapshots(Crm.SALESFORCE.value, "activities", ghosts, cursor=NOW, now=NOW)
-        moved = replace(sf.activities[10], person_id=sf.people[-1].id)
-        store.upsert_snapshots(Crm.SALESFORCE.value, "activities-archive", [moved], cursor=NOW,
-                               now=NOW + timedelta(minutes=5))
-        store.tombstone(Crm.SALESFORCE.value, "activities", [sf.activities[11].id.split(":", 1)[1]])
+        fill_awkward_world(store, NOW, people=2400, accounts=400, activities=48_000)
         yield store
 
 
