@@ -329,15 +329,18 @@ class ProgressLines:
 # -- identity and scoring ----------------------------------------------------------------------------------
 
 
-def load_and_resolve(store: Store, people_per_partition: int | None = None) -> tuple[Dataset, IdentityResult]:
+def load_and_resolve(store: Store, people_per_partition: int | None = None, *, activities: bool = True
+                     ) -> tuple[Dataset, IdentityResult]:
     """The stored per-CRM records and their merge into canonical people and accounts.
 
     With `people_per_partition`, the activities are read only when the canonical people fit one
     partition; otherwise they stay in the store and each partition reads its own when it is scored
-    (`stored_partitions`), so a sync never holds every activity at once."""
+    (`stored_partitions`), so a sync never holds every activity at once. Without `activities` they
+    stay in the store whatever the size (`score_from_store` reads them as columns)."""
     raw = store.load_records(skip=("activities",))
     identity = resolve_identity(raw.people, raw.accounts, (), raw.opportunities)
-    if people_per_partition is None or partitions_for(identity.people, people_per_partition) == 1:
+    if activities and (people_per_partition is None
+                       or partitions_for(identity.people, people_per_partition) == 1):
         loaded = store.load_records(skip=_ALL_BUT_ACTIVITIES)
         raw.activities = loaded.activities
         raw.invalid.extend(loaded.invalid)
@@ -394,13 +397,17 @@ class StoredPartition:
     settled: tuple[Activity, ...]
     skip: frozenset[str]
     until: datetime | None = None  # only the activities that happened by then (a look back)
+    every: bool = False  # the only partition: it reads every stored activity (`persons` is empty)
 
 
 def stored_partitions(store: Store, dataset: Dataset, links: Map[str, str], parts: int, *,
                       until: datetime | None = None) -> list[StoredPartition]:
     """`dataset` (canonical, its activities left in the store) split as `partition_dataset` would
     split it with every activity loaded: each stored activity's person is mapped through `links` (the
-    people's identity links) to the partition that person's activities go to."""
+    people's identity links) to the partition that person's activities go to. One partition reads
+    every activity in one pass over the store, which settles those stored twice as it goes."""
+    if parts == 1:  # the whole dataset, as a one-pass score takes it
+        return [StoredPartition(0, dataset, frozenset(), (), frozenset(), until, every=True)]
     persons, twice = store.activity_persons()
     pieces, home = partition_people(dataset, parts)
     wanted: list[set[str | None]] = [set() for _ in range(parts)]
@@ -428,7 +435,8 @@ def score_stored_partition(playbook: Playbook, store: Store, partition: StoredPa
 
     The activities are read as columns (`Store.load_activity_columns`): scoring needs no record per
     activity, and routing gets records of only the rows it reads."""
-    columns, _invalid = store.load_activity_columns(partition.persons, skip=partition.skip)
+    columns, _invalid = store.load_activity_columns(partition.persons, skip=partition.skip,
+                                                    every=partition.every)
     columns = columns.repointed(links)
     if partition.settled:
         columns = ActivityColumns.concat([columns, ActivityColumns.from_records(partition.settled)])

@@ -130,7 +130,6 @@ class Resolved:
     accounts: int
     conflicts: int
     previous_cards: int
-    activities_loaded: bool  # False: above one partition, each partition reads its own from the store
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,21 +186,21 @@ def pull_stream(key: str, crm: str, stream: str) -> PullStats:
 
 
 def load_and_resolve(key: str, people_per_partition: int | None = None) -> Resolved:
-    """The stored records merged into canonical people and accounts (`pipeline.load_and_resolve`;
-    above one partition the activities stay in the store), and the last stored score cards."""
+    """The stored records merged into canonical people and accounts (`pipeline.load_and_resolve`),
+    and the last stored score cards. The activities stay in the store: scoring reads them as columns
+    (`score`, `score_partition`), never as one record each."""
     workspace = get(key)
     store = workspace.runtime.store
-    raw, identity = pipeline.load_and_resolve(store, people_per_partition)
+    raw, identity = pipeline.load_and_resolve(store, people_per_partition, activities=False)
     workspace.identity = identity
     workspace.dataset = pipeline.merged_dataset(raw, identity)
     pipeline.release_pulled(raw)
     workspace.previous = pipeline.last_scores(store)
     dataset = workspace.dataset
-    loaded = people_per_partition is None or pipeline.partitions_for(dataset, people_per_partition) == 1
     log.info("identity: %d people and %d accounts (%d conflicts to settle in the CRM); %d scored before",
              len(dataset.people), len(dataset.accounts), len(identity.conflicts), len(workspace.previous))
     return Resolved(len(dataset.people), len(dataset.accounts), len(identity.conflicts),
-                    len(workspace.previous), loaded)
+                    len(workspace.previous))
 
 
 def partitions_needed(key: str, people_per_partition: int) -> int:
@@ -209,9 +208,12 @@ def partitions_needed(key: str, people_per_partition: int) -> int:
 
 
 def score(key: str, now: datetime) -> Scored:
-    """Everyone scored in one pass (the dataset holds its activities)."""
+    """Everyone scored in one pass, the activities read from the store as columns
+    (`pipeline.score_from_store` in one partition)."""
     workspace = get(key)
-    workspace.result = pipeline.score(workspace.runtime.playbook, workspace.need("dataset"), now)
+    links = workspace.need("identity").person_links
+    workspace.result = pipeline.score_from_store(workspace.runtime.playbook, workspace.runtime.store,
+                                                 workspace.need("dataset"), links, now, 1)
     return scored(key)
 
 

@@ -67,6 +67,29 @@ def test_scoring_partition_by_partition_from_the_store_equals_one_pass(filled, p
             pipeline.route(playbook, whole_dataset, whole, {}, [], state, NOW)
 
 
+def test_one_partition_scored_from_the_store_in_one_read_equals_one_pass(filled, playbook):
+    """What an hourly sync below one partition does: identity without the activities, then every
+    activity read as columns in one pass over the store (the one stored twice settled on its newest
+    copy, the tombstoned one left out): the same cards and the same routing as the records loaded."""
+    raw, identity = pipeline.load_and_resolve(filled)
+    whole_dataset = pipeline.merged_dataset(raw, identity)
+    whole = score_dataset(playbook, whole_dataset, NOW)
+
+    raw, identity = pipeline.load_and_resolve(filled, activities=False)
+    assert raw.activities == [] and identity.activities == []
+    dataset = pipeline.merged_dataset(raw, identity)
+    [partition] = pipeline.stored_partitions(filled, dataset, identity.person_links, 1)
+    assert partition.every and not partition.persons
+    result = pipeline.score_from_store(playbook, filled, dataset, identity.person_links, NOW, 1)
+    assert_same(result, whole)
+    assert whole.orphan_activities == result.orphan_activities == 20
+    assert {(a.person_id, a.asset_id) for a in dataset.activities} == {
+        (a.person_id, a.asset_id) for a in whole_dataset.activities if a.asset_id}
+    state = AssignmentState()
+    assert pipeline.route(playbook, dataset, result, {}, [], state, NOW) == \
+        pipeline.route(playbook, whole_dataset, whole, {}, [], state, NOW)
+
+
 def test_a_look_back_from_the_store_scores_only_what_had_happened_by_then(filled, playbook):
     from leadloop.flows.model_review import as_of
 
