@@ -273,6 +273,27 @@ def plan_writes(
     the one CRM all of `desired` targets. `previous_tiers` (CRM record id → tier) overrides the tier
     the ledger remembers, e.g. when tiers come from the score history.
     """
+    kept = kept_indices(desired, ledger, previous_tiers, min_change, crm_field, decaying)
+    return [desired[i] for i in kept]
+
+
+def rides_along(update: FieldUpdate, ledger: Ledger, crm_field: FieldNamer = logical_field) -> bool:
+    """Whether an accompanying field's update (`ACCOMPANYING_FIELDS`) goes with its record's write:
+    when its value is not the ledger's. An empty value where leadloop never wrote one has nothing
+    to clear."""
+    old = ledger.get((update.record_id, crm_field(update)))
+    return old != ledger_text(update.value) and not (old is None and update.value is None)
+
+
+def kept_indices(
+    desired: Sequence[FieldUpdate],
+    ledger: Ledger,
+    previous_tiers: Mapping[str, str] | None = None,
+    min_change: float = DEFAULT_MIN_CHANGE,
+    crm_field: FieldNamer = logical_field,
+    decaying: frozenset[str] = DECAYING_FIELDS,
+) -> list[int]:
+    """`plan_writes` as the positions in `desired` of the updates it keeps, ascending."""
     crms = {u.crm for u in desired}
     if len(crms) > 1:
         raise ValueError(f"plan_writes works on one CRM at a time; got {sorted(crms)}")
@@ -318,9 +339,6 @@ def plan_writes(
         keep.update(chosen)
         keep.update(riding)
         for index, update in zip(indexes, updates, strict=True):
-            if update.field not in ACCOMPANYING_FIELDS:
-                continue
-            old = ledger.get((record_id, crm_field(update)))
-            if old != ledger_text(update.value) and not (old is None and update.value is None):
-                keep.add(index)  # (an empty value where leadloop never wrote one has nothing to clear)
-    return [desired[i] for i in sorted(keep)]
+            if update.field in ACCOMPANYING_FIELDS and rides_along(update, ledger, crm_field):
+                keep.add(index)
+    return sorted(keep)

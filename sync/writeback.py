@@ -34,10 +34,11 @@ from leadloop.store.writeplan import (
     desired_account_fields,
     desired_person_fields,
     field_updates,
+    kept_indices,
     ledger_text,
     mapped_fields,
     person_reasons,
-    plan_writes,
+    rides_along,
 )
 from leadloop.sync.pipeline import Runtime, report_progress, routing_directory, utc_now
 
@@ -191,17 +192,14 @@ def _plan_fields(crm: Crm, desired: Sequence[FieldUpdate], reasons: Sequence[_Re
     (`store.writeplan`): a record without one writes nothing either way, and a record with one
     takes its reasons when they differ from the ledger's. Rendering every person's reasons to
     compare them was a third of planning a quiet run."""
-    first = plan_writes(desired, ledger, min_change=min_change, crm_field=namer)
-    if not first:
-        return first
-    written = {(u.object_type, u.record_id) for u in first}
-    position = {id(update): index for index, update in enumerate(desired)}  # `first` holds these very updates
-    merged = [(position[id(update)], 1, update) for update in first]
+    kept = kept_indices(desired, ledger, min_change=min_change, crm_field=namer)
+    written = {(desired[i].object_type, desired[i].record_id) for i in kept}
+    merged = [(index, 1, desired[index]) for index in kept]
     for r in reasons:
         if (ObjectType.PERSON, r.record_id) in written:
             update = field_updates(crm, ObjectType.PERSON, r.record_id, {"reasons": person_reasons(r.card)},
                                    person_id=r.person_id)[0]
-            if ledger.get((r.record_id, namer(update))) != ledger_text(update.value):  # rides along
+            if rides_along(update, ledger, namer):
                 merged.append((r.before, 0, update))
     merged.sort(key=lambda entry: entry[:2])
     return [update for _, _, update in merged]
