@@ -489,11 +489,9 @@ def assets_had(activities: Iterable[Activity]) -> list[Activity]:
 
 def score_partitions(playbook: Playbook, dataset: Dataset, now: datetime, people_per_partition: int,
                      store: Store, links: Map[str, str]) -> ScoringResult:
-    """`flows.tasks.score_partitions` without Prefect: one pass when the dataset fits one partition,
-    otherwise its partitions read their activities from `store` one after the other."""
+    """`flows.tasks.score_partitions` without Prefect: the partitions read their activities from
+    `store` one after the other (one partition in one pass over the store)."""
     parts = partitions_for(dataset, people_per_partition)
-    if parts == 1:
-        return score(playbook, dataset, now)
     return score_from_store(playbook, store, dataset, links, now, parts)
 
 
