@@ -245,6 +245,18 @@ def _v5(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _v6(conn: Connection) -> None:
+    """When each person's score is next due, and the snapshots by when they were stored: what an
+    hourly sync reads to rescore only what changed or came due."""
+    md = MetaData()
+    Table("score_due", md,
+          _pk("person_id"),
+          Column("due_at", UtcDateTime, nullable=False),
+          Index("ix_score_due_at", "due_at"))
+    md.create_all(conn)
+    conn.exec_driver_sql("CREATE INDEX ix_snapshots_stored_at ON snapshots (stored_at)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "snapshots, cursors, identity, score history, ledgers, write failures, runs", _v1),
     Migration(2, "quarantine, data-quality findings, assignment state, account score history, "
@@ -252,6 +264,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "the person of each stored activity, for reading the store one partition at a time", _v3),
     Migration(4, "the task outbox (payload, attempts, last error) and the writers' run lease", _v4),
     Migration(5, "the live playbook and the history of activations", _v5),
+    Migration(6, "when each person's score is next due; snapshots by the time they were stored", _v6),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

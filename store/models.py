@@ -51,7 +51,8 @@ class Snapshot(SQLModel, table=True):
     __tablename__ = "snapshots"
     __table_args__ = (Index("ix_snapshots_kind_live", "kind", "deleted"),
                       Index("ix_snapshots_crm_id", "crm", "stream", "crm_id"),
-                      Index("ix_snapshots_person_ref", "kind", "person_ref", "deleted"))
+                      Index("ix_snapshots_person_ref", "kind", "person_ref", "deleted"),
+                      Index("ix_snapshots_stored_at", "stored_at"))
 
     crm: str = Field(primary_key=True, sa_type=Text)
     stream: str = Field(primary_key=True, sa_type=Text)
@@ -246,6 +247,18 @@ class AssignmentStateRow(SQLModel, table=True):
     name: str = Field(primary_key=True, sa_type=Text)
     state: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     updated_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class ScoreDue(SQLModel, table=True):
+    """When a person's last score stops holding without new data (decay crossing a whole point or a
+    tier, a window ending): the hourly sync rescores people whose time has come, and those whose
+    records changed, and nobody else."""
+
+    __tablename__ = "score_due"
+    __table_args__ = (Index("ix_score_due_at", "due_at"),)
+
+    person_id: str = Field(primary_key=True, sa_type=Text)
+    due_at: datetime = Field(sa_type=UtcDateTime)
 
 
 class DqFinding(SQLModel, table=True):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +24,7 @@ from leadloop.store.tables import (
     _SCORE_COLUMNS,
     ACCOUNT_SCORES,
     CONFLICTS,
+    DUE,
     LINKS,
     SCORES,
     _chunks,
@@ -90,14 +91,24 @@ class ScoreStore(StoreBase):
         """person id → the most recently stored card (as stored: timestamps are ISO strings)."""
         return {person_id: json.loads(text) for person_id, text in self.latest_scorecards_json().items()}
 
-    def latest_scorecards_json(self) -> dict[str, str]:
+    def latest_scorecards_json(self, person_ids: Collection[str] | None = None) -> dict[str, str]:
         """`latest_scorecards` as the stored JSON text, for callers that decode many cards at once
-        (decoding 100,000 cards row by row through the JSON column cost more than the query)."""
-        latest = select(func.max(SCORES.c.id)).group_by(SCORES.c.person_id)
+        (decoding 100,000 cards row by row through the JSON column cost more than the query); with
+        `person_ids`, only theirs (an hourly run reads the cards of the people it rescores)."""
+        query = select(SCORES.c.person_id, cast(SCORES.c.card, Text))
+        if person_ids is None:
+            latest = select(func.max(SCORES.c.id)).group_by(SCORES.c.person_id)
+            with self._read() as conn:
+                return {person_id: text for person_id, text in
+                        conn.execute(query.where(SCORES.c.id.in_(latest)))}
+        found: dict[str, str] = {}
         with self._read() as conn:
-            rows = conn.execute(select(SCORES.c.person_id, cast(SCORES.c.card, Text))
-                                .where(SCORES.c.id.in_(latest)))
-            return {person_id: text for person_id, text in rows}
+            for chunk in _chunks(sorted(person_ids), _IN_CHUNK):
+                latest = (select(func.max(SCORES.c.id)).where(SCORES.c.person_id.in_(chunk))
+                          .group_by(SCORES.c.person_id))
+                found.update((person_id, text) for person_id, text in
+                             conn.execute(query.where(SCORES.c.id.in_(latest))))
+        return found
 
     def score_history(self, person_id: str, limit: int = 50) -> list[dict[str, Any]]:
         """One person's stored cards, newest first, each with the `run_id` that produced it."""
@@ -105,6 +116,37 @@ class ScoreStore(StoreBase):
             rows = conn.execute(select(SCORES.c.run_id, SCORES.c.card).where(SCORES.c.person_id == person_id)
                                 .order_by(SCORES.c.id.desc()).limit(limit))
             return [{**r.card, "run_id": r.run_id} for r in rows]
+
+    # -- when scores are next due ------------------------------------------------------------------
+
+    def save_due(self, due: Mapping[str, datetime], *, replace_all: bool = False,
+                 forget: Iterable[str] = ()) -> int:
+        """Record when each person's score is next due (`scoring.due`), for the people given; with
+        `replace_all`, everyone else's time is dropped (a full rescore gives everyone's), and the
+        people in `forget` (no longer scored: merged or deleted) are dropped. Returns how many."""
+        at = self._time_param  # type: ignore[attr-defined]
+        with self._write() as conn:
+            if replace_all:
+                conn.execute(delete(DUE))
+            for chunk in _chunks(sorted(set(forget) - set(due)), _IN_CHUNK):
+                conn.execute(delete(DUE).where(DUE.c.person_id.in_(chunk)))
+            if replace_all:
+                self._bulk_insert(conn, DUE, ("person_id", "due_at"),  # type: ignore[attr-defined]
+                                  [(person_id, at(moment)) for person_id, moment in due.items()])
+            else:
+                self._upsert(conn, DUE, [{"person_id": person_id, "due_at": _now(moment)}
+                                         for person_id, moment in due.items()], ("person_id",), ("due_at",))
+        return len(due)
+
+    def due_people(self, by: datetime) -> set[str]:
+        """The people whose score is due by `by`."""
+        with self._read() as conn:
+            return set(conn.execute(select(DUE.c.person_id).where(DUE.c.due_at <= _now(by))).scalars())
+
+    def due_times(self) -> dict[str, datetime]:
+        with self._read() as conn:
+            return {person_id: _scored_at(moment) for person_id, moment in
+                    conn.execute(select(DUE.c.person_id, DUE.c.due_at))}
 
     def save_account_scores(self, run_id: str | None, scores: Iterable[Any], scored_at: datetime) -> int:
         moment = self._time_param(scored_at)

@@ -238,7 +238,7 @@ class SnapshotStore(StoreBase):
             })
             for crm_id, row in rows.items():
                 conn.execute(update(SNAPSHOTS).where(self._matching(str(crm), stream, [crm_id]))
-                             .values(quarantine_reason=row["reason"]))
+                             .values(quarantine_reason=row["reason"], stored_at=moment))
         return len(rows)
 
     def quarantined(self, crm: str | None = None, include_resolved: bool = False) -> list[Quarantine]:
@@ -323,6 +323,20 @@ class SnapshotStore(StoreBase):
                 raw[kind][record_id] = payload
 
     # -- activities one partition at a time ---------------------------------------------------------
+
+    def stored_through(self) -> datetime | None:
+        """When the last snapshot row changed (stored, deleted or quarantined); None for an empty store."""
+        with self._read() as conn:
+            moment = conn.execute(select(func.max(SNAPSHOTS.c.stored_at))).scalar()
+        return None if moment is None else _now(moment)
+
+    def changed_since(self, moment: datetime) -> list[tuple[str, str, str | None, str | None]]:
+        """(kind, record id, person_ref, payload) of every snapshot row stored, deleted or quarantined
+        after `moment` (`stored_through` of an earlier read): what an hourly run rescores for."""
+        query = (select(SNAPSHOTS.c.kind, SNAPSHOTS.c.record_id, SNAPSHOTS.c.person_ref, SNAPSHOTS.c.payload)
+                 .where(SNAPSHOTS.c.stored_at > _now(moment)))
+        with self._read() as conn:
+            return [tuple(row) for row in conn.execute(query)]  # type: ignore[misc]
 
     def activity_persons(self, include_quarantined: bool = False) -> tuple[set[str | None], set[str]]:
         """The persons (CRM-qualified ids) the undeleted activities name, None for an activity stored

@@ -27,6 +27,7 @@ from leadloop.store.models import (
     Quarantine,
     Run,
     RunLease,
+    ScoreDue,
     ScoreHistory,
     Snapshot,
     TaskLedger,
@@ -65,6 +66,7 @@ FINDINGS = _table(DqFinding)
 QUARANTINE = _table(Quarantine)
 LEASE = _table(RunLease)
 ACTIVATIONS = _table(PlaybookActivation)
+DUE = _table(ScoreDue)
 
 
 class StoreError(RuntimeError):
