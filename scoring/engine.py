@@ -70,6 +70,8 @@ class ScoringResult:
     # what `unmatched_activities` summarizes, by activity key (for merging partitions' results)
     unmatched_counts: dict[ActivityKey, int] = field(default_factory=dict, repr=False, compare=False)
     machine_email: MachineEmail = field(default_factory=MachineEmail)  # email events no person made
+    # person id → when the card is next due (`scoring.due`), where the caller asked for it
+    due: dict[str, datetime] = field(default_factory=dict, repr=False, compare=False)
 
     def tier_counts(self) -> dict[str, int]:
         """People per tier, in the playbook's tier order."""

@@ -182,16 +182,9 @@ def compute_intent(
     if not n:
         return inputs, report
     p_all, ts_all = read_activities(columns, person_index)
-    # Classes are numbered in sorted key order, so nothing depends on record order; keys no
-    # activity here has (a subset's columns keep their whole list) are left out.
-    used, key_at = np.unique(columns.key, return_inverse=True)
-    used_keys = [columns.keys[k] for k in used.tolist()]
-    distinct = _sort_keys(set(used_keys))
-    class_of = {key: i for i, key in enumerate(distinct)}
-    remap = np.fromiter(map(class_of.__getitem__, used_keys), dtype=np.int64, count=len(used_keys))
-    c_all = remap[key_at.reshape(-1)]
-    del remap, class_of, key_at
-    classes = inputs.classes = _Classes(cp, catalog, distinct)
+    classes, c_all = classify(cp, catalog, columns)
+    inputs.classes = classes
+    distinct = classes.keys
 
     for i, count_ in enumerate(np.bincount(c_all, minlength=len(distinct)).tolist()):
         if count_ and classes.assets[i] is None and has_something_to_classify(distinct[i]):
@@ -230,6 +223,19 @@ def compute_intent(
     del p, c, ts, age, relevant, idx
     _intent_hits(cp, inputs, n_people, arrays)
     return inputs, report
+
+
+def classify(cp: CompiledPlaybook, catalog: AssetCatalog, columns: ActivityColumns
+             ) -> tuple[_Classes, np.ndarray]:
+    """The classes of the activity keys the columns use, and each activity's class. Classes are
+    numbered in sorted key order, so nothing depends on record order; keys no activity here has (a
+    subset's columns keep their whole list) are left out."""
+    used, key_at = np.unique(columns.key, return_inverse=True)
+    used_keys = [columns.keys[k] for k in used.tolist()]
+    distinct = _sort_keys(set(used_keys))
+    class_of = {key: i for i, key in enumerate(distinct)}
+    remap = np.fromiter(map(class_of.__getitem__, used_keys), dtype=np.int64, count=len(used_keys))
+    return _Classes(cp, catalog, distinct), remap[key_at.reshape(-1)]
 
 
 def read_activities(columns: ActivityColumns, person_index: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:

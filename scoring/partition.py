@@ -83,13 +83,14 @@ def merge_results(results: Sequence[ScoringResult]) -> ScoringResult:
     first = results[0]
     if any(r.model_version != first.model_version or r.scored_at != first.scored_at for r in results):
         raise ValueError("partitions scored with different playbooks or moments cannot be merged")
-    cards, accounts, people = {}, {}, {}
+    cards, accounts, people, due = {}, {}, {}, {}
     unknown: Counter[str] = Counter()
     found: Counter = Counter()
     for result in results:
         cards.update(result.cards)
         accounts.update(result.accounts)
         people.update(result.people)
+        due.update(result.due)
         unknown.update(result.unknown_titles)
         found.update(result.unmatched_counts)
     return ScoringResult(
@@ -106,6 +107,7 @@ def merge_results(results: Sequence[ScoringResult]) -> ScoringResult:
         people={key: people[key] for key in sorted(people)},
         unmatched_counts=dict(found),
         machine_email=MachineEmail.merged(r.machine_email for r in results),
+        due=due,
     )
 
 
