@@ -105,7 +105,13 @@ def print_summary(summary: SyncSummary, title: str) -> None:
     if summary.playbook:
         table.add_row("playbook", playbook_line(summary.playbook))
     table.add_row("records pulled", f"{summary.records_pulled:,}")
-    table.add_row("people scored", f"{summary.people_scored:,}")
+    rescored = summary.rescored
+    if rescored and not rescored.get("everyone"):
+        table.add_row("people scored", f"{summary.people_scored:,} of {rescored['of']:,} (changed or due)")
+    elif rescored:
+        table.add_row("people scored", f"{summary.people_scored:,} (everyone: {rescored['why']})")
+    else:
+        table.add_row("people scored", f"{summary.people_scored:,}")
     table.add_row("accounts scored", f"{summary.accounts_scored:,}")
     quarantined = sum(p.rejected for p in summary.pulls)
     if quarantined:

@@ -253,9 +253,13 @@ def sync(
     at: AtOpt = None,
     dry_run: DryRunOpt = False,
     min_change: Annotated[float, typer.Option(help="Rewrite a decaying score only past this.")] = 5.0,
+    everyone: Annotated[bool, typer.Option(
+        "--everyone", help="Rescore everyone, not only the people whose records changed or whose score "
+                           "came due.")] = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Run one hourly sync now: pull what changed, score, route, write back the difference."""
+    """Run one hourly sync now: pull what changed, rescore who changed or came due, route, write back the
+    difference."""
     quiet_prefect(verbose)
     summary = _summary_even_if_failed(
         "sync",
@@ -266,6 +270,7 @@ def sync(
         at=at,
         dry_run=dry_run,
         min_change=min_change,
+        rescore_everyone=everyone,
     )
     print_summary(summary, "leadloop sync" + (" (dry run)" if dry_run else ""))
     raise typer.Exit(exit_code(summary))

@@ -26,7 +26,8 @@ def hourly_sync(options: SyncOptions | None = None) -> SyncSummary:
             recorded_run(options, "hourly_sync") as (_runtime, summary):
         summary.pulls.extend(pull_every_stream(summary.run_id))
         score_route_write(summary, now, dry_run=options.dry_run, min_change=options.min_change,
-                          people_per_partition=options.people_per_partition)
+                          people_per_partition=options.people_per_partition, hourly=True,
+                          everyone=options.rescore_everyone)
     artifacts.publish(summary)
     events.emit_tier_changes(summary)
     get_run_logger().info("pulled %d records, scored %d people, wrote %d fields and %d tasks in %.1f s",

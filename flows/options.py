@@ -83,6 +83,10 @@ class SyncOptions(RunOptions):
         description="Above this many people, scoring runs in account partitions of about this size, each a "
                     "task run reading its own activities from the store.",
     )
+    rescore_everyone: bool = Field(
+        False, description="Hourly sync: rescore everyone, not only the people whose records changed or "
+                           "whose score came due (a new playbook, mapping or min_change does so by itself).",
+    )
 
 
 class RescoreScope(BaseModel):

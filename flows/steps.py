@@ -56,6 +56,7 @@ class SyncSummary:
     seconds: float = 0.0
     tasks_fallback: list[str] = field(default_factory=list)  # person ids whose task the fallback owner took
     tasks_unplaced: dict[str, str] = field(default_factory=dict)  # person id → why no CRM could take its task
+    rescored: dict[str, Any] = field(default_factory=dict)  # an hourly run's: whom it rescored, and why
 
     @property
     def records_pulled(self) -> int:
@@ -117,16 +118,23 @@ class SyncSummary:
             "rejections": self.rejections, "tasks_unconfirmed": self.tasks_unconfirmed,
             "tasks_given_up": self.tasks_given_up, "tasks_unplaced": len(self.tasks_unplaced),
             "dry_run": self.dry_run, "outcome": self.outcome,
+            **({"rescored": self.rescored} if self.rescored else {}),
         }
 
 
 def score_route_write(summary: SyncSummary, now: datetime, *, dry_run: bool, min_change: float,
                       scope: RescoreScope | None = None,
-                      people_per_partition: int = pipeline.PEOPLE_PER_PARTITION) -> SyncSummary:
+                      people_per_partition: int = pipeline.PEOPLE_PER_PARTITION,
+                      hourly: bool = False, everyone: bool = False) -> SyncSummary:
     """Everything after the pull, on the run's workspace (`recorded_run` holds it under the run's id);
-    fills `summary` and returns it."""
+    fills `summary` and returns it. An `hourly` run rescores only what changed or came due since the
+    last one (`workspace.only_what_changed`), unless `everyone`."""
     key = summary.run_id
-    tasks.load_and_resolve(key, people_per_partition)
+    tasks.load_and_resolve(key, people_per_partition, not hourly)
+    if hourly:
+        rescoring = workspace.only_what_changed(key, now, min_change, everyone)
+        summary.rescored = {"people": rescoring.people, "of": rescoring.of, "everyone": rescoring.everyone,
+                            "why": rescoring.why, **rescoring.counts}
     tasks.score_partitions(key, now, people_per_partition)
     scored = workspace.narrow_to_scope(key, scope.kind, scope.values) if scope else workspace.scored(key)
     summary.model_version = scored.model_version

@@ -37,6 +37,7 @@ from leadloop.routing.engine import route_all
 from leadloop.routing.model import OpenTask, RoutingResult
 from leadloop.routing.owners import OwnerDirectory
 from leadloop.routing.state import AssignmentState
+from leadloop.scoring.due import due_times
 from leadloop.scoring.engine import ScoringResult, score_dataset
 from leadloop.scoring.partition import activity_home, merge_results, partition_people
 from leadloop.scoring.scorecard import AccountScore, Escalation, Reason, ReasonKind, ScoreCard
@@ -398,16 +399,21 @@ class StoredPartition:
     skip: frozenset[str]
     until: datetime | None = None  # only the activities that happened by then (a look back)
     every: bool = False  # the only partition: it reads every stored activity (`persons` is empty)
+    due: bool = False  # also say when each card is next due (`scoring.due`), for the hourly sync
 
 
 def stored_partitions(store: Store, dataset: Dataset, links: Map[str, str], parts: int, *,
-                      until: datetime | None = None) -> list[StoredPartition]:
+                      until: datetime | None = None, due: bool = False,
+                      persons: frozenset[str] | None = None) -> list[StoredPartition]:
     """`dataset` (canonical, its activities left in the store) split as `partition_dataset` would
     split it with every activity loaded: each stored activity's person is mapped through `links` (the
     people's identity links) to the partition that person's activities go to. One partition reads
-    every activity in one pass over the store, which settles those stored twice as it goes."""
+    every activity in one pass over the store, which settles those stored twice as it goes, or, given
+    `persons` (the CRM ids of a part of the people: an hourly run's), only theirs."""
+    if parts == 1 and persons is not None:
+        return [StoredPartition(0, dataset, frozenset(persons), (), frozenset(), until, due=due)]
     if parts == 1:  # the whole dataset, as a one-pass score takes it
-        return [StoredPartition(0, dataset, frozenset(), (), frozenset(), until, every=True)]
+        return [StoredPartition(0, dataset, frozenset(), (), frozenset(), until, every=True, due=due)]
     persons, twice = store.activity_persons()
     pieces, home = partition_people(dataset, parts)
     wanted: list[set[str | None]] = [set() for _ in range(parts)]
@@ -423,7 +429,7 @@ def stored_partitions(store: Store, dataset: Dataset, links: Map[str, str], part
         for activity in repoint_activities(activities, links):
             settled[activity_home(activity.person_id, home, parts)].append(activity)
     skip = frozenset(twice)
-    return [StoredPartition(i, pieces[i], frozenset(wanted[i]), tuple(settled[i]), skip, until)
+    return [StoredPartition(i, pieces[i], frozenset(wanted[i]), tuple(settled[i]), skip, until, due=due)
             for i in range(parts)]
 
 
@@ -444,6 +450,8 @@ def score_stored_partition(playbook: Playbook, store: Store, partition: StoredPa
     if partition.until is not None:
         columns = columns.until(partition.until)
     result = score_dataset(playbook, partition.dataset, now, activity_columns=columns)
+    if partition.due:
+        result.due = due_times(playbook, partition.dataset, columns, now, result)
     return result, columns.records(columns.first_per_person_and_asset())
 
 
@@ -452,7 +460,7 @@ StoredRun = Callable[[Sequence[StoredPartition]], Iterable[tuple[ScoringResult, 
 
 def score_from_store(playbook: Playbook, store: Store, dataset: Dataset, links: Map[str, str], now: datetime,
                      parts: int, run: StoredRun | None = None, *, until: datetime | None = None,
-                     ) -> ScoringResult:
+                     due: bool = False, persons: frozenset[str] | None = None) -> ScoringResult:
     """`dataset`, its activities still in the store, scored in `parts` partitions that each read
     their own activities: the result of loading them all and scoring in one pass. `run` maps the
     partitions to `score_stored_partition`'s results (as task runs, in a flow); by default one after
@@ -461,8 +469,11 @@ def score_from_store(playbook: Playbook, store: Store, dataset: Dataset, links: 
 
     One partition at a time (`PARTITIONS_AT_ONCE`): at 100,000 people in two partitions, two task
     threads at once took 67.9 s and peaked at 1,863 MB, one at a time 52.7 s and 1,306 MB: the
-    threads share one interpreter lock, so running together only overlaps their memory."""
-    partitions = stored_partitions(store, dataset, links, parts, until=until)
+    threads share one interpreter lock, so running together only overlaps their memory.
+
+    With `due`, each card also says when it is next due (`ScoringResult.due`); `persons` (CRM person
+    ids) restricts the read to those people's activities where `dataset` holds only them."""
+    partitions = stored_partitions(store, dataset, links, parts, until=until, due=due, persons=persons)
     if run is None:
         outcomes: Iterable[tuple[ScoringResult, list[Activity]]] = (
             score_stored_partition(playbook, store, p, links, now) for p in partitions)

@@ -35,7 +35,7 @@ from leadloop.routing.state import AssignmentState
 from leadloop.scoring.engine import ScoringResult
 from leadloop.scoring.scorecard import ScoreCard
 from leadloop.store.writeplan import ledger_text, mapped_fields, reasons_text
-from leadloop.sync import pipeline, writeback
+from leadloop.sync import incremental, pipeline, writeback
 from leadloop.sync.pipeline import PullStats, Runtime, StoredPartition
 from leadloop.sync.writeback import CrmPlan, WriteStats
 
@@ -185,22 +185,77 @@ def pull_stream(key: str, crm: str, stream: str) -> PullStats:
 # -- identity and scoring ---------------------------------------------------------------------------------
 
 
-def load_and_resolve(key: str, people_per_partition: int | None = None) -> Resolved:
+def load_and_resolve(key: str, people_per_partition: int | None = None, previous: bool = True) -> Resolved:
     """The stored records merged into canonical people and accounts (`pipeline.load_and_resolve`),
-    and the last stored score cards. The activities stay in the store: scoring reads them as columns
-    (`score`, `score_partition`), never as one record each."""
+    and the last stored score cards (not with `previous=False`: an hourly run reads those of the
+    people it rescores, `only_what_changed`). The activities stay in the store: scoring reads them as
+    columns (`score`, `score_partition`), never as one record each."""
     workspace = get(key)
     store = workspace.runtime.store
     raw, identity = pipeline.load_and_resolve(store, people_per_partition, activities=False)
     workspace.identity = identity
     workspace.dataset = pipeline.merged_dataset(raw, identity)
     pipeline.release_pulled(raw)
-    workspace.previous = pipeline.last_scores(store)
+    workspace.previous = pipeline.last_scores(store) if previous else {}
     dataset = workspace.dataset
     log.info("identity: %d people and %d accounts (%d conflicts to settle in the CRM); %d scored before",
              len(dataset.people), len(dataset.accounts), len(identity.conflicts), len(workspace.previous))
     return Resolved(len(dataset.people), len(dataset.accounts), len(identity.conflicts),
                     len(workspace.previous))
+
+
+DUE = "due"  # workspace value: the run records when each card is next due (an hourly sync)
+PERSONS = "persons"  # workspace value: the CRM person ids whose activities the run reads (it rescores a part)
+
+
+@dataclass(frozen=True, slots=True)
+class Rescoring:
+    """Whom an hourly run rescores: everyone (`everyone`, and why), or the people the change since
+    the last hourly run touches (`sync.incremental`), counted by reason."""
+
+    people: int
+    of: int
+    everyone: bool
+    why: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def only_what_changed(key: str, now: datetime, min_change: float, everyone: bool = False) -> Rescoring:
+    """Narrow the run to the people the change since the last hourly run touches, and the people
+    whose score came due (`sync.incremental`); or keep everyone, when something every score reads
+    changed (or `everyone`). Either way the run records when each card it scores is next due, and
+    `save_scores` records the run as the last hourly one."""
+    workspace = get(key)
+    runtime, dataset = workspace.runtime, workspace.need("dataset")
+    store = runtime.store
+    expected = incremental.fingerprint(runtime.playbook, runtime.mapping, min_change)
+    through = store.stored_through()
+    workspace.values[DUE] = {"fingerprint": expected, "through": through.isoformat() if through else None,
+                             "run_id": key}
+    state = store.load_assignment_state(incremental.STATE)
+    why = "asked to rescore everyone" if everyone else incremental.why_everyone(state, expected)
+    found: incremental.Touched | str = why or incremental.touched(
+        store, workspace.need("identity"), dataset, state, now)
+    total = len(dataset.people)
+    if isinstance(found, str):
+        workspace.values[DUE]["everyone"] = True
+        if not workspace.previous:
+            workspace.previous = pipeline.last_scores(store)
+        log.info("rescoring all %d people: %s", total, found)
+        return Rescoring(total, total, True, found)
+    stored = store.latest_scorecards_json(found.people)
+    previous = pipeline.scorecards_from_stored(stored, reasons=False)
+    part = incremental.widen(found, dataset, {pid: card.account_id for pid, card in previous.items()})
+    in_part = {p.id for p in part.people}
+    workspace.values[DUE]["forget"] = sorted(found.people - in_part)
+    previous.update(pipeline.scorecards_from_stored(
+        store.latest_scorecards_json(in_part - set(previous)), reasons=False))
+    workspace.previous = {pid: card for pid, card in previous.items() if pid in in_part}
+    workspace.dataset = part
+    workspace.values[PERSONS] = incremental.crm_persons(workspace.need("identity").person_links, in_part)
+    log.info("rescoring %d of %d people: %s", len(part.people), total,
+             ", ".join(f"{n} {why}" for why, n in found.counts.items() if n) or "nothing changed or came due")
+    return Rescoring(len(part.people), total, False, "", dict(found.counts))
 
 
 def partitions_needed(key: str, people_per_partition: int) -> int:
@@ -213,7 +268,9 @@ def score(key: str, now: datetime) -> Scored:
     workspace = get(key)
     links = workspace.need("identity").person_links
     workspace.result = pipeline.score_from_store(workspace.runtime.playbook, workspace.runtime.store,
-                                                 workspace.need("dataset"), links, now, 1)
+                                                 workspace.need("dataset"), links, now, 1,
+                                                 due=DUE in workspace.values,
+                                                 persons=workspace.values.get(PERSONS))
     return scored(key)
 
 
@@ -258,7 +315,9 @@ def score_in_partitions(key: str, now: datetime, parts: int, score_each: ScoreEa
                 yield workspace.partition_results.pop(index)
 
     workspace.result = pipeline.score_from_store(workspace.runtime.playbook, workspace.runtime.store, dataset,
-                                                 identity.person_links, now, parts, run=run)
+                                                 identity.person_links, now, parts, run=run,
+                                                 due=DUE in workspace.values,
+                                                 persons=workspace.values.get(PERSONS))
     return scored(key)
 
 
@@ -362,7 +421,11 @@ def save_identity(key: str) -> int:
     """The run's identity links and conflicts into the store; returns how many links."""
     workspace = get(key)
     identity = workspace.need("identity")
-    pipeline.save_identity(workspace.runtime.store, identity)
+    store = workspace.runtime.store
+    # Until this run saves its scores, the next hourly run cannot tell what changed since: it rescores
+    # everyone (a run that dies between here and `save_scores` leaves it so).
+    store.save_assignment_state({}, incremental.STATE)
+    pipeline.save_identity(store, identity)
     return len(identity.links)
 
 
@@ -390,6 +453,11 @@ def save_scores(key: str, now: datetime) -> int:
     saved = pipeline.save_scores(store, key, changed, result.accounts.values(), now)
     if workspace.routing is not None:
         store.save_assignment_state(workspace.routing.state.to_dict())  # type: ignore[attr-defined]
+    state = workspace.values.get(DUE)
+    if state is not None:  # an hourly run: when each card it scored is next due, then the run itself
+        store.save_due(result.due, replace_all=bool(state.get("everyone")), forget=state.get("forget", ()))
+        store.save_assignment_state({k: state[k] for k in ("fingerprint", "through", "run_id")},
+                                    incremental.STATE)
     return saved
 
 

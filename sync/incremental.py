@@ -1,0 +1,168 @@
+"""What an hourly run rescores: the people the change touches and those whose score came due.
+
+A full rescore scores everyone; an hourly sync scores only
+
+- the people whose stored records changed since the last hourly run saved its scores (a person, a
+  lead or contact, an activity, a contact role, an opportunity naming them), and the people whose
+  identity links moved (merged, split);
+- the people whose score is due (`scoring.due`: decay or a window would change what the CRM shows);
+- the people with a field write the CRM refused (retried until it lands);
+- and with each of them, every other person of their account, old and new: the account's roll-up and
+  buying committee read them all.
+
+Everyone else would be scored, written, saved and routed exactly as last time, so they are left
+alone: their open tasks too, which routing would only find already there (a task is re-sent only
+when its card moves, and then its person is due). Anything that reads the whole store (an owner,
+asset or campaign changed; another playbook, field mapping or `min_change`; a run that saved
+identity but died before its scores; no hourly run yet) makes the run a full rescore, which records
+everyone's due time for the next.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from leadloop.crm.dataset import Dataset
+from leadloop.crm.identity import IdentityResult
+from leadloop.store.facade import Store
+from leadloop.store.tables import _ACCOUNT_PREFIXES, raw_crm_id
+
+log = logging.getLogger(__name__)
+
+STATE = "incremental"  # the assignment-state row naming the last hourly run that saved its scores
+PERSON_KINDS = frozenset({"people", "activities", "contact_roles", "opportunities", "accounts"})
+# kinds every person's score reads: a change to one rescores everyone
+EVERYONE_KINDS = frozenset({"owners", "assets", "campaigns"})
+
+
+@dataclass(slots=True)
+class Touched:
+    """The people (canonical ids) an hourly run rescores, and why, in counts."""
+
+    people: set[str] = field(default_factory=set)
+    accounts: set[str] = field(default_factory=set)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def fingerprint(playbook: Any, mapping: Any, min_change: float) -> str:
+    """What the last hourly run's due times were computed under: the playbook, the field mapping,
+    `min_change` and leadloop's version. Another one makes the next hourly run a full rescore."""
+    try:
+        code = version("leadloop")
+    except PackageNotFoundError:  # pragma: no cover - run from a checkout without installing
+        code = "unknown"
+    text = json.dumps([playbook.model_dump_json(), repr(mapping), float(min_change), code])
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def why_everyone(state: Mapping[str, Any], expected: str) -> str | None:
+    """Why this hourly run must rescore everyone, or None when it may rescore only what changed."""
+    if not state:
+        return "no hourly run has saved its scores since the last full rescore, rescore or failed run"
+    if state.get("fingerprint") != expected:
+        return "the playbook, field mapping, min_change or leadloop version changed"
+    if not state.get("through"):
+        return "the store was empty at the last hourly run"
+    return None
+
+
+def touched(store: Store, identity: IdentityResult, dataset: Dataset, state: Mapping[str, Any],
+            now: datetime) -> Touched | str:
+    """The people and accounts the change since the last hourly run touches (see the module), or
+    why everyone must be rescored."""
+    found = Touched()
+    links = identity.links
+    changed = store.changed_since(datetime.fromisoformat(state["through"]))
+    kinds = {kind for kind, *_ in changed}
+    if kinds & EVERYONE_KINDS:
+        return f"{', '.join(sorted(kinds & EVERYONE_KINDS))} changed: every score reads them"
+    if kinds - PERSON_KINDS:
+        return f"records of another kind changed ({', '.join(sorted(kinds - PERSON_KINDS))})"
+
+    def person(record_id: str | None, why: str) -> None:
+        canonical = identity.person_links.get(record_id or "")
+        if canonical is not None:
+            found.people.add(canonical)
+            found.counts[why] = found.counts.get(why, 0) + 1
+
+    def account(record_id: str | None, why: str) -> None:
+        canonical = links.get(record_id or "")
+        if canonical is not None:
+            found.accounts.add(canonical)
+            found.counts[why] = found.counts.get(why, 0) + 1
+
+    for kind, record_id, person_ref, payload in changed:
+        if kind == "people":
+            person(record_id, "changed people")
+        elif kind == "accounts":
+            account(record_id, "changed accounts")
+        elif kind == "activities":
+            person(person_ref, "people with changed activities")
+        elif payload:  # contact roles and opportunities name their people and account
+            data = json.loads(payload)
+            person(data.get("person_id"), f"people of changed {kind}")
+            for contact in data.get("contact_ids") or ():
+                person(contact, f"people of changed {kind}")
+            account(data.get("account_id"), f"accounts of changed {kind}")
+
+    stored = store.identity_links()
+    moved = {rid for rid, canonical in links.items() if stored.get(rid) != canonical}
+    moved |= set(stored) - set(links)
+    for rid in moved:
+        for canonical in (links.get(rid), stored.get(rid)):
+            if canonical is not None:
+                (found.accounts if rid.startswith(_ACCOUNT_PREFIXES) else found.people).add(canonical)
+    found.counts["identity links moved"] = len(moved)
+
+    due = store.due_people(now)
+    found.people |= due
+    found.counts["due"] = len(due)
+    by_raw = {raw_crm_id(rid): canonical for rid, canonical in links.items()}
+    refused = {by_raw[f.record_id] for f in store.failures() if f.record_id in by_raw}
+    found.people |= refused  # an account's id among them is harmless: `widen` keeps people it knows
+    found.accounts |= refused
+    found.counts["refused writes"] = len(refused)
+    return found
+
+
+def widen(found: Touched, dataset: Dataset, previous_accounts: Mapping[str, str | None]) -> Dataset:
+    """The part of `dataset` to rescore: the touched people with everyone of their accounts (now and
+    at their last score: `previous_accounts`), and the touched accounts with all their people; the
+    owners, assets and campaigns whole. Returns it; `found` is widened to it."""
+    people_ids = {p.id for p in dataset.people}
+    account_ids = {a.id for a in dataset.accounts}
+    accounts = {a for a in found.accounts if a in account_ids}
+    for person in dataset.people:
+        if person.id in found.people and person.account_id:
+            accounts.add(person.account_id)
+    for person_id in found.people:
+        old = previous_accounts.get(person_id)
+        if old:
+            accounts.add(old)
+    people = [p for p in dataset.people
+              if p.id in found.people or (p.account_id and p.account_id in accounts)]
+    found.people = {p.id for p in people} | (found.people - people_ids)  # vanished ones stay: to forget
+    found.accounts = accounts & account_ids
+    kept = {p.id for p in people}
+    opportunities = [o for o in dataset.opportunities
+                     if (o.account_id in found.accounts) or any(c in kept for c in o.contact_ids)]
+    opportunity_ids = {o.id for o in opportunities}
+    return Dataset(
+        accounts=[a for a in dataset.accounts if a.id in found.accounts], people=people, activities=[],
+        opportunities=opportunities, campaigns=dataset.campaigns, assets=dataset.assets,
+        owners=dataset.owners, contact_roles=[r for r in dataset.contact_roles
+                                              if r.person_id in kept or r.opportunity_id in opportunity_ids],
+    )
+
+
+def crm_persons(person_links: Mapping[str, str], people: Iterable[str]) -> frozenset[str]:
+    """The CRM person ids (what stored activities name) of canonical people, and the canonical ids."""
+    wanted = set(people)
+    return frozenset({rid for rid, canonical in person_links.items() if canonical in wanted} | wanted)
