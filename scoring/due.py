@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -88,21 +89,60 @@ def next_rises(cp: CompiledPlaybook, catalog: Any, person_index: Mapping[str, in
     rule = classes.rule[c]
     max_count = np.asarray([*cp.rule_max_count, 0], dtype=np.int64)[rule]  # rule -1 reads the 0
     window = np.asarray([*cp.rule_window, math.inf])[rule]
-    capped = past & (rule >= 0) & (max_count > 0) & (age <= cp.max_age_days)
+    capped = past & known & (rule >= 0) & (max_count > 0) & (age <= cp.max_age_days)
     if capped.any():
-        # a cap cuts only where a person has more of a rule's activities than it keeps per period
-        n_rules = len(cp.rule_max_count)
-        group = p * (n_rules + 1) + rule
-        sel = np.nonzero(capped & known)[0]
-        if len(sel):
-            _groups, inverse, counts = np.unique(group[sel], return_inverse=True, return_counts=True)
-            over = np.zeros(len(capped), dtype=bool)
-            over[sel] = counts[inverse.reshape(-1)] > max_count[sel]
-            span = np.where(over, window, 1.0)
-            at(over, ts + (np.floor(age / span) + 1.0) * span * DAY)  # into the next period
-            if math.isfinite(cp.max_age_days):
-                at(over, ts + cp.max_age_days * DAY)  # out of the counted age
+        _frequency_rises(at, p, rule, age, ts, max_count, window, capped, len(cp.rule_max_count), now_ts)
     return rises
+
+
+def _frequency_rises(at: Any, p: np.ndarray, rule: np.ndarray, age: np.ndarray, ts: np.ndarray,
+                     max_count: np.ndarray, window: np.ndarray, capped: np.ndarray, n_rules: int,
+                     now_ts: float) -> None:
+    """Frequency caps keep the `max_count` most valuable activities of a rule in each period counted
+    back from now, so an activity ageing into the next period moves between periods. That lifts a
+    score only when it leaves a period holding more than the cap (a dropped activity then counts, or
+    it counts again in the next); leaving a period within the cap, it only falls or stays. Within one
+    window from now an activity crosses at most one boundary, so a period holds at most its own
+    activities and those of the period before it then. Past that window every capped person is
+    treated as rising (no probe reaches that far)."""
+    sel = np.nonzero(capped)[0]
+    span = window[sel]
+    period = np.floor(age[sel] / span).astype(np.int64)
+    group = p[sel] * (n_rules + 1) + rule[sel]
+    width = int(period.max()) + 2
+    cell = group * width + period + 1  # (group, period); period - 1 is cell - 1
+    cells, counts = np.unique(cell, return_counts=True)
+
+    def count(of: np.ndarray) -> np.ndarray:
+        at_ = np.clip(np.searchsorted(cells, of), 0, len(cells) - 1)
+        return np.where(cells[at_] == of, counts[at_], 0)
+
+    crossing = ts[sel] + (period + 1.0) * span * DAY
+    crowded = count(cell) + count(cell - 1) > max_count[sel]
+    soon = crossing <= now_ts + span * DAY
+    mask = np.zeros(len(capped), dtype=bool)
+    mask[sel] = crowded & soon
+    moments = np.full(len(capped), np.inf)
+    moments[sel] = crossing
+    at(mask, moments)
+    horizon = np.full(len(capped), np.inf)
+    horizon[sel] = now_ts + span * DAY
+    at(capped, horizon)
+
+
+def _holding_part(dataset: Dataset, columns: ActivityColumns, units: set[str], unit_of: Mapping[str, str]
+                  ) -> tuple[Dataset, ActivityColumns]:
+    """The accounts (and people without one) still holding, with all their people and activities:
+    each scores as in the whole (a partition of whole accounts)."""
+    people = [p for p in dataset.people if unit_of.get(p.id) in units]
+    if len(people) == len(dataset.people):
+        return dataset, columns
+    ids = {p.id for p in people}
+    wanted = np.fromiter((person in ids for person in columns.persons), dtype=bool,
+                         count=len(columns.persons))
+    rows = wanted[columns.person] if len(wanted) else np.zeros(len(columns), dtype=bool)
+    return (replace(dataset, people=people, accounts=[a for a in dataset.accounts if a.id in units]),
+            columns.take(rows))
 
 
 def due_times(playbook: Playbook, dataset: Dataset, columns: ActivityColumns, now: datetime,
@@ -135,7 +175,8 @@ def due_times(playbook: Playbook, dataset: Dataset, columns: ActivityColumns, no
         holding = {pid for pid in holding if first_rise[unit_of[pid]] > moment.timestamp()}
         if not holding:
             break
-        later = score_dataset(playbook, dataset, moment, activity_columns=columns)
+        part, part_columns = _holding_part(dataset, columns, {unit_of[pid] for pid in holding}, unit_of)
+        later = score_dataset(playbook, part, moment, activity_columns=part_columns)
         moved = {unit for unit in accounts if account_key(later.accounts.get(unit)) != accounts[unit]}
         for pid in list(holding):
             if unit_of[pid] in moved or card_key(later.cards[pid]) != keys[pid]:
