@@ -22,6 +22,7 @@ from leadloop.store.models import (
 )
 from leadloop.store.tables import (
     _BATCH,
+    _IN_CHUNK,
     FAILURES,
     LEDGER,
     StoreError,
@@ -37,12 +38,18 @@ class LedgerStore(StoreBase):
 
     # -- written ledger and write failures ------------------------------------------------------------
 
-    def ledger(self, crm: str) -> dict[tuple[str, str], str]:
-        """(CRM record id, field) → the last value leadloop wrote there, as text."""
+    def ledger(self, crm: str, record_ids: Iterable[str] | None = None) -> dict[tuple[str, str], str]:
+        """(CRM record id, field) → the last value leadloop wrote there, as text; with `record_ids`,
+        for those records only (an hourly run plans the records of the people it rescored)."""
+        query = select(LEDGER.c.record_id, LEDGER.c.field, LEDGER.c.value).where(LEDGER.c.crm == str(crm))
         with self._read() as conn:
-            rows = conn.execute(select(LEDGER.c.record_id, LEDGER.c.field, LEDGER.c.value)
-                                .where(LEDGER.c.crm == str(crm)))
-            return {(record_id, field): value for record_id, field, value in rows}
+            if record_ids is None:
+                return {(record_id, field): value for record_id, field, value in conn.execute(query)}
+            found: dict[tuple[str, str], str] = {}
+            for chunk in _chunks(sorted(set(record_ids)), _IN_CHUNK):
+                found.update(((record_id, field), value) for record_id, field, value in
+                             conn.execute(query.where(LEDGER.c.record_id.in_(chunk))))
+            return found
 
     def record_writes(self, crm: str, updates: Sequence[FieldUpdate], results: Sequence[WriteResult],
                       run_id: str | None = None, crm_field: FieldNamer = logical_field,

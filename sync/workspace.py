@@ -387,7 +387,7 @@ def plan_changes(key: str, min_change: float) -> Planned:
     workspace = get(key)
     dataset = workspace.need("dataset")
     workspace.plans = writeback.plan_changes(workspace.runtime, dataset, workspace.need("result"),
-                                             workspace.routing, min_change)
+                                             workspace.routing, min_change, part=PERSONS in workspace.values)
     directory = pipeline.routing_directory(workspace.runtime.playbook, dataset)
     counts, parts = {}, {}
     owners: Counter[str] = Counter()

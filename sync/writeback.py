@@ -206,7 +206,7 @@ def _plan_fields(crm: Crm, desired: Sequence[FieldUpdate], reasons: Sequence[_Re
 
 
 def plan_changes(runtime: Runtime, dataset: Dataset, scoring: ScoringResult, routing: RoutingResult | None,
-                 min_change: float) -> dict[Crm, CrmPlan]:
+                 min_change: float, *, part: bool = False) -> dict[Crm, CrmPlan]:
     """Desired owned-field values for every scored person and account, diffed against what leadloop
     last wrote (the ledger); plus the tasks to deliver: the ones routing asked for that the CRM does
     not have yet, and every outstanding outbox entry, whether routing asked again or not.
@@ -214,7 +214,10 @@ def plan_changes(runtime: Runtime, dataset: Dataset, scoring: ScoringResult, rou
     A task whose creation was sent by a run that died before ledgering the answer, or whose create
     timed out, is `pending`. In HubSpot it is looked for by key; it is created again only after
     PENDING_GRACE, when a lagging search index can show it, so a rerun finds it instead of creating
-    it twice. The grace is wall-clock time, whatever moment a run scores as of."""
+    it twice. The grace is wall-clock time, whatever moment a run scores as of.
+
+    With `part` (the dataset is the part of the store an hourly run rescored), the ledger is read for
+    its records only."""
     wall_clock = utc_now()
     people = {p.id: p for p in dataset.people}
     accounts = {a.id: a for a in dataset.accounts}
@@ -228,7 +231,7 @@ def plan_changes(runtime: Runtime, dataset: Dataset, scoring: ScoringResult, rou
     for crm in runtime.sinks:
         crm_mapping = getattr(runtime.mapping, crm.value)
         namer = mapped_fields(crm_mapping.owned_person, crm_mapping.owned_account)
-        ledger = runtime.store.ledger(crm.value)
+        ledger = runtime.store.ledger(crm.value, _record_ids(crm, dataset, nurture[crm]) if part else None)
         as_written = _AsWritten(ledger, crm_mapping.owned_person, crm_mapping.owned_account,
                                 {u.record_id for u in nurture[crm]})
         desired: list[FieldUpdate] = []
@@ -263,6 +266,15 @@ def plan_changes(runtime: Runtime, dataset: Dataset, scoring: ScoringResult, rou
         _plan_tasks(runtime, plan, new_tasks[crm], wall_clock)
         plans[crm] = plan
     return plans
+
+
+def _record_ids(crm: Crm, dataset: Dataset, nurture: Sequence[FieldUpdate]) -> set[str]:
+    """The CRM's records of a dataset's people and accounts (and of the nurture-track updates)."""
+    ids = {record_id for person in dataset.people for record_crm, record_id in person_records(person)
+           if record_crm is crm}
+    ids |= {record_id for account in dataset.accounts
+            if (record_id := account.salesforce_id if crm is Crm.SALESFORCE else account.hubspot_id)}
+    return ids | {u.record_id for u in nurture}
 
 
 class _AsWritten:
