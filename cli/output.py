@@ -106,9 +106,9 @@ def print_summary(summary: SyncSummary, title: str) -> None:
         table.add_row("playbook", playbook_line(summary.playbook))
     table.add_row("records pulled", f"{summary.records_pulled:,}")
     rescored = summary.rescored
-    if rescored and not rescored.get("everyone"):
+    if rescored and summary.people_scored < rescored["of"]:
         table.add_row("people scored", f"{summary.people_scored:,} of {rescored['of']:,} (changed or due)")
-    elif rescored:
+    elif rescored.get("everyone"):
         table.add_row("people scored", f"{summary.people_scored:,} (everyone: {rescored['why']})")
     else:
         table.add_row("people scored", f"{summary.people_scored:,}")
@@ -133,7 +133,7 @@ def print_summary(summary: SyncSummary, title: str) -> None:
         table.add_row(f"API calls ({crm})", f"{sum(calls.values()):,}")
     table.add_row("time", f"{summary.seconds:.1f} s")
     console.print(table)
-    tiers = Table(title="People per tier", title_justify="left")
+    tiers = Table(title=summary.tiers_title, title_justify="left")
     tiers.add_column("tier")
     tiers.add_column("people", justify="right")
     for tier, n in summary.tier_counts.items():

@@ -26,6 +26,8 @@ def summary_markdown(summary: SyncSummary) -> str:
         live, "",
         markdown_table(["what", "count"], [
             ["records pulled", summary.records_pulled], ["people scored", summary.people_scored],
+            *([["people stored (an hourly run rescores who changed or came due)", summary.rescored["of"]]]
+              if summary.rescored and summary.people_scored < summary.rescored["of"] else []),
             ["accounts scored", summary.accounts_scored],
             ["tier changes", sum(summary.tier_changes.values())],
             ["fields written", summary.fields_written], ["tasks created", summary.tasks_created],
@@ -34,7 +36,7 @@ def summary_markdown(summary: SyncSummary) -> str:
             ["tasks given up", summary.tasks_given_up],
             ["routed people without a task", len(summary.tasks_unplaced)],
         ]), "",
-        "## People per tier", "", markdown_table(["tier", "people"], summary.tier_counts.items()),
+        f"## {summary.tiers_title}", "", markdown_table(["tier", "people"], summary.tier_counts.items()),
     ]
     if summary.tier_changes:
         lines += ["", "## Tier changes", "", markdown_table(["move", "people"], summary.tier_changes.items())]

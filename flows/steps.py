@@ -59,6 +59,13 @@ class SyncSummary:
     rescored: dict[str, Any] = field(default_factory=dict)  # an hourly run's: whom it rescored, and why
 
     @property
+    def tiers_title(self) -> str:
+        """"People per tier", saying whom it counts when an hourly run rescored only a part."""
+        if self.rescored and self.people_scored < self.rescored["of"]:
+            return f"People per tier (the {self.people_scored:,} rescored, of {self.rescored['of']:,})"
+        return "People per tier"
+
+    @property
     def records_pulled(self) -> int:
         return sum(p.records for p in self.pulls)
 

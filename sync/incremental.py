@@ -65,9 +65,9 @@ def fingerprint(playbook: Any, mapping: Any, min_change: float) -> str:
 def why_everyone(state: Mapping[str, Any], expected: str) -> str | None:
     """Why this hourly run must rescore everyone, or None when it may rescore only what changed."""
     if not state:
-        return "no hourly run has saved its scores since the last full rescore, rescore or failed run"
+        return "no finished hourly run to go on from"  # the first, or after a rescore or a failed run
     if state.get("fingerprint") != expected:
-        return "the playbook, field mapping, min_change or leadloop version changed"
+        return "another playbook, field mapping, min_change or leadloop version"
     if not state.get("through"):
         return "the store was empty at the last hourly run"
     return None
