@@ -289,6 +289,33 @@ def test_a_quiet_hourly_run_reads_each_object_once_and_writes_nothing(synced):
     assert report["calls"] < echo["calls"] < synced["first_stats"]["calls"] * 0.2
 
 
+def test_a_run_that_dies_before_saving_its_scores_makes_the_next_hourly_run_rescore_everyone(synced):
+    """Identity is saved before the write-back, scores and due times after it: a run that dies in
+    between leaves the next one no way to tell what changed since, so it rescores everyone."""
+    from leadloop.flows.hourly_sync import hourly_sync
+
+    let_an_hour_pass(synced["handle"])
+    hourly_sync(synced["options"])
+    let_an_hour_pass(synced["handle"])
+    quiet = hourly_sync(synced["options"])
+    assert not quiet.rescored["everyone"] and quiet.people_scored < quiet.rescored["of"], quiet.rescored
+
+    def killed(*args, **kwargs):
+        raise RuntimeError("killed before saving its scores")
+
+    let_an_hour_pass(synced["handle"])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("leadloop.sync.pipeline.save_scores", killed)
+        state = hourly_sync(synced["options"], return_state=True)
+    assert state.is_failed()
+    after = hourly_sync(synced["options"])
+    assert after.rescored["everyone"] and after.people_scored == after.rescored["of"], after.rescored
+    assert "no finished hourly run" in after.rescored["why"]
+    let_an_hour_pass(synced["handle"])
+    again = hourly_sync(synced["options"])
+    assert not again.rescored["everyone"] and again.people_scored < again.rescored["of"], again.rescored
+
+
 def test_a_contact_deleted_in_hubspot_leaves_the_store_at_the_next_deletion_check(synced):
     from leadloop.flows.hourly_sync import hourly_sync
     from leadloop.store.db import open_store
