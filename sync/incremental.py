@@ -65,7 +65,7 @@ def fingerprint(playbook: Any, mapping: Any, min_change: float) -> str:
 def why_everyone(state: Mapping[str, Any], expected: str) -> str | None:
     """Why this hourly run must rescore everyone, or None when it may rescore only what changed."""
     if not state:
-        return "no finished hourly run to go on from"  # the first, or after a rescore or a failed run
+        return "no finished hourly run"  # the first, or after a rescore or a failed run
     if state.get("fingerprint") != expected:
         return "another playbook, field mapping, min_change or leadloop version"
     if not state.get("through"):
