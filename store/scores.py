@@ -143,11 +143,6 @@ class ScoreStore(StoreBase):
         with self._read() as conn:
             return set(conn.execute(select(DUE.c.person_id).where(DUE.c.due_at <= _now(by))).scalars())
 
-    def due_times(self) -> dict[str, datetime]:
-        with self._read() as conn:
-            return {person_id: _scored_at(moment) for person_id, moment in
-                    conn.execute(select(DUE.c.person_id, DUE.c.due_at))}
-
     def save_account_scores(self, run_id: str | None, scores: Iterable[Any], scored_at: datetime) -> int:
         moment = self._time_param(scored_at)
         rows = []

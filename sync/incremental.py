@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,8 +32,6 @@ from leadloop.crm.dataset import Dataset
 from leadloop.crm.identity import IdentityResult
 from leadloop.store.facade import Store
 from leadloop.store.tables import _ACCOUNT_PREFIXES, raw_crm_id
-
-log = logging.getLogger(__name__)
 
 STATE = "incremental"  # the assignment-state row naming the last hourly run that saved its scores
 PERSON_KINDS = frozenset({"people", "activities", "contact_roles", "opportunities", "accounts"})
@@ -73,8 +70,8 @@ def why_everyone(state: Mapping[str, Any], expected: str) -> str | None:
     return None
 
 
-def touched(store: Store, identity: IdentityResult, dataset: Dataset, state: Mapping[str, Any],
-            now: datetime) -> Touched | str:
+def touched(store: Store, identity: IdentityResult, state: Mapping[str, Any], now: datetime
+            ) -> Touched | str:
     """The people and accounts the change since the last hourly run touches (see the module), or
     why everyone must be rescored."""
     found = Touched()

@@ -234,8 +234,8 @@ def only_what_changed(key: str, now: datetime, min_change: float, everyone: bool
                              "run_id": key}
     state = store.load_assignment_state(incremental.STATE)
     why = "asked to rescore everyone" if everyone else incremental.why_everyone(state, expected)
-    found: incremental.Touched | str = why or incremental.touched(
-        store, workspace.need("identity"), dataset, state, now)
+    identity = workspace.need("identity")
+    found: incremental.Touched | str = why or incremental.touched(store, identity, state, now)
     total = len(dataset.people)
     if isinstance(found, str):
         workspace.values[DUE]["everyone"] = True
@@ -252,7 +252,7 @@ def only_what_changed(key: str, now: datetime, min_change: float, everyone: bool
         store.latest_scorecards_json(in_part - set(previous)), reasons=False))
     workspace.previous = {pid: card for pid, card in previous.items() if pid in in_part}
     workspace.dataset = part
-    workspace.values[PERSONS] = incremental.crm_persons(workspace.need("identity").person_links, in_part)
+    workspace.values[PERSONS] = incremental.crm_persons(identity.person_links, in_part)
     log.info("rescoring %d of %d people: %s", len(part.people), total,
              ", ".join(f"{n} {why}" for why, n in found.counts.items() if n) or "nothing changed or came due")
     return Rescoring(len(part.people), total, False, "", dict(found.counts))
