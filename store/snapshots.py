@@ -13,7 +13,9 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    case,
     func,
+    literal_column,
     or_,
     select,
     true,
@@ -40,6 +42,12 @@ from leadloop.store.tables import (
     _record_id,
     raw_crm_id,
 )
+
+# PostgreSQL's form of the upsert's rule on a re-read that brings nothing new but the modification time
+_PG_SAME = ("(NOT snapshots.deleted AND snapshots.quarantine_reason IS NULL AND "
+            "(snapshots.payload::jsonb - 'updated_at') = (EXCLUDED.payload::jsonb - 'updated_at'))")
+_PG_KEEP_UNCHANGED = ", ".join(f"{c} = CASE WHEN {_PG_SAME} THEN snapshots.{c} ELSE EXCLUDED.{c} END"
+                               for c in ("payload", "stored_at"))
 
 
 class SnapshotStore(StoreBase):
@@ -91,9 +99,17 @@ class SnapshotStore(StoreBase):
             return 0, {}
         table = SNAPSHOTS
         stmt = self._insert(table).values({name: bindparam(name) for name in _SNAPSHOT_COLUMNS})
+        # a live record re-read with nothing new but its modification time (leadloop's own write-back,
+        # an edit to a field leadloop does not read) keeps its stored payload and time of storing: no
+        # change to rescore for, and no later "most recently updated" record in identity's merges
+        key = literal_column("'$.updated_at'")
+        same = and_(table.c.deleted.is_(False), table.c.quarantine_reason.is_(None),
+                    func.json_remove(table.c.payload, key) == func.json_remove(stmt.excluded.payload, key))
         stmt = stmt.on_conflict_do_update(
             index_elements=["crm", "stream", "record_id"],
-            set_={name: stmt.excluded[name] for name in _SNAPSHOT_COLUMNS[3:]},
+            set_={**{name: stmt.excluded[name] for name in _SNAPSHOT_COLUMNS[3:]},
+                  "payload": case((same, table.c.payload), else_=stmt.excluded.payload),
+                  "stored_at": case((same, table.c.stored_at), else_=stmt.excluded.stored_at)},
             # not older than what is stored, and something to change: an overlap re-read of
             # unchanged records then costs reads only
             where=and_(
@@ -120,7 +136,8 @@ class SnapshotStore(StoreBase):
         """PostgreSQL: COPY the page into a session temp table, then one INSERT ... SELECT ... ON
         CONFLICT, several times faster than executemany for large pages."""
         columns = ", ".join(_SNAPSHOT_COLUMNS)
-        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in _SNAPSHOT_COLUMNS[3:])
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in _SNAPSHOT_COLUMNS[3:]
+                            if c not in ("payload", "stored_at"))
         raw = conn.connection.driver_connection
         with raw.cursor() as cursor:  # type: ignore[union-attr]
             cursor.execute("CREATE TEMP TABLE IF NOT EXISTS leadloop_snapshots_in "
@@ -131,6 +148,7 @@ class SnapshotStore(StoreBase):
             cursor.execute(
                 f"INSERT INTO snapshots ({columns}) SELECT {columns} FROM leadloop_snapshots_in "
                 f"ON CONFLICT (crm, stream, record_id) DO UPDATE SET {updates} "
+                f", {_PG_KEEP_UNCHANGED} "
                 "WHERE (snapshots.updated_at IS NULL OR EXCLUDED.updated_at IS NULL "
                 "OR EXCLUDED.updated_at >= snapshots.updated_at) "
                 "AND (snapshots.payload IS DISTINCT FROM EXCLUDED.payload OR snapshots.deleted "

@@ -143,6 +143,27 @@ def test_an_older_version_from_a_lagging_search_never_overwrites_a_newer_one(sto
     assert store.load_records().people[0].title == "Director"
 
 
+def test_a_re_read_that_brings_only_a_new_modification_time_is_no_change(store: Store):
+    store.upsert_snapshots(SF, "Lead", [lead(1, title="Engineer"), lead(2)], now=T0)
+    stored = store.stored_through()
+    # leadloop's own write-back touched both; a rep then edited one of them
+    echo, edit = T0 + timedelta(hours=1), T0 + timedelta(hours=2)
+    store.upsert_snapshots(SF, "Lead", [lead(1, title="Engineer", updated=echo), lead(2, updated=echo)],
+                           now=echo)
+
+    assert store.stored_through() == stored
+    assert store.changed_since(stored) == []
+    assert [p.updated_at for p in store.load_records().people] == [T0, T0]  # still the last content change
+
+    store.upsert_snapshots(SF, "Lead", [lead(1, title="Director", updated=edit)], now=edit)
+    assert [(kind, record_id) for kind, record_id, _, _ in store.changed_since(stored)] == [
+        ("people", lead(1).id)]
+    assert [(p.title, p.updated_at) for p in store.load_records().people] == [("Director", edit), (None, T0)]
+    # the version the echo stands for still keeps an older one from a lagging search out
+    store.upsert_snapshots(SF, "Lead", [lead(2, title="Intern", updated=T0 + timedelta(minutes=30))])
+    assert store.load_records().people[1].title is None
+
+
 def test_tombstoned_records_leave_the_dataset_whether_named_by_raw_or_qualified_id(store: Store):
     store.upsert_snapshots(SF, "Lead", [lead(1), lead(2), lead(3)])
 
