@@ -257,6 +257,18 @@ def _v6(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX ix_snapshots_stored_at ON snapshots (stored_at)")
 
 
+def _v7(conn: Connection) -> None:
+    """The canonical people, accounts and opportunities identity last merged: an hourly sync whose
+    change since leaves identity's inputs alone reads its part from here."""
+    md = MetaData()
+    Table("canonical_records", md,
+          _pk("kind"), _pk("id"),
+          Column("account_id", Text),
+          Column("payload", Text, nullable=False),
+          Index("ix_canonical_records_account", "account_id"))
+    md.create_all(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "snapshots, cursors, identity, score history, ledgers, write failures, runs", _v1),
     Migration(2, "quarantine, data-quality findings, assignment state, account score history, "
@@ -265,6 +277,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "the task outbox (payload, attempts, last error) and the writers' run lease", _v4),
     Migration(5, "the live playbook and the history of activations", _v5),
     Migration(6, "when each person's score is next due; snapshots by the time they were stored", _v6),
+    Migration(7, "the canonical records identity last merged, for hourly syncs that leave identity alone",
+              _v7),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

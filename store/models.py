@@ -89,6 +89,21 @@ class IdentityLink(SQLModel, table=True):
     linked_at: datetime = Field(sa_type=UtcDateTime)
 
 
+class CanonicalRecord(SQLModel, table=True):
+    """A canonical person, account or opportunity as identity last merged it (`kind` as in
+    `Dataset`), kept with the stored time it covers (`Store.kept_identity`): an hourly run whose
+    change since then leaves identity's inputs alone reads the part it rescores from here instead of
+    merging the whole store again."""
+
+    __tablename__ = "canonical_records"
+    __table_args__ = (Index("ix_canonical_records_account", "account_id"),)
+
+    kind: str = Field(primary_key=True, sa_type=Text)
+    id: str = Field(primary_key=True, sa_type=Text)
+    account_id: str | None = Field(default=None, sa_type=Text)
+    payload: str = Field(sa_type=Text)
+
+
 class IdentityConflictRow(SQLModel, table=True):
     __tablename__ = "identity_conflicts"
 

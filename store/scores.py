@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from sqlalchemy import (
@@ -15,6 +16,7 @@ from sqlalchemy import (
     select,
 )
 
+from leadloop.crm.dataset import validate_payloads
 from leadloop.crm.identity import IdentityConflict
 from leadloop.store.base import StoreBase
 from leadloop.store.tables import (
@@ -23,14 +25,26 @@ from leadloop.store.tables import (
     _IN_CHUNK,
     _SCORE_COLUMNS,
     ACCOUNT_SCORES,
+    ASSIGNMENT,
+    CANONICAL,
     CONFLICTS,
     DUE,
     LINKS,
     SCORES,
+    StoreError,
     _chunks,
     _now,
     _scored_at,
 )
+
+KEPT_IDENTITY = "identity"  # the assignment_state row saying what the kept canonical records cover
+
+
+def _version() -> str:
+    try:
+        return version("leadloop")
+    except PackageNotFoundError:  # pragma: no cover - run from a checkout without installing
+        return "unknown"
 
 
 class ScoreStore(StoreBase):
@@ -39,10 +53,23 @@ class ScoreStore(StoreBase):
     # -- identity ---------------------------------------------------------------------------------
 
     def save_identity(self, links: Mapping[str, str], conflicts: Sequence[IdentityConflict] = (),
-                      now: datetime | None = None) -> None:
-        """Replace the identity links (CRM-qualified id → canonical id) and the current conflicts."""
+                      now: datetime | None = None, *, records: Mapping[str, Sequence[Any]] | None = None,
+                      through: datetime | None = None) -> None:
+        """Replace the identity links (CRM-qualified id → canonical id) and the current conflicts;
+        with `records` (kind → the canonical people, accounts and opportunities they merge into), keep
+        those too, as merged from the snapshots stored up to `through` (`kept_identity`). Without
+        them, whatever was kept no longer matches the links and is dropped."""
         moment = _now(now)
         with self._write() as conn:
+            conn.execute(delete(CANONICAL))
+            conn.execute(delete(ASSIGNMENT).where(ASSIGNMENT.c.name == KEPT_IDENTITY))
+            if records is not None:
+                self._bulk_insert(conn, CANONICAL, ("kind", "id", "account_id", "payload"),  # type: ignore[attr-defined]
+                                  [(kind, record.id, getattr(record, "account_id", None), self._dump(record))
+                                   for kind, kept in records.items() for record in kept])
+                state = {"through": _now(through).isoformat() if through else None, "version": _version()}
+                conn.execute(ASSIGNMENT.insert(),
+                             [{"name": KEPT_IDENTITY, "state": state, "updated_at": moment}])
             existing = {rid: canonical for rid, canonical in conn.execute(
                 select(LINKS.c.record_id, LINKS.c.canonical_id))}
             gone = [r for r in existing if r not in links]
@@ -61,6 +88,46 @@ class ScoreStore(StoreBase):
                      "detected_at": moment}
                     for c in conflicts
                 ])
+
+    def kept_identity(self) -> datetime | None:
+        """Up to when the snapshots were stored that the kept canonical records were merged from (see
+        `save_identity`); None when none are kept, or kept by another version of leadloop."""
+        with self._read() as conn:
+            state = conn.execute(select(ASSIGNMENT.c.state)
+                                 .where(ASSIGNMENT.c.name == KEPT_IDENTITY)).scalar_one_or_none()
+        if not state or state.get("version") != _version() or not state.get("through"):
+            return None
+        return _now(datetime.fromisoformat(state["through"]))
+
+    def canonical_accounts_of_people(self) -> dict[str, str | None]:
+        """Every kept canonical person's id → their account's id, in id order."""
+        query = (select(CANONICAL.c.id, CANONICAL.c.account_id).where(CANONICAL.c.kind == "people")
+                 .order_by(CANONICAL.c.id))
+        with self._read() as conn:
+            return dict(conn.execute(query).tuples().all())
+
+    def canonical_ids(self, kind: str) -> list[str]:
+        """The ids of the kept canonical records of one kind."""
+        with self._read() as conn:
+            return list(conn.execute(select(CANONICAL.c.id).where(CANONICAL.c.kind == kind)).scalars())
+
+    def canonical_records(self, kind: str, ids: Collection[str] | None = None) -> list[Any]:
+        """The kept canonical records of one kind (`people`, `accounts`, `opportunities`) in id order:
+        all of them, or those with the given ids."""
+        payloads: list[tuple[str, str]] = []
+        with self._read() as conn:
+            base = select(CANONICAL.c.id, CANONICAL.c.payload).where(CANONICAL.c.kind == kind)
+            if ids is None:
+                payloads.extend(conn.execute(base).tuples())
+            else:
+                for chunk in _chunks(sorted(ids), _IN_CHUNK):
+                    payloads.extend(conn.execute(base.where(CANONICAL.c.id.in_(chunk))).tuples())
+        payloads.sort()
+        records, invalid = validate_payloads(kind, payloads)
+        if invalid:  # written by this very version (see `kept_identity`): not the user's data
+            raise StoreError(f"kept canonical {kind} no longer load: {invalid[0].record_id}: "
+                             f"{'; '.join(invalid[0].problems)}")
+        return records
 
     def identity_links(self) -> dict[str, str]:
         with self._read() as conn:

@@ -356,6 +356,12 @@ class SnapshotStore(StoreBase):
         with self._read() as conn:
             return [tuple(row) for row in conn.execute(query)]  # type: ignore[misc]
 
+    def changed_kinds_since(self, moment: datetime) -> set[str]:
+        """The kinds of the snapshot rows stored, deleted or quarantined after `moment`."""
+        query = select(SNAPSHOTS.c.kind).where(SNAPSHOTS.c.stored_at > _now(moment)).distinct()
+        with self._read() as conn:
+            return set(conn.execute(query).scalars())
+
     def activity_persons(self, include_quarantined: bool = False) -> tuple[set[str | None], set[str]]:
         """The persons (CRM-qualified ids) the undeleted activities name, None for an activity stored
         without one, and the ids of activities stored under more than one stream: what a sync needs

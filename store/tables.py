@@ -19,6 +19,7 @@ from leadloop.crm.dataset import RECORD_TYPES
 from leadloop.store.models import (
     AccountScoreHistory,
     AssignmentStateRow,
+    CanonicalRecord,
     Cursor,
     DqFinding,
     IdentityConflictRow,
@@ -67,6 +68,7 @@ QUARANTINE = _table(Quarantine)
 LEASE = _table(RunLease)
 ACTIVATIONS = _table(PlaybookActivation)
 DUE = _table(ScoreDue)
+CANONICAL = _table(CanonicalRecord)
 
 
 class StoreError(RuntimeError):

@@ -257,6 +257,26 @@ def test_identity_links_are_replaced_and_conflicts_kept_for_data_quality(store: 
 
 # -- score history ------------------------------------------------------------------------------------
 
+def test_a_merge_saved_with_its_records_is_kept_until_a_merge_without_them(store: Store):
+    anna = Person(id="person:anna@acme-semi.com", email="anna@acme-semi.com",
+                  account_id="account:acme-semi.com")
+    ben = Person(id="person:ben@acme-semi.com", email="ben@acme-semi.com")
+    acme = Account(id="account:acme-semi.com", name="Acme Semi")
+    links = {"sf-lead:1": anna.id, "hs-contact:9": anna.id, "sf-lead:2": ben.id, "sf-account:001": acme.id}
+    assert store.kept_identity() is None
+
+    store.save_identity(links, records={"people": [ben, anna], "accounts": [acme], "opportunities": []},
+                        through=T0)
+
+    assert store.kept_identity() == T0
+    assert store.canonical_accounts_of_people() == {anna.id: acme.id, ben.id: None}
+    assert store.canonical_ids("accounts") == [acme.id]
+    assert store.canonical_records("people") == [anna, ben]
+    assert store.canonical_records("people", {ben.id}) == [ben]
+    store.save_identity(links)  # links saved without the records they merge into: nothing is kept
+    assert store.kept_identity() is None and store.canonical_records("people") == []
+
+
 def test_every_scorecard_is_kept_and_the_latest_per_person_is_at_hand(store: Store):
     store.save_scorecards("run-1", [card("person:a@x.com", 50), card("person:b@x.com", 70, "hot")])
     store.save_scorecards("run-2", [card("person:a@x.com", 65, at=T0 + timedelta(hours=1))])
