@@ -137,11 +137,11 @@ def score_route_write(summary: SyncSummary, now: datetime, *, dry_run: bool, min
     fills `summary` and returns it. An `hourly` run rescores only what changed or came due since the
     last one (`workspace.only_what_changed`), unless `everyone`."""
     key = summary.run_id
-    tasks.load_and_resolve(key, people_per_partition, not hourly)
+    tasks.load_and_resolve(key, people_per_partition, not hourly, hourly and not everyone)
     if hourly:
         rescoring = workspace.only_what_changed(key, now, min_change, everyone)
         summary.rescored = {"people": rescoring.people, "of": rescoring.of, "everyone": rescoring.everyone,
-                            "why": rescoring.why, **rescoring.counts}
+                            "why": rescoring.why, "identity": rescoring.identity, **rescoring.counts}
     tasks.score_partitions(key, now, people_per_partition)
     scored = workspace.narrow_to_scope(key, scope.kind, scope.values) if scope else workspace.scored(key)
     summary.model_version = scored.model_version

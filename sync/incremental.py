@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -129,30 +129,44 @@ def touched(store: Store, identity: IdentityResult, state: Mapping[str, Any], no
     return found
 
 
-def widen(found: Touched, dataset: Dataset, previous_accounts: Mapping[str, str | None]) -> Dataset:
+def is_account(record_id: str) -> bool:
+    """Whether a CRM-qualified id (an identity link's) is an account's rather than a person's."""
+    return record_id.startswith(_ACCOUNT_PREFIXES)
+
+
+def widen(found: Touched, dataset: Dataset, previous_accounts: Mapping[str, str | None], *,
+          members: Mapping[str, str | None] | None = None, account_ids: Collection[str] | None = None,
+          read: Callable[[str, Collection[str]], list[Any]] | None = None) -> Dataset:
     """The part of `dataset` to rescore: the touched people with everyone of their accounts (now and
     at their last score: `previous_accounts`), and the touched accounts with all their people; the
-    owners, assets and campaigns whole. Returns it; `found` is widened to it."""
-    people_ids = {p.id for p in dataset.people}
-    account_ids = {a.id for a in dataset.accounts}
+    owners, assets and campaigns whole. Returns it; `found` is widened to it.
+
+    Everyone's account (`members`: person id → account id, in id order) and the accounts' ids come
+    from `dataset`'s people and accounts, unless given with `read(kind, ids)`, which then reads the
+    part's people and accounts (a kept merge: `Store.canonical_records`)."""
+    if members is None or account_ids is None or read is None:
+        members = {p.id: p.account_id for p in dataset.people}
+        account_ids = {a.id for a in dataset.accounts}
+        read = None
     accounts = {a for a in found.accounts if a in account_ids}
-    for person in dataset.people:
-        if person.id in found.people and person.account_id:
-            accounts.add(person.account_id)
     for person_id in found.people:
-        old = previous_accounts.get(person_id)
-        if old:
-            accounts.add(old)
-    people = [p for p in dataset.people
-              if p.id in found.people or (p.account_id and p.account_id in accounts)]
-    found.people = {p.id for p in people} | (found.people - people_ids)  # vanished ones stay: to forget
-    found.accounts = accounts & account_ids
-    kept = {p.id for p in people}
+        for account in (members.get(person_id), previous_accounts.get(person_id)):
+            if account:
+                accounts.add(account)
+    kept = {person_id for person_id, account in members.items()
+            if person_id in found.people or (account and account in accounts)}
+    found.people = kept | {p for p in found.people if p not in members}  # vanished ones stay: to forget
+    found.accounts = accounts & set(account_ids)
+    if read is None:
+        people = [p for p in dataset.people if p.id in kept]
+        part_accounts = [a for a in dataset.accounts if a.id in found.accounts]
+    else:
+        people, part_accounts = read("people", kept), read("accounts", found.accounts)
     opportunities = [o for o in dataset.opportunities
                      if (o.account_id in found.accounts) or any(c in kept for c in o.contact_ids)]
     opportunity_ids = {o.id for o in opportunities}
     return Dataset(
-        accounts=[a for a in dataset.accounts if a.id in found.accounts], people=people, activities=[],
+        accounts=part_accounts, people=people, activities=[],
         opportunities=opportunities, campaigns=dataset.campaigns, assets=dataset.assets,
         owners=dataset.owners, contact_roles=[r for r in dataset.contact_roles
                                               if r.person_id in kept or r.opportunity_id in opportunity_ids],

@@ -353,8 +353,11 @@ def load_and_resolve(store: Store, people_per_partition: int | None = None, *, a
 _ALL_BUT_ACTIVITIES = tuple(kind for kind in RECORD_TYPES if kind != "activities")
 
 
-def save_identity(store: Store, identity: IdentityResult) -> None:
-    store.save_identity(identity.links, identity.conflicts)
+def save_identity(store: Store, identity: IdentityResult, through: datetime | None = None) -> None:
+    """The links, conflicts and canonical records of a merge of the snapshots stored up to `through`
+    (`Store.stored_through` before they were read), which the next hourly run can keep."""
+    store.save_identity(identity.links, identity.conflicts, through=through, records={
+        "people": identity.people, "accounts": identity.accounts, "opportunities": identity.opportunities})
 
 
 def release_pulled(raw: Dataset) -> None:

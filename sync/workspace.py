@@ -185,13 +185,22 @@ def pull_stream(key: str, crm: str, stream: str) -> PullStats:
 # -- identity and scoring ---------------------------------------------------------------------------------
 
 
-def load_and_resolve(key: str, people_per_partition: int | None = None, previous: bool = True) -> Resolved:
+def load_and_resolve(key: str, people_per_partition: int | None = None, previous: bool = True,
+                     kept: bool = False) -> Resolved:
     """The stored records merged into canonical people and accounts (`pipeline.load_and_resolve`),
     and the last stored score cards (not with `previous=False`: an hourly run reads those of the
     people it rescores, `only_what_changed`). The activities stay in the store: scoring reads them as
-    columns (`score`, `score_partition`), never as one record each."""
+    columns (`score`, `score_partition`), never as one record each.
+
+    With `kept` (an hourly run), when no person, account or opportunity was stored since the last
+    merge that saved its records (`Store.kept_identity`), nothing is merged again: the run keeps that
+    merge, and `only_what_changed` reads from it only the part it rescores."""
     workspace = get(key)
     store = workspace.runtime.store
+    through = store.stored_through()
+    workspace.values[MERGED_THROUGH] = through
+    if kept and (resolved := _keep_identity(workspace)) is not None:
+        return resolved
     raw, identity = pipeline.load_and_resolve(store, people_per_partition, activities=False)
     workspace.identity = identity
     workspace.dataset = pipeline.merged_dataset(raw, identity)
@@ -204,6 +213,41 @@ def load_and_resolve(key: str, people_per_partition: int | None = None, previous
                     len(workspace.previous))
 
 
+def _keep_identity(workspace: Workspace) -> Resolved | None:
+    """The last merge's links and canonical opportunities, and who belongs to which account (not the
+    people and accounts themselves: `only_what_changed` reads those it needs); None when that merge
+    no longer holds (something it read was stored since, or there is none)."""
+    store = workspace.runtime.store
+    merged = store.kept_identity()
+    if merged is None or store.changed_kinds_since(merged) & IDENTITY_KINDS:
+        return None
+    links = store.identity_links()
+    conflicts = store.identity_conflicts()
+    kept = KeptIdentity(store.canonical_accounts_of_people(), frozenset(store.canonical_ids("accounts")))
+    opportunities = store.canonical_records("opportunities")
+    workspace.identity = IdentityResult(
+        people=[], accounts=[], activities=[], opportunities=opportunities, links=links, conflicts=conflicts,
+        person_links={rid: canonical for rid, canonical in links.items() if not incremental.is_account(rid)})
+    others = store.load_records(skip=IDENTITY_KINDS | {"activities"})
+    workspace.dataset = Dataset(opportunities=opportunities, campaigns=others.campaigns, assets=others.assets,
+                                owners=others.owners, contact_roles=others.contact_roles)
+    workspace.values[KEPT] = kept
+    log.info("identity: kept from the last merge (%d people, %d accounts; nothing it read changed since)",
+             len(kept.people), len(kept.accounts))
+    return Resolved(len(kept.people), len(kept.accounts), len(conflicts), 0)
+
+
+@dataclass(frozen=True, slots=True)
+class KeptIdentity:
+    """Of the last merge kept in the store: each canonical person's account, and the accounts."""
+
+    people: dict[str, str | None]
+    accounts: frozenset[str]
+
+
+IDENTITY_KINDS = frozenset({"people", "accounts", "opportunities"})  # what identity merges
+MERGED_THROUGH = "merged through"  # workspace value: the stored time the run's records were read at
+KEPT = "kept identity"  # workspace value: the run keeps the last merge (`KeptIdentity`)
 DUE = "due"  # workspace value: the run records when each card is next due (an hourly sync)
 PERSONS = "persons"  # workspace value: the CRM person ids whose activities the run reads (it rescores a part)
 
@@ -218,6 +262,7 @@ class Rescoring:
     everyone: bool
     why: str = ""
     counts: dict[str, int] = field(default_factory=dict)
+    identity: str = "merged"  # or "kept": the last merge held (nobody's records changed since)
 
 
 def only_what_changed(key: str, now: datetime, min_change: float, everyone: bool = False) -> Rescoring:
@@ -236,16 +281,22 @@ def only_what_changed(key: str, now: datetime, min_change: float, everyone: bool
     why = "asked to rescore everyone" if everyone else incremental.why_everyone(state, expected)
     identity = workspace.need("identity")
     found: incremental.Touched | str = why or incremental.touched(store, identity, state, now)
-    total = len(dataset.people)
+    kept: KeptIdentity | None = workspace.values.get(KEPT)
+    total = len(kept.people) if kept else len(dataset.people)
     if isinstance(found, str):
+        if kept:  # everyone, as the kept merge has them
+            dataset.people = store.canonical_records("people")
+            dataset.accounts = store.canonical_records("accounts")
         workspace.values[DUE]["everyone"] = True
         if not workspace.previous:
             workspace.previous = pipeline.last_scores(store)
         log.info("rescoring all %d people: %s", total, found)
-        return Rescoring(total, total, True, found)
+        return Rescoring(total, total, True, found, identity="kept" if kept else "merged")
     stored = store.latest_scorecards_json(found.people)
     previous = pipeline.scorecards_from_stored(stored, reasons=False)
-    part = incremental.widen(found, dataset, {pid: card.account_id for pid, card in previous.items()})
+    part = incremental.widen(found, dataset, {pid: card.account_id for pid, card in previous.items()},
+                             **({"members": kept.people, "account_ids": kept.accounts,
+                                 "read": store.canonical_records} if kept else {}))
     in_part = {p.id for p in part.people}
     workspace.values[DUE]["forget"] = sorted(found.people - in_part)
     previous.update(pipeline.scorecards_from_stored(
@@ -255,7 +306,7 @@ def only_what_changed(key: str, now: datetime, min_change: float, everyone: bool
     workspace.values[PERSONS] = incremental.crm_persons(identity.person_links, in_part)
     log.info("rescoring %d of %d people: %s", len(part.people), total,
              ", ".join(f"{n} {why}" for why, n in found.counts.items() if n) or "nothing changed or came due")
-    return Rescoring(len(part.people), total, False, "", dict(found.counts))
+    return Rescoring(len(part.people), total, False, "", dict(found.counts), "kept" if kept else "merged")
 
 
 def partitions_needed(key: str, people_per_partition: int) -> int:
@@ -425,7 +476,8 @@ def save_identity(key: str) -> int:
     # Until this run saves its scores, the next hourly run cannot tell what changed since: it rescores
     # everyone (a run that dies between here and `save_scores` leaves it so).
     store.save_assignment_state({}, incremental.STATE)
-    pipeline.save_identity(store, identity)
+    if KEPT not in workspace.values:  # a kept merge is in the store already
+        pipeline.save_identity(store, identity, workspace.values.get(MERGED_THROUGH))
     return len(identity.links)
 
 
