@@ -70,10 +70,11 @@ def why_everyone(state: Mapping[str, Any], expected: str) -> str | None:
     return None
 
 
-def touched(store: Store, identity: IdentityResult, state: Mapping[str, Any], now: datetime
-            ) -> Touched | str:
+def touched(store: Store, identity: IdentityResult, state: Mapping[str, Any], now: datetime,
+            stored_links: Mapping[str, str] | None = None) -> Touched | str:
     """The people and accounts the change since the last hourly run touches (see the module), or
-    why everyone must be rescored."""
+    why everyone must be rescored. `stored_links`: the links in the store, when the caller has them
+    (a kept merge's are `identity.links` itself)."""
     found = Touched()
     links = identity.links
     changed = store.changed_since(datetime.fromisoformat(state["through"]))
@@ -109,7 +110,7 @@ def touched(store: Store, identity: IdentityResult, state: Mapping[str, Any], no
                 person(contact, f"people of changed {kind}")
             account(data.get("account_id"), f"accounts of changed {kind}")
 
-    stored = store.identity_links()
+    stored = store.identity_links() if stored_links is None else stored_links
     moved = {rid for rid, canonical in links.items() if stored.get(rid) != canonical}
     moved |= set(stored) - set(links)
     for rid in moved:

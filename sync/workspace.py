@@ -280,8 +280,9 @@ def only_what_changed(key: str, now: datetime, min_change: float, everyone: bool
     state = store.load_assignment_state(incremental.STATE)
     why = "asked to rescore everyone" if everyone else incremental.why_everyone(state, expected)
     identity = workspace.need("identity")
-    found: incremental.Touched | str = why or incremental.touched(store, identity, state, now)
     kept: KeptIdentity | None = workspace.values.get(KEPT)
+    found: incremental.Touched | str = why or incremental.touched(
+        store, identity, state, now, identity.links if kept else None)
     total = len(kept.people) if kept else len(dataset.people)
     if isinstance(found, str):
         if kept:  # everyone, as the kept merge has them
