@@ -262,7 +262,7 @@ class Rescoring:
     everyone: bool
     why: str = ""
     counts: dict[str, int] = field(default_factory=dict)
-    identity: str = "merged"  # or "kept": the last merge held (nobody's records changed since)
+    identity: str = "merged"  # or "kept": the last merge held (no person, account or opportunity changed)
 
 
 def only_what_changed(key: str, now: datetime, min_change: float, everyone: bool = False) -> Rescoring:
