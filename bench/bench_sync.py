@@ -8,8 +8,9 @@ latency and rate limits, writes caused by decay alone, and a naive per-record co
 The sandbox runs in its own process (as a remote CRM would), so the peak RSS is the sync's own. Phases,
 in this order on one sandbox and one state store (choose with `--phases`):
 
-- `full`: the first sync, through the flow's own sequence (`flows.steps.score_route_write`) with each
-  Prefect task replaced by its plain function under a timer;
+- `full`: the first sync, through the flow's own sequence (`flows.steps.score_route_write`, as the
+  `hourly_sync` flow calls it: an hourly run, which rescores everyone when no hourly run finished
+  before) with each Prefect task replaced by its plain function under a timer;
 - `incremental`: ~1% of people and accounts changed through the CRM APIs, then the same sync again;
 - `engine`: a sync with no changes as plain steps, then the same through the `hourly_sync` flow
   (Prefect's engine), after Prefect's local server has been started by a no-op flow;
@@ -249,7 +250,7 @@ def run_sync(sandbox: Sandbox, store_url: str, playbook: str, name: str, at: dat
         timed.plan_changes = keep_plans  # type: ignore[method-assign]
         with mock.patch.object(steps, "tasks", timed):
             steps.score_route_write(summary, at or pipeline.utc_now(), dry_run=False, min_change=min_change,
-                                    people_per_partition=options.people_per_partition)
+                                    people_per_partition=options.people_per_partition, hourly=True)
         run.limiter_wait_seconds = _limiter_wait(runtime)
     run.seconds = time.perf_counter() - started
     run.step_seconds = {"open runtime": open_seconds, **run.step_seconds,
@@ -739,6 +740,8 @@ def print_run(run: SyncRun) -> dict[str, Any]:
     print(f"records pulled {summary.records_pulled:,}; people scored {summary.people_scored:,}; "
           f"fields written {summary.fields_written:,}; tasks created {summary.tasks_created:,}; "
           f"rejections {summary.rejections:,}")
+    if summary.rescored:
+        print("rescored: " + ", ".join(f"{k} {v}" for k, v in summary.rescored.items()))
     cpu = "; ".join(f"{crm} {seconds:.1f} s" for crm, seconds in run.pull_cpu_seconds.items())
     print(f"pull CPU time in this process: {cpu}")
     return {"seconds": round(run.seconds, 2), "steps": {k: round(v, 2) for k, v in run.step_seconds.items()},
