@@ -21,9 +21,9 @@ app = typer.Typer(
 @app.command()
 def version() -> None:
     """Print leadloop's version."""
-    from importlib.metadata import version as _version
+    from leadloop.crm.version import leadloop_version
 
-    typer.echo(_version("leadloop"))
+    typer.echo(leadloop_version())
 
 
 for module in (scoring, route, crm, run, review, connect):

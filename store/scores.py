@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from sqlalchemy import (
@@ -18,6 +17,7 @@ from sqlalchemy import (
 
 from leadloop.crm.dataset import validate_payloads
 from leadloop.crm.identity import IdentityConflict
+from leadloop.crm.version import leadloop_version
 from leadloop.store.base import StoreBase
 from leadloop.store.tables import (
     _ACCOUNT_PREFIXES,
@@ -40,13 +40,6 @@ from leadloop.store.tables import (
 KEPT_IDENTITY = "identity"  # the assignment_state row saying what the kept canonical records cover
 
 
-def _version() -> str:
-    try:
-        return version("leadloop")
-    except PackageNotFoundError:  # pragma: no cover - run from a checkout without installing
-        return "unknown"
-
-
 class ScoreStore(StoreBase):
     """Identity links and score history."""
 
@@ -67,7 +60,8 @@ class ScoreStore(StoreBase):
                 self._bulk_insert(conn, CANONICAL, ("kind", "id", "account_id", "payload"),  # type: ignore[attr-defined]
                                   [(kind, record.id, getattr(record, "account_id", None), self._dump(record))
                                    for kind, kept in records.items() for record in kept])
-                state = {"through": _now(through).isoformat() if through else None, "version": _version()}
+                state = {"through": _now(through).isoformat() if through else None,
+                         "version": leadloop_version()}
                 conn.execute(ASSIGNMENT.insert(),
                              [{"name": KEPT_IDENTITY, "state": state, "updated_at": moment}])
             existing = {rid: canonical for rid, canonical in conn.execute(
@@ -95,7 +89,7 @@ class ScoreStore(StoreBase):
         with self._read() as conn:
             state = conn.execute(select(ASSIGNMENT.c.state)
                                  .where(ASSIGNMENT.c.name == KEPT_IDENTITY)).scalar_one_or_none()
-        if not state or state.get("version") != _version() or not state.get("through"):
+        if not state or state.get("version") != leadloop_version() or not state.get("through"):
             return None
         return _now(datetime.fromisoformat(state["through"]))
 

@@ -25,11 +25,11 @@ import json
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from leadloop.crm.dataset import Dataset
 from leadloop.crm.identity import IdentityResult
+from leadloop.crm.version import leadloop_version
 from leadloop.store.facade import Store
 from leadloop.store.tables import _ACCOUNT_PREFIXES, raw_crm_id
 
@@ -51,11 +51,7 @@ class Touched:
 def fingerprint(playbook: Any, mapping: Any, min_change: float) -> str:
     """What the last hourly run's due times were computed under: the playbook, the field mapping,
     `min_change` and leadloop's version. Another one makes the next hourly run a full rescore."""
-    try:
-        code = version("leadloop")
-    except PackageNotFoundError:  # pragma: no cover - run from a checkout without installing
-        code = "unknown"
-    text = json.dumps([playbook.model_dump_json(), repr(mapping), float(min_change), code])
+    text = json.dumps([playbook.model_dump_json(), repr(mapping), float(min_change), leadloop_version()])
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
