@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,11 +31,10 @@ import numpy as np
 
 from leadloop.crm.activity_columns import ActivityColumns
 from leadloop.crm.dataset import Dataset
-from leadloop.playbook.compiled import CompiledPlaybook, compile_playbook
+from leadloop.playbook.compiled import CompiledPlaybook
 from leadloop.playbook.model import Playbook
-from leadloop.scoring.engine import ScoringResult, score_dataset
+from leadloop.scoring.engine import ScoringResult, prepare, score_prepared
 from leadloop.scoring.intent import DAY, classify, read_activities
-from leadloop.scoring.machine_email import filter_machine_email
 from leadloop.scoring.scorecard import AccountScore, ScoreCard
 
 # Hours after `now` at which the cards are scored again; a person whose key holds at all of them (and
@@ -65,15 +63,16 @@ def account_key(score: AccountScore | None) -> tuple[Any, ...] | None:
 
 
 def next_rises(cp: CompiledPlaybook, catalog: Any, person_index: Mapping[str, int], columns: ActivityColumns,
-               now: datetime) -> np.ndarray:
+               now: datetime, classified: tuple[Any, np.ndarray] | None = None) -> np.ndarray:
     """Per person (positions of `person_index`), the first moment after `now` (POSIX seconds) at
-    which something could raise their card with no new data; inf when nothing can."""
+    which something could raise their card with no new data; inf when nothing can. `classified`:
+    `classify` of the same columns, when already done."""
     rises = np.full(len(person_index), np.inf)
     if not len(columns) or not len(person_index):
         return rises
     now_ts = now.timestamp()
     p, ts = read_activities(columns, person_index)
-    classes, c = classify(cp, catalog, columns)
+    classes, c = classified if classified is not None else classify(cp, catalog, columns)
     known = p >= 0
 
     def at(mask: np.ndarray, moments: np.ndarray) -> None:
@@ -130,36 +129,23 @@ def _frequency_rises(at: Any, p: np.ndarray, rule: np.ndarray, age: np.ndarray, 
     at(capped, horizon)
 
 
-def _holding_part(dataset: Dataset, columns: ActivityColumns, units: set[str], unit_of: Mapping[str, str]
-                  ) -> tuple[Dataset, ActivityColumns]:
-    """The accounts (and people without one) still holding, with all their people and activities:
-    each scores as in the whole (a partition of whole accounts)."""
-    people = [p for p in dataset.people if unit_of.get(p.id) in units]
-    if len(people) == len(dataset.people):
-        return dataset, columns
-    ids = {p.id for p in people}
-    wanted = np.fromiter((person in ids for person in columns.persons), dtype=bool,
-                         count=len(columns.persons))
-    rows = wanted[columns.person] if len(wanted) else np.zeros(len(columns), dtype=bool)
-    return (replace(dataset, people=people, accounts=[a for a in dataset.accounts if a.id in units]),
-            columns.take(rows))
-
-
 def due_times(playbook: Playbook, dataset: Dataset, columns: ActivityColumns, now: datetime,
               result: ScoringResult, probe_hours: Iterable[float] = PROBE_HOURS) -> dict[str, datetime]:
     """person id → when their card (`result`, scored at `now` from `dataset` and `columns`) is next
     due: the last probe moment before the first rise of anyone in their account at which neither
-    their key nor their account's has moved; `now` itself when the first probe already differs."""
+    their key nor their account's has moved; `now` itself when the first probe already differs.
+
+    The probes share one `prepare` of the dataset (fits, machine-email filter, activity classes): only
+    what depends on the moment is computed again, for the accounts still holding."""
     now = now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
     cards = result.cards
     if not cards:
         return {}
-    cp = compile_playbook(playbook)
+    prepared = prepare(playbook, dataset, columns)
     ids = sorted(cards)
     index = {person_id: i for i, person_id in enumerate(ids)}
-    catalog = cp.assets.with_dataset_assets(dataset.assets)
-    columns, _machine = filter_machine_email(columns)
-    rises = next_rises(cp, catalog, index, columns, now)
+    assert prepared.columns is not None
+    rises = next_rises(prepared.cp, prepared.catalog, index, prepared.columns, now, prepared.classified())
     unit_of = {pid: (card.account_id if card.account_id in result.accounts else f"person:{pid}")
                for pid, card in cards.items()}
     members: dict[str, list[str]] = {}
@@ -175,8 +161,11 @@ def due_times(playbook: Playbook, dataset: Dataset, columns: ActivityColumns, no
         holding = {pid for pid in holding if first_rise[unit_of[pid]] > moment.timestamp()}
         if not holding:
             break
-        part, part_columns = _holding_part(dataset, columns, {unit_of[pid] for pid in holding}, unit_of)
-        later = score_dataset(playbook, part, moment, activity_columns=part_columns)
+        # the accounts (and people without one) still holding, with all their people: each scores as
+        # in the whole (a partition of whole accounts)
+        units = {unit_of[pid] for pid in holding}
+        part = prepared.part({p.id for p in prepared.people if unit_of.get(p.id) in units}, units)
+        later = score_prepared(part, moment)
         moved = {unit for unit in accounts if account_key(later.accounts.get(unit)) != accounts[unit]}
         for pid in list(holding):
             if unit_of[pid] in moved or card_key(later.cards[pid]) != keys[pid]:

@@ -28,14 +28,22 @@ from leadloop.crm.activity_columns import ActivityColumns
 from leadloop.crm.batch import build_many
 from leadloop.crm.dataset import Dataset
 from leadloop.crm.records import Account, Activity, Person
-from leadloop.playbook.assets import ActivityKey
+from leadloop.playbook.assets import ActivityKey, AssetCatalog
 from leadloop.playbook.compiled import CompiledPlaybook, compile_playbook
 from leadloop.playbook.model import Playbook
 from leadloop.playbook.wording import VERBS, fill, number, signed
 from leadloop.scoring.calibration import likelihoods
 from leadloop.scoring.contributions import contributions, cut_many, share
 from leadloop.scoring.fit import AccountFit, _account_fit, _PersonFit, _Static, account_fit
-from leadloop.scoring.intent import DAY, ActivityReport, IntentInputs, Trigger, compute_intent
+from leadloop.scoring.intent import (
+    DAY,
+    ActivityReport,
+    IntentInputs,
+    Trigger,
+    _Classes,
+    classify,
+    compute_intent,
+)
 from leadloop.scoring.intent_lines import IntentWriter, on_day
 from leadloop.scoring.machine_email import MachineEmail, filter_machine_email
 from leadloop.scoring.rollup import _rollups, score_account
@@ -140,24 +148,94 @@ def score_dataset(
     """Score every person and account of a dataset as of `now`. The activities are
     `activity_columns` when given (a store's read, no record per activity), else the dataset's
     records, turned into the same columns."""
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=UTC)
-    now = now.astimezone(UTC)
+    prepared = prepare(playbook, dataset, activity_columns)
+    return score_prepared(prepared, now, account_intent_override=account_intent_override, release=True)
+
+
+@dataclass(slots=True)
+class Prepared:
+    """What scoring a dataset takes that does not depend on `now`: the records in order, every fit,
+    the activities without machine-made email and, once asked for (`classified`), each activity's
+    class. Scoring the same people at several moments (`scoring.due`'s probes) does this once;
+    `part` hands a subset of whole accounts the same work without redoing it."""
+
+    playbook: Playbook
+    cp: CompiledPlaybook
+    dataset: Dataset
+    people: list[Person]
+    accounts: dict[str, Account]
+    fits: dict[str, AccountFit]
+    statics: list[_Static]
+    profiles: np.ndarray
+    catalog: AssetCatalog
+    columns: ActivityColumns | None
+    machine_email: MachineEmail
+    classes: tuple[_Classes, np.ndarray] | None = None
+
+    def classified(self) -> tuple[_Classes, np.ndarray]:
+        """The activity classes and each activity's class (`scoring.intent.classify`), kept."""
+        if self.classes is None:
+            assert self.columns is not None, "the activities were released"
+            self.classes = classify(self.cp, self.catalog, self.columns)
+        return self.classes
+
+    def part(self, person_ids: set[str], account_ids: set[str]) -> Prepared:
+        """The people of `person_ids` with the accounts of `account_ids` and their activities, in
+        the same order; scored, each card is the whole's when the part holds whole accounts."""
+        if len(person_ids) == len(self.people) and len(account_ids) == len(self.accounts):
+            return self
+        assert self.columns is not None, "the activities were released"
+        positions = [i for i, person in enumerate(self.people) if person.id in person_ids]
+        wanted = np.fromiter((person in person_ids for person in self.columns.persons), dtype=bool,
+                             count=len(self.columns.persons))
+        rows = np.flatnonzero(wanted[self.columns.person] if len(wanted) else np.zeros(0, dtype=bool))
+        classes = None if self.classes is None else (self.classes[0], self.classes[1][rows])
+        people = [self.people[i] for i in positions]
+        accounts = {a: account for a, account in self.accounts.items() if a in account_ids}
+        return Prepared(
+            self.playbook, self.cp,
+            replace(self.dataset, people=people, accounts=list(accounts.values()), activities=[]),
+            people, accounts, {a: fit for a, fit in self.fits.items() if a in account_ids},
+            [self.statics[i] for i in positions], self.profiles[positions], self.catalog,
+            self.columns.take(rows), self.machine_email, classes)
+
+
+def prepare(playbook: Playbook, dataset: Dataset, activity_columns: ActivityColumns | None = None
+            ) -> Prepared:
+    """The part of scoring `dataset` that does not depend on `now` (see `Prepared`)."""
     cp = compile_playbook(playbook)
     people: list[Person] = _sorted_unique(dataset.people, "updated_at")
     accounts: dict[str, Account] = {a.id: a for a in _sorted_unique(dataset.accounts, "updated_at")}
     shared_lines: dict = {}
     fits = {account_id: _account_fit(cp, account, shared_lines) for account_id, account in accounts.items()}
     statics, profiles = _person_statics(cp, people, accounts, fits)
-
-    person_ids = [p.id for p in people]
-    person_index = {person_id: i for i, person_id in enumerate(person_ids)}
     catalog = cp.assets.with_dataset_assets(dataset.assets)
     columns = (activity_columns if activity_columns is not None
                else ActivityColumns.from_records(dataset.activities))
     columns, machine_email = filter_machine_email(columns)  # link scanners are not people
-    raw, report = compute_intent(cp, catalog, person_index, profiles, columns, now)
+    return Prepared(playbook, cp, dataset, people, accounts, fits, statics, profiles, catalog, columns,
+                    machine_email)
+
+
+def score_prepared(prepared: Prepared, now: datetime, *,
+                   account_intent_override: dict[str, float] | None = None,
+                   release: bool = False) -> ScoringResult:
+    """`score_dataset` of what `prepare` made. With `release`, the prepared activities are let go as
+    soon as intent has read them (a one-time score of a large dataset)."""
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    now = now.astimezone(UTC)
+    cp, people, accounts, fits, statics = (prepared.cp, prepared.people, prepared.accounts, prepared.fits,
+                                           prepared.statics)
+    person_ids = [p.id for p in people]
+    person_index = {person_id: i for i, person_id in enumerate(person_ids)}
+    columns = prepared.columns
+    assert columns is not None, "the activities were released"
+    raw, report = compute_intent(cp, prepared.catalog, person_index, prepared.profiles, columns, now,
+                                 classified=prepared.classes)
     del columns
+    if release:
+        prepared.columns = None
     intent_totals, intent_lines = IntentWriter(cp, raw, now.timestamp())(
         len(people), [static.intent_negatives for static in statics]
     )
@@ -183,8 +261,8 @@ def score_dataset(
         account_of,
         person_ids,
     )
-    result = _result(playbook, now, people, statics, cards, account_scores, report)
-    result.machine_email = machine_email
+    result = _result(prepared.playbook, now, people, statics, cards, account_scores, report)
+    result.machine_email = prepared.machine_email
     return result
 
 

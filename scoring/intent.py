@@ -170,9 +170,11 @@ def compute_intent(
     person_profile: np.ndarray,
     activities: ActivityColumns | Sequence[Activity],
     now: datetime,
+    *,
+    classified: tuple[_Classes, np.ndarray] | None = None,
 ) -> tuple[IntentInputs, ActivityReport]:
     """Classify, decay, frequency-cap and aggregate all activities (columns, or records turned into
-    columns); see IntentInputs."""
+    columns); see IntentInputs. `classified` is `classify` of the same columns, when already done."""
     columns = (activities if isinstance(activities, ActivityColumns)
                else ActivityColumns.from_records(activities))
     n_people = len(person_index)
@@ -182,7 +184,7 @@ def compute_intent(
     if not n:
         return inputs, report
     p_all, ts_all = read_activities(columns, person_index)
-    classes, c_all = classify(cp, catalog, columns)
+    classes, c_all = classified if classified is not None else classify(cp, catalog, columns)
     inputs.classes = classes
     distinct = classes.keys
 

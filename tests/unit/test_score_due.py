@@ -16,7 +16,7 @@ from leadloop.crm.records import Activity, ActivityKind
 from leadloop.playbook.compiled import compile_playbook
 from leadloop.playbook.load import load_playbook
 from leadloop.scoring.due import account_key, card_key, due_times, next_rises
-from leadloop.scoring.engine import score_dataset
+from leadloop.scoring.engine import prepare, score_dataset, score_prepared
 
 PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
 NOW = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
@@ -81,3 +81,25 @@ def test_a_dated_activity_or_a_negative_ending_is_the_first_rise_of_its_person_a
         assert due[activity.person_id] <= rise, activity
         checked += 1
     assert checked == 7
+
+
+def test_a_prepared_dataset_scores_as_the_dataset_at_every_moment_and_so_does_its_part_of_whole_accounts():
+    """The probes of `due_times` prepare the dataset once and score parts of it at several moments."""
+    book, dataset = load_playbook(PLAYBOOKS / "semiconductor.yaml"), dated_world()
+    columns = ActivityColumns.from_records(dataset.activities)
+    prepared = prepare(book, dataset, columns)
+    prepared.classified()
+    accounts = set(sorted({p.account_id for p in dataset.people if p.account_id})[::2])
+    people = {p.id for p in dataset.people if p.account_id in accounts}
+    part = prepared.part(people, accounts)
+    assert 0 < len(part.people) < len(prepared.people)
+    alone = replace(dataset, people=[p for p in dataset.people if p.id in people],
+                    accounts=[a for a in dataset.accounts if a.id in accounts],
+                    activities=[a for a in dataset.activities if a.person_id in people])
+    for hours in (0, 5, 30, 400):
+        moment = NOW + timedelta(hours=hours)
+        whole, expected = score_prepared(prepared, moment), score_dataset(book, dataset, moment)
+        assert whole.cards == expected.cards and whole.accounts == expected.accounts
+        some, expected = score_prepared(part, moment), score_dataset(book, alone, moment)
+        assert some.cards == expected.cards and some.accounts == expected.accounts
+        assert set(some.cards) == people
