@@ -33,7 +33,7 @@ from leadloop.crm.activity_columns import ActivityColumns
 from leadloop.crm.dataset import Dataset
 from leadloop.playbook.compiled import CompiledPlaybook
 from leadloop.playbook.model import Playbook
-from leadloop.scoring.engine import ScoringResult, prepare, score_prepared
+from leadloop.scoring.engine import Prepared, ScoringResult, prepare, score_prepared
 from leadloop.scoring.intent import DAY, classify, read_activities
 from leadloop.scoring.scorecard import AccountScore, ScoreCard
 
@@ -130,18 +130,21 @@ def _frequency_rises(at: Any, p: np.ndarray, rule: np.ndarray, age: np.ndarray, 
 
 
 def due_times(playbook: Playbook, dataset: Dataset, columns: ActivityColumns, now: datetime,
-              result: ScoringResult, probe_hours: Iterable[float] = PROBE_HOURS) -> dict[str, datetime]:
+              result: ScoringResult, probe_hours: Iterable[float] = PROBE_HOURS, *,
+              prepared: Prepared | None = None) -> dict[str, datetime]:
     """person id → when their card (`result`, scored at `now` from `dataset` and `columns`) is next
     due: the last probe moment before the first rise of anyone in their account at which neither
     their key nor their account's has moved; `now` itself when the first probe already differs.
 
     The probes share one `prepare` of the dataset (fits, machine-email filter, activity classes): only
-    what depends on the moment is computed again, for the accounts still holding."""
+    what depends on the moment is computed again, for the accounts still holding. `prepared` is that
+    of `dataset` and `columns`, when the caller scored `result` from it."""
     now = now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
     cards = result.cards
     if not cards:
         return {}
-    prepared = prepare(playbook, dataset, columns)
+    if prepared is None:
+        prepared = prepare(playbook, dataset, columns)
     ids = sorted(cards)
     index = {person_id: i for i, person_id in enumerate(ids)}
     assert prepared.columns is not None

@@ -220,8 +220,9 @@ def prepare(playbook: Playbook, dataset: Dataset, activity_columns: ActivityColu
 def score_prepared(prepared: Prepared, now: datetime, *,
                    account_intent_override: dict[str, float] | None = None,
                    release: bool = False) -> ScoringResult:
-    """`score_dataset` of what `prepare` made. With `release`, the prepared activities are let go as
-    soon as intent has read them (a one-time score of a large dataset)."""
+    """`score_dataset` of what `prepare` made, keeping the activity classes for the next moment. With
+    `release`, the prepared activities are let go as soon as intent has read them instead (a one-time
+    score of a large dataset)."""
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
     now = now.astimezone(UTC)
@@ -232,7 +233,7 @@ def score_prepared(prepared: Prepared, now: datetime, *,
     columns = prepared.columns
     assert columns is not None, "the activities were released"
     raw, report = compute_intent(cp, prepared.catalog, person_index, prepared.profiles, columns, now,
-                                 classified=prepared.classes)
+                                 classified=prepared.classes if release else prepared.classified())
     del columns
     if release:
         prepared.columns = None

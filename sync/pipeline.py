@@ -38,7 +38,7 @@ from leadloop.routing.model import OpenTask, RoutingResult
 from leadloop.routing.owners import OwnerDirectory
 from leadloop.routing.state import AssignmentState
 from leadloop.scoring.due import due_times
-from leadloop.scoring.engine import ScoringResult, score_dataset
+from leadloop.scoring.engine import ScoringResult, prepare, score_dataset, score_prepared
 from leadloop.scoring.partition import activity_home, merge_results, partition_people
 from leadloop.scoring.scorecard import AccountScore, Escalation, Reason, ReasonKind, ScoreCard
 from leadloop.store.db import open_store
@@ -452,9 +452,13 @@ def score_stored_partition(playbook: Playbook, store: Store, partition: StoredPa
         columns = columns.in_id_order()
     if partition.until is not None:
         columns = columns.until(partition.until)
-    result = score_dataset(playbook, partition.dataset, now, activity_columns=columns)
-    if partition.due:
-        result.due = due_times(playbook, partition.dataset, columns, now, result)
+    if partition.due:  # the due probes score the same people again: what does not depend on the moment, once
+        prepared = prepare(playbook, partition.dataset, columns)
+        result = score_prepared(prepared, now)
+        result.due = due_times(playbook, partition.dataset, columns, now, result, prepared=prepared)
+        del prepared
+    else:
+        result = score_dataset(playbook, partition.dataset, now, activity_columns=columns)
     return result, columns.records(columns.first_per_person_and_asset())
 
 
