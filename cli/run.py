@@ -141,7 +141,7 @@ def explain_failure(error: Exception, *, wrote: bool, connection: str) -> tuple[
     run failed half-way (1), like any other failure. No message holds a secret: the connectors'
     errors never do."""
     from leadloop.connectors.hubspot.retry import HubSpotError
-    from leadloop.connectors.mapping import MappingError
+    from leadloop.connectors.mapping import CrmNotSetUp, MappingError
     from leadloop.connectors.salesforce.bulk import BulkJobError
     from leadloop.connectors.salesforce.client import AuthenticationError
     from leadloop.connectors.salesforce.retry import SalesforceCallError
@@ -155,6 +155,9 @@ def explain_failure(error: Exception, *, wrote: bool, connection: str) -> tuple[
     credentials, then = (1, f"; {again}") if wrote else (2, "")
     if isinstance(error, ConnectionFileError | PlaybookError | MappingError | DatasetError | PlaybookNotLive):
         return str(error), "correct it and run again", 2
+    if isinstance(error, CrmNotSetUp):
+        return (str(error), "create leadloop's fields once with `leadloop crm setup` and the same "
+                f"connection (`leadloop crm check` lists what is missing), then run again{then}", credentials)
     if isinstance(error, AuthenticationError):
         return str(error), f"correct the salesforce section of {connection}{then}", credentials
     if isinstance(error, HubSpotError) and error.status in (401, 403):

@@ -62,6 +62,16 @@ class MappingError(ValueError):
     """The playbook's mapping section is not valid; the message names the path."""
 
 
+class CrmNotSetUp(RuntimeError):
+    """The CRM answered that a field leadloop writes or searches by does not exist (or, in Salesforce,
+    that the task key is no external id): every record's write would fail the same way, so the run
+    stops at the first such answer instead of failing each batch. `leadloop crm setup` creates them."""
+
+    def __init__(self, crm: str, endpoint: str, detail: str) -> None:
+        self.crm, self.endpoint, self.detail = crm, endpoint, detail
+        super().__init__(f"{crm} lacks a field leadloop writes ({endpoint}): {detail}")
+
+
 _SF_PERSON = {
     "fit_score": "LL_Fit_Score__c", "intent_score": "LL_Intent_Score__c", "score": "LL_Score__c",
     "tier": "LL_Tier__c", "reasons": "LL_Reasons__c", "model_version": "LL_Model_Version__c",

@@ -224,9 +224,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @contextmanager
 def _crm_sandbox(connection: Path, *, size: str = "tiny", seed: int = 7,
-                 empty: bool = False) -> Iterator[Any]:
-    """A sandbox that writes its connection file to `connection`, after `crm setup` in both CRMs;
-    `empty`: no generated world (as `leadloop sandbox serve --empty`), so size and seed do not matter."""
+                 empty: bool = False, setup: bool = True) -> Iterator[Any]:
+    """A sandbox that writes its connection file to `connection`, after `crm setup` in both CRMs (not
+    with `setup=False`, as a user finds the CRMs before it); `empty`: no generated world (as
+    `leadloop sandbox serve --empty`), so size and seed do not matter."""
     from leadloop.connectors.hubspot.setup import setup as hubspot_setup
     from leadloop.connectors.mapping import load_mapping
     from leadloop.connectors.salesforce.setup import setup as salesforce_setup
@@ -234,9 +235,10 @@ def _crm_sandbox(connection: Path, *, size: str = "tiny", seed: int = 7,
     from leadloop.sandbox.server import running_sandbox
 
     with running_sandbox(size=size, seed=seed, empty=empty, connection_file=connection) as handle:
-        settings, mapping = load_connection(connection), load_mapping()
-        salesforce_setup(settings, mapping)
-        hubspot_setup(settings, mapping)
+        if setup:
+            settings, mapping = load_connection(connection), load_mapping()
+            salesforce_setup(settings, mapping)
+            hubspot_setup(settings, mapping)
         yield handle
 
 

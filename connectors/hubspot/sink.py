@@ -32,13 +32,22 @@ from typing import Any, TypeVar
 from leadloop.connectors.hubspot.client import BATCH_MAX, SEARCH_PAGE_MAX, HubSpotClient, next_after
 from leadloop.connectors.hubspot.records import values_text
 from leadloop.connectors.hubspot.retry import HubSpotError
-from leadloop.connectors.mapping import CrmMapping, ForbiddenFieldError, assert_writable
+from leadloop.connectors.mapping import CrmMapping, CrmNotSetUp, ForbiddenFieldError, assert_writable
 from leadloop.connectors.paging import TokenPaginator
 from leadloop.crm.changes import FieldUpdate, ObjectType, Priority, TaskUpsert
 from leadloop.crm.ports import CrmSink, WriteResult
 from leadloop.crm.records import Crm
 
 log = logging.getLogger("leadloop.connectors.hubspot")
+
+
+def _stop_if_not_set_up(endpoint: str, error: HubSpotError) -> None:
+    """Raise `CrmNotSetUp` when HubSpot answered that a property leadloop writes or searches by does
+    not exist (`PROPERTY_DOESNT_EXIST`): not a bad value of one record, every batch would fail so."""
+    text = f"{error.message} {error.body}"
+    if error.status == 400 and ("PROPERTY_DOESNT_EXIST" in text or (
+            "Property" in error.message and "does not exist" in error.message)):
+        raise CrmNotSetUp("HubSpot", endpoint, error.message[:300]) from error
 
 TASK_TO_CONTACT = 204  # HUBSPOT_DEFINED association type ids
 TASK_TO_COMPANY = 192
@@ -122,6 +131,7 @@ class HubSpotSink(CrmSink):
         try:
             answer = self.client.call(endpoint, self.client.batch.update_with_http_info, object_type, body)
         except HubSpotError as error:
+            _stop_if_not_set_up(endpoint, error)
             log.error("hubspot %s failed for %d records: %s", endpoint, len(ids), error)
             reason = f"{error.category or error.status}: {error.message}"
             return {rid: WriteResult(rid, False, error=reason, retriable=error.retriable, call_failed=True)
@@ -208,8 +218,12 @@ class HubSpotSink(CrmSink):
             body = {"filterGroups": [{"filters": [key_filter]}],
                     "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
                     "properties": [self.mapping.task_key], "limit": SEARCH_PAGE_MAX, "after": after or "0"}
-            return self.client.call(endpoint, self.client.search.do_search_with_http_info, "tasks", body,
-                                    search=True)
+            try:
+                return self.client.call(endpoint, self.client.search.do_search_with_http_info, "tasks", body,
+                                        search=True)
+            except HubSpotError as error:
+                _stop_if_not_set_up(endpoint, error)
+                raise
 
         return TokenPaginator(fetch, next_after, endpoint=endpoint)
 
@@ -231,6 +245,7 @@ class HubSpotSink(CrmSink):
             answer = self.client.call(endpoint, self.client.batch.create_with_http_info, "tasks",
                                       {"inputs": inputs}, idempotent=False)
         except HubSpotError as error:
+            _stop_if_not_set_up(endpoint, error)
             log.error("hubspot %s failed for %d tasks: %s", endpoint, len(tasks), error)
             reason = f"{error.category or error.status}: {error.message}"
             # no answer, or a 5xx: the tasks may exist now; they are looked up by key, not resent

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from leadloop.connectors.mapping import CrmMapping, ForbiddenFieldError, assert_writable
+from leadloop.connectors.mapping import CrmMapping, CrmNotSetUp, ForbiddenFieldError, assert_writable
 from leadloop.connectors.salesforce.bulk import DEFAULT_BULK_THRESHOLD, BulkApi
 from leadloop.connectors.salesforce.client import SalesforceClient
 from leadloop.connectors.salesforce.retry import TRANSIENT_CODES, SalesforceCallError
@@ -30,6 +30,13 @@ from leadloop.crm.ports import CrmSink, WriteResult
 from leadloop.crm.records import Crm
 
 log = logging.getLogger("leadloop.connectors.salesforce")
+
+
+def _stop_if_not_set_up(endpoint: str, error: SalesforceCallError) -> None:
+    """Raise `CrmNotSetUp` when Salesforce refused a whole call for a field (INVALID_FIELD: no such
+    column, or a task key that is no external id): every batch would fail so."""
+    if error.code == "INVALID_FIELD":
+        raise CrmNotSetUp("Salesforce", endpoint, error.message[:300]) from error
 
 COLLECTION_LIMIT = 200  # records per sObject Collections call
 PERSON_OBJECTS = {"00Q": "Lead", "003": "Contact"}
@@ -127,6 +134,7 @@ class SalesforceSink(CrmSink):
 
     @staticmethod
     def _all_failed(what: str, keys: Sequence[str], error: SalesforceCallError) -> dict[str, WriteResult]:
+        _stop_if_not_set_up(what, error)
         log.error("salesforce %s failed for %d records: %s", what, len(keys), error)
         reason = f"{error.code or error.status}: {error.message}"
         return {k: WriteResult(key=k, ok=False, error=reason, retriable=error.retriable, call_failed=True)
@@ -186,6 +194,7 @@ class SalesforceSink(CrmSink):
             body = {"allOrNone": False, "records": list(batch)}
             answer = self.client.request(method, path, endpoint, json=body)
         except SalesforceCallError as error:
+            _stop_if_not_set_up(endpoint, error)
             log.error("salesforce %s failed for %d records: %s", endpoint, len(batch), error)
             reason = f"{error.code or error.status}: {error.message}"
             return [WriteResult(key=k, ok=False, error=reason, retriable=error.retriable, call_failed=True)

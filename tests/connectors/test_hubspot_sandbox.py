@@ -17,7 +17,7 @@ from leadloop.connectors.hubspot.client import hubspot_client
 from leadloop.connectors.hubspot.setup import check, setup
 from leadloop.connectors.hubspot.sink import HubSpotSink
 from leadloop.connectors.hubspot.source import HubSpotSource
-from leadloop.connectors.mapping import load_mapping
+from leadloop.connectors.mapping import CrmNotSetUp, load_mapping
 from leadloop.connectors.settings import ConnectionSettings
 from leadloop.crm.changes import FieldUpdate, ObjectType, Priority, TaskUpsert
 from leadloop.crm.records import Account, Activity, Crm, Owner, Person
@@ -150,6 +150,26 @@ def test_crm_check_names_each_missing_property_and_passes_for_them_after_setup(t
         after = check(settings, mapping)
         assert not [i for i in after if not i.ok and i.what.split(" ")[0] in owned]
         assert setup(settings, mapping) == []  # nothing left to do
+
+
+def test_writes_before_setup_stop_at_the_first_answer_that_a_property_does_not_exist():
+    """Without `crm setup` every batch would fail the same way: the sink raises `CrmNotSetUp` at the
+    first, for a field write and for the task key's search alike; a bad value stays one record's."""
+    mapping = load_mapping()
+    with running_sandbox(size="small", seed=3) as handle:
+        settings = ConnectionSettings(**handle.connection)
+        client = hubspot_client(settings.hubspot, settings.ca_cert, policy=FAST)
+        pages = HubSpotSource(client, mapping.hubspot, streams=["contacts"]).pull("contacts", None)
+        contacts = [p.hubspot_id for page in pages for p in page.records if p.hubspot_id][:250]
+        assert len(contacts) > 100  # more than one batch
+        sink = HubSpotSink(client, mapping.hubspot)
+        updates = [FieldUpdate(crm=Crm.HUBSPOT, object_type=ObjectType.PERSON, record_id=rid, field="score",
+                               value=50) for rid in contacts]
+        with pytest.raises(CrmNotSetUp, match="ll_score"):
+            sink.write_fields(updates)
+        with pytest.raises(CrmNotSetUp, match="ll_key"):
+            sink.find_tasks(["ll-0123456789abcdef"])
+        assert client.counter.calls["POST /crm/v3/objects/contacts/batch/update"] == 1  # the first batch only
 
 
 def test_the_client_never_shows_its_token(harness):

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 
-from leadloop.connectors.mapping import ForbiddenFieldError, load_mapping
+from leadloop.connectors.mapping import CrmNotSetUp, ForbiddenFieldError, load_mapping
 from leadloop.connectors.salesforce.client import AuthenticationError, salesforce_client
 from leadloop.connectors.salesforce.retry import RetryPolicy
 from leadloop.connectors.salesforce.sink import SalesforceSink
@@ -247,10 +247,22 @@ def test_a_dropped_connection_is_retried(client):
 def test_lock_contention_is_retried_but_a_validation_error_never_is(client, mapping):
     url = f"{BASE}/composite/sobjects/"
     responses.patch(url, status=400, json=[{"errorCode": "UNABLE_TO_LOCK_ROW", "message": "locked"}])
-    responses.patch(url, status=400, json=[{"errorCode": "INVALID_FIELD", "message": "No such column"}])
+    responses.patch(url, status=400, json=[{"errorCode": "STRING_TOO_LONG", "message": "value too large"}])
     results = SalesforceSink(client, mapping).write_fields(_updates(2))
-    assert len(responses.calls) == 2  # one retry for the lock, none for INVALID_FIELD
-    assert all(not r.ok and not r.retriable and r.error.startswith("INVALID_FIELD") for r in results)
+    assert len(responses.calls) == 2  # one retry for the lock, none for the validation error
+    assert all(not r.ok and not r.retriable and r.error.startswith("STRING_TOO_LONG") for r in results)
+
+
+@responses.activate
+def test_a_field_the_org_lacks_stops_the_writes_at_the_first_call(client, mapping):
+    """INVALID_FIELD refuses the whole call for a field every record's write names: `crm setup` is
+    missing, so the sink says so at once instead of failing each batch the same way."""
+    url = f"{BASE}/composite/sobjects/"
+    missing = "No such column 'LL_Score__c' on sobject of type Lead"
+    responses.patch(url, status=400, json=[{"errorCode": "INVALID_FIELD", "message": missing}])
+    with pytest.raises(CrmNotSetUp, match="LL_Score__c"):
+        SalesforceSink(client, mapping).write_fields(_updates(450))  # three calls' worth
+    assert len(responses.calls) == 1
 
 
 @responses.activate

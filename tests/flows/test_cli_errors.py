@@ -19,6 +19,7 @@ import requests
 
 from leadloop.cli.run import explain_failure
 from leadloop.connectors.hubspot.retry import HubSpotError
+from leadloop.connectors.mapping import CrmNotSetUp
 from leadloop.connectors.salesforce.client import AuthenticationError
 from leadloop.connectors.salesforce.retry import SalesforceCallError
 from leadloop.sandbox.server import SandboxHandle
@@ -233,6 +234,38 @@ def test_at_without_a_time_zone_is_taken_as_utc_and_said_so(synced, home):
     assert {k: v for k, v in after.items() if k != "runs"} == {k: v for k, v in before.items() if k != "runs"}
 
 
+@pytest.mark.slow
+def test_a_sync_into_crms_without_leadloops_fields_stops_at_the_first_refusal_and_says_to_run_crm_setup(
+        crm_sandbox, prefect_harness, tmp_path, home):
+    connection = tmp_path / "connection.json"
+    with crm_sandbox(connection, size="tiny", seed=17, setup=False) as handle:
+        store_url = f"sqlite:///{tmp_path / 'state.db'}"
+        sync = ("sync", "--connection-file", str(connection), "--playbook", PLAYBOOK,
+                "--store-url", store_url)
+        first = leadloop(*sync, home=home, api_url=prefect_harness)
+        screen = one_screen(first, first.returncode)
+        assert first.returncode in (1, 2), screen
+        assert "lacks a field leadloop writes" in first.stderr and "leadloop crm setup" in first.stderr
+        # Salesforce's task upsert is refused first (its key is no external id yet); the run stops there
+        # instead of going on to fail every write, HubSpot's included
+        calls = crm_calls(handle)
+        hubspot_writes = [endpoint for endpoint in calls["by_endpoint"]["hubspot"]
+                          if "/batch/update" in endpoint or "/batch/create" in endpoint]
+        assert calls["by_status"]["hubspot"].get("400", 0) == 0 and not hubspot_writes, calls["by_endpoint"]
+
+        setup = leadloop("crm", "setup", "--connection-file", str(connection), home=home,
+                         api_url=prefect_harness)
+        assert setup.returncode == 0, setup.stdout + setup.stderr
+        second = leadloop(*sync, home=home, api_url=prefect_harness)
+        assert second.returncode == 0, second.stdout + second.stderr
+        from leadloop.store.db import open_store
+
+        with open_store(store_url) as store:
+            statuses = [row.status for crm in ("salesforce", "hubspot")
+                        for row in store.task_ledger(crm).values()]
+        assert statuses and set(statuses) == {"open"}, statuses  # each task delivered, none held back
+
+
 # -- what each known failure is called, and its exit code ---------------------------------------------
 
 
@@ -258,6 +291,14 @@ def test_a_run_that_fails_half_way_exits_1_and_names_what_failed(error):
     message, hint, code = explain_failure(error, wrote=False, connection="x")
     assert code == 1 and "next run picks up where this one stopped" in hint
     assert ("HubSpot" in message or "Salesforce" in message or "state store" in message)
+
+
+def test_crms_without_leadloops_fields_are_configuration_until_something_was_written():
+    missing = CrmNotSetUp("HubSpot", "POST /crm/v3/objects/companies/batch/update",
+                          'Property "ll_account_fit" does not exist')
+    message, hint, code = explain_failure(missing, wrote=False, connection="connection file c.json")
+    assert code == 2 and "HubSpot lacks a field" in message and "leadloop crm setup" in hint
+    assert explain_failure(missing, wrote=True, connection="connection file c.json")[2] == 1
 
 
 def test_an_unknown_error_keeps_its_traceback():
