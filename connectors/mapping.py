@@ -69,7 +69,7 @@ class CrmNotSetUp(RuntimeError):
 
     def __init__(self, crm: str, endpoint: str, detail: str) -> None:
         self.crm, self.endpoint, self.detail = crm, endpoint, detail
-        super().__init__(f"{crm} lacks a field leadloop writes ({endpoint}): {detail}")
+        super().__init__(f"{crm} lacks fields leadloop writes ({endpoint}): {detail}")
 
 
 _SF_PERSON = {

@@ -25,6 +25,7 @@ https://developers.hubspot.com/docs/api/crm/understanding-the-crm (batch limits,
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, time
 from typing import Any, TypeVar
@@ -41,13 +42,18 @@ from leadloop.crm.records import Crm
 log = logging.getLogger("leadloop.connectors.hubspot")
 
 
+_MISSING_PROPERTY = re.compile(r'Property \\?"([^"\\]+)\\?" does not exist')
+
+
 def _stop_if_not_set_up(endpoint: str, error: HubSpotError) -> None:
     """Raise `CrmNotSetUp` when HubSpot answered that a property leadloop writes or searches by does
     not exist (`PROPERTY_DOESNT_EXIST`): not a bad value of one record, every batch would fail so."""
     text = f"{error.message} {error.body}"
     if error.status == 400 and ("PROPERTY_DOESNT_EXIST" in text or (
             "Property" in error.message and "does not exist" in error.message)):
-        raise CrmNotSetUp("HubSpot", endpoint, error.message[:300]) from error
+        names = sorted(set(_MISSING_PROPERTY.findall(text)))
+        detail = f"no property {', '.join(names)}" if names else error.message[:300]
+        raise CrmNotSetUp("HubSpot", endpoint, detail) from error
 
 TASK_TO_CONTACT = 204  # HUBSPOT_DEFINED association type ids
 TASK_TO_COMPANY = 192

@@ -245,7 +245,7 @@ def test_a_sync_into_crms_without_leadloops_fields_stops_at_the_first_refusal_an
         first = leadloop(*sync, home=home, api_url=prefect_harness)
         screen = one_screen(first, first.returncode)
         assert first.returncode in (1, 2), screen
-        assert "lacks a field leadloop writes" in first.stderr and "leadloop crm setup" in first.stderr
+        assert "lacks fields leadloop writes" in first.stderr and "leadloop crm setup" in first.stderr
         # Salesforce's task upsert is refused first (its key is no external id yet); the run stops there
         # instead of going on to fail every write, HubSpot's included
         calls = crm_calls(handle)
@@ -297,7 +297,7 @@ def test_crms_without_leadloops_fields_are_configuration_until_something_was_wri
     missing = CrmNotSetUp("HubSpot", "POST /crm/v3/objects/companies/batch/update",
                           'Property "ll_account_fit" does not exist')
     message, hint, code = explain_failure(missing, wrote=False, connection="connection file c.json")
-    assert code == 2 and "HubSpot lacks a field" in message and "leadloop crm setup" in hint
+    assert code == 2 and "HubSpot lacks fields" in message and "leadloop crm setup" in hint
     assert explain_failure(missing, wrote=True, connection="connection file c.json")[2] == 1
 
 
