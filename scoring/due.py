@@ -168,7 +168,7 @@ def due_times(playbook: Playbook, dataset: Dataset, columns: ActivityColumns, no
         # in the whole (a partition of whole accounts)
         units = {unit_of[pid] for pid in holding}
         part = prepared.part({p.id for p in prepared.people if unit_of.get(p.id) in units}, units)
-        later = score_prepared(part, moment)
+        later = score_prepared(part, moment, explain=False)  # keys only: no reason is read
         moved = {unit for unit in accounts if account_key(later.accounts.get(unit)) != accounts[unit]}
         for pid in list(holding):
             if unit_of[pid] in moved or card_key(later.cards[pid]) != keys[pid]:

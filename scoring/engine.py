@@ -219,10 +219,12 @@ def prepare(playbook: Playbook, dataset: Dataset, activity_columns: ActivityColu
 
 def score_prepared(prepared: Prepared, now: datetime, *,
                    account_intent_override: dict[str, float] | None = None,
-                   release: bool = False) -> ScoringResult:
+                   release: bool = False, explain: bool = True) -> ScoringResult:
     """`score_dataset` of what `prepare` made, keeping the activity classes for the next moment. With
     `release`, the prepared activities are let go as soon as intent has read them instead (a one-time
-    score of a large dataset)."""
+    score of a large dataset). Without `explain`, the cards leave out the intent lines that only
+    explain (activities, depth, relevance, decay): every score, tier and stage is the same, the
+    reasons are not (`scoring.due` compares keys, never reasons)."""
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
     now = now.astimezone(UTC)
@@ -238,7 +240,7 @@ def score_prepared(prepared: Prepared, now: datetime, *,
     if release:
         prepared.columns = None
     intent_totals, intent_lines = IntentWriter(cp, raw, now.timestamp())(
-        len(people), [static.intent_negatives for static in statics]
+        len(people), [static.intent_negatives for static in statics], explain=explain
     )
     raw.release_hits()
 

@@ -190,9 +190,12 @@ class IntentWriter:
         return _Words(words, inverse)
 
     def __call__(
-        self, n_people: int, field_negatives: Sequence[tuple[tuple[float, Reason], ...]]
+        self, n_people: int, field_negatives: Sequence[tuple[tuple[float, Reason], ...]], *,
+        explain: bool = True,
     ) -> tuple[list[float], list[list[Reason]]]:
-        """Every person's contact intent (rounded) and intent reasons, in person order."""
+        """Every person's contact intent (rounded) and intent reasons, in person order. Without
+        `explain`, only the cap and negative lines: the totals are the same (they come from the sums,
+        never from the lines), for a caller that reads no reason (`scoring.due`'s probes)."""
         inputs, n_groups = self.inputs, len(self.cp.playbook.intent.groups)
         hp, r, value = inputs.person, inputs.rule, inputs.value
         rule_cap = np.array([inf if rule.cap is None else float(rule.cap) for rule in self.rules])[r]
@@ -209,10 +212,13 @@ class IntentWriter:
 
         depth = self._depth_points(sums, active, special)
         share = self._shares(n_people, kept, slot, sums, depth, active, field_negatives)
-        depth_blocks = self._depth_blocks(depth, share)
-        lines = self._blocks_by_value(n_people, kept, capped, depth_blocks, active, special, share.hits)
-        self._add_relevance_lines(lines, active)
-        self._add_decay_lines(lines, active)
+        if explain:
+            depth_blocks = self._depth_blocks(depth, share)
+            lines = self._blocks_by_value(n_people, kept, capped, depth_blocks, active, special, share.hits)
+            self._add_relevance_lines(lines, active)
+            self._add_decay_lines(lines, active)
+        else:
+            lines = [[] for _ in range(n_people)]
         totals = self._capped_totals(lines, sums, active)
         return self._with_negatives(lines, totals, field_negatives, share)
 

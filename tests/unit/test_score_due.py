@@ -103,3 +103,10 @@ def test_a_prepared_dataset_scores_as_the_dataset_at_every_moment_and_so_does_it
         some, expected = score_prepared(part, moment), score_dataset(book, alone, moment)
         assert some.cards == expected.cards and some.accounts == expected.accounts
         assert set(some.cards) == people
+        keys = score_prepared(prepared, moment, explain=False)  # what the probes score: keys, no reasons
+        assert {p: card_key(c) for p, c in keys.cards.items()} == {
+            p: card_key(c) for p, c in whole.cards.items()}
+        assert {a: account_key(s) for a, s in keys.accounts.items()} == {
+            a: account_key(s) for a, s in whole.accounts.items()}
+        assert sum(map(len, (c.reasons for c in keys.cards.values()))) < sum(
+            map(len, (c.reasons for c in whole.cards.values())))
