@@ -17,39 +17,29 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib
-import importlib.machinery
 import json
 import os
 import statistics
 import subprocess
 import sys
 import time
-import types
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _use_root(root: Path) -> None:
-    """Make `leadloop` resolve to `root`'s folders (setup.py maps `leadloop.<folder>` to `<folder>/`;
-    `leadloop` is a namespace package), so each worker runs its own checkout's code."""
-    package = types.ModuleType("leadloop")
-    package.__path__ = [str(root)]
-    package.__spec__ = importlib.machinery.ModuleSpec("leadloop", None, is_package=True)
-    package.__spec__.submodule_search_locations = [str(root)]
-    sys.modules["leadloop"] = package
-
-
 def worker(args: argparse.Namespace) -> None:
     root = Path(args.worker).resolve()
-    _use_root(root)
     sys.path.insert(0, str(ROOT / "bench"))
+    from bench_outbox import _import_prefix  # `leadloop` resolves to `root`'s folders
+
+    prefix = _import_prefix(root)
     from generate_canonical import REFERENCE_TIME, generate
 
-    ActivityColumns = importlib.import_module("leadloop.crm.activity_columns").ActivityColumns
-    load_playbook = importlib.import_module("leadloop.playbook.load").load_playbook
-    score_dataset = importlib.import_module("leadloop.scoring.engine").score_dataset
-    due = importlib.import_module("leadloop.scoring.due")
+    ActivityColumns = importlib.import_module(f"{prefix}crm.activity_columns").ActivityColumns
+    load_playbook = importlib.import_module(f"{prefix}playbook.load").load_playbook
+    score_dataset = importlib.import_module(f"{prefix}scoring.engine").score_dataset
+    due = importlib.import_module(f"{prefix}scoring.due")
     if not Path(due.__file__).resolve().is_relative_to(root):
         raise SystemExit(f"worker for {root} imported {due.__file__}")
 

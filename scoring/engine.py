@@ -181,8 +181,9 @@ class Prepared:
 
     def part(self, person_ids: set[str], account_ids: set[str]) -> Prepared:
         """The people of `person_ids` with the accounts of `account_ids` and their activities, in
-        the same order; scored, each card is the whole's when the part holds whole accounts."""
-        if len(person_ids) == len(self.people) and len(account_ids) == len(self.accounts):
+        the same order; scored, each card is the whole's when the part holds whole accounts. All the
+        people: this itself, without a copy."""
+        if len(person_ids) == len(self.people):
             return self
         assert self.columns is not None, "the activities were released"
         positions = [i for i, person in enumerate(self.people) if person.id in person_ids]
