@@ -269,6 +269,14 @@ def _v7(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _v8(conn: Connection) -> None:
+    """An activity, opportunity or contact role that comes to name other people or another account
+    keeps its payload from before: an hourly run rescores those it no longer names. Whom a row names
+    is `person_ref`, which opportunities and contact roles get from this version on; for one stored
+    before, the first change counts as a move (its former payload is kept, once)."""
+    add_column(conn, "snapshots", Column("former", Text))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "snapshots, cursors, identity, score history, ledgers, write failures, runs", _v1),
     Migration(2, "quarantine, data-quality findings, assignment state, account score history, "
@@ -279,6 +287,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "when each person's score is next due; snapshots by the time they were stored", _v6),
     Migration(7, "the canonical records identity last merged, for hourly syncs that leave identity alone",
               _v7),
+    Migration(8, "the payload an activity, opportunity or contact role had before it named someone else",
+              _v8),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

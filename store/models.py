@@ -65,7 +65,12 @@ class Snapshot(SQLModel, table=True):
     deleted: bool = Field(default=False, sa_type=Boolean)
     stored_at: datetime = Field(sa_type=UtcDateTime)
     quarantine_reason: str | None = Field(default=None, sa_type=Text)
-    person_ref: str | None = Field(default=None, sa_type=Text)  # an activity's person (CRM-qualified id)
+    # whom the row names (CRM-qualified ids): an activity's or contact role's person; an opportunity's
+    # account and contacts, sorted, space-separated (stored since schema version 8)
+    person_ref: str | None = Field(default=None, sa_type=Text)
+    # an activity's, opportunity's or contact role's payload from before it last named someone else
+    # (an activity moved to another person): an hourly run rescores them too
+    former: str | None = Field(default=None, sa_type=Text)
 
 
 class Cursor(SQLModel, table=True):

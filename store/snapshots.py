@@ -48,6 +48,25 @@ _PG_SAME = ("(NOT snapshots.deleted AND snapshots.quarantine_reason IS NULL AND 
             "(snapshots.payload::jsonb - 'updated_at') = (EXCLUDED.payload::jsonb - 'updated_at'))")
 _PG_KEEP_UNCHANGED = ", ".join(f"{c} = CASE WHEN {_PG_SAME} THEN snapshots.{c} ELSE EXCLUDED.{c} END"
                                for c in ("payload", "stored_at"))
+# the kinds whose rows keep their payload from before a change (`Snapshot.former`): the people and
+# accounts they name are rescored when they no longer name them (people and accounts themselves are
+# identity's, which notices a moved link)
+FORMER_KINDS = ("activities", "opportunities", "contact_roles")
+_PG_FORMER = (f"former = CASE WHEN snapshots.kind IN ({', '.join(repr(k) for k in FORMER_KINDS)}) "
+              "AND snapshots.person_ref IS DISTINCT FROM EXCLUDED.person_ref THEN snapshots.payload "
+              "ELSE snapshots.former END")
+
+
+def _refs(kind: str, record: Any) -> str | None:
+    """Whom a stored row names (`Snapshot.person_ref`): an activity's person; a contact role's person;
+    an opportunity's account and contacts, sorted, space-separated. None for other kinds."""
+    if kind == "activities" or kind == "contact_roles":
+        return getattr(record, "person_id", None)
+    if kind == "opportunities":
+        contacts = getattr(record, "contact_ids", None) or ()
+        named = sorted({getattr(record, "account_id", None), *contacts} - {None})
+        return " ".join(named) or None
+    return None
 
 
 class SnapshotStore(StoreBase):
@@ -89,8 +108,7 @@ class SnapshotStore(StoreBase):
                 kind = _KIND_BY_TYPE.get(type(record)) or (
                     stream if isinstance(record, Mapping) else type(record).__name__.lower())
                 row = (crm, stream, record_id, raw_crm_id(record_id), kind, self._dump(record), page_cursor,
-                       at(getattr(record, "updated_at", None)), False, stored_at, None,
-                       getattr(record, "person_id", None) if kind == "activities" else None)
+                       at(getattr(record, "updated_at", None)), False, stored_at, None, _refs(kind, record))
                 held = rows.get(record_id)
                 # the same rule as the upsert's below: an older version never replaces a newer one
                 if held is None or held[7] is None or row[7] is None or row[7] >= held[7]:
@@ -109,7 +127,14 @@ class SnapshotStore(StoreBase):
             index_elements=["crm", "stream", "record_id"],
             set_={**{name: stmt.excluded[name] for name in _SNAPSHOT_COLUMNS[3:]},
                   "payload": case((same, table.c.payload), else_=stmt.excluded.payload),
-                  "stored_at": case((same, table.c.stored_at), else_=stmt.excluded.stored_at)},
+                  "stored_at": case((same, table.c.stored_at), else_=stmt.excluded.stored_at),
+                  # the payload from before the row last named other people or another account,
+                  # kept through later changes (a run that dies before scoring leaves it for the
+                  # next); see FORMER_KINDS. Literal kinds: the statement's parameters are the
+                  # rows' columns only (`_executemany_raw`)
+                  "former": case((and_(table.c.kind.in_([literal_column(repr(k)) for k in FORMER_KINDS]),
+                                       table.c.person_ref.is_distinct_from(stmt.excluded.person_ref)),
+                                  table.c.payload), else_=table.c.former)},
             # not older than what is stored, and something to change: an overlap re-read of
             # unchanged records then costs reads only
             where=and_(
@@ -148,7 +173,7 @@ class SnapshotStore(StoreBase):
             cursor.execute(
                 f"INSERT INTO snapshots ({columns}) SELECT {columns} FROM leadloop_snapshots_in "
                 f"ON CONFLICT (crm, stream, record_id) DO UPDATE SET {updates} "
-                f", {_PG_KEEP_UNCHANGED} "
+                f", {_PG_KEEP_UNCHANGED}, {_PG_FORMER} "
                 "WHERE (snapshots.updated_at IS NULL OR EXCLUDED.updated_at IS NULL "
                 "OR EXCLUDED.updated_at >= snapshots.updated_at) "
                 "AND (snapshots.payload IS DISTINCT FROM EXCLUDED.payload OR snapshots.deleted "
@@ -348,10 +373,13 @@ class SnapshotStore(StoreBase):
             moment = conn.execute(select(func.max(SNAPSHOTS.c.stored_at))).scalar()
         return None if moment is None else _now(moment)
 
-    def changed_since(self, moment: datetime) -> list[tuple[str, str, str | None, str | None]]:
-        """(kind, record id, person_ref, payload) of every snapshot row stored, deleted or quarantined
-        after `moment` (`stored_through` of an earlier read): what an hourly run rescores for."""
-        query = (select(SNAPSHOTS.c.kind, SNAPSHOTS.c.record_id, SNAPSHOTS.c.person_ref, SNAPSHOTS.c.payload)
+    def changed_since(self, moment: datetime) -> list[tuple[str, str, str | None, str | None, str | None]]:
+        """(kind, record id, person_ref, payload, former payload) of every snapshot row stored, deleted
+        or quarantined after `moment` (`stored_through` of an earlier read): what an hourly run
+        rescores for. The former payload (activities, opportunities, contact roles; None when the row
+        never changed) names whom the record named before its last change."""
+        query = (select(SNAPSHOTS.c.kind, SNAPSHOTS.c.record_id, SNAPSHOTS.c.person_ref, SNAPSHOTS.c.payload,
+                        SNAPSHOTS.c.former)
                  .where(SNAPSHOTS.c.stored_at > _now(moment)))
         with self._read() as conn:
             return [tuple(row) for row in conn.execute(query)]  # type: ignore[misc]

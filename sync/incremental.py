@@ -3,8 +3,9 @@
 A full rescore scores everyone; an hourly sync scores only
 
 - the people whose stored records changed since the last hourly run saved its scores (a person, a
-  lead or contact, an activity, a contact role, an opportunity naming them), and the people whose
-  identity links moved (merged, split);
+  lead or contact, an activity, a contact role, an opportunity naming them, or naming them before the
+  change: an activity moved to another person), and the people whose identity links moved (merged,
+  split);
 - the people whose score is due (`scoring.due`: decay or a window would change what the CRM shows);
 - the people with a field write the CRM refused (retried until it lands);
 - and with each of them, every other person of their account, old and new: the account's roll-up and
@@ -92,19 +93,30 @@ def touched(store: Store, identity: IdentityResult, state: Mapping[str, Any], no
             found.accounts.add(canonical)
             found.counts[why] = found.counts.get(why, 0) + 1
 
-    for kind, record_id, person_ref, payload in changed:
+    def named(payload: str, people_why: str, accounts_why: str) -> None:
+        """The people and account a contact role's or opportunity's payload names."""
+        data = json.loads(payload)
+        person(data.get("person_id"), people_why)
+        for contact in data.get("contact_ids") or ():
+            person(contact, people_why)
+        account(data.get("account_id"), accounts_why)
+
+    for kind, record_id, person_ref, payload, former in changed:
         if kind == "people":
             person(record_id, "changed people")
         elif kind == "accounts":
             account(record_id, "changed accounts")
         elif kind == "activities":
             person(person_ref, "people with changed activities")
-        elif payload:  # contact roles and opportunities name their people and account
-            data = json.loads(payload)
-            person(data.get("person_id"), f"people of changed {kind}")
-            for contact in data.get("contact_ids") or ():
-                person(contact, f"people of changed {kind}")
-            account(data.get("account_id"), f"accounts of changed {kind}")
+            before = json.loads(former).get("person_id") if former else None
+            if before != person_ref:  # moved to another person (a converted lead, a corrected match)
+                person(before, "people an activity moved away from")
+        else:  # contact roles and opportunities name their people and account, now and before
+            if payload:
+                named(payload, f"people of changed {kind}", f"accounts of changed {kind}")
+            if former:
+                named(former, f"people {kind} named before a change",
+                      f"accounts {kind} named before a change")
 
     stored = store.identity_links() if stored_links is None else stored_links
     moved = {rid for rid, canonical in links.items() if stored.get(rid) != canonical}

@@ -3,11 +3,12 @@ fields and tasks that rescoring everyone would have planned at each hour.
 
 A small sandbox world, one full sync, then 24 hours: each hour the CRMs' clock moves on, marketing
 automation logs fresh activity now and then (an evaluation-kit request, a webinar, an unsubscribe)
-through the CRMs' own APIs, and three runs see the same store and the same CRMs: a dry run rescoring
-everyone and a dry run of the hourly sync (each on a copy of the store), whose listings of what would
-change (every field, old → new, and every task) must be equal, then the real hourly sync, which
-writes and moves on to the next hour. Rescoring everyone merges identity again; the hourly run keeps
-the last merge when no person, account or opportunity changed since, so both ways are compared.
+through the CRMs' own APIs, a rep once moves a request logged against the wrong lead to the right
+one, and three runs see the same store and the same CRMs: a dry run rescoring everyone and a dry
+run of the hourly sync (each on a copy of the store), whose listings of what would change (every
+field, old → new, and every task) must be equal, then the real hourly sync, which writes and moves
+on to the next hour. Rescoring everyone merges identity again; the hourly run keeps the last merge
+when no person, account or opportunity changed since, so both ways are compared.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from pathlib import Path
 
 PLAYBOOK = str(Path(__file__).resolve().parents[2] / "playbooks" / "semiconductor.yaml")
 HOURS = 24
-ACTIVITY_AT = {2: "evaluation kit", 5: "webinar", 9: "unsubscribe", 14: "evaluation kit", 20: "webinar"}
+ACTIVITY_AT = {2: "evaluation kit", 5: "webinar", 9: "unsubscribe", 14: "evaluation kit", 17: "moved",
+               20: "webinar"}
 
 
 def _writes(summary) -> dict[str, tuple[int, int]]:
@@ -30,6 +32,19 @@ def _writes(summary) -> dict[str, tuple[int, int]]:
 def _listing(summary) -> list[tuple[str, ...]]:
     assert len(summary.changes) < 500, "the dry run's listing was cut: compare fewer changes"
     return sorted(tuple(row[k] for k in ("crm", "record", "field", "old", "new")) for row in summary.changes)
+
+
+def _salesforce_as_a_rep(settings):
+    """The official Salesforce client, on the sandbox's session, trusting its CA."""
+    import requests
+    from simple_salesforce import Salesforce
+
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = str(settings.ca_cert)
+    sf = settings.salesforce
+    return Salesforce(instance_url=sf.instance_url, session_id=sf.session_id.get_secret_value(),
+                      version=sf.api_version, session=session)
 
 
 def test_hourly_runs_over_a_day_plan_exactly_what_rescoring_everyone_plans(crm_sandbox, prefect_harness,
@@ -60,7 +75,10 @@ def test_hourly_runs_over_a_day_plan_exactly_what_rescoring_everyone_plans(crm_s
         hubspot = [p for p in pipeline.merged_dataset(raw, identity).people
                    if p.hubspot_id and not p.unsubscribed]
         store.close()
-        automation = MarketingAutomation(load_connection(connection))
+        settings = load_connection(connection)
+        automation = MarketingAutomation(settings)
+        rep = _salesforce_as_a_rep(settings)
+        kits: dict[int, str] = {}
 
         rescored, planned_fields, planned_tasks = [], 0, 0
         identity: dict[str, list[int]] = {"kept": [], "merged": []}
@@ -69,7 +87,9 @@ def test_hourly_runs_over_a_day_plan_exactly_what_rescoring_everyone_plans(crm_s
             at = clock.now()
             what = ACTIVITY_AT.get(hour)
             if what == "evaluation kit":
-                automation.request_evaluation_kit(people[hour].salesforce_lead_id)
+                kits[hour] = automation.request_evaluation_kit(people[hour].salesforce_lead_id)
+            elif what == "moved":  # the hour-2 request was logged against the wrong lead
+                rep.Task.update(kits[2], {"WhoId": people[hour].salesforce_lead_id})
             elif what == "webinar":
                 automation.attend_webinar(people[hour].salesforce_lead_id)
             elif what == "unsubscribe":
@@ -83,6 +103,9 @@ def test_hourly_runs_over_a_day_plan_exactly_what_rescoring_everyone_plans(crm_s
             assert everyone.rescored["everyone"] and not hourly.rescored["everyone"], hour
             assert _listing(hourly) == _listing(everyone), f"hour {hour}: the plans differ"
             assert _writes(hourly) == _writes(everyone), hour
+            if what == "moved":  # the lead it was taken from loses its score, the one it went to gains
+                changed = {row[1] for row in _listing(hourly)}
+                assert {people[2].salesforce_lead_id, people[hour].salesforce_lead_id} <= changed, changed
             real = hourly_sync(options(db))
             assert real.outcome == "ok", hour
             assert _writes(real) == _writes(hourly), hour

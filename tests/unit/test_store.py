@@ -156,7 +156,7 @@ def test_a_re_read_that_brings_only_a_new_modification_time_is_no_change(store: 
     assert [p.updated_at for p in store.load_records().people] == [T0, T0]  # still the last content change
 
     store.upsert_snapshots(SF, "Lead", [lead(1, title="Director", updated=edit)], now=edit)
-    assert [(kind, record_id) for kind, record_id, _, _ in store.changed_since(stored)] == [
+    assert [(kind, record_id) for kind, record_id, *_ in store.changed_since(stored)] == [
         ("people", lead(1).id)]
     assert [(p.title, p.updated_at) for p in store.load_records().people] == [("Director", edit), (None, T0)]
     # the version the echo stands for still keeps an older one from a lagging search out

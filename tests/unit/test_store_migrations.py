@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import threading
 from datetime import UTC, datetime
 
@@ -70,6 +72,11 @@ def test_a_version_1_database_opens_with_its_rows_and_gains_the_new_columns(empt
         assert opened.activity_persons() == ({"sf-lead:00QA"}, set())
         [call], invalid = opened.load_activities(["sf-lead:00QA"])
         assert (call.id, invalid) == ("sf-task:00TA", [])
+        # version 8: an activity stored before it, then moved to another person, names whom it named
+        since = opened.stored_through()
+        opened.upsert_snapshots(Crm.SALESFORCE, "Task", [dataclasses.replace(call, person_id="sf-lead:00QB")])
+        [(_, _, person_ref, _, former)] = opened.changed_since(since)
+        assert (person_ref, json.loads(former)["person_id"]) == ("sf-lead:00QB", "sf-lead:00QA")
         # the tables and columns version 2 added are usable at once
         opened.quarantine(Crm.SALESFORCE, "Lead", "00QA", "bad email")
         assert opened.load_records().people == []
@@ -85,7 +92,7 @@ def test_a_version_1_database_opens_with_its_rows_and_gains_the_new_columns(empt
         with opened.engine.connect() as conn:
             assert current_version(conn) == LATEST_VERSION
             versions = conn.execute(text("SELECT version FROM schema_version ORDER BY version")).scalars()
-            assert list(versions) == [1, 2, 3, 4, 5, 6, 7]
+            assert list(versions) == [1, 2, 3, 4, 5, 6, 7, 8]
 
 
 def test_a_migrated_database_matches_the_models_column_for_column(empty_store_url):
@@ -149,5 +156,5 @@ def test_two_processes_opening_a_new_store_at_once_migrate_it_once(empty_store_u
     engine = create_store_engine(empty_store_url)
     with engine.connect() as conn:
         versions = conn.execute(text("SELECT version FROM schema_version ORDER BY version")).scalars()
-        assert list(versions) == [1, 2, 3, 4, 5, 6, 7]
+        assert list(versions) == [1, 2, 3, 4, 5, 6, 7, 8]
     engine.dispose()

@@ -1,0 +1,91 @@
+"""`incremental.touched` on a real store: an hourly run rescores whom a changed record names, and whom
+it named before its change: an activity moved to another person leaves its old person's score."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from leadloop.crm.identity import IdentityResult
+from leadloop.crm.records import Activity, ActivityKind, ContactRole, Crm, Opportunity, Person
+from leadloop.store import Store, open_store
+from leadloop.sync.incremental import Touched, touched
+
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+LEE, KIM, ANA = (f"sf-contact:003{n:015d}" for n in (1, 2, 3))
+
+
+@pytest.fixture
+def store(store_url: str):
+    with open_store(store_url) as opened:
+        yield opened
+
+
+def _identity() -> IdentityResult:
+    links = {LEE: "person:lee@delta.com", KIM: "person:kim@delta.com", ANA: "person:ana@omega.com",
+             "sf-account:001A": "account:delta.com", "sf-account:001B": "account:omega.com"}
+    return IdentityResult(people=[], accounts=[], activities=[], opportunities=[], links=links,
+                          person_links={k: v for k, v in links.items() if k.startswith("sf-contact:")})
+
+
+def _visit(person: str, minutes: int = 0) -> Activity:
+    return Activity(id="sf-task:00T1", person_id=person, kind=ActivityKind.MEETING,
+                    occurred_at=T0 - timedelta(days=1, minutes=minutes))
+
+
+def _touched(store: Store, through: datetime) -> Touched:
+    found = touched(store, _identity(), {"through": through.isoformat()}, T0 + timedelta(hours=3),
+                    stored_links=_identity().links)
+    assert isinstance(found, Touched)
+    return found
+
+
+def test_an_activity_moved_to_another_person_rescores_both_and_a_later_change_still_names_the_first(
+        store: Store):
+    people = [Person(id=p, email=f"{p[-1]}@delta.com") for p in (LEE, KIM)]
+    store.upsert_snapshots(Crm.SALESFORCE, "Contact", people, now=T0)
+    store.upsert_snapshots(Crm.SALESFORCE, "Task", [_visit(LEE)], now=T0)
+    through = store.stored_through()
+    assert through is not None
+
+    # the meeting was logged against the wrong contact and is corrected in the CRM
+    store.upsert_snapshots(Crm.SALESFORCE, "Task", [_visit(KIM)], now=T0 + timedelta(hours=1))
+    found = _touched(store, through)
+    assert found.people == {"person:lee@delta.com", "person:kim@delta.com"}
+    assert found.counts["people an activity moved away from"] == 1
+
+    # a run that dies before saving its scores leaves the move for the next, even after another edit
+    store.upsert_snapshots(Crm.SALESFORCE, "Task", [_visit(KIM, minutes=5)], now=T0 + timedelta(hours=2))
+    assert _touched(store, through).people == {"person:lee@delta.com", "person:kim@delta.com"}
+
+    # a change to an activity that never moved touches only whom it names
+    other = Activity(id="sf-task:00T2", person_id=KIM, kind=ActivityKind.MEETING, occurred_at=T0)
+    store.upsert_snapshots(Crm.SALESFORCE, "Task", [other], now=T0 + timedelta(hours=3))
+    scored = store.stored_through()
+    assert scored is not None
+    longer = Activity(id=other.id, person_id=KIM, kind=ActivityKind.MEETING, occurred_at=T0,
+                      duration_seconds=60)
+    store.upsert_snapshots(Crm.SALESFORCE, "Task", [longer], now=T0 + timedelta(hours=4))
+    quiet = _touched(store, scored)
+    assert quiet.people == {"person:kim@delta.com"}
+    assert "people an activity moved away from" not in quiet.counts
+
+
+def test_an_opportunity_or_contact_role_that_drops_a_person_or_account_rescores_them(store: Store):
+    deal = Opportunity(id="sf-opportunity:006A", account_id="sf-account:001A", contact_ids=(LEE,))
+    role = ContactRole(id="sf-contact-role:00KA", opportunity_id=deal.id, person_id=KIM)
+    store.upsert_snapshots(Crm.SALESFORCE, "Opportunity", [deal], now=T0)
+    store.upsert_snapshots(Crm.SALESFORCE, "OpportunityContactRole", [role], now=T0)
+    through = store.stored_through()
+    assert through is not None
+
+    moved = Opportunity(id=deal.id, account_id="sf-account:001B", contact_ids=(ANA,))
+    store.upsert_snapshots(Crm.SALESFORCE, "Opportunity", [moved], now=T0 + timedelta(hours=1))
+    store.upsert_snapshots(Crm.SALESFORCE, "OpportunityContactRole",
+                           [ContactRole(id=role.id, opportunity_id=deal.id, person_id=ANA)],
+                           now=T0 + timedelta(hours=1))
+    found = _touched(store, through)
+
+    assert found.people == {"person:lee@delta.com", "person:kim@delta.com", "person:ana@omega.com"}
+    assert found.accounts == {"account:delta.com", "account:omega.com"}
