@@ -12,9 +12,10 @@ the loop once more. Neither has a loop of its own.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
@@ -34,6 +35,15 @@ class RetryPolicy:
     timeout: tuple[float, float] = (10.0, 120.0)
     jitter: float | None = None
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False, compare=False)
+
+
+def until_stopped(policy: RetryPolicy, stopping: threading.Event) -> RetryPolicy:
+    """`policy` with its waits between attempts cut short when `stopping` is set (the run is
+    stopping: the client's next attempt then raises instead of sending); a policy with a sleep of
+    its own (a test's) keeps it."""
+    if policy.sleep is not time.sleep:
+        return policy
+    return replace(policy, sleep=lambda seconds: stopping.wait(seconds) and None)
 
 
 def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:

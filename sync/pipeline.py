@@ -107,6 +107,7 @@ def open_runtime(connection: str | ConnectionSettings | None, playbook_path: str
 
         counter = runtime.counters[Crm.SALESFORCE] = CallCounter()
         client = salesforce_client(settings.salesforce, ca, counter=counter)
+        client.stopping = runtime.stopping
         bulk = settings.salesforce.bulk_threshold
         runtime.sources[Crm.SALESFORCE] = SalesforceSource(client, mapping.salesforce, bulk_threshold=bulk)
         runtime.sinks[Crm.SALESFORCE] = SalesforceSink(client, mapping.salesforce, bulk_threshold=bulk)

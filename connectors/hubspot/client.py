@@ -22,10 +22,8 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -44,6 +42,7 @@ from leadloop.connectors.hubspot.retry import (
     error_from_api_exception,
     error_from_transport,
 )
+from leadloop.connectors.retry import until_stopped
 from leadloop.connectors.settings import HubSpotSettings
 from leadloop.crm.ports import CallCounter
 
@@ -145,11 +144,8 @@ class HubSpotClient:
     @property
     def _policy_until_stopped(self) -> RetryPolicy:
         """The retry policy, its waits between attempts cut short when the run stops (the attempt
-        that follows then raises `PullsStopped`); a policy with a sleep of its own keeps it."""
-        if self.policy.sleep is not time.sleep:
-            return self.policy
-        stopping = self.stopping
-        return replace(self.policy, sleep=lambda seconds: stopping.wait(seconds) and None)
+        that follows then raises `PullsStopped`)."""
+        return until_stopped(self.policy, self.stopping)
 
     def request(self, method: str, path: str, *, query: Sequence[tuple[str, Any]] = (),
                 body: Any = None, endpoint: str | None = None, search: bool = False) -> Any:

@@ -148,7 +148,7 @@ class BulkApi:
             if waited >= self.timeout:
                 raise BulkJobError(f"bulk {kind} job {job['id']} still {info.get('state')} after "
                                    f"{waited:.0f}s")
-            self.client.policy.sleep(interval)
+            self.client.wait(interval)  # a stop ends the wait, and the next poll raises PullsStopped
             waited += interval
             interval = min(interval * 2, self.max_poll_interval)
 

@@ -16,6 +16,7 @@ apart by whether any call of its own succeeded before, and says "rejected" or "e
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -28,8 +29,9 @@ from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 
 from leadloop.connectors.clock import server_date
+from leadloop.connectors.concurrency import PullsStopped
 from leadloop.connectors.paging import TokenPaginator
-from leadloop.connectors.retry import retry_after_seconds
+from leadloop.connectors.retry import retry_after_seconds, until_stopped
 from leadloop.connectors.salesforce.retry import (
     ApiUsage,
     RetryPolicy,
@@ -145,6 +147,9 @@ class SalesforceClient:
         self.counter = counter if counter is not None else CallCounter()
         self.policy = policy or RetryPolicy()
         self.usage: ApiUsage | None = None
+        # the run is stopping (Ctrl-C, SIGTERM, a cancel): no call is sent after it is set, and the
+        # waits between attempts and between a bulk job's polls end at once
+        self.stopping = threading.Event()
         self._authenticator = authenticator
         self._describes: dict[str, dict[str, Any]] = {}
         self._last_headers: Any = None
@@ -206,7 +211,14 @@ class SalesforceClient:
         self._connect(instance_url, token)
         log.info("salesforce session renewed")
 
+    def wait(self, seconds: float) -> None:
+        """Wait `seconds` (a bulk job's next poll), less when the run stops; the next call then raises
+        `PullsStopped`."""
+        until_stopped(self.policy, self.stopping).sleep(seconds)
+
     def _attempt(self, endpoint: str, fn: Callable[[], Any]) -> Any:
+        if self.stopping.is_set():
+            raise PullsStopped(f"{endpoint}: not sent, the run is stopping")
         self.counter.add(endpoint)
         self._last_headers = None
         try:
@@ -224,13 +236,14 @@ class SalesforceClient:
         return answer
 
     def _call(self, endpoint: str, fn: Callable[[], Any], *, renew: bool = True) -> Any:
+        policy = until_stopped(self.policy, self.stopping)
         try:
-            return call_with_retries(lambda: self._attempt(endpoint, fn), endpoint, self.policy)
+            return call_with_retries(lambda: self._attempt(endpoint, fn), endpoint, policy)
         except SessionExpiredError:
             if not renew:
                 raise
             self.renew_session()
-            return call_with_retries(lambda: self._attempt(endpoint, fn), endpoint, self.policy)
+            return call_with_retries(lambda: self._attempt(endpoint, fn), endpoint, policy)
 
     def request(self, method: str, path: str, endpoint: str, *, params: dict[str, Any] | None = None,
                 json: Any = None) -> Any:

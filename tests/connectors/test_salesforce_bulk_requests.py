@@ -6,10 +6,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import threading
+import time
 
 import pytest
 import responses
 
+from leadloop.connectors.concurrency import PullsStopped
 from leadloop.connectors.mapping import load_mapping
 from leadloop.connectors.salesforce.bulk import (
     NULL,
@@ -160,3 +163,44 @@ def test_a_field_a_row_lacks_stays_blank_so_the_job_leaves_it_unchanged_while_no
 ])
 def test_bulk_errors_read_as_the_rest_api_reports_them(sf_error, reason, retriable):
     assert failure_reason(sf_error) == (reason, retriable)
+
+
+# -- a run that stops (Ctrl-C, SIGTERM, a cancel) stops waiting on Salesforce -----------------------------
+
+
+def _stopping_client(attempts: int = 2):
+    """A client with real sleeps (the waits a stop must cut short) and long backoffs."""
+    policy = RetryPolicy(attempts=attempts, initial_wait=30.0, max_wait=30.0, jitter=0.0)
+    return salesforce_client(SalesforceSettings(instance_url=INSTANCE, session_id="00DX!secret"), None,
+                             policy=policy)
+
+
+@responses.activate
+def test_a_bulk_query_job_still_running_is_polled_no_more_once_the_run_stops():
+    client = _stopping_client()
+    responses.post(f"{BASE}/jobs/query", json={"id": JOB, "state": "UploadComplete"})
+    polls = responses.get(f"{BASE}/jobs/query/{JOB}", json={"id": JOB, "state": "InProgress"})
+    bulk = BulkApi(client, poll_interval=30.0)
+    threading.Timer(0.3, client.stopping.set).start()
+    started = time.monotonic()
+
+    with pytest.raises(PullsStopped, match="not sent, the run is stopping"):
+        next(bulk.query("Lead", "SELECT Id FROM Lead", include_deleted=False))
+
+    assert time.monotonic() - started < 5  # not the 30 s until the next poll
+    assert polls.call_count == 1
+
+
+@responses.activate
+def test_a_salesforce_retry_waiting_its_backoff_ends_once_the_run_stops():
+    client = _stopping_client(attempts=5)
+    busy = responses.get(f"{BASE}/sobjects/Lead/describe", status=503,
+                         json=[{"errorCode": "SERVER_UNAVAILABLE", "message": "busy"}])
+    threading.Timer(0.3, client.stopping.set).start()
+    started = time.monotonic()
+
+    with pytest.raises(PullsStopped):
+        client.request("GET", "sobjects/Lead/describe", "describe:Lead")
+
+    assert time.monotonic() - started < 5
+    assert busy.call_count == 1
