@@ -22,7 +22,10 @@ tombstones cost a list call of their own (`archived=true`). They are checked at 
 HubSpot's clock from the moment given as `deletions_checked` (the store keeps it; the last page of a
 check carries the new one). A first run's full list counts as a check. Between checks a deleted
 record can still be scored; a write to it is refused by HubSpot and reported, and the next check
-tombstones it.
+tombstones it. The streams read with associations (deals, calls, emails, meetings, tasks) are also
+listed again whole at each check: HubSpot moves an association (a call logged against the wrong
+contact, moved to the right one) without changing the record's modification time, so only a new
+read finds it.
 
 Pages say how far a pull has come (`PulledPage.progress`): the records read so far of the first
 search's `total`. List endpoints announce no total, but a first run's search for the newest value
@@ -167,6 +170,8 @@ class HubSpotSource(CrmSource):
         start = since - self.overlap
         yield from self._search(spec, Window(to_ms(start)), seen, floor=None, total=None)
         if self.detect_archived and self._archived_due(deletions_checked):
+            if spec.associations:
+                yield from self._relisted(spec)
             yield from self._archived(spec, (deletions_checked or since) - self.overlap)
 
     def _horizon(self) -> datetime | None:
@@ -276,6 +281,15 @@ class HubSpotSource(CrmSource):
             return True
         now = self.client.server_time  # the search just made answered on HubSpot's clock
         return now is None or now - checked >= self.archived_interval
+
+    def _relisted(self, spec: HubSpotStream) -> Iterator[PulledPage]:
+        """Every live record of a stream read with its associations, listed again (pages without a
+        cursor): HubSpot moves an association (a call to another contact, a deal to another company)
+        without touching the record's modification time, so no search finds the move. A record
+        listed as it is stored is no change to the store."""
+        for raws, _answered in self._list(spec, archived=False, properties=self.properties_for(spec),
+                                          associations=spec.associations):
+            yield self._page(spec, raws, None)
 
     def _archived(self, spec: HubSpotStream, since: datetime) -> Iterator[PulledPage]:
         """Tombstones for the records archived since `since`, then the moment the check began."""

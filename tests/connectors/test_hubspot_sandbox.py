@@ -235,6 +235,55 @@ def test_a_search_ends_on_hubspots_clock_and_deletions_are_checked_once_per_inte
         assert last(checking, "deletions_checked") > checked + timedelta(hours=6, seconds=-5)
 
 
+def test_a_call_moved_to_another_contact_is_read_again_at_the_next_deletion_check():
+    """HubSpot moves an association without touching the record's modification time, so no search
+    finds a call moved from the wrong contact to the right one; the next deletion check lists the
+    streams read with associations again, and the call comes back naming its new contact."""
+    import requests
+
+    mapping = load_mapping()
+    with running_sandbox(size="tiny", seed=5) as handle:
+        settings = ConnectionSettings(**handle.connection)
+        http = requests.Session()
+        http.trust_env, http.verify = False, str(handle.ca_path)
+
+        def advance(hours: float) -> None:
+            http.post(f"{handle.admin_url}/clock", json={"advance_seconds": hours * 3600},
+                      timeout=30).raise_for_status()
+
+        def pull(since: datetime | None, checked: datetime | None) -> tuple[list[Any], dict[str, int]]:
+            client = hubspot_client(settings.hubspot, settings.ca_cert, policy=FAST)
+            source = HubSpotSource(client, mapping.hubspot, streams=["calls"])
+            return list(source.pull("calls", since, deletions_checked=checked)), dict(client.counter.calls)
+
+        def last(pages: list[Any], attribute: str) -> Any:
+            return max(getattr(p, attribute) for p in pages if getattr(p, attribute) is not None)
+
+        first, _ = pull(None, None)
+        cursor, checked = last(first, "cursor"), last(first, "deletions_checked")
+        call = next(a for p in first for a in p.records if a.id.count(":") == 1)  # one contact
+        call_id, was = call.id.split(":")[1], call.person_id.split(":")[1]
+        hs = HubSpot(access_token=handle.connection["hubspot"]["access_token"], host=handle.base_url,
+                     ssl_ca_cert=str(handle.ca_path))
+        other = next(str(c.id) for c in hs.crm.contacts.basic_api.get_page(limit=20).results
+                     if str(c.id) != was)
+        associations = hs.crm.associations.v4.basic_api
+        associations.archive("calls", call_id, "contacts", was)
+        associations.create_default("calls", call_id, "contacts", other)
+
+        advance(1)
+        searched, calls = pull(cursor, checked)
+        assert call.id not in ids(searched)  # the search does not see the move
+        assert calls == {"POST /crm/v3/objects/calls/search": 1}, calls
+
+        advance(5)  # six hours after the first run's list
+        checking, calls = pull(last(searched, "cursor"), checked)
+        moved = [a for p in checking for a in p.records if a.id == call.id]
+        assert [a.person_id for a in moved] == [f"hs-contact:{other}"]
+        assert all(p.cursor is None for p in checking if call.id in ids([p]))  # a listing moves no cursor
+        assert calls["GET /crm/v3/objects/calls"] >= 2, calls  # the live list, then the archived one
+
+
 @pytest.mark.parametrize("stream, pages_endpoint", [
     ("form_submissions", "GET /form-integrations/v1/submissions/forms/{formGuid}"),
     ("email_events", "GET /email/public/v1/events"),
