@@ -341,8 +341,11 @@ def test_a_contact_deleted_in_hubspot_leaves_the_store_at_the_next_deletion_chec
     hourly_sync(synced["options"])
     assert not stored()
     listings = stats(handle)["by_object"]["hubspot"]
-    assert all(listings[o].get("GET /crm/v3/objects/{object_type}", 0) == 1
-               for o in ("contacts", "companies", "deals")), listings
+    listed = {o: listings.get(o, {}).get("GET /crm/v3/objects/{object_type}", 0) for o in listings}
+    # the archived records, once per object; the streams read with associations are listed whole
+    # again too (HubSpot moves an association without changing the record's modification time)
+    assert listed["contacts"] == listed["companies"] == 1, listings
+    assert all(listed[o] >= 2 for o in ("deals", "calls", "emails", "meetings")), listings
 
 
 def test_every_crm_field_outside_the_owned_ones_is_unchanged_after_a_sync(synced):
