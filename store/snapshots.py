@@ -376,8 +376,9 @@ class SnapshotStore(StoreBase):
     def changed_since(self, moment: datetime) -> list[tuple[str, str, str | None, str | None, str | None]]:
         """(kind, record id, person_ref, payload, former payload) of every snapshot row stored, deleted
         or quarantined after `moment` (`stored_through` of an earlier read): what an hourly run
-        rescores for. The former payload (activities, opportunities, contact roles; None when the row
-        never changed) names whom the record named before its last change."""
+        rescores for. The former payload (activities, opportunities, contact roles) is the row's
+        payload from before it last named other people or another account, None when it never named
+        anyone else: whom an hourly run rescores too."""
         query = (select(SNAPSHOTS.c.kind, SNAPSHOTS.c.record_id, SNAPSHOTS.c.person_ref, SNAPSHOTS.c.payload,
                         SNAPSHOTS.c.former)
                  .where(SNAPSHOTS.c.stored_at > _now(moment)))

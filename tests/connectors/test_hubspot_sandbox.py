@@ -179,42 +179,54 @@ def test_the_client_never_shows_its_token(harness):
     assert token not in repr(client) and token not in repr(source) and token not in repr(harness.make_sink())
 
 
+class _Pulls:
+    """One stream of a running sandbox pulled with a new client each time, and the sandbox's clock."""
+
+    def __init__(self, handle: Any, stream: str) -> None:
+        import requests
+
+        self.handle, self.stream = handle, stream
+        self.settings, self.mapping = ConnectionSettings(**handle.connection), load_mapping()
+        self.http = requests.Session()
+        self.http.trust_env, self.http.verify = False, str(handle.ca_path)
+
+    def advance(self, hours: float) -> datetime:
+        """Move the sandbox's clock on; returns its time now."""
+        admin = self.handle.admin_url
+        moved = self.http.post(f"{admin}/clock", json={"advance_seconds": hours * 3600}, timeout=30)
+        moved.raise_for_status()
+        return datetime.fromisoformat(self.http.get(f"{admin}/health", timeout=30).json()["now"])
+
+    def pull(self, since: datetime | None, checked: datetime | None) -> tuple[list[Any], dict[str, int]]:
+        """The stream's pages from `since`, the deletions last checked at `checked`; and the calls made."""
+        client = hubspot_client(self.settings.hubspot, self.settings.ca_cert, policy=FAST)
+        source = HubSpotSource(client, self.mapping.hubspot, streams=[self.stream])
+        pages = list(source.pull(self.stream, since, deletions_checked=checked))
+        return pages, dict(client.counter.calls)
+
+
+def _last(pages: list[Any], attribute: str) -> Any:
+    """The highest value of a page attribute (a cursor, a deletion check) among pages, None for none."""
+    values = [getattr(p, attribute) for p in pages if getattr(p, attribute) is not None]
+    return max(values) if values else None
+
+
 def test_a_search_ends_on_hubspots_clock_and_deletions_are_checked_once_per_interval():
     """A quiet incremental pull costs one search: its cursor is HubSpot's clock when the search ran
     (so the next overlap does not re-read old changes), and the archived listing waits for its
     interval, measured on HubSpot's clock from the last check the caller kept."""
-    import requests
-
-    mapping = load_mapping()
     with running_sandbox(size="tiny", seed=5) as handle:
-        settings = ConnectionSettings(**handle.connection)
-        http = requests.Session()
-        http.trust_env, http.verify = False, str(handle.ca_path)
-
-        def advance(hours: float) -> datetime:
-            http.post(f"{handle.admin_url}/clock", json={"advance_seconds": hours * 3600},
-                      timeout=30).raise_for_status()
-            return datetime.fromisoformat(http.get(f"{handle.admin_url}/health", timeout=30).json()["now"])
-
-        def pull(since: datetime | None, checked: datetime | None) -> tuple[list[Any], dict[str, int]]:
-            client = hubspot_client(settings.hubspot, settings.ca_cert, policy=FAST)
-            source = HubSpotSource(client, mapping.hubspot, streams=["contacts"])
-            pages = list(source.pull("contacts", since, deletions_checked=checked))
-            return pages, dict(client.counter.calls)
-
-        def last(pages: list[Any], attribute: str) -> Any:
-            values = [getattr(p, attribute) for p in pages if getattr(p, attribute) is not None]
-            return max(values) if values else None
-
+        sandbox = _Pulls(handle, "contacts")
+        advance, pull = sandbox.advance, sandbox.pull
         first, _ = pull(None, None)
-        cursor, checked = last(first, "cursor"), last(first, "deletions_checked")
+        cursor, checked = _last(first, "cursor"), _last(first, "deletions_checked")
         assert checked is not None and cursor >= checked - timedelta(seconds=5)
 
         now = advance(1)
         quiet, calls = pull(cursor, checked)
         assert calls == {"POST /crm/v3/objects/contacts/search": 1}, calls
-        assert last(quiet, "deletions_checked") is None  # (it re-read the first run's overlap)
-        horizon = last(quiet, "cursor")
+        assert _last(quiet, "deletions_checked") is None  # (it re-read the first run's overlap)
+        horizon = _last(quiet, "cursor")
         assert now - timedelta(seconds=5) <= horizon <= now, (horizon, now)
 
         contacts = HubSpot(access_token=handle.connection["hubspot"]["access_token"],
@@ -229,38 +241,21 @@ def test_a_search_ends_on_hubspots_clock_and_deletions_are_checked_once_per_inte
         assert not [d for p in changed for d in p.deleted]
 
         advance(5)  # six hours after the first run's list: the archived records are listed again
-        checking, calls = pull(last(changed, "cursor"), checked)
+        checking, calls = pull(_last(changed, "cursor"), checked)
         assert [d for p in checking for d in p.deleted] == [f"hs-contact:{existing[1]}"]
         assert calls == {"POST /crm/v3/objects/contacts/search": 1, "GET /crm/v3/objects/contacts": 1}
-        assert last(checking, "deletions_checked") > checked + timedelta(hours=6, seconds=-5)
+        assert _last(checking, "deletions_checked") > checked + timedelta(hours=6, seconds=-5)
 
 
 def test_a_call_moved_to_another_contact_is_read_again_at_the_next_deletion_check():
     """HubSpot moves an association without touching the record's modification time, so no search
     finds a call moved from the wrong contact to the right one; the next deletion check lists the
     streams read with associations again, and the call comes back naming its new contact."""
-    import requests
-
-    mapping = load_mapping()
     with running_sandbox(size="tiny", seed=5) as handle:
-        settings = ConnectionSettings(**handle.connection)
-        http = requests.Session()
-        http.trust_env, http.verify = False, str(handle.ca_path)
-
-        def advance(hours: float) -> None:
-            http.post(f"{handle.admin_url}/clock", json={"advance_seconds": hours * 3600},
-                      timeout=30).raise_for_status()
-
-        def pull(since: datetime | None, checked: datetime | None) -> tuple[list[Any], dict[str, int]]:
-            client = hubspot_client(settings.hubspot, settings.ca_cert, policy=FAST)
-            source = HubSpotSource(client, mapping.hubspot, streams=["calls"])
-            return list(source.pull("calls", since, deletions_checked=checked)), dict(client.counter.calls)
-
-        def last(pages: list[Any], attribute: str) -> Any:
-            return max(getattr(p, attribute) for p in pages if getattr(p, attribute) is not None)
-
+        sandbox = _Pulls(handle, "calls")
+        advance, pull = sandbox.advance, sandbox.pull
         first, _ = pull(None, None)
-        cursor, checked = last(first, "cursor"), last(first, "deletions_checked")
+        cursor, checked = _last(first, "cursor"), _last(first, "deletions_checked")
         call = next(a for p in first for a in p.records if a.id.count(":") == 1)  # one contact
         call_id, was = call.id.split(":")[1], call.person_id.split(":")[1]
         hs = HubSpot(access_token=handle.connection["hubspot"]["access_token"], host=handle.base_url,
@@ -277,7 +272,7 @@ def test_a_call_moved_to_another_contact_is_read_again_at_the_next_deletion_chec
         assert calls == {"POST /crm/v3/objects/calls/search": 1}, calls
 
         advance(5)  # six hours after the first run's list
-        checking, calls = pull(last(searched, "cursor"), checked)
+        checking, calls = pull(_last(searched, "cursor"), checked)
         moved = [a for p in checking for a in p.records if a.id == call.id]
         assert [a.person_id for a in moved] == [f"hs-contact:{other}"]
         assert all(p.cursor is None for p in checking if call.id in ids([p]))  # a listing moves no cursor
