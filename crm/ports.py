@@ -36,6 +36,11 @@ class PulledPage:
     deletions are not part of its incremental read) says every deletion made before that moment is
     in this page's `deleted` or an earlier page's; store it once they are stored. `progress` is where
     the read stands, when the CRM announced a total (HubSpot's list endpoints announce none).
+
+    `whole` names records read whole that may give several canonical records, ids `X` and `X:…`
+    (a HubSpot call gives one activity per contact: `hs-call:1`, `hs-call:1:502`, …): this page's
+    records of `X` are all there are now, so a stored one it lacks is gone (its contact was removed
+    from the call). A deleted `X` in `deleted` and `whole` takes all of its records with it.
     """
 
     stream: str
@@ -45,6 +50,12 @@ class PulledPage:
     rejected: Sequence[tuple[str, str]] = ()  # (crm id, reason) for records that failed mapping
     deletions_checked: datetime | None = None
     progress: ReadProgress | None = None
+    whole: Sequence[str] = ()
+
+
+def family_of(record_id: str) -> str:
+    """The record a canonical record comes from (`PulledPage.whole`): `hs-call:1:502` → `hs-call:1`."""
+    return ":".join(record_id.split(":", 2)[:2])
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from sqlalchemy import (
 
 from leadloop.crm.activity_columns import ActivityColumns, columns_from_payloads
 from leadloop.crm.dataset import RECORD_TYPES, Dataset, InvalidRecord, validate_payloads
+from leadloop.crm.ports import family_of
 from leadloop.crm.records import Activity
 from leadloop.store.base import StoreBase
 from leadloop.store.models import (
@@ -55,6 +56,8 @@ FORMER_KINDS = ("activities", "opportunities", "contact_roles")
 _PG_FORMER = (f"former = CASE WHEN snapshots.kind IN ({', '.join(repr(k) for k in FORMER_KINDS)}) "
               "AND snapshots.person_ref IS DISTINCT FROM EXCLUDED.person_ref THEN snapshots.payload "
               "ELSE snapshots.former END")
+# records read whole (`store_pages`' `whole`) looked up per query: two key ranges each
+_FAMILIES_PER_QUERY = 100
 
 
 def _refs(kind: str, record: Any) -> str | None:
@@ -85,13 +88,16 @@ class SnapshotStore(StoreBase):
         return stored
 
     def store_pages(self, crm: str, stream: str, pages: Iterable[tuple[Iterable[Any], datetime | None]],
-                    cursors: Mapping[str, datetime] | None = None, now: datetime | None = None,
-                    ) -> tuple[int, dict[str, datetime]]:
+                    cursors: Mapping[str, datetime] | None = None, now: datetime | None = None, *,
+                    whole: Mapping[str, Collection[str]] | None = None) -> tuple[int, dict[str, datetime]]:
         """Store the records of several pulled pages (each with the cursor it came with) and move the
         `cursors` given (cursor row name → value, never back) in one transaction, so a cursor is
         committed with the records it covers or not at all, and SQLite commits once for all the
         pages. Returns how many records were stored (an id given twice counts once) and the values
         the named cursors now hold.
+
+        `whole`: records read whole (`PulledPage.whole`) → the record ids each gives now; the stored
+        records of each (`X`, `X:…`) not among them are marked deleted in the same transaction.
 
         Within the pages as in the store, a version of a record older than another (by its own
         `updated_at`) never replaces it; otherwise the later page's wins. Storing a record
@@ -113,7 +119,7 @@ class SnapshotStore(StoreBase):
                 # the same rule as the upsert's below: an older version never replaces a newer one
                 if held is None or held[7] is None or row[7] is None or row[7] >= held[7]:
                     rows[record_id] = row
-        if not rows and not cursors:
+        if not rows and not cursors and not whole:
             return 0, {}
         table = SNAPSHOTS
         stmt = self._insert(table).values({name: bindparam(name) for name in _SNAPSHOT_COLUMNS})
@@ -152,9 +158,31 @@ class SnapshotStore(StoreBase):
                 else:
                     self._executemany_raw(conn, stmt, _SNAPSHOT_COLUMNS, list(rows.values()))
                 self._resolve_quarantine(conn, crm, stream, list(rows), moment)
+            if whole:
+                self._drop_the_rest(conn, crm, stream, whole, moment)
             for name, value in (cursors or {}).items():
                 moved[name] = self._move_cursor(conn, crm, name, value, moment)
         return len(rows), moved
+
+    @staticmethod
+    def _drop_the_rest(conn: Connection, crm: str, stream: str, whole: Mapping[str, Collection[str]],
+                       moment: datetime) -> int:
+        """Mark deleted the live stored records of each record read whole (`X` and `X:…`: ranges of
+        the primary key) that it no longer gives; returns how many."""
+        gone: list[str] = []
+        ids = SNAPSHOTS.c.record_id
+        # the ranges in byte order: PostgreSQL's language collations sort by letters first
+        ordered = ids.collate("C") if conn.dialect.name == "postgresql" else ids
+        for chunk in _chunks(sorted(whole), _FAMILIES_PER_QUERY):
+            found = conn.execute(select(ids).where(
+                SNAPSHOTS.c.crm == crm, SNAPSHOTS.c.stream == stream, SNAPSHOTS.c.deleted.is_(False),
+                or_(ids.in_(chunk), *(and_(ordered > f"{f}:", ordered < f"{f};") for f in chunk))))
+            gone += [rid for rid in found.scalars() if rid not in whole[family_of(rid)]]
+        for chunk in _chunks(gone, _IN_CHUNK):
+            conn.execute(update(SNAPSHOTS).where(SNAPSHOTS.c.crm == crm, SNAPSHOTS.c.stream == stream,
+                                                 SNAPSHOTS.c.record_id.in_(list(chunk)))
+                         .values(deleted=True, stored_at=moment))
+        return len(gone)
 
     @staticmethod
     def _copy_upsert_snapshots(conn: Connection, rows: list[tuple[Any, ...]]) -> None:

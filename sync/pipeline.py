@@ -29,7 +29,7 @@ from leadloop.crm.activity_columns import ActivityColumns
 from leadloop.crm.batch import build_many
 from leadloop.crm.dataset import RECORD_TYPES, Dataset
 from leadloop.crm.identity import IdentityResult, repoint_activities, resolve_identity
-from leadloop.crm.ports import CallCounter, CrmSink, CrmSource, ReadProgress
+from leadloop.crm.ports import CallCounter, CrmSink, CrmSource, ReadProgress, family_of
 from leadloop.crm.records import Activity, Asset, Crm, Person
 from leadloop.playbook.load import load_playbook_and_text
 from leadloop.playbook.model import Playbook
@@ -181,9 +181,9 @@ def _pull_stream(runtime: Runtime, source: CrmSource, crm: Crm, stream: str) -> 
                 store.tombstone(crm.value, stream, page.deleted)
             if page.rejected:
                 store.quarantine_rejected(crm.value, stream, page.rejected)
-            batch.add(page.records, page.cursor, page.deletions_checked, stored=True)
+            batch.add(page.records, page.cursor, page.deletions_checked, stored=True, whole=page.whole)
         else:
-            batch.add(page.records, page.cursor, page.deletions_checked)
+            batch.add(page.records, page.cursor, page.deletions_checked, whole=page.whole)
         stats.pages += 1
         stats.records += len(page.records)
         stats.deleted += len(page.deleted)
@@ -214,8 +214,9 @@ SECONDS_PER_COMMIT = 5.0
 
 
 class PulledBatch:
-    """The pages of one stream pulled but not yet stored, and the cursors they carry: `flush` stores
-    them and moves the cursors in one transaction (`Store.store_pages`)."""
+    """The pages of one stream pulled but not yet stored, the cursors they carry and the records
+    they read whole (`PulledPage.whole`): `flush` stores them, drops what the records read whole no
+    longer give and moves the cursors in one transaction (`Store.store_pages`)."""
 
     def __init__(self, store: Store, crm: str, stream: str, checked_key: str, stats: PullStats, *,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -224,17 +225,24 @@ class PulledBatch:
         self.clock = clock
         self.pages: list[tuple[Sequence[Any], datetime | None]] = []
         self.cursors: dict[str, datetime] = {}
+        self.whole: dict[str, set[str]] = {}  # a record read whole → the ids it gives now
         self.records = 0
         self.since = 0.0
 
     def add(self, records: Sequence[Any], cursor: datetime | None, deletions_checked: datetime | None,
-            *, stored: bool = False) -> None:
-        """A pulled page; `stored` when its records were stored already (only its cursors wait)."""
-        if not self.pages and not self.cursors:
+            *, stored: bool = False, whole: Sequence[str] = ()) -> None:
+        """A pulled page; `stored` when its records were stored already (only its cursors and what it
+        read whole wait)."""
+        if not self.pages and not self.cursors and not self.whole:
             self.since = self.clock()
         if not stored:
             self.pages.append((records, cursor))
             self.records += len(records)
+        if whole:  # the page's reading of each is the latest: it replaces an earlier page's
+            given: dict[str, set[str]] = {family: set() for family in whole}
+            for record in records:
+                given.get(family_of(record.id), set()).add(record.id)
+            self.whole.update(given)
         if cursor is not None:
             self.cursors[self.stream] = max(cursor, self.cursors.get(self.stream, cursor))
         if deletions_checked is not None:
@@ -244,12 +252,13 @@ class PulledBatch:
             self.flush()
 
     def flush(self) -> None:
-        if not self.pages and not self.cursors:
+        if not self.pages and not self.cursors and not self.whole:
             return
-        _stored, moved = self.store.store_pages(self.crm, self.stream, self.pages, self.cursors)
+        _stored, moved = self.store.store_pages(self.crm, self.stream, self.pages, self.cursors,
+                                                whole=self.whole)
         if self.stream in moved:
             self.stats.cursor = moved[self.stream]
-        self.pages, self.cursors, self.records = [], {}, 0
+        self.pages, self.cursors, self.whole, self.records = [], {}, {}, 0
 
 
 def _stored_if_the_read_fails(pages: Iterable[Any], batch: PulledBatch) -> Iterable[Any]:

@@ -25,7 +25,9 @@ record can still be scored; a write to it is refused by HubSpot and reported, an
 tombstones it. The streams read with associations (deals, calls, emails, meetings, tasks) are also
 listed again whole at each check: HubSpot moves an association (a call logged against the wrong
 contact, moved to the right one) without changing the record's modification time, so only a new
-read finds it.
+read finds it. An engagement gives one activity per contact, and every page that reads one says so
+(`PulledPage.whole`): the store then drops the activities of contacts it no longer names, and a
+deleted engagement's tombstone takes all of them.
 
 Pages say how far a pull has come (`PulledPage.progress`): the records read so far of the first
 search's `total`. List endpoints announce no total, but a first run's search for the newest value
@@ -298,8 +300,9 @@ class HubSpotSource(CrmSource):
             checked = checked or answered_at
             gone = [f"{spec.id_prefix}:{raw.id}" for raw in raws
                     if raw.archived_at is None or raw.archived_at >= since]
-            if gone:
-                yield PulledPage(stream=spec.name, records=(), cursor=None, deleted=gone)
+            if gone:  # an engagement's activity of each contact goes with it
+                yield PulledPage(stream=spec.name, records=(), cursor=None, deleted=gone,
+                                 whole=gone if spec.produces == "activity" else ())
         if checked is not None:
             yield PulledPage(stream=spec.name, records=(), cursor=None, deletions_checked=checked)
 
@@ -307,6 +310,7 @@ class HubSpotSource(CrmSource):
               progress: ReadProgress | None = None) -> PulledPage:
         records: list[Any] = []
         rejected: list[tuple[str, str]] = []
+        whole: list[str] = []  # engagements: their activities here are all they have now
         read = self.mapping.read.get(spec.crm_object, {})
         for raw in raws:
             try:
@@ -318,11 +322,12 @@ class HubSpotSource(CrmSource):
                     records.append(opportunity_from_deal(raw))
                 else:
                     records.extend(activities_from_engagement(raw, spec.crm_object))
+                    whole.append(f"{spec.id_prefix}:{raw.id}")
             except BadRecord as problem:
                 rejected.append((f"{spec.id_prefix}:{raw.id}", str(problem)))
                 log.warning("hubspot %s %s rejected: %s", spec.crm_object, raw.id, problem)
         return PulledPage(stream=spec.name, records=records, cursor=cursor, rejected=rejected,
-                          progress=progress)
+                          progress=progress, whole=whole)
 
     # -- owners --------------------------------------------------------------------------------------
 

@@ -260,10 +260,10 @@ def test_pages_are_committed_several_at_a_time_with_their_cursor(runtime, monkey
     commits: list[tuple[int, datetime | None]] = []
     store_pages = runtime.store.store_pages
 
-    def counted(crm: str, stream: str, pages: Any, cursors: Any = None, now: Any = None) -> Any:
+    def counted(crm: str, stream: str, pages: Any, cursors: Any = None, now: Any = None, **more: Any) -> Any:
         pages = list(pages)
         commits.append((len(pages), (cursors or {}).get("companies")))
-        return store_pages(crm, stream, pages, cursors, now)
+        return store_pages(crm, stream, pages, cursors, now, **more)
 
     monkeypatch.setattr(runtime.store, "store_pages", counted)
     runtime.sources[Crm.HUBSPOT] = ScriptedSource(pages=7)

@@ -279,6 +279,64 @@ def test_a_call_moved_to_another_contact_is_read_again_at_the_next_deletion_chec
         assert calls["GET /crm/v3/objects/calls"] >= 2, calls  # the live list, then the archived one
 
 
+def test_a_contact_removed_from_a_call_loses_its_activity_and_a_deleted_call_takes_all_of_them(tmp_path):
+    """A call gives one activity per contact (`hs-call:X`, then `hs-call:X:<contact>`): when a rep
+    removes contacts from it, the store keeps exactly one activity per contact left, none twice (the
+    first id passes to the next contact); when the call is deleted, every one of its activities goes."""
+    from sqlalchemy import select
+
+    from leadloop.store.db import open_store
+    from leadloop.store.tables import SNAPSHOTS
+    from leadloop.sync.pipeline import Runtime, pull_stream
+
+    with running_sandbox(size="tiny", seed=5) as handle:
+        sandbox = _Pulls(handle, "calls")
+        store = open_store(f"sqlite:///{tmp_path / 'state.db'}")
+        runtime = Runtime(settings=None, playbook=None,  # type: ignore[arg-type]  # a pull needs neither
+                          mapping=sandbox.mapping, store=store)
+
+        def pull() -> None:
+            client = hubspot_client(sandbox.settings.hubspot, sandbox.settings.ca_cert, policy=FAST)
+            runtime.sources = {Crm.HUBSPOT: HubSpotSource(client, sandbox.mapping.hubspot, streams=["calls"])}
+            pull_stream(runtime, Crm.HUBSPOT, "calls")
+
+        def live(call_id: str) -> dict[str, str]:
+            """The call's live activities in the store: record id → contact."""
+            with store.engine.connect() as conn:
+                rows = conn.execute(select(SNAPSHOTS.c.record_id, SNAPSHOTS.c.person_ref).where(
+                    SNAPSHOTS.c.stream == "calls", SNAPSHOTS.c.deleted.is_(False),
+                    SNAPSHOTS.c.record_id.like(f"hs-call:{call_id}%"))).all()
+            return {rid: ref for rid, ref in rows if rid.split(":")[1] == call_id}
+
+        hs = HubSpot(access_token=handle.connection["hubspot"]["access_token"], host=handle.base_url,
+                     ssl_ca_cert=str(handle.ca_path))
+        contacts = sorted((str(c.id) for c in hs.crm.contacts.basic_api.get_page(limit=3).results),
+                          key=lambda c: (len(c), c))
+        first, second, third = contacts
+        call = str(hs.crm.objects.calls.basic_api.create({"properties": {
+            "hs_timestamp": sandbox.advance(0).isoformat(), "hs_call_duration": "1200000"}}).id)
+        associations = hs.crm.associations.v4.basic_api
+        for contact in contacts:
+            associations.create_default("calls", call, "contacts", contact)
+
+        pull()
+        assert live(call) == {f"hs-call:{call}": f"hs-contact:{first}",
+                              f"hs-call:{call}:{second}": f"hs-contact:{second}",
+                              f"hs-call:{call}:{third}": f"hs-contact:{third}"}
+
+        associations.archive("calls", call, "contacts", first)  # the first id passes to `second`
+        associations.archive("calls", call, "contacts", third)
+        sandbox.advance(6)  # the next deletion check lists the call again with its contacts
+        pull()
+        assert live(call) == {f"hs-call:{call}": f"hs-contact:{second}"}
+
+        hs.crm.objects.calls.basic_api.archive(call)
+        sandbox.advance(6)
+        pull()
+        assert live(call) == {}
+        store.close()
+
+
 @pytest.mark.parametrize("stream, pages_endpoint", [
     ("form_submissions", "GET /form-integrations/v1/submissions/forms/{formGuid}"),
     ("email_events", "GET /email/public/v1/events"),

@@ -89,3 +89,39 @@ def test_an_opportunity_or_contact_role_that_drops_a_person_or_account_rescores_
 
     assert found.people == {"person:lee@delta.com", "person:kim@delta.com", "person:ana@omega.com"}
     assert found.accounts == {"account:delta.com", "account:omega.com"}
+
+
+def test_a_call_read_whole_keeps_one_activity_per_contact_it_names_and_rescores_the_ones_it_dropped(
+        store: Store):
+    """A HubSpot call gives one activity per contact (`X`, then `X:contact`); read again whole after
+    contacts were removed from it, the store keeps only what it gives now (`store_pages`' `whole`),
+    and the hourly run rescores the contacts it no longer names. `hs-call:10` is another call, on
+    both sides of `hs-call:1:` in some collations: it stays."""
+    from sqlalchemy import select
+
+    from leadloop.store.tables import SNAPSHOTS
+
+    def call(record_id: str, person: str) -> Activity:
+        return Activity(id=record_id, person_id=person, kind=ActivityKind.SALES_CALL, occurred_at=T0)
+
+    def live() -> dict[str, str]:
+        with store.engine.connect() as conn:
+            return dict(conn.execute(select(SNAPSHOTS.c.record_id, SNAPSHOTS.c.person_ref).where(
+                SNAPSHOTS.c.kind == "activities", SNAPSHOTS.c.deleted.is_(False))).all())
+
+    first = [call("hs-call:1", LEE), call("hs-call:1:2", KIM), call("hs-call:1:3", ANA)]
+    store.store_pages("hubspot", "calls", [([*first, call("hs-call:10", ANA)], None)], now=T0,
+                      whole={"hs-call:1": {a.id for a in first}, "hs-call:10": {"hs-call:10"}})
+    through = store.stored_through()
+    assert through is not None
+
+    # Lee and Ana were removed from call 1: Kim, the one left, takes the call's first id
+    store.store_pages("hubspot", "calls", [([call("hs-call:1", KIM)], None)], now=T0 + timedelta(hours=1),
+                      whole={"hs-call:1": {"hs-call:1"}})
+    assert live() == {"hs-call:1": KIM, "hs-call:10": ANA}
+    found = _touched(store, through)
+    assert {"person:lee@delta.com", "person:kim@delta.com", "person:ana@omega.com"} <= found.people
+
+    # call 1 deleted: a page that reads it whole with nothing takes all of it
+    store.store_pages("hubspot", "calls", [], now=T0 + timedelta(hours=2), whole={"hs-call:1": set()})
+    assert live() == {"hs-call:10": ANA}
