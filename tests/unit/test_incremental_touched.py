@@ -3,6 +3,8 @@ it named before its change: an activity moved to another person leaves its old p
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -91,8 +93,30 @@ def test_an_opportunity_or_contact_role_that_drops_a_person_or_account_rescores_
     assert found.accounts == {"account:delta.com", "account:omega.com"}
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres),
+                        pytest.param("postgresql, English collation", marks=pytest.mark.postgres)])
+def whole_store(request: pytest.FixtureRequest) -> Iterator[Store]:
+    """A store on both databases, and on PostgreSQL in a database whose collation sorts by letters
+    first (ICU en-US, as a database created under an English locale does): `hs-call:1:2` sorts
+    after `hs-call:1;` there."""
+    if request.param in ("sqlite", "postgresql"):
+        url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
+        with open_store(url) as opened:
+            yield opened
+        return
+    cluster, admin = request.getfixturevalue("postgres_cluster"), request.getfixturevalue("_postgres_admin")
+    name = f"english_{os.getpid()}"
+    admin.execute(f"DROP DATABASE IF EXISTS {name}")
+    admin.execute(f"CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C' "
+                  "LOCALE_PROVIDER icu ICU_LOCALE 'en-US'")
+    assert admin.execute("SELECT 'hs-call:1:2' > 'hs-call:1;' COLLATE \"en-US-x-icu\"").fetchone()[0]
+    with open_store(cluster.url(database=name)) as opened:
+        yield opened
+
+
 def test_a_call_read_whole_keeps_one_activity_per_contact_it_names_and_rescores_the_ones_it_dropped(
-        store: Store):
+        whole_store: Store):
+    store = whole_store
     """A HubSpot call gives one activity per contact (`X`, then `X:contact`); read again whole after
     contacts were removed from it, the store keeps only what it gives now (`store_pages`' `whole`),
     and the hourly run rescores the contacts it no longer names. `hs-call:10` is another call, on
