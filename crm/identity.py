@@ -315,6 +315,16 @@ def _merged_attributes(records: Sequence[Person | Account]) -> dict[str, str]:
     return attributes
 
 
+def merge_account_group(canonical: str, members: Sequence[Account]) -> Account | None:
+    """The canonical account `canonical` of one group of CRM accounts, by the module's precedence;
+    None when that is not the group's id any longer (a group without a domain whose first member
+    changed: `resolve_identity` must merge the store)."""
+    members = sorted(members, key=_account_precedence)
+    if not members or not (canonical.startswith("account:") or members[0].id == canonical):
+        return None
+    return _merge_account(canonical, members)
+
+
 def _merge_account(canonical: str, members: Sequence[Account]) -> Account:
     first = members[0]
     values = {name: _first(members, name) for name in _ACCOUNT_FIELDS}
@@ -361,7 +371,7 @@ def resolve_identity(
     person_links, merged_people = _link_people(people, account_links, domain_ids, conflicts)
 
     repointed_activities = _with_person_ids(activities, person_links, in_place=repoint_in_place)
-    repointed_opportunities = [_repoint_opportunity(o, account_links, person_links) for o in opportunities]
+    repointed_opportunities = [repoint_opportunity(o, account_links, person_links) for o in opportunities]
     return IdentityResult(
         people=merged_people, accounts=merged_accounts, activities=repointed_activities,
         opportunities=repointed_opportunities, links={**account_links, **person_links}, conflicts=conflicts,
@@ -369,8 +379,9 @@ def resolve_identity(
     )
 
 
-def _repoint_opportunity(opportunity: Opportunity, account_links: dict[str, str],
-                         person_links: dict[str, str]) -> Opportunity:
+def repoint_opportunity(opportunity: Opportunity, account_links: Mapping[str, str],
+                        person_links: Mapping[str, str]) -> Opportunity:
+    """An opportunity pointing at the canonical account and people its CRM ids are linked to."""
     hubspot = opportunity.id.startswith("hs-")
     account = _qualify(opportunity.account_id, "hs-company" if hubspot else "sf-account")
     contacts = (_qualify(c, "hs-contact" if hubspot else "sf-contact") for c in opportunity.contact_ids)
@@ -488,8 +499,7 @@ def _merged_people(groups: _PersonGroups, by_id: dict[str, Person], converted: d
     links: dict[str, str] = {}
     merged: list[Person] = []
     for root, member_ids in groups.groups().items():
-        members = sorted((by_id[i] for i in member_ids), key=lambda p: (
-            p.id in converted, _PERSON_RANK.get(source_of(p.id), 9), -_recency(p).timestamp(), p.id))
+        members = sorted((by_id[i] for i in member_ids), key=lambda p: _person_precedence(p, converted))
         group_emails = groups.emails[root]
         email = min(group_emails) if group_emails else None
         if email is None:  # only converted leads know an email; use it unless someone else owns it
@@ -502,8 +512,48 @@ def _merged_people(groups: _PersonGroups, by_id: dict[str, Person], converted: d
     return links, merged
 
 
-def _merge_person(canonical: str, email: str | None, members: Sequence[Person], converted: dict[str, str],
-                  account_links: dict[str, str], domain_ids: dict[str, str]) -> Person:
+def _person_precedence(person: Person, converted: Mapping[str, str]) -> tuple[bool, int, float, str]:
+    return (person.id in converted, _PERSON_RANK.get(source_of(person.id), 9), -_recency(person).timestamp(),
+            person.id)
+
+
+def merge_person_group(canonical: str, email: str | None, members: Sequence[Person],
+                       account_links: Mapping[str, str], domain_ids: Mapping[str, str]) -> Person | None:
+    """The canonical person `canonical` (with `email`) of one group of CRM people that identity linked
+    to it, by the module's precedence: for a group whose links are known already (an hourly run whose
+    change left identity's inputs alone, `identity_key`). `account_links`: the accounts' links;
+    `domain_ids`: email domain → the account that took it. None when the group's canonical id rests
+    on more than its links (`resolve_identity` must merge the store): a group whose email is only a
+    converted lead's (which email depends on who else has one), or one without an email whose first
+    member is no longer `canonical` (the most recently updated of two records of one object)."""
+    converted = {p.id: _qualify(p.attributes["converted_to"], "sf-contact") or "" for p in members
+                 if source_of(p.id) == "sf-lead" and p.attributes.get("converted_to")}
+    ordered = sorted(members, key=lambda p: _person_precedence(p, converted))
+    if not ordered:
+        return None
+    if email is not None:
+        active = any(p.email == email and p.id not in converted for p in ordered)
+        if canonical != f"person:{email}" or not active:
+            return None
+    elif ordered[0].id != canonical:
+        return None
+    return _merge_person(canonical, email, ordered, converted, account_links, domain_ids)
+
+
+def identity_key(record: Person | Account) -> str:
+    """What identity reads of a CRM person or account to link it (not to merge its values): a person's
+    email, account, cross-ids and conversion; an account's domain and cross-id. Records whose keys
+    are all as at the last merge, none added or removed, keep that merge's links and conflicts."""
+    if isinstance(record, Person):
+        names = ("converted_to", "salesforcecontactid", "salesforceleadid")
+        values = [record.email, record.account_id, *(record.attributes.get(name) for name in names)]
+    else:
+        values = [record.domain, record.attributes.get("salesforceaccountid")]
+    return "\x1f".join("" if value is None else str(value) for value in values)
+
+
+def _merge_person(canonical: str, email: str | None, members: Sequence[Person], converted: Mapping[str, str],
+                  account_links: Mapping[str, str], domain_ids: Mapping[str, str]) -> Person:
     live = [p for p in members if p.id not in converted] or list(members)
     values = {name: _first(live, name) for name in _PROFILE_FIELDS}
     by_recency = sorted(live, key=lambda p: -_recency(p).timestamp())

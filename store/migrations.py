@@ -277,6 +277,13 @@ def _v8(conn: Connection) -> None:
     add_column(conn, "snapshots", Column("former", Text))
 
 
+def _v9(conn: Connection) -> None:
+    """Each identity link keeps what identity read of its record (email, account, cross-ids; a
+    domain): an hourly run whose changed people and accounts all read as at the last merge updates
+    those records' canonical ones alone. Links saved before have none, so the next run merges all."""
+    add_column(conn, "identity_links", Column("identity_key", Text))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "snapshots, cursors, identity, score history, ledgers, write failures, runs", _v1),
     Migration(2, "quarantine, data-quality findings, assignment state, account score history, "
@@ -289,6 +296,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               _v7),
     Migration(8, "the payload an activity, opportunity or contact role had before it named someone else",
               _v8),
+    Migration(9, "what identity read of each linked record, for hourly syncs that merge only what changed",
+              _v9),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -92,6 +92,9 @@ class IdentityLink(SQLModel, table=True):
     canonical_id: str = Field(sa_type=Text)
     kind: str = Field(sa_type=Text)  # person | account
     linked_at: datetime = Field(sa_type=UtcDateTime)
+    # what identity read of the record to link it, at the merge that saved the link
+    # (`crm.identity.identity_key`; stored since schema version 9)
+    identity_key: str | None = Field(default=None, sa_type=Text)
 
 
 class CanonicalRecord(SQLModel, table=True):

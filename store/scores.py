@@ -13,6 +13,7 @@ from sqlalchemy import (
     delete,
     func,
     select,
+    update,
 )
 
 from leadloop.crm.dataset import validate_payloads
@@ -47,11 +48,13 @@ class ScoreStore(StoreBase):
 
     def save_identity(self, links: Mapping[str, str], conflicts: Sequence[IdentityConflict] = (),
                       now: datetime | None = None, *, records: Mapping[str, Sequence[Any]] | None = None,
-                      through: datetime | None = None) -> None:
+                      through: datetime | None = None, keys: Mapping[str, str] | None = None) -> None:
         """Replace the identity links (CRM-qualified id → canonical id) and the current conflicts;
         with `records` (kind → the canonical people, accounts and opportunities they merge into), keep
         those too, as merged from the snapshots stored up to `through` (`kept_identity`). Without
-        them, whatever was kept no longer matches the links and is dropped."""
+        them, whatever was kept no longer matches the links and is dropped. `keys`: record id → what
+        identity read of it (`crm.identity.identity_key`), kept with its link."""
+        keys = keys or {}
         moment = _now(now)
         with self._write() as conn:
             conn.execute(delete(CANONICAL))
@@ -64,17 +67,20 @@ class ScoreStore(StoreBase):
                          "version": leadloop_version()}
                 conn.execute(ASSIGNMENT.insert(),
                              [{"name": KEPT_IDENTITY, "state": state, "updated_at": moment}])
-            existing = {rid: canonical for rid, canonical in conn.execute(
-                select(LINKS.c.record_id, LINKS.c.canonical_id))}
+            existing = {rid: (canonical, key) for rid, canonical, key in conn.execute(
+                select(LINKS.c.record_id, LINKS.c.canonical_id, LINKS.c.identity_key))}
             gone = [r for r in existing if r not in links]
             for chunk in _chunks(gone, _IN_CHUNK):
                 conn.execute(delete(LINKS).where(LINKS.c.record_id.in_(chunk)))
             changed = [
                 {"record_id": record_id, "canonical_id": canonical, "linked_at": moment,
-                 "kind": "account" if record_id.startswith(_ACCOUNT_PREFIXES) else "person"}
-                for record_id, canonical in links.items() if existing.get(record_id) != canonical
+                 "kind": "account" if record_id.startswith(_ACCOUNT_PREFIXES) else "person",
+                 "identity_key": keys.get(record_id)}
+                for record_id, canonical in links.items()
+                if existing.get(record_id) != (canonical, keys.get(record_id))
             ]
-            self._upsert(conn, LINKS, changed, ("record_id",), ("canonical_id", "kind", "linked_at"))
+            self._upsert(conn, LINKS, changed, ("record_id",),
+                         ("canonical_id", "kind", "linked_at", "identity_key"))
             conn.execute(delete(CONFLICTS))
             if conflicts:
                 conn.execute(CONFLICTS.insert(), [
@@ -122,6 +128,45 @@ class ScoreStore(StoreBase):
             raise StoreError(f"kept canonical {kind} no longer load: {invalid[0].record_id}: "
                              f"{'; '.join(invalid[0].problems)}")
         return records
+
+    def identity_keys(self, record_ids: Iterable[str]) -> dict[str, str | None]:
+        """Record id → what identity read of it at the merge that saved its link (None: saved before
+        schema version 9); records without a link are absent."""
+        keys: dict[str, str | None] = {}
+        with self._read() as conn:
+            for chunk in _chunks(sorted(set(record_ids)), _IN_CHUNK):
+                keys.update((rid, key) for rid, key in conn.execute(
+                    select(LINKS.c.record_id, LINKS.c.identity_key).where(LINKS.c.record_id.in_(chunk))))
+        return keys
+
+    def linked_to(self, canonical_ids: Iterable[str]) -> dict[str, list[str]]:
+        """Canonical id → the record ids linked to it, in id order."""
+        members: dict[str, list[str]] = {}
+        with self._read() as conn:
+            for chunk in _chunks(sorted(set(canonical_ids)), _IN_CHUNK):
+                for rid, canonical in conn.execute(select(LINKS.c.record_id, LINKS.c.canonical_id)
+                                                   .where(LINKS.c.canonical_id.in_(chunk))):
+                    members.setdefault(canonical, []).append(rid)
+        return {canonical: sorted(ids) for canonical, ids in members.items()}
+
+    def patch_identity(self, records: Mapping[str, Sequence[Any]], removed: Mapping[str, Collection[str]],
+                       through: datetime | None) -> None:
+        """Replace some kept canonical records (kind → records) and drop others (kind → ids), now
+        merged from the snapshots stored up to `through`: for a change that left every link as it
+        was (`save_identity` keeps the rest)."""
+        going: dict[str, set[str]] = {kind: {r.id for r in kept} for kind, kept in records.items()}
+        for kind, ids in removed.items():
+            going.setdefault(kind, set()).update(ids)
+        with self._write() as conn:
+            for kind, ids in going.items():
+                for chunk in _chunks(sorted(ids), _IN_CHUNK):
+                    conn.execute(delete(CANONICAL).where(CANONICAL.c.kind == kind, CANONICAL.c.id.in_(chunk)))
+            self._bulk_insert(conn, CANONICAL, ("kind", "id", "account_id", "payload"),  # type: ignore[attr-defined]
+                              [(kind, record.id, getattr(record, "account_id", None), self._dump(record))
+                               for kind, kept in records.items() for record in kept])
+            conn.execute(update(ASSIGNMENT).where(ASSIGNMENT.c.name == KEPT_IDENTITY).values(
+                state={"through": _now(through).isoformat() if through else None,
+                       "version": leadloop_version()}, updated_at=_now(None)))
 
     def identity_links(self) -> dict[str, str]:
         with self._read() as conn:

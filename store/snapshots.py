@@ -428,6 +428,27 @@ class SnapshotStore(StoreBase):
         with self._read() as conn:
             return [tuple(row) for row in conn.execute(query)]  # type: ignore[misc]
 
+    def rows_changed_since(self, moment: datetime, kinds: Collection[str]
+                           ) -> list[tuple[str, str, bool]]:
+        """(kind, record id, live) of the snapshot rows of `kinds` stored, deleted or quarantined after
+        `moment`; live: neither deleted nor quarantined."""
+        query = (select(SNAPSHOTS.c.kind, SNAPSHOTS.c.record_id, SNAPSHOTS.c.deleted,
+                        SNAPSHOTS.c.quarantine_reason, SNAPSHOTS.c.payload)
+                 .where(SNAPSHOTS.c.stored_at > _now(moment), SNAPSHOTS.c.kind.in_(list(kinds))))
+        with self._read() as conn:
+            return [(kind, rid, not deleted and reason is None and payload is not None)
+                    for kind, rid, deleted, reason, payload in conn.execute(query)]
+
+    def records_by_id(self, kind: str, record_ids: Iterable[str]) -> tuple[list[Any], list[InvalidRecord]]:
+        """The live records of one kind with the given ids, as `load_records` reads them (a record id
+        stored under two streams keeps its most recently stored payload), in id order; and those whose
+        payload no longer validates."""
+        live = self._live(False, (kind,))
+        raw: dict[str, dict[str, str]] = {kind: {}}
+        with self._read() as conn:
+            self._settle_newest(conn, live, SNAPSHOTS.c.record_id, sorted(set(record_ids)), raw)
+        return validate_payloads(kind, sorted(raw[kind].items()))
+
     def changed_kinds_since(self, moment: datetime) -> set[str]:
         """The kinds of the snapshot rows stored, deleted or quarantined after `moment`."""
         query = select(SNAPSHOTS.c.kind).where(SNAPSHOTS.c.stored_at > _now(moment)).distinct()

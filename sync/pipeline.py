@@ -28,7 +28,7 @@ from leadloop.connectors.settings import ConnectionSettings, load_connection
 from leadloop.crm.activity_columns import ActivityColumns
 from leadloop.crm.batch import build_many
 from leadloop.crm.dataset import RECORD_TYPES, Dataset
-from leadloop.crm.identity import IdentityResult, repoint_activities, resolve_identity
+from leadloop.crm.identity import IdentityResult, identity_key, repoint_activities, resolve_identity
 from leadloop.crm.ports import CallCounter, CrmSink, CrmSource, ReadProgress, family_of
 from leadloop.crm.records import Activity, Asset, Crm, Person
 from leadloop.playbook.load import load_playbook_and_text
@@ -363,11 +363,19 @@ def load_and_resolve(store: Store, people_per_partition: int | None = None, *, a
 _ALL_BUT_ACTIVITIES = tuple(kind for kind in RECORD_TYPES if kind != "activities")
 
 
-def save_identity(store: Store, identity: IdentityResult, through: datetime | None = None) -> None:
+def save_identity(store: Store, identity: IdentityResult, through: datetime | None = None,
+                  keys: Map[str, str] | None = None) -> None:
     """The links, conflicts and canonical records of a merge of the snapshots stored up to `through`
-    (`Store.stored_through` before they were read), which the next hourly run can keep."""
-    store.save_identity(identity.links, identity.conflicts, through=through, records={
+    (`Store.stored_through` before they were read), which the next hourly run can keep; `keys`: what
+    identity read of each record (`identity_keys`)."""
+    store.save_identity(identity.links, identity.conflicts, through=through, keys=keys, records={
         "people": identity.people, "accounts": identity.accounts, "opportunities": identity.opportunities})
+
+
+def identity_keys(raw: Dataset) -> dict[str, str]:
+    """Record id → what identity reads of it (`crm.identity.identity_key`), for the merged people and
+    accounts of `raw`."""
+    return {record.id: identity_key(record) for kind in (raw.people, raw.accounts) for record in kind}
 
 
 def release_pulled(raw: Dataset) -> None:

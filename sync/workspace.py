@@ -20,20 +20,28 @@ import dataclasses
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from leadloop.crm.dataset import Dataset
-from leadloop.crm.identity import IdentityResult
+from leadloop.crm.identity import (
+    IdentityResult,
+    identity_key,
+    merge_account_group,
+    merge_person_group,
+    repoint_opportunity,
+)
 from leadloop.crm.records import Account, Activity, Crm, Person
 from leadloop.routing.crm_changes import person_records
 from leadloop.routing.model import RoutingResult
 from leadloop.routing.state import AssignmentState
 from leadloop.scoring.engine import ScoringResult
 from leadloop.scoring.scorecard import ScoreCard
+from leadloop.store.facade import Store
 from leadloop.store.writeplan import ledger_text, mapped_fields, reasons_text
 from leadloop.sync import incremental, pipeline, writeback
 from leadloop.sync.pipeline import PullStats, Runtime, StoredPartition
@@ -199,11 +207,12 @@ def load_and_resolve(key: str, people_per_partition: int | None = None, previous
     store = workspace.runtime.store
     through = store.stored_through()
     workspace.values[MERGED_THROUGH] = through
-    if kept and (resolved := _keep_identity(workspace)) is not None:
+    if kept and (resolved := _keep_identity(workspace, merge_what_changed(store, through))) is not None:
         return resolved
     raw, identity = pipeline.load_and_resolve(store, people_per_partition, activities=False)
     workspace.identity = identity
     workspace.dataset = pipeline.merged_dataset(raw, identity)
+    workspace.values[KEYS] = pipeline.identity_keys(raw)
     pipeline.release_pulled(raw)
     workspace.previous = pipeline.last_scores(store) if previous else {}
     dataset = workspace.dataset
@@ -213,18 +222,110 @@ def load_and_resolve(key: str, people_per_partition: int | None = None, previous
                     len(workspace.previous))
 
 
-def _keep_identity(workspace: Workspace) -> Resolved | None:
-    """The last merge's links and canonical opportunities, and who belongs to which account (not the
-    people and accounts themselves: `only_what_changed` reads those it needs); None when that merge
-    no longer holds (something it read was stored since, or there is none)."""
+@dataclass(frozen=True, slots=True)
+class IdentityPatch:
+    """The canonical records of the groups a change touched, merged again (`merge_what_changed`): with
+    the last merge kept in the store, the merge of the snapshots stored up to `through`. The run
+    reads through it (`read`) and saves it with its identity (`save_identity`; a dry run does not)."""
+
+    records: dict[str, list[Any]]  # kind → canonical records merged again
+    dropped: dict[str, set[str]]  # kind → canonical ids gone (an opportunity deleted)
+    through: datetime
+
+    def read(self, store: Store, kind: str, ids: Collection[str] | None = None) -> list[Any]:
+        """`Store.canonical_records` as the patch has them."""
+        mine = {r.id: r for r in self.records.get(kind, ()) if ids is None or r.id in ids}
+        gone = self.dropped.get(kind, set())
+        stored = [r for r in store.canonical_records(kind, ids) if r.id not in mine and r.id not in gone]
+        return sorted([*stored, *mine.values()], key=lambda r: r.id)
+
+    def save(self, store: Store) -> None:
+        store.patch_identity(self.records, self.dropped, self.through)
+
+    def __len__(self) -> int:
+        return sum(map(len, self.records.values())) + sum(map(len, self.dropped.values()))
+
+
+def merge_what_changed(store: Store, through: datetime | None) -> IdentityPatch | None:
+    """The last merge kept in the store brought up to `through` by merging only the groups that
+    changed: when every person and account stored since reads as it did to identity then
+    (`identity_key`: the same email, account, cross-ids, domain), none was added, deleted or
+    quarantined, and the changed people and accounts are at most `PARTIAL_MERGE_SHARE` of the links,
+    every link and conflict stays as it was, and only the changed groups' canonical records (and the
+    changed opportunities) are merged again from their members, as `resolve_identity` would merge
+    them. None when the merge stays as it is (nothing changed) or the store must be merged whole."""
+    merged = store.kept_identity()
+    if merged is None or through is None:
+        return None
+    rows = store.rows_changed_since(merged, IDENTITY_KINDS)
+    changed = {(kind, rid) for kind, rid, live in rows if kind != "opportunities"}
+    if not rows or any(not live for kind, _rid, live in rows if kind != "opportunities"):
+        return None
+    links = store.identity_links()
+    if len(changed) > PARTIAL_MERGE_SHARE * len(links):
+        return None
+    fresh: dict[str, list[Any]] = {}
+    for kind in ("people", "accounts"):
+        ids = {rid for k, rid in changed if k == kind}
+        fresh[kind], invalid = store.records_by_id(kind, ids)
+        if invalid or len(fresh[kind]) != len(ids):
+            return None
+    every = [r for records in fresh.values() for r in records]
+    keys = store.identity_keys(r.id for r in every)
+    if any(keys.get(r.id) is None or keys[r.id] != identity_key(r) for r in every):
+        return None  # something identity reads changed, or the record is new: merge the store
+    groups = {kind: {links[r.id] for r in records} for kind, records in fresh.items()}
+    members = store.linked_to(groups["people"] | groups["accounts"])
+    account_links = {rid: canonical for rid, canonical in links.items() if incremental.is_account(rid)}
+    person_links = {rid: canonical for rid, canonical in links.items() if not incremental.is_account(rid)}
+    domain_ids = {canonical.removeprefix("account:"): canonical for canonical in set(account_links.values())
+                  if canonical.startswith("account:")}
+    emails = {p.id: p.email for p in store.canonical_records("people", groups["people"])}
+    merged_records: dict[str, list[Any]] = {"people": [], "accounts": []}
+    for kind in ("people", "accounts"):
+        ids = [rid for group in groups[kind] for rid in members.get(group, ())]
+        records, invalid = store.records_by_id(kind, ids)
+        if invalid or len(records) != len(ids):
+            return None
+        by_group: dict[str, list[Any]] = {}
+        for record in records:
+            by_group.setdefault(links[record.id], []).append(record)
+        for group in sorted(groups[kind]):
+            of_group = by_group.get(group, [])
+            one = (merge_person_group(group, emails.get(group), of_group, account_links, domain_ids)
+                   if kind == "people" else merge_account_group(group, of_group))
+            if one is None:
+                return None
+            merged_records[kind].append(one)
+    deals = {rid for kind, rid, _live in rows if kind == "opportunities"}
+    opportunities, _invalid = store.records_by_id("opportunities", deals)  # an invalid one is dropped
+    merged_records["opportunities"] = [repoint_opportunity(o, account_links, person_links)
+                                       for o in opportunities]
+    dropped = deals - {o.id for o in opportunities}
+    log.info("identity: merged again only the %d people and %d accounts that changed, and %d "
+             "opportunities (nothing identity reads changed)", len(merged_records["people"]),
+             len(merged_records["accounts"]), len(deals))
+    return IdentityPatch(merged_records, {"opportunities": dropped}, through)
+
+
+PARTIAL_MERGE_SHARE = 0.2  # past this share of the links changed, merging the whole store costs less
+
+
+def _keep_identity(workspace: Workspace, patch: IdentityPatch | None = None) -> Resolved | None:
+    """The last merge's links and canonical opportunities (with `patch`, that merge with the changed
+    groups merged again), and who belongs to which account (not the people and accounts themselves:
+    `only_what_changed` reads those it needs); None when that merge no longer holds (something it
+    read was stored since and no patch covers it, or there is none)."""
     store = workspace.runtime.store
     merged = store.kept_identity()
-    if merged is None or store.changed_kinds_since(merged) & IDENTITY_KINDS:
+    if merged is None or (patch is None and store.changed_kinds_since(merged) & IDENTITY_KINDS):
         return None
     links = store.identity_links()
     conflicts = store.identity_conflicts()
-    kept = KeptIdentity(store.canonical_accounts_of_people(), frozenset(store.canonical_ids("accounts")))
-    opportunities = store.canonical_records("opportunities")
+    # a patch moves no link, so no person's account and no account id
+    kept = KeptIdentity(store.canonical_accounts_of_people(), frozenset(store.canonical_ids("accounts")),
+                        patch)
+    opportunities = kept.read(store, "opportunities")
     workspace.identity = IdentityResult(
         people=[], accounts=[], activities=[], opportunities=opportunities, links=links, conflicts=conflicts,
         person_links={rid: canonical for rid, canonical in links.items() if not incremental.is_account(rid)})
@@ -232,8 +333,9 @@ def _keep_identity(workspace: Workspace) -> Resolved | None:
     workspace.dataset = Dataset(opportunities=opportunities, campaigns=others.campaigns, assets=others.assets,
                                 owners=others.owners, contact_roles=others.contact_roles)
     workspace.values[KEPT] = kept
-    log.info("identity: kept from the last merge (%d people, %d accounts; nothing it read changed since)",
-             len(kept.people), len(kept.accounts))
+    if patch is None:
+        log.info("identity: kept from the last merge (%d people, %d accounts; nothing it read changed "
+                 "since)", len(kept.people), len(kept.accounts))
     return Resolved(len(kept.people), len(kept.accounts), len(conflicts), 0)
 
 
@@ -243,11 +345,22 @@ class KeptIdentity:
 
     people: dict[str, str | None]
     accounts: frozenset[str]
+    patch: IdentityPatch | None = None  # the groups a change touched, merged again
+
+    def read(self, store: Store, kind: str, ids: Collection[str] | None = None) -> list[Any]:
+        """The kept canonical records of one kind (`Store.canonical_records`), patched."""
+        return self.patch.read(store, kind, ids) if self.patch else store.canonical_records(kind, ids)
+
+    @property
+    def how(self) -> str:
+        """`Rescoring.identity`: "kept", or "changed" when the changed groups were merged again."""
+        return "changed" if self.patch else "kept"
 
 
 IDENTITY_KINDS = frozenset({"people", "accounts", "opportunities"})  # what identity merges
 MERGED_THROUGH = "merged through"  # workspace value: the stored time the run's records were read at
 KEPT = "kept identity"  # workspace value: the run keeps the last merge (`KeptIdentity`)
+KEYS = "identity keys"  # workspace value: what identity read of each record it merged (`identity_key`)
 DUE = "due"  # workspace value: the run records when each card is next due (an hourly sync)
 PERSONS = "persons"  # workspace value: the CRM person ids whose activities the run reads (it rescores a part)
 
@@ -262,7 +375,9 @@ class Rescoring:
     everyone: bool
     why: str = ""
     counts: dict[str, int] = field(default_factory=dict)
-    identity: str = "merged"  # or "kept": the last merge held (no person, account or opportunity changed)
+    # or "kept": the last merge held (no person, account or opportunity changed); or "changed": it held
+    # with the groups that changed merged again (nothing identity reads changed)
+    identity: str = "merged"
 
 
 def only_what_changed(key: str, now: datetime, min_change: float, everyone: bool = False) -> Rescoring:
@@ -286,18 +401,18 @@ def only_what_changed(key: str, now: datetime, min_change: float, everyone: bool
     total = len(kept.people) if kept else len(dataset.people)
     if isinstance(found, str):
         if kept:  # everyone, as the kept merge has them
-            dataset.people = store.canonical_records("people")
-            dataset.accounts = store.canonical_records("accounts")
+            dataset.people = kept.read(store, "people")
+            dataset.accounts = kept.read(store, "accounts")
         workspace.values[DUE]["everyone"] = True
         if not workspace.previous:
             workspace.previous = pipeline.last_scores(store)
         log.info("rescoring all %d people: %s", total, found)
-        return Rescoring(total, total, True, found, identity="kept" if kept else "merged")
+        return Rescoring(total, total, True, found, identity=kept.how if kept else "merged")
     stored = store.latest_scorecards_json(found.people)
     previous = pipeline.scorecards_from_stored(stored, reasons=False)
     part = incremental.widen(found, dataset, {pid: card.account_id for pid, card in previous.items()},
                              **({"members": kept.people, "account_ids": kept.accounts,
-                                 "read": store.canonical_records} if kept else {}))
+                                 "read": partial(kept.read, store)} if kept else {}))
     in_part = {p.id for p in part.people}
     workspace.values[DUE]["forget"] = sorted(found.people - in_part)
     previous.update(pipeline.scorecards_from_stored(
@@ -307,7 +422,7 @@ def only_what_changed(key: str, now: datetime, min_change: float, everyone: bool
     workspace.values[PERSONS] = incremental.crm_persons(identity.person_links, in_part)
     log.info("rescoring %d of %d people: %s", len(part.people), total,
              ", ".join(f"{n} {why}" for why, n in found.counts.items() if n) or "nothing changed or came due")
-    return Rescoring(len(part.people), total, False, "", dict(found.counts), "kept" if kept else "merged")
+    return Rescoring(len(part.people), total, False, "", dict(found.counts), kept.how if kept else "merged")
 
 
 def partitions_needed(key: str, people_per_partition: int) -> int:
@@ -477,8 +592,12 @@ def save_identity(key: str) -> int:
     # Until this run saves its scores, the next hourly run cannot tell what changed since: it rescores
     # everyone (a run that dies between here and `save_scores` leaves it so).
     store.save_assignment_state({}, incremental.STATE)
-    if KEPT not in workspace.values:  # a kept merge is in the store already
-        pipeline.save_identity(store, identity, workspace.values.get(MERGED_THROUGH))
+    kept: KeptIdentity | None = workspace.values.get(KEPT)
+    if kept is None:
+        values = workspace.values
+        pipeline.save_identity(store, identity, values.get(MERGED_THROUGH), values.get(KEYS))
+    elif kept.patch is not None:  # the kept merge, with the groups that changed merged again
+        kept.patch.save(store)
     return len(identity.links)
 
 
