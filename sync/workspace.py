@@ -231,6 +231,7 @@ class IdentityPatch:
     records: dict[str, list[Any]]  # kind → canonical records merged again
     dropped: dict[str, set[str]]  # kind → canonical ids gone (an opportunity deleted)
     through: datetime
+    links: dict[str, str]  # the kept merge's links, which the patch leaves as they are
 
     def read(self, store: Store, kind: str, ids: Collection[str] | None = None) -> list[Any]:
         """`Store.canonical_records` as the patch has them."""
@@ -262,31 +263,25 @@ def merge_what_changed(store: Store, through: datetime | None) -> IdentityPatch 
     if not rows or any(not live for kind, _rid, live in rows if kind != "opportunities"):
         return None
     links = store.identity_links()
-    if len(changed) > PARTIAL_MERGE_SHARE * len(links):
-        return None
-    fresh: dict[str, list[Any]] = {}
-    for kind in ("people", "accounts"):
-        ids = {rid for k, rid in changed if k == kind}
-        fresh[kind], invalid = store.records_by_id(kind, ids)
-        if invalid or len(fresh[kind]) != len(ids):
-            return None
-    every = [r for records in fresh.values() for r in records]
-    keys = store.identity_keys(r.id for r in every)
-    if any(keys.get(r.id) is None or keys[r.id] != identity_key(r) for r in every):
-        return None  # something identity reads changed, or the record is new: merge the store
-    groups = {kind: {links[r.id] for r in records} for kind, records in fresh.items()}
+    if len(changed) > PARTIAL_MERGE_SHARE * len(links) or any(rid not in links for _kind, rid in changed):
+        return None  # many changed, or a record is new: merge the store
+    groups = {kind: {links[rid] for k, rid in changed if k == kind} for kind in ("people", "accounts")}
     members = store.linked_to(groups["people"] | groups["accounts"])
     account_links = {rid: canonical for rid, canonical in links.items() if incremental.is_account(rid)}
     person_links = {rid: canonical for rid, canonical in links.items() if not incremental.is_account(rid)}
     domain_ids = {canonical.removeprefix("account:"): canonical for canonical in set(account_links.values())
                   if canonical.startswith("account:")}
     emails = {p.id: p.email for p in store.canonical_records("people", groups["people"])}
+    keys = store.identity_keys(rid for _kind, rid in changed)
     merged_records: dict[str, list[Any]] = {"people": [], "accounts": []}
     for kind in ("people", "accounts"):
+        # each group's members, the changed ones among them, read once
         ids = [rid for group in groups[kind] for rid in members.get(group, ())]
         records, invalid = store.records_by_id(kind, ids)
         if invalid or len(records) != len(ids):
             return None
+        if any(keys.get(r.id) != identity_key(r) for r in records if (kind, r.id) in changed):
+            return None  # something identity reads changed (or was never kept): merge the store
         by_group: dict[str, list[Any]] = {}
         for record in records:
             by_group.setdefault(links[record.id], []).append(record)
@@ -305,7 +300,7 @@ def merge_what_changed(store: Store, through: datetime | None) -> IdentityPatch 
     log.info("identity: merged again only the %d people and %d accounts that changed, and %d "
              "opportunities (nothing identity reads changed)", len(merged_records["people"]),
              len(merged_records["accounts"]), len(deals))
-    return IdentityPatch(merged_records, {"opportunities": dropped}, through)
+    return IdentityPatch(merged_records, {"opportunities": dropped}, through, links)
 
 
 PARTIAL_MERGE_SHARE = 0.2  # past this share of the links changed, merging the whole store costs less
@@ -320,7 +315,7 @@ def _keep_identity(workspace: Workspace, patch: IdentityPatch | None = None) -> 
     merged = store.kept_identity()
     if merged is None or (patch is None and store.changed_kinds_since(merged) & IDENTITY_KINDS):
         return None
-    links = store.identity_links()
+    links = patch.links if patch else store.identity_links()  # a patch read them already
     conflicts = store.identity_conflicts()
     # a patch moves no link, so no person's account and no account id
     kept = KeptIdentity(store.canonical_accounts_of_people(), frozenset(store.canonical_ids("accounts")),
